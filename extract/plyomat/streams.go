@@ -1,0 +1,376 @@
+package plyomat
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+	"github.com/athlake/athlake/transform"
+)
+
+// SourceName is the source's name in the lake and the config.
+const SourceName = "plyomat"
+
+// DefaultLookback is how far before the last watermark an incremental pass
+// starts again, to catch records stamped before a run ended that arrived
+// after it.
+const DefaultLookback = time.Hour
+
+// SourceOptions configures the streams.
+type SourceOptions struct {
+	Registry *schemas.Registry
+	Mem      memory.Allocator
+	RunID    string
+	Lookback time.Duration
+	// Backfill replaces the incremental streams by a per-athlete pass over
+	// the window [Since, Until] (zero: unbounded) for Athletes (none: all).
+	Backfill bool
+	Athletes []string
+	Since    time.Time
+	Until    time.Time
+}
+
+// Source is a Plyomat organisation.
+type Source struct {
+	c *Client
+	o SourceOptions
+}
+
+// NewSource returns the Plyomat source.
+func NewSource(c *Client, o SourceOptions) *Source {
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
+	}
+	if o.Mem == nil {
+		o.Mem = memory.DefaultAllocator
+	}
+	return &Source{c: c, o: o}
+}
+
+// Name is "plyomat".
+func (s *Source) Name() string { return SourceName }
+
+// Stats reports the requests made so far.
+func (s *Source) Stats() pipeline.RequestStats { return s.c.Stats() }
+
+// Streams returns the dimension snapshots and either the incremental streams
+// or the backfill.
+func (s *Source) Streams() []pipeline.Stream {
+	c := s.c
+	out := []pipeline.Stream{
+		&snapshot{src: s, name: "athletes", tables: []string{"athletes"}, list: func(ctx context.Context, fn func(*Page) error) ([]string, error) {
+			return c.Athletes(ctx, "", fn)
+		}},
+		&groupsStream{src: s},
+		&snapshot{src: s, name: "devices", tables: []string{"devices"}, list: c.Devices},
+		&snapshot{src: s, name: "assessments", tables: []string{"assessments"}, list: c.Assessments},
+		&snapshot{src: s, name: "org_members", tables: []string{"org_members"}, list: func(ctx context.Context, fn func(*Page) error) ([]string, error) {
+			return c.OrgMembers(ctx, true, fn)
+		}},
+	}
+	if s.o.Backfill {
+		return append(out, &backfill{src: s})
+	}
+	return append(out,
+		&incremental{src: s, name: "sessions", table: "sessions", list: c.Sessions},
+		&incremental{src: s, name: "sets", table: "sets", list: c.Sets, perAthleteBackfill: true},
+	)
+}
+
+func (s *Source) table(name string) *schemas.Table {
+	t, ok := s.o.Registry.Lookup(SourceName, name)
+	if !ok {
+		panic("plyomat: table " + name + " not declared") // a programming error caught by every test
+	}
+	return t
+}
+
+// decode turns a page into a batch: Arrow records, rejects and the raw body.
+func (s *Source) decode(dec *transform.JSON, p *Page, derived map[string]string, keep func(json.RawMessage) bool) *pipeline.Batch {
+	lin := transform.Lineage{ExtractedAt: p.Received, RunID: s.o.RunID, Endpoint: p.Endpoint}
+	for _, r := range p.Records {
+		if keep == nil || keep(r) {
+			dec.Add(r, lin, derived)
+		}
+	}
+	recs, rejects := dec.Flush()
+	return &pipeline.Batch{Records: recs, Rejects: rejects, Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}}
+}
+
+// snapshotState is the state of a fully refreshed stream.
+type snapshotState struct {
+	RefreshedAt time.Time `json:"refreshed_at"`
+}
+
+// snapshot fully refreshes a dimension table. Its batches carry no state
+// until the last one, so the runner commits the snapshot whole or not at all.
+type snapshot struct {
+	src    *Source
+	name   string
+	tables []string
+	list   func(ctx context.Context, fn func(*Page) error) ([]string, error)
+}
+
+func (st *snapshot) Name() string { return st.name }
+
+func (st *snapshot) Run(ctx context.Context, _ []byte, emit pipeline.Emit) error {
+	dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.tables[0]))
+	var at time.Time
+	anomalies, err := st.list(ctx, func(p *Page) error {
+		at = p.ServerTime
+		return emit(ctx, st.src.decode(dec, p, nil, nil))
+	})
+	if err != nil {
+		return err
+	}
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(snapshotState{RefreshedAt: at})})
+}
+
+// groupsStream refreshes groups and, through GET /athletes?group_id= per
+// group, their members, as one snapshot.
+type groupsStream struct{ src *Source }
+
+func (st *groupsStream) Name() string { return "groups" }
+
+func (st *groupsStream) Run(ctx context.Context, _ []byte, emit pipeline.Emit) error {
+	s := st.src
+	groups := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("groups"))
+	members := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("group_members"))
+	var ids []string
+	var at time.Time
+	anomalies, err := s.c.Groups(ctx, func(p *Page) error {
+		at = p.ServerTime
+		for _, r := range p.Records {
+			var g ref
+			if json.Unmarshal(r, &g) == nil && g.ID != "" {
+				ids = append(ids, g.ID)
+			}
+		}
+		return emit(ctx, s.decode(groups, p, nil, nil))
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		more, err := s.c.Athletes(ctx, id, func(p *Page) error {
+			// A membership row is the pair; the athlete's other fields
+			// belong to plyomat_athletes, not to this row's _extra.
+			for i, r := range p.Records {
+				var a ref
+				if json.Unmarshal(r, &a) == nil {
+					p.Records[i] = mustJSON(a)
+				}
+			}
+			return emit(ctx, s.decode(members, p, map[string]string{"group_id": id}, nil))
+		})
+		if err != nil {
+			return err
+		}
+		anomalies = append(anomalies, more...)
+	}
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(snapshotState{RefreshedAt: at})})
+}
+
+// incrementalState is the state of a stream read through `since`.
+type incrementalState struct {
+	// Watermark is the server's clock when the last complete pass started:
+	// everything created or updated before it has been committed. The next
+	// pass asks for since = Watermark - lookback.
+	Watermark time.Time      `json:"watermark,omitzero"`
+	Backfill  *backfillState `json:"backfill,omitempty"`
+}
+
+// backfillState is the progress of a per-athlete pass.
+type backfillState struct {
+	StartedAt time.Time `json:"started_at"`
+	Params    string    `json:"params,omitempty"`
+	Done      []string  `json:"done"`
+}
+
+// incremental reads a table through `since`. Every page is a safe point to
+// commit (the state it carries is unchanged, so a crash re-reads the pass);
+// the watermark moves to the pass's start once the whole pass is committed.
+// The first pass of sets goes athlete by athlete, checkpointing each.
+type incremental struct {
+	src                *Source
+	name, table        string
+	list               func(ctx context.Context, f Filter, fn func(*Page) error) ([]string, error)
+	perAthleteBackfill bool
+}
+
+func (st *incremental) Name() string { return st.name }
+
+func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
+	var state incrementalState
+	if raw != nil {
+		if err := json.Unmarshal(raw, &state); err != nil {
+			return fmt.Errorf("reading state: %w", err)
+		}
+	}
+	if state.Watermark.IsZero() && st.perAthleteBackfill {
+		return st.src.perAthlete(ctx, state.Backfill, "", emit,
+			func(b *backfillState) []byte { return mustJSON(incrementalState{Backfill: b}) },
+			func(b *backfillState) []byte { return mustJSON(incrementalState{Watermark: b.StartedAt}) },
+			[]perAthleteList{{st.table, st.list}}, Filter{}, time.Time{})
+	}
+	f := Filter{}
+	if !state.Watermark.IsZero() {
+		f.Since = state.Watermark.Add(-st.src.o.Lookback)
+	}
+	dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.table))
+	unchanged := mustJSON(state)
+	var start time.Time
+	anomalies, err := st.list(ctx, f, func(p *Page) error {
+		if start.IsZero() {
+			start = p.ServerTime
+		}
+		b := st.src.decode(dec, p, nil, nil)
+		b.State = unchanged
+		return emit(ctx, b)
+	})
+	if err != nil {
+		return err
+	}
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(incrementalState{Watermark: start})})
+}
+
+// perAthleteList is one table read per athlete.
+type perAthleteList struct {
+	table string
+	list  func(ctx context.Context, f Filter, fn func(*Page) error) ([]string, error)
+}
+
+// perAthlete reads tables athlete by athlete, committing each athlete as a
+// checkpoint, so an interrupted pass resumes after the last athlete done.
+func (s *Source) perAthlete(ctx context.Context, bf *backfillState, params string, emit pipeline.Emit,
+	progress, finished func(*backfillState) []byte, lists []perAthleteList, f Filter, until time.Time) error {
+	if bf == nil || bf.Params != params {
+		bf = &backfillState{Params: params}
+	}
+	athletes := s.o.Athletes
+	if len(athletes) == 0 {
+		var err error
+		athletes, err = s.athleteIDs(ctx, bf)
+		if err != nil {
+			return err
+		}
+	}
+	done := map[string]bool{}
+	for _, id := range bf.Done {
+		done[id] = true
+	}
+	decs := make([]*transform.JSON, len(lists))
+	for i, l := range lists {
+		decs[i] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(l.table))
+	}
+	var keep func(json.RawMessage) bool
+	if !until.IsZero() {
+		keep = func(r json.RawMessage) bool {
+			var t struct {
+				StartedAt time.Time `json:"started_at"`
+			}
+			return json.Unmarshal(r, &t) != nil || !t.StartedAt.After(until)
+		}
+	}
+	var anomalies []string
+	for _, id := range athletes {
+		if done[id] {
+			continue
+		}
+		cur := progress(bf)
+		for i, l := range lists {
+			ff := f
+			ff.AthleteID = id
+			more, err := l.list(ctx, ff, func(p *Page) error {
+				if bf.StartedAt.IsZero() {
+					bf.StartedAt = p.ServerTime
+					cur = progress(bf)
+				}
+				b := s.decode(decs[i], p, nil, keep)
+				b.State = cur
+				return emit(ctx, b)
+			})
+			if err != nil {
+				return err
+			}
+			anomalies = append(anomalies, more...)
+		}
+		bf.Done = append(bf.Done, id)
+		done[id] = true
+		if err := emit(ctx, &pipeline.Batch{State: progress(bf)}); err != nil {
+			return err
+		}
+	}
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: finished(bf)})
+}
+
+// athleteIDs lists every athlete's id, noting the server's clock at the
+// start of the pass.
+func (s *Source) athleteIDs(ctx context.Context, bf *backfillState) ([]string, error) {
+	var ids []string
+	_, err := s.c.Athletes(ctx, "", func(p *Page) error {
+		if bf.StartedAt.IsZero() {
+			bf.StartedAt = p.ServerTime
+		}
+		for _, r := range p.Records {
+			var a ref
+			if err := json.Unmarshal(r, &a); err == nil && a.ID != "" {
+				ids = append(ids, a.ID)
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// backfill re-reads sessions and sets per athlete over a window, without
+// touching the incremental watermarks. Its progress is kept under its
+// parameters, so the same command resumes and a different one starts over.
+type backfill struct{ src *Source }
+
+func (st *backfill) Name() string { return "backfill" }
+
+func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
+	s := st.src
+	var prev backfillState
+	if raw != nil {
+		if err := json.Unmarshal(raw, &prev); err != nil {
+			return fmt.Errorf("reading state: %w", err)
+		}
+	}
+	athletes := slices.Clone(s.o.Athletes)
+	slices.Sort(athletes)
+	h := sha256.Sum256([]byte(strings.Join(athletes, "\x00") + "|" + s.o.Since.UTC().Format(time.RFC3339Nano) + "|" + s.o.Until.UTC().Format(time.RFC3339Nano)))
+	params := hex.EncodeToString(h[:8])
+	var bf *backfillState
+	if len(prev.Done) > 0 || !prev.StartedAt.IsZero() {
+		bf = &prev
+	}
+	finished := func(b *backfillState) []byte {
+		return mustJSON(backfillState{StartedAt: b.StartedAt, Params: "complete:" + params, Done: []string{}})
+	}
+	if bf != nil && bf.Params == "complete:"+params {
+		bf = nil // the same backfill again: do it again
+	}
+	return s.perAthlete(ctx, bf, params, emit,
+		func(b *backfillState) []byte { return mustJSON(b) }, finished,
+		[]perAthleteList{{"sessions", s.c.Sessions}, {"sets", s.c.Sets}},
+		Filter{Since: s.o.Since}, s.o.Until)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs are marshalled here
+	}
+	return b
+}

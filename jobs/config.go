@@ -1,0 +1,263 @@
+package jobs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is athlake.yaml.
+type Config struct {
+	Output  string   `yaml:"output"`
+	DuckDB  string   `yaml:"duckdb"`
+	S3      S3Config `yaml:"s3"`
+	Sources Sources  `yaml:"sources"`
+	// Dir is the folder of the config file; relative paths are resolved
+	// against it.
+	Dir string `yaml:"-"`
+}
+
+// S3Config configures an s3:// output.
+type S3Config struct {
+	Region         string `yaml:"region"`
+	Endpoint       string `yaml:"endpoint"`
+	ForcePathStyle bool   `yaml:"force_path_style"`
+}
+
+// Sources holds one section per vendor; a missing section skips the vendor.
+type Sources struct {
+	Plyomat *PlyomatConfig `yaml:"plyomat"`
+}
+
+// PlyomatConfig configures the Plyomat source.
+type PlyomatConfig struct {
+	BaseURL     string   `yaml:"base_url"`
+	APIKey      Secret   `yaml:"api_key"`
+	Lookback    Duration `yaml:"lookback"`
+	PageSize    int      `yaml:"page_size"`
+	Concurrency int      `yaml:"concurrency"`
+	Timeout     Duration `yaml:"timeout"`
+}
+
+// Secret is a credential. It prints, logs and marshals as a placeholder;
+// Reveal returns the value for the one place that sends it.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// LogValue keeps the secret out of slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON keeps the secret out of JSON output.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// MarshalYAML keeps the secret out of YAML output.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// Duration is a time.Duration written as "90s", "2h" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration like 90s or 2h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ConfigError is a configuration problem; it names the key.
+type ConfigError struct {
+	Key string
+	Msg string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Key == "" {
+		return "config: " + e.Msg
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Msg)
+}
+
+// DefaultConfigFile is read when no --config is given.
+const DefaultConfigFile = "athlake.yaml"
+
+// FindConfig picks the config file: the flag, else ./athlake.yaml if it
+// exists, else $ATHLAKE_CONFIG.
+func FindConfig(flag string, getenv func(string) string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if _, err := os.Stat(DefaultConfigFile); err == nil {
+		return DefaultConfigFile, nil
+	}
+	if p := getenv("ATHLAKE_CONFIG"); p != "" {
+		return p, nil
+	}
+	return "", &ConfigError{Key: "--config", Msg: "no ./athlake.yaml and ATHLAKE_CONFIG is not set"}
+}
+
+// LoadConfig reads a config file, expanding ${VAR} from getenv in values.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &ConfigError{Key: "--config", Msg: fmt.Sprintf("%s does not exist", path)}
+	}
+	if err != nil {
+		return nil, &ConfigError{Key: "--config", Msg: err.Error()}
+	}
+	cfg, err := ParseConfig(b, getenv)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir = filepath.Dir(abs)
+	return cfg, cfg.Validate()
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// ParseConfig decodes YAML. Unknown keys are errors, so a typo does not pass
+// silently. ${VAR} in a value expands from getenv; an unset variable is an
+// error naming the key.
+func ParseConfig(b []byte, getenv func(string) string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &ConfigError{Msg: yamlMsg(err)}
+	}
+	if err := expand(&root, "", getenv); err != nil {
+		return nil, err
+	}
+	var expanded bytes.Buffer
+	enc := yaml.NewEncoder(&expanded)
+	if err := enc.Encode(&root); err != nil {
+		return nil, &ConfigError{Msg: yamlMsg(err)}
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(&expanded)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &ConfigError{Msg: yamlMsg(err)}
+	}
+	return cfg, nil
+}
+
+func expand(n *yaml.Node, key string, getenv func(string) string) error {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			if err := expand(c, key, getenv); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if key != "" {
+				k = key + "." + k
+			}
+			if err := expand(n.Content[i+1], k, getenv); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		var missing string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := ref[2 : len(ref)-1]
+			v := getenv(name)
+			if v == "" && missing == "" {
+				missing = name
+			}
+			return v
+		})
+		if missing != "" {
+			return &ConfigError{Key: key, Msg: fmt.Sprintf("environment variable %s is not set", missing)}
+		}
+		if n.Tag == "" || n.Tag == "!!str" || strings.Contains(n.Value, "${") {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+	}
+	return nil
+}
+
+// yamlMsg makes yaml.v3's messages name the key.
+func yamlMsg(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	return strings.ReplaceAll(msg, "field ", "unknown key ")
+}
+
+// Validate checks the config without any network call.
+func (c *Config) Validate() error {
+	if c.Output == "" {
+		c.Output = "./lake"
+	}
+	if strings.HasPrefix(c.Output, "s3://") {
+		return &ConfigError{Key: "output", Msg: "s3:// outputs are not supported by this version yet; use a local folder"}
+	}
+	if strings.Contains(c.Output, "://") {
+		return &ConfigError{Key: "output", Msg: fmt.Sprintf("%q: want a folder or s3://bucket/prefix", c.Output)}
+	}
+	if c.DuckDB == "" {
+		c.DuckDB = filepath.Join(c.Output, "athlake.duckdb")
+	}
+	if p := c.Sources.Plyomat; p != nil {
+		if p.BaseURL == "" {
+			return &ConfigError{Key: "sources.plyomat.base_url", Msg: "required"}
+		}
+		if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
+			return &ConfigError{Key: "sources.plyomat.base_url", Msg: "want an http:// or https:// URL"}
+		}
+		if p.APIKey == "" {
+			return &ConfigError{Key: "sources.plyomat.api_key", Msg: "required"}
+		}
+		if p.PageSize < 0 || p.PageSize > 500 {
+			return &ConfigError{Key: "sources.plyomat.page_size", Msg: "must be between 1 and 500"}
+		}
+		if p.Concurrency < 0 || p.Concurrency > 64 {
+			return &ConfigError{Key: "sources.plyomat.concurrency", Msg: "must be between 1 and 64"}
+		}
+	}
+	return nil
+}
+
+// path resolves a configured path against the config file's folder.
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Dir == "" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// sourceNames lists the configured sources.
+func (c *Config) sourceNames() []string {
+	var out []string
+	if c.Sources.Plyomat != nil {
+		out = append(out, "plyomat")
+	}
+	return out
+}

@@ -1,0 +1,274 @@
+// Package jobs holds the user-facing jobs: sync, backfill, views, status,
+// schemas, sandbox and demo. It builds the sources from the configuration and
+// drives them through the pipeline into the lake.
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/athlake/athlake/extract/plyomat"
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+)
+
+// Version is athlake's version, sent in User-Agent headers.
+const Version = "0.1.0"
+
+// Env is what a job needs from its surroundings.
+type Env struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Log    *slog.Logger
+	// Progress shows a live status line on Stderr (a terminal).
+	Progress bool
+	// Transport, if set, carries every vendor request (tests inject faults).
+	Transport http.RoundTripper
+	Now       func() time.Time
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// UsageError is a bad command line; it names the flag.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// RunOptions select what a sync or backfill covers.
+type RunOptions struct {
+	Command  string   // "sync", "backfill", "demo"
+	Sources  []string // none: every configured source
+	Backfill bool
+	Athletes []string
+	Since    time.Time
+	Until    time.Time
+	// LockTTL and CommitBytes override defaults (tests).
+	LockTTL     time.Duration
+	CommitBytes int64
+	// HTTP tuning (tests shorten timeouts and backoff).
+	Timeout time.Duration
+	Backoff time.Duration
+}
+
+// Summary is what a run did; it is printed and written under _runs/.
+type Summary struct {
+	RunID      string                          `json:"run_id"`
+	Command    string                          `json:"command"`
+	StartedAt  time.Time                       `json:"started_at"`
+	FinishedAt time.Time                       `json:"finished_at"`
+	Duration   float64                         `json:"duration_seconds"`
+	Status     string                          `json:"status"`
+	Error      string                          `json:"error,omitempty"`
+	Rows       map[string]int64                `json:"rows"`
+	Requests   map[string]pipeline.RequestStats `json:"requests"`
+	Rejects    int                             `json:"rejects"`
+	Anomalies  []string                        `json:"anomalies"`
+	Files      int                             `json:"files"`
+	Bytes      int64                           `json:"bytes_written"`
+	Streams    []pipeline.StreamResult         `json:"streams"`
+}
+
+// requester is a source that reports its HTTP requests.
+type requester interface {
+	Stats() pipeline.RequestStats
+}
+
+// Run syncs (or backfills) the configured sources into the output, then
+// rebuilds the views. The summary is returned even when the run failed.
+func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, error) {
+	names, err := selectSources(cfg, o.Sources)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	reg := schemas.All()
+	start := env.now().UTC()
+	runID := newRunID(start)
+	log := env.Log.With("run_id", runID)
+	sources, err := buildSources(cfg, names, env, log, reg, runID, o)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	prog := newProgress(env)
+	runner := &pipeline.Runner{
+		RunID: runID, Command: o.Command, Log: log,
+		State:  &load.StateStore{Store: st},
+		Lock:   &load.Lock{Store: st, TTL: o.LockTTL},
+		Holder: pipeline.Holder{RunID: runID, Command: o.Command, Host: host, PID: os.Getpid(), StartedAt: start},
+		NewSink: func(source, stream string) pipeline.Sink {
+			return load.NewSink(st, reg, memory.DefaultAllocator, source, stream, runID)
+		},
+		CommitBytes: o.CommitBytes,
+		Progress:    prog.committed,
+	}
+	log.Info("run starting", "command", o.Command, "sources", names, "output", st.URL())
+	results, runErr := runner.Run(ctx, sources)
+	prog.done()
+	var locked *pipeline.LockedError
+	if errors.As(runErr, &locked) {
+		return nil, runErr
+	}
+
+	sum := &Summary{
+		RunID: runID, Command: o.Command, StartedAt: start, Rows: map[string]int64{},
+		Requests: map[string]pipeline.RequestStats{}, Anomalies: []string{}, Streams: results,
+	}
+	sort.Slice(sum.Streams, func(i, j int) bool {
+		return sum.Streams[i].Source+"/"+sum.Streams[i].Stream < sum.Streams[j].Source+"/"+sum.Streams[j].Stream
+	})
+	for _, r := range results {
+		for t, n := range r.Rows {
+			sum.Rows[r.Source+"_"+t] += n
+		}
+		sum.Rejects += r.Rejects
+		sum.Anomalies = append(sum.Anomalies, r.Anomalies...)
+		sum.Files += r.Files
+		sum.Bytes += r.Bytes
+	}
+	for _, s := range sources {
+		if rq, ok := s.(requester); ok {
+			sum.Requests[s.Name()] = rq.Stats()
+		}
+	}
+	runErr = classify(runErr, cfg)
+	viewsErr := buildViews(ctx, cfg, st, reg)
+	if viewsErr != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("building views: %w", viewsErr))
+	}
+	sum.FinishedAt = env.now().UTC()
+	sum.Duration = sum.FinishedAt.Sub(start).Seconds()
+	sum.Status = "ok"
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, pipeline.ErrStopEarly):
+		sum.Status = "stopped"
+	default:
+		sum.Status = "failed"
+	}
+	if runErr != nil {
+		sum.Error = runErr.Error()
+	}
+	b, _ := json.MarshalIndent(sum, "", "  ")
+	if err := st.Put(context.WithoutCancel(ctx), path.Join(load.RunsDir, runID+".json"), append(b, '\n')); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("writing the run summary: %w", err))
+	}
+	printSummary(env.Stdout, sum)
+	log.Info("run finished", "status", sum.Status, "duration", time.Duration(sum.Duration*float64(time.Second)).Round(time.Millisecond))
+	return sum, runErr
+}
+
+// classify turns errors the user must fix into configuration errors.
+func classify(err error, cfg *Config) error {
+	var api *plyomat.APIError
+	if errors.As(err, &api) && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden) {
+		return errors.Join(err, &ConfigError{Key: "sources." + api.Source + ".api_key", Msg: "the vendor rejected the credentials"})
+	}
+	return err
+}
+
+func selectSources(cfg *Config, want []string) ([]string, error) {
+	have := cfg.sourceNames()
+	if len(want) == 0 {
+		if len(have) == 0 {
+			return nil, &ConfigError{Key: "sources", Msg: "no source is configured"}
+		}
+		return have, nil
+	}
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return nil, &UsageError{Msg: fmt.Sprintf("--source %s: not configured (configured: %s)", w, strings.Join(have, ", "))}
+		}
+	}
+	return want, nil
+}
+
+func openStore(cfg *Config) (store.Store, error) {
+	st, err := store.NewLocal(cfg.path(cfg.Output))
+	if err != nil {
+		return nil, &ConfigError{Key: "output", Msg: err.Error()}
+	}
+	return st, nil
+}
+
+func buildSources(cfg *Config, names []string, env *Env, log *slog.Logger, reg *schemas.Registry, runID string, o RunOptions) ([]pipeline.Source, error) {
+	var out []pipeline.Source
+	for _, n := range names {
+		switch n {
+		case "plyomat":
+			p := cfg.Sources.Plyomat
+			c, err := plyomat.New(plyomat.Options{
+				BaseURL: p.BaseURL, APIKey: p.APIKey.Reveal(), UserAgent: userAgent(),
+				PageSize: p.PageSize, Concurrency: p.Concurrency, Timeout: firstDuration(o.Timeout, time.Duration(p.Timeout)),
+				Backoff: o.Backoff, Transport: env.Transport, Log: log.With("source", n),
+			})
+			if err != nil {
+				return nil, &ConfigError{Key: "sources.plyomat", Msg: err.Error()}
+			}
+			out = append(out, plyomat.NewSource(c, plyomat.SourceOptions{
+				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(p.Lookback),
+				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
+			}))
+		}
+	}
+	return out, nil
+}
+
+func firstDuration(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func userAgent() string { return "athlake/" + Version + " (+https://github.com/athlake/athlake)" }
+
+// newRunID returns a run id that sorts by start time: 20261122T183353.123Z-1a2b3c.
+func newRunID(t time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return t.UTC().Format("20060102T150405.000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func printSummary(w io.Writer, s *Summary) {
+	fmt.Fprintf(w, "run %s (%s): %s in %.1fs\n", s.RunID, s.Command, s.Status, s.Duration)
+	for _, t := range slices.Sorted(maps.Keys(s.Rows)) {
+		fmt.Fprintf(w, "  %-28s %10d rows\n", t, s.Rows[t])
+	}
+	for _, src := range slices.Sorted(maps.Keys(s.Requests)) {
+		r := s.Requests[src]
+		fmt.Fprintf(w, "  %-28s %10d requests, %d retries, %d rate-limit waits\n", src, r.Requests, r.Retries, r.RateLimitWaits)
+	}
+	fmt.Fprintf(w, "  %d files, %d bytes written, %d rejects, %d anomalies\n", s.Files, s.Bytes, s.Rejects, len(s.Anomalies))
+	if s.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", s.Error)
+	}
+}

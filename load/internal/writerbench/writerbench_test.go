@@ -1,0 +1,385 @@
+package writerbench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
+	"github.com/google/go-cmp/cmp"
+	pgo "github.com/parquet-go/parquet-go"
+)
+
+// benchRows is the number of rows written per table and iteration.
+const benchRows = 500_000
+
+// dataset is one table's rows, as API pages and as one big record.
+type dataset struct {
+	name   string
+	schema *arrow.Schema
+	pages  []arrow.RecordBatch // records of pageRows rows
+	whole  []arrow.RecordBatch // one record of all rows
+	bytes  int64               // Arrow buffer bytes of the data
+}
+
+// writer is one way of turning records into a Parquet file.
+type writer struct {
+	name  string
+	whole bool // feeds the one big record instead of the pages
+	write func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error
+}
+
+var writers = []writer{
+	{"pqarrow-buffered-pages", false, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+		return writePQArrow(w, memory.DefaultAllocator, d.schema, recs, true)
+	}},
+	{"pqarrow-write-1batch", true, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+		return writePQArrow(w, memory.DefaultAllocator, d.schema, recs, false)
+	}},
+	{"pgo-structs-pages", false, writePGoStructsFor},
+	{"pgo-structs-1batch", true, writePGoStructsFor},
+	{"pgo-columns-pages", false, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+		return writePGoColumns(w, d.schema, recs)
+	}},
+	{"pgo-columns-1batch", true, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+		return writePGoColumns(w, d.schema, recs)
+	}},
+}
+
+func writePGoStructsFor(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+	switch d.name {
+	case "reps":
+		return writePGoStructs(w, recs, repRows)
+	case "samples":
+		return writePGoStructs(w, recs, sampleRows)
+	}
+	panic("no struct type for " + d.name)
+}
+
+var (
+	datasetsOnce sync.Once
+	datasetsVal  []*dataset
+)
+
+// datasets generates the tables once per test binary; the records live
+// until the process ends.
+func datasets() []*dataset {
+	datasetsOnce.Do(func() {
+		mem := memory.DefaultAllocator
+		mk := func(name string, s *arrow.Schema, gen func(memory.Allocator, int, int) []arrow.RecordBatch) *dataset {
+			d := &dataset{name: name, schema: s, pages: gen(mem, benchRows, pageRows), whole: gen(mem, benchRows, benchRows)}
+			d.bytes = recordBytes(d.whole[0])
+			return d
+		}
+		datasetsVal = []*dataset{
+			mk("reps", repsSchema, genReps),
+			mk("samples", samplesSchema, genSamples),
+		}
+	})
+	return datasetsVal
+}
+
+func (w writer) input(d *dataset) []arrow.RecordBatch {
+	if w.whole {
+		return d.whole
+	}
+	return d.pages
+}
+
+// recordBytes is the size of rec's Arrow buffers (arrow/util.TotalRecordSize,
+// whose package needs modules go.mod does not have).
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	var walk func(arrow.ArrayData)
+	walk = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			walk(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		walk(c.Data())
+	}
+	return n
+}
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// BenchmarkWrite writes each table with each writer to a byte-counting
+// io.Writer. MB/s is over the Arrow buffer bytes of the input (the same for
+// every writer of a table); file-bytes is the size of the Parquet file.
+func BenchmarkWrite(b *testing.B) {
+	for _, d := range datasets() {
+		for _, w := range writers {
+			b.Run(d.name+"/"+w.name, func(b *testing.B) {
+				recs := w.input(d)
+				b.SetBytes(d.bytes)
+				b.ReportAllocs()
+				var size int64
+				for b.Loop() {
+					var cw countingWriter
+					if err := w.write(&cw, d, recs); err != nil {
+						b.Fatal(err)
+					}
+					size = cw.n
+				}
+				b.ReportMetric(float64(size), "file-bytes")
+			})
+		}
+	}
+}
+
+// TestRoundTrip writes each table with each writer and reads every file back
+// with both libraries: arrow-go's pqarrow must return exactly the input
+// records (types, nulls, timestamps included) and parquet-go must return
+// exactly the rows the struct converters make from the input. It also checks
+// the file layout the product relies on: zstd, row groups of rowGroupRows,
+// no dictionary on float columns, TIMESTAMP(MICROS) with isAdjustedToUTC
+// set exactly for zoned columns.
+func TestRoundTrip(t *testing.T) {
+	for _, d := range datasets() {
+		checkData(t, d)
+		for _, w := range writers {
+			t.Run(d.name+"/"+w.name, func(t *testing.T) {
+				var buf bytes.Buffer
+				if err := w.write(&buf, d, w.input(d)); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%d bytes", buf.Len())
+				checkWithPQArrow(t, d, buf.Bytes())
+				switch d.name {
+				case "reps":
+					checkWithPGo(t, buf.Bytes(), repRows(d.whole[0], nil, new(backing)))
+				case "samples":
+					checkWithPGo(t, buf.Bytes(), sampleRows(d.whole[0], nil, new(backing)))
+				}
+			})
+		}
+	}
+}
+
+// checkData makes sure the data exercises what the round trip must keep:
+// nulls, and batches that agree with the whole.
+func checkData(t *testing.T, d *dataset) {
+	t.Helper()
+	rec := d.whole[0]
+	if rec.NumRows() != benchRows || len(d.pages) != benchRows/pageRows {
+		t.Fatalf("%s: %d rows, %d pages", d.name, rec.NumRows(), len(d.pages))
+	}
+	nulls := map[string][2]float64{ // column: min, max share of nulls
+		"contact_time_ms": {0.45, 0.55}, "rsi": {0.45, 0.55}, "_extra": {0.9, 0.99},
+		"hr": {0.005, 0.2}, "cadence": {0.0001, 0.3}, "power": {0.2, 0.3},
+	}
+	for i, f := range d.schema.Fields() {
+		share := float64(rec.Column(i).NullN()) / float64(rec.NumRows())
+		want, ok := nulls[f.Name]
+		if !ok {
+			want = [2]float64{0, 0}
+		}
+		if share < want[0] || share > want[1] {
+			t.Errorf("%s.%s: %.4f null, want %v", d.name, f.Name, share, want)
+		}
+	}
+	last := d.pages[len(d.pages)-1]
+	tail := rec.NewSlice(rec.NumRows()-last.NumRows(), rec.NumRows())
+	defer tail.Release()
+	if !array.RecordEqual(last, tail) {
+		t.Errorf("%s: pages differ from the whole record", d.name)
+	}
+}
+
+func checkWithPQArrow(t *testing.T, d *dataset, data []byte) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	rdr, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Close()
+
+	// Layout.
+	md := rdr.MetaData()
+	wantGroups := []int64{rowGroupRows, rowGroupRows, rowGroupRows, benchRows - 3*rowGroupRows}
+	if md.NumRowGroups() != len(wantGroups) {
+		t.Errorf("%d row groups, want %d", md.NumRowGroups(), len(wantGroups))
+	}
+	for g := range md.NumRowGroups() {
+		rg := md.RowGroup(g)
+		if g < len(wantGroups) && rg.NumRows() != wantGroups[g] {
+			t.Errorf("row group %d: %d rows, want %d", g, rg.NumRows(), wantGroups[g])
+		}
+		for c, f := range d.schema.Fields() {
+			cc, err := rg.ColumnChunk(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cc.Compression() != compress.Codecs.Zstd {
+				t.Errorf("row group %d %s: compression %s", g, f.Name, cc.Compression())
+			}
+			if f.Type.ID() == arrow.FLOAT64 && cc.HasDictionaryPage() {
+				t.Errorf("row group %d %s: dictionary page on a float column", g, f.Name)
+			}
+		}
+	}
+	for c, f := range d.schema.Fields() {
+		col := md.Schema.Column(c)
+		if col.Name() != f.Name {
+			t.Errorf("column %d is %s, want %s", c, col.Name(), f.Name)
+		}
+		if ts, ok := f.Type.(*arrow.TimestampType); ok {
+			lt, ok := col.LogicalType().(*schema.TimestampLogicalType)
+			if !ok || lt.TimeUnit() != schema.TimeUnitMicros || lt.IsAdjustedToUTC() != (ts.TimeZone != "") {
+				t.Errorf("%s: logical type %s", f.Name, col.LogicalType())
+			}
+		}
+		if f.Type.ID() == arrow.STRING && !col.LogicalType().Equals(schema.StringLogicalType{}) {
+			t.Errorf("%s: logical type %s", f.Name, col.LogicalType())
+		}
+	}
+
+	// Content.
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 * 1024}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	want := d.whole[0]
+	if tbl.NumRows() != want.NumRows() || tbl.NumCols() != want.NumCols() {
+		t.Fatalf("read %d rows × %d columns, want %d × %d", tbl.NumRows(), tbl.NumCols(), want.NumRows(), want.NumCols())
+	}
+	for c, f := range d.schema.Fields() {
+		got := tbl.Schema().Field(c)
+		if got.Name != f.Name || !arrow.TypeEqual(got.Type, f.Type) || got.Nullable != f.Nullable {
+			t.Errorf("field %d: %s, want %s", c, got, f)
+			continue
+		}
+		col, err := array.Concatenate(tbl.Column(c).Data().Chunks(), mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !array.Equal(col, want.Column(c)) {
+			t.Errorf("column %s differs", f.Name)
+		}
+		col.Release()
+	}
+	// Spot values, against what the generators are known to produce.
+	checkSpots(t, d, tbl)
+}
+
+// checkSpots checks a few cells of what pqarrow read against literal values.
+func checkSpots(t *testing.T, d *dataset, tbl arrow.Table) {
+	t.Helper()
+	cell := func(col, row int) arrow.Array {
+		c := tbl.Column(col).Data()
+		for _, ch := range c.Chunks() {
+			if row < ch.Len() {
+				return array.NewSlice(ch, int64(row), int64(row+1))
+			}
+			row -= ch.Len()
+		}
+		t.Fatalf("row %d out of range", row)
+		return nil
+	}
+	str := func(col, row int) string {
+		a := cell(col, row)
+		defer a.Release()
+		if a.IsNull(0) {
+			return "null"
+		}
+		return a.ValueStr(0)
+	}
+	var checks []struct {
+		col, row int
+		want     string
+	}
+	add := func(col, row int, want string) {
+		checks = append(checks, struct {
+			col, row int
+			want     string
+		}{col, row, want})
+	}
+	switch d.name {
+	case "reps":
+		// The generator's first capture is 2024-01-08 07:30 plus whole minutes
+		// plus 2.5-4.5 s in microseconds; _extracted_at steps 137 ms per page.
+		add(9, 0, "2025-06-02 03:00:00Z")
+		add(9, pageRows, "2025-06-02 03:00:00.137Z")
+		add(9, benchRows-1, "2025-06-02 03:02:16.863Z")
+		add(11, 0, "null")
+		add(1, 0, "0")
+	case "samples":
+		add(1, 0, "0")
+		add(1, sessionRows-1, "5399900")
+		add(1, sessionRows, "0")
+		add(2, 1, "2024-03-04 09:00:00.1")
+	}
+	for _, c := range checks {
+		got := str(c.col, c.row)
+		if c.col == 2 && d.name == "samples" {
+			// The session start has a random whole-second offset; check
+			// the sub-second part and the zone-less rendering.
+			if len(got) < 4 || got[len(got)-2:] != ".1" || got[len(got)-1] == 'Z' {
+				t.Errorf("sample_time[1] = %s", got)
+			}
+			continue
+		}
+		if got != c.want {
+			t.Errorf("%s[%d] = %s, want %s", d.schema.Field(c.col).Name, c.row, got, c.want)
+		}
+	}
+}
+
+func checkWithPGo[T any](t *testing.T, data []byte, want []T) {
+	t.Helper()
+	r := pgo.NewGenericReader[T](bytes.NewReader(data))
+	defer r.Close()
+	if r.NumRows() != int64(len(want)) {
+		t.Fatalf("parquet-go: %d rows, want %d", r.NumRows(), len(want))
+	}
+	buf := make([]T, 4096)
+	row := 0
+	for {
+		n, err := r.Read(buf)
+		for i := range n {
+			if row >= len(want) {
+				t.Fatalf("parquet-go: more than %d rows", len(want))
+			}
+			if diff := cmp.Diff(want[row], buf[i]); diff != "" {
+				t.Fatalf("parquet-go: row %d (-want +got):\n%s", row, diff)
+			}
+			row++
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if row != len(want) {
+		t.Fatalf("parquet-go: read %d rows, want %d", row, len(want))
+	}
+}

@@ -1,0 +1,53 @@
+// Package load makes extracted batches durable: Parquet files in the lake,
+// raw responses and rejects beside them, stream state and the run lock.
+package load
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// RowGroupRows is the target row group length. pqarrow starts a row group
+// on every Write, so records are appended with WriteBuffered and cut here.
+const RowGroupRows = 128 * 1024
+
+// The writer is arrow-go's pqarrow rather than parquet-go: our data arrives as
+// Arrow records, pqarrow writes them column by column without a conversion
+// step, and the measurements in load/internal/writerbench (see its doc) favour
+// it on this data.
+
+// writeParquet writes records (all of one schema) to w as one Parquet file:
+// zstd, real row groups, dictionary encoding off for float columns (it only
+// costs time and space on measurements), timestamps as
+// TIMESTAMP(MICROS) with isAdjustedToUTC set exactly for zoned columns.
+func writeParquet(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) error {
+	opts := []parquet.WriterProperty{
+		parquet.WithAllocator(mem),
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithMaxRowGroupLength(RowGroupRows),
+		parquet.WithCreatedBy("athlake"),
+	}
+	for _, f := range schema.Fields() {
+		if f.Type.ID() == arrow.FLOAT64 || f.Type.ID() == arrow.FLOAT32 {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
+		}
+	}
+	fw, err := pqarrow.NewFileWriter(schema, w, parquet.NewWriterProperties(opts...),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema()))
+	if err != nil {
+		return fmt.Errorf("parquet writer: %w", err)
+	}
+	for _, rec := range recs {
+		if err := fw.WriteBuffered(rec); err != nil {
+			fw.Close()
+			return fmt.Errorf("parquet write: %w", err)
+		}
+	}
+	return fw.Close()
+}

@@ -1,0 +1,235 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+)
+
+// Lake folders besides the tables.
+const (
+	RawDir     = "_raw"
+	RejectsDir = "_rejects"
+	StateDir   = "_state"
+	RunsDir    = "_runs"
+)
+
+// Sink buffers one stream's batches and commits them as files:
+//
+//	<source>/<table>/<partition>/<run>-<stream>-<seq>.parquet
+//	_raw/<source>/<stream>/<run>-<seq>.jsonl.zst
+//	_rejects/<source>/<table>/<run>-<stream>-<seq>.jsonl
+//
+// Names are deterministic within a run, so a retried commit overwrites rather
+// than duplicates. Each file appears only once complete (store.Writer).
+type Sink struct {
+	store  store.Store
+	reg    *schemas.Registry
+	mem    memory.Allocator
+	source string
+	stream string
+	runID  string
+
+	recs    map[tablePart][]arrow.RecordBatch
+	raw     []pipeline.Raw
+	rejects []pipeline.Reject
+	bytes   int64
+	seq     int
+}
+
+type tablePart struct{ table, part string }
+
+// NewSink returns the sink of one stream.
+func NewSink(st store.Store, reg *schemas.Registry, mem memory.Allocator, source, stream, runID string) *Sink {
+	return &Sink{store: st, reg: reg, mem: mem, source: source, stream: stream, runID: runID, recs: map[tablePart][]arrow.RecordBatch{}}
+}
+
+// Add buffers a batch; the sink owns its records from now on.
+func (s *Sink) Add(_ context.Context, b *pipeline.Batch) error {
+	for _, r := range b.Records {
+		if _, ok := s.reg.Lookup(s.source, r.Table); !ok {
+			r.Record.Release()
+			return fmt.Errorf("sink: table %s/%s is not declared", s.source, r.Table)
+		}
+		if r.Record.NumRows() == 0 {
+			r.Record.Release()
+			continue
+		}
+		k := tablePart{r.Table, r.Partition}
+		s.recs[k] = append(s.recs[k], r.Record)
+		s.bytes += recordSize(r.Record)
+	}
+	for _, r := range b.Raw {
+		s.raw = append(s.raw, r)
+		s.bytes += int64(len(r.Body))
+	}
+	s.rejects = append(s.rejects, b.Rejects...)
+	return nil
+}
+
+// Buffered is the size of what is waiting to be committed.
+func (s *Sink) Buffered() int64 { return s.bytes }
+
+// Commit writes everything buffered: raw responses first, then one Parquet
+// file per table and partition, then rejects. A failure leaves the buffer
+// intact so the caller may retry with the same file names.
+func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
+	st := pipeline.CommitStats{Rows: map[string]int64{}}
+	if len(s.recs) == 0 && len(s.raw) == 0 && len(s.rejects) == 0 {
+		return st, nil
+	}
+	s.seq++
+	name := fmt.Sprintf("%s-%s-%04d", s.runID, s.stream, s.seq)
+	if len(s.raw) > 0 {
+		n, err := s.writeRaw(ctx, path.Join(RawDir, s.source, s.stream, fmt.Sprintf("%s-%04d.jsonl.zst", s.runID, s.seq)))
+		if err != nil {
+			return st, err
+		}
+		st.Files++
+		st.Bytes += n
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(s.recs), func(a, b tablePart) int {
+		if a.table != b.table {
+			return strings.Compare(a.table, b.table)
+		}
+		return strings.Compare(a.part, b.part)
+	}) {
+		t, _ := s.reg.Lookup(s.source, k.table)
+		key := path.Join(s.source, k.table, t.Partition.Dir(k.part), name+".parquet")
+		n, err := s.writeTable(ctx, key, t, s.recs[k])
+		if err != nil {
+			return st, fmt.Errorf("%s: %w", key, err)
+		}
+		for _, r := range s.recs[k] {
+			st.Rows[k.table] += r.NumRows()
+		}
+		st.Files++
+		st.Bytes += n
+	}
+	byTable := map[string][]pipeline.Reject{}
+	for _, r := range s.rejects {
+		byTable[r.Table] = append(byTable[r.Table], r)
+	}
+	for _, table := range slices.Sorted(maps.Keys(byTable)) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, r := range byTable[table] {
+			if err := enc.Encode(r); err != nil {
+				return st, err
+			}
+		}
+		if err := s.store.Put(ctx, path.Join(RejectsDir, s.source, table, name+".jsonl"), buf.Bytes()); err != nil {
+			return st, err
+		}
+		st.Files++
+		st.Bytes += int64(buf.Len())
+		st.Rejects += len(byTable[table])
+	}
+	s.reset()
+	return st, nil
+}
+
+func (s *Sink) writeTable(ctx context.Context, key string, t *schemas.Table, recs []arrow.RecordBatch) (int64, error) {
+	w, err := s.store.Create(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	cw := &countingWriter{w: w}
+	if err := writeParquet(cw, s.mem, t.ArrowSchema(), recs); err != nil {
+		w.Abort()
+		return 0, err
+	}
+	return cw.n, w.Commit()
+}
+
+func (s *Sink) writeRaw(ctx context.Context, key string) (int64, error) {
+	w, err := s.store.Create(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	cw := &countingWriter{w: w}
+	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		w.Abort()
+		return 0, err
+	}
+	enc := json.NewEncoder(zw)
+	for _, r := range s.raw {
+		line := struct {
+			Endpoint  string    `json:"endpoint"`
+			FetchedAt time.Time `json:"fetched_at"`
+			Body      string    `json:"body"`
+		}{r.Endpoint, r.FetchedAt.UTC(), string(r.Body)}
+		if err := enc.Encode(line); err != nil {
+			zw.Close()
+			w.Abort()
+			return 0, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		w.Abort()
+		return 0, err
+	}
+	return cw.n, w.Commit()
+}
+
+func (s *Sink) reset() {
+	for _, recs := range s.recs {
+		for _, r := range recs {
+			r.Release()
+		}
+	}
+	clear(s.recs)
+	s.raw, s.rejects, s.bytes = nil, nil, 0
+}
+
+// Close drops whatever was not committed.
+func (s *Sink) Close() { s.reset() }
+
+type countingWriter struct {
+	w interface{ Write([]byte) (int, error) }
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// recordSize is the size of a record's buffers (arrow/util has the same but
+// pulls in protobuf reflection).
+func recordSize(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, col := range rec.Columns() {
+		n += dataSize(col.Data())
+	}
+	return n
+}
+
+func dataSize(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataSize(c)
+	}
+	return n
+}

@@ -1,0 +1,73 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/athlake/athlake/load/store"
+)
+
+// StateVersion is the version of the state file format.
+const StateVersion = 1
+
+// stateFile is the format of _state/<source>.json. Stream states are owned by
+// their streams and kept verbatim.
+type stateFile struct {
+	Version   int                        `json:"version"`
+	Source    string                     `json:"source"`
+	UpdatedAt time.Time                  `json:"updated_at"`
+	Streams   map[string]json.RawMessage `json:"streams"`
+}
+
+// StateStore keeps stream state as versioned JSON documents in the store,
+// written atomically.
+type StateStore struct {
+	Store store.Store
+	Now   func() time.Time
+}
+
+func stateKey(source string) string { return path.Join(StateDir, source+".json") }
+
+// Load returns the stream states of a source (empty when it never ran).
+func (s *StateStore) Load(ctx context.Context, source string) (map[string][]byte, error) {
+	b, _, err := s.Store.Get(ctx, stateKey(source))
+	if errors.Is(err, store.ErrNotFound) {
+		return map[string][]byte{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f stateFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", stateKey(source), err)
+	}
+	if f.Version != StateVersion {
+		return nil, fmt.Errorf("%s: state version %d, this athlake reads version %d", stateKey(source), f.Version, StateVersion)
+	}
+	out := make(map[string][]byte, len(f.Streams))
+	for k, v := range f.Streams {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Save writes the stream states of a source atomically.
+func (s *StateStore) Save(ctx context.Context, source string, streams map[string][]byte) error {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	f := stateFile{Version: StateVersion, Source: source, UpdatedAt: now().UTC(), Streams: map[string]json.RawMessage{}}
+	for k, v := range streams {
+		f.Streams[k] = v
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return s.Store.Put(ctx, stateKey(source), append(b, '\n'))
+}

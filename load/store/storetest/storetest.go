@@ -1,0 +1,104 @@
+// Package storetest is the conformance suite every store.Store passes.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/athlake/athlake/load/store"
+)
+
+// Run checks the Store contract on a fresh, empty store from newStore.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	t.Run("CommitMakesVisible", func(t *testing.T) {
+		s := newStore(t)
+		w, err := s.Create(ctx, "a/b/c.parquet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "hello")
+		if objs, _ := s.List(ctx, "a/"); len(objs) != 0 {
+			t.Fatalf("uncommitted object listed: %v", objs)
+		}
+		if _, _, err := s.Get(ctx, "a/b/c.parquet"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("uncommitted object readable: %v", err)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := s.Get(ctx, "a/b/c.parquet")
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("Get = %q, %v", got, err)
+		}
+		objs, err := s.List(ctx, "a/")
+		if err != nil || len(objs) != 1 || objs[0].Key != "a/b/c.parquet" || objs[0].Size != 5 {
+			t.Fatalf("List = %+v, %v", objs, err)
+		}
+	})
+	t.Run("AbortLeavesNothing", func(t *testing.T) {
+		s := newStore(t)
+		w, err := s.Create(ctx, "x/y.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "partial")
+		if err := w.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		if objs, _ := s.List(ctx, ""); len(objs) != 0 {
+			t.Fatalf("aborted object listed: %v", objs)
+		}
+	})
+	t.Run("ListPrefix", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"p/t1/a", "p/t10/b", "p/t2/c", "q/d"} {
+			if err := s.Put(ctx, k, []byte(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		objs, err := s.List(ctx, "p/t1/")
+		if err != nil || len(objs) != 1 || objs[0].Key != "p/t1/a" {
+			t.Fatalf("List(p/t1/) = %+v, %v", objs, err)
+		}
+		if objs, _ := s.List(ctx, "p/"); len(objs) != 3 {
+			t.Fatalf("List(p/) = %+v", objs)
+		}
+	})
+	t.Run("PutIf", func(t *testing.T) {
+		s := newStore(t)
+		v1, err := s.PutIf(ctx, "lock", []byte("one"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutIf(ctx, "lock", []byte("two"), ""); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("create over existing: %v, want ErrConflict", err)
+		}
+		if _, err := s.PutIf(ctx, "lock", []byte("two"), "stale"); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("update with wrong version: %v, want ErrConflict", err)
+		}
+		v2, err := s.PutIf(ctx, "lock", []byte("two"), v1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteIf(ctx, "lock", v1); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("delete with old version: %v", err)
+		}
+		if err := s.DeleteIf(ctx, "lock", v2); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Get(ctx, "lock"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("deleted object still there: %v", err)
+		}
+	})
+	t.Run("BadKeys", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"../x", "a/../../x", "/abs", "", "a//b"} {
+			if err := s.Put(ctx, k, nil); err == nil {
+				t.Errorf("Put(%q) accepted", k)
+			}
+		}
+	})
+}

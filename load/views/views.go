@@ -1,0 +1,169 @@
+// Package views builds the DuckDB database of views over the lake's Parquet
+// files: one view per table, showing the current state. It is the only
+// package that links DuckDB.
+package views
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+
+	"github.com/athlake/athlake/schemas"
+)
+
+// Options says what to build.
+type Options struct {
+	// DB is the database file to (re)create.
+	DB string
+	// Lake is the lake's root: an absolute local folder. Views store it as
+	// written, so the database works from any working directory.
+	Lake string
+	// Tables to create views for, parents before their children.
+	Tables []*schemas.Table
+	// HasFiles reports whether a table has any committed Parquet file; a
+	// table without files gets an empty view with its declared columns.
+	HasFiles func(t *schemas.Table) bool
+}
+
+// Build writes the database to a temporary file next to DB and renames it
+// into place, so a notebook never opens a half-built database.
+func Build(ctx context.Context, o Options) error {
+	lake, err := filepath.Abs(o.Lake)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(o.DB), 0o755); err != nil {
+		return err
+	}
+	tmp := o.DB + ".tmp"
+	os.Remove(tmp)
+	os.Remove(tmp + ".wal")
+	db, err := sql.Open("duckdb", tmp)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", tmp, err)
+	}
+	for _, t := range o.Tables {
+		stmt := CreateSQL(t, lake, o.HasFiles(t))
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			db.Close()
+			os.Remove(tmp)
+			return fmt.Errorf("view %s: %w", t.ViewName(), err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if _, err := os.Stat(tmp + ".wal"); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("building %s: DuckDB left a write-ahead log behind", o.DB)
+	}
+	os.Remove(o.DB + ".wal")
+	return os.Rename(tmp, o.DB)
+}
+
+// CreateSQL is the statement that creates the view of table t over the lake
+// at root.
+//
+// Incremental tables keep every version of a key; the view keeps the one
+// from the newest response. Snapshot tables show only the newest complete
+// snapshot (one run's file), so records deleted at the vendor disappear. Child
+// tables (reps) show the rows of their parent's current version.
+func CreateSQL(t *schemas.Table, root string, hasFiles bool) string {
+	view := ident(t.ViewName())
+	if !hasFiles {
+		cols := make([]string, 0, len(t.AllColumns()))
+		for _, c := range t.AllColumns() {
+			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.DuckDB(), ident(c.Name)))
+		}
+		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", view, strings.Join(cols, ", "))
+	}
+	scan := fmt.Sprintf("read_parquet(%s, hive_partitioning = true, union_by_name = true)",
+		literal(filepath.ToSlash(filepath.Join(root, t.Source, t.Name))+"/**/*.parquet"))
+	sel := "*"
+	if t.Partition.Granularity != schemas.None {
+		// The partition value is derived from a column the files carry.
+		sel += " EXCLUDE (" + ident(t.Partition.Key) + ")"
+	}
+	sel += " REPLACE (CAST(" + ident(schemas.ColExtra) + " AS JSON) AS " + ident(schemas.ColExtra) + ")"
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = "f." + ident(k)
+	}
+	latest := fmt.Sprintf("QUALIFY row_number() OVER (PARTITION BY %s ORDER BY f.%s DESC, f.%s DESC) = 1",
+		strings.Join(keys, ", "), ident(schemas.ColExtractedAt), ident(schemas.ColRunID))
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s AS SELECT f.%s FROM %s AS f", view, sel, scan)
+	switch {
+	case t.Parent != nil:
+		parent := ident(t.Source + "_" + t.Parent.Table)
+		on := []string{
+			"f." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt),
+			"f." + ident(schemas.ColRunID) + " = p." + ident(schemas.ColRunID),
+		}
+		for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
+			on = append(on, "f."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
+		}
+		fmt.Fprintf(&b, " SEMI JOIN %s AS p ON %s", parent, strings.Join(on, " AND "))
+	case t.Mode == schemas.Snapshot:
+		fmt.Fprintf(&b, " WHERE f.%s = (SELECT max(%s) FROM %s)", ident(schemas.ColRunID), ident(schemas.ColRunID), scan)
+	}
+	b.WriteString(" " + latest)
+	return b.String()
+}
+
+func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Query runs a read-only query against a views database and returns the
+// column names and the rows as text (NULL as "NULL"), for printing.
+func Query(ctx context.Context, dbPath, query string, args ...any) ([]string, [][]string, error) {
+	db, err := sql.Open("duckdb", dbPath+"?access_mode=read_only")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
+	var out [][]string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			switch v := v.(type) {
+			case nil:
+				row[i] = "NULL"
+			case float64:
+				row[i] = strconv.FormatFloat(v, 'f', -1, 64)
+			default:
+				row[i] = fmt.Sprint(v)
+			}
+		}
+		out = append(out, row)
+	}
+	return cols, out, rows.Err()
+}

@@ -1,0 +1,130 @@
+package views_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+	"github.com/athlake/athlake/transform"
+)
+
+// commit decodes records of table into the lake as one run's commit.
+func commit(t *testing.T, st store.Store, reg *schemas.Registry, table, runID string, at time.Time, recs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	tb, _ := reg.Lookup("plyomat", table)
+	dec := transform.NewJSON(memory.DefaultAllocator, reg, tb)
+	for _, r := range recs {
+		dec.Add(json.RawMessage(r), transform.Lineage{ExtractedAt: at, RunID: runID}, nil)
+	}
+	out, rejects := dec.Flush()
+	if len(rejects) > 0 {
+		t.Fatalf("rejects: %+v", rejects)
+	}
+	sink := load.NewSink(st, reg, memory.DefaultAllocator, "plyomat", table, runID)
+	defer sink.Close()
+	if err := sink.Add(ctx, &pipeline.Batch{Records: out}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sink.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func set(id string, updated int, reps ...int) string {
+	var rs []string
+	for _, r := range reps {
+		rs = append(rs, fmt.Sprintf(`{"rep_index":%d,"flight_time_ms":%d,"jump_height_cm":30.5,"side":"both","is_kept":true,"captured_at":"2026-05-03T09:00:00Z"}`, r, 400+updated))
+	}
+	var raw []json.RawMessage
+	for _, r := range rs {
+		raw = append(raw, json.RawMessage(r))
+	}
+	b, _ := json.Marshal(raw)
+	return fmt.Sprintf(`{"id":%q,"session_id":"x","athlete_id":"a","mode":"cmj","started_at":"2026-0%d-03T09:00:00Z","created_at":"2026-05-03T09:00:00Z","updated_at":"2026-05-0%dT09:00:00Z","reps":%s}`,
+		id, 4+updated%2, updated, b)
+}
+
+func TestViewsCurrentState(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.NewLocal(filepath.Join(dir, "lake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := schemas.All()
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	// Run 1: s1 v1 with reps 0,1,2; s2 v1.
+	commit(t, st, reg, "sets", "run1", t0, set("s1", 1, 0, 1, 2), set("s2", 1, 0))
+	// Run 2: s1 v2 edits rep 0 and drops rep 1 (and moves partition); s2 seen again unchanged (overlap).
+	commit(t, st, reg, "sets", "run2", t0.Add(time.Hour), set("s1", 2, 0, 2), set("s2", 1, 0))
+	// Athletes: snapshot 1 has a1,a2; snapshot 2 only a2 (a1 deleted at the vendor).
+	commit(t, st, reg, "athletes", "run1", t0, `{"id":"a1","first_name":"A"}`, `{"id":"a2","first_name":"B","shoe":"42"}`)
+	commit(t, st, reg, "athletes", "run2", t0.Add(time.Hour), `{"id":"a2","first_name":"B2","shoe":"43"}`)
+
+	db := filepath.Join(dir, "athlake.duckdb")
+	have := map[string]bool{"plyomat/sets": true, "plyomat/reps": true, "plyomat/athletes": true}
+	var tables []*schemas.Table
+	for _, tb := range reg.Tables() {
+		if tb.Parent == nil {
+			tables = append(tables, tb)
+		}
+	}
+	for _, tb := range reg.Tables() {
+		if tb.Parent != nil {
+			tables = append(tables, tb)
+		}
+	}
+	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, HasFiles: func(tb *schemas.Table) bool { return have[tb.ID()] }}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Open from another working directory through a relative path.
+	t.Chdir(dir)
+	query := func(q string) [][]string {
+		t.Helper()
+		_, rows, err := views.Query(ctx, "athlake.duckdb", q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return rows
+	}
+	if d := cmp.Diff([][]string{{"s1", "2026-05-02 09:00:00 +0000 UTC", "run2"}, {"s2", "2026-05-01 09:00:00 +0000 UTC", "run2"}},
+		query(`SELECT id, updated_at, _run_id FROM plyomat_sets ORDER BY id`)); d != "" {
+		t.Errorf("sets (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([][]string{{"s1", "0", "402"}, {"s1", "2", "402"}, {"s2", "0", "401"}},
+		query(`SELECT set_id, rep_index, flight_time_ms FROM plyomat_reps ORDER BY ALL`)); d != "" {
+		t.Errorf("reps (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([][]string{{"a2", "B2", "43"}}, query(`SELECT id, first_name, _extra->>'shoe' FROM plyomat_athletes`)); d != "" {
+		t.Errorf("athletes (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([][]string{{"0"}}, query(`SELECT count(*) FROM plyomat_devices`)); d != "" {
+		t.Errorf("empty view (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([][]string{{"TIMESTAMP WITH TIME ZONE", "BIGINT", "JSON"}},
+		query(`SELECT typeof(captured_at), typeof(rep_index), typeof(_extra) FROM plyomat_reps LIMIT 1`)); d != "" {
+		t.Errorf("types (-want +got):\n%s", d)
+	}
+	// No temporary files left behind.
+	left, _ := filepath.Glob(filepath.Join(dir, "*.tmp*"))
+	if len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if _, err := os.Stat(db + ".wal"); err == nil {
+		t.Errorf("WAL left behind")
+	}
+}

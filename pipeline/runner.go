@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Runner drives streams into sinks and saves their state after each commit.
+// It is the only place that starts goroutines.
+type Runner struct {
+	RunID   string
+	Command string
+	Log     *slog.Logger
+	State   StateStore
+	Lock    Locker // nil: no locking
+	Holder  Holder
+	// NewSink returns the sink for one stream of one source.
+	NewSink func(source, stream string) Sink
+	// Parallel bounds the streams that run at once (default 4).
+	Parallel int
+	// CommitBytes is how much a stream buffers before it commits at its next
+	// checkpoint (default 64 MiB).
+	CommitBytes int64
+	// Progress, if set, is told about every committed batch.
+	Progress func(source, stream string, st CommitStats)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// StreamResult is what one stream did in a run.
+type StreamResult struct {
+	Source    string           `json:"source"`
+	Stream    string           `json:"stream"`
+	Rows      map[string]int64 `json:"rows"`
+	Files     int              `json:"files"`
+	Bytes     int64            `json:"bytes"`
+	Rejects   int              `json:"rejects"`
+	Anomalies []string         `json:"anomalies,omitempty"`
+	Duration  time.Duration    `json:"duration_ns"`
+	Error     string           `json:"error,omitempty"`
+}
+
+// Run runs every stream of the sources and returns one result per stream. The
+// error joins the streams' errors; a stream's failure does not stop the
+// others, and whatever a stream committed before failing stays committed.
+func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, error) {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Lock != nil {
+		lease, err := r.Lock.Acquire(ctx, r.Holder)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+				r.Log.Warn("releasing the lock", "err", err)
+			}
+		}()
+		stop := make(chan struct{})
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			r.renew(ctx, lease, stop)
+		}()
+		defer func() { close(stop); <-renewed }()
+	}
+
+	var (
+		mu      sync.Mutex
+		results []StreamResult
+		errs    []error
+	)
+	g := new(errgroup.Group)
+	if r.Parallel > 0 {
+		g.SetLimit(r.Parallel)
+	} else {
+		g.SetLimit(4)
+	}
+	for _, src := range sources {
+		states, err := r.State.Load(ctx, src.Name())
+		if err != nil {
+			return nil, fmt.Errorf("%s: loading state: %w", src.Name(), err)
+		}
+		ss := &sourceState{store: r.State, source: src.Name(), streams: states}
+		for _, st := range src.Streams() {
+			g.Go(func() error {
+				res, err := r.runStream(ctx, src.Name(), st, ss)
+				mu.Lock()
+				defer mu.Unlock()
+				results = append(results, res)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s/%s: %w", src.Name(), st.Name(), err))
+				}
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	return results, errors.Join(errs...)
+}
+
+func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}) {
+	t := time.NewTicker(lease.TTL() / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := lease.Renew(ctx); err != nil {
+				r.Log.Warn("renewing the lock lease", "err", err)
+			}
+		}
+	}
+}
+
+// runStream runs one stream. A batch without State is held back until a
+// batch with State covers it, then handed to the sink; the sink commits when
+// it holds more than CommitBytes at such a checkpoint, and at the end. When the
+// stream fails or is cancelled, what a checkpoint covers is still committed
+// and its state saved; batches no checkpoint covers (a half-read snapshot) are
+// dropped.
+func (r *Runner) runStream(ctx context.Context, source string, st Stream, ss *sourceState) (StreamResult, error) {
+	res := StreamResult{Source: source, Stream: st.Name(), Rows: map[string]int64{}}
+	start := r.Now()
+	log := r.Log.With("source", source, "stream", st.Name())
+	sink := r.NewSink(source, st.Name())
+	defer sink.Close()
+
+	limit := r.CommitBytes
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	var (
+		held    []*Batch // not yet covered by a checkpoint
+		pending []byte   // state covered by what the sink buffers
+	)
+	defer func() { releaseBatches(held) }()
+	commit := func(ctx context.Context) error {
+		cs, err := sink.Commit(ctx)
+		res.Files += cs.Files
+		res.Bytes += cs.Bytes
+		res.Rejects += cs.Rejects
+		for t, n := range cs.Rows {
+			res.Rows[t] += n
+		}
+		if err != nil {
+			return fmt.Errorf("committing: %w", err)
+		}
+		if r.Progress != nil {
+			r.Progress(source, st.Name(), cs)
+		}
+		if pending != nil {
+			if err := ss.save(ctx, st.Name(), pending); err != nil {
+				return fmt.Errorf("saving state: %w", err)
+			}
+			pending = nil
+		}
+		return nil
+	}
+	release := func(ctx context.Context) error {
+		for i, b := range held {
+			held[i] = nil
+			if err := sink.Add(ctx, b); err != nil {
+				releaseBatches(held[i+1:])
+				held = nil
+				return err
+			}
+		}
+		held = held[:0]
+		return nil
+	}
+	emit := func(ctx context.Context, b *Batch) error {
+		res.Anomalies = append(res.Anomalies, b.Anomalies...)
+		for _, a := range b.Anomalies {
+			log.Warn("anomaly", "what", a)
+		}
+		held = append(held, b)
+		if b.State == nil {
+			return nil
+		}
+		if err := release(ctx); err != nil {
+			return err
+		}
+		pending = b.State
+		if sink.Buffered() >= limit {
+			return commit(ctx)
+		}
+		return nil
+	}
+
+	runErr := st.Run(ctx, ss.get(st.Name()), emit)
+	// Commit even after a failure or cancellation: what a checkpoint covers is
+	// complete, and its state is saved only once it is durable.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var addErr error
+	if runErr == nil {
+		addErr = release(cctx)
+	}
+	commitErr := commit(cctx)
+	res.Duration = r.Now().Sub(start)
+	err := errors.Join(runErr, addErr, commitErr)
+	if err != nil {
+		res.Error = err.Error()
+	}
+	log.Debug("stream done", "rows", res.Rows, "files", res.Files, "duration", res.Duration, "err", err)
+	return res, err
+}
+
+func releaseBatches(bs []*Batch) {
+	for _, b := range bs {
+		if b == nil {
+			continue
+		}
+		for _, r := range b.Records {
+			r.Record.Release()
+		}
+	}
+}
+
+// sourceState serialises the state updates of one source's streams.
+type sourceState struct {
+	mu      sync.Mutex
+	store   StateStore
+	source  string
+	streams map[string][]byte
+}
+
+func (s *sourceState) get(stream string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams[stream]
+}
+
+func (s *sourceState) save(ctx context.Context, stream string, state []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams == nil {
+		s.streams = map[string][]byte{}
+	}
+	s.streams[stream] = state
+	return s.store.Save(ctx, s.source, s.streams)
+}

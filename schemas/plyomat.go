@@ -1,0 +1,110 @@
+package schemas
+
+// Plyomat declares the tables of the Plyomat Open API. Only athletes, reps and
+// the envelope are documented by the vendor; the other tables carry the fields
+// the API is seen to send, and anything else lands in _extra.
+func Plyomat() []*Table {
+	const src = "plyomat"
+	ts := func(name, doc string) Column { return Column{Name: name, Type: Timestamp, Doc: doc} }
+	str := func(name, doc string) Column { return Column{Name: name, Type: String, Doc: doc} }
+	created := ts("created_at", "When the record was created at Plyomat (UTC).")
+	updated := ts("updated_at", "When the record was last changed at Plyomat (UTC).")
+	month := func(col string) Partitioning { return Partitioning{Key: "month", Column: col, Granularity: Month} }
+	return []*Table{
+		{
+			Source: src, Name: "athletes", Endpoint: "GET /athletes", Mode: Snapshot, Key: []string{"id"},
+			Doc: "The roster: one row per athlete.",
+			Columns: []Column{
+				str("id", "Athlete id."), str("first_name", ""), str("last_name", ""), str("gender", "As sent."),
+				{Name: "body_weight_kg", Type: Float64, Doc: "Body weight in kilograms."},
+				str("external_id", "Id in an external system, if linked."), str("external_source", "Which external system."),
+				created, updated,
+			},
+		},
+		{
+			Source: src, Name: "groups", Endpoint: "GET /groups", Mode: Snapshot, Key: []string{"id"},
+			Doc:     "Groups that organise the roster.",
+			Columns: []Column{str("id", "Group id."), str("name", ""), str("description", ""), created, updated},
+		},
+		{
+			Source: src, Name: "group_members", Endpoint: "GET /athletes?group_id=", Mode: Snapshot,
+			Key: []string{"group_id", "athlete_id"},
+			Doc: "Which athletes belong to which group (from the athlete list filtered by group).",
+			Columns: []Column{
+				{Name: "group_id", Type: String, Derived: true, Doc: "Group id (the filter the list was read with)."},
+				{Name: "athlete_id", Type: String, Field: "id", Doc: "Athlete id."},
+			},
+		},
+		{
+			Source: src, Name: "devices", Endpoint: "GET /devices", Mode: Snapshot, Key: []string{"id"},
+			Doc: "Jump mats and controllers registered to the organisation.",
+			Columns: []Column{
+				str("id", "Device id."), str("serial_number", ""), str("model", ""), str("firmware_version", ""), created, updated,
+			},
+		},
+		{
+			Source: src, Name: "sessions", Endpoint: "GET /sessions", Key: []string{"id"}, Partition: month("started_at"),
+			Doc: "Test sessions: one row per session, latest version.",
+			Columns: []Column{
+				str("id", "Session id."), str("athlete_id", ""), str("device_id", "Device that captured the session."),
+				str("name", ""), ts("started_at", "Session start (UTC)."), ts("ended_at", "Session end (UTC)."),
+				str("notes", ""), created, updated,
+			},
+		},
+		{
+			Source: src, Name: "sets", Endpoint: "GET /sets", Key: []string{"id"}, Partition: month("started_at"),
+			Doc: "Sets of jumps within a session; their reps are in plyomat_reps.",
+			Columns: []Column{
+				str("id", "Set id."), str("session_id", ""), str("athlete_id", ""),
+				str("mode", "Jump protocol as sent (cmj, squat_jump, drop_jump, rebound, ...)."),
+				{Name: "drop_height_cm", Type: Float64, Doc: "Drop height for drop jumps, in cm."},
+				ts("started_at", "Set start (UTC)."), created, updated,
+			},
+		},
+		{
+			Source: src, Name: "reps", Endpoint: "GET /sets (embedded reps)", Key: []string{"set_id", "rep_index"},
+			Partition: Partitioning{Key: "month", Granularity: Month},
+			Parent:    &Parent{Table: "sets", Field: "reps", Keys: map[string]string{"set_id": "id"}},
+			Doc:       "Individual jumps, flattened out of their set; rows belong to the latest version of the set.",
+			Columns: []Column{
+				{Name: "set_id", Type: String, Derived: true, Doc: "The set the rep belongs to."},
+				{Name: "rep_index", Type: Int64, Doc: "Index of the rep within its set, as sent."},
+				{Name: "flight_time_ms", Type: Int64, Doc: "Flight time in milliseconds."},
+				{Name: "contact_time_ms", Type: Int64, Doc: "Ground contact time in milliseconds (null for jumps from standing)."},
+				{Name: "jump_height_cm", Type: Float64, Doc: "Jump height from flight time, g·t²/8, in cm."},
+				{Name: "rsi", Type: Float64, Doc: "Reactive strength index: jump height (m) / contact time (s)."},
+				str("side", "left, right or both, as sent."),
+				{Name: "is_kept", Type: Bool, Doc: "Whether the coach kept the rep."},
+				ts("captured_at", "When the rep was captured (UTC)."),
+			},
+		},
+		{
+			Source: src, Name: "assessments", Endpoint: "GET /assessments", Mode: Snapshot, Key: []string{"id"},
+			Doc: "Computed assessment results.",
+			Columns: []Column{
+				str("id", "Assessment id."), str("athlete_id", ""), str("name", ""),
+				{Name: "score", Type: Float64, Doc: "Score in the unit of the unit column."}, str("unit", ""),
+				ts("assessed_at", "When the assessment was taken (UTC)."), created, updated,
+			},
+		},
+		{
+			Source: src, Name: "org_members", Endpoint: "GET /org/members?include_archived=true", Mode: Snapshot, Key: []string{"id"},
+			Doc: "Coaches and staff on the account, archived ones included.",
+			Columns: []Column{
+				str("id", "Member id."), str("email", ""), str("first_name", ""), str("last_name", ""), str("role", "As sent."),
+				{Name: "archived", Type: Bool, Doc: "Whether the member is archived."}, ts("archived_at", "When archived (UTC)."),
+				created, updated,
+			},
+		},
+	}
+}
+
+// All returns the registry of every table athlake writes.
+func All() *Registry {
+	r, err := NewRegistry(Plyomat())
+	if err != nil {
+		// The declarations are constants of the program; TestAll proves them valid.
+		panic(err)
+	}
+	return r
+}

@@ -1,0 +1,259 @@
+// Package schemas declares every table athlake writes, once: its Arrow schema,
+// primary key, partitioning, refresh mode and column documentation. The
+// Parquet writer, the DuckDB views and `athlake schemas` are all driven from
+// these declarations.
+package schemas
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Type is the logical type of a column.
+type Type int
+
+const (
+	String Type = iota
+	Int64
+	Float64
+	Bool
+	// Timestamp is an instant, stored in UTC (TIMESTAMP WITH TIME ZONE).
+	Timestamp
+	// WallTime is a wall-clock time without a zone (TIMESTAMP).
+	WallTime
+	// JSON is JSON text (queryable as DuckDB JSON).
+	JSON
+)
+
+var typeNames = map[Type]string{
+	String: "string", Int64: "int64", Float64: "float64", Bool: "bool",
+	Timestamp: "timestamp_utc", WallTime: "timestamp", JSON: "json",
+}
+
+func (t Type) String() string { return typeNames[t] }
+
+// Arrow returns the Arrow data type columns of t are stored as.
+func (t Type) Arrow() arrow.DataType {
+	switch t {
+	case Int64:
+		return arrow.PrimitiveTypes.Int64
+	case Float64:
+		return arrow.PrimitiveTypes.Float64
+	case Bool:
+		return arrow.FixedWidthTypes.Boolean
+	case Timestamp:
+		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	case WallTime:
+		return &arrow.TimestampType{Unit: arrow.Microsecond}
+	default:
+		return arrow.BinaryTypes.String
+	}
+}
+
+// DuckDB returns the DuckDB SQL type of t.
+func (t Type) DuckDB() string {
+	switch t {
+	case Int64:
+		return "BIGINT"
+	case Float64:
+		return "DOUBLE"
+	case Bool:
+		return "BOOLEAN"
+	case Timestamp:
+		return "TIMESTAMP WITH TIME ZONE"
+	case WallTime:
+		return "TIMESTAMP"
+	case JSON:
+		return "JSON"
+	default:
+		return "VARCHAR"
+	}
+}
+
+// Column is one column of a table.
+type Column struct {
+	Name string
+	Type Type
+	// Field is the vendor's field name the column is decoded from; empty
+	// means Name. Columns filled by athlake itself set Derived.
+	Field   string
+	Derived bool
+	Doc     string
+}
+
+// FieldName is the vendor field the column comes from.
+func (c Column) FieldName() string {
+	if c.Field != "" {
+		return c.Field
+	}
+	return c.Name
+}
+
+// Mode says how a table is refreshed, which decides what its view shows.
+type Mode int
+
+const (
+	// Incremental tables accumulate versions; the view shows the latest
+	// version of each key.
+	Incremental Mode = iota
+	// Snapshot tables are fully refreshed by every sync; the view shows the
+	// latest complete snapshot, so records deleted at the vendor disappear.
+	Snapshot
+)
+
+// Granularity of a time partition.
+type Granularity int
+
+const (
+	None Granularity = iota
+	Day
+	Month
+)
+
+// Partitioning places a table's rows in hive partitions derived from a
+// timestamp column.
+type Partitioning struct {
+	Key         string // hive key, e.g. "month"; never a column name
+	Column      string // timestamp column the value is derived from; "" in a child table: the parent's value
+	Granularity Granularity
+}
+
+// Parent links a child table to the record it is embedded in (reps in sets).
+// Child rows belong to the latest version of their parent.
+type Parent struct {
+	Table string
+	Field string            // the parent's field holding the list of children
+	Keys  map[string]string // child column -> parent column
+}
+
+// Lineage and bookkeeping columns every table carries.
+const (
+	ColExtractedAt = "_extracted_at"
+	ColRunID       = "_run_id"
+	ColExtra       = "_extra"
+)
+
+// Table declares one table.
+type Table struct {
+	Source    string
+	Name      string
+	Doc       string
+	Endpoint  string
+	Columns   []Column // vendor and derived columns, without the lineage columns
+	Key       []string
+	Mode      Mode
+	Partition Partitioning
+	Parent    *Parent
+}
+
+// ID is "<source>/<table>", the table's folder in the lake.
+func (t *Table) ID() string { return t.Source + "/" + t.Name }
+
+// ViewName is the DuckDB view name, "<source>_<table>".
+func (t *Table) ViewName() string { return t.Source + "_" + t.Name }
+
+// AllColumns returns the table's columns followed by the lineage columns.
+func (t *Table) AllColumns() []Column {
+	cols := make([]Column, 0, len(t.Columns)+3)
+	cols = append(cols, t.Columns...)
+	return append(cols,
+		Column{Name: ColExtractedAt, Type: Timestamp, Derived: true, Doc: "UTC time of the API response the row came from."},
+		Column{Name: ColRunID, Type: String, Derived: true, Doc: "The athlake run that wrote the row."},
+		Column{Name: ColExtra, Type: JSON, Derived: true, Doc: "Fields the vendor sent that the schema does not know, as a JSON object (null when none)."},
+	)
+}
+
+// Column returns the named column.
+func (t *Table) Column(name string) (Column, bool) {
+	for _, c := range t.AllColumns() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// ArrowSchema is the Arrow schema of the table's files. Every column is
+// nullable: a missing vendor value is null, never zero.
+func (t *Table) ArrowSchema() *arrow.Schema {
+	cols := t.AllColumns()
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type.Arrow(), Nullable: true}
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// Registry is the set of declared tables.
+type Registry struct {
+	tables []*Table
+	byID   map[string]*Table
+}
+
+// NewRegistry checks the declarations and indexes them.
+func NewRegistry(tables ...[]*Table) (*Registry, error) {
+	r := &Registry{byID: map[string]*Table{}}
+	for _, group := range tables {
+		for _, t := range group {
+			if err := t.validate(); err != nil {
+				return nil, err
+			}
+			if _, dup := r.byID[t.ID()]; dup {
+				return nil, fmt.Errorf("schemas: table %s declared twice", t.ID())
+			}
+			r.byID[t.ID()] = t
+			r.tables = append(r.tables, t)
+		}
+	}
+	for _, t := range r.tables {
+		if t.Parent != nil {
+			if _, ok := r.byID[t.Source+"/"+t.Parent.Table]; !ok {
+				return nil, fmt.Errorf("schemas: %s: parent table %s not declared", t.ID(), t.Parent.Table)
+			}
+		}
+	}
+	sort.SliceStable(r.tables, func(i, j int) bool { return r.tables[i].ID() < r.tables[j].ID() })
+	return r, nil
+}
+
+// Tables returns every table, ordered by ID.
+func (r *Registry) Tables() []*Table { return r.tables }
+
+// Lookup finds a table by source and name.
+func (r *Registry) Lookup(source, name string) (*Table, bool) {
+	t, ok := r.byID[source+"/"+name]
+	return t, ok
+}
+
+func (t *Table) validate() error {
+	seen := map[string]bool{}
+	for _, c := range t.AllColumns() {
+		if seen[c.Name] {
+			return fmt.Errorf("schemas: %s: column %q declared twice", t.ID(), c.Name)
+		}
+		seen[c.Name] = true
+	}
+	if len(t.Key) == 0 {
+		return fmt.Errorf("schemas: %s: no primary key", t.ID())
+	}
+	for _, k := range t.Key {
+		if !seen[k] {
+			return fmt.Errorf("schemas: %s: key column %q not declared", t.ID(), k)
+		}
+	}
+	if p := t.Partition; p.Granularity != None {
+		if seen[p.Key] {
+			// DuckDB lets a hive key silently override a file column.
+			return fmt.Errorf("schemas: %s: partition key %q is also a column", t.ID(), p.Key)
+		}
+		if p.Column == "" && t.Parent == nil {
+			return fmt.Errorf("schemas: %s: only a child table may inherit its parent's partition", t.ID())
+		}
+		if c, ok := t.Column(p.Column); p.Column != "" && (!ok || (c.Type != Timestamp && c.Type != WallTime)) {
+			return fmt.Errorf("schemas: %s: partition column %q must be a timestamp", t.ID(), p.Column)
+		}
+	}
+	return nil
+}

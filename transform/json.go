@@ -1,0 +1,268 @@
+// Package transform turns vendor records (JSON objects, XML elements) into
+// Arrow records shaped by the declarations in package schemas.
+package transform
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+)
+
+// Lineage is what every row records about where it came from.
+type Lineage struct {
+	ExtractedAt time.Time
+	RunID       string
+	Endpoint    string
+}
+
+// JSON decodes JSON objects into Arrow records for one table and the child
+// tables embedded in it (reps in sets). Records are validated whole before
+// anything is appended: a wrong-typed value rejects the smallest record that
+// carries it, with the reason. Fields the schema does not know go to _extra.
+type JSON struct {
+	mem      memory.Allocator
+	table    *schemas.Table
+	cols     []schemas.Column // AllColumns, in schema order
+	known    map[string]bool  // vendor field names the schema consumes
+	children []*child
+	parts    map[string]*array.RecordBuilder
+	rejects  []pipeline.Reject
+	rows     int
+	scratch  []value
+}
+
+type child struct {
+	dec   *JSON
+	field string
+	keys  map[string]string // child column -> parent column
+}
+
+// NewJSON returns a decoder for table t; child tables declared in reg with t
+// as their parent are decoded from the parent's records.
+func NewJSON(mem memory.Allocator, reg *schemas.Registry, t *schemas.Table) *JSON {
+	d := &JSON{mem: mem, table: t, cols: t.AllColumns(), known: map[string]bool{}, parts: map[string]*array.RecordBuilder{}}
+	d.scratch = make([]value, len(d.cols))
+	for _, c := range t.Columns {
+		if !c.Derived {
+			d.known[c.FieldName()] = true
+		}
+	}
+	for _, ct := range reg.Tables() {
+		if ct.Parent != nil && ct.Source == t.Source && ct.Parent.Table == t.Name {
+			d.known[ct.Parent.Field] = true
+			d.children = append(d.children, &child{dec: NewJSON(mem, reg, ct), field: ct.Parent.Field, keys: ct.Parent.Keys})
+		}
+	}
+	return d
+}
+
+// Rows is the number of rows appended since the last Flush, children included.
+func (d *JSON) Rows() int {
+	n := d.rows
+	for _, c := range d.children {
+		n += c.dec.Rows()
+	}
+	return n
+}
+
+// Add decodes one record. derived gives the values of derived columns (for
+// example the group a membership list was read for).
+func (d *JSON) Add(rec json.RawMessage, lin Lineage, derived map[string]string) {
+	d.add(rec, lin, derived, "", false)
+}
+
+func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, inherited string, hasInherited bool) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(rec, &obj); err != nil || obj == nil {
+		d.reject(rec, lin, "", "record is not a JSON object")
+		return
+	}
+	vals := d.scratch
+	var extra map[string]json.RawMessage
+	for k, v := range obj {
+		if !d.known[k] {
+			if extra == nil {
+				extra = map[string]json.RawMessage{}
+			}
+			extra[k] = v
+		}
+	}
+	var problems []string
+	for i, c := range d.cols {
+		switch {
+		case c.Name == schemas.ColExtractedAt:
+			vals[i] = value{t: lin.ExtractedAt.UTC()}
+		case c.Name == schemas.ColRunID:
+			vals[i] = value{s: lin.RunID}
+		case c.Name == schemas.ColExtra:
+			if extra == nil {
+				vals[i] = value{null: true}
+			} else {
+				b, _ := json.Marshal(extra) // re-encoding raw JSON cannot fail
+				vals[i] = value{s: string(b)}
+			}
+		case c.Derived:
+			s, ok := derived[c.Name]
+			vals[i] = value{s: s, null: !ok}
+		default:
+			v, err := parseJSON(obj[c.FieldName()], c.Type)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", c.FieldName(), err))
+			}
+			vals[i] = v
+		}
+	}
+	key := d.keyOf(vals)
+	if len(problems) > 0 {
+		d.reject(rec, lin, key, strings.Join(problems, "; "))
+		return
+	}
+	for _, ch := range d.children {
+		raw := obj[ch.field]
+		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+			continue
+		}
+		if raw[0] != '[' {
+			d.reject(rec, lin, key, fmt.Sprintf("%s: want a list, got %s", ch.field, kindOf(raw)))
+			return
+		}
+	}
+
+	part := inherited
+	if p := d.table.Partition; p.Granularity != schemas.None && !hasInherited {
+		i := d.colIndex(p.Column)
+		part = p.Value(vals[i].t, !vals[i].null)
+	}
+	b := d.builder(part)
+	for i := range d.cols {
+		appendValue(b.Field(i), vals[i])
+	}
+	d.rows++
+
+	for _, ch := range d.children {
+		var items []json.RawMessage
+		if raw := obj[ch.field]; len(raw) > 0 && raw[0] == '[' {
+			if err := json.Unmarshal(raw, &items); err != nil {
+				continue // checked above: a list
+			}
+		}
+		keys := make(map[string]string, len(ch.keys))
+		for cc, pc := range ch.keys {
+			keys[cc] = vals[d.colIndex(pc)].s
+		}
+		for _, it := range items {
+			ch.dec.add(it, lin, keys, part, true)
+		}
+	}
+}
+
+// Flush returns the Arrow records built so far, one per table and partition,
+// with the rejects, and resets the decoder. The caller releases the records.
+func (d *JSON) Flush() ([]pipeline.Records, []pipeline.Reject) {
+	var out []pipeline.Records
+	for _, part := range slices.Sorted(maps.Keys(d.parts)) {
+		b := d.parts[part]
+		out = append(out, pipeline.Records{Table: d.table.Name, Partition: part, Record: b.NewRecordBatch()})
+		b.Release()
+	}
+	clear(d.parts)
+	rejects := d.rejects
+	d.rejects, d.rows = nil, 0
+	for _, ch := range d.children {
+		r, rj := ch.dec.Flush()
+		out = append(out, r...)
+		rejects = append(rejects, rj...)
+	}
+	return out, rejects
+}
+
+func (d *JSON) builder(part string) *array.RecordBuilder {
+	b, ok := d.parts[part]
+	if !ok {
+		b = array.NewRecordBuilder(d.mem, d.table.ArrowSchema())
+		d.parts[part] = b
+	}
+	return b
+}
+
+func (d *JSON) colIndex(name string) int {
+	for i, c := range d.cols {
+		if c.Name == name {
+			return i
+		}
+	}
+	panic("transform: column " + name + " not in " + d.table.ID()) // guarded by schemas validation
+}
+
+func (d *JSON) keyOf(vals []value) string {
+	parts := make([]string, len(d.table.Key))
+	for i, k := range d.table.Key {
+		v := vals[d.colIndex(k)]
+		parts[i] = k + "=" + v.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (d *JSON) reject(rec []byte, lin Lineage, key, reason string) {
+	d.rejects = append(d.rejects, pipeline.Reject{
+		Table: d.table.Name, Endpoint: lin.Endpoint, Key: key, Reason: reason,
+		Record: bytes.Clone(rec), At: lin.ExtractedAt.UTC(),
+	})
+}
+
+// value is one parsed cell.
+type value struct {
+	null bool
+	s    string
+	i    int64
+	f    float64
+	b    bool
+	t    time.Time
+}
+
+func (v value) String() string {
+	switch {
+	case v.null:
+		return "null"
+	case v.s != "":
+		return v.s
+	case !v.t.IsZero():
+		return v.t.Format(time.RFC3339Nano)
+	case v.f != 0:
+		return fmt.Sprint(v.f)
+	default:
+		return fmt.Sprint(v.i)
+	}
+}
+
+func appendValue(b array.Builder, v value) {
+	if v.null {
+		b.AppendNull()
+		return
+	}
+	switch b := b.(type) {
+	case *array.StringBuilder:
+		b.Append(v.s)
+	case *array.Int64Builder:
+		b.Append(v.i)
+	case *array.Float64Builder:
+		b.Append(v.f)
+	case *array.BooleanBuilder:
+		b.Append(v.b)
+	case *array.TimestampBuilder:
+		b.Append(arrow.Timestamp(v.t.UnixMicro()))
+	default:
+		panic(fmt.Sprintf("transform: no appender for %T", b))
+	}
+}

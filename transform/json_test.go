@@ -1,0 +1,171 @@
+package transform
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+)
+
+// rows renders records as maps for comparison (column -> value as text).
+func rows(t *testing.T, recs []pipeline.Records, table string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, r := range recs {
+		if r.Table != table {
+			continue
+		}
+		rec := r.Record
+		for i := 0; i < int(rec.NumRows()); i++ {
+			row := map[string]any{"_partition": r.Partition}
+			for j, f := range rec.Schema().Fields() {
+				col := rec.Column(j)
+				if col.IsNull(i) {
+					row[f.Name] = nil
+					continue
+				}
+				switch c := col.(type) {
+				case *array.String:
+					row[f.Name] = c.Value(i)
+				case *array.Int64:
+					row[f.Name] = c.Value(i)
+				case *array.Float64:
+					row[f.Name] = c.Value(i)
+				case *array.Boolean:
+					row[f.Name] = c.Value(i)
+				case *array.Timestamp:
+					row[f.Name] = c.Value(i).ToTime(arrow.Microsecond).Format(time.RFC3339Nano)
+				}
+			}
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+func TestJSONSetsAndReps(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	reg := schemas.All()
+	sets, _ := reg.Lookup("plyomat", "sets")
+	dec := NewJSON(mem, reg, sets)
+	lin := Lineage{ExtractedAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), RunID: "run1", Endpoint: "GET /sets"}
+
+	good := `{"id":"s1","session_id":"x1","athlete_id":"a1","mode":"drop_jump","drop_height_cm":30,
+	  "started_at":"2026-05-03T09:12:45.123Z","created_at":"2026-05-03T10:00:00Z","updated_at":"2026-05-03T10:00:00Z",
+	  "firmware":{"v":2},
+	  "reps":[
+	    {"rep_index":0,"flight_time_ms":512.0,"contact_time_ms":201,"jump_height_cm":32.14,"rsi":1.6,"side":"both","is_kept":true,"captured_at":"2026-05-03T09:12:46Z"},
+	    {"rep_index":1,"flight_time_ms":"fast","contact_time_ms":null,"jump_height_cm":30,"side":"left","is_kept":false,"captured_at":"2026-05-03T09:12:50Z"},
+	    {"rep_index":2,"flight_time_ms":480,"jump_height_cm":28.25,"side":"right","is_kept":true,"captured_at":"2026-05-03T09:12:55Z","tempo":3}
+	  ]}`
+	badSet := `{"id":"s2","session_id":"x1","athlete_id":"a1","mode":"cmj","started_at":"yesterday","created_at":"2026-05-03T10:00:00Z","updated_at":"2026-05-03T10:00:00Z","reps":[{"rep_index":0,"flight_time_ms":400}]}`
+	noStart := `{"id":"s3","mode":"cmj","reps":null}`
+	for _, r := range []string{good, badSet, noStart, `[1,2]`} {
+		dec.Add(json.RawMessage(r), lin, nil)
+	}
+	recs, rejects := dec.Flush()
+	defer func() {
+		for _, r := range recs {
+			r.Record.Release()
+		}
+	}()
+
+	ts := "2026-06-01T12:00:00Z"
+	wantSets := []map[string]any{
+		{"_partition": "2026-05", "id": "s1", "session_id": "x1", "athlete_id": "a1", "mode": "drop_jump", "drop_height_cm": 30.0,
+			"started_at": "2026-05-03T09:12:45.123Z", "created_at": "2026-05-03T10:00:00Z", "updated_at": "2026-05-03T10:00:00Z",
+			"_extracted_at": ts, "_run_id": "run1", "_extra": `{"firmware":{"v":2}}`},
+		{"_partition": schemas.DefaultPartition, "id": "s3", "session_id": nil, "athlete_id": nil, "mode": "cmj", "drop_height_cm": nil,
+			"started_at": nil, "created_at": nil, "updated_at": nil, "_extracted_at": ts, "_run_id": "run1", "_extra": nil},
+	}
+	if d := cmp.Diff(wantSets, rows(t, recs, "sets")); d != "" {
+		t.Errorf("sets (-want +got):\n%s", d)
+	}
+	wantReps := []map[string]any{
+		{"_partition": "2026-05", "set_id": "s1", "rep_index": int64(0), "flight_time_ms": int64(512), "contact_time_ms": int64(201),
+			"jump_height_cm": 32.14, "rsi": 1.6, "side": "both", "is_kept": true, "captured_at": "2026-05-03T09:12:46Z",
+			"_extracted_at": ts, "_run_id": "run1", "_extra": nil},
+		{"_partition": "2026-05", "set_id": "s1", "rep_index": int64(2), "flight_time_ms": int64(480), "contact_time_ms": nil,
+			"jump_height_cm": 28.25, "rsi": nil, "side": "right", "is_kept": true, "captured_at": "2026-05-03T09:12:55Z",
+			"_extracted_at": ts, "_run_id": "run1", "_extra": `{"tempo":3}`},
+	}
+	if d := cmp.Diff(wantReps, rows(t, recs, "reps")); d != "" {
+		t.Errorf("reps (-want +got):\n%s", d)
+	}
+	type rj struct{ Table, Key, Reason string }
+	var got []rj
+	for _, r := range rejects {
+		got = append(got, rj{r.Table, r.Key, r.Reason})
+	}
+	want := []rj{
+		{"sets", "id=s2", `started_at: bad timestamp "yesterday" (want RFC 3339 with a zone)`},
+		{"sets", "", "record is not a JSON object"},
+		{"reps", "set_id=s1,rep_index=1", `flight_time_ms: want a number, got a string "fast"`},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("rejects (-want +got):\n%s", d)
+	}
+	if !strings.Contains(string(rejects[2].Record), `"fast"`) {
+		t.Errorf("reject does not carry the record: %s", rejects[2].Record)
+	}
+}
+
+func TestParseJSONNumbers(t *testing.T) {
+	cases := []struct {
+		raw  string
+		typ  schemas.Type
+		want value
+		err  bool
+	}{
+		{"12", schemas.Int64, value{i: 12}, false},
+		{"12.0", schemas.Int64, value{i: 12}, false},
+		{"12.5", schemas.Int64, value{}, true},
+		{"1e3", schemas.Int64, value{i: 1000}, false},
+		{`"12"`, schemas.Int64, value{}, true},
+		{"7", schemas.Float64, value{f: 7}, false},
+		{"true", schemas.Float64, value{}, true},
+		{"null", schemas.Float64, value{null: true}, false},
+		{"", schemas.String, value{null: true}, false},
+		{"3", schemas.String, value{}, true},
+		{"1", schemas.Bool, value{}, true},
+	}
+	for _, c := range cases {
+		got, err := parseJSON(json.RawMessage(c.raw), c.typ)
+		if (err != nil) != c.err || (err == nil && got != c.want) {
+			t.Errorf("parseJSON(%s, %v) = %+v, %v; want %+v, err=%v", c.raw, c.typ, got, err, c.want, c.err)
+		}
+	}
+}
+
+func FuzzJSONDecoder(f *testing.F) {
+	f.Add(`{"id":"s1","started_at":"2026-05-03T09:12:45Z","reps":[{"rep_index":0,"flight_time_ms":500}]}`)
+	f.Add(`{"id":1,"reps":{}}`)
+	f.Add(`[]`)
+	f.Add(`{"reps":[null,1,"x"]}`)
+	reg := schemas.All()
+	sets, _ := reg.Lookup("plyomat", "sets")
+	f.Fuzz(func(t *testing.T, rec string) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		dec := NewJSON(mem, reg, sets)
+		dec.Add(json.RawMessage(rec), Lineage{RunID: "r"}, nil)
+		recs, rejects := dec.Flush()
+		var n int64
+		for _, r := range recs {
+			n += r.Record.NumRows()
+			r.Record.Release()
+		}
+		if n == 0 && len(rejects) == 0 {
+			t.Fatalf("record %q neither decoded nor rejected", rec)
+		}
+		mem.AssertSize(t, 0)
+	})
+}

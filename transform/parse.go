@@ -1,0 +1,131 @@
+package transform
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/athlake/athlake/schemas"
+)
+
+// parseJSON parses one raw JSON value as a column of type t. Missing and null
+// are null, never zero; integers are accepted where floats belong and
+// integral floats where integers belong; a value of another kind is an error.
+func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return value{null: true}, nil
+	}
+	switch t {
+	case schemas.JSON:
+		return value{s: string(raw)}, nil
+	case schemas.String:
+		var s string
+		if raw[0] != '"' {
+			return value{}, fmt.Errorf("want a string, got %s", kindOf(raw))
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return value{}, err
+		}
+		return value{s: s}, nil
+	case schemas.Int64:
+		if !isNumber(raw) {
+			return value{}, fmt.Errorf("want a number, got %s", kindOf(raw))
+		}
+		return parseInt(string(raw))
+	case schemas.Float64:
+		if !isNumber(raw) {
+			return value{}, fmt.Errorf("want a number, got %s", kindOf(raw))
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return value{}, fmt.Errorf("bad number %s", raw)
+		}
+		return value{f: f}, nil
+	case schemas.Bool:
+		switch string(raw) {
+		case "true":
+			return value{b: true}, nil
+		case "false":
+			return value{b: false}, nil
+		}
+		return value{}, fmt.Errorf("want a boolean, got %s", kindOf(raw))
+	case schemas.Timestamp, schemas.WallTime:
+		var s string
+		if raw[0] != '"' {
+			return value{}, fmt.Errorf("want a timestamp string, got %s", kindOf(raw))
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return value{}, err
+		}
+		ts, err := ParseTime(s, t == schemas.WallTime)
+		if err != nil {
+			return value{}, err
+		}
+		return value{t: ts}, nil
+	}
+	return value{}, fmt.Errorf("unsupported column type %v", t)
+}
+
+func parseInt(s string) (value, error) {
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return value{i: i}, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return value{}, fmt.Errorf("want a whole number, got %s", s)
+	}
+	return value{i: int64(f)}, nil
+}
+
+// ParseTime parses an ISO-8601 instant. With wall=false it must carry a zone
+// or offset and is returned in UTC; with wall=true it must not, and is
+// returned as a wall-clock time in a UTC container.
+func ParseTime(s string, wall bool) (time.Time, error) {
+	if wall {
+		for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t, nil
+			}
+		}
+		return time.Time{}, fmt.Errorf("bad wall-clock time %q", s)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad timestamp %q (want RFC 3339 with a zone)", s)
+	}
+	return t.UTC(), nil
+}
+
+func isNumber(raw json.RawMessage) bool {
+	c := raw[0]
+	return c == '-' || ('0' <= c && c <= '9')
+}
+
+func kindOf(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return "a string " + truncate(string(raw), 40)
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "a list"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	default:
+		return "a number " + truncate(string(raw), 40)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
