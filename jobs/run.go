@@ -75,20 +75,20 @@ type RunOptions struct {
 
 // Summary is what a run did; it is printed and written under _runs/.
 type Summary struct {
-	RunID      string                          `json:"run_id"`
-	Command    string                          `json:"command"`
-	StartedAt  time.Time                       `json:"started_at"`
-	FinishedAt time.Time                       `json:"finished_at"`
-	Duration   float64                         `json:"duration_seconds"`
-	Status     string                          `json:"status"`
-	Error      string                          `json:"error,omitempty"`
-	Rows       map[string]int64                `json:"rows"`
+	RunID      string                           `json:"run_id"`
+	Command    string                           `json:"command"`
+	StartedAt  time.Time                        `json:"started_at"`
+	FinishedAt time.Time                        `json:"finished_at"`
+	Duration   float64                          `json:"duration_seconds"`
+	Status     string                           `json:"status"`
+	Error      string                           `json:"error,omitempty"`
+	Rows       map[string]int64                 `json:"rows"`
 	Requests   map[string]pipeline.RequestStats `json:"requests"`
-	Rejects    int                             `json:"rejects"`
-	Anomalies  []string                        `json:"anomalies"`
-	Files      int                             `json:"files"`
-	Bytes      int64                           `json:"bytes_written"`
-	Streams    []pipeline.StreamResult         `json:"streams"`
+	Rejects    int                              `json:"rejects"`
+	Anomalies  []string                         `json:"anomalies"`
+	Files      int                              `json:"files"`
+	Bytes      int64                            `json:"bytes_written"`
+	Streams    []pipeline.StreamResult          `json:"streams"`
 }
 
 // requester is a source that reports its HTTP requests.

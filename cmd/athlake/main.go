@@ -68,7 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.SetOutput(stderr)
 	logFormat := fs.String("log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	configPath := func() *string { return fs.String("config", "", "config file (default ./athlake.yaml, then $ATHLAKE_CONFIG)") }
+	configPath := func() *string {
+		return fs.String("config", "", "config file (default ./athlake.yaml, then $ATHLAKE_CONFIG)")
+	}
 
 	env := &jobs.Env{Stdout: stdout, Stderr: stderr}
 	setup := func() error {

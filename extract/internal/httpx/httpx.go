@@ -39,7 +39,9 @@ type Options struct {
 	Validate func(body []byte) error
 	// Limiter, if set, is waited on before every attempt (client-side rate
 	// limit shared by all workers).
-	Limiter interface{ Wait(ctx context.Context) error }
+	Limiter interface {
+		Wait(ctx context.Context) error
+	}
 	Transport http.RoundTripper // base transport (default: a clone of http.DefaultTransport)
 	Log       *slog.Logger
 	// Sleep waits between attempts (tests replace it); default is a timer.

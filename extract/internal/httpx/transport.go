@@ -57,7 +57,9 @@ func (t *logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 type limitTransport struct {
 	next    http.RoundTripper
 	sem     chan struct{}
-	limiter interface{ Wait(ctx context.Context) error }
+	limiter interface {
+		Wait(ctx context.Context) error
+	}
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
