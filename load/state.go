@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,7 +51,11 @@ func (s *StateStore) Load(ctx context.Context, source string) (map[string][]byte
 	}
 	out := make(map[string][]byte, len(f.Streams))
 	for k, v := range f.Streams {
-		out[k] = v
+		var b bytes.Buffer
+		if err := json.Compact(&b, v); err != nil {
+			return nil, fmt.Errorf("%s: stream %s: %w", stateKey(source), k, err)
+		}
+		out[k] = b.Bytes()
 	}
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
 
@@ -159,6 +160,8 @@ func Query(ctx context.Context, dbPath, query string, args ...any) ([]string, []
 				row[i] = "NULL"
 			case float64:
 				row[i] = strconv.FormatFloat(v, 'f', -1, 64)
+			case time.Time:
+				row[i] = v.UTC().Format(time.RFC3339Nano)
 			default:
 				row[i] = fmt.Sprint(v)
 			}

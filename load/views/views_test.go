@@ -101,7 +101,7 @@ func TestViewsCurrentState(t *testing.T) {
 		}
 		return rows
 	}
-	if d := cmp.Diff([][]string{{"s1", "2026-05-02 09:00:00 +0000 UTC", "run2"}, {"s2", "2026-05-01 09:00:00 +0000 UTC", "run2"}},
+	if d := cmp.Diff([][]string{{"s1", "2026-05-02T09:00:00Z", "run2"}, {"s2", "2026-05-01T09:00:00Z", "run2"}},
 		query(`SELECT id, updated_at, _run_id FROM plyomat_sets ORDER BY id`)); d != "" {
 		t.Errorf("sets (-want +got):\n%s", d)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -127,6 +128,9 @@ type Response struct {
 // retrying come back as *APIError; retries exhausted as *RetryError.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body []byte, header http.Header) (*Response, error) {
 	u := c.base.JoinPath(path)
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path
+	}
 	u.RawQuery = q.Encode()
 	endpoint := method + " " + u.Path
 	if u.RawQuery != "" {

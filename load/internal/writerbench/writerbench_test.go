@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -35,27 +36,30 @@ type dataset struct {
 type writer struct {
 	name  string
 	whole bool // feeds the one big record instead of the pages
-	write func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error
+	write func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error
 }
 
 var writers = []writer{
-	{"pqarrow-buffered-pages", false, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
-		return writePQArrow(w, memory.DefaultAllocator, d.schema, recs, true)
+	{"pqarrow-buffered-pages", false, func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
+		return writePQArrow(w, mem, d.schema, recs, true)
 	}},
-	{"pqarrow-write-1batch", true, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
-		return writePQArrow(w, memory.DefaultAllocator, d.schema, recs, false)
+	{"pqarrow-concat-pages", false, func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
+		return writePQArrowConcat(w, mem, d.schema, recs)
+	}},
+	{"pqarrow-write-1batch", true, func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
+		return writePQArrow(w, mem, d.schema, recs, false)
 	}},
 	{"pgo-structs-pages", false, writePGoStructsFor},
 	{"pgo-structs-1batch", true, writePGoStructsFor},
-	{"pgo-columns-pages", false, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+	{"pgo-columns-pages", false, func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
 		return writePGoColumns(w, d.schema, recs)
 	}},
-	{"pgo-columns-1batch", true, func(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+	{"pgo-columns-1batch", true, func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
 		return writePGoColumns(w, d.schema, recs)
 	}},
 }
 
-func writePGoStructsFor(w io.Writer, d *dataset, recs []arrow.RecordBatch) error {
+func writePGoStructsFor(w io.Writer, _ memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
 	switch d.name {
 	case "reps":
 		return writePGoStructs(w, recs, repRows)
@@ -136,7 +140,7 @@ func BenchmarkWrite(b *testing.B) {
 				var size int64
 				for b.Loop() {
 					var cw countingWriter
-					if err := w.write(&cw, d, recs); err != nil {
+					if err := w.write(&cw, memory.DefaultAllocator, d, recs); err != nil {
 						b.Fatal(err)
 					}
 					size = cw.n
@@ -160,9 +164,11 @@ func TestRoundTrip(t *testing.T) {
 		for _, w := range writers {
 			t.Run(d.name+"/"+w.name, func(t *testing.T) {
 				var buf bytes.Buffer
-				if err := w.write(&buf, d, w.input(d)); err != nil {
+				mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+				if err := w.write(&buf, mem, d, w.input(d)); err != nil {
 					t.Fatal(err)
 				}
+				mem.AssertSize(t, 0) // the writer released what it allocated
 				t.Logf("%d bytes", buf.Len())
 				checkWithPQArrow(t, d, buf.Bytes())
 				switch d.name {
@@ -246,7 +252,7 @@ func checkWithPQArrow(t *testing.T, d *dataset, data []byte) {
 			t.Errorf("column %d is %s, want %s", c, col.Name(), f.Name)
 		}
 		if ts, ok := f.Type.(*arrow.TimestampType); ok {
-			lt, ok := col.LogicalType().(*schema.TimestampLogicalType)
+			lt, ok := col.LogicalType().(schema.TimestampLogicalType)
 			if !ok || lt.TimeUnit() != schema.TimeUnitMicros || lt.IsAdjustedToUTC() != (ts.TimeZone != "") {
 				t.Errorf("%s: logical type %s", f.Name, col.LogicalType())
 			}
@@ -325,28 +331,34 @@ func checkSpots(t *testing.T, d *dataset, tbl arrow.Table) {
 	case "reps":
 		// The generator's first capture is 2024-01-08 07:30 plus whole minutes
 		// plus 2.5-4.5 s in microseconds; _extracted_at steps 137 ms per page.
-		add(9, 0, "2025-06-02 03:00:00Z")
-		add(9, pageRows, "2025-06-02 03:00:00.137Z")
-		add(9, benchRows-1, "2025-06-02 03:02:16.863Z")
+		add(9, 0, "2025-06-02T03:00:00Z")
+		add(9, pageRows, "2025-06-02T03:00:00.137Z")
+		add(9, benchRows-1, "2025-06-02T03:02:16.863Z")
 		add(11, 0, "null")
 		add(1, 0, "0")
 	case "samples":
 		add(1, 0, "0")
 		add(1, sessionRows-1, "5399900")
 		add(1, sessionRows, "0")
-		add(2, 1, "2024-03-04 09:00:00.1")
+		add(3, 0, "76")
+		// sample_time is wall time: rendered without a zone, 100 ms apart.
+		ts := func(row int) int64 {
+			a := cell(2, row)
+			defer a.Release()
+			if s := a.ValueStr(0); s[len(s)-1] == 'Z' {
+				t.Errorf("sample_time[%d] = %s, has a zone", row, s)
+			}
+			return int64(a.(*array.Timestamp).Value(0))
+		}
+		if d := ts(1) - ts(0); d != 100_000 {
+			t.Errorf("sample_time[1]-sample_time[0] = %dus", d)
+		}
+		if d := ts(sessionRows-1) - ts(0); d != 5_399_900_000 {
+			t.Errorf("sample_time[%d]-sample_time[0] = %dus", sessionRows-1, d)
+		}
 	}
 	for _, c := range checks {
-		got := str(c.col, c.row)
-		if c.col == 2 && d.name == "samples" {
-			// The session start has a random whole-second offset; check
-			// the sub-second part and the zone-less rendering.
-			if len(got) < 4 || got[len(got)-2:] != ".1" || got[len(got)-1] == 'Z' {
-				t.Errorf("sample_time[1] = %s", got)
-			}
-			continue
-		}
-		if got != c.want {
+		if got := str(c.col, c.row); got != c.want {
 			t.Errorf("%s[%d] = %s, want %s", d.schema.Field(c.col).Name, c.row, got, c.want)
 		}
 	}
@@ -367,8 +379,8 @@ func checkWithPGo[T any](t *testing.T, data []byte, want []T) {
 			if row >= len(want) {
 				t.Fatalf("parquet-go: more than %d rows", len(want))
 			}
-			if diff := cmp.Diff(want[row], buf[i]); diff != "" {
-				t.Fatalf("parquet-go: row %d (-want +got):\n%s", row, diff)
+			if !reflect.DeepEqual(want[row], buf[i]) {
+				t.Fatalf("parquet-go: row %d (-want +got):\n%s", row, cmp.Diff(want[row], buf[i]))
 			}
 			row++
 		}

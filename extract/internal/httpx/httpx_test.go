@@ -1,0 +1,206 @@
+package httpx
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// script serves the listed behaviours in turn, then "ok".
+func script(t *testing.T, steps ...func(w http.ResponseWriter, r *http.Request)) (*httptest.Server, *atomic.Int32) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		if r.Header.Get("Authorization") != "Bearer k" {
+			t.Errorf("request %d without credentials", i)
+		}
+		if i < len(steps) {
+			steps[i](w, r)
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func newTestClient(t *testing.T, url string, waits *[]time.Duration) *Client {
+	var mu sync.Mutex
+	c, err := New(Options{
+		Source: "test", BaseURL: url, Timeout: 500 * time.Millisecond, MaxAttempts: 4,
+		Validate:  ValidJSON,
+		Authorize: func(r *http.Request) error { r.Header.Set("Authorization", "Bearer k"); return nil },
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			*waits = append(*waits, d)
+			mu.Unlock()
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func status(code int, header ...string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.WriteHeader(code)
+		w.Write([]byte(`{"error":{"code":"x","message":"status"}}`))
+	}
+}
+
+func reset(w http.ResponseWriter, r *http.Request) {
+	conn, buf, _ := w.(http.Hijacker).Hijack()
+	buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: application/json\r\n\r\n{\"ok\":")
+	buf.Flush()
+	conn.(*net.TCPConn).SetLinger(0)
+	conn.Close()
+}
+
+func hang(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "100")
+	w.Write([]byte(`{"ok":`))
+	w.(http.Flusher).Flush()
+	<-r.Context().Done()
+}
+
+func malformed(w http.ResponseWriter, r *http.Request) {
+	w.Write([]byte(`<html>Bad gateway</html>`))
+}
+
+func TestRetries(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		steps    []func(http.ResponseWriter, *http.Request)
+		requests int32
+		retryAft []time.Duration // waits that must be exact (Retry-After)
+		limited  int64
+	}{
+		"503 then ok":          {steps: steps(status(503)), requests: 2},
+		"429 honours seconds":  {steps: steps(status(429, "Retry-After", "7"), status(429, "Retry-After", "3")), requests: 3, retryAft: []time.Duration{7 * time.Second, 3*time.Second + 10*time.Millisecond}, limited: 2},
+		"reset mid-body":       {steps: steps(reset), requests: 2},
+		"hang mid-body":        {steps: steps(hang), requests: 2},
+		"malformed body":       {steps: steps(malformed, malformed), requests: 3},
+		"408 is retryable":     {steps: steps(status(408)), requests: 2},
+		"three kinds in a row": {steps: steps(status(500), reset, malformed), requests: 4},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv, n := script(t, c.steps...)
+			var waits []time.Duration
+			cl := newTestClient(t, srv.URL, &waits)
+			var got struct{ OK bool }
+			if _, err := cl.GetJSON(context.Background(), "/x", nil, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !got.OK || n.Load() != c.requests {
+				t.Fatalf("ok=%v after %d requests, want %d", got.OK, n.Load(), c.requests)
+			}
+			if c.retryAft != nil {
+				if d := cmp.Diff(c.retryAft, waits); d != "" {
+					t.Errorf("waits (-want +got):\n%s", d)
+				}
+			}
+			st := cl.Stats()
+			if st.Requests != int64(c.requests) || st.Retries != int64(c.requests-1) || st.RateLimitWaits != c.limited {
+				t.Errorf("stats = %+v", st)
+			}
+		})
+	}
+}
+
+func steps(s ...func(http.ResponseWriter, *http.Request)) []func(http.ResponseWriter, *http.Request) {
+	return s
+}
+
+func TestGivesUpNamingTheEndpoint(t *testing.T) {
+	t.Parallel()
+	srv, n := script(t, malformed, malformed, malformed, malformed, malformed)
+	var waits []time.Duration
+	cl := newTestClient(t, srv.URL, &waits)
+	var v any
+	_, err := cl.GetJSON(context.Background(), "/sets", map[string][]string{"offset": {"500"}}, &v)
+	var re *RetryError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v, want *RetryError", err)
+	}
+	if !strings.Contains(err.Error(), "GET /sets?offset=500") || !strings.Contains(err.Error(), "malformed") {
+		t.Errorf("error does not name the endpoint and cause: %v", err)
+	}
+	if n.Load() != 4 || len(waits) != 3 {
+		t.Errorf("%d requests, %d waits; want 4 and 3", n.Load(), len(waits))
+	}
+}
+
+func TestClientErrorsAreNotRetried(t *testing.T) {
+	t.Parallel()
+	srv, n := script(t, status(401), status(404))
+	var waits []time.Duration
+	cl := newTestClient(t, srv.URL, &waits)
+	var v any
+	_, err := cl.GetJSON(context.Background(), "/athletes", nil, &v)
+	var api *APIError
+	if !errors.As(err, &api) || api.Status != 401 || api.Code != "x" || n.Load() != 1 {
+		t.Fatalf("err = %v after %d requests; want one APIError 401", err, n.Load())
+	}
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	t.Parallel()
+	var cur, peak atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := cur.Add(1)
+		for {
+			p := peak.Load()
+			if c <= p || peak.CompareAndSwap(p, c) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		cur.Add(-1)
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	cl, err := New(Options{Source: "t", BaseURL: srv.URL, Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			var v any
+			if _, err := cl.GetJSON(context.Background(), "/", nil, &v); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if p := peak.Load(); p > 3 || p < 1 {
+		t.Errorf("peak concurrency %d, want 1..3", p)
+	}
+}
+
+func TestRetryAfterDate(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}
+	if d, ok := retryAfter(h, now); !ok || d != 90*time.Second {
+		t.Errorf("retryAfter = %v, %v", d, ok)
+	}
+	if _, ok := retryAfter(http.Header{"Retry-After": {"soon"}}, now); ok {
+		t.Error("accepted a bad Retry-After")
+	}
+}
