@@ -245,6 +245,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// DuckDBPath is where the views database lives.
+func (c *Config) DuckDBPath() string { return c.path(c.DuckDB) }
+
 // path resolves a configured path against the config file's folder.
 func (c *Config) path(p string) string {
 	if p == "" || filepath.IsAbs(p) || c.Dir == "" {

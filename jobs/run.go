@@ -158,7 +158,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		}
 	}
 	runErr = classify(runErr, cfg)
-	viewsErr := buildViews(ctx, cfg, st, reg)
+	viewsErr := buildViews(context.WithoutCancel(ctx), cfg, st, reg)
 	if viewsErr != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("building views: %w", viewsErr))
 	}

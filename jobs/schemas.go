@@ -1,17 +1,26 @@
 package jobs
 
 import (
+	"context"
+	"os"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
 )
 
 // Schemas prints the data dictionary of every table, as Markdown or JSON.
-func Schemas(w io.Writer, format string) error {
+// With a views database (db not ""), it also reports the fields vendors sent
+// that the schemas do not know, which the views keep in _extra.
+func Schemas(ctx context.Context, w io.Writer, format, db string) error {
 	reg := schemas.All()
+	unknown, err := unknownFields(ctx, db, reg)
+	if err != nil {
+		return err
+	}
 	switch format {
 	case "", "md":
 		for _, t := range reg.Tables() {
@@ -19,6 +28,9 @@ func Schemas(w io.Writer, format string) error {
 			fmt.Fprintf(w, "- from: `%s`\n- primary key: %s\n- refresh: %s\n", t.Endpoint, strings.Join(t.Key, ", "), modeName(t.Mode))
 			if t.Partition.Granularity != schemas.None {
 				fmt.Fprintf(w, "- partitioned by: `%s=` (%s of %s)\n", t.Partition.Key, granularityName(t.Partition.Granularity), partitionSource(t))
+			}
+			if u := unknown[t.ViewName()]; len(u) > 0 {
+				fmt.Fprintf(w, "- fields seen that the schema does not know (in `_extra`): %s\n", strings.Join(u, ", "))
 			}
 			fmt.Fprintf(w, "\n| column | type | doc |\n|---|---|---|\n")
 			for _, c := range t.AllColumns() {
@@ -41,10 +53,11 @@ func Schemas(w io.Writer, format string) error {
 			Refresh   string   `json:"refresh"`
 			Partition string   `json:"partition,omitempty"`
 			Columns   []col    `json:"columns"`
+			Unknown   []string `json:"unknown_fields,omitempty"`
 		}
 		var out []table
 		for _, t := range reg.Tables() {
-			tt := table{View: t.ViewName(), Doc: t.Doc, Endpoint: t.Endpoint, Key: t.Key, Refresh: modeName(t.Mode)}
+			tt := table{View: t.ViewName(), Doc: t.Doc, Endpoint: t.Endpoint, Key: t.Key, Refresh: modeName(t.Mode), Unknown: unknown[t.ViewName()]}
 			if t.Partition.Granularity != schemas.None {
 				tt.Partition = t.Partition.Key
 			}
@@ -79,4 +92,24 @@ func partitionSource(t *schemas.Table) string {
 		return "the parent " + t.Parent.Table + " row"
 	}
 	return t.Partition.Column
+}
+
+// unknownFields lists, per view, the top-level keys found in _extra.
+func unknownFields(ctx context.Context, db string, reg *schemas.Registry) (map[string][]string, error) {
+	out := map[string][]string{}
+	if _, err := os.Stat(db); db == "" || err != nil {
+		return out, nil // nothing synced yet
+	}
+	for _, t := range reg.Tables() {
+		q := fmt.Sprintf(`SELECT DISTINCT unnest(json_keys(%q)) AS k FROM %q WHERE %q IS NOT NULL ORDER BY k`,
+			schemas.ColExtra, t.ViewName(), schemas.ColExtra)
+		_, rows, err := views.Query(ctx, db, q)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.ViewName(), err)
+		}
+		for _, r := range rows {
+			out[t.ViewName()] = append(out[t.ViewName()], r[0])
+		}
+	}
+	return out, nil
 }

@@ -33,7 +33,7 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if err := buildViews(ctx, cfg, st, schemas.All()); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "views over %s written to %s\n", st.URL(), cfg.path(cfg.DuckDB))
+	fmt.Fprintf(env.Stdout, "views over %s written to %s\n", st.URL(), cfg.DuckDBPath())
 	return nil
 }
 
@@ -52,7 +52,7 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 		}
 	}
 	return views.Build(ctx, views.Options{
-		DB: cfg.path(cfg.DuckDB), Lake: st.URL(), Tables: orderedTables(reg),
+		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg),
 		HasFiles: func(t *schemas.Table) bool { return files[t.ID()] },
 	})
 }

@@ -45,7 +45,7 @@ Usage:
   athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T]
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large]
-  athlake schemas   [--format md|json]
+  athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
@@ -174,10 +174,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 	case "schemas":
 		format := fs.String("format", "md", "md or json")
+		cfgFlag := configPath()
 		if err := parse(); err != nil {
 			return err
 		}
-		return jobs.Schemas(stdout, *format)
+		// With a config, also report the fields vendors sent that the
+		// schemas do not know; without one, just the dictionary.
+		db := ""
+		if p, err := jobs.FindConfig(*cfgFlag, getenv); err == nil {
+			cfg, err := jobs.LoadConfig(p, getenv)
+			if err != nil {
+				return err
+			}
+			db = cfg.DuckDBPath()
+		}
+		return jobs.Schemas(ctx, stdout, *format, db)
 
 	case "sandbox":
 		addr := fs.String("addr", "127.0.0.1:8765", "listen address")

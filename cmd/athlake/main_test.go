@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	code := exitCode(err, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"sync", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"sync", "--config", filepath.Join(dir, "missing.yaml")}, "--config"},
+		{[]string{"sync", "--config", write("typo.yaml", "outptu: ./x\n")}, `unknown key outptu`},
+		{[]string{"sync", "--config", write("nokey.yaml", "sources:\n  plyomat:\n    base_url: http://127.0.0.1:1/v1\n    api_key: ${NOT_SET_ANYWHERE}\n")}, "sources.plyomat.api_key: environment variable NOT_SET_ANYWHERE is not set"},
+		{[]string{"sync", "--config", write("badurl.yaml", "sources:\n  plyomat:\n    base_url: ftp://x\n    api_key: k\n")}, "sources.plyomat.base_url"},
+		{[]string{"sync", "--config", write("lookback.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    lookback: soon\n")}, "not a duration"},
+		{[]string{"sync", "--config", write("page.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    page_size: 900\n")}, "sources.plyomat.page_size"},
+		{[]string{"sync", "--config", write("none.yaml", "output: ./x\n")}, "sources: no source is configured"},
+		{[]string{"backfill", "--config", write("ok.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--since", "last week"}, "--since"},
+		{[]string{"sync", "--config", write("ok2.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--source", "strava"}, "--source strava: not configured"},
+		{[]string{"schemas", "--format", "xml"}, "--format xml"},
+		{[]string{"sandbox", "--scale", "huge"}, "--scale"},
+		{[]string{"sync", "--log-level", "loud"}, "--log-level"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCLI(t, nil, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("athlake %s: exit %d, stderr %q; want exit 2 mentioning %q", strings.Join(c.args, " "), code, stderr, c.want)
+		}
+		if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic") {
+			t.Errorf("athlake %s: stack trace for a user error:\n%s", strings.Join(c.args, " "), stderr)
+		}
+	}
+}
+
+func TestSchemasCommand(t *testing.T) {
+	t.Parallel()
+	code, out, _ := runCLI(t, nil, "schemas", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var tables []struct {
+		View    string   `json:"view"`
+		Key     []string `json:"primary_key"`
+		Columns []struct{ Name, Type string }
+	}
+	if err := json.Unmarshal([]byte(out), &tables); err != nil {
+		t.Fatal(err)
+	}
+	views := map[string]int{}
+	for _, tb := range tables {
+		views[tb.View] = len(tb.Columns)
+	}
+	for _, v := range []string{"plyomat_athletes", "plyomat_sets", "plyomat_reps", "plyomat_org_members"} {
+		if views[v] < 4 {
+			t.Errorf("schemas lacks %s (or its columns): %v", v, views)
+		}
+	}
+	code, md, _ := runCLI(t, nil, "schemas")
+	if code != 0 || !strings.Contains(md, "## plyomat_reps") || !strings.Contains(md, "| jump_height_cm | DOUBLE |") {
+		t.Errorf("markdown schemas: exit %d\n%s", code, md)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	code, out, _ := runCLI(t, nil, "--help")
+	if code != 0 || !strings.Contains(out, "athlake sync") {
+		t.Errorf("--help: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCLI(t, nil); code != 2 {
+		t.Errorf("no command: exit %d, want 2", code)
+	}
+}

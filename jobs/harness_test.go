@@ -1,0 +1,251 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/sandbox"
+	sbp "github.com/athlake/athlake/sandbox/plyomat"
+)
+
+// harness is a sandbox on a real loopback listener and a lake in a temp dir.
+type harness struct {
+	t    *testing.T
+	sb   *sandbox.Sandbox
+	srv  *httptest.Server
+	dir  string
+	cfg  *Config
+	logs *syncBuffer
+	out  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newHarness(t *testing.T, seed int64) *harness {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{Seed: seed, Scale: sbp.ScaleSmall})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfg := &Config{
+		Output: filepath.Join(dir, "lake"),
+		DuckDB: filepath.Join(dir, "athlake.duckdb"),
+		Sources: Sources{Plyomat: &PlyomatConfig{
+			BaseURL: srv.URL + sandbox.PlyomatPrefix, APIKey: Secret(sandbox.PlyomatKey),
+		}},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, sb: sb, srv: srv, dir: dir, cfg: cfg, logs: &syncBuffer{}, out: &syncBuffer{}}
+}
+
+func (h *harness) env() *Env {
+	return &Env{
+		Stdout: h.out, Stderr: h.logs,
+		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// run syncs (or backfills) with short timeouts and backoff.
+func (h *harness) run(o RunOptions) (*Summary, error) {
+	h.t.Helper()
+	if o.Command == "" {
+		o.Command = "sync"
+	}
+	o.Timeout = firstDuration(o.Timeout, 2*time.Second)
+	o.Backoff = firstDuration(o.Backoff, 5*time.Millisecond)
+	return Run(context.Background(), h.env(), h.cfg, o)
+}
+
+func (h *harness) sync() *Summary {
+	h.t.Helper()
+	sum, err := h.run(RunOptions{})
+	if err != nil {
+		h.t.Fatalf("sync: %v", err)
+	}
+	return sum
+}
+
+func (h *harness) query(q string) [][]string {
+	h.t.Helper()
+	_, rows, err := views.Query(context.Background(), h.cfg.DuckDB, q)
+	if err != nil {
+		h.t.Fatalf("%s: %v", q, err)
+	}
+	return rows
+}
+
+// Cell formatting shared by expectations and views.Query's output.
+func s(v string) string { return v }
+
+func ps(v *string) string {
+	if v == nil {
+		return "NULL"
+	}
+	return *v
+}
+
+func f(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func pf(v *float64) string {
+	if v == nil {
+		return "NULL"
+	}
+	return f(*v)
+}
+
+func i(v int) string { return strconv.Itoa(v) }
+
+func pi(v *int) string {
+	if v == nil {
+		return "NULL"
+	}
+	return i(*v)
+}
+
+func b(v bool) string { return strconv.FormatBool(v) }
+
+func ts(v time.Time) string { return v.UTC().Format(time.RFC3339Nano) }
+
+func pts(v *time.Time) string {
+	if v == nil {
+		return "NULL"
+	}
+	return ts(*v)
+}
+
+func normJSON(v string) string {
+	if v == "NULL" {
+		return v
+	}
+	var x any
+	if err := json.Unmarshal([]byte(v), &x); err != nil {
+		return "invalid JSON: " + v
+	}
+	out, _ := json.Marshal(x)
+	return string(out)
+}
+
+func sortRows(rows [][]string) [][]string {
+	slices.SortFunc(rows, func(a, b []string) int { return strings.Compare(strings.Join(a, "\x00"), strings.Join(b, "\x00")) })
+	return rows
+}
+
+// expected renders the sandbox's truth as the rows each view must hold.
+func expected(d *sbp.Dataset) map[string][][]string {
+	m := map[string][][]string{}
+	for _, a := range d.Athletes {
+		m["athletes"] = append(m["athletes"], []string{s(a.ID), s(a.FirstName), s(a.LastName), s(a.Gender), f(a.BodyWeightKg), ps(a.ExternalID), ps(a.ExternalSource), ts(a.CreatedAt), ts(a.UpdatedAt)})
+	}
+	for _, g := range d.Groups {
+		m["groups"] = append(m["groups"], []string{s(g.ID), s(g.Name), ps(g.Description), ts(g.CreatedAt), ts(g.UpdatedAt)})
+	}
+	for _, gm := range d.Memberships {
+		m["group_members"] = append(m["group_members"], []string{s(gm.GroupID), s(gm.AthleteID)})
+	}
+	for _, dv := range d.Devices {
+		cal, _ := json.Marshal(dv.Calibration)
+		m["devices"] = append(m["devices"], []string{s(dv.ID), s(dv.SerialNumber), s(dv.Model), s(dv.FirmwareVersion), ts(dv.CreatedAt), ts(dv.UpdatedAt), normJSON(string(cal))})
+	}
+	for _, x := range d.Sessions {
+		m["sessions"] = append(m["sessions"], []string{s(x.ID), s(x.AthleteID), ps(x.DeviceID), s(x.Name), ts(x.StartedAt), pts(x.EndedAt), ps(x.Notes), ts(x.CreatedAt), ts(x.UpdatedAt)})
+	}
+	for _, x := range d.Sets {
+		m["sets"] = append(m["sets"], []string{s(x.ID), s(x.SessionID), s(x.AthleteID), s(x.Mode), pf(x.DropHeightCm), ts(x.StartedAt), ts(x.CreatedAt), ts(x.UpdatedAt)})
+		for _, r := range x.Reps {
+			m["reps"] = append(m["reps"], []string{s(x.ID), i(r.RepIndex), i(r.FlightTimeMs), pi(r.ContactTimeMs), f(r.JumpHeightCm), pf(r.RSI), s(r.Side), b(r.IsKept), ts(r.CapturedAt)})
+		}
+	}
+	for _, x := range d.Assessments {
+		m["assessments"] = append(m["assessments"], []string{s(x.ID), s(x.AthleteID), s(x.Name), f(x.Score), s(x.Unit), ts(x.AssessedAt), ts(x.CreatedAt), ts(x.UpdatedAt)})
+	}
+	for _, x := range d.OrgMembers {
+		m["org_members"] = append(m["org_members"], []string{s(x.ID), s(x.Email), s(x.FirstName), s(x.LastName), s(x.Role), b(x.Archived), pts(x.ArchivedAt), ts(x.CreatedAt), ts(x.UpdatedAt)})
+	}
+	for k := range m {
+		sortRows(m[k])
+	}
+	return m
+}
+
+// viewQueries select, per table, the columns expected() renders.
+var viewQueries = map[string]string{
+	"athletes":      "SELECT id, first_name, last_name, gender, body_weight_kg, external_id, external_source, created_at, updated_at FROM plyomat_athletes",
+	"groups":        "SELECT id, name, description, created_at, updated_at FROM plyomat_groups",
+	"group_members": "SELECT group_id, athlete_id FROM plyomat_group_members",
+	"devices":       "SELECT id, serial_number, model, firmware_version, created_at, updated_at, CAST(_extra->'calibration' AS VARCHAR) FROM plyomat_devices",
+	"sessions":      "SELECT id, athlete_id, device_id, name, started_at, ended_at, notes, created_at, updated_at FROM plyomat_sessions",
+	"sets":          "SELECT id, session_id, athlete_id, mode, drop_height_cm, started_at, created_at, updated_at FROM plyomat_sets",
+	"reps":          "SELECT set_id, rep_index, flight_time_ms, contact_time_ms, jump_height_cm, rsi, side, is_kept, captured_at FROM plyomat_reps",
+	"assessments":   "SELECT id, athlete_id, name, score, unit, assessed_at, created_at, updated_at FROM plyomat_assessments",
+	"org_members":   "SELECT id, email, first_name, last_name, role, archived, archived_at, created_at, updated_at FROM plyomat_org_members",
+}
+
+// actual reads every view.
+func (h *harness) actual() map[string][][]string {
+	h.t.Helper()
+	m := map[string][][]string{}
+	for table, q := range viewQueries {
+		rows := h.query(q)
+		if table == "devices" {
+			for _, r := range rows {
+				r[6] = normJSON(r[6])
+			}
+		}
+		m[table] = sortRows(rows)
+	}
+	return m
+}
+
+// assertExact compares every view with the truth, value by value.
+func (h *harness) assertExact(want map[string][][]string) {
+	h.t.Helper()
+	got := h.actual()
+	for table := range viewQueries {
+		if d := cmp.Diff(want[table], got[table]); d != "" {
+			h.t.Errorf("view plyomat_%s differs from the sandbox (-want +got):\n%s", table, truncateDiff(d))
+		}
+		if len(want[table]) == 0 {
+			h.t.Errorf("truth of %s is empty: the test would prove nothing", table)
+		}
+	}
+}
+
+func truncateDiff(d string) string {
+	if len(d) > 4000 {
+		return d[:4000] + fmt.Sprintf("\n... (%d more bytes)", len(d)-4000)
+	}
+	return d
+}
+
+func diffRows(want, got [][]string) string { return truncateDiff(cmp.Diff(want, got)) }

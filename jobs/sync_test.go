@@ -1,0 +1,345 @@
+package jobs
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
+	sbp "github.com/athlake/athlake/sandbox/plyomat"
+)
+
+func TestBackfillThenIncrementalIsExact(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 11)
+	sum := h.sync()
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+	backfillRequests := h.sb.Plyomat.Stats().Total
+	if got := sum.Requests["plyomat"].Requests; got != int64(backfillRequests) {
+		t.Errorf("summary counts %d requests, the sandbox saw %d", got, backfillRequests)
+	}
+	var rows int64
+	for _, n := range sum.Rows {
+		rows += n
+	}
+	if sum.Status != "ok" || rows == 0 || sum.Rejects != 0 || sum.Files == 0 {
+		t.Errorf("summary = %+v", sum)
+	}
+
+	// Advance the vendor's data: new sessions and sets, updated sets with an
+	// edited and a removed rep, a changed athlete, a new athlete, a removed
+	// device. Then the awkward boundary cases.
+	lastRunAt := h.sb.Plyomat.Now()
+	rep := h.sb.Plyomat.Advance(36 * time.Hour)
+	t.Logf("advance: %+v", rep)
+	var exactID, lateID string
+	h.sb.Plyomat.Mutate(func(d *sbp.Dataset) {
+		// A set whose updated_at equals the last watermark exactly (the
+		// server clock, to the second, at the start of the last pass).
+		s := &d.Sets[0]
+		s.UpdatedAt = lastRunAt.Truncate(time.Second)
+		s.Reps[0].IsKept = !s.Reps[0].IsKept
+		exactID = s.ID
+		// A late set: stamped ten minutes before the last run ended, arriving
+		// only now.
+		late := d.Sets[1]
+		late.ID = "late-set-0001"
+		late.CreatedAt = lastRunAt.Add(-10 * time.Minute)
+		late.UpdatedAt = late.CreatedAt
+		late.Reps = append([]sbp.Rep(nil), late.Reps...)
+		d.Sets = append(d.Sets, late)
+		lateID = late.ID
+	})
+	h.sb.Plyomat.ResetStats()
+	h.sync()
+	want := expected(h.sb.Plyomat.Truth())
+	h.assertExact(want)
+	incRequests := h.sb.Plyomat.Stats().Total
+	t.Logf("requests: backfill %d, incremental %d", backfillRequests, incRequests)
+	if incRequests*3 > backfillRequests {
+		t.Errorf("incremental sync made %d requests, backfill %d: want far fewer", incRequests, backfillRequests)
+	}
+	for _, id := range []string{exactID, lateID} {
+		if got := h.query("SELECT count(*) FROM plyomat_sets WHERE id = '" + id + "'"); got[0][0] != "1" {
+			t.Errorf("set %s not in the view after the incremental sync", id)
+		}
+	}
+
+	// A third sync with nothing new changes nothing.
+	h.sync()
+	h.assertExact(want)
+}
+
+func TestFaultsStillExact(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 12)
+	h.sb.Plyomat.SetFaults(sbp.Faults{
+		ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
+		Storm429: 3, RetryAfter: 1, MalformedOnce: "/sets",
+	})
+	sum, err := h.run(RunOptions{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("sync under faults: %v", err)
+	}
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+	st := h.sb.Plyomat.Stats()
+	t.Logf("faults injected: %+v; client: %+v", st, sum.Requests["plyomat"])
+	if sum.Requests["plyomat"].Retries == 0 || sum.Requests["plyomat"].RateLimitWaits < 3 {
+		t.Errorf("no retries or rate-limit waits counted: %+v", sum.Requests["plyomat"])
+	}
+}
+
+func TestBrokenPageFailsNamingEndpointAndKeepsCommitted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 13)
+	h.sync()
+	before := expected(h.sb.Plyomat.Truth())
+	stateBefore := readState(t, h, "plyomat")
+
+	h.sb.Plyomat.Advance(24 * time.Hour)
+	h.sb.Plyomat.SetFaults(sbp.Faults{MalformedAlways: "/sets"})
+	sum, err := h.run(RunOptions{})
+	if err == nil {
+		t.Fatal("sync with a permanently broken page succeeded")
+	}
+	var cfgErr *ConfigError
+	if errors.As(err, &cfgErr) || errors.Is(err, pipeline.ErrStopEarly) {
+		t.Errorf("error classified as usage/stop: %v", err)
+	}
+	if !strings.Contains(err.Error(), "GET ") || !strings.Contains(err.Error(), "/sets") {
+		t.Errorf("error does not name the endpoint: %v", err)
+	}
+	if sum == nil || sum.Status != "failed" {
+		t.Errorf("summary = %+v", sum)
+	}
+	// The sets stream's state did not move; its view is as before.
+	if got := readState(t, h, "plyomat")["sets"]; string(got) != string(stateBefore["sets"]) {
+		t.Errorf("sets state moved on failure: %s -> %s", stateBefore["sets"], got)
+	}
+	got := h.actual()
+	if d := diffRows(before["sets"], got["sets"]); d != "" {
+		t.Errorf("sets view changed by the failed run:\n%s", d)
+	}
+	// Repaired, the next sync is exact.
+	h.sb.Plyomat.SetFaults(sbp.Faults{})
+	h.sync()
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+}
+
+func TestHostileIDs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 14)
+	ids := h.sb.Plyomat.AddHostileAthletes()
+	h.sync()
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+	for _, id := range ids {
+		rows := h.query("SELECT count(*) FROM plyomat_sets WHERE athlete_id = '" + strings.ReplaceAll(id, "'", "''") + "'")
+		if rows[0][0] == "0" {
+			t.Errorf("no sets for hostile athlete %q", id)
+		}
+	}
+	// Every file stays inside its table's folder.
+	lake := h.cfg.Output
+	good := regexp.MustCompile(`^(plyomat/[a-z_]+/(month=[0-9]{4}-[0-9]{2}/)?[0-9TZ.:-]+-[0-9a-f]{6}-[a-z_]+-[0-9]{4}\.parquet|_(raw|state|runs|rejects)/.+|athlake\.duckdb)$`)
+	filepath.WalkDir(filepath.Dir(lake), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		rel, _ := filepath.Rel(lake, p)
+		if strings.HasPrefix(rel, "..") && filepath.Base(p) != "athlake.duckdb" {
+			t.Errorf("file outside the lake: %s", p)
+		} else if !strings.HasPrefix(rel, "..") && !good.MatchString(filepath.ToSlash(rel)) {
+			t.Errorf("unexpected file in the lake: %s", rel)
+		}
+		return nil
+	})
+}
+
+func TestWrongTypesAreRejectedAlone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 15)
+	var badRep, badSet struct {
+		set string
+		rep int
+	}
+	h.sb.Plyomat.Mutate(func(d *sbp.Dataset) {
+		s := &d.Sets[2]
+		s.Reps[1].Overrides = map[string]any{"jump_height_cm": "high"}
+		badRep.set, badRep.rep = s.ID, s.Reps[1].RepIndex
+		d.Sets[3].Overrides = map[string]any{"started_at": 1714726365}
+		badSet.set = d.Sets[3].ID
+	})
+	sum := h.sync()
+	if sum.Rejects != 2 || sum.Status != "ok" {
+		t.Fatalf("rejects = %d, status %s; want 2, ok", sum.Rejects, sum.Status)
+	}
+	// The truth without what was rejected.
+	truth := h.sb.Plyomat.Truth()
+	for i := range truth.Sets {
+		if truth.Sets[i].ID == badRep.set {
+			truth.Sets[i].Reps = append(truth.Sets[i].Reps[:1], truth.Sets[i].Reps[2:]...)
+		}
+	}
+	truth.Sets = slices.DeleteFunc(truth.Sets, func(s sbp.Set) bool { return s.ID == badSet.set })
+	h.assertExact(expected(truth))
+
+	var reasons []string
+	filepath.WalkDir(filepath.Join(h.cfg.Output, load.RejectsDir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fh, _ := os.Open(p)
+		defer fh.Close()
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			var r struct{ Table, Key, Reason, Endpoint string }
+			json.Unmarshal(sc.Bytes(), &r)
+			reasons = append(reasons, r.Table+" "+r.Key+" "+r.Reason)
+		}
+		return nil
+	})
+	slices.Sort(reasons)
+	want := []string{
+		"reps set_id=" + badRep.set + ",rep_index=1 jump_height_cm: want a number, got a string \"high\"",
+		"sets id=" + badSet.set + " started_at: want a timestamp string, got a number 1714726365",
+	}
+	if strings.Join(reasons, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rejects:\n%s\nwant:\n%s", strings.Join(reasons, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSecretsNeverWritten(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 16)
+	h.sb.Plyomat.SetFaults(sbp.Faults{ErrorRate: 0.05})
+	h.sync()
+	// A bad key: the error names the key, not its value.
+	h.cfg.Sources.Plyomat.APIKey = "pk_live_wrong_but_secret"
+	_, err := h.run(RunOptions{})
+	var cfgErr *ConfigError
+	if !errors.As(err, &cfgErr) || cfgErr.Key != "sources.plyomat.api_key" {
+		t.Errorf("bad key: err = %v, want a ConfigError naming sources.plyomat.api_key", err)
+	}
+	for _, secret := range []string{sandbox.PlyomatKey, "pk_live_wrong_but_secret"} {
+		if strings.Contains(h.logs.String(), secret) || strings.Contains(h.out.String(), secret) || strings.Contains(err.Error(), secret) {
+			t.Errorf("secret %q in logs, output or error", secret)
+		}
+		filepath.WalkDir(h.dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, _ := os.ReadFile(p)
+			if strings.Contains(string(b), secret) {
+				t.Errorf("secret found in %s", p)
+			}
+			return nil
+		})
+	}
+	if !strings.Contains(h.logs.String(), `"level":"DEBUG"`) {
+		t.Error("debug logs were not captured: the check above proves little")
+	}
+}
+
+func TestSecondRunIsLockedOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 17)
+	st, err := store.NewLocal(h.cfg.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	lock := &load.Lock{Store: st}
+	lease, err := lock.Acquire(context.Background(), pipeline.Holder{RunID: "other-run", Command: "sync", Host: host, PID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = h.run(RunOptions{})
+	var locked *pipeline.LockedError
+	if !errors.As(err, &locked) || locked.Holder.RunID != "other-run" || !strings.Contains(err.Error(), "expires at") {
+		t.Fatalf("err = %v, want a LockedError naming other-run", err)
+	}
+	if time.Since(start) > 5*time.Second || h.sb.Plyomat.Stats().Total != 0 {
+		t.Errorf("locked run took %v and made %d requests", time.Since(start), h.sb.Plyomat.Stats().Total)
+	}
+	lease.Release(context.Background())
+	h.sync()
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+}
+
+func TestBackfillOneAthlete(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 18)
+	truth := h.sb.Plyomat.Truth()
+	athlete := truth.Sets[0].AthleteID
+	since := truth.Sets[0].StartedAt.Add(-time.Hour)
+	if _, err := h.run(RunOptions{Command: "backfill", Backfill: true, Athletes: []string{athlete}, Since: since}); err != nil {
+		t.Fatal(err)
+	}
+	var want [][]string
+	for _, x := range truth.Sets {
+		if x.AthleteID == athlete && (!x.CreatedAt.Before(since) || !x.UpdatedAt.Before(since)) {
+			want = append(want, []string{x.ID})
+		}
+	}
+	got := h.query("SELECT id FROM plyomat_sets")
+	if d := diffRows(sortRows(want), sortRows(got)); d != "" || len(want) == 0 {
+		t.Errorf("backfilled sets (%d wanted):\n%s", len(want), d)
+	}
+	if other := h.query("SELECT count(*) FROM plyomat_sets WHERE athlete_id <> '" + athlete + "'"); other[0][0] != "0" {
+		t.Errorf("backfill of one athlete wrote %s sets of others", other[0][0])
+	}
+	// The incremental state is untouched: the next sync is a full backfill.
+	if _, ok := readState(t, h, "plyomat")["sets"]; ok {
+		t.Error("backfill wrote the incremental sets state")
+	}
+	h.sync()
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	out := &syncBuffer{}
+	env := &Env{Stdout: out, Stderr: out, Log: slog.New(slog.DiscardHandler)}
+	dir := t.TempDir()
+	if err := Demo(context.Background(), env, DemoOptions{Out: dir}); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{filepath.Join(dir, "athlake.duckdb"), "best_jump_cm", "plyomat_reps"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	// Five result rows after the header.
+	i := strings.Index(text, "athlete  ")
+	if i < 0 || strings.Count(strings.TrimSpace(text[i:strings.Index(text[i:], "\n\n")+i]), "\n") != 5 {
+		t.Errorf("demo did not print five result rows:\n%s", text)
+	}
+}
+
+func readState(t *testing.T, h *harness, source string) map[string][]byte {
+	t.Helper()
+	st, err := store.NewLocal(h.cfg.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := (&load.StateStore{Store: st}).Load(context.Background(), source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

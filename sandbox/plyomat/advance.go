@@ -1,0 +1,221 @@
+package plyomat
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// AdvanceReport says what an Advance changed.
+type AdvanceReport struct {
+	From, To time.Time // the simulated window (From, To]
+
+	NewAthletes     []string // created in the window
+	UpdatedAthletes []string // body weight changed
+	NewDevices      []string // registered in the window
+	RemovedDevices  []string // gone from the API
+	NewSessions     []string
+	NewSets         []string
+	NewReps         int
+	UpdatedSets     []string // existing sets re-stamped with edited (and some removed) reps
+	EditedReps      int
+	RemovedReps     int
+}
+
+// sessionSpan bounds how long after its start a generated session stamps
+// anything (2–5 sets of at most 8 reps stay well under it).
+const sessionSpan = time.Hour
+
+// Advance moves the virtual clock forward by d and simulates the activity
+// of the window (old now, new now]: new sessions with sets and reps for
+// several athletes (when the window holds a session, i.e. is over an
+// hour), existing sets edited (updated_at in the window, a rep's values
+// changed with height and RSI recomputed, a rep removed from some of them,
+// leaving a gap in rep_index), an athlete's body weight changed, a new
+// athlete, and a device removed and a new one registered. It is
+// deterministic for a seed and a sequence of calls. A d <= 0 changes
+// nothing.
+func (s *Server) Advance(d time.Duration) AdvanceReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from, to := s.now, s.now.Add(d)
+	rep := AdvanceReport{From: from, To: to}
+	if d <= 0 {
+		return rep
+	}
+	s.now = to
+	g := newGen(s.rng)
+	data := &s.data
+	defer func() {
+		data.normalize()
+		s.idx = buildIndex(data)
+	}()
+	instant := func() time.Time {
+		t, _ := g.instant(from, to)
+		return t
+	}
+	if _, ok := g.instant(from, to); !ok {
+		return rep // a window under a millisecond holds nothing
+	}
+
+	// Existing sets, edited: chosen before anything new exists.
+	var existing []int
+	for i := range data.Sets {
+		if !data.Sets[i].CreatedAt.After(from) && len(data.Sets[i].Reps) > 0 {
+			existing = append(existing, i)
+		}
+	}
+	nEdits := min(max(len(existing)/100, 3), 50, len(existing))
+	for k, i := range g.r.Perm(len(existing))[:nEdits] {
+		st := &data.Sets[existing[i]]
+		t := instant()
+		if t.Before(st.CreatedAt) {
+			t = st.CreatedAt
+		}
+		st.UpdatedAt = t
+		// Edit one rep's values, keeping the physics consistent.
+		r := &st.Reps[g.r.IntN(len(st.Reps))]
+		delta := g.between(5, 30) * (1 - 2*g.r.IntN(2))
+		ft := r.FlightTimeMs + delta
+		if ft < 300 || ft > 650 {
+			ft = r.FlightTimeMs - delta // stay in range, and still change
+		}
+		var ct *int
+		if r.ContactTimeMs != nil {
+			ct = g.al.int(*r.ContactTimeMs + g.between(-20, 20))
+		}
+		g.setJump(r, ft, ct)
+		rep.EditedReps++
+		// Remove a rep (not the last, so a gap shows) from every other set.
+		if k%2 == 0 && len(st.Reps) > 1 {
+			j := g.r.IntN(len(st.Reps) - 1)
+			st.Reps = slices.Delete(slices.Clone(st.Reps), j, j+1)
+			rep.RemovedReps++
+		}
+		rep.UpdatedSets = append(rep.UpdatedSets, st.ID)
+	}
+
+	// A body weight changes.
+	if n := len(data.Athletes); n > 0 {
+		a := &data.Athletes[g.r.IntN(n)]
+		delta := float64(g.between(1, 25)) / 10 * float64(1-2*g.r.IntN(2))
+		a.BodyWeightKg = g.weight(max(a.BodyWeightKg+delta, 35))
+		t := instant()
+		if t.Before(a.CreatedAt) {
+			t = a.CreatedAt
+		}
+		a.UpdatedAt = t
+		rep.UpdatedAthletes = append(rep.UpdatedAthletes, a.ID)
+	}
+
+	// A device is retired and a new one registered.
+	if n := len(data.Devices); n > 0 {
+		i := g.r.IntN(n)
+		rep.RemovedDevices = append(rep.RemovedDevices, data.Devices[i].ID)
+		data.Devices = slices.Delete(data.Devices, i, i+1)
+	}
+	dev := g.device(instant(), to)
+	dev.UpdatedAt = dev.CreatedAt
+	dev.Calibration["checked_at"] = ms(dev.CreatedAt).Format(wireTime)
+	data.Devices = append(data.Devices, dev)
+	rep.NewDevices = append(rep.NewDevices, dev.ID)
+
+	// A new athlete joins (and maybe a group).
+	athlete := g.athlete(g.uuid(), instant(), to)
+	athlete.UpdatedAt = athlete.CreatedAt
+	data.Athletes = append(data.Athletes, athlete)
+	rep.NewAthletes = append(rep.NewAthletes, athlete.ID)
+	if len(data.Groups) > 0 && g.chance(0.7) {
+		data.Memberships = append(data.Memberships, Membership{GroupID: data.Groups[g.r.IntN(len(data.Groups))].ID, AthleteID: athlete.ID})
+	}
+
+	// New sessions for several athletes (among those who existed before).
+	latest := to.Add(-sessionSpan)
+	if _, ok := g.instant(from, latest); ok {
+		p := s.rates()
+		athletes := len(data.Athletes) - 1
+		want := int(float64(athletes) * p * d.Hours() / (historyDays * 24))
+		n := min(max(want, 3), athletes)
+		var sessions []Session
+		var sets []Set
+		for _, i := range g.r.Perm(athletes)[:n] {
+			a := &data.Athletes[i]
+			start, _ := g.instant(from, latest)
+			if start.Before(a.CreatedAt) {
+				continue
+			}
+			var devID *string
+			if len(data.Devices) > 0 {
+				devID = g.al.str(data.Devices[g.r.IntN(len(data.Devices))].ID)
+			}
+			sess, ss := g.session(a.ID, devID, start, to, false)
+			sessions = append(sessions, sess)
+			sets = append(sets, ss...)
+		}
+		slices.SortFunc(sessions, func(a, b Session) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+		slices.SortFunc(sets, func(a, b Set) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+		for _, x := range sessions {
+			rep.NewSessions = append(rep.NewSessions, x.ID)
+		}
+		for _, x := range sets {
+			rep.NewSets = append(rep.NewSets, x.ID)
+			rep.NewReps += len(x.Reps)
+		}
+		data.Sessions = append(data.Sessions, sessions...)
+		data.Sets = append(data.Sets, sets...)
+	}
+	return rep
+}
+
+// rates is the mean number of sessions per athlete over the history, as
+// generated: the rate Advance keeps up.
+func (s *Server) rates() float64 {
+	if len(s.data.Athletes) == 0 {
+		return 0
+	}
+	return float64(len(s.data.Sessions)) / float64(len(s.data.Athletes))
+}
+
+// HostileIDs are the athlete ids AddHostileAthletes adds.
+func HostileIDs() []string {
+	long := "long-" + strings.Repeat("0123456789abcdefghij", 15)
+	return []string{"../evil", "a/b", "k=v", "%2F", "with space", `quo"te'`, "ünïcødé-✓", long[:300]}
+}
+
+// AddHostileAthletes adds athletes whose ids are hostile to paths, URLs
+// and SQL (see HostileIDs), each in the first group, with one session of
+// sets with reps, stamped in the hour before now (the athletes a minute
+// earlier). It returns the ids.
+// An id already present is not added twice.
+func (s *Server) AddHostileAthletes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := newGen(s.rng)
+	data := &s.data
+	defer func() {
+		data.normalize()
+		s.idx = buildIndex(data)
+	}()
+	ids := HostileIDs()
+	now := s.now
+	for i, id := range ids {
+		if _, ok := s.idx.athleteByID[id]; ok {
+			continue
+		}
+		a := g.athlete(id, now.Add(-sessionSpan-time.Minute+time.Duration(i)*time.Second), now)
+		a.UpdatedAt = a.CreatedAt
+		data.Athletes = append(data.Athletes, a)
+		if len(data.Groups) > 0 {
+			data.Memberships = append(data.Memberships, Membership{GroupID: data.Groups[0].ID, AthleteID: id})
+		}
+		var devID *string
+		if len(data.Devices) > 0 {
+			devID = g.al.str(data.Devices[g.r.IntN(len(data.Devices))].ID)
+		}
+		start := now.Add(-sessionSpan + time.Duration(i)*time.Second)
+		sess, sets := g.session(id, devID, start, now, false)
+		data.Sessions = append(data.Sessions, sess)
+		data.Sets = append(data.Sets, sets...)
+	}
+	return ids
+}

@@ -1,0 +1,352 @@
+package plyomat
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Clone returns a deep copy of the dataset: no slice, map or pointer is
+// shared with d.
+func (d *Dataset) Clone() *Dataset {
+	var al allocator
+	out := &Dataset{
+		Athletes:    slices.Clone(d.Athletes),
+		Groups:      slices.Clone(d.Groups),
+		Memberships: slices.Clone(d.Memberships),
+		Devices:     slices.Clone(d.Devices),
+		Sessions:    slices.Clone(d.Sessions),
+		Sets:        slices.Clone(d.Sets),
+		Assessments: slices.Clone(d.Assessments),
+		OrgMembers:  slices.Clone(d.OrgMembers),
+	}
+	for i := range out.Athletes {
+		a := &out.Athletes[i]
+		a.ExternalID = al.strp(a.ExternalID)
+		a.ExternalSource = al.strp(a.ExternalSource)
+		a.Overrides = cloneMap(a.Overrides)
+	}
+	for i := range out.Groups {
+		g := &out.Groups[i]
+		g.Description = al.strp(g.Description)
+		g.Overrides = cloneMap(g.Overrides)
+	}
+	for i := range out.Devices {
+		dv := &out.Devices[i]
+		dv.Calibration = cloneMap(dv.Calibration)
+		dv.Overrides = cloneMap(dv.Overrides)
+	}
+	for i := range out.Sessions {
+		s := &out.Sessions[i]
+		s.DeviceID = al.strp(s.DeviceID)
+		s.EndedAt = al.timep(s.EndedAt)
+		s.Notes = al.strp(s.Notes)
+		s.Overrides = cloneMap(s.Overrides)
+	}
+	reps := 0
+	for i := range out.Sets {
+		reps += len(out.Sets[i].Reps)
+	}
+	repSlab := make([]Rep, 0, reps)
+	for i := range out.Sets {
+		s := &out.Sets[i]
+		s.DropHeightCm = al.floatp(s.DropHeightCm)
+		s.Overrides = cloneMap(s.Overrides)
+		if s.Reps == nil {
+			continue
+		}
+		n := len(repSlab)
+		repSlab = append(repSlab, s.Reps...)
+		s.Reps = repSlab[n:len(repSlab):len(repSlab)]
+		for j := range s.Reps {
+			r := &s.Reps[j]
+			r.ContactTimeMs = al.intp(r.ContactTimeMs)
+			r.RSI = al.floatp(r.RSI)
+			r.Overrides = cloneMap(r.Overrides)
+		}
+	}
+	for i := range out.Assessments {
+		out.Assessments[i].Overrides = cloneMap(out.Assessments[i].Overrides)
+	}
+	for i := range out.OrgMembers {
+		m := &out.OrgMembers[i]
+		m.ArchivedAt = al.timep(m.ArchivedAt)
+		m.Overrides = cloneMap(m.Overrides)
+	}
+	return out
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return cloneMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+// allocator hands out pointers from slabs, so that a million reps do not
+// mean two million tiny allocations.
+type allocator struct {
+	ints   []int
+	floats []float64
+	strs   []string
+	times  []time.Time
+}
+
+const slab = 1024
+
+func (a *allocator) int(v int) *int {
+	if len(a.ints) == 0 {
+		a.ints = make([]int, slab)
+	}
+	p := &a.ints[0]
+	a.ints = a.ints[1:]
+	*p = v
+	return p
+}
+
+func (a *allocator) float(v float64) *float64 {
+	if len(a.floats) == 0 {
+		a.floats = make([]float64, slab)
+	}
+	p := &a.floats[0]
+	a.floats = a.floats[1:]
+	*p = v
+	return p
+}
+
+func (a *allocator) str(v string) *string {
+	if len(a.strs) == 0 {
+		a.strs = make([]string, slab)
+	}
+	p := &a.strs[0]
+	a.strs = a.strs[1:]
+	*p = v
+	return p
+}
+
+func (a *allocator) time(v time.Time) *time.Time {
+	if len(a.times) == 0 {
+		a.times = make([]time.Time, slab)
+	}
+	p := &a.times[0]
+	a.times = a.times[1:]
+	*p = v
+	return p
+}
+
+func (a *allocator) intp(p *int) *int {
+	if p == nil {
+		return nil
+	}
+	return a.int(*p)
+}
+
+func (a *allocator) floatp(p *float64) *float64 {
+	if p == nil {
+		return nil
+	}
+	return a.float(*p)
+}
+
+func (a *allocator) strp(p *string) *string {
+	if p == nil {
+		return nil
+	}
+	return a.str(*p)
+}
+
+func (a *allocator) timep(p *time.Time) *time.Time {
+	if p == nil {
+		return nil
+	}
+	return a.time(*p)
+}
+
+// ms is t in UTC truncated to the millisecond: the wire's precision.
+func ms(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+func msp(t *time.Time) {
+	if t != nil {
+		*t = ms(*t)
+	}
+}
+
+// normalize brings every time of d to UTC milliseconds, so that the truth
+// equals what the wire carries.
+func (d *Dataset) normalize() {
+	for i := range d.Athletes {
+		a := &d.Athletes[i]
+		a.CreatedAt, a.UpdatedAt = ms(a.CreatedAt), ms(a.UpdatedAt)
+	}
+	for i := range d.Groups {
+		g := &d.Groups[i]
+		g.CreatedAt, g.UpdatedAt = ms(g.CreatedAt), ms(g.UpdatedAt)
+	}
+	for i := range d.Devices {
+		dv := &d.Devices[i]
+		dv.CreatedAt, dv.UpdatedAt = ms(dv.CreatedAt), ms(dv.UpdatedAt)
+	}
+	for i := range d.Sessions {
+		s := &d.Sessions[i]
+		s.StartedAt, s.CreatedAt, s.UpdatedAt = ms(s.StartedAt), ms(s.CreatedAt), ms(s.UpdatedAt)
+		msp(s.EndedAt)
+	}
+	for i := range d.Sets {
+		s := &d.Sets[i]
+		s.StartedAt, s.CreatedAt, s.UpdatedAt = ms(s.StartedAt), ms(s.CreatedAt), ms(s.UpdatedAt)
+		for j := range s.Reps {
+			s.Reps[j].CapturedAt = ms(s.Reps[j].CapturedAt)
+		}
+	}
+	for i := range d.Assessments {
+		a := &d.Assessments[i]
+		a.AssessedAt, a.CreatedAt, a.UpdatedAt = ms(a.AssessedAt), ms(a.CreatedAt), ms(a.UpdatedAt)
+	}
+	for i := range d.OrgMembers {
+		m := &d.OrgMembers[i]
+		m.CreatedAt, m.UpdatedAt = ms(m.CreatedAt), ms(m.UpdatedAt)
+		msp(m.ArchivedAt)
+	}
+}
+
+// byCreated is the API's order: created_at, then id.
+func byCreated(at time.Time, id string, bt time.Time, bid string) int {
+	if c := at.Compare(bt); c != 0 {
+		return c
+	}
+	return cmp.Compare(id, bid)
+}
+
+// sort puts every record slice in the API's order (ids are unique, so the
+// order is total).
+func (d *Dataset) sort() {
+	slices.SortFunc(d.Athletes, func(a, b Athlete) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Groups, func(a, b Group) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Devices, func(a, b Device) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Sessions, func(a, b Session) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Sets, func(a, b Set) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Assessments, func(a, b Assessment) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.OrgMembers, func(a, b OrgMember) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+}
+
+// index holds, for each resource, the positions of its records in the API's
+// order, lookups by id, and the filters' groupings (each in the API's
+// order). It is rebuilt after every change of the dataset.
+type index struct {
+	athletes, groups, devices, sessions, sets, assessments, members []int
+
+	athleteByID, groupByID, deviceByID, sessionByID, setByID map[string]int
+
+	athletesByGroup   map[string][]int
+	sessionsByAthlete map[string][]int
+	setsByAthlete     map[string][]int
+	setsBySession     map[string][]int
+}
+
+func order(n int, cmp func(i, j int) int) []int {
+	pos := make([]int, n)
+	for i := range pos {
+		pos[i] = i
+	}
+	slices.SortStableFunc(pos, cmp)
+	return pos
+}
+
+func buildIndex(d *Dataset) *index {
+	x := &index{
+		athletes: order(len(d.Athletes), func(i, j int) int {
+			a, b := &d.Athletes[i], &d.Athletes[j]
+			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+		}),
+		groups: order(len(d.Groups), func(i, j int) int {
+			a, b := &d.Groups[i], &d.Groups[j]
+			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+		}),
+		devices: order(len(d.Devices), func(i, j int) int {
+			a, b := &d.Devices[i], &d.Devices[j]
+			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+		}),
+		sessions: order(len(d.Sessions), func(i, j int) int {
+			a, b := &d.Sessions[i], &d.Sessions[j]
+			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+		}),
+		sets: order(len(d.Sets), func(i, j int) int {
+			a, b := &d.Sets[i], &d.Sets[j]
+			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+		}),
+		assessments: order(len(d.Assessments), func(i, j int) int {
+			a, b := &d.Assessments[i], &d.Assessments[j]
+			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+		}),
+		members: order(len(d.OrgMembers), func(i, j int) int {
+			a, b := &d.OrgMembers[i], &d.OrgMembers[j]
+			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+		}),
+		athleteByID:       make(map[string]int, len(d.Athletes)),
+		groupByID:         make(map[string]int, len(d.Groups)),
+		deviceByID:        make(map[string]int, len(d.Devices)),
+		sessionByID:       make(map[string]int, len(d.Sessions)),
+		setByID:           make(map[string]int, len(d.Sets)),
+		athletesByGroup:   map[string][]int{},
+		sessionsByAthlete: map[string][]int{},
+		setsByAthlete:     map[string][]int{},
+		setsBySession:     map[string][]int{},
+	}
+	for _, p := range x.athletes {
+		x.athleteByID[d.Athletes[p].ID] = p
+	}
+	for _, p := range x.groups {
+		x.groupByID[d.Groups[p].ID] = p
+	}
+	for _, p := range x.devices {
+		x.deviceByID[d.Devices[p].ID] = p
+	}
+	for _, p := range x.sessions {
+		s := &d.Sessions[p]
+		x.sessionByID[s.ID] = p
+		x.sessionsByAthlete[s.AthleteID] = append(x.sessionsByAthlete[s.AthleteID], p)
+	}
+	for _, p := range x.sets {
+		s := &d.Sets[p]
+		x.setByID[s.ID] = p
+		x.setsByAthlete[s.AthleteID] = append(x.setsByAthlete[s.AthleteID], p)
+		x.setsBySession[s.SessionID] = append(x.setsBySession[s.SessionID], p)
+	}
+	// Memberships in athlete order; an athlete listed twice in a group, or
+	// a membership of an unknown athlete, is served once or not at all.
+	inGroup := map[string]map[string]bool{}
+	for _, m := range d.Memberships {
+		if inGroup[m.GroupID] == nil {
+			inGroup[m.GroupID] = map[string]bool{}
+		}
+		inGroup[m.GroupID][m.AthleteID] = true
+	}
+	for _, p := range x.athletes {
+		id := d.Athletes[p].ID
+		for g, members := range inGroup {
+			if members[id] {
+				x.athletesByGroup[g] = append(x.athletesByGroup[g], p)
+				delete(members, id) // a duplicate athlete id is served once
+			}
+		}
+	}
+	return x
+}

@@ -1,0 +1,437 @@
+package plyomat
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// historyDays is how far back the generated history reaches.
+const historyDays = 120
+
+// params are the volumes of a scale.
+type params struct {
+	athletes, groups, devices, orgMembers int
+	sessionsPerAthlete                    int // mean; each athlete has 50%–150% of it
+}
+
+func paramsFor(s Scale) params {
+	switch s {
+	case ScaleMedium:
+		return params{athletes: 200, groups: 10, devices: 8, orgMembers: 10, sessionsPerAthlete: 15}
+	case ScaleLarge:
+		return params{athletes: 2000, groups: 40, devices: 25, orgMembers: 20, sessionsPerAthlete: 25}
+	}
+	return params{athletes: 20, groups: 3, devices: 3, orgMembers: 6, sessionsPerAthlete: 6}
+}
+
+// Word lists (constants, split when a generator is made).
+const (
+	femaleNames = "Ava Mia Zoe Lena Nora Ingrid Sofia Amara Chloe Freya Hana Isla Jade Kaia Leila Maya Nia Olivia Priya Rosa Saoirse Tamsin Uma Yara Zara Ylva Aoife Beatriz Carmen Dalia"
+	maleNames   = "Liam Noah Mateo Kai Luca Oskar Ethan Jonas Malik Rafael Sam Theo Victor Yusuf Aaron Bastian Caleb Diego Emil Finn Hugo Ivan Joaquin Kenji Lars Marco Nils Omar Pedro Ruben"
+	lastNames   = "Smith|Okafor|Nakamura|García|Müller|Rossi|Johansson|Kowalski|O'Brien|Dubois|Haddad|Silva|Novak|Andersen|Kim|Walker|Schmidt|Costa|Jensen|Murphy|Ibrahim|Fischer|Moreau|Park|Santos|Lindqvist|Nowak|Chen|Hughes|Petrov|van der Berg|Ó Súilleabháin"
+	groupNames  = "Varsity Women|Varsity Men|Sprinters|Jumpers|Throwers|Academy U18|Academy U16|Return to Play|Basketball|Volleyball|Rugby Forwards|Rugby Backs|Soccer First Team|Soccer Reserves|Rowing|Tennis|Alpine Ski|Track Juniors|Masters|Injured List"
+	sessionKind = "Weekly monitoring|Plyo block A|Plyo block B|Pre-season testing|Return-to-play check|Morning jumps|Post-match readiness|Reactive strength|Power day|Taper check"
+	noteTexts   = "Felt heavy after travel|PB on the CMJ!|Left ankle taped|Coach: \"good stiffness\" on rebounds|Slept 5h — expect low numbers|Warm-up cut short|Mat moved to the turf hall|Δ +2 cm vs last week ✓|Athlete reported soreness (calves)|Testing under fatigue\nsecond line of notes"
+)
+
+// gen makes synthetic records from one seeded random stream.
+type gen struct {
+	r     *rand.Rand
+	al    allocator
+	names struct{ female, male, last, groups, sessions, notes []string }
+}
+
+func newGen(r *rand.Rand) *gen {
+	g := &gen{r: r}
+	g.names.female = strings.Fields(femaleNames)
+	g.names.male = strings.Fields(maleNames)
+	g.names.last = strings.Split(lastNames, "|")
+	g.names.groups = strings.Split(groupNames, "|")
+	g.names.sessions = strings.Split(sessionKind, "|")
+	g.names.notes = strings.Split(noteTexts, "|")
+	return g
+}
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
+
+func (g *gen) pick(list []string) string { return list[g.r.IntN(len(list))] }
+
+// between is a uniform integer in [lo, hi].
+func (g *gen) between(lo, hi int) int { return lo + g.r.IntN(hi-lo+1) }
+
+// dur is a uniform duration in [lo, hi], to the millisecond.
+func (g *gen) dur(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(g.r.Int64N(int64((hi-lo)/time.Millisecond)+1))*time.Millisecond
+}
+
+// chance is true with probability p.
+func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
+
+// uuid is a random (version 4 shaped) UUID from the seeded stream.
+func (g *gen) uuid() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], g.r.Uint64())
+	binary.BigEndian.PutUint64(b[8:], g.r.Uint64())
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // variant 10
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// instant is a random millisecond in (after, upTo]; ok is false when there
+// is none.
+func (g *gen) instant(after, upTo time.Time) (time.Time, bool) {
+	lo := after.UTC().Truncate(time.Millisecond).Add(time.Millisecond)
+	hi := upTo.UTC().Truncate(time.Millisecond)
+	if hi.Before(lo) {
+		return time.Time{}, false
+	}
+	n := int64(hi.Sub(lo) / time.Millisecond)
+	return lo.Add(time.Duration(g.r.Int64N(n+1)) * time.Millisecond), true
+}
+
+// later is the time a record created at created was last updated: usually
+// created itself, sometimes up to a few days later, never after limit.
+func (g *gen) later(created, limit time.Time, p float64) time.Time {
+	if !g.chance(p) {
+		return created
+	}
+	t := created.Add(g.dur(time.Minute, 5*24*time.Hour))
+	if t.After(limit) {
+		t = limit
+	}
+	if t.Before(created) {
+		return created
+	}
+	return t
+}
+
+// ability is an athlete's typical CMJ flight time in ms, derived from the
+// id so that any athlete, however created, jumps consistently.
+func ability(athleteID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(athleteID))
+	return 400 + int(h.Sum32()%201) // 400–600 ms
+}
+
+func (g *gen) athlete(id string, created, limit time.Time) Athlete {
+	a := Athlete{ID: id, CreatedAt: created}
+	switch x := g.r.IntN(100); {
+	case x < 48:
+		a.Gender, a.FirstName = "female", g.pick(g.names.female)
+		a.BodyWeightKg = 50 + g.r.Float64()*32
+	case x < 96:
+		a.Gender, a.FirstName = "male", g.pick(g.names.male)
+		a.BodyWeightKg = 62 + g.r.Float64()*45
+	default:
+		a.Gender = "non_binary"
+		if g.chance(0.5) {
+			a.FirstName = g.pick(g.names.female)
+		} else {
+			a.FirstName = g.pick(g.names.male)
+		}
+		a.BodyWeightKg = 55 + g.r.Float64()*35
+	}
+	a.LastName = g.pick(g.names.last)
+	a.BodyWeightKg = g.weight(a.BodyWeightKg)
+	if g.chance(0.4) {
+		src := []string{"teambuildr", "smartabase", "csv_import"}[g.r.IntN(3)]
+		a.ExternalSource = g.al.str(src)
+		a.ExternalID = g.al.str(fmt.Sprintf("%s-%05d", strings.ToUpper(src[:2]), g.r.IntN(100000)))
+	}
+	a.UpdatedAt = g.later(created, limit, 0.3)
+	return a
+}
+
+// weight is w rounded to a whole kilogram about a third of the time, else to
+// a tenth.
+func (g *gen) weight(w float64) float64 {
+	if g.chance(0.35) {
+		return math.Round(w)
+	}
+	return round1(w)
+}
+
+func (g *gen) group(name string, created, limit time.Time) Group {
+	gr := Group{ID: g.uuid(), Name: name, CreatedAt: created}
+	if g.chance(0.6) {
+		gr.Description = g.al.str(name + " squad, tested weekly")
+	}
+	gr.UpdatedAt = g.later(created, limit, 0.3)
+	return gr
+}
+
+func (g *gen) device(created, limit time.Time) Device {
+	models := []string{"Plyomat Pro", "Plyomat Pro 2", "Plyomat Lite"}
+	d := Device{
+		ID:              g.uuid(),
+		SerialNumber:    fmt.Sprintf("PM-%06d", g.r.IntN(1000000)),
+		Model:           models[g.r.IntN(len(models))],
+		FirmwareVersion: fmt.Sprintf("%d.%d.%d", g.between(2, 4), g.r.IntN(10), g.r.IntN(20)),
+		CreatedAt:       created,
+	}
+	d.UpdatedAt = g.later(created, limit, 0.5)
+	d.Calibration = map[string]any{
+		"offset_ms":  round2(g.r.Float64()*4 - 2),
+		"checked_at": ms(d.UpdatedAt).Format(wireTime),
+		"sensor":     map[string]any{"gain": round2(0.95 + g.r.Float64()*0.1), "zeroed": g.chance(0.8)},
+	}
+	return d
+}
+
+func (g *gen) orgMembers(n int, start time.Time) []OrgMember {
+	roles := []string{"owner"}
+	for i := 1; i < n; i++ {
+		if i%2 == 1 {
+			roles = append(roles, "coach")
+		} else {
+			roles = append(roles, "staff")
+		}
+	}
+	archived := 1 + g.r.IntN(2)
+	out := make([]OrgMember, n)
+	for i := range out {
+		first := g.pick(g.names.female)
+		if g.chance(0.5) {
+			first = g.pick(g.names.male)
+		}
+		last := g.pick(g.names.last)
+		created := start.Add(-g.dur(200*24*time.Hour, 1000*24*time.Hour))
+		m := OrgMember{
+			ID:        g.uuid(),
+			Email:     strings.ToLower(strings.NewReplacer(" ", "", "'", "").Replace(first+"."+last)) + fmt.Sprintf("%d@club.example", i),
+			FirstName: first,
+			LastName:  last,
+			Role:      roles[i],
+			CreatedAt: created,
+		}
+		m.UpdatedAt = g.later(created, start.Add(-time.Hour), 0.3)
+		// The last members (never the owner) are archived.
+		if i >= n-archived && i > 0 {
+			at, _ := g.instant(created, start.Add(-time.Hour))
+			m.Archived, m.ArchivedAt, m.UpdatedAt = true, g.al.time(at), at
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// assessment kinds: name, unit, and a score generator.
+func (g *gen) assessment(athleteID string, assessed, limit time.Time) Assessment {
+	a := Assessment{ID: g.uuid(), AthleteID: athleteID, AssessedAt: assessed}
+	switch g.r.IntN(5) {
+	case 0:
+		a.Name, a.Unit = "CMJ height", "cm"
+		a.Score = JumpHeightCm(ability(athleteID) + g.between(-20, 20))
+	case 1:
+		a.Name, a.Unit = "RSI 10/5", "ratio"
+		a.Score = round2(1.2 + g.r.Float64()*1.8)
+	case 2:
+		a.Name, a.Unit = "Squat 1RM", "kg"
+		a.Score = float64(g.between(16, 44) * 5) // whole numbers
+	case 3:
+		a.Name, a.Unit = "10 m sprint", "s"
+		a.Score = round2(1.6 + g.r.Float64()*0.5)
+	default:
+		a.Name, a.Unit = "Readiness", "%"
+		a.Score = round1(55 + g.r.Float64()*45)
+	}
+	a.CreatedAt = assessed.Add(g.dur(time.Minute, time.Hour))
+	if a.CreatedAt.After(limit) {
+		a.CreatedAt = limit
+	}
+	a.UpdatedAt = g.later(a.CreatedAt, limit, 0.15)
+	return a
+}
+
+// session makes a session of an athlete starting at start, with 2–5 sets
+// of 3–8 reps. Everything it stamps lies within an hour of start. When
+// later is true, some records get an update stamp after creation (never
+// after limit).
+func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time, later bool) (Session, []Set) {
+	s := Session{
+		ID:        g.uuid(),
+		AthleteID: athleteID,
+		DeviceID:  deviceID,
+		Name:      g.pick(g.names.sessions),
+		StartedAt: start,
+	}
+	if g.chance(0.3) {
+		s.Notes = g.al.str(g.pick(g.names.notes))
+	}
+	base := ability(athleteID) + g.between(-15, 15) // the day's form
+	t := start.Add(g.dur(time.Minute, 5*time.Minute))
+	nSets := g.between(2, 5)
+	sets := make([]Set, nSets)
+	pUpdate := 0.0
+	if later {
+		pUpdate = 0.08
+	}
+	for i := range sets {
+		sets[i] = g.set(s, base, t)
+		st := &sets[i]
+		st.UpdatedAt = g.later(st.CreatedAt, limit, pUpdate)
+		t = st.CreatedAt.Add(g.dur(time.Minute, 4*time.Minute))
+	}
+	last := sets[nSets-1].CreatedAt
+	if g.chance(0.03) {
+		// Never closed on the mat: no end, uploaded a minute later.
+		s.CreatedAt = last.Add(time.Minute)
+	} else {
+		end := last.Add(g.dur(30*time.Second, 5*time.Minute))
+		s.EndedAt = g.al.time(end)
+		s.CreatedAt = end.Add(g.dur(0, 5*time.Second))
+	}
+	if later {
+		s.UpdatedAt = g.later(s.CreatedAt, limit, 0.1)
+	} else {
+		s.UpdatedAt = s.CreatedAt
+	}
+	return s, sets
+}
+
+// set makes one set of a session starting at start.
+func (g *gen) set(s Session, base int, start time.Time) Set {
+	modes := []string{"cmj", "squat_jump", "drop_jump", "rebound"}
+	st := Set{ID: g.uuid(), SessionID: s.ID, AthleteID: s.AthleteID, Mode: modes[g.r.IntN(len(modes))], StartedAt: start}
+	var gap [2]time.Duration // time between reps
+	switch st.Mode {
+	case "cmj", "squat_jump":
+		gap = [2]time.Duration{4 * time.Second, 10 * time.Second}
+	case "drop_jump":
+		heights := []float64{20, 30, 40, 60}
+		st.DropHeightCm = g.al.float(heights[g.r.IntN(len(heights))])
+		gap = [2]time.Duration{10 * time.Second, 25 * time.Second}
+	default: // rebound: continuous hops
+		gap = [2]time.Duration{400 * time.Millisecond, 900 * time.Millisecond}
+	}
+	single := st.Mode == "rebound" && g.chance(0.4) || g.chance(0.1)
+	n := g.between(3, 8)
+	st.Reps = make([]Rep, n)
+	at := start.Add(g.dur(1500*time.Millisecond, 4*time.Second))
+	for i := range st.Reps {
+		r := &st.Reps[i]
+		r.RepIndex = i
+		r.CapturedAt = at
+		r.Side = "both"
+		if single {
+			r.Side = "left"
+			if i%2 == 1 {
+				r.Side = "right"
+			}
+		}
+		r.IsKept = !g.chance(0.1)
+		ft := base + g.between(-35, 35)
+		switch st.Mode {
+		case "squat_jump":
+			ft -= 20
+		case "drop_jump":
+			ft -= 25
+		case "rebound":
+			ft -= 40
+		}
+		if single {
+			ft -= 60
+		}
+		var ct *int
+		switch st.Mode {
+		case "drop_jump":
+			ct = g.al.int(g.between(180, 350))
+		case "rebound":
+			ct = g.al.int(g.between(140, 260))
+		}
+		g.setJump(r, ft, ct)
+		at = at.Add(g.dur(gap[0], gap[1]))
+	}
+	st.CreatedAt = st.Reps[n-1].CapturedAt.Add(g.dur(2*time.Second, 20*time.Second))
+	st.UpdatedAt = st.CreatedAt
+	return st
+}
+
+// setJump sets a rep's measured values and the values computed from them.
+func (g *gen) setJump(r *Rep, flightMs int, contactMs *int) {
+	flightMs = min(max(flightMs, 300), 650)
+	r.FlightTimeMs = flightMs
+	r.JumpHeightCm = JumpHeightCm(flightMs)
+	r.ContactTimeMs = contactMs
+	r.RSI = nil
+	if contactMs != nil {
+		*contactMs = min(max(*contactMs, 140), 350)
+		r.RSI = g.al.float(ReactiveStrengthIndex(r.JumpHeightCm, *contactMs))
+	}
+}
+
+// generate builds the organisation's history before start.
+func generate(g *gen, p params, start time.Time) Dataset {
+	var d Dataset
+	limit := start.Add(-time.Minute) // every history stamp is before start
+	histStart := start.Add(-historyDays * 24 * time.Hour)
+
+	for i := range p.groups {
+		name := g.names.groups[i%len(g.names.groups)]
+		if i >= len(g.names.groups) {
+			name = fmt.Sprintf("%s %d", name, i/len(g.names.groups)+1)
+		}
+		d.Groups = append(d.Groups, g.group(name, histStart.Add(-g.dur(30*24*time.Hour, 700*24*time.Hour)), limit))
+	}
+	for range p.devices {
+		d.Devices = append(d.Devices, g.device(histStart.Add(-g.dur(24*time.Hour, 700*24*time.Hour)), limit))
+	}
+	d.OrgMembers = g.orgMembers(p.orgMembers, start)
+
+	day := start.Truncate(24 * time.Hour)
+	nSessions := p.athletes * p.sessionsPerAthlete
+	d.Sessions = make([]Session, 0, nSessions+nSessions/10)
+	d.Sets = make([]Set, 0, nSessions*4)
+	for range p.athletes {
+		id := g.uuid()
+		a := g.athlete(id, histStart.Add(-g.dur(24*time.Hour, 400*24*time.Hour)), limit)
+		d.Athletes = append(d.Athletes, a)
+		// 0–2 groups.
+		nGroups := 0
+		switch x := g.r.IntN(100); {
+		case x < 55:
+			nGroups = 1
+		case x < 80:
+			nGroups = 2
+		}
+		for _, gi := range g.r.Perm(len(d.Groups))[:min(nGroups, len(d.Groups))] {
+			d.Memberships = append(d.Memberships, Membership{GroupID: d.Groups[gi].ID, AthleteID: id})
+		}
+		// Sessions on distinct days of the history, between 06:00 and 19:59.
+		n := min(p.sessionsPerAthlete/2+g.r.IntN(p.sessionsPerAthlete+1), historyDays)
+		for _, dd := range g.r.Perm(historyDays)[:n] {
+			at := day.Add(-time.Duration(dd+1) * 24 * time.Hour).Add(g.dur(6*time.Hour, 14*time.Hour))
+			var dev *string
+			if len(d.Devices) > 0 && g.chance(0.92) {
+				dev = g.al.str(d.Devices[g.r.IntN(len(d.Devices))].ID)
+			}
+			s, sets := g.session(id, dev, at, limit, true)
+			d.Sessions = append(d.Sessions, s)
+			d.Sets = append(d.Sets, sets...)
+		}
+		for range g.r.IntN(5) {
+			at := histStart.Add(g.dur(0, historyDays*24*time.Hour-2*time.Hour))
+			d.Assessments = append(d.Assessments, g.assessment(id, at, limit))
+		}
+	}
+	d.normalize()
+	d.sort()
+	return d
+}

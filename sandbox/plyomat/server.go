@@ -1,0 +1,437 @@
+package plyomat
+
+import (
+	"crypto/subtle"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Paging limits of the API.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 500
+)
+
+// Server simulates the Plyomat Open API. Its handler serves paths relative
+// to the API base ("/athletes", "/sets/{id}", ...): mount it with
+// http.StripPrefix. It is safe for concurrent use.
+type Server struct {
+	key string
+
+	mu   sync.RWMutex // guards data, idx, now, rng
+	data Dataset
+	idx  *index
+	now  time.Time
+	rng  *rand.Rand
+
+	faultMu sync.Mutex // guards faults, frng
+	faults  Faults
+	frng    *rand.Rand
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Stats counts the requests the server received.
+type Stats struct {
+	Total  int            // every request
+	ByPath map[string]int // by path relative to the base, without the query
+	// Injected faults by kind.
+	RateLimited  int // 429s of a Storm429
+	ServerErrors int // 500/502/503s of ErrorRate
+	Resets       int // connections cut mid-body
+	Hangs        int // responses stalled mid-body
+	Malformed    int // 200s with a body that is not JSON
+}
+
+// Faults returns the number of injected faults of all kinds.
+func (s Stats) Faults() int {
+	return s.RateLimited + s.ServerErrors + s.Resets + s.Hangs + s.Malformed
+}
+
+// New generates the organisation's data for opts.Seed and opts.Scale and
+// returns its server. The same options give the same data.
+func New(opts Options) *Server {
+	start := opts.Start
+	if start.IsZero() {
+		start, _ = time.Parse(time.RFC3339, DefaultStart)
+	}
+	start = ms(start)
+	seed := uint64(opts.Seed)
+	s := &Server{
+		key:   opts.APIKey,
+		now:   start,
+		rng:   rand.New(rand.NewPCG(seed, 0x706c796f6d617401)),
+		frng:  rand.New(rand.NewPCG(seed, 0x706c796f6d617402)),
+		stats: Stats{ByPath: map[string]int{}},
+	}
+	s.data = generate(newGen(s.rng), paramsFor(opts.Scale), start)
+	s.idx = buildIndex(&s.data)
+	return s
+}
+
+// Now is the virtual clock. It moves only with Advance.
+func (s *Server) Now() time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.now
+}
+
+// Truth returns a deep copy of the current data: exactly what the API
+// serves (Overrides aside).
+func (s *Server) Truth() *Dataset {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.data.Clone()
+}
+
+// Mutate runs fn on the data under the write lock, to set up any situation
+// (exact stamps, late records, removed reps, Overrides...). Afterwards every
+// time is brought to UTC milliseconds (the wire's precision) and the
+// indexes are rebuilt.
+func (s *Server) Mutate(fn func(d *Dataset)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() {
+		s.data.normalize()
+		s.idx = buildIndex(&s.data)
+	}()
+	fn(&s.data)
+}
+
+// Stats returns the request counts since the start or the last ResetStats.
+func (s *Server) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := s.stats
+	st.ByPath = make(map[string]int, len(s.stats.ByPath))
+	for k, v := range s.stats.ByPath {
+		st.ByPath[k] = v
+	}
+	return st
+}
+
+// ResetStats zeroes the counts.
+func (s *Server) ResetStats() {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	s.stats = Stats{ByPath: map[string]int{}}
+}
+
+// count records a request.
+func (s *Server) count(path string) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	s.stats.Total++
+	s.stats.ByPath[path]++
+}
+
+// countFault records an injected fault.
+func (s *Server) countFault(fn func(*Stats)) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	fn(&s.stats)
+}
+
+// response is a computed answer, written after the data lock is released.
+type response struct {
+	status int
+	body   []byte
+	list   bool // a list endpoint's 200: subject to list faults
+	header map[string]string
+}
+
+func errorResponse(status int, code, msg string) response {
+	b := []byte(`{"error":{"code":`)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	b = append(b, "}}"...)
+	return response{status: status, body: b}
+}
+
+// ServeHTTP answers one API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.count(r.URL.Path)
+	now := s.Now()
+	if !s.authorized(r) {
+		resp := errorResponse(http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
+		resp.header = map[string]string{"WWW-Authenticate": `Bearer realm="plyomat"`}
+		write(w, now, resp)
+		return
+	}
+	if resp, ok := s.requestFault(); ok {
+		write(w, now, resp)
+		return
+	}
+	resp := s.handle(r)
+	if resp.list {
+		path := r.URL.Path
+		if s.listFault(w, r, path, resp) {
+			return
+		}
+	}
+	write(w, s.Now(), resp)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || s.key == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.key)) == 1
+}
+
+// write sends a complete response.
+func write(w http.ResponseWriter, now time.Time, resp response) {
+	h := w.Header()
+	for k, v := range resp.header {
+		h.Set(k, v)
+	}
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	h.Set("Date", now.UTC().Format(http.TimeFormat))
+	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	w.WriteHeader(resp.status)
+	w.Write(resp.body)
+}
+
+// splitPath splits the request's path into unescaped segments, so that an
+// id may hold any character ("a%2Fb" is the id "a/b").
+func splitPath(r *http.Request) ([]string, bool) {
+	p := r.URL.EscapedPath()
+	if !strings.HasPrefix(p, "/") {
+		return nil, false
+	}
+	parts := strings.Split(p[1:], "/")
+	for i, part := range parts {
+		u, err := url.PathUnescape(part)
+		if err != nil {
+			return nil, false
+		}
+		parts[i] = u
+	}
+	return parts, true
+}
+
+// route is a resolved path.
+type route struct {
+	resource string // athletes, groups, devices, sessions, sets, assessments, org/members
+	id       string // detail endpoints
+	detail   bool
+}
+
+func resolve(r *http.Request) (route, bool) {
+	parts, ok := splitPath(r)
+	if !ok {
+		return route{}, false
+	}
+	switch len(parts) {
+	case 1:
+		switch parts[0] {
+		case "athletes", "groups", "devices", "sessions", "sets", "assessments":
+			return route{resource: parts[0]}, true
+		}
+	case 2:
+		if parts[0] == "org" && parts[1] == "members" {
+			return route{resource: "org/members"}, true
+		}
+		switch parts[0] {
+		case "athletes", "groups", "devices", "sessions", "sets":
+			if parts[1] != "" {
+				return route{resource: parts[0], id: parts[1], detail: true}, true
+			}
+		}
+	}
+	return route{}, false
+}
+
+func (s *Server) handle(r *http.Request) response {
+	rt, ok := resolve(r)
+	if !ok {
+		return errorResponse(http.StatusNotFound, "not_found", "no such endpoint")
+	}
+	if r.Method != http.MethodGet {
+		resp := errorResponse(http.StatusMethodNotAllowed, "method_not_allowed", "the API is read-only: only GET is allowed")
+		resp.header = map[string]string{"Allow": "GET"}
+		return resp
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if rt.detail {
+		return s.detail(rt)
+	}
+	return s.list(rt, r.URL.Query())
+}
+
+func (s *Server) detail(rt route) response {
+	d, x := &s.data, s.idx
+	var (
+		p  int
+		ok bool
+		b  []byte
+	)
+	switch rt.resource {
+	case "athletes":
+		if p, ok = x.athleteByID[rt.id]; ok {
+			b = appendAthlete(nil, &d.Athletes[p])
+		}
+	case "groups":
+		if p, ok = x.groupByID[rt.id]; ok {
+			b = appendGroup(nil, &d.Groups[p])
+		}
+	case "devices":
+		if p, ok = x.deviceByID[rt.id]; ok {
+			b = appendDevice(nil, &d.Devices[p])
+		}
+	case "sessions":
+		if p, ok = x.sessionByID[rt.id]; ok {
+			b = appendSession(nil, &d.Sessions[p])
+		}
+	case "sets":
+		if p, ok = x.setByID[rt.id]; ok {
+			b = appendSet(nil, &d.Sets[p])
+		}
+	}
+	if !ok {
+		return errorResponse(http.StatusNotFound, "not_found", "no "+strings.TrimSuffix(rt.resource, "s")+" with this id")
+	}
+	return response{status: http.StatusOK, body: b}
+}
+
+// badRequest is a 400 with msg.
+func badRequest(msg string) response {
+	return errorResponse(http.StatusBadRequest, "bad_request", msg)
+}
+
+func (s *Server) list(rt route, q url.Values) response {
+	limit, offset := DefaultLimit, 0
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || n < 1 {
+			return badRequest("limit must be an integer of at least 1")
+		}
+		limit = min(n, MaxLimit)
+	}
+	if q.Has("offset") {
+		n, err := strconv.Atoi(q.Get("offset"))
+		if err != nil || n < 0 {
+			return badRequest("offset must be a non-negative integer")
+		}
+		offset = n
+	}
+	var since time.Time
+	if q.Has("since") && (rt.resource == "sessions" || rt.resource == "sets") {
+		t, err := time.Parse(time.RFC3339Nano, q.Get("since"))
+		if err != nil {
+			return badRequest("since must be an RFC 3339 instant, like 2026-06-01T00:00:00Z")
+		}
+		since = t
+	}
+	changedSince := func(created, updated time.Time) bool {
+		return since.IsZero() || !created.Before(since) || !updated.Before(since)
+	}
+
+	d, x := &s.data, s.idx
+	var (
+		rows []int
+		enc  func(b []byte, p int) []byte
+	)
+	switch rt.resource {
+	case "athletes":
+		rows = x.athletes
+		if q.Has("group_id") {
+			rows = x.athletesByGroup[q.Get("group_id")]
+		}
+		enc = func(b []byte, p int) []byte { return appendAthlete(b, &d.Athletes[p]) }
+	case "groups":
+		rows = x.groups
+		enc = func(b []byte, p int) []byte { return appendGroup(b, &d.Groups[p]) }
+	case "devices":
+		rows = x.devices
+		enc = func(b []byte, p int) []byte { return appendDevice(b, &d.Devices[p]) }
+	case "assessments":
+		rows = x.assessments
+		enc = func(b []byte, p int) []byte { return appendAssessment(b, &d.Assessments[p]) }
+	case "org/members":
+		rows = x.members
+		include := false
+		if q.Has("include_archived") {
+			v, err := strconv.ParseBool(q.Get("include_archived"))
+			if err != nil {
+				return badRequest("include_archived must be true or false")
+			}
+			include = v
+		}
+		if !include {
+			rows = filter(rows, func(p int) bool { return !d.OrgMembers[p].Archived })
+		}
+		enc = func(b []byte, p int) []byte { return appendOrgMember(b, &d.OrgMembers[p]) }
+	case "sessions":
+		rows = x.sessions
+		if q.Has("athlete_id") {
+			rows = x.sessionsByAthlete[q.Get("athlete_id")]
+		}
+		if !since.IsZero() {
+			rows = filter(rows, func(p int) bool { return changedSince(d.Sessions[p].CreatedAt, d.Sessions[p].UpdatedAt) })
+		}
+		enc = func(b []byte, p int) []byte { return appendSession(b, &d.Sessions[p]) }
+	case "sets":
+		rows = x.sets
+		athlete, byAthlete := q.Get("athlete_id"), q.Has("athlete_id")
+		mode, byMode := q.Get("mode"), q.Has("mode")
+		switch {
+		case q.Has("session_id"):
+			rows = x.setsBySession[q.Get("session_id")]
+		case byAthlete:
+			rows = x.setsByAthlete[athlete]
+			byAthlete = false
+		}
+		if byAthlete || byMode || !since.IsZero() {
+			rows = filter(rows, func(p int) bool {
+				st := &d.Sets[p]
+				return (!byAthlete || st.AthleteID == athlete) && (!byMode || st.Mode == mode) && changedSince(st.CreatedAt, st.UpdatedAt)
+			})
+		}
+		enc = func(b []byte, p int) []byte { return appendSet(b, &d.Sets[p]) }
+	}
+
+	total := len(rows)
+	lo := min(offset, total)
+	page := rows[lo : lo+min(limit, total-lo)]
+	b := make([]byte, 0, 64+len(page)*256)
+	b = append(b, `{"data":[`...)
+	for i, p := range page {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = enc(b, p)
+	}
+	b = append(b, `],"total":`...)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"limit":`...)
+	b = strconv.AppendInt(b, int64(limit), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, int64(offset), 10)
+	b = append(b, `,"has_more":`...)
+	b = strconv.AppendBool(b, offset+len(page) < total)
+	b = append(b, '}')
+	return response{status: http.StatusOK, body: b, list: true}
+}
+
+func filter(rows []int, keep func(p int) bool) []int {
+	var out []int
+	for _, p := range rows {
+		if keep(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
