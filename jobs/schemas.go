@@ -2,10 +2,10 @@ package jobs
 
 import (
 	"context"
-	"os"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/athlake/athlake/load/views"
