@@ -31,15 +31,20 @@ type Lineage struct {
 // anything is appended: a wrong-typed value rejects the smallest record that
 // carries it, with the reason. Fields the schema does not know go to _extra.
 type JSON struct {
-	mem      memory.Allocator
-	table    *schemas.Table
-	cols     []schemas.Column // AllColumns, in schema order
-	known    map[string]bool  // vendor field names the schema consumes
-	children []*child
-	parts    map[string]*array.RecordBuilder
-	rejects  []pipeline.Reject
-	rows     int
-	scratch  []value
+	mem   memory.Allocator
+	table *schemas.Table
+	cols  []schemas.Column // AllColumns, in schema order
+	// fieldIndex maps a quoted vendor field name, as it appears in the
+	// input, to its column; childIndex to its child table.
+	fieldIndex map[string]int
+	childIndex map[string]int
+	raw        [][]byte // per column: the raw value of the current record
+	childRaw   [][]byte // per child: the raw list of the current record
+	children   []*child
+	parts      map[string]*array.RecordBuilder
+	rejects    []pipeline.Reject
+	rows       int
+	scratch    []value
 }
 
 type child struct {
@@ -51,19 +56,21 @@ type child struct {
 // NewJSON returns a decoder for table t; child tables declared in reg with t
 // as their parent are decoded from the parent's records.
 func NewJSON(mem memory.Allocator, reg *schemas.Registry, t *schemas.Table) *JSON {
-	d := &JSON{mem: mem, table: t, cols: t.AllColumns(), known: map[string]bool{}, parts: map[string]*array.RecordBuilder{}}
+	d := &JSON{mem: mem, table: t, cols: t.AllColumns(), fieldIndex: map[string]int{}, childIndex: map[string]int{}, parts: map[string]*array.RecordBuilder{}}
 	d.scratch = make([]value, len(d.cols))
-	for _, c := range t.Columns {
+	d.raw = make([][]byte, len(d.cols))
+	for i, c := range d.cols {
 		if !c.Derived {
-			d.known[c.FieldName()] = true
+			d.fieldIndex[quote(c.FieldName())] = i
 		}
 	}
 	for _, ct := range reg.Tables() {
 		if ct.Parent != nil && ct.Source == t.Source && ct.Parent.Table == t.Name {
-			d.known[ct.Parent.Field] = true
+			d.childIndex[quote(ct.Parent.Field)] = len(d.children)
 			d.children = append(d.children, &child{dec: NewJSON(mem, reg, ct), field: ct.Parent.Field, keys: ct.Parent.Keys})
 		}
 	}
+	d.childRaw = make([][]byte, len(d.children))
 	return d
 }
 
@@ -83,21 +90,27 @@ func (d *JSON) Add(rec json.RawMessage, lin Lineage, derived map[string]string) 
 }
 
 func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, inherited string, hasInherited bool) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(rec, &obj); err != nil || obj == nil {
+	raw := d.raw
+	clear(raw)
+	childRaw := d.childRaw
+	clear(childRaw)
+	var extra []member
+	err := eachMember(rec, func(key, val []byte) {
+		if i, ok := d.fieldIndex[string(key)]; ok {
+			raw[i] = val
+			return
+		}
+		if i, ok := d.childIndex[string(key)]; ok {
+			childRaw[i] = val
+			return
+		}
+		extra = append(extra, member{key, val})
+	})
+	if err != nil {
 		d.reject(rec, lin, "", "record is not a JSON object")
 		return
 	}
 	vals := d.scratch
-	var extra map[string]json.RawMessage
-	for k, v := range obj {
-		if !d.known[k] {
-			if extra == nil {
-				extra = map[string]json.RawMessage{}
-			}
-			extra[k] = v
-		}
-	}
 	var problems []string
 	for i, c := range d.cols {
 		switch {
@@ -106,17 +119,19 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		case c.Name == schemas.ColRunID:
 			vals[i] = value{s: lin.RunID}
 		case c.Name == schemas.ColExtra:
-			if extra == nil {
-				vals[i] = value{null: true}
-			} else {
-				b, _ := json.Marshal(extra) // re-encoding raw JSON cannot fail
-				vals[i] = value{s: string(b)}
+			vals[i] = value{null: true}
+			if len(extra) > 0 {
+				obj, err := extraObject(extra)
+				if err != nil {
+					problems = append(problems, err.Error())
+				}
+				vals[i] = value{s: obj}
 			}
 		case c.Derived:
 			s, ok := derived[c.Name]
 			vals[i] = value{s: s, null: !ok}
 		default:
-			v, err := parseJSON(obj[c.FieldName()], c.Type)
+			v, err := parseJSON(raw[i], c.Type)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", c.FieldName(), err))
 			}
@@ -128,13 +143,13 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		d.reject(rec, lin, key, strings.Join(problems, "; "))
 		return
 	}
-	for _, ch := range d.children {
-		raw := obj[ch.field]
-		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	for i, ch := range d.children {
+		r := childRaw[i]
+		if len(r) == 0 || string(r) == "null" {
 			continue
 		}
-		if raw[0] != '[' {
-			d.reject(rec, lin, key, fmt.Sprintf("%s: want a list, got %s", ch.field, kindOf(raw)))
+		if r[0] != '[' {
+			d.reject(rec, lin, key, fmt.Sprintf("%s: want a list, got %s", ch.field, kindOf(r)))
 			return
 		}
 	}
@@ -150,21 +165,44 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 	}
 	d.rows++
 
-	for _, ch := range d.children {
-		var items []json.RawMessage
-		if raw := obj[ch.field]; len(raw) > 0 && raw[0] == '[' {
-			if err := json.Unmarshal(raw, &items); err != nil {
-				continue // checked above: a list
-			}
+	for i, ch := range d.children {
+		r := childRaw[i]
+		if len(r) == 0 || r[0] != '[' {
+			continue
 		}
 		keys := make(map[string]string, len(ch.keys))
 		for cc, pc := range ch.keys {
 			keys[cc] = vals[d.colIndex(pc)].s
 		}
-		for _, it := range items {
-			ch.dec.add(it, lin, keys, part, true)
+		// Children are decoded after the parent's values are final: the
+		// scratch slices are per decoder, so nesting is safe.
+		if err := eachElement(r, func(item []byte) { ch.dec.add(item, lin, keys, part, true) }); err != nil {
+			ch.dec.reject(r, lin, key, ch.field+": malformed list")
 		}
 	}
+}
+
+// member is a field the schema does not know.
+type member struct{ key, val []byte }
+
+// extraObject re-assembles unknown fields as one JSON object, keys sorted.
+func extraObject(ms []member) (string, error) {
+	slices.SortStableFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, m := range ms {
+		if !json.Valid(m.val) {
+			return "", fmt.Errorf("%s: malformed JSON value", m.key)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(m.key)
+		b.WriteByte(':')
+		b.Write(m.val)
+	}
+	b.WriteByte('}')
+	return b.String(), nil
 }
 
 // Flush returns the Arrow records built so far, one per table and partition,
@@ -265,4 +303,9 @@ func appendValue(b array.Builder, v value) {
 	default:
 		panic(fmt.Sprintf("transform: no appender for %T", b))
 	}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

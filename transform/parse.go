@@ -1,11 +1,14 @@
 package transform
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/athlake/athlake/schemas"
 )
@@ -21,11 +24,11 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 	case schemas.JSON:
 		return value{s: string(raw)}, nil
 	case schemas.String:
-		var s string
 		if raw[0] != '"' {
 			return value{}, fmt.Errorf("want a string, got %s", kindOf(raw))
 		}
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := unquote(raw)
+		if err != nil {
 			return value{}, err
 		}
 		return value{s: s}, nil
@@ -52,11 +55,11 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 		}
 		return value{}, fmt.Errorf("want a boolean, got %s", kindOf(raw))
 	case schemas.Timestamp, schemas.WallTime:
-		var s string
 		if raw[0] != '"' {
 			return value{}, fmt.Errorf("want a timestamp string, got %s", kindOf(raw))
 		}
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := unquote(raw)
+		if err != nil {
 			return value{}, err
 		}
 		ts, err := ParseTime(s, t == schemas.WallTime)
@@ -66,6 +69,27 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 		return value{t: ts}, nil
 	}
 	return value{}, fmt.Errorf("unsupported column type %v", t)
+}
+
+// unquote decodes a JSON string; strings without escapes (nearly all) are
+// sliced rather than decoded.
+func unquote(raw []byte) (string, error) {
+	if n := len(raw); n >= 2 && raw[n-1] == '"' {
+		inner := raw[1 : n-1]
+		if bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) {
+			for _, c := range inner {
+				if c < 0x20 {
+					return "", errors.New("control character in string")
+				}
+			}
+			return string(inner), nil
+		}
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	return s, nil
 }
 
 func parseInt(s string) (value, error) {
