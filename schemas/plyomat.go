@@ -98,13 +98,3 @@ func Plyomat() []*Table {
 		},
 	}
 }
-
-// All returns the registry of every table athlake writes.
-func All() *Registry {
-	r, err := NewRegistry(Plyomat())
-	if err != nil {
-		// The declarations are constants of the program; TestAll proves them valid.
-		panic(err)
-	}
-	return r
-}

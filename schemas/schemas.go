@@ -25,11 +25,14 @@ const (
 	WallTime
 	// JSON is JSON text (queryable as DuckDB JSON).
 	JSON
+	// Duration is an ISO-8601 duration sent as text ("PT1M2.3S"), stored as
+	// integer milliseconds.
+	Duration
 )
 
 var typeNames = map[Type]string{
 	String: "string", Int64: "int64", Float64: "float64", Bool: "bool",
-	Timestamp: "timestamp_utc", WallTime: "timestamp", JSON: "json",
+	Timestamp: "timestamp_utc", WallTime: "timestamp", JSON: "json", Duration: "duration_ms",
 }
 
 func (t Type) String() string { return typeNames[t] }
@@ -37,7 +40,7 @@ func (t Type) String() string { return typeNames[t] }
 // Arrow returns the Arrow data type columns of t are stored as.
 func (t Type) Arrow() arrow.DataType {
 	switch t {
-	case Int64:
+	case Int64, Duration:
 		return arrow.PrimitiveTypes.Int64
 	case Float64:
 		return arrow.PrimitiveTypes.Float64
@@ -55,7 +58,7 @@ func (t Type) Arrow() arrow.DataType {
 // DuckDB returns the DuckDB SQL type of t.
 func (t Type) DuckDB() string {
 	switch t {
-	case Int64:
+	case Int64, Duration:
 		return "BIGINT"
 	case Float64:
 		return "DOUBLE"
@@ -81,7 +84,20 @@ type Column struct {
 	Field   string
 	Derived bool
 	Doc     string
+	// UTCOf makes a derived UTC column from a wall-clock column and a column
+	// holding the zone's offset east of UTC in minutes (OffsetOf); it is null
+	// when either is.
+	UTCOf, OffsetOf string
 }
+
+// Special values of Column.Field.
+const (
+	// FieldElement decodes the list element itself (rr intervals are a list
+	// of numbers).
+	FieldElement = "."
+	// FieldPosition fills a child column with the element's 0-based index.
+	FieldPosition = "#"
+)
 
 // FieldName is the vendor field the column comes from.
 func (c Column) FieldName() string {
@@ -126,6 +142,9 @@ type Parent struct {
 	Table string
 	Field string            // the parent's field holding the list of children
 	Keys  map[string]string // child column -> parent column
+	// Custom children are decoded by a dedicated decoder (10 Hz samples),
+	// not by the generic one.
+	Custom bool
 }
 
 // Lineage and bookkeeping columns every table carries.
@@ -235,6 +254,16 @@ func (t *Table) validate() error {
 		}
 		seen[c.Name] = true
 	}
+	for _, c := range t.Columns {
+		if c.UTCOf == "" {
+			continue
+		}
+		w, ok1 := t.Column(c.UTCOf)
+		o, ok2 := t.Column(c.OffsetOf)
+		if !ok1 || !ok2 || w.Type != WallTime || o.Type != Int64 || c.Type != Timestamp || !c.Derived {
+			return fmt.Errorf("schemas: %s: UTC column %q needs a wall-clock column and an integer offset column", t.ID(), c.Name)
+		}
+	}
 	if len(t.Key) == 0 {
 		return fmt.Errorf("schemas: %s: no primary key", t.ID())
 	}
@@ -256,4 +285,14 @@ func (t *Table) validate() error {
 		}
 	}
 	return nil
+}
+
+// All returns the registry of every table athlake writes.
+func All() *Registry {
+	r, err := NewRegistry(Plyomat(), TeamPro())
+	if err != nil {
+		// The declarations are constants of the program; TestAll proves them valid.
+		panic(err)
+	}
+	return r
 }

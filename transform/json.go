@@ -38,8 +38,11 @@ type JSON struct {
 	// input, to its column; childIndex to its child table.
 	fieldIndex map[string]int
 	childIndex map[string]int
-	raw        [][]byte // per column: the raw value of the current record
-	childRaw   [][]byte // per child: the raw list of the current record
+	skip       map[string]bool // fields a dedicated decoder handles
+	elemCol    int             // column decoded from a scalar list element, or -1
+	posCol     int             // column filled with the element's index, or -1
+	raw        [][]byte        // per column: the raw value of the current record
+	childRaw   [][]byte        // per child: the raw list of the current record
 	children   []*child
 	parts      map[string]*array.RecordBuilder
 	rejects    []pipeline.Reject
@@ -56,19 +59,30 @@ type child struct {
 // NewJSON returns a decoder for table t; child tables declared in reg with t
 // as their parent are decoded from the parent's records.
 func NewJSON(mem memory.Allocator, reg *schemas.Registry, t *schemas.Table) *JSON {
-	d := &JSON{mem: mem, table: t, cols: t.AllColumns(), fieldIndex: map[string]int{}, childIndex: map[string]int{}, parts: map[string]*array.RecordBuilder{}}
+	d := &JSON{mem: mem, table: t, cols: t.AllColumns(), fieldIndex: map[string]int{}, childIndex: map[string]int{}, skip: map[string]bool{}, parts: map[string]*array.RecordBuilder{}}
 	d.scratch = make([]value, len(d.cols))
 	d.raw = make([][]byte, len(d.cols))
+	d.elemCol, d.posCol = -1, -1
 	for i, c := range d.cols {
-		if !c.Derived {
+		switch {
+		case c.Field == schemas.FieldElement:
+			d.elemCol = i
+		case c.Field == schemas.FieldPosition:
+			d.posCol = i
+		case !c.Derived:
 			d.fieldIndex[quote(c.FieldName())] = i
 		}
 	}
 	for _, ct := range reg.Tables() {
-		if ct.Parent != nil && ct.Source == t.Source && ct.Parent.Table == t.Name {
-			d.childIndex[quote(ct.Parent.Field)] = len(d.children)
-			d.children = append(d.children, &child{dec: NewJSON(mem, reg, ct), field: ct.Parent.Field, keys: ct.Parent.Keys})
+		if ct.Parent == nil || ct.Source != t.Source || ct.Parent.Table != t.Name {
+			continue
 		}
+		if ct.Parent.Custom {
+			d.skip[quote(ct.Parent.Field)] = true // decoded elsewhere
+			continue
+		}
+		d.childIndex[quote(ct.Parent.Field)] = len(d.children)
+		d.children = append(d.children, &child{dec: NewJSON(mem, reg, ct), field: ct.Parent.Field, keys: ct.Parent.Keys})
 	}
 	d.childRaw = make([][]byte, len(d.children))
 	return d
@@ -84,18 +98,21 @@ func (d *JSON) Rows() int {
 }
 
 // Add decodes one record. derived gives the values of derived columns (for
-// example the group a membership list was read for).
-func (d *JSON) Add(rec json.RawMessage, lin Lineage, derived map[string]string) {
-	d.add(rec, lin, derived, "", false)
+// example the group a membership list was read for). It returns the record's
+// partition value, and false if the record was rejected.
+func (d *JSON) Add(rec json.RawMessage, lin Lineage, derived map[string]string) (string, bool) {
+	return d.add(rec, lin, derived, "", false, 0)
 }
 
-func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, inherited string, hasInherited bool) {
+func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, inherited string, hasInherited bool, pos int) (string, bool) {
 	raw := d.raw
 	clear(raw)
 	childRaw := d.childRaw
 	clear(childRaw)
 	var extra []member
-	err := eachMember(rec, func(key, val []byte) {
+	if d.elemCol >= 0 && (len(rec) == 0 || rec[0] != '{') {
+		raw[d.elemCol] = rec // a list of scalars
+	} else if err := eachMember(rec, func(key, val []byte) {
 		if i, ok := d.fieldIndex[string(key)]; ok {
 			raw[i] = val
 			return
@@ -104,11 +121,12 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 			childRaw[i] = val
 			return
 		}
-		extra = append(extra, member{key, val})
-	})
-	if err != nil {
+		if !d.skip[string(key)] {
+			extra = append(extra, member{key, val})
+		}
+	}); err != nil {
 		d.reject(rec, lin, "", "record is not a JSON object")
-		return
+		return "", false
 	}
 	vals := d.scratch
 	var problems []string
@@ -127,6 +145,10 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 				}
 				vals[i] = value{s: obj}
 			}
+		case i == d.posCol:
+			vals[i] = value{i: int64(pos)}
+		case c.UTCOf != "":
+			vals[i] = value{null: true} // below, once the wall time and offset are parsed
 		case c.Derived:
 			s, ok := derived[c.Name]
 			vals[i] = value{s: s, null: !ok}
@@ -138,10 +160,19 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 			vals[i] = v
 		}
 	}
+	for i, c := range d.cols {
+		if c.UTCOf == "" {
+			continue
+		}
+		w, off := vals[d.colIndex(c.UTCOf)], vals[d.colIndex(c.OffsetOf)]
+		if !w.null && !off.null {
+			vals[i] = value{t: w.t.Add(-time.Duration(off.i) * time.Minute)}
+		}
+	}
 	key := d.keyOf(vals)
 	if len(problems) > 0 {
 		d.reject(rec, lin, key, strings.Join(problems, "; "))
-		return
+		return "", false
 	}
 	for i, ch := range d.children {
 		r := childRaw[i]
@@ -150,7 +181,7 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		}
 		if r[0] != '[' {
 			d.reject(rec, lin, key, fmt.Sprintf("%s: want a list, got %s", ch.field, kindOf(r)))
-			return
+			return "", false
 		}
 	}
 
@@ -176,10 +207,15 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		}
 		// Children are decoded after the parent's values are final: the
 		// scratch slices are per decoder, so nesting is safe.
-		if err := eachElement(r, func(item []byte) { ch.dec.add(item, lin, keys, part, true) }); err != nil {
+		n := 0
+		if err := eachElement(r, func(item []byte) {
+			ch.dec.add(item, lin, keys, part, true, n)
+			n++
+		}); err != nil {
 			ch.dec.reject(r, lin, key, ch.field+": malformed list")
 		}
 	}
+	return part, true
 }
 
 // member is a field the schema does not know.

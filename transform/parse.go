@@ -54,6 +54,15 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 			return value{b: false}, nil
 		}
 		return value{}, fmt.Errorf("want a boolean, got %s", kindOf(raw))
+	case schemas.Duration:
+		if raw[0] != '"' {
+			return value{}, fmt.Errorf("want an ISO-8601 duration, got %s", kindOf(raw))
+		}
+		ms, err := parseISODuration(raw[1 : len(raw)-1])
+		if err != nil {
+			return value{}, fmt.Errorf("bad ISO-8601 duration %s", raw)
+		}
+		return value{i: ms}, nil
 	case schemas.Timestamp, schemas.WallTime:
 		if raw[0] != '"' {
 			return value{}, fmt.Errorf("want a timestamp string, got %s", kindOf(raw))
