@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ type S3Config struct {
 // Sources holds one section per vendor; a missing section skips the vendor.
 type Sources struct {
 	Plyomat *PlyomatConfig `yaml:"plyomat"`
+	TeamPro *TeamProConfig `yaml:"teampro"`
 }
 
 // PlyomatConfig configures the Plyomat source.
@@ -47,6 +49,20 @@ type PlyomatConfig struct {
 	PageSize    int      `yaml:"page_size"`
 	Concurrency int      `yaml:"concurrency"`
 	Timeout     Duration `yaml:"timeout"`
+}
+
+// TeamProConfig configures the Polar Team Pro source.
+type TeamProConfig struct {
+	BaseURL      string   `yaml:"base_url"`
+	AuthURL      string   `yaml:"auth_url"`
+	TokenURL     string   `yaml:"token_url"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret Secret   `yaml:"client_secret"`
+	TokenFile    string   `yaml:"token_file"`
+	RedirectURL  string   `yaml:"redirect_url"` // loopback address for `athlake auth teampro`; default any free port
+	Samples      string   `yaml:"samples"`
+	Lookback     Duration `yaml:"lookback"`
+	Timeout      Duration `yaml:"timeout"`
 }
 
 // Secret is a credential. It prints, logs and marshals as a placeholder;
@@ -242,7 +258,54 @@ func (c *Config) Validate() error {
 			return &ConfigError{Key: "sources.plyomat.concurrency", Msg: "must be between 1 and 64"}
 		}
 	}
+	if t := c.Sources.TeamPro; t != nil {
+		if t.BaseURL == "" {
+			t.BaseURL = "https://teampro.api.polar.com"
+		}
+		if t.AuthURL == "" {
+			t.AuthURL = "https://auth.polar.com/oauth/authorize"
+		}
+		if t.TokenURL == "" {
+			t.TokenURL = "https://auth.polar.com/oauth/token"
+		}
+		for key, v := range map[string]string{"base_url": t.BaseURL, "auth_url": t.AuthURL, "token_url": t.TokenURL} {
+			if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+				return &ConfigError{Key: "sources.teampro." + key, Msg: "want an http:// or https:// URL"}
+			}
+		}
+		if t.ClientID == "" {
+			return &ConfigError{Key: "sources.teampro.client_id", Msg: "required"}
+		}
+		if t.ClientSecret == "" {
+			return &ConfigError{Key: "sources.teampro.client_secret", Msg: "required"}
+		}
+		if t.TokenFile == "" {
+			t.TokenFile = "~/.config/athlake/teampro-token.json"
+		}
+		if t.Samples == "" {
+			t.Samples = "all"
+		}
+		if t.RedirectURL != "" {
+			u, err := url.Parse(t.RedirectURL)
+			if err != nil || u.Scheme != "http" || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost" && u.Hostname() != "::1") || u.Port() == "" {
+				return &ConfigError{Key: "sources.teampro.redirect_url", Msg: "want a loopback URL with a port, like http://127.0.0.1:8765/callback"}
+			}
+		}
+	}
 	return nil
+}
+
+// TokenFilePath is where the Team Pro token lives (~ expanded).
+func (c *Config) TokenFilePath(home func() (string, error)) (string, error) {
+	p := c.Sources.TeamPro.TokenFile
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		h, err := home()
+		if err != nil {
+			return "", &ConfigError{Key: "sources.teampro.token_file", Msg: "cannot expand ~: " + err.Error()}
+		}
+		return filepath.Join(h, p[1:]), nil
+	}
+	return c.path(p), nil
 }
 
 // DuckDBPath is where the views database lives.
@@ -261,6 +324,9 @@ func (c *Config) sourceNames() []string {
 	var out []string
 	if c.Sources.Plyomat != nil {
 		out = append(out, "plyomat")
+	}
+	if c.Sources.TeamPro != nil {
+		out = append(out, "teampro")
 	}
 	return out
 }

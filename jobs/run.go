@@ -22,8 +22,10 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/oauth2"
 
 	"github.com/athlake/athlake/extract/plyomat"
+	"github.com/athlake/athlake/extract/teampro"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
@@ -71,6 +73,12 @@ type RunOptions struct {
 	// HTTP tuning (tests shorten timeouts and backoff).
 	Timeout time.Duration
 	Backoff time.Duration
+	// Team Pro's rate limiter: rate, burst and clock (tests run it on a
+	// fake clock); zero values are the vendor's limits and the real clock.
+	TeamProRate  float64
+	TeamProBurst int
+	Clock        func() time.Time
+	Sleep        func(ctx context.Context, d time.Duration) error
 }
 
 // Summary is what a run did; it is printed and written under _runs/.
@@ -187,7 +195,12 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 // classify turns errors the user must fix into configuration errors.
 func classify(err error, cfg *Config) error {
 	var api *plyomat.APIError
-	if errors.As(err, &api) && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden) {
+	switch {
+	case errors.Is(err, teampro.ErrReauthorize):
+		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the Team Pro authorization is missing, revoked or expired"})
+	case errors.As(err, &api) && api.Source == "teampro" && api.Status == http.StatusUnauthorized:
+		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the vendor rejected the access token: run `athlake auth teampro` again"})
+	case errors.As(err, &api) && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden):
 		return errors.Join(err, &ConfigError{Key: "sources." + api.Source + ".api_key", Msg: "the vendor rejected the credentials"})
 	}
 	return err
@@ -235,9 +248,38 @@ func buildSources(cfg *Config, names []string, env *Env, log *slog.Logger, reg *
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(p.Lookback),
 				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
+		case "teampro":
+			t := cfg.Sources.TeamPro
+			tokenPath, err := cfg.TokenFilePath(os.UserHomeDir)
+			if err != nil {
+				return nil, err
+			}
+			tokens := &teampro.TokenSource{Config: oauthConfig(t), File: teampro.TokenFile{Path: tokenPath}}
+			c, err := teampro.New(teampro.Options{
+				BaseURL: t.BaseURL, Tokens: tokens, UserAgent: userAgent(),
+				Timeout: firstDuration(o.Timeout, time.Duration(t.Timeout)), Backoff: o.Backoff,
+				Rate: o.TeamProRate, Burst: o.TeamProBurst, Clock: o.Clock, Sleep: o.Sleep,
+				Transport: env.Transport, Log: log.With("source", n),
+			})
+			if err != nil {
+				return nil, &ConfigError{Key: "sources.teampro", Msg: err.Error()}
+			}
+			out = append(out, teampro.NewSource(c, teampro.SourceOptions{
+				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(t.Lookback),
+				Samples: t.Samples, Until: o.Until,
+			}))
 		}
 	}
 	return out, nil
+}
+
+// oauthConfig is the OAuth2 client of the Team Pro account: client
+// credentials in HTTP basic auth, as the vendor requires.
+func oauthConfig(t *TeamProConfig) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: t.ClientID, ClientSecret: t.ClientSecret.Reveal(), Scopes: []string{teampro.Scope},
+		Endpoint: oauth2.Endpoint{AuthURL: t.AuthURL, TokenURL: t.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+	}
 }
 
 func firstDuration(ds ...time.Duration) time.Duration {

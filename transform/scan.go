@@ -172,3 +172,22 @@ func trailing(b []byte, i int) error {
 	}
 	return nil
 }
+
+// Members returns the raw values of the named top-level members of the JSON
+// object b (nil where absent), scanning it once without decoding the rest:
+// a player session's details carry megabytes of samples.
+func Members(b []byte, names ...string) [][]byte {
+	out := make([][]byte, len(names))
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = quote(n)
+	}
+	eachMember(b, func(k, v []byte) {
+		for i, q := range quoted {
+			if string(k) == q {
+				out[i] = v
+			}
+		}
+	})
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -32,7 +33,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -45,6 +46,7 @@ Usage:
   athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T]
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large]
+  athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
 
@@ -55,7 +57,7 @@ Exit codes: 0 done, 1 failed (retrying may help), 2 bad usage or configuration,
 `
 
 // run is the whole program but for the process exit.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		if len(args) == 0 {
@@ -160,6 +162,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return err
 		}
 		return jobs.Views(ctx, env, cfg, jobs.ViewsOptions{DB: *db, Lake: *lake})
+
+	case "auth":
+		if len(args) == 0 || args[0] != "teampro" {
+			return &jobs.UsageError{Msg: "usage: athlake auth teampro [--config FILE] [--no-browser]"}
+		}
+		args = args[1:]
+		cfgFlag := configPath()
+		noBrowser := fs.Bool("no-browser", false, "do not open a browser; paste the code instead")
+		if err := parse(); err != nil {
+			return err
+		}
+		cfg, err := loadConfig(*cfgFlag)
+		if err != nil {
+			return err
+		}
+		o := jobs.AuthOptions{Input: stdin}
+		if !*noBrowser && (getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != "") {
+			o.Open = openBrowser
+		}
+		return jobs.AuthTeamPro(ctx, env, cfg, o)
 
 	case "status":
 		cfgFlag := configPath()
@@ -268,6 +290,11 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, &jobs.UsageError{Msg: fmt.Sprintf("%s %q: want RFC 3339 (2026-05-01T00:00:00Z) or a date (2026-05-01)", name, v)}
+}
+
+// openBrowser opens a URL with the desktop's opener.
+func openBrowser(ctx context.Context, u string) error {
+	return exec.CommandContext(ctx, "xdg-open", u).Run()
 }
 
 // multiFlag is a repeatable string flag.

@@ -13,7 +13,7 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, &stdout, &stderr, func(k string) string { return env[k] })
+	err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr, func(k string) string { return env[k] })
 	code := exitCode(err, &stderr)
 	return code, stdout.String(), stderr.String()
 }

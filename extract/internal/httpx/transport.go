@@ -178,6 +178,9 @@ func (t *retryTransport) attempt(req *http.Request, n int) (*http.Response, time
 		wait, ok := retryAfter(resp.Header, time.Now())
 		if resp.StatusCode == http.StatusTooManyRequests {
 			t.stats.rateLimited.Add(1)
+			if t.opts.OnRateLimited != nil {
+				t.opts.OnRateLimited()
+			}
 		}
 		if ok {
 			wait = min(wait, 10*time.Minute) + time.Duration(n)*10*time.Millisecond

@@ -1,0 +1,220 @@
+// Package teampro is the client of the Polar Team Pro API (OAuth2, 1
+// request/s with a burst of 100) and the definition of its stream: teams and
+// players refreshed, team and player training sessions through since/until
+// with a lookback, and each player session's details, 10 Hz samples, RR
+// intervals and summary fetched once (and again when modified).
+package teampro
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/pipeline"
+)
+
+// The vendor's rate limit.
+const (
+	DefaultRate  = 1.0
+	DefaultBurst = 100
+)
+
+// Options configures a Client.
+type Options struct {
+	BaseURL     string
+	Tokens      oauth2.TokenSource
+	UserAgent   string
+	PageSize    int // 1–100 (default 100)
+	Rate        float64
+	Burst       int
+	Timeout     time.Duration
+	MaxAttempts int
+	Backoff     time.Duration
+	Transport   http.RoundTripper
+	Log         *slog.Logger
+	// Clock and Sleep drive the rate limiter (tests use a fake clock).
+	Clock func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Client calls the Team Pro API.
+type Client struct {
+	h        *httpx.Client
+	bucket   *httpx.Bucket
+	pageSize int
+}
+
+// New returns a client. It makes no request.
+func New(o Options) (*Client, error) {
+	if o.Tokens == nil {
+		return nil, errors.New("teampro: no token source")
+	}
+	if o.PageSize <= 0 || o.PageSize > MaxPageSize {
+		o.PageSize = MaxPageSize
+	}
+	if o.Rate <= 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Burst <= 0 {
+		o.Burst = DefaultBurst
+	}
+	bucket := httpx.NewBucket(o.Rate, o.Burst, o.Clock, o.Sleep)
+	tokens := o.Tokens
+	h, err := httpx.New(httpx.Options{
+		Source: "teampro", BaseURL: o.BaseURL, UserAgent: o.UserAgent,
+		Timeout: o.Timeout, MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, Sleep: o.Sleep,
+		// The stream is sequential; at one request per second more in
+		// flight would only queue at the limiter.
+		Concurrency: 1,
+		Transport:   o.Transport, Log: o.Log, Validate: httpx.ValidJSON,
+		Limiter: bucket, OnRateLimited: bucket.Drain,
+		Authorize: func(r *http.Request) error {
+			t, err := tokens.Token()
+			if err != nil {
+				return err
+			}
+			t.SetAuthHeader(r)
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{h: h, bucket: bucket, pageSize: o.PageSize}, nil
+}
+
+// Stats reports the requests made so far.
+func (c *Client) Stats() pipeline.RequestStats { return c.h.Stats() }
+
+// Bucket is the client-side rate limiter (its state is kept between runs).
+func (c *Client) Bucket() *httpx.Bucket { return c.bucket }
+
+// Page is one page of a list endpoint.
+type Page struct {
+	Records  []json.RawMessage
+	Endpoint string
+	Body     []byte
+	Received time.Time
+}
+
+// Item is a single record (details, summary).
+type Item struct {
+	Data     json.RawMessage
+	Endpoint string
+	Body     []byte
+	Received time.Time
+}
+
+// list pages through path (pages from 0) until the last page; it returns an
+// anomaly when the rows received disagree with total_elements.
+func (c *Client) list(ctx context.Context, path string, q url.Values, fn func(*Page) error) ([]string, error) {
+	seen := 0
+	for page := 0; ; page++ {
+		qq := url.Values{}
+		for k, v := range q {
+			qq[k] = v
+		}
+		qq.Set("page", strconv.Itoa(page))
+		qq.Set("per_page", strconv.Itoa(c.pageSize))
+		var env listEnvelope
+		resp, err := c.h.GetJSON(ctx, path, qq, &env)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(&Page{Records: env.Data, Endpoint: resp.Endpoint, Body: resp.Body, Received: resp.Received}); err != nil {
+			return nil, err
+		}
+		seen += len(env.Data)
+		if page+1 >= env.Page.TotalPages || len(env.Data) == 0 {
+			if seen != env.Page.TotalElements {
+				return []string{fmt.Sprintf("%s: received %d rows in all, total_elements says %d", path, seen, env.Page.TotalElements)}, nil
+			}
+			return nil, nil
+		}
+	}
+}
+
+func (c *Client) item(ctx context.Context, path string, q url.Values) (*Item, error) {
+	var env itemEnvelope
+	resp, err := c.h.GetJSON(ctx, path, q, &env)
+	if err != nil {
+		return nil, err
+	}
+	if len(env.Data) == 0 || env.Data[0] != '{' {
+		return nil, fmt.Errorf("teampro %s: response without a data object", resp.Endpoint)
+	}
+	return &Item{Data: env.Data, Endpoint: resp.Endpoint, Body: resp.Body, Received: resp.Received}, nil
+}
+
+// Teams lists the teams.
+func (c *Client) Teams(ctx context.Context, fn func(*Page) error) ([]string, error) {
+	return c.list(ctx, "/v1/teams", nil, fn)
+}
+
+// Team fetches a team with its players.
+func (c *Client) Team(ctx context.Context, id string) (*Item, error) {
+	return c.item(ctx, "/v1/teams/"+url.PathEscape(id), nil)
+}
+
+// Window bounds a session list by start time (wall clock, exclusive).
+type Window struct{ Since, Until time.Time }
+
+func (w Window) values() url.Values {
+	q := url.Values{}
+	if !w.Since.IsZero() {
+		q.Set("since", w.Since.Format(wallLayout))
+	}
+	if !w.Until.IsZero() {
+		q.Set("until", w.Until.Format(wallLayout))
+	}
+	return q
+}
+
+const wallLayout = "2006-01-02T15:04:05"
+
+// TeamSessions lists a team's training sessions.
+func (c *Client) TeamSessions(ctx context.Context, teamID string, w Window, fn func(*Page) error) ([]string, error) {
+	return c.list(ctx, "/v1/teams/"+url.PathEscape(teamID)+"/training_sessions", w.values(), fn)
+}
+
+// TeamSession fetches a team session with participants and markers.
+func (c *Client) TeamSession(ctx context.Context, id string) (*Item, error) {
+	return c.item(ctx, "/v1/teams/training_sessions/"+url.PathEscape(id), nil)
+}
+
+// PlayerSessions lists a player's training sessions, TEAM and INDIVIDUAL.
+func (c *Client) PlayerSessions(ctx context.Context, playerID string, w Window, fn func(*Page) error) ([]string, error) {
+	q := w.values()
+	q.Set("type", "ALL")
+	return c.list(ctx, "/v1/players/"+url.PathEscape(playerID)+"/training_sessions", q, fn)
+}
+
+// PlayerSession fetches a player session's details; samples is "all", a
+// comma-separated list of sample types, or "" for none.
+func (c *Client) PlayerSession(ctx context.Context, id, samples string) (*Item, error) {
+	q := url.Values{}
+	if samples != "" {
+		q.Set("samples", samples)
+	}
+	return c.item(ctx, "/v1/training_sessions/"+url.PathEscape(id), q)
+}
+
+// SessionSummary fetches a player's team-session summary; nil when there is
+// none (404).
+func (c *Client) SessionSummary(ctx context.Context, id string) (*Item, error) {
+	it, err := c.item(ctx, "/v1/training_sessions/"+url.PathEscape(id)+"/session_summary", nil)
+	var api *APIError
+	if errors.As(err, &api) && api.Status == http.StatusNotFound {
+		return nil, nil
+	}
+	return it, err
+}

@@ -1,0 +1,410 @@
+package teampro
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+	"github.com/athlake/athlake/transform"
+)
+
+// SourceName is the source's name in the lake and the config.
+const SourceName = "teampro"
+
+// DefaultLookback is how far before the newest session already seen a sync
+// lists sessions again, to pick up sessions edited after they were fetched
+// (the lists filter on start time, not on modified).
+const DefaultLookback = 7 * 24 * time.Hour
+
+// SourceOptions configures the stream.
+type SourceOptions struct {
+	Registry *schemas.Registry
+	Mem      memory.Allocator
+	RunID    string
+	Lookback time.Duration
+	Samples  string // the samples parameter: "all" (default) or a list
+	// Until bounds the session lists (backfill); zero: no bound.
+	Until time.Time
+}
+
+// Source is a Team Pro account.
+type Source struct {
+	c *Client
+	o SourceOptions
+}
+
+// NewSource returns the Team Pro source.
+func NewSource(c *Client, o SourceOptions) *Source {
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
+	}
+	if o.Mem == nil {
+		o.Mem = memory.DefaultAllocator
+	}
+	if o.Samples == "" {
+		o.Samples = "all"
+	}
+	return &Source{c: c, o: o}
+}
+
+// Name is "teampro".
+func (s *Source) Name() string { return SourceName }
+
+// Stats reports the requests made so far.
+func (s *Source) Stats() pipeline.RequestStats { return s.c.Stats() }
+
+// Streams is one stream: at 1 request/s, one well-ordered sequence of
+// requests keeps the limit busy as well as several would.
+func (s *Source) Streams() []pipeline.Stream { return []pipeline.Stream{&training{src: s}} }
+
+// state is the stream's position.
+type state struct {
+	// Watermark is the newest start time (wall clock) of the sessions a
+	// complete pass committed; the next pass lists from Watermark-lookback.
+	Watermark time.Time `json:"watermark,omitzero"`
+	// Seen holds the sessions committed within the lookback window, with
+	// the modified stamp they were fetched at: a session listed again is
+	// fetched again only if its modified stamp changed.
+	Seen map[string]seen `json:"seen,omitempty"`
+	// Pass is the progress of a pass in flight, so an interrupted one
+	// resumes where it stopped.
+	Pass *pass `json:"pass,omitempty"`
+	// Bucket is the rate limiter's level when the state was saved, so the
+	// next run does not assume the vendor's burst is full.
+	Bucket httpx.BucketState `json:"bucket,omitzero"`
+}
+
+type seen struct {
+	Modified string    `json:"m"`
+	Start    time.Time `json:"s"`
+}
+
+type pass struct {
+	Since       time.Time `json:"since,omitzero"`
+	TeamsDone   []string  `json:"teams_done"`
+	PlayersDone []string  `json:"players_done"`
+	MaxStart    time.Time `json:"max_start,omitzero"`
+}
+
+// training is the whole account: teams and players (a snapshot), team
+// sessions, player sessions with samples and RR intervals, and summaries.
+type training struct{ src *Source }
+
+func (st *training) Name() string { return "training" }
+
+// run holds what one pass needs.
+type run struct {
+	s       *Source
+	emit    pipeline.Emit
+	state   state
+	window  Window
+	fetched map[string]bool // player sessions fetched in this run
+	decs    map[string]*transform.JSON
+	samples *transform.Samples
+}
+
+func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
+	s := st.src
+	r := &run{s: s, emit: emit, fetched: map[string]bool{}, decs: map[string]*transform.JSON{}}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &r.state); err != nil {
+			return fmt.Errorf("reading state: %w", err)
+		}
+	}
+	s.c.Bucket().Restore(r.state.Bucket)
+	if r.state.Seen == nil {
+		r.state.Seen = map[string]seen{}
+	}
+	if r.state.Pass == nil {
+		p := &pass{}
+		if !r.state.Watermark.IsZero() {
+			p.Since = r.state.Watermark.Add(-s.o.Lookback)
+		}
+		r.state.Pass = p
+	}
+	r.window = Window{Since: r.state.Pass.Since, Until: s.o.Until}
+	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
+		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
+	}
+	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
+
+	teams, players, err := r.teams(ctx)
+	if err != nil {
+		return err
+	}
+	participants, err := r.teamSessions(ctx, teams)
+	if err != nil {
+		return err
+	}
+	if err := r.playerSessions(ctx, players); err != nil {
+		return err
+	}
+	// Sessions of players no longer on a roster, reached only through a
+	// team session: fetched without the list's timezone_offset.
+	for _, ps := range participants {
+		if r.fetched[ps] {
+			continue
+		}
+		if _, ok := r.state.Seen[ps]; ok {
+			continue
+		}
+		if err := r.playerSession(ctx, ps, "", listed{ID: ps, Type: "TEAM"}); err != nil {
+			return err
+		}
+	}
+	// The pass is complete: move the watermark and forget what fell out
+	// of the lookback window.
+	p := r.state.Pass
+	if p.MaxStart.After(r.state.Watermark) {
+		r.state.Watermark = p.MaxStart
+	}
+	r.state.Pass = nil
+	r.prune(r.state.Watermark)
+	return emit(ctx, &pipeline.Batch{State: r.checkpoint()})
+}
+
+func (s *Source) table(name string) *schemas.Table {
+	t, ok := s.o.Registry.Lookup(SourceName, name)
+	if !ok {
+		panic("teampro: table " + name + " not declared") // a programming error caught by every test
+	}
+	return t
+}
+
+// checkpoint serialises the state with the limiter's level.
+func (r *run) checkpoint() []byte {
+	r.state.Bucket = r.s.c.Bucket().State()
+	b, err := json.Marshal(r.state)
+	if err != nil {
+		panic(err) // plain structs
+	}
+	return b
+}
+
+// prune drops sessions that started before the lookback window of latest.
+func (r *run) prune(latest time.Time) {
+	cut := latest.Add(-r.s.o.Lookback)
+	for id, e := range r.state.Seen {
+		if e.Start.Before(cut) {
+			delete(r.state.Seen, id)
+		}
+	}
+}
+
+func (r *run) lineage(endpoint string, at time.Time) transform.Lineage {
+	return transform.Lineage{ExtractedAt: at, RunID: r.s.o.RunID, Endpoint: endpoint}
+}
+
+// flush turns everything decoded so far into a batch.
+func (r *run) flush(raw []pipeline.Raw, anomalies []string) *pipeline.Batch {
+	b := &pipeline.Batch{Raw: raw, Anomalies: anomalies}
+	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
+		recs, rejects := r.decs[t].Flush()
+		b.Records, b.Rejects = append(b.Records, recs...), append(b.Rejects, rejects...)
+	}
+	recs, rejects := r.samples.Flush()
+	b.Records, b.Rejects = append(b.Records, recs...), append(b.Rejects, rejects...)
+	return b
+}
+
+// teams refreshes teams and rosters as one snapshot and returns the team
+// ids and every rostered player.
+func (r *run) teams(ctx context.Context) ([]string, []string, error) {
+	var ids []string
+	anomalies, err := r.s.c.Teams(ctx, func(p *Page) error {
+		for _, rec := range p.Records {
+			var t listed
+			if json.Unmarshal(rec, &t) == nil && t.ID != "" {
+				ids = append(ids, t.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	players := map[string]bool{}
+	for _, id := range ids {
+		it, err := r.s.c.Team(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		var t listed
+		if err := json.Unmarshal(it.Data, &t); err == nil {
+			for _, p := range t.Players {
+				if p.PlayerID != "" {
+					players[p.PlayerID] = true
+				}
+			}
+		}
+		r.decs["teams"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
+		// No state: the snapshot is held back until it is complete.
+		if err := r.emit(ctx, r.flush([]pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}, nil)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
+		return nil, nil, err
+	}
+	return ids, slices.Sorted(maps.Keys(players)), nil
+}
+
+// teamSessions lists each team's sessions in the window and fetches the
+// details of those new or modified. It returns the player sessions the
+// team sessions name.
+func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error) {
+	var participants []string
+	p := r.state.Pass
+	for _, team := range teams {
+		if slices.Contains(p.TeamsDone, team) {
+			continue
+		}
+		var todo []listed
+		anomalies, err := r.s.c.TeamSessions(ctx, team, r.window, func(pg *Page) error {
+			for _, rec := range pg.Records {
+				var ts listed
+				if json.Unmarshal(rec, &ts) == nil && ts.ID != "" {
+					todo = append(todo, ts)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, ts := range todo {
+			key := "team:" + ts.ID
+			if e, ok := r.state.Seen[key]; ok && e.Modified == ts.Modified {
+				continue
+			}
+			it, err := r.s.c.TeamSession(ctx, ts.ID)
+			if err != nil {
+				return nil, err
+			}
+			var d listed
+			if json.Unmarshal(it.Data, &d) == nil {
+				for _, pt := range d.Participants {
+					if pt.PlayerSessionID != "" {
+						participants = append(participants, pt.PlayerSessionID)
+					}
+				}
+			}
+			r.decs["team_sessions"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
+			start, _ := transform.ParseTime(ts.RecordStart, true)
+			r.state.Seen[key] = seen{Modified: ts.Modified, Start: start}
+			b := r.flush([]pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}, nil)
+			b.State = r.checkpoint()
+			if err := r.emit(ctx, b); err != nil {
+				return nil, err
+			}
+		}
+		p.TeamsDone = append(p.TeamsDone, team)
+		if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
+			return nil, err
+		}
+	}
+	return participants, nil
+}
+
+// playerSessions lists each player's sessions (TEAM and INDIVIDUAL) in the
+// window and fetches those new or modified, checkpointing each.
+func (r *run) playerSessions(ctx context.Context, players []string) error {
+	p := r.state.Pass
+	for _, player := range players {
+		if slices.Contains(p.PlayersDone, player) {
+			continue
+		}
+		var todo []listed
+		anomalies, err := r.s.c.PlayerSessions(ctx, player, r.window, func(pg *Page) error {
+			for _, rec := range pg.Records {
+				var ps listed
+				if json.Unmarshal(rec, &ps) == nil && ps.ID != "" {
+					todo = append(todo, ps)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, ps := range todo {
+			start, _ := transform.ParseTime(ps.StartTime, true)
+			if start.After(p.MaxStart) {
+				p.MaxStart = start
+			}
+			if e, ok := r.state.Seen[ps.ID]; ok && e.Modified == ps.Modified {
+				r.fetched[ps.ID] = true
+				continue
+			}
+			if r.fetched[ps.ID] {
+				continue // listed twice (a player on two teams)
+			}
+			if err := r.playerSession(ctx, ps.ID, player, ps); err != nil {
+				return err
+			}
+		}
+		p.PlayersDone = append(p.PlayersDone, player)
+		r.prune(p.MaxStart)
+		if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// playerSession fetches one player session's details with samples and RR
+// intervals, and its summary for a TEAM session, and emits them with a
+// checkpoint.
+func (r *run) playerSession(ctx context.Context, id, player string, ls listed) error {
+	it, err := r.s.c.PlayerSession(ctx, id, r.s.o.Samples)
+	if err != nil {
+		return err
+	}
+	r.fetched[id] = true
+	raws := []pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}
+	lin := r.lineage(it.Endpoint, it.Received)
+	// The details lack the list's timezone_offset: put it first, so a
+	// value the details carry themselves wins.
+	rec := it.Data
+	if ls.TimezoneOffset != nil {
+		rec = append([]byte(`{"timezone_offset":`+fmt.Sprint(*ls.TimezoneOffset)+`,`), it.Data[1:]...)
+	}
+	derived := map[string]string{}
+	if player != "" {
+		derived["player_id"] = player
+	}
+	var anomalies []string
+	part, ok := r.decs["player_sessions"].Add(rec, lin, derived)
+	if ok {
+		m := transform.Members(it.Data, "start_time", "samples")
+		var startText string
+		json.Unmarshal(m[0], &startText)
+		start, err := transform.ParseTime(startText, true)
+		if m[1] != nil && string(m[1]) != "null" && err == nil {
+			anomalies = r.samples.Add(m[1], id, start, ls.TimezoneOffset, part, lin)
+		}
+	}
+	if ls.Type != "INDIVIDUAL" {
+		sum, err := r.s.c.SessionSummary(ctx, id)
+		if err != nil {
+			return err
+		}
+		if sum != nil {
+			raws = append(raws, pipeline.Raw{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body})
+			r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
+		}
+	}
+	start, _ := transform.ParseTime(ls.StartTime, true)
+	r.state.Seen[id] = seen{Modified: ls.Modified, Start: start}
+	b := r.flush(raws, anomalies)
+	b.State = r.checkpoint()
+	return r.emit(ctx, b)
+}
