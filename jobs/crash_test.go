@@ -2,15 +2,22 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/athlake/athlake/sandbox"
+	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
 
 // TestMain doubles as the child process of the crash test: with
@@ -30,8 +37,15 @@ func childSync(path string) int {
 	}
 	commit, _ := strconv.ParseInt(os.Getenv("ATHLAKE_CHILD_COMMIT_BYTES"), 10, 64)
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
-	if _, err := Run(context.Background(), env, cfg, RunOptions{Command: "sync", CommitBytes: commit}); err != nil {
+	// As cmd/athlake does: SIGTERM cancels the run, which commits what is
+	// complete and saves the state.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync", CommitBytes: commit}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		if errors.Is(err, context.Canceled) {
+			return 75
+		}
 		return 1
 	}
 	return 0
@@ -43,61 +57,30 @@ func childSync(path string) int {
 func TestKilledSyncsConverge(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 21)
-	cfgPath := filepath.Join(h.dir, "athlake.yaml")
-	yaml := fmt.Sprintf("output: %s\nduckdb: %s\nsources:\n  plyomat:\n    base_url: %s\n    api_key: ${SANDBOX_KEY}\n",
-		h.cfg.Output, h.cfg.DuckDB, h.cfg.Sources.Plyomat.BaseURL)
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// Time one whole run (into another lake) to spread the kills over it.
+	calib := *h.cfg
+	calib.Output, calib.DuckDB = filepath.Join(h.dir, "calib"), filepath.Join(h.dir, "calib.duckdb")
+	start := time.Now()
+	runChild(t, writeChildConfig(t, h.dir, "calib.yaml", &calib), 0, nil)
+	whole := time.Since(start)
+	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
 	rng := rand.New(rand.NewPCG(21, 21))
-	child := func(killAfter time.Duration) (killed bool, out string) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+string(h.cfg.Sources.Plyomat.APIKey.Reveal()), "ATHLAKE_CHILD_COMMIT_BYTES=1")
-		var buf syncBuffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		if killAfter == 0 {
-			if err := <-done; err != nil {
-				t.Fatalf("final sync failed: %v\n%s", err, buf.String())
-			}
-			return false, buf.String()
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("sync failed before it could be killed: %v\n%s", err, buf.String())
-			}
-			return false, buf.String()
-		case <-time.After(killAfter):
-			cmd.Process.Kill()
-			<-done
-			return true, buf.String()
-		}
-	}
 	kills := 0
 	for attempt := range 8 {
-		// Startup (test binary, DuckDB) takes a while; kill anywhere in it
-		// and in the run itself.
-		killed, _ := child(time.Duration(50+rng.IntN(1500)) * time.Millisecond)
-		if killed {
+		// Anywhere from process start-up to the end of the run.
+		if killed, _ := runChild(t, cfgPath, whole/20+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill); killed {
 			kills++
 		}
 		if attempt%3 == 2 {
 			h.sb.Plyomat.Advance(12 * time.Hour)
 		}
 	}
-	child(0)
-	t.Logf("%d of 8 runs killed", kills)
+	runChild(t, cfgPath, 0, nil)
+	t.Logf("%d of 8 runs killed (a whole run takes %v)", kills, whole)
 	if kills < 4 {
 		t.Errorf("only %d runs were killed: the test did not test crashes", kills)
 	}
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
-	// No leftovers a reader could see: temporary files are hidden, and no
-	// table holds a key twice.
 	for _, q := range []string{
 		"SELECT count(*) - count(DISTINCT id) FROM plyomat_sets",
 		"SELECT count(*) - count(DISTINCT (set_id, rep_index)) FROM plyomat_reps",
@@ -106,5 +89,72 @@ func TestKilledSyncsConverge(t *testing.T) {
 		if got := h.query(q); got[0][0] != "0" {
 			t.Errorf("%s = %s", q, got[0][0])
 		}
+	}
+}
+
+// TestSIGTERMStopsCleanly: a terminated sync commits what is complete,
+// saves its state and exits 75; the next run finishes exactly.
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 22)
+	// Slow the vendor down so the signal lands mid-run.
+	h.sb.Plyomat.SetFaults(sbp.Faults{Storm429: 2, RetryAfter: 3})
+	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
+	killed, out := runChild(t, cfgPath, 2500*time.Millisecond, syscall.SIGTERM)
+	if !killed {
+		t.Fatalf("the sync ended before SIGTERM:\n%s", out)
+	}
+	if !strings.Contains(out, "exit 75") {
+		t.Errorf("terminated sync did not exit 75:\n%s", out)
+	}
+	// The streams that finished saved their state; the two held up by the
+	// 429s were cut short and saved none.
+	st := readState(t, h, "plyomat")
+	if len(st) == 0 || len(st) > 5 {
+		t.Errorf("state of %d streams saved by the terminated run, want some but not all 7:\n%s", len(st), out)
+	}
+	runChild(t, cfgPath, 0, nil)
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+}
+
+func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	yaml := fmt.Sprintf("output: %s\nduckdb: %s\nsources:\n  plyomat:\n    base_url: %s\n    api_key: ${SANDBOX_KEY}\n",
+		cfg.Output, cfg.DuckDB, cfg.Sources.Plyomat.BaseURL)
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runChild runs one sync in a child process and sends it sig after
+// killAfter (0: let it finish, which must succeed). It reports whether the
+// signal was sent, and the child's output with its exit status.
+func runChild(t *testing.T, cfgPath string, killAfter time.Duration, sig os.Signal) (bool, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+sandbox.PlyomatKey, "ATHLAKE_CHILD_COMMIT_BYTES=1")
+	var buf syncBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var timer <-chan time.Time
+	if killAfter > 0 {
+		timer = time.After(killAfter)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sync failed: %v\n%s", err, buf.String())
+		}
+		return false, buf.String()
+	case <-timer:
+		cmd.Process.Signal(sig)
+		<-done
+		return true, fmt.Sprintf("%s\nexit %d", buf.String(), cmd.ProcessState.ExitCode())
 	}
 }
