@@ -45,8 +45,8 @@ type Options struct {
 	}
 	// OnRateLimited is called on every 429 (e.g. to drain the Limiter).
 	OnRateLimited func()
-	Transport http.RoundTripper // base transport (default: a clone of http.DefaultTransport)
-	Log       *slog.Logger
+	Transport     http.RoundTripper // base transport (default: a clone of http.DefaultTransport)
+	Log           *slog.Logger
 	// Sleep waits between attempts (tests replace it); default is a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
