@@ -63,6 +63,10 @@ type TeamProConfig struct {
 	Samples      string   `yaml:"samples"`
 	Lookback     Duration `yaml:"lookback"`
 	Timeout      Duration `yaml:"timeout"`
+	// Rate and Burst are the client-side limit (default: the vendor's 1/s
+	// and 100); lower them when other tools share the client.
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
 }
 
 // Secret is a credential. It prints, logs and marshals as a placeholder;
@@ -284,6 +288,12 @@ func (c *Config) Validate() error {
 		}
 		if t.Samples == "" {
 			t.Samples = "all"
+		}
+		if t.Rate < 0 {
+			return &ConfigError{Key: "sources.teampro.rate", Msg: "must be positive (requests per second)"}
+		}
+		if t.Burst < 0 {
+			return &ConfigError{Key: "sources.teampro.burst", Msg: "must be positive"}
 		}
 		if t.RedirectURL != "" {
 			u, err := url.Parse(t.RedirectURL)

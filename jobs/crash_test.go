@@ -18,13 +18,18 @@ import (
 
 	"github.com/athlake/athlake/sandbox"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
+	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
 
-// TestMain doubles as the child process of the crash test: with
-// ATHLAKE_CHILD_CONFIG set, the test binary runs one sync and exits.
+// TestMain doubles as a child process: with ATHLAKE_CHILD_CONFIG set, the
+// test binary runs one sync and exits (crash tests); with
+// ATHLAKE_CHILD_TOKEN, it fetches a Team Pro access token (refresh races).
 func TestMain(m *testing.M) {
 	if p := os.Getenv("ATHLAKE_CHILD_CONFIG"); p != "" {
 		os.Exit(childSync(p))
+	}
+	if p := os.Getenv("ATHLAKE_CHILD_TOKEN"); p != "" {
+		os.Exit(childToken(p))
 	}
 	os.Exit(m.Run())
 }
@@ -81,6 +86,20 @@ func TestKilledSyncsConverge(t *testing.T) {
 		t.Errorf("only %d runs were killed: the test did not test crashes", kills)
 	}
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
+	if t.Failed() {
+		st := readState(t, h, "plyomat")
+		t.Logf("state: sets=%s sessions=%s", st["sets"], st["sessions"])
+		for _, q := range []string{
+			"SELECT _run_id, count(*), max(updated_at), max(created_at) FROM read_parquet('" + h.cfg.Output + "/plyomat/sets/**/*.parquet') GROUP BY 1 ORDER BY 1",
+		} {
+			t.Logf("%s: %v", q, h.query(q))
+		}
+		runs, _ := filepath.Glob(filepath.Join(h.cfg.Output, "_runs", "*.json"))
+		for _, r := range runs {
+			b, _ := os.ReadFile(r)
+			t.Logf("%s", b)
+		}
+	}
 	for _, q := range []string{
 		"SELECT count(*) - count(DISTINCT id) FROM plyomat_sets",
 		"SELECT count(*) - count(DISTINCT (set_id, rep_index)) FROM plyomat_reps",
@@ -90,6 +109,45 @@ func TestKilledSyncsConverge(t *testing.T) {
 			t.Errorf("%s = %s", q, got[0][0])
 		}
 	}
+}
+
+// TestKilledTeamProSyncsConverge is the crash test for Team Pro:
+// per-session checkpoints and the 10 Hz samples survive SIGKILL.
+//
+// Access tokens keep their 12 h here. A kill between the vendor rotating
+// the refresh token and athlake saving the new one loses the authorization
+// (the old token no longer works): no client can close that window, and the
+// next run says to run `athlake auth teampro` again. With a refresh every
+// 12 hours the window is a few milliseconds a day.
+func TestKilledTeamProSyncsConverge(t *testing.T) {
+	t.Parallel()
+	// The vendor's 1/s limit would make these runs take minutes; lift it
+	// on both sides (the limiter has tests of its own).
+	h := newTPHarness(t, 23, sbt.Options{Rate: 1000, Burst: 100000})
+	h.cfg.Sources.TeamPro.Rate, h.cfg.Sources.TeamPro.Burst = 1000, 100000
+	h.cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
+	calib := *h.cfg
+	calib.Output, calib.DuckDB = filepath.Join(h.dir, "calib"), filepath.Join(h.dir, "calib.duckdb")
+	start := time.Now()
+	runChild(t, writeChildConfig(t, h.dir, "calib.yaml", &calib), 0, nil)
+	whole := time.Since(start)
+	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
+	rng := rand.New(rand.NewPCG(23, 23))
+	kills := 0
+	for attempt := range 6 {
+		if killed, _ := runChild(t, cfgPath, whole/20+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill); killed {
+			kills++
+		}
+		if attempt == 3 {
+			h.sb.TeamPro.Advance(24 * time.Hour)
+		}
+	}
+	runChild(t, cfgPath, 0, nil)
+	t.Logf("%d of 6 runs killed (a whole run takes %v)", kills, whole)
+	if kills < 3 {
+		t.Errorf("only %d runs were killed: the test did not test crashes", kills)
+	}
+	h.assertExact(tpExpected(h.sb.TeamPro.Truth()))
 }
 
 // TestSIGTERMStopsCleanly: a terminated sync commits what is complete,
@@ -120,8 +178,14 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	yaml := fmt.Sprintf("output: %s\nduckdb: %s\nsources:\n  plyomat:\n    base_url: %s\n    api_key: ${SANDBOX_KEY}\n",
-		cfg.Output, cfg.DuckDB, cfg.Sources.Plyomat.BaseURL)
+	yaml := fmt.Sprintf("output: %s\nduckdb: %s\nsources:\n", cfg.Output, cfg.DuckDB)
+	if c := cfg.Sources.Plyomat; c != nil {
+		yaml += fmt.Sprintf("  plyomat:\n    base_url: %s\n    api_key: ${SANDBOX_KEY}\n", c.BaseURL)
+	}
+	if c := cfg.Sources.TeamPro; c != nil {
+		yaml += fmt.Sprintf("  teampro:\n    base_url: %s\n    auth_url: %s\n    token_url: %s\n    client_id: %s\n    client_secret: ${SANDBOX_TP_SECRET}\n    token_file: %s\n    rate: %g\n    burst: %d\n    lookback: %s\n",
+			c.BaseURL, c.AuthURL, c.TokenURL, c.ClientID, c.TokenFile, c.Rate, c.Burst, time.Duration(c.Lookback))
+	}
 	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +198,8 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 func runChild(t *testing.T, cfgPath string, killAfter time.Duration, sig os.Signal) (bool, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+sandbox.PlyomatKey, "ATHLAKE_CHILD_COMMIT_BYTES=1")
+	cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+sandbox.PlyomatKey,
+		"SANDBOX_TP_SECRET="+sandbox.TeamProClientSecret, "ATHLAKE_CHILD_COMMIT_BYTES=1")
 	var buf syncBuffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {

@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -238,7 +239,7 @@ func buildSources(cfg *Config, names []string, env *Env, log *slog.Logger, reg *
 			p := cfg.Sources.Plyomat
 			c, err := plyomat.New(plyomat.Options{
 				BaseURL: p.BaseURL, APIKey: p.APIKey.Reveal(), UserAgent: userAgent(),
-				PageSize: p.PageSize, Concurrency: p.Concurrency, Timeout: firstDuration(o.Timeout, time.Duration(p.Timeout)),
+				PageSize: p.PageSize, Concurrency: p.Concurrency, Timeout: cmp.Or(o.Timeout, time.Duration(p.Timeout)),
 				Backoff: o.Backoff, Transport: env.Transport, Log: log.With("source", n),
 			})
 			if err != nil {
@@ -257,8 +258,8 @@ func buildSources(cfg *Config, names []string, env *Env, log *slog.Logger, reg *
 			tokens := &teampro.TokenSource{Config: oauthConfig(t), File: teampro.TokenFile{Path: tokenPath}}
 			c, err := teampro.New(teampro.Options{
 				BaseURL: t.BaseURL, Tokens: tokens, UserAgent: userAgent(),
-				Timeout: firstDuration(o.Timeout, time.Duration(t.Timeout)), Backoff: o.Backoff,
-				Rate: o.TeamProRate, Burst: o.TeamProBurst, Clock: o.Clock, Sleep: o.Sleep,
+				Timeout: cmp.Or(o.Timeout, time.Duration(t.Timeout)), Backoff: o.Backoff,
+				Rate: cmp.Or(o.TeamProRate, t.Rate), Burst: cmp.Or(o.TeamProBurst, t.Burst), Clock: o.Clock, Sleep: o.Sleep,
 				Transport: env.Transport, Log: log.With("source", n),
 			})
 			if err != nil {
@@ -280,15 +281,6 @@ func oauthConfig(t *TeamProConfig) *oauth2.Config {
 		ClientID: t.ClientID, ClientSecret: t.ClientSecret.Reveal(), Scopes: []string{teampro.Scope},
 		Endpoint: oauth2.Endpoint{AuthURL: t.AuthURL, TokenURL: t.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
 	}
-}
-
-func firstDuration(ds ...time.Duration) time.Duration {
-	for _, d := range ds {
-		if d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 func userAgent() string { return "athlake/" + Version + " (+https://github.com/athlake/athlake)" }

@@ -217,10 +217,20 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 		}
 	}
 	if state.Watermark.IsZero() && st.perAthleteBackfill {
-		return st.src.perAthlete(ctx, state.Backfill, "", emit,
+		// The first pass goes athlete by athlete. It may span several runs
+		// (or hours), so it ends with the incremental pass from its start:
+		// what changed meanwhile for athletes done early is caught now,
+		// not at the next sync.
+		err := st.src.perAthlete(ctx, state.Backfill, "", emit,
 			func(b *backfillState) []byte { return mustJSON(incrementalState{Backfill: b}) },
-			func(b *backfillState) []byte { return mustJSON(incrementalState{Watermark: b.StartedAt}) },
+			func(b *backfillState) []byte {
+				state = incrementalState{Watermark: b.StartedAt}
+				return mustJSON(state)
+			},
 			[]perAthleteList{{st.table, st.list}}, Filter{}, time.Time{})
+		if err != nil {
+			return err
+		}
 	}
 	f := Filter{}
 	if !state.Watermark.IsZero() {

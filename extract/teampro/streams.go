@@ -92,6 +92,10 @@ type pass struct {
 	TeamsDone   []string  `json:"teams_done"`
 	PlayersDone []string  `json:"players_done"`
 	MaxStart    time.Time `json:"max_start,omitzero"`
+	// Resummarize holds player sessions of team sessions that changed:
+	// their trimmed summary depends on the team session, not only on them.
+	// Kept in the state, so a crash between the two fetches loses nothing.
+	Resummarize map[string]bool `json:"resummarize,omitempty"`
 }
 
 // training is the whole account: teams and players (a snapshot), team
@@ -123,6 +127,25 @@ func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	if r.state.Seen == nil {
 		r.state.Seen = map[string]seen{}
 	}
+	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
+		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
+	}
+	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
+	// A pass resumed from an earlier run is followed by a fresh one, so
+	// what appeared meanwhile for players done early is caught now.
+	resumed := r.state.Pass != nil
+	if err := r.pass(ctx); err != nil {
+		return err
+	}
+	if resumed {
+		return r.pass(ctx)
+	}
+	return nil
+}
+
+// pass lists everything in the window and fetches what is new or modified.
+func (r *run) pass(ctx context.Context) error {
+	s := r.s
 	if r.state.Pass == nil {
 		p := &pass{}
 		if !r.state.Watermark.IsZero() {
@@ -131,11 +154,7 @@ func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		r.state.Pass = p
 	}
 	r.window = Window{Since: r.state.Pass.Since, Until: s.o.Until}
-	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
-		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
-	}
-	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
-
+	clear(r.fetched)
 	teams, players, err := r.teams(ctx)
 	if err != nil {
 		return err
@@ -168,7 +187,7 @@ func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	}
 	r.state.Pass = nil
 	r.prune(r.state.Watermark)
-	return emit(ctx, &pipeline.Batch{State: r.checkpoint()})
+	return r.emit(ctx, &pipeline.Batch{State: r.checkpoint()})
 }
 
 func (s *Source) table(name string) *schemas.Table {
@@ -282,7 +301,8 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 		}
 		for _, ts := range todo {
 			key := "team:" + ts.ID
-			if e, ok := r.state.Seen[key]; ok && e.Modified == ts.Modified {
+			prev, known := r.state.Seen[key]
+			if known && prev.Modified == ts.Modified {
 				continue
 			}
 			it, err := r.s.c.TeamSession(ctx, ts.ID)
@@ -294,6 +314,12 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 				for _, pt := range d.Participants {
 					if pt.PlayerSessionID != "" {
 						participants = append(participants, pt.PlayerSessionID)
+						if known {
+							if p.Resummarize == nil {
+								p.Resummarize = map[string]bool{}
+							}
+							p.Resummarize[pt.PlayerSessionID] = true
+						}
 					}
 				}
 			}
@@ -340,12 +366,17 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 			if start.After(p.MaxStart) {
 				p.MaxStart = start
 			}
-			if e, ok := r.state.Seen[ps.ID]; ok && e.Modified == ps.Modified {
-				r.fetched[ps.ID] = true
-				continue
-			}
 			if r.fetched[ps.ID] {
 				continue // listed twice (a player on two teams)
+			}
+			if e, ok := r.state.Seen[ps.ID]; ok && e.Modified == ps.Modified {
+				r.fetched[ps.ID] = true
+				if p.Resummarize[ps.ID] && ps.Type != "INDIVIDUAL" {
+					if err := r.summaryOnly(ctx, ps.ID); err != nil {
+						return err
+					}
+				}
+				continue
 			}
 			if err := r.playerSession(ctx, ps.ID, player, ps); err != nil {
 				return err
@@ -360,6 +391,23 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 	return nil
 }
 
+// summaryOnly fetches the summary of a player session whose team session
+// changed, and emits it with a checkpoint.
+func (r *run) summaryOnly(ctx context.Context, id string) error {
+	sum, err := r.s.c.SessionSummary(ctx, id)
+	if err != nil {
+		return err
+	}
+	delete(r.state.Pass.Resummarize, id)
+	b := &pipeline.Batch{}
+	if sum != nil {
+		r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
+		b = r.flush([]pipeline.Raw{{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body}}, nil)
+	}
+	b.State = r.checkpoint()
+	return r.emit(ctx, b)
+}
+
 // playerSession fetches one player session's details with samples and RR
 // intervals, and its summary for a TEAM session, and emits them with a
 // checkpoint.
@@ -369,6 +417,7 @@ func (r *run) playerSession(ctx context.Context, id, player string, ls listed) e
 		return err
 	}
 	r.fetched[id] = true
+	delete(r.state.Pass.Resummarize, id) // its summary comes along below
 	raws := []pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}
 	lin := r.lineage(it.Endpoint, it.Received)
 	// The details lack the list's timezone_offset: put it first, so a

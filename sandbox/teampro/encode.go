@@ -16,7 +16,7 @@ import (
 // more than one way; each session uses one, chosen from its id.
 const (
 	durJava    = iota // PT1H5.1S, PT1M0.1S, PT4S: zero parts left out
-	durFull           // PT1H0M5.1S: once hours appear, minutes and seconds always do
+	durFull           // PT0H0M0.1S, PT1H0M5.1S: hours, minutes and seconds always
 	durSeconds        // PT3725.1S: seconds only
 )
 
@@ -34,8 +34,9 @@ func durationStyle(id string) int {
 	return durSeconds
 }
 
-// appendDuration writes ms (>= 0) as an ISO-8601 duration, without quotes:
-// "PT0S", "PT0.1S", "PT59.9S", "PT1M0.1S", "PT1H2M3.4S".
+// appendDuration writes ms as an ISO-8601 duration, without quotes:
+// "PT0S", "PT0.1S", "PT59.9S", "PT1M0.1S", "PT1H2M3.4S" (durJava),
+// "PT0H1M0.1S" (durFull), "PT61.1S" (durSeconds).
 func appendDuration(b []byte, ms int64, style int) []byte {
 	if ms < 0 {
 		b = append(b, '-')
@@ -48,11 +49,11 @@ func appendDuration(b []byte, ms int64, style int) []byte {
 		return appendSeconds(b, secs, frac)
 	}
 	h, m, s := secs/3600, secs/60%60, secs%60
-	if h > 0 {
+	if h > 0 || style == durFull {
 		b = strconv.AppendInt(b, h, 10)
 		b = append(b, 'H')
 	}
-	if m > 0 || (style == durFull && h > 0) {
+	if m > 0 || style == durFull {
 		b = strconv.AppendInt(b, m, 10)
 		b = append(b, 'M')
 	}
@@ -363,6 +364,31 @@ func appendSummary(b []byte, s *Summary, style int) []byte {
 func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
+	}
+	// Fast path: a value with at most 7 decimals that is the float64
+	// nearest to that decimal (every value the generator rounds) prints as
+	// that decimal, which parses back to exactly f.
+	if a := math.Abs(f); a < 1e8 {
+		if n := int64(a*1e7 + 0.5); float64(n)/1e7 == a {
+			if f < 0 {
+				b = append(b, '-')
+			}
+			b = strconv.AppendInt(b, n/1e7, 10)
+			if frac := n % 1e7; frac != 0 {
+				var d [8]byte
+				d[0] = '.'
+				for i := 7; i >= 1; i-- {
+					d[i] = byte('0' + frac%10)
+					frac /= 10
+				}
+				k := 8
+				for d[k-1] == '0' {
+					k--
+				}
+				b = append(b, d[:k]...)
+			}
+			return b
+		}
 	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {

@@ -43,7 +43,7 @@ const (
 	// minutes, 12 INDIVIDUAL sessions (~10 million samples).
 	ScaleMedium
 	// ScaleLarge: 4 teams of 20 players, 40 team sessions each of 45–90
-	// minutes, 80 INDIVIDUAL sessions (~130 million samples, generated on
+	// minutes, 80 INDIVIDUAL sessions (~120 million samples, generated on
 	// demand).
 	ScaleLarge
 )
@@ -148,8 +148,8 @@ type Options struct {
 	// Clock is the real clock: token and code expiry, the rate bucket and
 	// the Date header (nil: time.Now).
 	Clock func() time.Time
-	// Start is the data's virtual "now" (zero: DefaultStart); the
-	// generated history lies before it.
+	// Start is the data's virtual "now" (zero: DefaultStart; truncated to
+	// the second); the generated history lies before it.
 	Start time.Time
 }
 
@@ -270,8 +270,12 @@ type PlayerSession struct {
 
 	// Fields are the columns of the wire's sample rows for samples=all:
 	// "time" first, then a seeded subset of distance, hr, speed, cadence,
-	// lat, lon, altitude, forward_acceleration and power in a seeded order.
-	// A sample value of a field not listed is null in the truth.
+	// lat, lon, altitude, forward_acceleration and power, in the
+	// documented order or (a third of the sessions) shuffled. A sample
+	// value of a field not listed is null in the truth. The time column is
+	// an ISO-8601 duration in one of three spellings per session:
+	// "PT1M0.1S" (zero parts left out), "PT0H1M0.1S" (all parts) or
+	// "PT60.1S" (seconds only).
 	Fields []string `json:"fields"`
 	// Samples are the truth, one per 100 ms. For generated sessions they
 	// are nil inside Mutate and in TruthWithoutSamples (they are produced
@@ -316,17 +320,23 @@ type Sample struct {
 //     one decimal; distance: the last distance sample;
 //   - cadence avg over the samples with a non-zero cadence, max over all;
 //   - sprint_counter: runs of at least 10 samples (1 s) at 6.5 m/s or more;
-//   - HeartRateZones: a sample is in zone i when lower_limit <= hr <
-//     higher_limit (the top zone includes its higher limit); in_zone =
-//     100 ms per sample;
+//   - HeartRateZones (limits 50/60/70/80/90/100 % of the player's maximum):
+//     a sample is in zone i when lower_limit <= hr < higher_limit, the top
+//     zone taking everything from its lower limit up; in_zone = 100 ms per
+//     sample;
 //   - SpeedZones: the distance gained at samples whose speed (km/h) is in
 //     [lower_limit, higher_limit), rounded to 0.1 m;
 //   - AccelerationZones: an acceleration is a run of samples with
 //     forward_acceleration >= 1 (or <= -1) m/s²; its peak puts it in the
 //     zone of the largest limit it reaches (1, 2, 3 or -1, -2, -3);
 //   - PowerZones: like heart-rate zones over power, with the work done in
-//     the zone (kJ) as in_zone_muscle_load; sessions without power send
-//     the zones with zero time.
+//     the zone (kJ, 0.1 precision) as in_zone_muscle_load; sessions without
+//     power send the zones with zero time;
+//   - muscle_load is the work of the whole session (kJ), cardio_load
+//     Banister's TRIMP, training_load 1.3 × TRIMP rounded, kilo_calories
+//     Keytel's formula on the average heart rate.
+//
+// Durations (in_zone) are spelled like the session's sample times.
 type Summary struct {
 	PlayerSessionID     string      `json:"player_session_id"`
 	Created             time.Time   `json:"created"`
@@ -356,7 +366,7 @@ type Summary struct {
 }
 
 // HRZone is time in a heart-rate zone; the wire sends InZoneMs as an
-// ISO-8601 duration ("PT4S", "PT1M2.3S", "PT1H5.1S").
+// ISO-8601 duration ("PT4S", "PT1M2.3S", "PT1H5.1S", "PT0H4M0S").
 type HRZone struct {
 	Index       int   `json:"index"`
 	LowerLimit  int   `json:"lower_limit"`

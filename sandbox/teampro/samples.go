@@ -4,7 +4,12 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 )
+
+// sampleFieldTime is the first field of every sample row: the offset from
+// the session's start as an ISO-8601 duration.
+const sampleFieldTime = "time"
 
 // Sample channels, in the vendor's documented order of the fields.
 const (
@@ -161,9 +166,18 @@ const (
 	hrCeiling       = 195
 )
 
-func round1(x float64) float64 { return math.Round(x*10) / 10 }
-func round2(x float64) float64 { return math.Round(x*100) / 100 }
-func round7(x float64) float64 { return math.Round(x*1e7) / 1e7 }
+// rnd rounds half away from zero, like math.Round, for |x| < 2^62 (and
+// cheaper).
+func rnd(x float64) float64 {
+	if x >= 0 {
+		return float64(int64(x + 0.5))
+	}
+	return -float64(int64(-x + 0.5))
+}
+
+func round1(x float64) float64 { return rnd(x*10) / 10 }
+func round2(x float64) float64 { return rnd(x*100) / 100 }
+func round7(x float64) float64 { return rnd(x*1e7) / 1e7 }
 func f32(x float64) float64    { return float64(float32(x)) }
 
 // Speed categories: target speed ranges (m/s) and how long (rows) a target
@@ -282,15 +296,6 @@ func windows(r *rand.Rand, k, lo, hi, first, n int) []window {
 	return out
 }
 
-func inAny(ws []window, i int) bool {
-	for _, w := range ws {
-		if w.has(i) {
-			return true
-		}
-	}
-	return false
-}
-
 // generate produces the session's raw recording: every channel the device
 // recorded (power estimated even without a power meter; lat, lon and
 // altitude null throughout without GPS), before any field is left out.
@@ -318,21 +323,21 @@ func (src *sampleSource) generate() *series {
 	}
 
 	var (
-		v, prev, dist   float64 // speed (raw), previous rounded speed, distance
-		tgt             float64
-		hold            int
-		hr              = p.hrRest + 20 + r.Float64()*10
-		x, y, heading   float64
-		nextBeat        = r.Float64() * 600 // ms
-		work            = true
-		block           = 0
-		ph              = 0
-		altPhase        = r.Float64() * 2 * math.Pi
-		cosLat          = math.Cos(src.lat0 * math.Pi / 180)
-		sinA, cosA      = math.Sincos(src.angle)
-		hrTop           = math.Min(hrCeiling, p.hrMax)
-		turn            = 0.12
-		altAmp, altWave = 0.8, 3000.0
+		v, prev, dist float64 // speed (raw), previous rounded speed, distance
+		tgt           float64
+		hold          int
+		hr            = p.hrRest + 20 + r.Float64()*10
+		x, y          float64
+		nextBeat      = r.Float64() * 600 // ms
+		work          = true
+		block         = 0
+		ph            = 0
+		cosLat        = math.Cos(src.lat0 * math.Pi / 180)
+		sinA, cosA    = math.Sincos(src.angle)
+		hrTop         = min(hrCeiling, p.hrMax)
+		turn          = 0.12
+		altAmp        = 0.8
+		altWave       = 3000.0
 	)
 	if src.prog == progRun {
 		turn, altAmp, altWave = 0.02, 6, 9000
@@ -340,9 +345,17 @@ func (src *sampleSource) generate() *series {
 		x = (r.Float64()*2 - 1) * pitchHalfLength * 0.8
 		y = (r.Float64()*2 - 1) * pitchHalfWidth * 0.8
 	}
-	heading = r.Float64() * 2 * math.Pi
+	// The heading and the altitude's slow wave as unit vectors, turned a
+	// little every sample (cheaper than trigonometry per sample).
+	hy, hx := math.Sincos(r.Float64() * 2 * math.Pi)
+	ay, ax := math.Sincos(r.Float64() * 2 * math.Pi)
+	dy, dx := math.Sincos(2 * math.Pi / altWave)
 	if src.hasRR {
 		s.rr = make([]int64, 0, n/4)
+	}
+	lost := func(i int) bool { return false }
+	if len(strap) > 0 {
+		lost = func(i int) bool { return strap[0].has(i) }
 	}
 
 	for i := range n {
@@ -368,11 +381,11 @@ func (src *sampleSource) generate() *series {
 		hold--
 
 		// Speed: towards the target, with bounded acceleration.
-		dv := math.Max(-0.45, math.Min(0.35, (tgt-v)*0.2)) + r.NormFloat64()*0.015
+		dv := max(-0.45, min(0.35, (tgt-v)*0.2)) + (r.Float64()-0.5)*0.05
 		if i == 0 {
 			v, dv = 0, 0
 		}
-		v = math.Max(0, math.Min(math.Min(maxSpeed, p.vmax), v+dv))
+		v = max(0, min(min(maxSpeed, p.vmax), v+dv))
 		speed := round2(v)
 		accel := 0.0
 		if i > 0 {
@@ -389,65 +402,72 @@ func (src *sampleSource) generate() *series {
 		case speed < 0.3:
 			s.col[chCadence][i] = 0
 		case speed < 2:
-			s.col[chCadence][i] = math.Round(95 + 12*speed + r.NormFloat64()*2)
+			s.col[chCadence][i] = rnd(93 + 12*speed + r.Float64()*4)
 		default:
-			s.col[chCadence][i] = math.Min(215, math.Round(150+6.5*speed+r.NormFloat64()*2.5))
+			s.col[chCadence][i] = min(215, rnd(147+6.5*speed+r.Float64()*6))
 		}
 
-		// Heart rate: a lagged response to the effort, drifting up with
-		// fatigue.
-		effort := math.Pow(math.Min(1, v/6.2), 0.85)
-		hrT := p.hrRest + (p.hrMax-p.hrRest)*(0.22+0.72*effort) + 4*float64(i)/float64(max(n, 1))
+		// Heart rate: a lagged response to the effort (concave in speed),
+		// drifting up with fatigue.
+		e := min(1, v/6.2)
+		hrT := p.hrRest + (p.hrMax-p.hrRest)*(0.22+0.72*e*(1.25-0.25*e)) + 4*float64(i)/float64(n)
 		tau := 15.0
 		if hrT < hr {
 			tau = 28
 		}
-		hr += (hrT-hr)*(0.1/tau) + r.NormFloat64()*0.25
-		hr = math.Max(hrFloor, math.Min(hrTop, hr))
-		s.col[chHR][i] = math.Max(hrFloor, math.Min(hrTop, math.Round(hr+r.NormFloat64()*0.6)))
+		hr += (hrT-hr)*(0.1/tau) + (r.Float64()-0.5)*0.8
+		hr = max(hrFloor, min(hrTop, hr))
+		s.col[chHR][i] = max(hrFloor, min(hrTop, rnd(hr+r.NormFloat64()*0.6)))
 
 		// Position: along the heading at the speed, inside the pitch.
-		heading += r.NormFloat64() * turn
+		t := (r.Float64() - 0.5) * 3.4 * turn // the heading turns by t radians
+		hx, hy = hx-t*hy, hy+t*hx
+		norm := 1 / math.Sqrt(hx*hx+hy*hy)
+		hx, hy = hx*norm, hy*norm
 		step := speed * 0.1
-		sinH, cosH := math.Sincos(heading)
-		x += step * cosH
-		y += step * sinH
+		x += step * hx
+		y += step * hy
 		if src.prog != progRun {
 			if x > pitchHalfLength || x < -pitchHalfLength {
-				x = math.Max(-pitchHalfLength, math.Min(pitchHalfLength, x))
-				heading = math.Pi - heading
+				x = max(-pitchHalfLength, min(pitchHalfLength, x))
+				hx = -hx
 			}
 			if y > pitchHalfWidth || y < -pitchHalfWidth {
-				y = math.Max(-pitchHalfWidth, math.Min(pitchHalfWidth, y))
-				heading = -heading
+				y = max(-pitchHalfWidth, min(pitchHalfWidth, y))
+				hy = -hy
 			}
 		}
-		east := x*cosA - y*sinA + r.NormFloat64()*0.1
-		north := x*sinA + y*cosA + r.NormFloat64()*0.1
+		east := x*cosA - y*sinA + (r.Float64()-0.5)*0.3
+		north := x*sinA + y*cosA + (r.Float64()-0.5)*0.3
 		s.col[chLat][i] = round7(src.lat0 + north/metresPerDegree)
 		s.col[chLon][i] = round7(src.lon0 + east/(metresPerDegree*cosLat))
-		s.col[chAltitude][i] = round1(src.alt0 + altAmp*math.Sin(altPhase+2*math.Pi*float64(i)/altWave) + r.NormFloat64()*0.15)
+		s.col[chAltitude][i] = round1(src.alt0 + altAmp*ay + (r.Float64()-0.5)*0.5)
+		ax, ay = ax*dx-ay*dy, ay*dx+ax*dy
 
 		// Power: running cost plus the work of accelerating.
-		s.col[chPower][i] = math.Min(1500, math.Round(p.mass*(1.04*speed+0.5*math.Max(accel, 0)*speed)))
+		s.col[chPower][i] = min(1500, rnd(p.mass*(1.04*speed+0.5*max(accel, 0)*speed)))
 
 		// RR intervals: one per beat that falls in this sample.
 		if src.hasRR {
-			lost := inAny(strap, i)
+			off := lost(i)
 			for nextBeat < float64(i+1)*100 {
 				rr := 60000 / hr * (1 + r.NormFloat64()*0.025)
 				nextBeat += rr
-				if lost || r.Float64() < 0.012 {
+				if off || r.Float64() < 0.012 {
 					s.rr = append(s.rr, -1)
 				} else {
-					s.rr = append(s.rr, int64(math.Round(rr)))
+					s.rr = append(s.rr, int64(rnd(rr)))
 				}
 			}
 		}
-		if inAny(glitches, i) || inAny(strap, i) {
+	}
+	for _, w := range slices.Concat(glitches, strap) {
+		for i := w.from; i < w.to; i++ {
 			s.col[chHR][i] = math.NaN()
 		}
-		if inAny(gpsLost, i) {
+	}
+	for _, w := range gpsLost {
+		for i := w.from; i < w.to; i++ {
 			s.col[chLat][i], s.col[chLon][i], s.col[chAltitude][i] = math.NaN(), math.NaN(), math.NaN()
 		}
 	}
@@ -498,10 +518,9 @@ func (src *sampleSource) edit(s *series, k int) {
 // out (never the first field).
 func applyShort(s *series, fields []string, short map[int]int) {
 	for row, k := range short {
-		if row < 0 || row >= s.n || k <= 0 {
+		if k = min(k, len(fields)-1); row < 0 || row >= s.n || k <= 0 {
 			continue
 		}
-		k = min(k, len(fields)-1)
 		for _, f := range fields[len(fields)-k:] {
 			if ch := channelOf(f); ch >= 0 && s.col[ch] != nil {
 				s.col[ch][row] = math.NaN()

@@ -56,6 +56,7 @@ func analyse(s *series, p profile, hasPower bool) totals {
 	}
 	hrSum, hrN := 0.0, 0
 	trimp := 0.0
+	var hist [256]int
 	for i := range n {
 		hr := s.at(chHR, i)
 		if math.IsNaN(hr) {
@@ -73,8 +74,16 @@ func analyse(s *series, p profile, hasPower bool) totals {
 		if z := zoneOf(hr, hrLim[:]); z >= 0 {
 			t.hrZones[z].InZoneMs += 100
 		}
-		hrr := math.Max(0, math.Min(1, (hr-p.hrRest)/(p.hrMax-p.hrRest)))
-		trimp += 0.1 / 60 * hrr * 0.64 * math.Exp(1.92*hrr)
+		if hr >= 0 && hr < float64(len(hist)) && hr == math.Trunc(hr) {
+			hist[int(hr)]++ // heart rates are whole: weigh each value once
+		} else {
+			trimp += trimpWeight(hr, p)
+		}
+	}
+	for h, c := range hist {
+		if c > 0 {
+			trimp += float64(c) * trimpWeight(float64(h), p)
+		}
 	}
 	avgHR := 0.0
 	if hrN > 0 {
@@ -265,6 +274,12 @@ func analyse(s *series, p profile, hasPower bool) totals {
 		}
 	}
 	return t
+}
+
+// trimpWeight is one sample's (100 ms) share of Banister's TRIMP.
+func trimpWeight(hr float64, p profile) float64 {
+	hrr := math.Max(0, math.Min(1, (hr-p.hrRest)/(p.hrMax-p.hrRest)))
+	return 0.1 / 60 * hrr * 0.64 * math.Exp(1.92*hrr)
 }
 
 // zoneOf is the zone of x for limits l[0] < l[1] < ... < l[5]: i when

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -209,14 +210,26 @@ func (e *APIError) Error() string {
 
 func newAPIError(source, endpoint string, status int, body []byte) *APIError {
 	e := &APIError{Source: source, Endpoint: endpoint, Status: status, Message: http.StatusText(status)}
+	// {"error": {"code", "message"}} (Plyomat), {"error": "...",
+	// "message": "..."} (Spring Boot, Team Pro), {"error",
+	// "error_description"} (OAuth2).
 	var env struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
+		Error       json.RawMessage `json:"error"`
+		Message     string          `json:"message"`
+		Description string          `json:"error_description"`
 	}
-	if json.Unmarshal(body, &env) == nil && (env.Error.Code != "" || env.Error.Message != "") {
-		e.Code, e.Message = env.Error.Code, env.Error.Message
+	if json.Unmarshal(body, &env) != nil {
+		return e
+	}
+	var nested struct{ Code, Message string }
+	var flat string
+	switch {
+	case json.Unmarshal(env.Error, &nested) == nil && (nested.Code != "" || nested.Message != ""):
+		e.Code, e.Message = nested.Code, nested.Message
+	case json.Unmarshal(env.Error, &flat) == nil && flat != "":
+		e.Code, e.Message = flat, cmp.Or(env.Message, env.Description, e.Message)
+	case env.Message != "":
+		e.Message = env.Message
 	}
 	return e
 }

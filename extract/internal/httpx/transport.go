@@ -25,7 +25,9 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if t.authorize != nil {
 		if err := t.authorize(req); err != nil {
-			return nil, err
+			// Credentials that cannot be had now will not come by retrying
+			// (a refresh token the vendor refused): fail at once.
+			return nil, &permanentError{err}
 		}
 	}
 	return t.next.RoundTrip(req)
@@ -126,6 +128,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return nil, perm.error
+		}
 		last = err
 		if attempt == t.opts.MaxAttempts-1 {
 			break
@@ -196,3 +202,8 @@ func (t *retryTransport) attempt(req *http.Request, n int) (*http.Response, time
 	resp.ContentLength = int64(len(body))
 	return resp, 0, nil
 }
+
+// permanentError is a failure that retrying cannot fix.
+type permanentError struct{ error }
+
+func (e *permanentError) Unwrap() error { return e.error }

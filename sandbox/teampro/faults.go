@@ -1,0 +1,180 @@
+package teampro
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Faults are the misbehaviours the server injects into API requests (never
+// into the OAuth2 endpoints), for tests. The zero value injects none.
+// Fault decisions come from their own seeded random stream, so they never
+// disturb the data's. Requests refused with 401 or by the rate limit get
+// no fault.
+type Faults struct {
+	// ErrorRate is the fraction of API requests answered with a 500, 502
+	// or 503 JSON error.
+	ErrorRate float64
+	// Storm429 is the number of next API requests answered with 429 and
+	// "Retry-After: <RetryAfter>", whatever the bucket holds.
+	Storm429 int
+	// RetryAfter is the storm's Retry-After in seconds (0: 1).
+	RetryAfter int
+	// MalformedOnce is a path prefix ("/v1/training_sessions/"): the next
+	// successful response under it is a 200 whose body is not JSON
+	// (truncated JSON or an HTML error page); it is cleared once used.
+	MalformedOnce string
+	// MalformedAlways is a path prefix whose successful responses are
+	// always a 200 whose body is not JSON.
+	MalformedAlways string
+	// ResetRate is the fraction of successful responses whose connection
+	// is cut mid-body: status line, headers with the full Content-Length
+	// and part of the body, then the connection is closed.
+	ResetRate float64
+	// HangRate is the fraction of successful responses that send the
+	// headers and part of the body, then stall until the request's context
+	// is done or HangFor elapses (and then the connection is cut).
+	HangRate float64
+	// HangFor bounds a stall (0: 30 s).
+	HangFor time.Duration
+}
+
+// SetFaults replaces the faults to inject (and restarts any 429 storm).
+func (s *Server) SetFaults(f Faults) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	s.faults = f
+}
+
+// requestFault decides whether an API request is answered with a 429 or a
+// 5xx instead.
+func (s *Server) requestFault(r *http.Request) (response, bool) {
+	s.faultMu.Lock()
+	f := &s.faults
+	kind, status := 0, 0 // kind: 0 none, 1 storm, 2 server error
+	ra := f.RetryAfter
+	switch {
+	case f.Storm429 > 0:
+		f.Storm429--
+		kind = 1
+	case f.ErrorRate > 0 && s.frng.Float64() < f.ErrorRate:
+		kind = 2
+		status = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}[s.frng.IntN(3)]
+	}
+	s.faultMu.Unlock()
+	switch kind {
+	case 1:
+		s.countStat(func(st *Stats) { st.Storm429++ })
+		resp := s.apiError(r, http.StatusTooManyRequests, "Too many requests")
+		resp.header = map[string]string{"Retry-After": retryAfter(ra)}
+		return resp, true
+	case 2:
+		s.countStat(func(st *Stats) { st.ServerErrors++ })
+		return s.apiError(r, status, "Service temporarily unavailable"), true
+	}
+	return response{}, false
+}
+
+// under reports whether a fault's path prefix covers the request's path.
+func under(prefix, path string) bool { return prefix != "" && strings.HasPrefix(path, prefix) }
+
+// Response faults.
+const (
+	noFault = iota
+	malformedFault
+	resetFault
+	hangFault
+)
+
+// responseFault injects a fault into a successful response. It reports
+// whether it wrote the response.
+func (s *Server) responseFault(w http.ResponseWriter, r *http.Request, resp response) bool {
+	path := r.URL.Path
+	s.faultMu.Lock()
+	f := &s.faults
+	kind, variant, cut := noFault, 0, len(resp.body)/2
+	hangFor := f.HangFor
+	switch {
+	case under(f.MalformedAlways, path):
+		kind = malformedFault
+	case under(f.MalformedOnce, path):
+		kind = malformedFault
+		f.MalformedOnce = ""
+	case f.ResetRate > 0 && s.frng.Float64() < f.ResetRate:
+		kind = resetFault
+	case f.HangRate > 0 && s.frng.Float64() < f.HangRate:
+		kind = hangFault
+	}
+	switch kind {
+	case malformedFault:
+		variant = s.frng.IntN(2)
+	case resetFault, hangFault:
+		if len(resp.body) > 2 {
+			cut = 1 + s.frng.IntN(len(resp.body)-2)
+		}
+	}
+	s.faultMu.Unlock()
+	if hangFor <= 0 {
+		hangFor = 30 * time.Second
+	}
+
+	switch kind {
+	case malformedFault:
+		s.countStat(func(st *Stats) { st.Malformed++ })
+		bad := response{status: http.StatusOK, body: resp.body[:len(resp.body)/2]}
+		if variant == 1 {
+			bad.body = []byte("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n" +
+				"<body><h1>Bad Gateway</h1><p>The upstream server returned an invalid response.</p></body></html>\n")
+			bad.header = map[string]string{"Content-Type": "text/html; charset=utf-8"}
+		}
+		s.write(w, bad)
+	case resetFault:
+		s.countStat(func(st *Stats) { st.Resets++ })
+		s.cutConnection(w, resp.body, cut)
+	case hangFault:
+		s.countStat(func(st *Stats) { st.Hangs++ })
+		s.partial(w, resp.body, cut)
+		t := time.NewTimer(hangFor)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		// Returning short of the declared length makes the server drop the
+		// connection.
+	default:
+		return false
+	}
+	return true
+}
+
+// partial sends the headers with the full Content-Length and the first cut
+// bytes of body, flushed.
+func (s *Server) partial(w http.ResponseWriter, body []byte, cut int) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Date", s.clock().UTC().Format(http.TimeFormat))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body[:cut])
+	http.NewResponseController(w).Flush()
+}
+
+// cutConnection takes over the connection, writes a 200 with the full
+// Content-Length and the first cut bytes of body, and closes it.
+func (s *Server) cutConnection(w http.ResponseWriter, body []byte, cut int) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Not hijackable (HTTP/2, a recorder): a short body ends the
+		// stream early.
+		s.partial(w, body, cut)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: %s\r\nContent-Length: %d\r\n\r\n",
+		s.clock().UTC().Format(http.TimeFormat), len(body))
+	buf.Write(body[:cut])
+	buf.Flush()
+}
