@@ -267,7 +267,7 @@ func buildSources(cfg *Config, names []string, env *Env, log *slog.Logger, reg *
 			}
 			out = append(out, teampro.NewSource(c, teampro.SourceOptions{
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(t.Lookback),
-				Samples: t.Samples, Until: o.Until,
+				Samples: t.Samples,
 			}))
 		}
 	}

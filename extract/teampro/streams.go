@@ -31,8 +31,6 @@ type SourceOptions struct {
 	RunID    string
 	Lookback time.Duration
 	Samples  string // the samples parameter: "all" (default) or a list
-	// Until bounds the session lists (backfill); zero: no bound.
-	Until time.Time
 }
 
 // Source is a Team Pro account.
@@ -153,7 +151,7 @@ func (r *run) pass(ctx context.Context) error {
 		}
 		r.state.Pass = p
 	}
-	r.window = Window{Since: r.state.Pass.Since, Until: s.o.Until}
+	r.window = Window{Since: r.state.Pass.Since}
 	clear(r.fetched)
 	teams, players, err := r.teams(ctx)
 	if err != nil {
