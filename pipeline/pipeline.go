@@ -60,13 +60,12 @@ type Raw struct {
 
 // Reject is a record that could not be transformed, with the reason.
 type Reject struct {
-	Table    string          `json:"table"`
-	Endpoint string          `json:"endpoint"`
-	Key      string          `json:"key,omitempty"`
-	Reason   string          `json:"reason"`
-	Record   []byte          `json:"-"`
-	At       time.Time       `json:"extracted_at"`
-	Raw      rawJSONOrString `json:"record"`
+	Table    string
+	Endpoint string
+	Key      string // the record's primary key, as far as it could be read
+	Reason   string
+	Record   []byte // the record as received
+	At       time.Time
 }
 
 // Sink makes batches durable. Add buffers; Commit writes everything buffered
