@@ -38,8 +38,23 @@ type S3Config struct {
 // Sources holds one section per vendor; a missing section skips the vendor.
 type Sources struct {
 	Plyomat *PlyomatConfig `yaml:"plyomat"`
+	Optimo  *OptimoConfig  `yaml:"optimo"`
 	TeamPro *TeamProConfig `yaml:"teampro"`
 }
+
+// OptimoConfig configures the Optimo Sport source.
+type OptimoConfig struct {
+	BaseURL            string   `yaml:"base_url"` // the account's endpoint, .../api/2.1/xml-in
+	Token              Secret   `yaml:"token"`
+	Timezone           string   `yaml:"timezone"` // the account's wall-clock zone (default UTC)
+	DailyRequestBudget int      `yaml:"daily_request_budget"`
+	Overlap            Duration `yaml:"overlap"`
+	Timeout            Duration `yaml:"timeout"`
+	zone               *time.Location
+}
+
+// Zone is the account's time zone, loaded by Validate.
+func (o *OptimoConfig) Zone() *time.Location { return o.zone }
 
 // PlyomatConfig configures the Plyomat source.
 type PlyomatConfig struct {
@@ -262,6 +277,28 @@ func (c *Config) Validate() error {
 			return &ConfigError{Key: "sources.plyomat.concurrency", Msg: "must be between 1 and 64"}
 		}
 	}
+	if o := c.Sources.Optimo; o != nil {
+		if !strings.HasPrefix(o.BaseURL, "http://") && !strings.HasPrefix(o.BaseURL, "https://") {
+			return &ConfigError{Key: "sources.optimo.base_url", Msg: "want the account's https://.../api/2.1/xml-in URL"}
+		}
+		if o.Token == "" {
+			return &ConfigError{Key: "sources.optimo.token", Msg: "required"}
+		}
+		if o.Timezone == "" {
+			o.Timezone = "UTC"
+		}
+		loc, err := time.LoadLocation(o.Timezone)
+		if err != nil {
+			return &ConfigError{Key: "sources.optimo.timezone", Msg: fmt.Sprintf("%q is not an IANA time zone like Europe/Copenhagen", o.Timezone)}
+		}
+		o.zone = loc
+		if o.DailyRequestBudget == 0 {
+			o.DailyRequestBudget = 5000
+		}
+		if o.DailyRequestBudget < 1 {
+			return &ConfigError{Key: "sources.optimo.daily_request_budget", Msg: "must be at least 1"}
+		}
+	}
 	if t := c.Sources.TeamPro; t != nil {
 		if t.BaseURL == "" {
 			t.BaseURL = "https://teampro.api.polar.com"
@@ -334,6 +371,9 @@ func (c *Config) sourceNames() []string {
 	var out []string
 	if c.Sources.Plyomat != nil {
 		out = append(out, "plyomat")
+	}
+	if c.Sources.Optimo != nil {
+		out = append(out, "optimo")
 	}
 	if c.Sources.TeamPro != nil {
 		out = append(out, "teampro")

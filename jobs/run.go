@@ -25,6 +25,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/oauth2"
 
+	"github.com/athlake/athlake/extract/optimo"
 	"github.com/athlake/athlake/extract/plyomat"
 	"github.com/athlake/athlake/extract/teampro"
 	"github.com/athlake/athlake/load"
@@ -120,7 +121,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	start := env.now().UTC()
 	runID := newRunID(start)
 	log := env.Log.With("run_id", runID)
-	sources, err := buildSources(cfg, names, env, log, reg, runID, o)
+	sources, err := buildSources(ctx, cfg, st, names, env, log, reg, runID, o)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +203,8 @@ func classify(err error, cfg *Config) error {
 	case errors.As(err, &api) && api.Source == "teampro" && api.Status == http.StatusUnauthorized:
 		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the vendor rejected the access token: run `athlake auth teampro` again"})
 	case errors.As(err, &api) && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden):
-		return errors.Join(err, &ConfigError{Key: "sources." + api.Source + ".api_key", Msg: "the vendor rejected the credentials"})
+		key := map[string]string{"plyomat": "api_key", "optimo": "token"}[api.Source]
+		return errors.Join(err, &ConfigError{Key: "sources." + api.Source + "." + key, Msg: "the vendor rejected the credentials"})
 	}
 	return err
 }
@@ -231,7 +233,7 @@ func openStore(cfg *Config) (store.Store, error) {
 	return st, nil
 }
 
-func buildSources(cfg *Config, names []string, env *Env, log *slog.Logger, reg *schemas.Registry, runID string, o RunOptions) ([]pipeline.Source, error) {
+func buildSources(ctx context.Context, cfg *Config, st store.Store, names []string, env *Env, log *slog.Logger, reg *schemas.Registry, runID string, o RunOptions) ([]pipeline.Source, error) {
 	var out []pipeline.Source
 	for _, n := range names {
 		switch n {
@@ -248,6 +250,24 @@ func buildSources(cfg *Config, names []string, env *Env, log *slog.Logger, reg *
 			out = append(out, plyomat.NewSource(c, plyomat.SourceOptions{
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(p.Lookback),
 				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
+			}))
+		case "optimo":
+			oc := cfg.Sources.Optimo
+			budget, err := optimo.NewBudget(ctx, &quotaStore{st: st, key: path.Join(load.StateDir, "optimo-quota.json")}, oc.Zone(), oc.DailyRequestBudget, o.Clock)
+			if err != nil {
+				return nil, err
+			}
+			c, err := optimo.New(optimo.Options{
+				URL: oc.BaseURL, Token: oc.Token.Reveal(), UserAgent: userAgent(), Budget: budget,
+				Timeout: cmp.Or(o.Timeout, time.Duration(oc.Timeout)), Backoff: o.Backoff,
+				Transport: env.Transport, Log: log.With("source", n),
+			})
+			if err != nil {
+				return nil, &ConfigError{Key: "sources.optimo", Msg: err.Error()}
+			}
+			out = append(out, optimo.NewSource(c, optimo.SourceOptions{
+				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Zone: oc.Zone(),
+				Overlap: time.Duration(oc.Overlap), Log: log.With("source", n),
 			}))
 		case "teampro":
 			t := cfg.Sources.TeamPro
@@ -305,4 +325,30 @@ func printSummary(w io.Writer, s *Summary) {
 	if s.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", s.Error)
 	}
+}
+
+// quotaStore keeps Optimo's daily request count in the lake's state folder.
+type quotaStore struct {
+	st  store.Store
+	key string
+}
+
+func (q *quotaStore) Load(ctx context.Context) (optimo.Quota, error) {
+	var out optimo.Quota
+	b, _, err := q.st.Get(ctx, q.key)
+	if errors.Is(err, store.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	return out, json.Unmarshal(b, &out)
+}
+
+func (q *quotaStore) Save(ctx context.Context, v optimo.Quota) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return q.st.Put(ctx, q.key, b)
 }

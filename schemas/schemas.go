@@ -28,11 +28,13 @@ const (
 	// Duration is an ISO-8601 duration sent as text ("PT1M2.3S"), stored as
 	// integer milliseconds.
 	Duration
+	// Date is a calendar date (DATE).
+	Date
 )
 
 var typeNames = map[Type]string{
 	String: "string", Int64: "int64", Float64: "float64", Bool: "bool",
-	Timestamp: "timestamp_utc", WallTime: "timestamp", JSON: "json", Duration: "duration_ms",
+	Timestamp: "timestamp_utc", WallTime: "timestamp", JSON: "json", Duration: "duration_ms", Date: "date",
 }
 
 func (t Type) String() string { return typeNames[t] }
@@ -46,6 +48,8 @@ func (t Type) Arrow() arrow.DataType {
 		return arrow.PrimitiveTypes.Float64
 	case Bool:
 		return arrow.FixedWidthTypes.Boolean
+	case Date:
+		return arrow.FixedWidthTypes.Date32
 	case Timestamp:
 		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 	case WallTime:
@@ -64,6 +68,8 @@ func (t Type) DuckDB() string {
 		return "DOUBLE"
 	case Bool:
 		return "BOOLEAN"
+	case Date:
+		return "DATE"
 	case Timestamp:
 		return "TIMESTAMP WITH TIME ZONE"
 	case WallTime:
@@ -84,9 +90,10 @@ type Column struct {
 	Field   string
 	Derived bool
 	Doc     string
-	// UTCOf makes a derived UTC column from a wall-clock column and a column
-	// holding the zone's offset east of UTC in minutes (OffsetOf); it is null
-	// when either is.
+	// UTCOf makes a derived UTC column from a wall-clock column, through a
+	// column holding the zone's offset east of UTC in minutes (OffsetOf), or
+	// without OffsetOf through the source's configured time zone; it is
+	// null when the wall time (or the offset) is.
 	UTCOf, OffsetOf string
 }
 
@@ -260,6 +267,9 @@ func (t *Table) validate() error {
 		}
 		w, ok1 := t.Column(c.UTCOf)
 		o, ok2 := t.Column(c.OffsetOf)
+		if c.OffsetOf == "" {
+			o, ok2 = Column{Type: Int64}, true
+		}
 		if !ok1 || !ok2 || w.Type != WallTime || o.Type != Int64 || c.Type != Timestamp || !c.Derived {
 			return fmt.Errorf("schemas: %s: UTC column %q needs a wall-clock column and an integer offset column", t.ID(), c.Name)
 		}
@@ -289,7 +299,7 @@ func (t *Table) validate() error {
 
 // All returns the registry of every table athlake writes.
 func All() *Registry {
-	r, err := NewRegistry(Plyomat(), TeamPro())
+	r, err := NewRegistry(Plyomat(), TeamPro(), Optimo())
 	if err != nil {
 		// The declarations are constants of the program; TestAll proves them valid.
 		panic(err)

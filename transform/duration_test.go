@@ -3,6 +3,7 @@ package transform
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestParseISODuration(t *testing.T) {
@@ -47,4 +48,26 @@ func FuzzISODuration(f *testing.F) {
 			t.Fatalf("%q -> %d -> %q -> %d, %v", s, ms, canon, back, err)
 		}
 	})
+}
+
+func TestWallToUTC(t *testing.T) {
+	cph, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := func(s string) time.Time { v, _ := time.Parse("2006-01-02 15:04:05", s); return v }
+	cases := map[string]string{
+		"2026-06-01 12:00:00": "2026-06-01T10:00:00Z", // CEST
+		"2026-01-15 12:00:00": "2026-01-15T11:00:00Z", // CET
+		"2026-10-25 02:30:00": "2026-10-25T00:30:00Z", // repeated hour: the first (CEST)
+		"2026-10-25 03:30:00": "2026-10-25T02:30:00Z",
+		"2026-03-29 02:30:00": "2026-03-29T01:30:00Z", // skipped hour: read in CET
+		"2026-03-29 03:30:00": "2026-03-29T01:30:00Z",
+		"2026-03-29 01:59:59": "2026-03-29T00:59:59Z",
+	}
+	for in, want := range cases {
+		if got := WallToUTC(w(in), cph).Format(time.RFC3339); got != want {
+			t.Errorf("WallToUTC(%s) = %s, want %s", in, got, want)
+		}
+	}
 }

@@ -41,6 +41,7 @@ type JSON struct {
 	skip       map[string]bool // fields a dedicated decoder handles
 	elemCol    int             // column decoded from a scalar list element, or -1
 	posCol     int             // column filled with the element's index, or -1
+	zone       *time.Location  // the source's zone, for _utc columns without an offset column
 	raw        [][]byte        // per column: the raw value of the current record
 	childRaw   [][]byte        // per child: the raw list of the current record
 	children   []*child
@@ -88,6 +89,16 @@ func NewJSON(mem memory.Allocator, reg *schemas.Registry, t *schemas.Table) *JSO
 	return d
 }
 
+// InZone sets the zone that wall-clock times of this source are in, for
+// the UTC columns that have no offset column (Optimo's account zone).
+func (d *JSON) InZone(loc *time.Location) *JSON {
+	d.zone = loc
+	for _, ch := range d.children {
+		ch.dec.InZone(loc)
+	}
+	return d
+}
+
 // Rows is the number of rows appended since the last Flush, children included.
 func (d *JSON) Rows() int {
 	n := d.rows
@@ -101,10 +112,12 @@ func (d *JSON) Rows() int {
 // example the group a membership list was read for). It returns the record's
 // partition value, and false if the record was rejected.
 func (d *JSON) Add(rec json.RawMessage, lin Lineage, derived map[string]string) (string, bool) {
-	return d.add(rec, lin, derived, "", false, 0)
+	return d.add(rec, lin, derived, nil, "", false, 0)
 }
 
-func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, inherited string, hasInherited bool, pos int) (string, bool) {
+// add decodes one record; a child record gets its parent's key values in
+// keys, its parent's partition and its position in the parent's list.
+func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, keys map[string]value, inherited string, hasInherited bool, pos int) (string, bool) {
 	raw := d.raw
 	clear(raw)
 	childRaw := d.childRaw
@@ -150,8 +163,12 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		case c.UTCOf != "":
 			vals[i] = value{null: true} // below, once the wall time and offset are parsed
 		case c.Derived:
-			s, ok := derived[c.Name]
-			vals[i] = value{s: s, null: !ok}
+			if v, ok := keys[c.Name]; ok {
+				vals[i] = v
+			} else {
+				s, ok := derived[c.Name]
+				vals[i] = value{s: s, null: !ok}
+			}
 		default:
 			v, err := parseJSON(raw[i], c.Type)
 			if err != nil {
@@ -164,9 +181,15 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		if c.UTCOf == "" {
 			continue
 		}
-		w, off := vals[d.colIndex(c.UTCOf)], vals[d.colIndex(c.OffsetOf)]
-		if !w.null && !off.null {
-			vals[i] = value{t: w.t.Add(-time.Duration(off.i) * time.Minute)}
+		w := vals[d.colIndex(c.UTCOf)]
+		switch {
+		case w.null:
+		case c.OffsetOf != "":
+			if off := vals[d.colIndex(c.OffsetOf)]; !off.null {
+				vals[i] = value{t: w.t.Add(-time.Duration(off.i) * time.Minute)}
+			}
+		case d.zone != nil:
+			vals[i] = value{t: WallToUTC(w.t, d.zone)}
 		}
 	}
 	key := d.keyOf(vals)
@@ -201,15 +224,15 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		if len(r) == 0 || r[0] != '[' {
 			continue
 		}
-		keys := make(map[string]string, len(ch.keys))
+		keys := make(map[string]value, len(ch.keys))
 		for cc, pc := range ch.keys {
-			keys[cc] = vals[d.colIndex(pc)].s
+			keys[cc] = vals[d.colIndex(pc)]
 		}
 		// Children are decoded after the parent's values are final: the
 		// scratch slices are per decoder, so nesting is safe.
 		n := 0
 		if err := eachElement(r, func(item []byte) {
-			ch.dec.add(item, lin, keys, part, true, n)
+			ch.dec.add(item, lin, nil, keys, part, true, n)
 			n++
 		}); err != nil {
 			ch.dec.reject(r, lin, key, ch.field+": malformed list")
@@ -336,6 +359,8 @@ func appendValue(b array.Builder, v value) {
 		b.Append(v.b)
 	case *array.TimestampBuilder:
 		b.Append(arrow.Timestamp(v.t.UnixMicro()))
+	case *array.Date32Builder:
+		b.Append(arrow.Date32FromTime(v.t))
 	default:
 		panic(fmt.Sprintf("transform: no appender for %T", b))
 	}

@@ -63,6 +63,19 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 			return value{}, fmt.Errorf("bad ISO-8601 duration %s", raw)
 		}
 		return value{i: ms}, nil
+	case schemas.Date:
+		if raw[0] != '"' {
+			return value{}, fmt.Errorf("want a date string, got %s", kindOf(raw))
+		}
+		s, err := unquote(raw)
+		if err != nil {
+			return value{}, err
+		}
+		t, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return value{}, fmt.Errorf("bad date %q (want YYYY-MM-DD)", s)
+		}
+		return value{t: t}, nil
 	case schemas.Timestamp, schemas.WallTime:
 		if raw[0] != '"' {
 			return value{}, fmt.Errorf("want a timestamp string, got %s", kindOf(raw))
@@ -161,4 +174,28 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// WallToUTC converts a wall-clock reading (held in a UTC time.Time) to the
+// instant it names in loc. Across a change to winter time the hour repeats:
+// the first occurrence (summer time) is taken. Across a change to summer
+// time an hour does not exist: it is read in the offset before the change,
+// as a clock that was not put forward would show it.
+func WallToUTC(wall time.Time, loc *time.Location) time.Time {
+	var best time.Time
+	for _, probe := range []time.Duration{-12 * time.Hour, 12 * time.Hour} {
+		_, off := wall.Add(probe).In(loc).Zone()
+		at := wall.Add(-time.Duration(off) * time.Second)
+		if _, real := at.In(loc).Zone(); real != off {
+			continue // that offset is not in force at that instant
+		}
+		if best.IsZero() || at.Before(best) {
+			best = at
+		}
+	}
+	if best.IsZero() {
+		_, off := wall.Add(-12 * time.Hour).In(loc).Zone()
+		best = wall.Add(-time.Duration(off) * time.Second)
+	}
+	return best.UTC()
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // Optimo's account zone must load on machines without a zone database
 
 	"golang.org/x/term"
 

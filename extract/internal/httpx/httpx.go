@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -46,6 +48,9 @@ type Options struct {
 	}
 	// OnRateLimited is called on every 429 (e.g. to drain the Limiter).
 	OnRateLimited func()
+	// FinalStatuses are statuses that are not retried even though they
+	// usually are (Optimo's 429 means the daily quota is spent).
+	FinalStatuses []int
 	Transport     http.RoundTripper // base transport (default: a clone of http.DefaultTransport)
 	Log           *slog.Logger
 	// Sleep waits between attempts (tests replace it); default is a timer.
@@ -181,6 +186,40 @@ func (c *Client) GetJSON(ctx context.Context, path string, q url.Values, v any) 
 		return resp, fmt.Errorf("%s %s: decoding the response: %w", c.opts.Source, resp.Endpoint, err)
 	}
 	return resp, nil
+}
+
+// PostXML posts an XML document to path and returns the response with its
+// (validated) body.
+func (c *Client) PostXML(ctx context.Context, path string, body []byte) (*Response, error) {
+	return c.Do(ctx, http.MethodPost, path, nil, body, http.Header{"Content-Type": {"application/xml; charset=utf-8"}, "Accept": {"application/xml"}})
+}
+
+// ValidXML returns a Validate function accepting well-formed XML whose root
+// element is one of roots (an HTML error page is not).
+func ValidXML(roots ...string) func(body []byte) error {
+	return func(body []byte) error {
+		d := xml.NewDecoder(bytes.NewReader(body))
+		root := ""
+		for {
+			tok, err := d.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("response body is not well-formed XML: %w", err)
+			}
+			if se, ok := tok.(xml.StartElement); ok && root == "" {
+				root = se.Name.Local
+				if !slices.Contains(roots, root) {
+					return fmt.Errorf("response root element is <%s>, want one of %v", root, roots)
+				}
+			}
+		}
+		if root == "" {
+			return errors.New("response body holds no XML element")
+		}
+		return nil
+	}
 }
 
 // ValidJSON is a Validate function for JSON APIs.

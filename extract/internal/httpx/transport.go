@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -73,7 +74,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.limiter != nil {
 		if err := t.limiter.Wait(req.Context()); err != nil {
 			<-t.sem
-			return nil, err
+			return nil, &permanentError{err} // a spent budget does not come back by retrying
 		}
 	}
 	resp, err := t.next.RoundTrip(req)
@@ -180,7 +181,7 @@ func (t *retryTransport) attempt(req *http.Request, n int) (*http.Response, time
 	if int64(len(body)) > t.opts.MaxBody {
 		return nil, 0, errors.New("response body larger than the limit")
 	}
-	if retryableStatus(resp.StatusCode) {
+	if retryableStatus(resp.StatusCode) && !slices.Contains(t.opts.FinalStatuses, resp.StatusCode) {
 		wait, ok := retryAfter(resp.Header, time.Now())
 		if resp.StatusCode == http.StatusTooManyRequests {
 			t.stats.rateLimited.Add(1)
