@@ -67,7 +67,14 @@ func New(o Options) (*Client, error) {
 	if o.Burst <= 0 {
 		o.Burst = DefaultBurst
 	}
-	bucket := httpx.NewBucket(o.Rate, o.Burst, o.Clock, o.Sleep)
+	// Keep a little headroom below the vendor's bucket: its clock starts
+	// elsewhere and requests arrive with jitter, so pacing at exactly its
+	// rate would now and then land a request a few milliseconds early.
+	headroom := 1
+	if o.Burst >= 20 {
+		headroom = 2
+	}
+	bucket := httpx.NewBucket(o.Rate, max(o.Burst-headroom, 1), o.Clock, o.Sleep)
 	tokens := o.Tokens
 	h, err := httpx.New(httpx.Options{
 		Source: "teampro", BaseURL: o.BaseURL, UserAgent: o.UserAgent,
