@@ -11,7 +11,7 @@ import (
 
 type memQuota struct{ q Quota }
 
-func (m *memQuota) Load(context.Context) (Quota, error)    { return m.q, nil }
+func (m *memQuota) Load(context.Context) (Quota, error)   { return m.q, nil }
 func (m *memQuota) Save(_ context.Context, q Quota) error { m.q = q; return nil }
 
 func TestBudgetAcrossRunsAndMidnight(t *testing.T) {
