@@ -123,6 +123,8 @@ func SandboxConfig(base, dir string) *Config {
 		DuckDB: filepath.Join(dir, "athlake.duckdb"),
 		Sources: Sources{
 			Plyomat: &PlyomatConfig{BaseURL: base + sandbox.PlyomatPrefix, APIKey: Secret(sandbox.PlyomatKey)},
+			Optimo: &OptimoConfig{BaseURL: base + sandbox.OptimoPath, Token: Secret(sandbox.OptimoAdminToken),
+				Timezone: sandbox.OptimoTimezone},
 			TeamPro: &TeamProConfig{
 				BaseURL:  base + sandbox.TeamProPrefix,
 				AuthURL:  base + sandbox.TeamProPrefix + "/oauth/authorize",
@@ -174,6 +176,8 @@ func Sandbox(ctx context.Context, env *Env, o SandboxOptions) error {
 	fmt.Fprintf(env.Stdout, "  plyomat  base_url: %s%s  api_key: %s\n", base, sandbox.PlyomatPrefix, sandbox.PlyomatKey)
 	fmt.Fprintf(env.Stdout, "  teampro  base_url: %s  auth_url: %s/oauth/authorize  token_url: %s/oauth/token  client_id: %s  client_secret: %s\n",
 		tp, tp, tp, sandbox.TeamProClientID, sandbox.TeamProClientSecret)
+	fmt.Fprintf(env.Stdout, "  optimo   base_url: %s%s  token: %s (coach: %s)  timezone: %s\n",
+		base, sandbox.OptimoPath, sandbox.OptimoAdminToken, sandbox.OptimoCoachToken, sandbox.OptimoTimezone)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

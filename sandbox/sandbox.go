@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/optimo"
 	"github.com/athlake/athlake/sandbox/plyomat"
 	"github.com/athlake/athlake/sandbox/teampro"
 )
@@ -16,6 +17,8 @@ import (
 const (
 	PlyomatPrefix = "/plyomat/v1"
 	TeamProPrefix = "/teampro" // API under /teampro/v1, OAuth2 under /teampro/oauth
+	OptimoPrefix  = "/optimo"  // the endpoint is /optimo/api/2.1/xml-in
+	OptimoPath    = OptimoPrefix + "/api/2.1/xml-in"
 )
 
 // Credentials the simulated vendors accept. They are the sandbox's own, not
@@ -24,6 +27,10 @@ const (
 	PlyomatKey          = "pk_sandbox_3c1f9a7e5b2d4c6a"
 	TeamProClientID     = "athlake-sandbox"
 	TeamProClientSecret = "tp_sandbox_secret_9f2e71c4"
+	OptimoAdminToken    = "op_admin_5d0c3b8e1f"
+	OptimoCoachToken    = "op_coach_72a9e4d610"
+	// OptimoTimezone is the simulated account's wall-clock zone.
+	OptimoTimezone = "Europe/Copenhagen"
 )
 
 // Options configures a sandbox.
@@ -34,12 +41,15 @@ type Options struct {
 	// TeamPro overrides the Team Pro simulator's options (token lifetime,
 	// rate limit, clock); its seed, scale and client are filled in.
 	TeamPro teampro.Options
+	// Optimo overrides the Optimo simulator's options (quota, clock).
+	Optimo optimo.Options
 }
 
 // Sandbox is the set of simulated APIs.
 type Sandbox struct {
 	Plyomat *plyomat.Server
 	TeamPro *teampro.Server
+	Optimo  *optimo.Server
 	mux     *http.ServeMux
 }
 
@@ -48,13 +58,21 @@ func New(o Options) *Sandbox {
 	tp := o.TeamPro
 	tp.Seed, tp.Scale, tp.Start = o.Seed, teampro.Scale(o.Scale), o.Start
 	tp.ClientID, tp.ClientSecret = TeamProClientID, TeamProClientSecret
+	op := o.Optimo
+	op.Seed, op.Scale, op.Start = o.Seed, optimo.Scale(o.Scale), o.Start
+	op.AdminToken, op.CoachToken = OptimoAdminToken, OptimoCoachToken
+	if op.Timezone == nil {
+		op.Timezone, _ = time.LoadLocation(OptimoTimezone) // nil falls back to the simulator's default
+	}
 	s := &Sandbox{
 		Plyomat: plyomat.New(plyomat.Options{Seed: o.Seed, Scale: o.Scale, APIKey: PlyomatKey, Start: o.Start}),
 		TeamPro: teampro.New(tp),
+		Optimo:  optimo.New(op),
 		mux:     http.NewServeMux(),
 	}
 	s.mux.Handle(PlyomatPrefix+"/", http.StripPrefix(PlyomatPrefix, s.Plyomat))
 	s.mux.Handle(TeamProPrefix+"/", http.StripPrefix(TeamProPrefix, s.TeamPro))
+	s.mux.Handle(OptimoPrefix+"/", http.StripPrefix(OptimoPrefix, s.Optimo))
 	return s
 }
 

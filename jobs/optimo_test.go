@@ -1,0 +1,247 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
+	sbo "github.com/athlake/athlake/sandbox/optimo"
+)
+
+// opHarness is an Optimo sandbox on a loopback listener and a lake with
+// only the optimo source.
+type opHarness struct {
+	t    *testing.T
+	sb   *sandbox.Sandbox
+	cfg  *Config
+	logs *syncBuffer
+}
+
+func newOPHarness(t *testing.T, seed int64, o sbo.Options) *opHarness {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{Seed: seed, Optimo: o})
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	cfg := SandboxConfig(srv.URL, t.TempDir())
+	cfg.Sources.Plyomat, cfg.Sources.TeamPro = nil, nil
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &opHarness{t: t, sb: sb, cfg: cfg, logs: &syncBuffer{}}
+}
+
+func (h *opHarness) run() (*Summary, error) {
+	env := &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.NewJSONHandler(h.logs, nil))}
+	return Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 5 * time.Second, Backoff: 5 * time.Millisecond})
+}
+
+func (h *opHarness) query(q string) [][]string {
+	h.t.Helper()
+	_, rows, err := views.Query(context.Background(), h.cfg.DuckDB, q)
+	if err != nil {
+		h.t.Fatalf("%s: %v", q, err)
+	}
+	return rows
+}
+
+func i64(v int64) string { return strconv.FormatInt(v, 10) }
+
+// opExpected renders the Optimo truth as the rows of each view; utc is the
+// sandbox's own wall-clock conversion (not the product's).
+func opExpected(d *sbo.Dataset, utc func(time.Time) time.Time) map[string][][]string {
+	wallUTC := func(t time.Time) string { return ts(utc(t)) }
+	m := map[string][][]string{}
+	add := func(table string, row ...string) { m[table] = append(m[table], row) }
+	date := func(t *time.Time) string {
+		if t == nil {
+			return "NULL"
+		}
+		return t.Format("2006-01-02") + "T00:00:00Z"
+	}
+	for _, a := range d.Athletes {
+		add("athletes", i64(a.AthleteID), a.FirstName, a.LastName, a.Email, date(a.BirthDate), a.Gender, pf(a.HeightCm), pf(a.WeightKg),
+			pint(a.BodyFatPercentage), b(a.Active), ts(a.CreatedAt), wallUTC(a.CreatedAt), ts(a.UpdatedAt), wallUTC(a.UpdatedAt))
+	}
+	for _, c := range d.Coaches {
+		add("coaches", i64(c.CoachID), c.FirstName, c.LastName, c.Email, b(c.IsAdmin), ts(c.CreatedAt), ts(c.UpdatedAt))
+	}
+	for _, w := range d.Workouts {
+		add("workouts", i64(w.WorkoutID), i64(w.AthleteID), w.Source, w.Sport, ts(w.StartedAt), wallUTC(w.StartedAt), i64(w.DurationSeconds),
+			pf(w.DistanceKm), pint(w.AvgHR), pint(w.MaxHR), pint(w.Calories), pint(w.RPE), pint(w.IntensityPercentage), ps(w.Notes), ts(w.UpdatedAt))
+	}
+	for _, a := range d.Assessments {
+		add("assessments", i64(a.AssessmentID), i64(a.AthleteID), a.Name, ts(a.AssessedAt), wallUTC(a.AssessedAt), ps(a.Notes), ts(a.UpdatedAt))
+		for j, r := range a.Results {
+			add("assessment_results", i64(a.AssessmentID), i(j), r.Metric, f(r.Value), r.Unit)
+		}
+	}
+	for k := range m {
+		sortRows(m[k])
+	}
+	return m
+}
+
+var opQueries = map[string]string{
+	"athletes": `SELECT athlete_id, first_name, last_name, email, birth_date, gender, height_cm, weight_kg, body_fat_percentage, active,
+		created_at, created_at_utc, updated_at, updated_at_utc FROM optimo_athletes`,
+	"coaches": "SELECT coach_id, first_name, last_name, email, is_admin, created_at, updated_at FROM optimo_coaches",
+	"workouts": `SELECT workout_id, athlete_id, source, sport, started_at, started_at_utc, duration_seconds, distance_km, avg_hr, max_hr,
+		calories, rpe, intensity_percentage, notes, updated_at FROM optimo_workouts`,
+	"assessments":        "SELECT assessment_id, athlete_id, name, assessed_at, assessed_at_utc, notes, updated_at FROM optimo_assessments",
+	"assessment_results": "SELECT assessment_id, position, metric, value, unit FROM optimo_assessment_results",
+}
+
+func (h *opHarness) assertExact(want map[string][][]string) {
+	h.t.Helper()
+	for table, q := range opQueries {
+		got := sortRows(h.query(q))
+		if len(want[table]) == 0 {
+			h.t.Errorf("truth of optimo_%s is empty: the test would prove nothing", table)
+		}
+		if d := rowsDiff(want[table], got); d != "" {
+			h.t.Errorf("view optimo_%s differs from the sandbox (-want +got, %d vs %d rows):\n%s", table, len(want[table]), len(got), d)
+		}
+	}
+}
+
+func TestOptimoBackfillAndIncrementalExact(t *testing.T) {
+	t.Parallel()
+	h := newOPHarness(t, 41, sbo.Options{})
+	sum, err := h.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	// The minimum: one request per page of each method.
+	truth := h.sb.Optimo.Truth()
+	pages := func(n int) int { return max(1, (n+99)/100) }
+	minimum := pages(len(truth.Athletes)) + pages(len(truth.Coaches)) + pages(len(truth.Workouts)) + pages(len(truth.Assessments))
+	got := int(sum.Requests["optimo"].Requests)
+	t.Logf("backfill: %d requests, minimum (pages x methods) %d", got, minimum)
+	if got != minimum {
+		t.Errorf("backfill made %d requests, the minimum is %d", got, minimum)
+	}
+
+	h.sb.Optimo.Advance(36 * time.Hour)
+	h.sb.Optimo.ResetStats()
+	if _, err := h.run(); err != nil {
+		t.Fatal(err)
+	}
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	t.Logf("incremental: %d requests", h.sb.Optimo.Stats().Total)
+}
+
+// TestOptimoQuotaStopsAndResumes: the budget runs out in the middle of a
+// backfill; the run stops with its state saved (exit 75), spends no more
+// than the budget, and a run the next day finishes exactly.
+func TestOptimoQuotaStopsAndResumes(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
+	h := newOPHarness(t, 42, sbo.Options{Clock: clock.Now})
+	// Four methods: a budget of 4 is one request each a day, so the
+	// two-page workout list cannot finish on the first day.
+	h.cfg.Sources.Optimo.DailyRequestBudget = 4
+	stops := 0
+	for day := 0; ; day++ {
+		if day > 10 {
+			t.Fatal("the backfill never finished")
+		}
+		before := h.sb.Optimo.Stats().Total
+		_, err := Run(context.Background(), &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.DiscardHandler)}, h.cfg,
+			RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep, Backoff: time.Millisecond})
+		spent := h.sb.Optimo.Stats().Total - before
+		if spent > 4 {
+			t.Fatalf("day %d: %d requests, budget 4", day, spent)
+		}
+		// A second run the same day makes no request at all.
+		if err != nil && errors.Is(err, pipeline.ErrStopEarly) {
+			stops++
+			again := h.sb.Optimo.Stats().Total
+			if _, err := Run(context.Background(), &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.DiscardHandler)}, h.cfg,
+				RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep}); !errors.Is(err, pipeline.ErrStopEarly) {
+				t.Fatalf("day %d, second run: %v, want a stop", day, err)
+			}
+			if n := h.sb.Optimo.Stats().Total - again; n != 0 {
+				t.Fatalf("day %d: the second run made %d requests past the budget", day, n)
+			}
+			clock.Sleep(context.Background(), 24*time.Hour)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("day %d: %v", day, err)
+		}
+		t.Logf("finished on day %d", day)
+		break
+	}
+	if stops == 0 {
+		t.Fatal("the budget never ran out: the test did not test the quota")
+	}
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	for _, q := range []string{
+		"SELECT count(*) - count(DISTINCT workout_id) FROM optimo_workouts",
+		"SELECT count(*) - count(DISTINCT (assessment_id, position)) FROM optimo_assessment_results",
+	} {
+		if got := h.query(q); got[0][0] != "0" {
+			t.Errorf("%s = %s", q, got[0][0])
+		}
+	}
+}
+
+func TestOptimoVendorQuotaAnd429(t *testing.T) {
+	t.Parallel()
+	for _, as429 := range []bool{false, true} {
+		t.Run(fmt.Sprint("429=", as429), func(t *testing.T) {
+			h := newOPHarness(t, 43, sbo.Options{QuotaAs429: as429, DailyQuota: 4})
+			_, err := h.run()
+			if !errors.Is(err, pipeline.ErrStopEarly) {
+				t.Fatalf("err = %v, want a stop", err)
+			}
+			if st := h.sb.Optimo.Stats(); st.QuotaRefused != 1 {
+				t.Errorf("the refused request was retried: %+v", st)
+			}
+		})
+	}
+}
+
+func TestOptimoFaultsAndRequestRoot(t *testing.T) {
+	t.Parallel()
+	h := newOPHarness(t, 44, sbo.Options{})
+	h.sb.Optimo.SetFaults(sbo.Faults{ErrorRate: 0.1, MalformedOnce: true, HTMLOnce: true, RequestRootRate: 0.5})
+	if _, err := h.run(); err != nil {
+		t.Fatal(err)
+	}
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.sb.Optimo.SetFaults(sbo.Faults{MalformedAlways: true})
+	h.sb.Optimo.Advance(24 * time.Hour)
+	_, err := h.run()
+	if err == nil || errors.Is(err, pipeline.ErrStopEarly) {
+		t.Fatalf("permanently malformed responses: err = %v", err)
+	}
+}
+
+func TestOptimoCoachTokenSkipsCoaches(t *testing.T) {
+	t.Parallel()
+	h := newOPHarness(t, 45, sbo.Options{})
+	h.cfg.Sources.Optimo.Token = Secret(sandbox.OptimoCoachToken)
+	sum, err := h.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.query("SELECT count(*) FROM optimo_coaches"); got[0][0] != "0" {
+		t.Errorf("coaches read with a coach token: %v", got)
+	}
+	if len(sum.Anomalies) == 0 {
+		t.Error("skipping coach.list was not reported")
+	}
+	if got := h.query("SELECT count(*) FROM optimo_workouts"); got[0][0] == "0" {
+		t.Error("no workouts")
+	}
+}

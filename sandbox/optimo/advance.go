@@ -1,0 +1,226 @@
+package optimo
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// AdvanceReport says what an Advance changed.
+type AdvanceReport struct {
+	From, To time.Time // the simulated window (From, To], instants in UTC
+
+	NewAthletes     []int64 // created in the window
+	UpdatedAthletes []int64 // weight changed
+	// NewWorkouts were imported in the window; some started days before it
+	// (a watch synced late), so only updated_from finds them all.
+	NewWorkouts        []int64
+	UpdatedWorkouts    []int64 // notes or rpe changed
+	NewAssessments     []int64
+	UpdatedAssessments []int64 // a result's value changed, or a result removed
+	ChangedResults     int
+	RemovedResults     int
+}
+
+// Advance moves the virtual clock forward by d (to the whole second) and
+// simulates the activity of the window (old now, new now]: an athlete's
+// weight changes, a new athlete joins, existing workouts get new notes or
+// a new rpe, existing assessments get a result's value changed or a result
+// removed (updated_at bumped in the window each time), new workouts are
+// imported (when the window is over two hours) and new assessments entered
+// (when it is over an hour). New records get ids after all existing ones.
+// Every stamp is the account's wall clock of an instant in the window. It
+// is deterministic for a seed and a sequence of calls. A d under a second
+// changes nothing.
+func (s *Server) Advance(d time.Duration) AdvanceReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := s.now
+	to := from.Add(d).Truncate(time.Second)
+	rep := AdvanceReport{From: from, To: from}
+	if !to.After(from) {
+		return rep
+	}
+	s.now, rep.To = to, to
+	data := &s.data
+	defer func() {
+		data.normalize()
+		s.idx = buildIndex(data)
+	}()
+	g := newGen(s.rng, s.loc, from.Add(-4*24*time.Hour), to)
+	today := g.wall(to)
+	instant := func() (time.Time, bool) { return g.instant(from.Add(time.Second), to) }
+	if _, ok := instant(); !ok {
+		return rep // the window is all in a repeated hour's second occurrence
+	}
+	// stamp is a wall-clock stamp in the window, not before created.
+	stamp := func(created time.Time) time.Time {
+		t, _ := instant()
+		w := g.wall(t)
+		if w.Before(created) {
+			return created
+		}
+		return w
+	}
+	maxAthlete, _, maxWorkout, maxAssessment := data.maxIDs()
+
+	// Existing workouts: notes or rpe edited.
+	if n := len(data.Workouts); n > 0 {
+		k := min(max(n/100, 2), 30, n)
+		for j, i := range g.r.Perm(n)[:k] {
+			w := &data.Workouts[i]
+			if j%2 == 0 {
+				note := g.pick(g.names.notes)
+				if w.Notes != nil && *w.Notes == note {
+					note += " (edited)"
+				}
+				w.Notes = ptr(note)
+			} else {
+				rpe := g.between(1, 10)
+				if w.RPE != nil && *w.RPE == rpe {
+					rpe = rpe%10 + 1
+				}
+				w.RPE = ptr(rpe)
+			}
+			w.UpdatedAt = stamp(w.CreatedAt)
+			rep.UpdatedWorkouts = append(rep.UpdatedWorkouts, w.WorkoutID)
+		}
+	}
+
+	// Existing assessments: a result changed, or removed.
+	var withResults []int
+	for i := range data.Assessments {
+		if len(data.Assessments[i].Results) > 0 {
+			withResults = append(withResults, i)
+		}
+	}
+	if n := len(withResults); n > 0 {
+		k := min(max(n/50, 2), 20, n)
+		for j, i := range g.r.Perm(n)[:k] {
+			a := &data.Assessments[withResults[i]]
+			a.Results = slices.Clone(a.Results)
+			if j%2 == 1 && len(a.Results) >= 3 {
+				at := g.r.IntN(len(a.Results))
+				a.Results = slices.Delete(a.Results, at, at+1)
+				rep.RemovedResults++
+			} else {
+				r := &a.Results[g.r.IntN(len(a.Results))]
+				r.Value = g.changed(r.Metric, r.Value)
+				rep.ChangedResults++
+			}
+			a.UpdatedAt = stamp(a.CreatedAt)
+			rep.UpdatedAssessments = append(rep.UpdatedAssessments, a.AssessmentID)
+		}
+	}
+
+	// An athlete's weight changes.
+	var weighed []int
+	for i := range data.Athletes {
+		if data.Athletes[i].WeightKg != nil {
+			weighed = append(weighed, i)
+		}
+	}
+	if len(weighed) > 0 {
+		a := &data.Athletes[weighed[g.r.IntN(len(weighed))]]
+		delta := float64(g.between(1, 25)) / 10 * float64(1-2*g.r.IntN(2))
+		a.WeightKg = ptr(round(max(*a.WeightKg+delta, 35), 1))
+		a.UpdatedAt = stamp(a.CreatedAt)
+		rep.UpdatedAthletes = append(rep.UpdatedAthletes, a.AthleteID)
+	}
+
+	// Who may have new workouts and assessments: active athletes who
+	// joined before the window.
+	var active []profile
+	for i := range data.Athletes {
+		if a := &data.Athletes[i]; a.Active && a.CreatedAt.Before(g.wall(from)) {
+			active = append(active, profileOf(a, today))
+		}
+	}
+
+	// A new athlete joins.
+	if t, ok := instant(); ok {
+		a := g.athlete(t, to, today)
+		a.UpdatedAt = a.CreatedAt
+		a.AthleteID = maxAthlete + 1
+		data.Athletes = append(data.Athletes, a)
+		rep.NewAthletes = append(rep.NewAthletes, a.AthleteID)
+	}
+
+	// New workouts: most started in the window, a fifth days before it.
+	days := to.Sub(from).Hours() / 24
+	if len(active) > 0 && to.Sub(from) > 2*time.Hour {
+		want := float64(len(active)) * s.params.workoutsPerAthlete / float64(s.days) * days
+		n := max(int(math.Round(want)), 3)
+		var made []Workout
+		for range n * 2 {
+			if len(made) == n {
+				break
+			}
+			p := active[g.r.IntN(len(active))]
+			lo, hi := from.Add(time.Second), to.Add(-2*time.Hour)
+			if g.chance(0.2) {
+				lo, hi = from.Add(-3*24*time.Hour), from
+			}
+			started, ok := g.instant(lo, hi)
+			if !ok {
+				continue
+			}
+			if w, ok := g.workout(p, started, from, to, false); ok {
+				made = append(made, w)
+			}
+		}
+		slices.SortStableFunc(made, func(a, b Workout) int { return byCreated(a.CreatedAt, b.CreatedAt) })
+		for i := range made {
+			made[i].WorkoutID = maxWorkout + 1 + int64(i)
+			rep.NewWorkouts = append(rep.NewWorkouts, made[i].WorkoutID)
+		}
+		data.Workouts = append(data.Workouts, made...)
+	}
+
+	// New assessments.
+	if len(active) > 0 && to.Sub(from) > time.Hour {
+		want := float64(len(active)) * s.params.assessmentsPerAthlete / float64(s.days) * days
+		n := max(int(math.Round(want)), 1)
+		var made []Assessment
+		for range n * 3 {
+			if len(made) == n {
+				break
+			}
+			p := active[g.r.IntN(len(active))]
+			assessed, ok := g.instant(from.Add(time.Second), to.Add(-10*time.Minute))
+			if !ok {
+				continue
+			}
+			if a, ok := g.assessment(p, assessed, from, to, false); ok {
+				made = append(made, a)
+			}
+		}
+		slices.SortStableFunc(made, func(a, b Assessment) int { return byCreated(a.CreatedAt, b.CreatedAt) })
+		for i := range made {
+			made[i].AssessmentID = maxAssessment + 1 + int64(i)
+			rep.NewAssessments = append(rep.NewAssessments, made[i].AssessmentID)
+		}
+		data.Assessments = append(data.Assessments, made...)
+	}
+	return rep
+}
+
+// changed is a new value of a metric, different from v: a few of the
+// metric's steps up or down (an unknown metric moves by a tenth).
+func (g *gen) changed(name string, v float64) float64 {
+	m := metric{step: 0.1, decimals: 1}
+	for _, x := range g.metrics {
+		if x.name == name {
+			m = x
+		}
+	}
+	delta := float64(g.between(1, 5)) * m.step * float64(1-2*g.r.IntN(2))
+	out := round(v+delta, m.decimals)
+	if out == v {
+		out = round(v+m.step*5, max(m.decimals, 1))
+	}
+	if out == v { // v beyond float precision: a whole step changes it
+		out = v + 1
+	}
+	return out
+}

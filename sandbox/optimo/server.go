@@ -1,0 +1,607 @@
+package optimo
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxBody bounds a request body; a longer one is a fail response.
+const maxBody = 1 << 20
+
+// Server simulates the Optimo Sport API. Its handler serves Endpoint
+// relative to the mount point: mount it with http.StripPrefix. It is safe
+// for concurrent use.
+type Server struct {
+	admin, coach string
+	loc          *time.Location
+	quota        int
+	quotaAs429   bool
+	clock        func() time.Time
+	params       params // the scale's volumes, the rates Advance keeps up
+	days         int    // the generated history's span
+
+	mu   sync.RWMutex // guards data, idx, now, rng
+	data Dataset
+	idx  *index
+	now  time.Time
+	rng  *rand.Rand
+
+	quotaMu   sync.Mutex // guards quotaDay, quotaUsed
+	quotaDay  string     // YYYY-MM-DD in loc
+	quotaUsed int
+
+	faultMu sync.Mutex // guards faults, frng
+	faults  Faults
+	frng    *rand.Rand
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Stats counts the requests the server received.
+type Stats struct {
+	Total int // every request, whatever its answer
+	// ByMethod counts the authenticated requests to the endpoint by their
+	// method attribute ("" when the request XML names none or is
+	// malformed), quota refusals included.
+	ByMethod     map[string]int
+	Unauthorized int // answered 401
+	QuotaRefused int // refused for the daily quota (fail response or 429)
+	Fails        int // other fail responses (unknown method, bad argument, coach.list for a coach, bad XML, 404, 405)
+	// Injected faults by kind.
+	ServerErrors int // 500/502/503s of Faults.ErrorRate
+	Malformed    int // truncated XML of MalformedOnce/MalformedAlways
+	HTMLPages    int // HTML error pages of HTMLOnce
+	// RequestRoots counts the ok responses whose root element was request
+	// (Faults.RequestRootRate): valid answers, not faults.
+	RequestRoots int
+}
+
+// Faults returns the number of injected faults (the request roots are
+// not faults: the vendor's own sample has them).
+func (s Stats) Faults() int { return s.ServerErrors + s.Malformed + s.HTMLPages }
+
+// New generates the account's data for o.Seed and o.Scale and returns its
+// server. The same options give the same data.
+func New(o Options) *Server {
+	start := o.Start
+	if start.IsZero() {
+		start, _ = time.Parse(time.RFC3339, DefaultStart)
+	}
+	start = start.UTC().Truncate(time.Second)
+	loc := o.Timezone
+	if loc == nil {
+		loc = defaultZone()
+	}
+	quota := o.DailyQuota
+	if quota <= 0 {
+		quota = DefaultDailyQuota
+	}
+	clock := o.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	seed := uint64(o.Seed)
+	s := &Server{
+		admin:      o.AdminToken,
+		coach:      o.CoachToken,
+		loc:        loc,
+		quota:      quota,
+		quotaAs429: o.QuotaAs429,
+		clock:      clock,
+		now:        start,
+		rng:        rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)),
+		frng:       rand.New(rand.NewPCG(seed, 0x6f7074696d6f0002)),
+		stats:      Stats{ByMethod: map[string]int{}},
+	}
+	days := historyDays(loc, start)
+	s.params, s.days = paramsFor(o.Scale), days
+	g := newGen(s.rng, loc, start.Add(-time.Duration(days+4*365)*24*time.Hour), start)
+	s.data = generate(g, s.params, start, days)
+	s.idx = buildIndex(&s.data)
+	return s
+}
+
+// Now is the virtual clock (an instant, in UTC). It moves only with
+// Advance; the quota's day is taken on Options.Clock instead.
+func (s *Server) Now() time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.now
+}
+
+// Zone is the account's wall-clock zone.
+func (s *Server) Zone() *time.Location { return s.loc }
+
+// WallToUTC is the instant a wall-clock reading of the account means: a
+// reading in an autumn change's repeated hour is its first occurrence
+// (the offset before the change); a skipped reading (none is ever served)
+// is read with the offset before the spring change.
+func (s *Server) WallToUTC(wall time.Time) time.Time { return wallToUTC(wall, s.loc) }
+
+// Truth returns a deep copy of the current data: exactly what the API
+// serves.
+func (s *Server) Truth() *Dataset {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.data.Clone()
+}
+
+// Mutate runs fn on the data under the write lock, to set up any situation
+// (exact stamps, odd names, removed results, Extra elements...). Afterwards
+// every time is brought to the wire's form (its own wall-clock reading, in
+// the UTC location, whole seconds), the records are sorted by id and the
+// indexes are rebuilt.
+func (s *Server) Mutate(fn func(d *Dataset)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() {
+		s.data.normalize()
+		s.idx = buildIndex(&s.data)
+	}()
+	fn(&s.data)
+}
+
+// Stats returns the request counts since the start or the last ResetStats.
+func (s *Server) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := s.stats
+	st.ByMethod = make(map[string]int, len(s.stats.ByMethod))
+	for k, v := range s.stats.ByMethod {
+		st.ByMethod[k] = v
+	}
+	return st
+}
+
+// ResetStats zeroes the counts (not the quota).
+func (s *Server) ResetStats() {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	s.stats = Stats{ByMethod: map[string]int{}}
+}
+
+func (s *Server) countStat(fn func(*Stats)) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	fn(&s.stats)
+}
+
+// response is a computed answer.
+type response struct {
+	httpStatus int
+	status     string // ok or fail
+	inner      []byte // the root element's content
+	header     map[string]string
+}
+
+func fail(httpStatus int, msgs ...string) response {
+	var inner []byte
+	for _, m := range msgs {
+		inner = append(inner, "<error>"...)
+		inner = appendText(inner, m)
+		inner = append(inner, "</error>\n"...)
+	}
+	return response{httpStatus: httpStatus, status: "fail", inner: inner}
+}
+
+// write sends resp with root as the root element.
+func (s *Server) write(w http.ResponseWriter, resp response, root string) {
+	s.writeBody(w, resp.httpStatus, "application/xml; charset=utf-8", resp.header, document(root, resp.status, resp.inner))
+}
+
+func (s *Server) writeBody(w http.ResponseWriter, status int, contentType string, header map[string]string, body []byte) {
+	h := w.Header()
+	for k, v := range header {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", contentType)
+	h.Set("Date", s.Now().Format(http.TimeFormat))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// role is who a token belongs to.
+type role int
+
+const (
+	nobody role = iota
+	admin
+	coach
+)
+
+func (s *Server) authenticate(r *http.Request) role {
+	user, _, ok := r.BasicAuth() // the password is not checked: "an arbitrary string"
+	if !ok || user == "" {
+		return nobody
+	}
+	if s.admin != "" && subtle.ConstantTimeCompare([]byte(user), []byte(s.admin)) == 1 {
+		return admin
+	}
+	if s.coach != "" && subtle.ConstantTimeCompare([]byte(user), []byte(s.coach)) == 1 {
+		return coach
+	}
+	return nobody
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.countStat(func(st *Stats) { st.Total++ })
+	if r.URL.Path != Endpoint {
+		s.countStat(func(st *Stats) { st.Fails++ })
+		s.write(w, fail(http.StatusNotFound, "Not found: the API's single entry point is POST "+Endpoint), "response")
+		return
+	}
+	if r.Method != http.MethodPost {
+		s.countStat(func(st *Stats) { st.Fails++ })
+		resp := fail(http.StatusMethodNotAllowed, "Method not allowed: send the request XML with POST")
+		resp.header = map[string]string{"Allow": http.MethodPost}
+		s.write(w, resp, "response")
+		return
+	}
+	who := s.authenticate(r)
+	if who == nobody {
+		s.countStat(func(st *Stats) { st.Unauthorized++ })
+		resp := fail(http.StatusUnauthorized, "Authentication failed: send your API token as the HTTP basic auth user name")
+		resp.header = map[string]string{"WWW-Authenticate": `Basic realm="Optimo Sport API"`}
+		s.write(w, resp, "response")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	var c call
+	var errs []string
+	switch {
+	case err != nil:
+		errs = []string{"Could not read the request body"}
+	case len(body) > maxBody:
+		errs = []string{fmt.Sprintf("Request too large: at most %d bytes", maxBody)}
+	default:
+		c, errs = parseRequest(body)
+	}
+	s.countStat(func(st *Stats) { st.ByMethod[c.method]++ })
+
+	if !s.spend() {
+		s.countStat(func(st *Stats) { st.QuotaRefused++ })
+		resp := fail(http.StatusOK, fmt.Sprintf("Request limit exceeded: %d requests per day", s.quota))
+		if s.quotaAs429 {
+			resp.httpStatus = http.StatusTooManyRequests
+			resp.header = map[string]string{"Retry-After": strconv.Itoa(s.untilMidnight())}
+		}
+		s.write(w, resp, "response")
+		return
+	}
+	if s.serverError(w) {
+		return
+	}
+	var resp response
+	if errs != nil {
+		resp = fail(http.StatusOK, errs...)
+	} else {
+		resp = s.handle(c, who)
+	}
+	if resp.status != "ok" {
+		s.countStat(func(st *Stats) { st.Fails++ })
+		s.write(w, resp, "response")
+		return
+	}
+	s.respondOK(w, resp)
+}
+
+// call is a parsed request.
+type call struct {
+	method string
+	args   map[string]string // trimmed text; empty elements are absent
+}
+
+// parseRequest reads <request method="..."><arg>text</arg>...</request>.
+func parseRequest(body []byte) (call, []string) {
+	c := call{args: map[string]string{}}
+	d := xml.NewDecoder(bytes.NewReader(body))
+	malformed := func(err error) []string {
+		return []string{"Malformed request XML: " + err.Error()}
+	}
+	var root *xml.StartElement
+	for root == nil {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return c, []string{"Malformed request XML: no request element"}
+		}
+		if err != nil {
+			return c, malformed(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			root = &t
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return c, []string{"Malformed request XML: text outside the request element"}
+			}
+		}
+	}
+	if root.Name.Local != "request" {
+		return c, []string{fmt.Sprintf("Malformed request XML: the root element is %q, want request", root.Name.Local)}
+	}
+	for _, a := range root.Attr {
+		if a.Name.Local == "method" {
+			c.method = strings.TrimSpace(a.Value)
+		}
+	}
+	var errs []string
+	seen := map[string]bool{}
+	for done := false; !done; {
+		tok, err := d.Token()
+		if err != nil {
+			return c, malformed(err)
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			done = true // the decoder checks that it closes request
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				errs = append(errs, "Malformed request XML: text directly inside the request element")
+			}
+		case xml.StartElement:
+			name := t.Name.Local
+			text, nested, err := argText(d)
+			if err != nil {
+				return c, malformed(err)
+			}
+			switch {
+			case nested:
+				errs = append(errs, fmt.Sprintf("Invalid argument %q: expected text, not elements", name))
+			case seen[name]:
+				errs = append(errs, fmt.Sprintf("Invalid argument %q: given more than once", name))
+			default:
+				seen[name] = true
+				if text != "" {
+					c.args[name] = text
+				}
+			}
+		}
+	}
+	// Only comments, processing instructions and space may follow.
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return c, malformed(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return c, []string{"Malformed request XML: more than one root element"}
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return c, []string{"Malformed request XML: text after the request element"}
+			}
+		}
+	}
+	if c.method == "" {
+		errs = append([]string{"Missing method: the request element needs a method attribute"}, errs...)
+	}
+	return c, errs
+}
+
+// argText reads an argument element's text up to its end; nested reports
+// child elements.
+func argText(d *xml.Decoder) (text string, nested bool, err error) {
+	var b strings.Builder
+	for depth := 1; depth > 0; {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", false, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			nested = true
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 1 {
+				b.Write(t)
+			}
+		}
+	}
+	return strings.TrimSpace(b.String()), nested, nil
+}
+
+// The list methods: the list element, its items, and the filters each
+// takes.
+type method struct {
+	list, item string
+	filters    []string
+}
+
+func methodByName(name string) (method, bool) {
+	switch name {
+	case "athlete.list":
+		return method{"athletes", "athlete", []string{"updated_from"}}, true
+	case "coach.list":
+		return method{"coaches", "coach", nil}, true
+	case "workout.list":
+		return method{"workouts", "workout", []string{"athlete_id", "date_from", "date_to", "updated_from"}}, true
+	case "assessment.list":
+		return method{"assessments", "assessment", []string{"athlete_id", "date_from", "date_to", "updated_from"}}, true
+	}
+	return method{}, false
+}
+
+// query is a list call's validated arguments.
+type query struct {
+	page, perPage int
+	athleteID     int64
+	byAthlete     bool
+	from, to      time.Time // inclusive bounds on started_at / assessed_at (zero: none)
+	updatedFrom   time.Time // inclusive (zero: none)
+}
+
+func (s *Server) handle(c call, who role) response {
+	m, ok := methodByName(c.method)
+	if !ok {
+		return fail(http.StatusOK, fmt.Sprintf("Unknown method %q", c.method))
+	}
+	if c.method == "coach.list" && who != admin {
+		return fail(http.StatusOK, "Access denied: coach.list needs the account's admin token")
+	}
+	q, errs := parseQuery(c.args, m.filters)
+	if errs != nil {
+		return fail(http.StatusOK, errs...)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.list(m, q)
+}
+
+// parseQuery validates the arguments a method takes (others are ignored).
+func parseQuery(args map[string]string, filters []string) (query, []string) {
+	q := query{page: 1, perPage: DefaultPerPage}
+	var errs []string
+	positive := func(name string) int {
+		v, ok := args[name]
+		if !ok {
+			return 0
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Sprintf("Invalid value for %s: %q is not a positive whole number", name, v))
+			return 0
+		}
+		return n
+	}
+	if n := positive("page"); n > 0 {
+		q.page = n
+	}
+	if n := positive("per_page"); n > 0 {
+		q.perPage = min(n, MaxPerPage)
+	}
+	wallArg := func(name string, endOfDay bool) time.Time {
+		v, ok := args[name]
+		if !ok {
+			return time.Time{}
+		}
+		if t, err := time.Parse(WallLayout, v); err == nil {
+			return t
+		}
+		if t, err := time.Parse(DateLayout, v); err == nil {
+			if endOfDay {
+				return t.Add(24*time.Hour - time.Second)
+			}
+			return t
+		}
+		errs = append(errs, fmt.Sprintf("Invalid value for %s: %q is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)", name, v))
+		return time.Time{}
+	}
+	for _, f := range filters {
+		switch f {
+		case "athlete_id":
+			if v, ok := args[f]; ok {
+				id, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					errs = append(errs, fmt.Sprintf("Invalid value for athlete_id: %q is not a whole number", v))
+				}
+				q.athleteID, q.byAthlete = id, true
+			}
+		case "date_from":
+			q.from = wallArg(f, false)
+		case "date_to":
+			q.to = wallArg(f, true)
+		case "updated_from":
+			q.updatedFrom = wallArg(f, false)
+		}
+	}
+	return q, errs
+}
+
+// inRange applies a query's date and updated filters.
+func (q *query) inRange(at, updated time.Time) bool {
+	return (q.from.IsZero() || !at.Before(q.from)) &&
+		(q.to.IsZero() || !at.After(q.to)) &&
+		(q.updatedFrom.IsZero() || !updated.Before(q.updatedFrom))
+}
+
+func (s *Server) list(m method, q query) response {
+	d, x := &s.data, s.idx
+	var (
+		rows []int
+		enc  func(b []byte, i int) []byte
+	)
+	all := func(n int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	switch m.list {
+	case "athletes":
+		for i := range d.Athletes {
+			if q.inRange(time.Time{}, d.Athletes[i].UpdatedAt) {
+				rows = append(rows, i)
+			}
+		}
+		enc = func(b []byte, i int) []byte { return appendAthlete(b, &d.Athletes[i]) }
+	case "coaches":
+		rows = all(len(d.Coaches))
+		enc = func(b []byte, i int) []byte { return appendCoach(b, &d.Coaches[i]) }
+	case "workouts":
+		src := x.workoutsByAthlete[q.athleteID]
+		if !q.byAthlete {
+			src = all(len(d.Workouts))
+		}
+		for _, i := range src {
+			if w := &d.Workouts[i]; q.inRange(w.StartedAt, w.UpdatedAt) {
+				rows = append(rows, i)
+			}
+		}
+		enc = func(b []byte, i int) []byte { return appendWorkout(b, &d.Workouts[i]) }
+	case "assessments":
+		src := x.assessmentsByAthlete[q.athleteID]
+		if !q.byAthlete {
+			src = all(len(d.Assessments))
+		}
+		for _, i := range src {
+			if a := &d.Assessments[i]; q.inRange(a.AssessedAt, a.UpdatedAt) {
+				rows = append(rows, i)
+			}
+		}
+		enc = func(b []byte, i int) []byte { return appendAssessment(b, &d.Assessments[i]) }
+	}
+	total := len(rows)
+	pages := (total + q.perPage - 1) / q.perPage
+	var page []int
+	if q.page <= pages {
+		lo := (q.page - 1) * q.perPage
+		page = rows[lo:min(lo+q.perPage, total)]
+	}
+	b := make([]byte, 0, 128+len(page)*600)
+	b = append(b, '<')
+	b = append(b, m.list...)
+	b = fmt.Appendf(b, ` page="%d" pages="%d" per_page="%d" total="%d"`, q.page, pages, q.perPage, total)
+	if len(page) == 0 {
+		b = append(b, "/>\n"...)
+		return response{httpStatus: http.StatusOK, status: "ok", inner: b}
+	}
+	b = append(b, ">\n"...)
+	for _, i := range page {
+		b = enc(b, i)
+	}
+	b = append(b, "</"...)
+	b = append(b, m.list...)
+	b = append(b, ">\n"...)
+	return response{httpStatus: http.StatusOK, status: "ok", inner: b}
+}
