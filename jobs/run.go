@@ -253,7 +253,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			}))
 		case "optimo":
 			oc := cfg.Sources.Optimo
-			budget, err := optimo.NewBudget(ctx, &quotaStore{st: st, key: path.Join(load.StateDir, "optimo-quota.json")}, oc.Zone(), oc.DailyRequestBudget, o.Clock)
+			budget, err := optimo.NewBudget(ctx, &quotaStore{st: st, key: optimoQuotaKey}, oc.Zone(), oc.DailyRequestBudget, o.Clock)
 			if err != nil {
 				return nil, err
 			}
@@ -326,6 +326,9 @@ func printSummary(w io.Writer, s *Summary) {
 		fmt.Fprintf(w, "  error: %s\n", s.Error)
 	}
 }
+
+// optimoQuotaKey is where Optimo's daily request count is kept.
+var optimoQuotaKey = path.Join(load.StateDir, "optimo-quota.json")
 
 // quotaStore keeps Optimo's daily request count in the lake's state folder.
 type quotaStore struct {

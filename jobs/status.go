@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,13 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 		for _, name := range slices.Sorted(maps.Keys(streams)) {
 			fmt.Fprintf(w, "  %-14s %s\n", name, summarizeState(streams[name]))
 		}
+	}
+	if oc := cfg.Sources.Optimo; oc != nil {
+		q, err := (&quotaStore{st: st, key: optimoQuotaKey}).Load(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\noptimo quota: %d of %d requests spent on %s (%s)\n", q.Used, oc.DailyRequestBudget, cmp.Or(q.Day, "-"), oc.Timezone)
 	}
 	runs, err := st.List(ctx, load.RunsDir+"/")
 	if err != nil {
