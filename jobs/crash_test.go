@@ -62,29 +62,11 @@ func childSync(path string) int {
 func TestKilledSyncsConverge(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 21)
-	// Time one whole run (into another lake) to spread the kills over it.
-	calib := *h.cfg
-	calib.Output, calib.DuckDB = filepath.Join(h.dir, "calib"), filepath.Join(h.dir, "calib.duckdb")
-	start := time.Now()
-	runChild(t, writeChildConfig(t, h.dir, "calib.yaml", &calib), 0, nil)
-	whole := time.Since(start)
-	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
-	rng := rand.New(rand.NewPCG(21, 21))
-	kills := 0
-	for attempt := range 8 {
-		// Anywhere from process start-up to the end of the run.
-		if killed, _ := runChild(t, cfgPath, whole/20+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill); killed {
-			kills++
-		}
+	killAndFinish(t, h.dir, h.cfg, 21, 8, func(attempt int) {
 		if attempt%3 == 2 {
 			h.sb.Plyomat.Advance(12 * time.Hour)
 		}
-	}
-	runChild(t, cfgPath, 0, nil)
-	t.Logf("%d of 8 runs killed (a whole run takes %v)", kills, whole)
-	if kills < 4 {
-		t.Errorf("only %d runs were killed: the test did not test crashes", kills)
-	}
+	})
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
 	if t.Failed() {
 		st := readState(t, h, "plyomat")
@@ -126,27 +108,11 @@ func TestKilledTeamProSyncsConverge(t *testing.T) {
 	h := newTPHarness(t, 23, sbt.Options{Rate: 1000, Burst: 100000})
 	h.cfg.Sources.TeamPro.Rate, h.cfg.Sources.TeamPro.Burst = 1000, 100000
 	h.cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
-	calib := *h.cfg
-	calib.Output, calib.DuckDB = filepath.Join(h.dir, "calib"), filepath.Join(h.dir, "calib.duckdb")
-	start := time.Now()
-	runChild(t, writeChildConfig(t, h.dir, "calib.yaml", &calib), 0, nil)
-	whole := time.Since(start)
-	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
-	rng := rand.New(rand.NewPCG(23, 23))
-	kills := 0
-	for attempt := range 6 {
-		if killed, _ := runChild(t, cfgPath, whole/20+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill); killed {
-			kills++
-		}
+	killAndFinish(t, h.dir, h.cfg, 23, 6, func(attempt int) {
 		if attempt == 3 {
 			h.sb.TeamPro.Advance(24 * time.Hour)
 		}
-	}
-	runChild(t, cfgPath, 0, nil)
-	t.Logf("%d of 6 runs killed (a whole run takes %v)", kills, whole)
-	if kills < 3 {
-		t.Errorf("only %d runs were killed: the test did not test crashes", kills)
-	}
+	})
 	h.assertExact(tpExpected(h.sb.TeamPro.Truth()))
 }
 
@@ -173,6 +139,33 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	}
 	runChild(t, cfgPath, 0, nil)
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
+}
+
+// killAndFinish times one whole sync (into a scratch lake), then runs
+// attempts syncs of cfg in child processes killed with SIGKILL anywhere from
+// start-up to the middle of a run, calling between after each, and a last
+// one to completion. At least half the attempts must have been killed.
+func killAndFinish(t *testing.T, dir string, cfg *Config, seed uint64, attempts int, between func(attempt int)) {
+	t.Helper()
+	calib := *cfg
+	calib.Output, calib.DuckDB = filepath.Join(dir, "calib"), filepath.Join(dir, "calib.duckdb")
+	start := time.Now()
+	runChild(t, writeChildConfig(t, dir, "calib.yaml", &calib), 0, nil)
+	whole := time.Since(start)
+	cfgPath := writeChildConfig(t, dir, "athlake.yaml", cfg)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	kills := 0
+	for attempt := range attempts {
+		if killed, _ := runChild(t, cfgPath, whole/20+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill); killed {
+			kills++
+		}
+		between(attempt)
+	}
+	runChild(t, cfgPath, 0, nil)
+	t.Logf("%d of %d runs killed (a whole run takes %v)", kills, attempts, whole)
+	if kills < attempts/2 {
+		t.Errorf("only %d runs were killed: the test did not test crashes", kills)
+	}
 }
 
 func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {

@@ -238,29 +238,25 @@ func (h *harness) actual() map[string][][]string {
 	h.t.Helper()
 	m := map[string][][]string{}
 	for table, q := range viewQueries {
-		rows := h.query(q)
-		if table == "devices" {
-			for _, r := range rows {
-				r[6] = normJSON(r[6])
-			}
-		}
-		m[table] = sortRows(rows)
+		m[table] = sortRows(normalizeDevices(q, h.query(q)))
 	}
 	return m
+}
+
+// normalizeDevices makes the devices' calibration JSON comparable.
+func normalizeDevices(q string, rows [][]string) [][]string {
+	if q == viewQueries["devices"] {
+		for _, r := range rows {
+			r[6] = normJSON(r[6])
+		}
+	}
+	return rows
 }
 
 // assertExact compares every view with the truth, value by value.
 func (h *harness) assertExact(want map[string][][]string) {
 	h.t.Helper()
-	got := h.actual()
-	for table := range viewQueries {
-		if d := rowsDiff(want[table], got[table]); d != "" {
-			h.t.Errorf("view plyomat_%s differs from the sandbox (-want +got):\n%s", table, d)
-		}
-		if len(want[table]) == 0 {
-			h.t.Errorf("truth of %s is empty: the test would prove nothing", table)
-		}
-	}
+	assertViews(h.t, func(q string) [][]string { return normalizeDevices(q, h.query(q)) }, "plyomat_", viewQueries, want)
 }
 
 func truncateDiff(d string) string {
@@ -271,3 +267,17 @@ func truncateDiff(d string) string {
 }
 
 func diffRows(want, got [][]string) string { return truncateDiff(gocmp.Diff(want, got)) }
+
+// assertViews compares each view (queries by table) with the truth.
+func assertViews(t *testing.T, query func(string) [][]string, prefix string, queries map[string]string, want map[string][][]string) {
+	t.Helper()
+	for table, q := range queries {
+		got := sortRows(query(q))
+		if len(want[table]) == 0 {
+			t.Errorf("truth of %s%s is empty: the test would prove nothing", prefix, table)
+		}
+		if d := rowsDiff(want[table], got); d != "" {
+			t.Errorf("view %s%s differs from the sandbox (-want +got, %d vs %d rows):\n%s", prefix, table, len(want[table]), len(got), d)
+		}
+	}
+}

@@ -101,15 +101,7 @@ var opQueries = map[string]string{
 
 func (h *opHarness) assertExact(want map[string][][]string) {
 	h.t.Helper()
-	for table, q := range opQueries {
-		got := sortRows(h.query(q))
-		if len(want[table]) == 0 {
-			h.t.Errorf("truth of optimo_%s is empty: the test would prove nothing", table)
-		}
-		if d := rowsDiff(want[table], got); d != "" {
-			h.t.Errorf("view optimo_%s differs from the sandbox (-want +got, %d vs %d rows):\n%s", table, len(want[table]), len(got), d)
-		}
-	}
+	assertViews(h.t, h.query, "optimo_", opQueries, want)
 }
 
 func TestOptimoBackfillAndIncrementalExact(t *testing.T) {

@@ -193,15 +193,7 @@ var tpQueries = map[string]string{
 
 func (h *tpHarness) assertExact(want map[string][][]string) {
 	h.t.Helper()
-	for table, q := range tpQueries {
-		got := sortRows(h.query(q))
-		if len(want[table]) == 0 {
-			h.t.Errorf("truth of teampro_%s is empty: the test would prove nothing", table)
-		}
-		if d := rowsDiff(want[table], got); d != "" {
-			h.t.Errorf("view teampro_%s differs from the sandbox (-want +got, %d vs %d rows):\n%s", table, len(want[table]), len(got), d)
-		}
-	}
+	assertViews(h.t, h.query, "teampro_", tpQueries, want)
 }
 
 func TestTeamProBackfillAndIncrementalExact(t *testing.T) {
