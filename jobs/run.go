@@ -128,7 +128,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	host, _ := os.Hostname()
 	prog := newProgress(env)
 	runner := &pipeline.Runner{
-		RunID: runID, Command: o.Command, Log: log,
+		Log:    log,
 		State:  &load.StateStore{Store: st},
 		Lock:   &load.Lock{Store: st, TTL: o.LockTTL},
 		Holder: pipeline.Holder{RunID: runID, Command: o.Command, Host: host, PID: os.Getpid(), StartedAt: start},

@@ -14,12 +14,10 @@ import (
 // Runner drives streams into sinks and saves their state after each commit.
 // It is the only place that starts goroutines.
 type Runner struct {
-	RunID   string
-	Command string
-	Log     *slog.Logger
-	State   StateStore
-	Lock    Locker // nil: no locking
-	Holder  Holder
+	Log    *slog.Logger
+	State  StateStore
+	Lock   Locker // nil: no locking
+	Holder Holder
 	// NewSink returns the sink for one stream of one source.
 	NewSink func(source, stream string) Sink
 	// Parallel bounds the streams that run at once (default 4).

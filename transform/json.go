@@ -47,7 +47,6 @@ type JSON struct {
 	children   []*child
 	parts      map[string]*array.RecordBuilder
 	rejects    []pipeline.Reject
-	rows       int
 	scratch    []value
 }
 
@@ -97,15 +96,6 @@ func (d *JSON) InZone(loc *time.Location) *JSON {
 		ch.dec.InZone(loc)
 	}
 	return d
-}
-
-// Rows is the number of rows appended since the last Flush, children included.
-func (d *JSON) Rows() int {
-	n := d.rows
-	for _, c := range d.children {
-		n += c.dec.Rows()
-	}
-	return n
 }
 
 // Add decodes one record. derived gives the values of derived columns (for
@@ -217,7 +207,6 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 	for i := range d.cols {
 		appendValue(b.Field(i), vals[i])
 	}
-	d.rows++
 
 	for i, ch := range d.children {
 		r := childRaw[i]
@@ -275,7 +264,7 @@ func (d *JSON) Flush() ([]pipeline.Records, []pipeline.Reject) {
 	}
 	clear(d.parts)
 	rejects := d.rejects
-	d.rejects, d.rows = nil, 0
+	d.rejects = nil
 	for _, ch := range d.children {
 		r, rj := ch.dec.Flush()
 		out = append(out, r...)

@@ -32,7 +32,6 @@ type Samples struct {
 	valueCols                                                    []int          // the columns of byField, in order
 	parts                                                        map[string]*array.RecordBuilder
 	rejects                                                      []pipeline.Reject
-	rows                                                         int
 
 	// per session, reused
 	fieldCol []int // wire position -> column (-1: time, -2: unknown field)
@@ -72,9 +71,6 @@ func NewSamples(mem memory.Allocator, t *schemas.Table) *Samples {
 	s.nulls = make([]bool, len(s.cols))
 	return s
 }
-
-// Rows is the number of rows decoded since the last Flush.
-func (s *Samples) Rows() int { return s.rows }
 
 // Add decodes one session's samples. start is the session's wall-clock
 // start; offsetMin its zone's offset east of UTC in minutes, or nil if
@@ -231,7 +227,6 @@ func (s *Samples) Add(raw []byte, sessionID string, start time.Time, offsetMin *
 		} else {
 			extraB.AppendNull()
 		}
-		s.rows++
 	})
 	var anomalies []string
 	if err != nil {
@@ -252,7 +247,7 @@ func (s *Samples) Flush() ([]pipeline.Records, []pipeline.Reject) {
 	}
 	clear(s.parts)
 	rj := s.rejects
-	s.rejects, s.rows = nil, 0
+	s.rejects = nil
 	return out, rj
 }
 

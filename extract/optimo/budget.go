@@ -79,11 +79,3 @@ func (b *Budget) Exhaust(ctx context.Context) {
 	b.q.Used = max(b.q.Used, b.limit)
 	b.store.Save(ctx, b.q) // best effort: Wait refuses from now on anyway
 }
-
-// Used reports the day's count.
-func (b *Budget) Used() Quota {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.roll()
-	return b.q
-}

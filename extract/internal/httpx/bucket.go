@@ -18,7 +18,6 @@ type Bucket struct {
 	last   time.Time
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration) error
-	waited time.Duration
 }
 
 // NewBucket returns a full bucket. now and sleep default to the real clock.
@@ -48,7 +47,6 @@ func (b *Bucket) Wait(ctx context.Context) error {
 	var d time.Duration
 	if b.tokens < 0 {
 		d = time.Duration(-b.tokens / b.rate * float64(time.Second))
-		b.waited += d
 	}
 	b.mu.Unlock()
 	if d <= 0 {
@@ -69,13 +67,6 @@ func (b *Bucket) Drain() {
 	defer b.mu.Unlock()
 	b.refill()
 	b.tokens = min(b.tokens, 0)
-}
-
-// Waited is the total time callers were told to wait.
-func (b *Bucket) Waited() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.waited
 }
 
 // BucketState is a bucket's level at an instant, for saving in run state.
