@@ -146,19 +146,18 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 		rep.NewAthletes = append(rep.NewAthletes, a.AthleteID)
 	}
 
-	// New workouts: most started in the window, a fifth days before it.
+	// New workouts: most started in the window, a fifth (at least one)
+	// days before it, synced late.
 	days := to.Sub(from).Hours() / 24
 	if len(active) > 0 && to.Sub(from) > 2*time.Hour {
 		want := float64(len(active)) * s.params.workoutsPerAthlete / float64(s.days) * days
 		n := max(int(math.Round(want)), 3)
+		nLate := max(n/5, 1)
 		var made []Workout
-		for range n * 2 {
-			if len(made) == n {
-				break
-			}
+		for tries := 0; len(made) < n && tries < 20*n; tries++ {
 			p := active[g.r.IntN(len(active))]
 			lo, hi := from.Add(time.Second), to.Add(-2*time.Hour)
-			if g.chance(0.2) {
+			if len(made) < nLate && tries < 10*nLate {
 				lo, hi = from.Add(-3*24*time.Hour), from
 			}
 			started, ok := g.instant(lo, hi)
