@@ -190,7 +190,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		runErr = errors.Join(runErr, fmt.Errorf("writing the run summary: %w", err))
 	}
 	printSummary(env.Stdout, sum)
-	log.Info("run finished", "status", sum.Status, "duration", time.Duration(sum.Duration*float64(time.Second)).Round(time.Millisecond))
+	log.Info("run finished", "status", sum.Status, "duration", time.Duration(sum.Duration*float64(time.Second)).Round(time.Millisecond).String())
 	return sum, runErr
 }
 

@@ -211,7 +211,7 @@ func (r *Runner) runStream(ctx context.Context, source string, st Stream, ss *so
 	if err != nil {
 		res.Error = err.Error()
 	}
-	log.Debug("stream done", "rows", res.Rows, "files", res.Files, "duration", res.Duration, "err", err)
+	log.Debug("stream done", "rows", res.Rows, "files", res.Files, "duration", res.Duration.String(), "err", err)
 	return res, err
 }
 

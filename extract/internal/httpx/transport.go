@@ -50,7 +50,7 @@ func (t *logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			status = resp.StatusCode
 		}
 		t.log.Debug("http", "method", req.Method, "path", req.URL.Path, "query", req.URL.RawQuery,
-			"status", status, "duration", time.Since(start), "err", err)
+			"status", status, "duration", time.Since(start).String(), "err", err)
 	}
 	return resp, err
 }
