@@ -108,6 +108,9 @@ func (le *lease) Renew(ctx context.Context) error {
 		return err
 	}
 	v, err := le.lock.Store.PutIf(ctx, LockKey, data, le.version)
+	if errors.Is(err, store.ErrConflict) {
+		return pipeline.ErrLockLost
+	}
 	if err != nil {
 		return fmt.Errorf("renewing the lock: %w", err)
 	}

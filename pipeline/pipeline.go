@@ -123,6 +123,10 @@ func (e *LockedError) Error() string {
 		h.RunID, h.Command, h.PID, h.Host, h.StartedAt.UTC().Format(time.RFC3339), h.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
+// ErrLockLost is returned by Lease.Renew when another run took the lock
+// over (the lease had expired).
+var ErrLockLost = errors.New("the run lock was taken over by another run")
+
 // ErrStopEarly marks a run that stopped before finishing with its state
 // saved: a quota or time budget ran out. Running again later continues.
 var ErrStopEarly = errors.New("stopped early")

@@ -61,11 +61,16 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 				r.Log.Warn("releasing the lock", "err", err)
 			}
 		}()
+		// Losing the lease (another run took it over) stops this run: two
+		// writers must never work on one output.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
 		stop := make(chan struct{})
 		renewed := make(chan struct{})
 		go func() {
 			defer close(renewed)
-			r.renew(ctx, lease, stop)
+			r.renew(ctx, lease, stop, cancel)
 		}()
 		defer func() { close(stop); <-renewed }()
 	}
@@ -101,10 +106,13 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 		}
 	}
 	_ = g.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
+		errs = append(errs, cause)
+	}
 	return results, errors.Join(errs...)
 }
 
-func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}) {
+func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}, lost context.CancelCauseFunc) {
 	t := time.NewTicker(lease.TTL() / 3)
 	defer t.Stop()
 	for {
@@ -114,7 +122,12 @@ func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := lease.Renew(ctx); err != nil {
+			err := lease.Renew(ctx)
+			if errors.Is(err, ErrLockLost) {
+				lost(err)
+				return
+			}
+			if err != nil {
 				r.Log.Warn("renewing the lock lease", "err", err)
 			}
 		}

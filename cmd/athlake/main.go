@@ -243,11 +243,11 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &usage), errors.As(err, &cfg):
 		code = exitUsage
-	case errors.As(err, &locked), errors.Is(err, pipeline.ErrStopEarly), errors.Is(err, context.Canceled):
+	case errors.As(err, &locked), errors.Is(err, pipeline.ErrStopEarly), errors.Is(err, pipeline.ErrLockLost), errors.Is(err, context.Canceled):
 		code = exitStopped
 	}
 	msg := err.Error()
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) && !errors.Is(err, pipeline.ErrLockLost) {
 		msg = "interrupted; what was complete is committed and the state saved: run again to continue"
 	}
 	fmt.Fprintf(stderr, "athlake: %s\n", strings.ReplaceAll(msg, "\n", "\n  "))
