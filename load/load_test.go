@@ -109,8 +109,8 @@ func TestLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("taking over an expired lock: %v", err)
 	}
-	if err := lease.Renew(ctx); err == nil {
-		t.Error("the old holder renewed a lock taken over")
+	if err := lease.Renew(ctx); !errors.Is(err, pipeline.ErrLockLost) {
+		t.Errorf("the old holder's renewal of a lock taken over: %v, want ErrLockLost", err)
 	}
 	if err := lease.Release(ctx); err == nil {
 		t.Error("the old holder released a lock taken over")
