@@ -92,10 +92,12 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 	if len(s.recs) == 0 && len(s.raw) == 0 && len(s.rejects) == 0 {
 		return st, nil
 	}
-	s.seq++
-	name := fmt.Sprintf("%s-%s-%04d", s.runID, s.stream, s.seq)
+	// The sequence moves on only after a successful commit: a retried
+	// commit overwrites the same names instead of duplicating.
+	seq := s.seq + 1
+	name := fmt.Sprintf("%s-%s-%04d", s.runID, s.stream, seq)
 	if len(s.raw) > 0 {
-		n, err := s.writeRaw(ctx, path.Join(RawDir, s.source, s.stream, fmt.Sprintf("%s-%04d.jsonl.zst", s.runID, s.seq)))
+		n, err := s.writeRaw(ctx, path.Join(RawDir, s.source, s.stream, fmt.Sprintf("%s-%04d.jsonl.zst", s.runID, seq)))
 		if err != nil {
 			return st, err
 		}
@@ -139,6 +141,7 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 		st.Bytes += int64(buf.Len())
 		st.Rejects += len(byTable[table])
 	}
+	s.seq = seq
 	s.reset()
 	return st, nil
 }

@@ -86,12 +86,18 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 	} else {
 		g.SetLimit(4)
 	}
-	for _, src := range sources {
+	// Every source's state is read before any stream starts, so a failure
+	// here returns with nothing running.
+	all := make([]*sourceState, len(sources))
+	for i, src := range sources {
 		states, err := r.State.Load(ctx, src.Name())
 		if err != nil {
 			return nil, fmt.Errorf("%s: loading state: %w", src.Name(), err)
 		}
-		ss := &sourceState{store: r.State, source: src.Name(), streams: states}
+		all[i] = &sourceState{store: r.State, source: src.Name(), streams: states}
+	}
+	for i, src := range sources {
+		ss := all[i]
 		for _, st := range src.Streams() {
 			g.Go(func() error {
 				res, err := r.runStream(ctx, src.Name(), st, ss)
@@ -119,10 +125,10 @@ func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}, l
 		select {
 		case <-stop:
 			return
-		case <-ctx.Done():
-			return
 		case <-t.C:
-			err := lease.Renew(ctx)
+			// Renew until the run is over, final commits included, even
+			// after the run was cancelled.
+			err := lease.Renew(context.WithoutCancel(ctx))
 			if errors.Is(err, ErrLockLost) {
 				lost(err)
 				return
@@ -214,11 +220,16 @@ func (r *Runner) runStream(ctx context.Context, source string, st Stream, ss *so
 	// complete, and its state is saved only once it is durable.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	var addErr error
-	if runErr == nil {
-		addErr = release(cctx)
+	var addErr, commitErr error
+	if errors.Is(context.Cause(ctx), ErrLockLost) {
+		// Another run holds the output now: write nothing more.
+		commitErr = context.Cause(ctx)
+	} else {
+		if runErr == nil {
+			addErr = release(cctx)
+		}
+		commitErr = commit(cctx)
 	}
-	commitErr := commit(cctx)
 	res.Duration = r.Now().Sub(start)
 	err := errors.Join(runErr, addErr, commitErr)
 	if err != nil {

@@ -238,12 +238,11 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var usage *jobs.UsageError
 	var cfg *jobs.ConfigError
-	var locked *pipeline.LockedError
 	code := exitFailed
 	switch {
 	case errors.As(err, &usage), errors.As(err, &cfg):
 		code = exitUsage
-	case errors.As(err, &locked), errors.Is(err, pipeline.ErrStopEarly), errors.Is(err, pipeline.ErrLockLost), errors.Is(err, context.Canceled):
+	case onlyStopped(err):
 		code = exitStopped
 	}
 	msg := err.Error()
@@ -306,4 +305,20 @@ func (m *multiFlag) String() string { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error {
 	*m = append(*m, v)
 	return nil
+}
+
+// onlyStopped reports whether err (or, for joined errors, every one of them)
+// means "stopped early with state saved": a failure beside a spent quota
+// must still exit 1.
+func onlyStopped(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyStopped(e) {
+				return false
+			}
+		}
+		return len(j.Unwrap()) > 0
+	}
+	var locked *pipeline.LockedError
+	return errors.As(err, &locked) || errors.Is(err, pipeline.ErrStopEarly) || errors.Is(err, pipeline.ErrLockLost) || errors.Is(err, context.Canceled)
 }
