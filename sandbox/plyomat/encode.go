@@ -2,12 +2,12 @@ package plyomat
 
 import (
 	"encoding/json"
+	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // The wire encoding: records are written field by field in a fixed order
@@ -43,7 +43,7 @@ func (o *obj) key(k string) bool {
 			o.used = append(o.used, k)
 			if _, omit := v.(Omit); !omit {
 				o.sep()
-				o.b = appendString(o.b, k)
+				o.b = jsonw.AppendString(o.b, k)
 				o.b = append(o.b, ':')
 				o.b = appendAny(o.b, v)
 			}
@@ -51,7 +51,7 @@ func (o *obj) key(k string) bool {
 		}
 	}
 	o.sep()
-	o.b = appendString(o.b, k)
+	o.b = jsonw.AppendString(o.b, k)
 	o.b = append(o.b, ':')
 	return true
 }
@@ -68,7 +68,7 @@ func (o *obj) end() []byte {
 				continue
 			}
 			o.sep()
-			o.b = appendString(o.b, k)
+			o.b = jsonw.AppendString(o.b, k)
 			o.b = append(o.b, ':')
 			o.b = appendAny(o.b, o.ov[k])
 		}
@@ -78,7 +78,7 @@ func (o *obj) end() []byte {
 
 func (o *obj) str(k, v string) {
 	if o.key(k) {
-		o.b = appendString(o.b, v)
+		o.b = jsonw.AppendString(o.b, v)
 	}
 }
 
@@ -87,7 +87,7 @@ func (o *obj) strp(k string, v *string) {
 		if v == nil {
 			o.b = append(o.b, "null"...)
 		} else {
-			o.b = appendString(o.b, *v)
+			o.b = jsonw.AppendString(o.b, *v)
 		}
 	}
 }
@@ -323,52 +323,4 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
-}
-
-// appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

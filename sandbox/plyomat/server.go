@@ -2,6 +2,7 @@ package plyomat
 
 import (
 	"crypto/subtle"
+	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -148,9 +149,9 @@ type response struct {
 
 func errorResponse(status int, code, msg string) response {
 	b := []byte(`{"error":{"code":`)
-	b = appendString(b, code)
+	b = jsonw.AppendString(b, code)
 	b = append(b, `,"message":`...)
-	b = appendString(b, msg)
+	b = jsonw.AppendString(b, msg)
 	b = append(b, "}}"...)
 	return response{status: status, body: b}
 }

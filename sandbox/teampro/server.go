@@ -1,6 +1,7 @@
 package teampro
 
 import (
+	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -688,7 +689,7 @@ func appendSamples(b []byte, fields []string, ser *series, offsets []int64, extr
 		if j > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, f)
+		b = jsonw.AppendString(b, f)
 		if f == sampleFieldTime {
 			isTime[j] = true
 		} else if ch := channelOf(f); ch >= 0 {
