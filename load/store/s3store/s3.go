@@ -1,0 +1,489 @@
+// Package s3store is a store.Store on Amazon S3 or any S3-compatible server.
+//
+// An S3 object is visible only once its PutObject or CompleteMultipartUpload
+// succeeds, so Create/Commit needs no rename: small objects are one PUT,
+// large ones a multipart upload whose parts are sent while the object is
+// still being written. Conditional writes (If-None-Match: *, If-Match: ETag)
+// give the compare-and-swap that state and the lock rely on; ProbeConditional
+// checks that the server honours them.
+package s3store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/athlake/athlake/load/store"
+)
+
+// Defaults for Options.
+const (
+	DefaultPartSize    = 8 << 20
+	DefaultConcurrency = 4
+	// MinPartSize is S3's smallest part (all but the last).
+	MinPartSize = 5 << 20
+)
+
+// Options configure a Store.
+type Options struct {
+	Bucket string
+	Prefix string // key prefix inside the bucket, without slashes at the ends
+	// Region, Endpoint and ForcePathStyle override the SDK's configuration
+	// (environment, shared config); Endpoint addresses S3-compatible servers.
+	Region         string
+	Endpoint       string
+	ForcePathStyle bool
+	// PartSize is the size of multipart upload parts; objects smaller than
+	// it are a single PUT.
+	PartSize int64
+	// Concurrency bounds the parts of one object in flight.
+	Concurrency int
+	// Credentials replace the SDK's default chain (environment, shared
+	// config and profiles, web identity, container and instance roles).
+	Credentials aws.CredentialsProvider
+	// HTTPClient replaces the SDK's HTTP client.
+	HTTPClient *http.Client
+}
+
+// ParseURL splits s3://bucket/prefix.
+func ParseURL(u string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(u, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%q: want s3://bucket/prefix", u)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	prefix = strings.Trim(prefix, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q: the bucket is missing", u)
+	}
+	if prefix != "" {
+		if err := store.CheckKey(prefix); err != nil {
+			return "", "", fmt.Errorf("%q: bad prefix", u)
+		}
+	}
+	return bucket, prefix, nil
+}
+
+// Store is an S3 bucket, or a prefix in one.
+type Store struct {
+	client *s3.Client
+	o      Options
+}
+
+// New returns a store; it makes no request.
+func New(ctx context.Context, o Options) (*Store, error) {
+	if o.Bucket == "" {
+		return nil, errors.New("s3: no bucket")
+	}
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.PartSize < MinPartSize {
+		return nil, fmt.Errorf("s3: part size %d is below S3's minimum of %d", o.PartSize, MinPartSize)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	var opts []func(*config.LoadOptions) error
+	if o.Region != "" {
+		opts = append(opts, config.WithRegion(o.Region))
+	}
+	if o.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(o.Credentials))
+	}
+	if o.HTTPClient != nil {
+		opts = append(opts, config.WithHTTPClient(o.HTTPClient))
+	}
+	if o.Endpoint != "" {
+		// S3-compatible servers often reject the SDK's newer default
+		// checksums; send them only where an operation requires one.
+		opts = append(opts,
+			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+			config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: loading the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		so.UsePathStyle = o.ForcePathStyle
+	})
+	return &Store{client: client, o: o}, nil
+}
+
+// Client is the SDK client (tests inspect the bucket with it).
+func (s *Store) Client() *s3.Client { return s.client }
+
+// URL is s3://bucket/prefix.
+func (s *Store) URL() string {
+	if s.o.Prefix == "" {
+		return "s3://" + s.o.Bucket
+	}
+	return "s3://" + s.o.Bucket + "/" + s.o.Prefix
+}
+
+func (s *Store) key(key string) (*string, error) {
+	if err := store.CheckKey(key); err != nil {
+		return nil, err
+	}
+	if s.o.Prefix == "" {
+		return aws.String(key), nil
+	}
+	return aws.String(s.o.Prefix + "/" + key), nil
+}
+
+// root is the prefix every key of the store starts with.
+func (s *Store) root() string {
+	if s.o.Prefix == "" {
+		return ""
+	}
+	return s.o.Prefix + "/"
+}
+
+// Get reads a whole object; its version is its ETag.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
+	k, err := s.key(key)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.o.Bucket, Key: k})
+	if err != nil {
+		return nil, "", s.wrap(key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", s.where(key), err)
+	}
+	return b, aws.ToString(out.ETag), nil
+}
+
+// Open streams an object.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	k, err := s.key(key)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.o.Bucket, Key: k})
+	if err != nil {
+		return nil, s.wrap(key, err)
+	}
+	return out.Body, nil
+}
+
+// Put writes a small object in one request.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	_, err := s.put(ctx, key, data, nil, nil)
+	return err
+}
+
+// PutIf writes with If-None-Match: * (ifVersion "") or If-Match: ifVersion.
+func (s *Store) PutIf(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
+	if ifVersion == "" {
+		return s.put(ctx, key, data, aws.String("*"), nil)
+	}
+	return s.put(ctx, key, data, nil, aws.String(ifVersion))
+}
+
+func (s *Store) put(ctx context.Context, key string, data []byte, ifNoneMatch, ifMatch *string) (string, error) {
+	k, err := s.key(key)
+	if err != nil {
+		return "", err
+	}
+	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.o.Bucket, Key: k, Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+		IfNoneMatch: ifNoneMatch, IfMatch: ifMatch,
+	})
+	if err != nil {
+		return "", s.wrap(key, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// DeleteIf deletes the object with If-Match: ifVersion.
+func (s *Store) DeleteIf(ctx context.Context, key, ifVersion string) error {
+	k, err := s.key(key)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.o.Bucket, Key: k, IfMatch: aws.String(ifVersion)})
+	if err = s.wrap(key, err); errors.Is(err, store.ErrNotFound) {
+		return store.ErrConflict
+	}
+	return err
+}
+
+// Delete removes an object; a missing one is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	k, err := s.key(key)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.o.Bucket, Key: k})
+	if err = s.wrap(key, err); errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// List returns the objects whose keys start with prefix, sorted by key.
+func (s *Store) List(ctx context.Context, prefix string) ([]store.Object, error) {
+	var out []store.Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.o.Bucket, Prefix: aws.String(s.root() + prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.wrap(prefix, err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, store.Object{
+				Key: strings.TrimPrefix(aws.ToString(o.Key), s.root()), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified),
+			})
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Object) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// AbortUploads aborts the multipart uploads under the store's prefix that
+// were started before before: uploads of a killed writer, which S3 would
+// otherwise keep (and bill) forever. It returns how many it aborted.
+func (s *Store) AbortUploads(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.o.Bucket, Prefix: aws.String(s.root())}
+	for {
+		page, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, s.wrap("", err)
+		}
+		for _, u := range page.Uploads {
+			if u.Initiated != nil && !u.Initiated.Before(before) {
+				continue
+			}
+			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: &s.o.Bucket, Key: u.Key, UploadId: u.UploadId,
+			}); err != nil && !isStatus(err, http.StatusNotFound) {
+				return n, s.wrap(strings.TrimPrefix(aws.ToString(u.Key), s.root()), err)
+			}
+			n++
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return n, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+}
+
+// ErrNoConditionalWrites says the server ignores If-None-Match / If-Match.
+var ErrNoConditionalWrites = errors.New("the S3 server does not honour conditional writes (If-None-Match / If-Match), which athlake needs for its lock and state; use AWS S3 or a server that supports them (versitygw, MinIO)")
+
+// ProbeConditional checks that the server refuses a second If-None-Match: *
+// write of the same key, and cleans up after itself.
+func (s *Store) ProbeConditional(ctx context.Context, dir string) error {
+	var b [8]byte
+	rand.Read(b[:])
+	key := dir + "/.probe-" + hex.EncodeToString(b[:])
+	if _, err := s.PutIf(ctx, key, []byte("1"), ""); err != nil {
+		return err
+	}
+	defer s.Delete(context.WithoutCancel(ctx), key)
+	_, err := s.PutIf(ctx, key, []byte("2"), "")
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return nil
+	case err == nil:
+		return fmt.Errorf("%s: %w", s.URL(), ErrNoConditionalWrites)
+	default:
+		return err
+	}
+}
+
+func (s *Store) where(key string) string {
+	if key == "" {
+		return s.URL()
+	}
+	return s.URL() + "/" + key
+}
+
+// wrap maps S3 errors onto the store's (ErrNotFound, ErrConflict) and names
+// the object; SDK errors never carry credentials.
+func (s *Store) wrap(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	switch {
+	case errors.As(err, &nsk), errors.As(err, &nf), isStatus(err, http.StatusNotFound) && !isNoSuchBucket(err):
+		return fmt.Errorf("%s: %w", s.where(key), store.ErrNotFound)
+	case isStatus(err, http.StatusPreconditionFailed), isStatus(err, http.StatusConflict):
+		// 409 ConditionalRequestConflict: a concurrent conditional write.
+		return fmt.Errorf("%s: %w", s.where(key), store.ErrConflict)
+	}
+	return fmt.Errorf("%s: %w", s.where(key), err)
+}
+
+func isStatus(err error, code int) bool {
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == code
+}
+
+func isNoSuchBucket(err error) bool {
+	var nsb *types.NoSuchBucket
+	return errors.As(err, &nsb) || strings.Contains(err.Error(), "NoSuchBucket")
+}
+
+// Create starts an object; it becomes visible on Commit.
+func (s *Store) Create(ctx context.Context, key string) (store.Writer, error) {
+	k, err := s.key(key)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{s: s, ctx: ctx, name: key, key: k, buf: make([]byte, 0, s.o.PartSize)}
+	w.g, w.gctx = errgroup.WithContext(ctx)
+	w.g.SetLimit(s.o.Concurrency)
+	return w, nil
+}
+
+// writer buffers a part; when a part is full it starts a multipart upload
+// and sends the part in the background (at most Concurrency at once).
+type writer struct {
+	s    *Store
+	ctx  context.Context
+	name string
+	key  *string
+	buf  []byte
+
+	upload *string
+	g      *errgroup.Group
+	gctx   context.Context
+	mu     sync.Mutex
+	parts  []types.CompletedPart
+	done   bool
+}
+
+func (w *writer) Write(b []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("s3: write after commit or abort")
+	}
+	n := len(b)
+	for len(b) > 0 {
+		room := int(w.s.o.PartSize) - len(w.buf)
+		c := min(room, len(b))
+		w.buf = append(w.buf, b[:c]...)
+		b = b[c:]
+		if len(w.buf) == int(w.s.o.PartSize) {
+			if err := w.sendPart(); err != nil {
+				return n - len(b), err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (w *writer) sendPart() error {
+	if w.upload == nil {
+		out, err := w.s.client.CreateMultipartUpload(w.ctx, &s3.CreateMultipartUploadInput{Bucket: &w.s.o.Bucket, Key: w.key})
+		if err != nil {
+			return w.s.wrap(w.name, err)
+		}
+		w.upload = out.UploadId
+	}
+	if err := w.gctx.Err(); err != nil {
+		return cmp.Or(w.g.Wait(), err) // an earlier part failed: report its error
+	}
+	part := w.buf
+	num := int32(len(w.parts) + 1)
+	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(num)})
+	w.buf = make([]byte, 0, w.s.o.PartSize)
+	w.g.Go(func() error {
+		out, err := w.s.client.UploadPart(w.gctx, &s3.UploadPartInput{
+			Bucket: &w.s.o.Bucket, Key: w.key, UploadId: w.upload, PartNumber: aws.Int32(num),
+			Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
+		})
+		if err != nil {
+			return w.s.wrap(w.name, err)
+		}
+		w.mu.Lock()
+		w.parts[num-1].ETag = out.ETag
+		w.mu.Unlock()
+		return nil
+	})
+	return nil
+}
+
+// Commit makes the object visible: one PUT if it fits a part, else the last
+// part and CompleteMultipartUpload. A failure aborts the upload.
+func (w *writer) Commit() error {
+	if w.done {
+		return errors.New("s3: object already committed or aborted")
+	}
+	if w.upload == nil {
+		w.done = true
+		_, err := w.s.put(w.ctx, w.name, w.buf, nil, nil)
+		return err
+	}
+	w.done = true
+	err := error(nil)
+	if len(w.buf) > 0 {
+		err = w.sendPart()
+	}
+	if err = cmp.Or(w.g.Wait(), err); err != nil {
+		w.abort()
+		return err
+	}
+	_, err = w.s.client.CompleteMultipartUpload(w.ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &w.s.o.Bucket, Key: w.key, UploadId: w.upload,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts},
+	})
+	if err != nil {
+		w.abort()
+		return w.s.wrap(w.name, err)
+	}
+	return nil
+}
+
+// Abort drops the object; a started multipart upload is aborted so that no
+// parts are left behind.
+func (w *writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.g.Wait()
+	return w.abort()
+}
+
+func (w *writer) abort() error {
+	if w.upload == nil {
+		return nil
+	}
+	_, err := w.s.client.AbortMultipartUpload(context.WithoutCancel(w.ctx), &s3.AbortMultipartUploadInput{
+		Bucket: &w.s.o.Bucket, Key: w.key, UploadId: w.upload,
+	})
+	w.upload = nil
+	return w.s.wrap(w.name, err)
+}
