@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/athlake/athlake/load/store/s3store"
 )
 
 // Config is athlake.yaml.
@@ -251,13 +253,25 @@ func (c *Config) Validate() error {
 	if c.Output == "" {
 		c.Output = "./lake"
 	}
-	if strings.HasPrefix(c.Output, "s3://") {
-		return &ConfigError{Key: "output", Msg: "s3:// outputs are not supported by this version yet; use a local folder"}
-	}
-	if strings.Contains(c.Output, "://") {
+	switch {
+	case c.IsS3():
+		if _, _, err := s3store.ParseURL(c.Output); err != nil {
+			return &ConfigError{Key: "output", Msg: err.Error()}
+		}
+		if e := c.S3.Endpoint; e != "" {
+			if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return &ConfigError{Key: "s3.endpoint", Msg: fmt.Sprintf("%q: want an http:// or https:// URL", e)}
+			}
+		}
+		if c.DuckDB == "" {
+			c.DuckDB = "athlake.duckdb" // beside the config: the views are always a local file
+		}
+		if strings.HasPrefix(c.DuckDB, "s3://") {
+			return &ConfigError{Key: "duckdb", Msg: "the views database is a local file; DuckDB cannot write it to S3"}
+		}
+	case strings.Contains(c.Output, "://"):
 		return &ConfigError{Key: "output", Msg: fmt.Sprintf("%q: want a folder or s3://bucket/prefix", c.Output)}
-	}
-	if c.DuckDB == "" {
+	case c.DuckDB == "":
 		c.DuckDB = filepath.Join(c.Output, "athlake.duckdb")
 	}
 	if p := c.Sources.Plyomat; p != nil {
@@ -354,6 +368,9 @@ func (c *Config) TokenFilePath(home func() (string, error)) (string, error) {
 	}
 	return c.path(p), nil
 }
+
+// IsS3 reports whether the output is an s3:// URL.
+func (c *Config) IsS3() bool { return strings.HasPrefix(c.Output, "s3://") }
 
 // DuckDBPath is where the views database lives.
 func (c *Config) DuckDBPath() string { return c.path(c.DuckDB) }

@@ -17,7 +17,7 @@ import (
 
 // Status prints each source's stream state, the last runs and the lock.
 func Status(ctx context.Context, env *Env, cfg *Config) error {
-	st, err := openStore(cfg)
+	st, err := openStore(ctx, env, cfg)
 	if err != nil {
 		return err
 	}

@@ -393,7 +393,7 @@ func childToken(path string) int {
 		fmt.Println(err)
 		return 2
 	}
-	ts := &teampro.TokenSource{Config: oauthConfig(cfg.Sources.TeamPro), File: teampro.TokenFile{Path: cfg.Sources.TeamPro.TokenFile}}
+	ts := &teampro.TokenSource{Config: oauthConfig(cfg.Sources.TeamPro), Store: teampro.TokenFile{Path: cfg.Sources.TeamPro.TokenFile}}
 	tok, err := ts.Token()
 	if err != nil {
 		fmt.Println(err)

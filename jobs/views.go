@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
@@ -18,42 +19,60 @@ type ViewsOptions struct {
 }
 
 // Views (re)creates the DuckDB database of views from the Parquet files
-// alone, without calling any API.
+// alone, without calling any API. For an s3:// output it prints the setup a
+// notebook runs before querying.
 func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if o.Lake != "" {
 		cfg.Output = o.Lake
+		if cfg.IsS3() {
+			return &UsageError{Msg: "--lake: want a local folder (a mirror of the lake); the config's output is the S3 lake"}
+		}
 	}
 	if o.DB != "" {
 		cfg.DuckDB = o.DB
 	}
-	st, err := openStore(cfg)
+	st, err := openStore(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
-	if err := buildViews(ctx, cfg, st, schemas.All()); err != nil {
+	s3, err := buildViews(ctx, cfg, st, schemas.All())
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "views over %s written to %s\n", st.URL(), cfg.DuckDBPath())
+	if s3 != nil {
+		fmt.Fprintf(env.Stdout, "in a notebook, run once per connection before querying:\n  %s\n", s3.Setup())
+	}
 	return nil
 }
 
-func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry) error {
-	files := map[string]bool{}
-	objs, err := st.List(ctx, "")
+// buildViews writes the views over the committed files of the lake; it
+// returns how DuckDB reaches an s3:// lake (nil for a local one).
+func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry) (*views.S3, error) {
+	c, err := load.ListCommitted(ctx, st)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, ".parquet") {
-			parts := strings.SplitN(o.Key, "/", 3)
-			if len(parts) == 3 {
-				files[path.Join(parts[0], parts[1])] = true
-			}
+	files := map[string]views.Files{}
+	for _, o := range c.Objects {
+		cm, ok := load.CommitOf(o.Key)
+		if !ok || !strings.HasSuffix(o.Key, ".parquet") {
+			continue
 		}
+		parts := strings.SplitN(o.Key, "/", 3)
+		id := path.Join(parts[0], parts[1])
+		f := files[id]
+		f.Any = true
+		f.SnapshotRun = max(f.SnapshotRun, cm.RunID) // run ids sort by start time
+		files[id] = f
 	}
-	return views.Build(ctx, views.Options{
-		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg),
-		HasFiles: func(t *schemas.Table) bool { return files[t.ID()] },
+	s3, err := viewsS3(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	return s3, views.Build(ctx, views.Options{
+		DB: cfg.DuckDBPath(), Lake: st.URL(), S3: s3, Tables: orderedTables(reg),
+		Files: func(t *schemas.Table) views.Files { return files[t.ID()] },
 	})
 }
 

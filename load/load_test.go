@@ -74,8 +74,13 @@ func TestStateFormat(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	t.Parallel()
+	for name, newStore := range stores(t) {
+		t.Run(name, func(t *testing.T) { testLock(t, newStore(t)) })
+	}
+}
+
+func testLock(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	st := newStore(t)
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	a := &Lock{Store: st, TTL: time.Minute, Now: clock}

@@ -28,11 +28,13 @@ const (
 	RunsDir    = "_runs"
 )
 
-// Sink buffers one stream's batches and commits them as files:
+// Sink buffers one stream's batches and commits them as files, then a
+// marker that says the commit is complete:
 //
 //	<source>/<table>/<partition>/<run>-<stream>-<seq>.parquet
-//	_raw/<source>/<stream>/<run>-<seq>.jsonl.zst
+//	_raw/<source>/<stream>/<run>-<stream>-<seq>.jsonl.zst
 //	_rejects/<source>/<table>/<run>-<stream>-<seq>.jsonl
+//	_commits/<source>/<run>-<stream>-<seq>.json
 //
 // Names are deterministic within a run, so a retried commit overwrites rather
 // than duplicates. Each file appears only once complete (store.Writer).
@@ -52,6 +54,21 @@ type Sink struct {
 }
 
 type tablePart struct{ table, part string }
+
+// marker is the content of a commit marker: what the commit wrote.
+type marker struct {
+	RunID  string           `json:"run_id"`
+	Source string           `json:"source"`
+	Stream string           `json:"stream"`
+	Seq    int              `json:"seq"`
+	Files  []markerFile     `json:"files"`
+	Rows   map[string]int64 `json:"rows"`
+}
+
+type markerFile struct {
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+}
 
 // NewSink returns the sink of one stream.
 func NewSink(st store.Store, reg *schemas.Registry, mem memory.Allocator, source, stream, runID string) *Sink {
@@ -95,14 +112,20 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 	// The sequence moves on only after a successful commit: a retried
 	// commit overwrites the same names instead of duplicating.
 	seq := s.seq + 1
-	name := fmt.Sprintf("%s-%s-%04d", s.runID, s.stream, seq)
+	name := commitName(s.runID, s.stream, seq)
+	m := marker{RunID: s.runID, Source: s.source, Stream: s.stream, Seq: seq, Rows: st.Rows}
+	added := func(key string, n int64) {
+		st.Files++
+		st.Bytes += n
+		m.Files = append(m.Files, markerFile{Key: key, Bytes: n})
+	}
 	if len(s.raw) > 0 {
-		n, err := s.writeRaw(ctx, path.Join(RawDir, s.source, s.stream, fmt.Sprintf("%s-%04d.jsonl.zst", s.runID, seq)))
+		key := path.Join(RawDir, s.source, s.stream, name+".jsonl.zst")
+		n, err := s.writeRaw(ctx, key)
 		if err != nil {
 			return st, err
 		}
-		st.Files++
-		st.Bytes += n
+		added(key, n)
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(s.recs), func(a, b tablePart) int {
 		if a.table != b.table {
@@ -119,8 +142,7 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 		for _, r := range s.recs[k] {
 			st.Rows[k.table] += r.NumRows()
 		}
-		st.Files++
-		st.Bytes += n
+		added(key, n)
 	}
 	byTable := map[string][]pipeline.Reject{}
 	for _, r := range s.rejects {
@@ -134,12 +156,21 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 				return st, err
 			}
 		}
-		if err := s.store.Put(ctx, path.Join(RejectsDir, s.source, table, name+".jsonl"), buf.Bytes()); err != nil {
+		key := path.Join(RejectsDir, s.source, table, name+".jsonl")
+		if err := s.store.Put(ctx, key, buf.Bytes()); err != nil {
 			return st, err
 		}
-		st.Files++
-		st.Bytes += int64(buf.Len())
+		added(key, int64(buf.Len()))
 		st.Rejects += len(byTable[table])
+	}
+	// The marker goes last: until it exists, the files above are not part
+	// of the lake.
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return st, err
+	}
+	if err := s.store.Put(ctx, markerKey(s.source, name), append(b, '\n')); err != nil {
+		return st, fmt.Errorf("writing the commit marker: %w", err)
 	}
 	s.seq = seq
 	s.reset()

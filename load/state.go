@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
 )
 
 // StateVersion is the version of the state file format.
@@ -24,24 +26,46 @@ type stateFile struct {
 	Streams   map[string]json.RawMessage `json:"streams"`
 }
 
-// StateStore keeps stream state as versioned JSON documents in the store,
-// written atomically.
+// StateStore keeps stream state as versioned JSON documents in the store.
+// Every save is a compare-and-swap on the version read or written last
+// (If-Match on S3): if anything else wrote the state meanwhile, the save
+// fails with pipeline.ErrLockLost instead of overwriting it.
 type StateStore struct {
 	Store store.Store
 	Now   func() time.Time
+
+	mu       sync.Mutex
+	versions map[string]string // per source; "" = did not exist
+}
+
+func (s *StateStore) setVersion(source, v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.versions == nil {
+		s.versions = map[string]string{}
+	}
+	s.versions[source] = v
+}
+
+func (s *StateStore) version(source string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.versions[source]
 }
 
 func stateKey(source string) string { return path.Join(StateDir, source+".json") }
 
 // Load returns the stream states of a source (empty when it never ran).
 func (s *StateStore) Load(ctx context.Context, source string) (map[string][]byte, error) {
-	b, _, err := s.Store.Get(ctx, stateKey(source))
+	b, v, err := s.Store.Get(ctx, stateKey(source))
 	if errors.Is(err, store.ErrNotFound) {
+		s.setVersion(source, "")
 		return map[string][]byte{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	s.setVersion(source, v)
 	var f stateFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", stateKey(source), err)
@@ -60,7 +84,8 @@ func (s *StateStore) Load(ctx context.Context, source string) (map[string][]byte
 	return out, nil
 }
 
-// Save writes the stream states of a source atomically.
+// Save writes the stream states of a source atomically, if the state is
+// still the one this store read or wrote last.
 func (s *StateStore) Save(ctx context.Context, source string, streams map[string][]byte) error {
 	now := time.Now
 	if s.Now != nil {
@@ -74,5 +99,13 @@ func (s *StateStore) Save(ctx context.Context, source string, streams map[string
 	if err != nil {
 		return err
 	}
-	return s.Store.Put(ctx, stateKey(source), append(b, '\n'))
+	v, err := s.Store.PutIf(ctx, stateKey(source), append(b, '\n'), s.version(source))
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%s was written by another run: %w", stateKey(source), pipeline.ErrLockLost)
+	}
+	if err != nil {
+		return err
+	}
+	s.setVersion(source, v)
+	return nil
 }

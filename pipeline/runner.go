@@ -29,6 +29,9 @@ type Runner struct {
 	Progress func(source, stream string, st CommitStats)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Recover, if set, runs once the lock is held and before any stream
+	// starts: the output's clean-up after killed runs.
+	Recover func(ctx context.Context) error
 }
 
 // StreamResult is what one stream did in a run.
@@ -73,6 +76,11 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 			r.renew(ctx, lease, stop, cancel)
 		}()
 		defer func() { close(stop); <-renewed }()
+	}
+	if r.Recover != nil {
+		if err := r.Recover(ctx); err != nil {
+			return nil, fmt.Errorf("cleaning up after earlier runs: %w", err)
+		}
 	}
 
 	var (

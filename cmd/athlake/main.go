@@ -46,6 +46,7 @@ Usage:
   athlake sync      [--config FILE] [--source NAME]...
   athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T]
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
+  athlake mirror    [--config FILE] --to DIR
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large]
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
@@ -163,6 +164,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		return jobs.Views(ctx, env, cfg, jobs.ViewsOptions{DB: *db, Lake: *lake})
+
+	case "mirror":
+		cfgFlag := configPath()
+		to := fs.String("to", "", "local folder to copy the committed lake into")
+		if err := parse(); err != nil {
+			return err
+		}
+		cfg, err := loadConfig(*cfgFlag)
+		if err != nil {
+			return err
+		}
+		_, err = jobs.Mirror(ctx, env, cfg, jobs.MirrorOptions{To: *to})
+		return err
 
 	case "auth":
 		if len(args) == 0 || args[0] != "teampro" {

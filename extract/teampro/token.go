@@ -2,6 +2,8 @@ package teampro
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,45 +11,124 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/athlake/athlake/load/store"
 )
 
-// ErrReauthorize means the stored authorization is gone (no token file, or
-// the refresh token was revoked or expired): only `athlake auth teampro`
-// can fix it, so it is not retried.
+// ErrReauthorize means the stored authorization is gone (no token, or the
+// refresh token was revoked or expired): only `athlake auth teampro` can fix
+// it, so it is not retried.
 var ErrReauthorize = errors.New("run `athlake auth teampro` to authorize athlake again")
 
-// TokenFile is where the OAuth2 token lives: the JSON encoding of
-// oauth2.Token, mode 0600, replaced atomically.
-type TokenFile struct{ Path string }
+// ErrTokenChanged is returned by a TokenStore's Put when the stored token is
+// no longer the version the write was based on.
+var ErrTokenChanged = errors.New("the stored Team Pro token changed meanwhile")
 
-// Load reads the token.
-func (f TokenFile) Load() (*oauth2.Token, error) {
-	b, err := os.ReadFile(f.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no Team Pro token at %s: %w", f.Path, ErrReauthorize)
-	}
+// TokenStore is where the OAuth2 token lives: a file (TokenFile) or an
+// object (ObjectToken). A store that can serialise refreshes between
+// processes also implements TokenLocker.
+type TokenStore interface {
+	// Get reads the token and its version. A missing or unusable token is
+	// an error wrapping ErrReauthorize.
+	Get(ctx context.Context) (tok *oauth2.Token, version string, err error)
+	// Put writes the token if the stored one is still at ifVersion (an
+	// error wrapping ErrTokenChanged otherwise); ifVersion "" writes
+	// whatever is stored, as `athlake auth` does.
+	Put(ctx context.Context, tok *oauth2.Token, ifVersion string) error
+	// String says where the token lives, for messages.
+	String() string
+}
+
+// TokenLocker is a TokenStore that can hold every other process's refresh
+// off until unlock: what a refresher then reads is the latest token.
+type TokenLocker interface {
+	Lock(ctx context.Context) (unlock func(), err error)
+}
+
+// encodeToken is the stored form of a token: the JSON of oauth2.Token.
+func encodeToken(t *oauth2.Token) ([]byte, error) {
+	b, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
 		return nil, err
 	}
+	return append(b, '\n'), nil
+}
+
+// decodeToken reads a stored token; where names it in errors, which never
+// quote the content.
+func decodeToken(b []byte, where string) (*oauth2.Token, error) {
 	var t oauth2.Token
 	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("token file %s is not an OAuth2 token: %w", f.Path, ErrReauthorize)
+		return nil, fmt.Errorf("the Team Pro token at %s is not an OAuth2 token: %w", where, ErrReauthorize)
 	}
 	if t.RefreshToken == "" && t.AccessToken == "" {
-		return nil, fmt.Errorf("token file %s holds no token: %w", f.Path, ErrReauthorize)
+		return nil, fmt.Errorf("the Team Pro token at %s holds no token: %w", where, ErrReauthorize)
 	}
 	return &t, nil
+}
+
+// TokenFile keeps the token in a file: the JSON encoding of oauth2.Token,
+// mode 0600, replaced atomically. Its version is a digest of the content,
+// and refreshes serialise on a lock file beside it.
+type TokenFile struct{ Path string }
+
+var _ interface {
+	TokenStore
+	TokenLocker
+} = TokenFile{}
+
+// Load reads the token.
+func (f TokenFile) Load() (*oauth2.Token, error) {
+	t, _, err := f.Get(context.Background())
+	return t, err
+}
+
+// Get reads the token; its version is a digest of the file.
+func (f TokenFile) Get(context.Context) (*oauth2.Token, string, error) {
+	b, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("no Team Pro token at %s: %w", f.Path, ErrReauthorize)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	t, err := decodeToken(b, f.Path)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, fileVersion(b), nil
+}
+
+func fileVersion(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// Put saves the token if the file is still at ifVersion. The check is exact
+// for a caller holding Lock; `athlake auth` (ifVersion "") takes no lock.
+func (f TokenFile) Put(_ context.Context, t *oauth2.Token, ifVersion string) error {
+	if ifVersion != "" {
+		b, err := os.ReadFile(f.Path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err != nil || fileVersion(b) != ifVersion {
+			return fmt.Errorf("%s: %w", f.Path, ErrTokenChanged)
+		}
+	}
+	return f.Save(t)
 }
 
 // Save writes the token: a temporary file with mode 0600 in the same folder,
 // synced and renamed over the old one.
 func (f TokenFile) Save(t *oauth2.Token) error {
-	b, err := json.MarshalIndent(t, "", "  ")
+	b, err := encodeToken(t)
 	if err != nil {
 		return err
 	}
@@ -64,7 +145,7 @@ func (f TokenFile) Save(t *oauth2.Token) error {
 		tmp.Close()
 		return err
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -78,9 +159,10 @@ func (f TokenFile) Save(t *oauth2.Token) error {
 	return os.Rename(tmp.Name(), f.Path)
 }
 
-// lock takes an exclusive lock shared by every process that refreshes this
+// Lock takes an exclusive lock shared by every process that refreshes this
 // token, on a sidecar file (the token file itself is replaced by rename).
-func (f TokenFile) lock() (func(), error) {
+// It waits as long as the holder does: ctx is not consulted.
+func (f TokenFile) Lock(context.Context) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
 		return nil, err
 	}
@@ -98,18 +180,92 @@ func (f TokenFile) lock() (func(), error) {
 	}, nil
 }
 
-// TokenSource returns access tokens from the token file, refreshing an
-// expired one itself. A refreshed token, with its rotated refresh token, is
-// saved before it is used: the vendor invalidates the old refresh token on
-// use, so losing the new one would lose the authorization. Processes that
-// refresh at once serialise on a file lock, and whoever comes second finds
-// the fresh token on disk instead of spending the (already rotated) refresh
-// token again.
+// String is the file's path.
+func (f TokenFile) String() string { return f.Path }
+
+// ObjectToken keeps the token in an object of a store (S3 for machines
+// without a persistent disk), in the same JSON as a TokenFile. There is no
+// lock: refreshes serialise by compare-and-swap on the object's version.
+type ObjectToken struct {
+	Store store.Store
+	Key   string
+}
+
+var _ TokenStore = ObjectToken{}
+
+// Get reads the token; its version is the object's.
+func (o ObjectToken) Get(ctx context.Context) (*oauth2.Token, string, error) {
+	b, v, err := o.Store.Get(ctx, o.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", fmt.Errorf("no Team Pro token at %s: %w", o, ErrReauthorize)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the Team Pro token: %w", err)
+	}
+	t, err := decodeToken(b, o.String())
+	if err != nil {
+		return nil, "", err
+	}
+	return t, v, nil
+}
+
+// Put writes the token with a compare-and-swap on ifVersion, or
+// unconditionally when ifVersion is "".
+func (o ObjectToken) Put(ctx context.Context, t *oauth2.Token, ifVersion string) error {
+	b, err := encodeToken(t)
+	if err != nil {
+		return err
+	}
+	if ifVersion == "" {
+		if err := o.Store.Put(ctx, o.Key, b); err != nil {
+			return fmt.Errorf("writing the Team Pro token: %w", err)
+		}
+		return nil
+	}
+	_, err = o.Store.PutIf(ctx, o.Key, b, ifVersion)
+	switch {
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%s: %w", o, ErrTokenChanged)
+	case err != nil:
+		return fmt.Errorf("writing the Team Pro token: %w", err)
+	}
+	return nil
+}
+
+// String is the object's URL.
+func (o ObjectToken) String() string {
+	return strings.TrimSuffix(o.Store.URL(), "/") + "/" + o.Key
+}
+
+// DefaultSaveWait is TokenSource.SaveWait's default.
+const DefaultSaveWait = 10 * time.Second
+
+// tokenAttempts bounds the refreshes of one Token call when the stored token
+// keeps changing under it.
+const tokenAttempts = 3
+
+// TokenSource returns access tokens from a TokenStore, refreshing an expired
+// one itself. A refreshed token, with its rotated refresh token, is saved
+// before it is used: the vendor invalidates the old refresh token on use, so
+// losing the new one would lose the authorization.
+//
+// Processes that refresh at once either serialise on the store's lock
+// (TokenLocker), and whoever comes second finds the fresh token instead of
+// spending the already rotated refresh token again; or, without a lock, race
+// at the vendor and the store. There the vendor refuses all but the first
+// use of the refresh token: a loser waits (up to SaveWait) for the winner's
+// token to appear in the store and uses it. A refresh whose save loses the
+// compare-and-swap (the token was re-authorized or refreshed meanwhile)
+// drops its token unused and takes the stored one.
 type TokenSource struct {
 	Config *oauth2.Config
-	File   TokenFile
+	Store  TokenStore
 	// HTTP carries the token requests (default: a client with a timeout).
 	HTTP *http.Client
+	// SaveWait is how long, on a store without a lock, a refresh the vendor
+	// refused waits for another process's fresh token before concluding
+	// that the authorization is gone (0: DefaultSaveWait).
+	SaveWait time.Duration
 
 	mu  sync.Mutex
 	cur *oauth2.Token
@@ -122,43 +278,116 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 	if s.cur.Valid() {
 		return s.cur, nil
 	}
-	unlock, err := s.File.lock()
-	if err != nil {
-		return nil, fmt.Errorf("locking the token file: %w", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+s.saveWait())
+	defer cancel()
+	wait := s.saveWait()
+	if l, ok := s.Store.(TokenLocker); ok {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("locking the Team Pro token at %s: %w", s.Store, err)
+		}
+		defer unlock()
+		wait = 0 // under the lock, nobody else refreshes
 	}
-	defer unlock()
-	disk, err := s.File.Load()
-	if err != nil {
-		return nil, err
+	stored, ver, err := s.Store.Get(ctx)
+	for attempt := 1; ; attempt++ {
+		if err != nil {
+			return nil, err
+		}
+		if stored.Valid() {
+			s.cur = stored
+			return stored, nil
+		}
+		if stored.RefreshToken == "" {
+			return nil, fmt.Errorf("the Team Pro access token expired and there is no refresh token: %w", ErrReauthorize)
+		}
+		if attempt > tokenAttempts {
+			return nil, fmt.Errorf("refreshing the Team Pro token: it kept changing at %s: %w", s.Store, ErrTokenChanged)
+		}
+		fresh, spent, err := s.refresh(ctx, stored.RefreshToken)
+		if spent {
+			// Perhaps another process spent this refresh token first.
+			next, nextVer, changed, gerr := s.awaitChange(ctx, ver, wait)
+			if gerr != nil {
+				return nil, gerr
+			}
+			if !changed {
+				return nil, err
+			}
+			stored, ver = next, nextVer
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if fresh.RefreshToken == "" {
+			fresh.RefreshToken = stored.RefreshToken // not rotated this time
+		}
+		err = s.Store.Put(ctx, fresh, ver)
+		if errors.Is(err, ErrTokenChanged) {
+			stored, ver, err = s.Store.Get(ctx)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("saving the refreshed token (not used until saved): %w", err)
+		}
+		s.cur = fresh
+		return fresh, nil
 	}
-	if disk.Valid() {
-		s.cur = disk
-		return disk, nil
+}
+
+func (s *TokenSource) saveWait() time.Duration {
+	if s.SaveWait > 0 {
+		return s.SaveWait
 	}
-	if disk.RefreshToken == "" {
-		return nil, fmt.Errorf("the Team Pro access token expired and there is no refresh token: %w", ErrReauthorize)
-	}
+	return DefaultSaveWait
+}
+
+// refresh spends refreshToken at the vendor. spent reports invalid_grant:
+// the refresh token is no longer valid, perhaps because it was used.
+func (s *TokenSource) refresh(ctx context.Context, refreshToken string) (fresh *oauth2.Token, spent bool, err error) {
 	hc := s.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: time.Minute}
 	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-	fresh, err := s.Config.TokenSource(ctx, &oauth2.Token{RefreshToken: disk.RefreshToken}).Token()
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
+	fresh, err = s.Config.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client") {
-			return nil, fmt.Errorf("refreshing the Team Pro token: the vendor answered %s: %w", re.ErrorCode, ErrReauthorize)
+			return nil, re.ErrorCode == "invalid_grant", fmt.Errorf("refreshing the Team Pro token: the vendor answered %s: %w", re.ErrorCode, ErrReauthorize)
 		}
-		return nil, fmt.Errorf("refreshing the Team Pro token: %w", redactRetrieveError(err))
+		return nil, false, fmt.Errorf("refreshing the Team Pro token: %w", redactRetrieveError(err))
 	}
-	if fresh.RefreshToken == "" {
-		fresh.RefreshToken = disk.RefreshToken // not rotated this time
+	return fresh, false, nil
+}
+
+// awaitChange reads the store until its token is no longer at version, for
+// up to wait (at least once).
+func (s *TokenSource) awaitChange(ctx context.Context, version string, wait time.Duration) (*oauth2.Token, string, bool, error) {
+	deadline := time.Now().Add(wait)
+	pause := 20 * time.Millisecond
+	for {
+		t, v, err := s.Store.Get(ctx)
+		if err != nil {
+			return nil, "", false, err
+		}
+		if v != version {
+			return t, v, true, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, "", false, nil
+		}
+		timer := time.NewTimer(min(pause, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, "", false, ctx.Err()
+		case <-timer.C:
+		}
+		pause = min(2*pause, 500*time.Millisecond)
 	}
-	if err := s.File.Save(fresh); err != nil {
-		return nil, fmt.Errorf("saving the refreshed token (not used until saved): %w", err)
-	}
-	s.cur = fresh
-	return fresh, nil
 }
 
 // redactRetrieveError drops the response body x/oauth2 puts in its errors:

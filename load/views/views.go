@@ -25,22 +25,38 @@ import (
 type Options struct {
 	// DB is the database file to (re)create.
 	DB string
-	// Lake is the lake's root: an absolute local folder. Views store it as
-	// written, so the database works from any working directory.
+	// Lake is the lake's root: a local folder (made absolute) or an s3://
+	// URL. Views store it as written, so the database works from any
+	// working directory.
 	Lake string
+	// S3 says how DuckDB reaches an s3:// lake.
+	S3 *S3
 	// Tables to create views for, parents before their children.
 	Tables []*schemas.Table
-	// HasFiles reports whether a table has any committed Parquet file; a
-	// table without files gets an empty view with its declared columns.
-	HasFiles func(t *schemas.Table) bool
+	// Files describes a table's committed Parquet files.
+	Files func(t *schemas.Table) Files
+}
+
+// Files describes the committed Parquet files of a table.
+type Files struct {
+	// Any is false for a table without files: it gets an empty view with
+	// its declared columns.
+	Any bool
+	// SnapshotRun is, for a snapshot table, the run whose snapshot is the
+	// newest complete one; the view reads only its files.
+	SnapshotRun string
 }
 
 // Build writes the database to a temporary file next to DB and renames it
 // into place, so a notebook never opens a half-built database.
 func Build(ctx context.Context, o Options) error {
-	lake, err := filepath.Abs(o.Lake)
-	if err != nil {
-		return err
+	lake := o.Lake
+	if !strings.HasPrefix(lake, "s3://") {
+		abs, err := filepath.Abs(lake)
+		if err != nil {
+			return err
+		}
+		lake = filepath.ToSlash(abs)
 	}
 	if err := os.MkdirAll(filepath.Dir(o.DB), 0o755); err != nil {
 		return err
@@ -52,8 +68,15 @@ func Build(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", tmp, err)
 	}
+	if strings.HasPrefix(lake, "s3://") {
+		if err := o.S3.attach(ctx, db); err != nil {
+			db.Close()
+			os.Remove(tmp)
+			return err
+		}
+	}
 	for _, t := range o.Tables {
-		stmt := CreateSQL(t, lake, o.HasFiles(t))
+		stmt := CreateSQL(t, lake, o.Files(t))
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			db.Close()
 			os.Remove(tmp)
@@ -72,23 +95,27 @@ func Build(ctx context.Context, o Options) error {
 }
 
 // CreateSQL is the statement that creates the view of table t over the lake
-// at root.
+// at root (an absolute slash path or an s3:// URL).
 //
 // Incremental tables keep every version of a key; the view keeps the one
 // from the newest response. Snapshot tables show only the newest complete
-// snapshot (one run's file), so records deleted at the vendor disappear. Child
-// tables (reps) show the rows of their parent's current version.
-func CreateSQL(t *schemas.Table, root string, hasFiles bool) string {
+// snapshot (one run's files), so records deleted at the vendor disappear.
+// Child tables (reps) show the rows of their parent's current version.
+func CreateSQL(t *schemas.Table, root string, files Files) string {
 	view := ident(t.ViewName())
-	if !hasFiles {
+	if !files.Any || t.Mode == schemas.Snapshot && t.Parent == nil && files.SnapshotRun == "" {
 		cols := make([]string, 0, len(t.AllColumns()))
 		for _, c := range t.AllColumns() {
 			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.DuckDB(), ident(c.Name)))
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", view, strings.Join(cols, ", "))
 	}
+	glob := "*.parquet"
+	if t.Mode == schemas.Snapshot && t.Parent == nil {
+		glob = files.SnapshotRun + "-*.parquet"
+	}
 	scan := fmt.Sprintf("read_parquet(%s, hive_partitioning = true, union_by_name = true)",
-		literal(filepath.ToSlash(filepath.Join(root, t.Source, t.Name))+"/**/*.parquet"))
+		literal(strings.TrimSuffix(root, "/")+"/"+t.Source+"/"+t.Name+"/**/"+glob))
 	sel := "*"
 	if t.Partition.Granularity != schemas.None {
 		// The partition value is derived from a column the files carry.
@@ -116,7 +143,7 @@ func CreateSQL(t *schemas.Table, root string, hasFiles bool) string {
 		}
 		fmt.Fprintf(&b, " SEMI JOIN %s AS p ON %s", parent, strings.Join(on, " AND "))
 	case t.Mode == schemas.Snapshot:
-		fmt.Fprintf(&b, " WHERE f.%s = (SELECT max(%s) FROM %s)", ident(schemas.ColRunID), ident(schemas.ColRunID), scan)
+		fmt.Fprintf(&b, " WHERE f.%s = %s", ident(schemas.ColRunID), literal(files.SnapshotRun))
 	}
 	b.WriteString(" " + latest)
 	return b.String()

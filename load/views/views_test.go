@@ -1,11 +1,14 @@
 package views_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/s3store/s3test"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
@@ -87,7 +91,8 @@ func TestViewsCurrentState(t *testing.T) {
 			tables = append(tables, tb)
 		}
 	}
-	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, HasFiles: func(tb *schemas.Table) bool { return have[tb.ID()] }}); err != nil {
+	files := func(tb *schemas.Table) views.Files { return views.Files{Any: have[tb.ID()], SnapshotRun: "run2"} }
+	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, Files: files}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -126,5 +131,56 @@ func TestViewsCurrentState(t *testing.T) {
 	}
 	if _, err := os.Stat(db + ".wal"); err == nil {
 		t.Errorf("WAL left behind")
+	}
+}
+
+// Views over s3:// read through httpfs with the configured endpoint; the
+// credentials used to build them never reach the database file, and the
+// notebook's setup line carries none.
+func TestViewsOverS3(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	st := srv.Store(t, bucket, "lake")
+	reg := schemas.All()
+	commit(t, st, reg, "athletes", "run1", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), `{"id":"a1","first_name":"A"}`)
+	tb, _ := reg.Lookup("plyomat", "athletes")
+
+	stmt := views.CreateSQL(tb, st.URL(), views.Files{Any: true, SnapshotRun: "run1"})
+	if want := "read_parquet('s3://" + bucket + "/lake/plyomat/athletes/**/run1-*.parquet'"; !strings.Contains(stmt, want) {
+		t.Fatalf("view SQL %s\nlacks %s", stmt, want)
+	}
+	s3 := &views.S3{Region: "us-east-1", Endpoint: srv.Endpoint, PathStyle: true, KeyID: srv.AccessKey, Secret: srv.SecretKey}
+	setup := s3.Setup()
+	host := strings.TrimPrefix(srv.Endpoint, "http://")
+	for _, want := range []string{"LOAD httpfs", "PROVIDER credential_chain", "ENDPOINT '" + host + "'", "USE_SSL false", "URL_STYLE 'path'", "REGION 'us-east-1'"} {
+		if !strings.Contains(setup, want) {
+			t.Errorf("setup %q lacks %q", setup, want)
+		}
+	}
+	if strings.Contains(setup, srv.SecretKey) || strings.Contains(setup, srv.AccessKey) {
+		t.Errorf("setup line carries credentials: %s", setup)
+	}
+
+	db := filepath.Join(t.TempDir(), "athlake.duckdb")
+	err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), S3: s3, Tables: []*schemas.Table{tb},
+		Files: func(*schemas.Table) views.Files { return views.Files{Any: true, SnapshotRun: "run1"} }})
+	if errors.Is(err, views.ErrNoHTTPFS) {
+		// Offline (as here): a clear error, and no database left behind.
+		if !strings.Contains(err.Error(), "athlake mirror") {
+			t.Errorf("error does not point to mirror: %v", err)
+		}
+		if _, statErr := os.Stat(db); statErr == nil {
+			t.Error("a database was written")
+		}
+		t.Logf("httpfs unavailable, as expected offline: %v", err)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(db)
+	if bytes.Contains(b, []byte(srv.SecretKey)) {
+		t.Fatal("the S3 secret key is in the database file")
 	}
 }

@@ -137,6 +137,14 @@ func New(ctx context.Context, o Options) (*Store, error) {
 // Client is the SDK client (tests inspect the bucket with it).
 func (s *Store) Client() *s3.Client { return s.client }
 
+// Region is the region requests are signed for.
+func (s *Store) Region() string { return s.client.Options().Region }
+
+// Credentials resolves the credentials the store signs with.
+func (s *Store) Credentials(ctx context.Context) (aws.Credentials, error) {
+	return s.client.Options().Credentials.Retrieve(ctx)
+}
+
 // URL is s3://bucket/prefix.
 func (s *Store) URL() string {
 	if s.o.Prefix == "" {

@@ -1,0 +1,98 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/s3store"
+	"github.com/athlake/athlake/load/views"
+)
+
+// openStore opens the configured output: a local folder or s3://bucket/prefix.
+func openStore(ctx context.Context, env *Env, cfg *Config) (store.Store, error) {
+	if !cfg.IsS3() {
+		st, err := store.NewLocal(cfg.path(cfg.Output))
+		if err != nil {
+			return nil, &ConfigError{Key: "output", Msg: err.Error()}
+		}
+		return st, nil
+	}
+	o, err := s3Options(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if env.S3 != nil {
+		env.S3(&o)
+	}
+	st, err := s3store.New(ctx, o)
+	if err != nil {
+		return nil, &ConfigError{Key: "s3", Msg: err.Error()}
+	}
+	return st, nil
+}
+
+func s3Options(cfg *Config) (s3store.Options, error) {
+	bucket, prefix, err := s3store.ParseURL(cfg.Output)
+	if err != nil {
+		return s3store.Options{}, &ConfigError{Key: "output", Msg: err.Error()}
+	}
+	return s3store.Options{
+		Bucket: bucket, Prefix: prefix, Region: cfg.S3.Region, Endpoint: cfg.S3.Endpoint, ForcePathStyle: cfg.S3.ForcePathStyle,
+	}, nil
+}
+
+// prepareWrite checks, before a run takes the lock, that the output can
+// keep the lock and state safe: an S3 server must honour conditional writes.
+func prepareWrite(ctx context.Context, st store.Store) error {
+	s3, ok := st.(*s3store.Store)
+	if !ok {
+		return nil
+	}
+	err := s3.ProbeConditional(ctx, load.StateDir)
+	if errors.Is(err, s3store.ErrNoConditionalWrites) {
+		return &ConfigError{Key: "s3.endpoint", Msg: err.Error()}
+	}
+	if err != nil {
+		return fmt.Errorf("checking the output: %w", err)
+	}
+	return nil
+}
+
+// recoverOutput is the clean-up a run does once it holds the lock:
+// unfinished uploads and uncommitted files of runs killed more than two
+// lease lengths ago (younger ones may still be stopping).
+func recoverOutput(st store.Store, ttl time.Duration, log interface {
+	Info(msg string, args ...any)
+}) func(ctx context.Context) error {
+	if ttl <= 0 {
+		ttl = time.Minute
+	}
+	return func(ctx context.Context) error {
+		files, uploads, err := load.Recover(ctx, st, time.Now().Add(-2*ttl))
+		if files+uploads > 0 {
+			log.Info("cleaned up after killed runs", "uncommitted_files", files, "unfinished_uploads", uploads)
+		}
+		return err
+	}
+}
+
+// viewsS3 is how DuckDB reaches an s3:// lake, with the credentials the SDK
+// resolved (used in a temporary secret only).
+func viewsS3(ctx context.Context, cfg *Config, st store.Store) (*views.S3, error) {
+	s3, ok := st.(*s3store.Store)
+	if !ok {
+		return nil, nil
+	}
+	creds, err := s3.Credentials(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("S3 credentials: %w", err)
+	}
+	return &views.S3{
+		Region: s3.Region(), Endpoint: cfg.S3.Endpoint, PathStyle: cfg.S3.ForcePathStyle,
+		KeyID: creds.AccessKeyID, Secret: creds.SecretAccessKey, SessionToken: creds.SessionToken,
+	}, nil
+}

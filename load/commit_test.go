@@ -1,0 +1,186 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/s3store/s3test"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+	"github.com/athlake/athlake/transform"
+)
+
+// stores returns a constructor of empty stores per kind: a local folder and
+// a prefix on a real S3-compatible server.
+func stores(t *testing.T) map[string]func(t *testing.T) store.Store {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	n := 0
+	return map[string]func(t *testing.T) store.Store{
+		"local": func(t *testing.T) store.Store { return newStore(t) },
+		"s3": func(t *testing.T) store.Store {
+			n++
+			return srv.Store(t, bucket, "lake"+string(rune('a'+n)))
+		},
+	}
+}
+
+func TestCommitOf(t *testing.T) {
+	t.Parallel()
+	const name = "20261122T183353.123Z-1a2b3c-sets-first-0007"
+	for key, want := range map[string]string{
+		"plyomat/sets/date=2026-11-22/" + name + ".parquet":      "_commits/plyomat/" + name + ".json",
+		"plyomat/athletes/" + name + ".parquet":                  "_commits/plyomat/" + name + ".json",
+		"_raw/plyomat/sets-first/" + name + ".jsonl.zst":         "_commits/plyomat/" + name + ".json",
+		"_rejects/teampro/samples/" + name + ".jsonl":            "_commits/teampro/" + name + ".json",
+		"_state/plyomat.json":                                    "",
+		"_runs/20261122T183353.123Z-1a2b3c.json":                 "",
+		"_commits/plyomat/" + name + ".json":                     "",
+		"athlake.duckdb":                                         "",
+		"plyomat/athletes/notarun.parquet":                       "",
+		"_raw/plyomat/sets/" + name + ".parquet":                 "",
+		"plyomat/sets/date=2026-11-22/" + name + ".parquet.part": "",
+	} {
+		c, ok := CommitOf(key)
+		if got := map[bool]string{true: c.Marker(), false: ""}[ok]; got != want {
+			t.Errorf("CommitOf(%q) marker = %q, want %q", key, got, want)
+		}
+		if ok && c.RunID != "20261122T183353.123Z-1a2b3c" {
+			t.Errorf("CommitOf(%q).RunID = %q", key, c.RunID)
+		}
+	}
+}
+
+// A sink commit writes its marker, listing every file, and only then is
+// the commit part of the lake; Recover deletes the files of commits whose
+// marker never came (a run killed mid-commit) and unfinished uploads.
+func TestCommitMarkerAndRecover(t *testing.T) {
+	t.Parallel()
+	for kind, newStore := range stores(t) {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore(t)
+			reg := schemas.All()
+			sink := NewSink(st, reg, memory.DefaultAllocator, "plyomat", "athletes", "20261122T183353.123Z-1a2b3c")
+			if err := sink.Add(ctx, athleteBatch(t, reg)); err != nil {
+				t.Fatal(err)
+			}
+			stats, err := sink.Commit(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _, err := st.Get(ctx, "_commits/plyomat/20261122T183353.123Z-1a2b3c-athletes-0001.json")
+			if err != nil {
+				t.Fatalf("marker: %v", err)
+			}
+			var m marker
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, f := range m.Files {
+				keys = append(keys, f.Key)
+			}
+			want := []string{
+				"_raw/plyomat/athletes/20261122T183353.123Z-1a2b3c-athletes-0001.jsonl.zst",
+				"plyomat/athletes/20261122T183353.123Z-1a2b3c-athletes-0001.parquet",
+			}
+			if d := cmp.Diff(want, keys); d != "" || stats.Files != 2 || m.Rows["athletes"] != 2 {
+				t.Fatalf("marker files (-want +got):\n%s\nstats %+v, marker rows %v", d, stats, m.Rows)
+			}
+
+			// A killed run's commit: files without a marker.
+			orphan := "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0001.parquet"
+			if err := st.Put(ctx, orphan, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			w, _ := st.Create(ctx, "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0002.parquet")
+			io.WriteString(w, "unfinished") // never committed or aborted
+			c, err := ListCommitted(ctx, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Uncommitted) != 1 || c.Uncommitted[0].Key != orphan || c.IsCommitted(orphan) || !c.IsCommitted(want[1]) {
+				t.Fatalf("uncommitted = %+v", c.Uncommitted)
+			}
+			// Young leftovers are kept (their run may still be stopping).
+			if files, _, err := Recover(ctx, st, time.Now().Add(-time.Hour)); err != nil || files != 0 {
+				t.Fatalf("Recover(an hour ago) = %d files, %v", files, err)
+			}
+			files, _, err := Recover(ctx, st, time.Now().Add(time.Minute))
+			if err != nil || files != 1 {
+				t.Fatalf("Recover = %d files, %v; want 1", files, err)
+			}
+			if _, _, err := st.Get(ctx, orphan); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("orphan still there: %v", err)
+			}
+			for _, k := range want {
+				if _, _, err := st.Get(ctx, k); err != nil {
+					t.Fatalf("committed file %s: %v", k, err)
+				}
+			}
+		})
+	}
+}
+
+// State saves are compare-and-swaps: a run whose state was written by
+// another run meanwhile fails with ErrLockLost instead of overwriting it.
+func TestStateCompareAndSwap(t *testing.T) {
+	t.Parallel()
+	for kind, newStore := range stores(t) {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore(t)
+			a, b := &StateStore{Store: st}, &StateStore{Store: st}
+			for _, s := range []*StateStore{a, b} {
+				if _, err := s.Load(ctx, "plyomat"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":1}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":2}`)}); err != nil {
+				t.Fatalf("second save of the same store: %v", err)
+			}
+			if err := b.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":9}`)}); !errors.Is(err, pipeline.ErrLockLost) {
+				t.Fatalf("save over another run's state: %v, want ErrLockLost", err)
+			}
+			got, err := (&StateStore{Store: st}).Load(ctx, "plyomat")
+			if err != nil || string(got["sets"]) != `{"n":2}` {
+				t.Fatalf("state = %s, %v; want the first run's", got["sets"], err)
+			}
+		})
+	}
+}
+
+// athleteBatch is a page of two Plyomat athletes, decoded as the source
+// does, with its raw response.
+func athleteBatch(t *testing.T, reg *schemas.Registry) *pipeline.Batch {
+	t.Helper()
+	tab, _ := reg.Lookup("plyomat", "athletes")
+	dec := transform.NewJSON(memory.DefaultAllocator, reg, tab)
+	now := time.Date(2026, 11, 22, 18, 33, 53, 0, time.UTC)
+	lin := transform.Lineage{ExtractedAt: now, RunID: "20261122T183353.123Z-1a2b3c", Endpoint: "/athletes"}
+	body := `[{"id":"a1","first_name":"Ann","last_name":"Lee"},{"id":"a2","first_name":"Bo","last_name":"Ek"}]`
+	var recs []json.RawMessage
+	if err := json.Unmarshal([]byte(body), &recs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		dec.Add(r, lin, nil)
+	}
+	out, rejects := dec.Flush()
+	if len(rejects) != 0 {
+		t.Fatalf("rejects: %+v", rejects)
+	}
+	return &pipeline.Batch{Records: out, Raw: []pipeline.Raw{{Endpoint: "/athletes", FetchedAt: now, Body: []byte(body)}}}
+}
