@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 
 	"github.com/athlake/athlake/extract/teampro"
 )
@@ -25,7 +24,7 @@ func AuthTeamPro(ctx context.Context, env *Env, cfg *Config, o AuthOptions) erro
 	if t == nil {
 		return &ConfigError{Key: "sources.teampro", Msg: "not configured"}
 	}
-	path, err := cfg.TokenFilePath(os.UserHomeDir)
+	ts, err := tokenStore(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
@@ -38,9 +37,13 @@ func AuthTeamPro(ctx context.Context, env *Env, cfg *Config, o AuthOptions) erro
 	if err != nil {
 		return err
 	}
-	if err := (teampro.TokenFile{Path: path}).Save(tok); err != nil {
+	if err := ts.Put(ctx, tok, ""); err != nil {
 		return fmt.Errorf("saving the token: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "Team Pro token saved to %s (mode 0600)\n", path)
+	where := ts.String()
+	if _, ok := ts.(teampro.TokenFile); ok {
+		where += " (mode 0600)"
+	}
+	fmt.Fprintf(env.Stdout, "Team Pro token saved to %s\n", where)
 	return nil
 }

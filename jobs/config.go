@@ -337,6 +337,11 @@ func (c *Config) Validate() error {
 		if t.TokenFile == "" {
 			t.TokenFile = "~/.config/athlake/teampro-token.json"
 		}
+		if strings.HasPrefix(t.TokenFile, "s3://") {
+			if _, key, err := s3store.ParseURL(t.TokenFile); err != nil || key == "" {
+				return &ConfigError{Key: "sources.teampro.token_file", Msg: fmt.Sprintf("%q: want a file path or s3://bucket/key", t.TokenFile)}
+			}
+		}
 		if t.Samples == "" {
 			t.Samples = "all"
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
@@ -48,7 +49,8 @@ func childSync(path string) int {
 	defer stop()
 	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync", CommitBytes: commit}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		if errors.Is(err, context.Canceled) {
+		var locked *pipeline.LockedError
+		if errors.Is(err, context.Canceled) || errors.As(err, &locked) {
 			return 75
 		}
 		return 1
@@ -147,23 +149,23 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 // killed (a run that finishes first counts as a run, not a kill; at most
 // three times as many runs), calling between after each; then one last run
 // to completion.
-func killAndFinish(t *testing.T, dir string, cfg *Config, seed uint64, kills int, between func(run int)) {
+func killAndFinish(t *testing.T, dir string, cfg *Config, seed uint64, kills int, between func(run int), env ...string) {
 	t.Helper()
 	calib := *cfg
 	calib.Output, calib.DuckDB = filepath.Join(dir, "calib"), filepath.Join(dir, "calib.duckdb")
 	start := time.Now()
-	runChild(t, writeChildConfig(t, dir, "calib.yaml", &calib), 0, nil)
+	runChild(t, writeChildConfig(t, dir, "calib.yaml", &calib), 0, nil, env...)
 	whole := time.Since(start)
 	cfgPath := writeChildConfig(t, dir, "athlake.yaml", cfg)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	killed, runs := 0, 0
 	for ; killed < kills && runs < 3*kills; runs++ {
-		if k, _ := runChild(t, cfgPath, whole/50+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill); k {
+		if k, _ := runChild(t, cfgPath, whole/50+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill, env...); k {
 			killed++
 		}
 		between(runs)
 	}
-	runChild(t, cfgPath, 0, nil)
+	runChild(t, cfgPath, 0, nil, env...)
 	t.Logf("%d of %d runs killed (a whole run takes %v)", killed, runs, whole)
 	if killed < kills {
 		t.Errorf("only %d runs were killed: the test did not test crashes", killed)
@@ -173,7 +175,11 @@ func killAndFinish(t *testing.T, dir string, cfg *Config, seed uint64, kills int
 func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	yaml := fmt.Sprintf("output: %s\nduckdb: %s\nsources:\n", cfg.Output, cfg.DuckDB)
+	yaml := fmt.Sprintf("output: %s\nduckdb: %s\n", cfg.Output, cfg.DuckDB)
+	if cfg.IsS3() {
+		yaml += fmt.Sprintf("s3:\n  region: %s\n  endpoint: %s\n  force_path_style: %t\n", cfg.S3.Region, cfg.S3.Endpoint, cfg.S3.ForcePathStyle)
+	}
+	yaml += "sources:\n"
 	if c := cfg.Sources.Plyomat; c != nil {
 		yaml += fmt.Sprintf("  plyomat:\n    base_url: %s\n    api_key: ${SANDBOX_KEY}\n", c.BaseURL)
 	}
@@ -187,16 +193,24 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 	return p
 }
 
-// runChild runs one sync in a child process and sends it sig after
-// killAfter (0: let it finish, which must succeed). It reports whether the
-// signal was sent, and the child's output with its exit status.
-func runChild(t *testing.T, cfgPath string, killAfter time.Duration, sig os.Signal) (bool, string) {
-	t.Helper()
+// childCmd is a sync in a child process (see TestMain), with env added to
+// its environment.
+func childCmd(cfgPath string, out *syncBuffer, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+sandbox.PlyomatKey,
 		"SANDBOX_TP_SECRET="+sandbox.TeamProClientSecret, "ATHLAKE_CHILD_COMMIT_BYTES=1")
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd
+}
+
+// runChild runs one sync in a child process and sends it sig after
+// killAfter (0: let it finish, which must succeed). It reports whether the
+// signal was sent, and the child's output with its exit status.
+func runChild(t *testing.T, cfgPath string, killAfter time.Duration, sig os.Signal, env ...string) (bool, string) {
+	t.Helper()
 	var buf syncBuffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd := childCmd(cfgPath, &buf, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

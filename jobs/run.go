@@ -278,11 +278,11 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			}))
 		case "teampro":
 			t := cfg.Sources.TeamPro
-			tokenPath, err := cfg.TokenFilePath(os.UserHomeDir)
+			ts, err := tokenStore(ctx, env, cfg)
 			if err != nil {
 				return nil, err
 			}
-			tokens := &teampro.TokenSource{Config: oauthConfig(t), Store: teampro.TokenFile{Path: tokenPath}}
+			tokens := &teampro.TokenSource{Config: oauthConfig(t), Store: ts}
 			c, err := teampro.New(teampro.Options{
 				BaseURL: t.BaseURL, Tokens: tokens, UserAgent: userAgent(),
 				Timeout: cmp.Or(o.Timeout, time.Duration(t.Timeout)), Backoff: o.Backoff,

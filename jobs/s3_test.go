@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 	logs, out := &syncBuffer{}, &syncBuffer{}
 	env := s3Env(&Env{Stdout: out, Stderr: logs, Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, srv)
 
-	newCfg := func(name string) *Config {
+	newLocal := func(name string) *Config {
 		cfg := SandboxConfig(api.URL, filepath.Join(dir, name))
 		cfg.Sources.TeamPro.Rate, cfg.Sources.TeamPro.Burst = 1000, 100000
 		if err := cfg.Validate(); err != nil {
@@ -99,10 +100,20 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 		}
 		return cfg
 	}
-	local, remote := newCfg("local"), newCfg("s3")
+	local := newLocal("local")
+	// The S3 job keeps its Team Pro token on S3 too (a pod without a disk).
+	remote := SandboxConfig(api.URL, filepath.Join(dir, "s3"))
+	remote.Sources.TeamPro.Rate, remote.Sources.TeamPro.Burst = 1000, 100000
+	remote.Sources.TeamPro.TokenFile = "s3://" + bucket + "/secrets/teampro-token.json"
 	s3Config(remote, srv, bucket, "team/lake")
 	if err := remote.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	if err := AuthTeamPro(ctx, env, remote, AuthOptions{Open: FollowRedirects}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.Store(t, bucket, "secrets").Get(ctx, "teampro-token.json"); err != nil {
+		t.Fatalf("token not on S3: %v", err)
 	}
 
 	sync := func(cfg *Config) (*Summary, time.Duration) {
@@ -246,4 +257,99 @@ func TestS3WithoutConditionalWrites(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Key != "s3.endpoint" || !errors.Is(err, s3store.ErrNoConditionalWrites) && !strings.Contains(err.Error(), "conditional writes") {
 		t.Fatalf("err = %v, want a config error on s3.endpoint about conditional writes", err)
 	}
+}
+
+// TestS3KilledSyncsConverge kills syncs to S3 with SIGKILL at random
+// moments (the children find their keys through the SDK's default chain,
+// in the environment), then lets one finish: the views over the mirrored
+// lake equal the sandbox's truth, no key doubled and no upload left; the
+// killed runs' uncommitted files are not mirrored, and cleaning them up
+// changes nothing.
+func TestS3KilledSyncsConverge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	h := newHarness(t, 24)
+	s3Config(h.cfg, srv, bucket, "lake")
+	killAndFinish(t, h.dir, h.cfg, 24, 6, func(attempt int) {
+		if attempt%3 == 2 {
+			h.sb.Plyomat.Advance(12 * time.Hour)
+		}
+	}, srv.Env()...)
+
+	env := s3Env(h.env(), srv)
+	mdir := filepath.Join(h.dir, "mirror")
+	mirrorViews(t, env, h.cfg, mdir, h.cfg.DuckDB)
+	want := expected(h.sb.Plyomat.Truth())
+	h.assertExact(want)
+	for _, q := range []string{
+		"SELECT count(*) - count(DISTINCT id) FROM plyomat_sets",
+		"SELECT count(*) - count(DISTINCT (set_id, rep_index)) FROM plyomat_reps",
+	} {
+		if got := h.query(q); got[0][0] != "0" {
+			t.Errorf("%s = %s", q, got[0][0])
+		}
+	}
+	if up := srv.Uploads(t, bucket); len(up) != 0 {
+		t.Errorf("unfinished uploads: %v", up)
+	}
+
+	st := srv.Store(t, bucket, "lake")
+	c, err := load.ListCommitted(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range c.Uncommitted {
+		if fileExists(filepath.Join(mdir, o.Key)) {
+			t.Errorf("uncommitted %s was mirrored", o.Key)
+		}
+	}
+	files, _, err := load.Recover(ctx, st, time.Now().Add(time.Hour))
+	if err != nil || files != len(c.Uncommitted) {
+		t.Fatalf("Recover removed %d of %d uncommitted files: %v", files, len(c.Uncommitted), err)
+	}
+	t.Logf("%d uncommitted files of killed runs cleaned up", files)
+	mirrorViews(t, env, h.cfg, mdir, h.cfg.DuckDB)
+	h.assertExact(want)
+}
+
+// TestS3ConcurrentSyncs starts two syncs of one S3 output at the same
+// moment, as two schedulers might: one takes the lock; the other, if they
+// overlap, exits 75 at once naming the holder. The lake ends exact.
+func TestS3ConcurrentSyncs(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	h := newHarness(t, 25)
+	s3Config(h.cfg, srv, bucket, "lake")
+	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
+	var outs [2]syncBuffer
+	cmds := [2]*exec.Cmd{childCmd(cfgPath, &outs[0], srv.Env()...), childCmd(cfgPath, &outs[1], srv.Env()...)}
+	for _, c := range cmds {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codes := map[int]int{}
+	for i, c := range cmds {
+		c.Wait()
+		code := c.ProcessState.ExitCode()
+		codes[code]++
+		switch code {
+		case 0:
+		case 75:
+			if !strings.Contains(outs[i].String(), "output is locked by run ") {
+				t.Errorf("the refused run does not name the holder:\n%s", outs[i].String())
+			}
+		default:
+			t.Errorf("sync %d exited %d:\n%s", i, code, outs[i].String())
+		}
+	}
+	if codes[0] == 0 {
+		t.Fatalf("no sync succeeded: %v", codes)
+	}
+	t.Logf("exit codes: %v", codes)
+	mirrorViews(t, s3Env(h.env(), srv), h.cfg, filepath.Join(h.dir, "mirror"), h.cfg.DuckDB)
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
 }
