@@ -153,7 +153,7 @@ func TestHostileIDs(t *testing.T) {
 	}
 	// Every file stays inside its table's folder.
 	lake := h.cfg.Output
-	good := regexp.MustCompile(`^(plyomat/[a-z_]+/(month=[0-9]{4}-[0-9]{2}/)?[0-9TZ.:-]+-[0-9a-f]{6}-[a-z_]+-[0-9]{4}\.parquet|_(raw|state|runs|rejects)/.+|athlake\.duckdb)$`)
+	good := regexp.MustCompile(`^(plyomat/[a-z_]+/(month=[0-9]{4}-[0-9]{2}/)?[0-9TZ.:-]+-[0-9a-f]{6}-[a-z_]+-[0-9]{4}\.parquet|_(raw|state|runs|rejects|commits)/.+|athlake\.duckdb)$`)
 	filepath.WalkDir(filepath.Dir(lake), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return err

@@ -2,6 +2,8 @@ package load
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -111,35 +113,67 @@ func ListCommitted(ctx context.Context, st store.Store) (*Committed, error) {
 	return c, nil
 }
 
-// uploadAborter is a store that can list and abort unfinished uploads (S3).
-type uploadAborter interface {
-	AbortUploads(ctx context.Context, before time.Time) (int, error)
-}
+// LakeFormat is the version of the lake's layout, kept in FormatKey.
+// Format 2 added commit markers.
+const LakeFormat = 2
+
+// FormatKey records the lake's format.
+var FormatKey = path.Join(StateDir, "lake.json")
 
 // Recover cleans up after killed runs; it must run under the run lock.
 // Uncommitted data files older than before are deleted (younger ones may
 // belong to a run that just lost its lease and is still stopping: they are
 // left for a later run, and are harmless meanwhile, since their rows come
-// again with the next fetch), and so are multipart uploads started before
-// before. It returns what it removed.
-func Recover(ctx context.Context, st store.Store, before time.Time) (files, uploads int, err error) {
-	if a, ok := st.(uploadAborter); ok {
-		if uploads, err = a.AbortUploads(ctx, before); err != nil {
-			return 0, uploads, fmt.Errorf("aborting unfinished uploads: %w", err)
-		}
+// again with the next fetch), and so are unfinished writes (temporary files,
+// multipart uploads) started before before. It returns what it removed.
+//
+// A lake written before commit markers existed has none: its files are
+// adopted (each commit gets its marker) instead of being taken for
+// leftovers.
+func Recover(ctx context.Context, st store.Store, before time.Time) (files, unfinished int, err error) {
+	if unfinished, err = st.AbortUnfinished(ctx, before); err != nil {
+		return 0, unfinished, fmt.Errorf("removing unfinished writes: %w", err)
 	}
 	c, err := ListCommitted(ctx, st)
 	if err != nil {
-		return 0, uploads, err
+		return 0, unfinished, err
+	}
+	if _, _, err := st.Get(ctx, FormatKey); errors.Is(err, store.ErrNotFound) {
+		if err := adopt(ctx, st, c.Uncommitted); err != nil {
+			return 0, unfinished, err
+		}
+		b, _ := json.Marshal(map[string]int{"format": LakeFormat})
+		return 0, unfinished, st.Put(ctx, FormatKey, b)
+	} else if err != nil {
+		return 0, unfinished, err
 	}
 	for _, o := range c.Uncommitted {
 		if !o.ModTime.Before(before) {
 			continue
 		}
 		if err := st.Delete(ctx, o.Key); err != nil {
-			return files, uploads, fmt.Errorf("deleting uncommitted %s: %w", o.Key, err)
+			return files, unfinished, fmt.Errorf("deleting uncommitted %s: %w", o.Key, err)
 		}
 		files++
 	}
-	return files, uploads, nil
+	return files, unfinished, nil
+}
+
+// adopt writes a marker for every commit of a lake from before markers.
+func adopt(ctx context.Context, st store.Store, objs []store.Object) error {
+	commits := map[Commit][]markerFile{}
+	for _, o := range objs {
+		c, _ := CommitOf(o.Key)
+		commits[c] = append(commits[c], markerFile{Key: o.Key, Bytes: o.Size})
+	}
+	for c, files := range commits {
+		b, err := json.MarshalIndent(marker{RunID: c.RunID, Source: c.Source, Files: files, Adopted: true}, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := st.Put(ctx, c.Marker(), append(b, '\n')); err != nil {
+			return fmt.Errorf("adopting the files of %s: %w", c.Name, err)
+		}
+	}
+	return nil
 }

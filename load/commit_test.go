@@ -68,6 +68,9 @@ func TestCommitMarkerAndRecover(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			st := newStore(t)
+			if _, _, err := Recover(ctx, st, time.Now()); err != nil { // as a run's first step
+				t.Fatal(err)
+			}
 			reg := schemas.All()
 			sink := NewSink(st, reg, memory.DefaultAllocator, "plyomat", "athletes", "20261122T183353.123Z-1a2b3c")
 			if err := sink.Add(ctx, athleteBatch(t, reg)); err != nil {
@@ -183,4 +186,54 @@ func athleteBatch(t *testing.T, reg *schemas.Registry) *pipeline.Batch {
 		t.Fatalf("rejects: %+v", rejects)
 	}
 	return &pipeline.Batch{Records: out, Raw: []pipeline.Raw{{Endpoint: "/athletes", FetchedAt: now, Body: []byte(body)}}}
+}
+
+// A lake written before commit markers has none: its files are adopted,
+// never deleted.
+func TestRecoverAdoptsLakeWithoutMarkers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	old := []string{
+		"plyomat/athletes/20261101T100000.000Z-aaaaaa-athletes-0001.parquet",
+		"plyomat/sets/month=2026-10/20261101T100000.000Z-aaaaaa-sets-0001.parquet",
+		"plyomat/sets/month=2026-11/20261101T100000.000Z-aaaaaa-sets-0001.parquet",
+		"_raw/plyomat/sets/20261101T100000.000Z-aaaaaa-0001.jsonl.zst", // format 1 raw name: not a commit file
+	}
+	for _, k := range old {
+		if err := st.Put(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _, err := Recover(ctx, st, time.Now().Add(time.Hour))
+	if err != nil || files != 0 {
+		t.Fatalf("Recover = %d, %v; want nothing deleted", files, err)
+	}
+	c, err := ListCommitted(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Uncommitted) != 0 {
+		t.Fatalf("not adopted: %+v", c.Uncommitted)
+	}
+	b, _, err := st.Get(ctx, "_commits/plyomat/20261101T100000.000Z-aaaaaa-sets-0001.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m marker
+	json.Unmarshal(b, &m)
+	if !m.Adopted || len(m.Files) != 2 {
+		t.Fatalf("marker %s", b)
+	}
+	// From now on the lake has its format: leftovers are deleted.
+	orphan := "plyomat/athletes/20261102T100000.000Z-bbbbbb-athletes-0001.parquet"
+	st.Put(ctx, orphan, []byte("x"))
+	if files, _, err := Recover(ctx, st, time.Now().Add(time.Hour)); err != nil || files != 1 {
+		t.Fatalf("second Recover = %d, %v; want the leftover deleted", files, err)
+	}
+	for _, k := range old {
+		if _, _, err := st.Get(ctx, k); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
 }

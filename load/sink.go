@@ -62,7 +62,9 @@ type marker struct {
 	Stream string           `json:"stream"`
 	Seq    int              `json:"seq"`
 	Files  []markerFile     `json:"files"`
-	Rows   map[string]int64 `json:"rows"`
+	Rows   map[string]int64 `json:"rows,omitempty"`
+	// Adopted marks a commit of a lake written before markers existed.
+	Adopted bool `json:"adopted,omitempty"`
 }
 
 type markerFile struct {

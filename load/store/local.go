@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // tmpPrefix marks files being written; readers and List ignore them.
@@ -231,6 +232,30 @@ func (l *Local) Delete(_ context.Context, key string) error {
 		return err
 	}
 	return nil
+}
+
+// AbortUnfinished removes the temporary files of writers killed before
+// before.
+func (l *Local) AbortUnfinished(_ context.Context, before time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), tmpPrefix) {
+			return err
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // committed or aborted meanwhile
+		}
+		if err != nil || !info.ModTime().Before(before) {
+			return err
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // List walks the committed objects under prefix, skipping hidden files

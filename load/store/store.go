@@ -34,6 +34,10 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// List returns the committed objects whose keys start with prefix.
 	List(ctx context.Context, prefix string) ([]Object, error)
+	// AbortUnfinished removes what writers that never committed nor
+	// aborted (killed processes) left behind, if started before before:
+	// temporary files, multipart uploads. It returns how many.
+	AbortUnfinished(ctx context.Context, before time.Time) (int, error)
 	// URL locates the store for people and for readers such as DuckDB
 	// (a local absolute path or an s3:// URL).
 	URL() string

@@ -276,10 +276,10 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Object, error)
 	return out, nil
 }
 
-// AbortUploads aborts the multipart uploads under the store's prefix that
-// were started before before: uploads of a killed writer, which S3 would
-// otherwise keep (and bill) forever. It returns how many it aborted.
-func (s *Store) AbortUploads(ctx context.Context, before time.Time) (int, error) {
+// AbortUnfinished aborts the multipart uploads under the store's prefix
+// that were started before before: uploads of a killed writer, which S3
+// would otherwise keep (and bill) forever. It returns how many it aborted.
+func (s *Store) AbortUnfinished(ctx context.Context, before time.Time) (int, error) {
 	n := 0
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.o.Bucket, Prefix: aws.String(s.root())}
 	for {

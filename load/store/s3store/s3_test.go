@@ -83,15 +83,15 @@ func TestMultipart(t *testing.T) {
 		t.Fatalf("aborted object: %v", err)
 	}
 
-	// A writer killed mid-object leaves an upload; AbortUploads removes
+	// A writer killed mid-object leaves an upload; AbortUnfinished removes
 	// the old ones only.
 	w, _ = st.Create(ctx, "big/killed.bin")
 	w.Write(data[:s3store.MinPartSize+1])
-	if n, err := st.AbortUploads(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
-		t.Fatalf("AbortUploads(an hour ago) = %d, %v; want 0", n, err)
+	if n, err := st.AbortUnfinished(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("AbortUnfinished(an hour ago) = %d, %v; want 0", n, err)
 	}
-	if n, err := st.AbortUploads(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
-		t.Fatalf("AbortUploads(now) = %d, %v; want 1", n, err)
+	if n, err := st.AbortUnfinished(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("AbortUnfinished(now) = %d, %v; want 1", n, err)
 	}
 	if up := srv.Uploads(t, bucket); len(up) != 0 {
 		t.Fatalf("uploads left: %v", up)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/athlake/athlake/load/store"
 )
@@ -91,6 +92,30 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 		if _, _, err := s.Get(ctx, "lock"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("deleted object still there: %v", err)
+		}
+	})
+	t.Run("AbortUnfinished", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Put(ctx, "keep/a", []byte("a")); err != nil {
+			t.Fatal(err)
+		}
+		w, err := s.Create(ctx, "keep/b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(make([]byte, 1000)) // a killed writer never commits nor aborts
+		if _, err := s.AbortUnfinished(ctx, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AbortUnfinished(ctx, time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.AbortUnfinished(ctx, time.Now().Add(time.Minute)); err != nil || n != 0 {
+			t.Fatalf("second AbortUnfinished = %d, %v; want nothing left", n, err)
+		}
+		objs, err := s.List(ctx, "keep/")
+		if err != nil || len(objs) != 1 || objs[0].Key != "keep/a" {
+			t.Fatalf("List = %+v, %v; want the committed object only", objs, err)
 		}
 	})
 	t.Run("BadKeys", func(t *testing.T) {
