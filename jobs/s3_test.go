@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -352,4 +353,49 @@ func TestS3ConcurrentSyncs(t *testing.T) {
 	t.Logf("exit codes: %v", codes)
 	mirrorViews(t, s3Env(h.env(), srv), h.cfg, filepath.Join(h.dir, "mirror"), h.cfg.DuckDB)
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
+}
+
+// BenchmarkSyncOutput is a demo-scale backfill of the three sources into a
+// local folder and into S3 (versitygw on loopback), each into a new,
+// empty output: go test ./jobs -run '^$' -bench SyncOutput -benchtime 5x
+func BenchmarkSyncOutput(b *testing.B) {
+	ctx := context.Background()
+	srv := s3test.Start(b)
+	bucket := srv.NewBucket(b)
+	sb := sandbox.New(sandbox.Options{Seed: 1, TeamPro: sbt.Options{Rate: 1000, Burst: 1 << 30}})
+	api := httptest.NewServer(sb)
+	b.Cleanup(api.Close)
+	dir := b.TempDir()
+	env := s3Env(&Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}, srv)
+	base := SandboxConfig(api.URL, dir)
+	base.Sources.TeamPro.Rate, base.Sources.TeamPro.Burst = 1000, 1<<30
+	if err := base.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	if err := AuthTeamPro(ctx, env, base, AuthOptions{Open: FollowRedirects}); err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{"local", "s3"} {
+		b.Run(kind, func(b *testing.B) {
+			var objects, bytes int64
+			for i := range b.N {
+				cfg := *base
+				cfg.DuckDB = filepath.Join(dir, fmt.Sprintf("%s-%d.duckdb", kind, i))
+				cfg.Output = filepath.Join(dir, fmt.Sprintf("%s-%d", kind, i))
+				if kind == "s3" {
+					s3Config(&cfg, srv, bucket, fmt.Sprintf("lake-%d", i))
+				}
+				sum, err := Run(ctx, env, &cfg, RunOptions{Command: "sync"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, _ := openStore(ctx, env, &cfg)
+				objs, _ := st.List(ctx, "")
+				objects += int64(len(objs))
+				bytes += sum.Bytes
+			}
+			b.ReportMetric(float64(objects)/float64(b.N), "objects/op")
+			b.ReportMetric(float64(bytes)/float64(b.N)/1e6, "MB/op")
+		})
+	}
 }
