@@ -28,6 +28,7 @@ func openStore(ctx context.Context, env *Env, cfg *Config) (store.Store, error) 
 	if err != nil {
 		return nil, err
 	}
+	o.Log = env.Log
 	if env.S3 != nil {
 		env.S3(&o)
 	}
@@ -55,11 +56,18 @@ func prepareWrite(ctx context.Context, st store.Store) error {
 	if !ok {
 		return nil
 	}
-	err := s3.ProbeConditional(ctx, load.StateDir)
-	if errors.Is(err, s3store.ErrNoConditionalWrites) {
-		return &ConfigError{Key: "s3.endpoint", Msg: err.Error()}
+	if err := s3.CheckCredentials(ctx); err != nil {
+		return &ConfigError{Key: "output", Msg: err.Error()}
 	}
-	if err != nil {
+	err := s3.ProbeConditional(ctx, load.StateDir)
+	switch {
+	case errors.Is(err, s3store.ErrNoConditionalWrites):
+		return &ConfigError{Key: "s3.endpoint", Msg: err.Error()}
+	case errors.Is(err, s3store.ErrNoBucket):
+		return &ConfigError{Key: "output", Msg: fmt.Sprintf("%s: %v", s3.URL(), s3store.ErrNoBucket)}
+	case errors.Is(err, s3store.ErrDenied):
+		return &ConfigError{Key: "output", Msg: fmt.Sprintf("%s: %v", s3.URL(), s3store.ErrDenied)}
+	case err != nil:
 		return fmt.Errorf("checking the output: %w", err)
 	}
 	return nil
@@ -116,7 +124,7 @@ func tokenStore(ctx context.Context, env *Env, cfg *Config) (teampro.TokenStore,
 	if err != nil || key == "" {
 		return nil, &ConfigError{Key: "sources.teampro.token_file", Msg: "want a file path or s3://bucket/key"}
 	}
-	o := s3store.Options{Bucket: bucket, Region: cfg.S3.Region, Endpoint: cfg.S3.Endpoint, ForcePathStyle: cfg.S3.ForcePathStyle}
+	o := s3store.Options{Bucket: bucket, Region: cfg.S3.Region, Endpoint: cfg.S3.Endpoint, ForcePathStyle: cfg.S3.ForcePathStyle, Log: env.Log}
 	if env.S3 != nil {
 		env.S3(&o)
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/logging"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/athlake/athlake/load/store"
@@ -60,6 +62,8 @@ type Options struct {
 	Credentials aws.CredentialsProvider
 	// HTTPClient replaces the SDK's HTTP client.
 	HTTPClient *http.Client
+	// Log receives the SDK's own warnings (default: dropped).
+	Log *slog.Logger
 }
 
 // ParseURL splits s3://bucket/prefix.
@@ -111,6 +115,13 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.HTTPClient != nil {
 		opts = append(opts, config.WithHTTPClient(o.HTTPClient))
 	}
+	var logger logging.Logger = logging.Nop{}
+	if o.Log != nil {
+		logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			o.Log.Warn(fmt.Sprintf(format, v...), "component", "aws-sdk", "class", string(c))
+		})
+	}
+	opts = append(opts, config.WithLogger(logger))
 	if o.Endpoint != "" {
 		// S3-compatible servers often reject the SDK's newer default
 		// checksums; send them only where an operation requires one.
@@ -305,6 +316,29 @@ func (s *Store) AbortUnfinished(ctx context.Context, before time.Time) (int, err
 	}
 }
 
+// ErrNoBucket means the bucket does not exist (athlake does not create it).
+var ErrNoBucket = errors.New("the bucket does not exist")
+
+// ErrDenied means the server refused the credentials or the request.
+var ErrDenied = errors.New("access denied (check the credentials the AWS SDK found: environment, profile, role)")
+
+// CheckCredentials resolves the credentials through the chain, so that a
+// machine without any fails with one clear message before the first request.
+func (s *Store) CheckCredentials(ctx context.Context) error {
+	if _, err := s.Credentials(ctx); err != nil {
+		return fmt.Errorf("%w (%s)", ErrNoCredentials, firstLine(err))
+	}
+	return nil
+}
+
+// ErrNoCredentials means the SDK's chain found no credentials.
+var ErrNoCredentials = errors.New("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run with a web identity, container or instance role")
+
+func firstLine(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
+}
+
 // ErrNoConditionalWrites says the server ignores If-None-Match / If-Match.
 var ErrNoConditionalWrites = errors.New("the S3 server does not honour conditional writes (If-None-Match / If-Match), which athlake needs for its lock and state; use AWS S3 or a server that supports them (versitygw, MinIO)")
 
@@ -345,7 +379,11 @@ func (s *Store) wrap(key string, err error) error {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
 	switch {
-	case errors.As(err, &nsk), errors.As(err, &nf), isStatus(err, http.StatusNotFound) && !isNoSuchBucket(err):
+	case isNoSuchBucket(err):
+		return fmt.Errorf("%s: %w", s.where(key), ErrNoBucket)
+	case isStatus(err, http.StatusForbidden):
+		return fmt.Errorf("%s: %w: %w", s.where(key), ErrDenied, err)
+	case errors.As(err, &nsk), errors.As(err, &nf), isStatus(err, http.StatusNotFound):
 		return fmt.Errorf("%s: %w", s.where(key), store.ErrNotFound)
 	case isStatus(err, http.StatusPreconditionFailed), isStatus(err, http.StatusConflict):
 		// 409 ConditionalRequestConflict: a concurrent conditional write.
