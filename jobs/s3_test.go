@@ -399,3 +399,38 @@ func BenchmarkSyncOutput(b *testing.B) {
 		})
 	}
 }
+
+// TestS3ConfigErrors: a missing bucket and refused credentials are
+// configuration errors naming the output, before anything is written, and
+// the secret key is in no message.
+func TestS3ConfigErrors(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	for name, c := range map[string]struct {
+		bucket, secret, want string
+	}{
+		"missing bucket": {"no-such-bucket", srv.SecretKey, "the bucket does not exist"},
+		"wrong secret":   {bucket, srv.SecretKey + "x", "access denied"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, 3)
+			s3Config(h.cfg, srv, c.bucket, "lake")
+			env := h.env()
+			env.S3 = func(o *s3store.Options) {
+				o.Credentials = (&s3test.Server{AccessKey: srv.AccessKey, SecretKey: c.secret}).Credentials()
+			}
+			_, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync"})
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Key != "output" || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want a config error on output saying %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), srv.SecretKey) || strings.Contains(h.logs.String(), srv.SecretKey) {
+				t.Fatal("the secret key is in the error or the log")
+			}
+		})
+	}
+	if objs, _ := srv.Store(t, bucket, "").List(context.Background(), ""); len(objs) != 0 {
+		t.Fatalf("refused runs wrote %v", objs)
+	}
+}

@@ -46,6 +46,14 @@ func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{[]string{"schemas", "--format", "xml"}, "--format xml"},
 		{[]string{"sandbox", "--scale", "huge"}, "--scale"},
 		{[]string{"sync", "--log-level", "loud"}, "--log-level"},
+		{[]string{"sync", "--config", write("s3bucket.yaml", "output: s3:///lake\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "output: \"s3:///lake\": the bucket is missing"},
+		{[]string{"sync", "--config", write("s3prefix.yaml", "output: s3://b/../x\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "output: "},
+		{[]string{"sync", "--config", write("s3endpoint.yaml", "output: s3://b/lake\ns3:\n  endpoint: 127.0.0.1:9000\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "s3.endpoint"},
+		{[]string{"sync", "--config", write("s3db.yaml", "output: s3://b/lake\nduckdb: s3://b/x.duckdb\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "duckdb: the views database is a local file"},
+		{[]string{"sync", "--config", write("s3token.yaml", "sources:\n  teampro:\n    client_id: c\n    client_secret: s\n    token_file: s3://bucket-only\n")}, "sources.teampro.token_file"},
+		{[]string{"sync", "--config", write("s3key.yaml", "output: s3://b/lake\ns3:\n  access_key: AKIA\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "unknown key access_key"},
+		{[]string{"mirror", "--config", write("m.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "--to: required"},
+		{[]string{"views", "--config", write("v.yaml", "output: s3://b/lake\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--lake", "s3://b/other"}, "--lake: want a local folder"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runCLI(t, nil, c.args...)
