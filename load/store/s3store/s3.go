@@ -220,11 +220,26 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 }
 
 // PutIf writes with If-None-Match: * (ifVersion "") or If-Match: ifVersion.
+//
+// The SDK retries a request whose answer was lost; if the lost attempt had
+// been applied, the retry fails its precondition. So a lost precondition is
+// checked by reading the object back: if it holds exactly data, the write
+// was ours. (Callers write data unique to the writer: a lease with its
+// expiry, a state with its time.)
 func (s *Store) PutIf(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
+	var v string
+	var err error
 	if ifVersion == "" {
-		return s.put(ctx, key, data, aws.String("*"), nil)
+		v, err = s.put(ctx, key, data, aws.String("*"), nil)
+	} else {
+		v, err = s.put(ctx, key, data, nil, aws.String(ifVersion))
 	}
-	return s.put(ctx, key, data, nil, aws.String(ifVersion))
+	if errors.Is(err, store.ErrConflict) {
+		if cur, cv, gerr := s.Get(ctx, key); gerr == nil && bytes.Equal(cur, data) {
+			return cv, nil
+		}
+	}
+	return v, err
 }
 
 func (s *Store) put(ctx context.Context, key string, data []byte, ifNoneMatch, ifMatch *string) (string, error) {
@@ -342,25 +357,44 @@ func firstLine(err error) string {
 // ErrNoConditionalWrites says the server ignores If-None-Match / If-Match.
 var ErrNoConditionalWrites = errors.New("the S3 server does not honour conditional writes (If-None-Match / If-Match), which athlake needs for its lock and state; use AWS S3 or a server that supports them (versitygw, MinIO)")
 
-// ProbeConditional checks that the server refuses a second If-None-Match: *
-// write of the same key, and cleans up after itself.
+// ProbeConditional checks that the server honours the conditional writes
+// the lock and state rely on: a second If-None-Match: * PUT, a PUT and a
+// DELETE with a wrong If-Match must all be refused. It cleans up after
+// itself.
 func (s *Store) ProbeConditional(ctx context.Context, dir string) error {
 	var b [8]byte
 	rand.Read(b[:])
 	key := dir + "/.probe-" + hex.EncodeToString(b[:])
-	if _, err := s.PutIf(ctx, key, []byte("1"), ""); err != nil {
+	v, err := s.put(ctx, key, []byte("1"), aws.String("*"), nil)
+	if err != nil {
 		return err
 	}
 	defer s.Delete(context.WithoutCancel(ctx), key)
-	_, err := s.PutIf(ctx, key, []byte("2"), "")
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return nil
-	case err == nil:
-		return fmt.Errorf("%s: %w", s.URL(), ErrNoConditionalWrites)
-	default:
-		return err
+	wrong := aws.String(`"0123456789abcdef0123456789abcdef"`)
+	if v == *wrong {
+		wrong = aws.String(`"fedcba9876543210fedcba9876543210"`)
 	}
+	k, _ := s.key(key)
+	for _, probe := range []struct {
+		what string
+		try  func() error
+	}{
+		{"If-None-Match: * on PUT", func() error { _, err := s.put(ctx, key, []byte("2"), aws.String("*"), nil); return err }},
+		{"If-Match on PUT", func() error { _, err := s.put(ctx, key, []byte("3"), nil, wrong); return err }},
+		{"If-Match on DELETE", func() error {
+			_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.o.Bucket, Key: k, IfMatch: wrong})
+			return s.wrap(key, err)
+		}},
+	} {
+		switch err := probe.try(); {
+		case errors.Is(err, store.ErrConflict):
+		case err == nil:
+			return fmt.Errorf("%s ignores %s: %w", s.URL(), probe.what, ErrNoConditionalWrites)
+		default:
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) where(key string) string {
@@ -408,26 +442,34 @@ func (s *Store) Create(ctx context.Context, key string) (store.Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, ctx: ctx, name: key, key: k, buf: make([]byte, 0, s.o.PartSize)}
-	w.g, w.gctx = errgroup.WithContext(ctx)
+	w := &writer{s: s, ctx: ctx, name: key, key: k}
+	var gctx context.Context
+	gctx, w.cancel = context.WithCancel(ctx)
+	w.g, w.gctx = errgroup.WithContext(gctx)
 	w.g.SetLimit(s.o.Concurrency)
 	return w, nil
 }
 
 // writer buffers a part; when a part is full it starts a multipart upload
-// and sends the part in the background (at most Concurrency at once).
+// and sends the part in the background (at most Concurrency at once), so a
+// writer holds at most Concurrency+1 parts in memory. The first error
+// sticks: Commit after a failed Write fails too, never publishing a
+// truncated object.
 type writer struct {
 	s    *Store
 	ctx  context.Context
 	name string
 	key  *string
-	buf  []byte
+	buf  []byte // grows as written, up to PartSize
 
 	upload *string
 	g      *errgroup.Group
 	gctx   context.Context
+	cancel context.CancelFunc
 	mu     sync.Mutex
-	parts  []types.CompletedPart
+	etags  map[int32]*string // part number -> ETag, set by the uploads
+	parts  int32
+	err    error
 	done   bool
 }
 
@@ -435,15 +477,17 @@ func (w *writer) Write(b []byte) (int, error) {
 	if w.done {
 		return 0, errors.New("s3: write after commit or abort")
 	}
+	if w.err != nil {
+		return 0, w.err
+	}
 	n := len(b)
 	for len(b) > 0 {
-		room := int(w.s.o.PartSize) - len(w.buf)
-		c := min(room, len(b))
+		c := min(int(w.s.o.PartSize)-len(w.buf), len(b))
 		w.buf = append(w.buf, b[:c]...)
 		b = b[c:]
 		if len(w.buf) == int(w.s.o.PartSize) {
-			if err := w.sendPart(); err != nil {
-				return n - len(b), err
+			if w.err = w.sendPart(); w.err != nil {
+				return n - len(b), w.err
 			}
 		}
 	}
@@ -456,15 +500,15 @@ func (w *writer) sendPart() error {
 		if err != nil {
 			return w.s.wrap(w.name, err)
 		}
-		w.upload = out.UploadId
+		w.upload, w.etags = out.UploadId, map[int32]*string{}
 	}
 	if err := w.gctx.Err(); err != nil {
 		return cmp.Or(w.g.Wait(), err) // an earlier part failed: report its error
 	}
 	part := w.buf
-	num := int32(len(w.parts) + 1)
-	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(num)})
-	w.buf = make([]byte, 0, w.s.o.PartSize)
+	w.buf = nil
+	w.parts++
+	num := w.parts
 	w.g.Go(func() error {
 		out, err := w.s.client.UploadPart(w.gctx, &s3.UploadPartInput{
 			Bucket: &w.s.o.Bucket, Key: w.key, UploadId: w.upload, PartNumber: aws.Int32(num),
@@ -474,7 +518,7 @@ func (w *writer) sendPart() error {
 			return w.s.wrap(w.name, err)
 		}
 		w.mu.Lock()
-		w.parts[num-1].ETag = out.ETag
+		w.etags[num] = out.ETag
 		w.mu.Unlock()
 		return nil
 	})
@@ -487,13 +531,17 @@ func (w *writer) Commit() error {
 	if w.done {
 		return errors.New("s3: object already committed or aborted")
 	}
+	w.done = true
+	defer w.cancel()
+	if w.err != nil {
+		w.abort()
+		return w.err
+	}
 	if w.upload == nil {
-		w.done = true
 		_, err := w.s.put(w.ctx, w.name, w.buf, nil, nil)
 		return err
 	}
-	w.done = true
-	err := error(nil)
+	var err error
 	if len(w.buf) > 0 {
 		err = w.sendPart()
 	}
@@ -501,9 +549,14 @@ func (w *writer) Commit() error {
 		w.abort()
 		return err
 	}
+	parts := make([]types.CompletedPart, w.parts)
+	for i := range parts {
+		num := int32(i + 1)
+		parts[i] = types.CompletedPart{PartNumber: aws.Int32(num), ETag: w.etags[num]}
+	}
 	_, err = w.s.client.CompleteMultipartUpload(w.ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &w.s.o.Bucket, Key: w.key, UploadId: w.upload,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts},
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {
 		w.abort()
@@ -512,18 +565,19 @@ func (w *writer) Commit() error {
 	return nil
 }
 
-// Abort drops the object; a started multipart upload is aborted so that no
-// parts are left behind.
+// Abort drops the object: parts in flight are cancelled and a started
+// multipart upload is aborted, so that no parts are left behind.
 func (w *writer) Abort() error {
 	if w.done {
 		return nil
 	}
 	w.done = true
-	w.g.Wait()
+	w.cancel()
 	return w.abort()
 }
 
 func (w *writer) abort() error {
+	w.g.Wait()
 	if w.upload == nil {
 		return nil
 	}

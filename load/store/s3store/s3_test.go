@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +99,25 @@ func TestMultipart(t *testing.T) {
 	}
 }
 
+// A conditional write whose answer was lost is retried by the SDK and then
+// fails its precondition; reading back exactly the bytes written shows the
+// write was ours.
+func TestPutIfIsIdempotent(t *testing.T) {
+	srv := s3test.Start(t)
+	st := srv.Store(t, srv.NewBucket(t), "lake")
+	ctx := context.Background()
+	v1, err := st.PutIf(ctx, "_state/lock.json", []byte(`{"run":"a","expires":1}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.PutIf(ctx, "_state/lock.json", []byte(`{"run":"a","expires":1}`), ""); err != nil || v != v1 {
+		t.Fatalf("replayed create = %q, %v; want success with %q", v, err, v1)
+	}
+	if _, err := st.PutIf(ctx, "_state/lock.json", []byte(`{"run":"b","expires":1}`), ""); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("another writer's create: %v, want ErrConflict", err)
+	}
+}
+
 func TestProbeConditional(t *testing.T) {
 	srv := s3test.Start(t)
 	st := srv.Store(t, srv.NewBucket(t), "lake")
@@ -109,32 +129,83 @@ func TestProbeConditional(t *testing.T) {
 	}
 }
 
-// A server that ignores If-None-Match (as some S3-compatible servers do) is
+// Servers that ignore conditional writes, all of them or If-Match only, are
 // detected and named.
 func TestProbeConditionalRefusesServerWithout(t *testing.T) {
+	for name, c := range map[string]struct {
+		honourNoneMatch bool
+		want            string
+	}{
+		"none":          {false, "ignores If-None-Match: * on PUT"},
+		"If-Match only": {true, "ignores If-Match on PUT"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			objects := map[string]bool{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Method == http.MethodPut && c.honourNoneMatch && r.Header.Get("If-None-Match") == "*" && objects[r.URL.Path] {
+					w.WriteHeader(http.StatusPreconditionFailed)
+					return
+				}
+				objects[r.URL.Path] = r.Method == http.MethodPut
+				w.Header().Set("ETag", `"abc"`)
+			}))
+			defer srv.Close()
+			st := fakeStore(t, srv.URL)
+			err := st.ProbeConditional(context.Background(), "_state")
+			if !errors.Is(err, s3store.ErrNoConditionalWrites) || !strings.Contains(err.Error(), "s3://b/p") || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want ErrNoConditionalWrites naming the store and %q", err, c.want)
+			}
+		})
+	}
+}
+
+func fakeStore(t *testing.T, endpoint string) *s3store.Store {
+	t.Helper()
+	st, err := s3store.New(context.Background(), s3store.Options{
+		Bucket: "b", Prefix: "p", Region: "us-east-1", Endpoint: endpoint, ForcePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// A Write that failed (here: the server refuses to start the multipart
+// upload) makes Commit fail too: never a truncated object.
+func TestCommitAfterFailedWrite(t *testing.T) {
+	t.Parallel()
 	var puts int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		if r.Method == http.MethodPut {
 			puts++
 		}
-		w.Header().Set("ETag", `"abc"`)
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusBadRequest)
 	}))
 	defer srv.Close()
-	st, err := s3store.New(context.Background(), s3store.Options{
-		Bucket: "b", Prefix: "p", Region: "us-east-1", Endpoint: srv.URL, ForcePathStyle: true,
+	o := s3store.Options{
+		Bucket: "b", Region: "us-east-1", Endpoint: srv.URL, ForcePathStyle: true, PartSize: s3store.MinPartSize,
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
-	})
+	}
+	st, err := s3store.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.ProbeConditional(context.Background(), "_state")
-	if !errors.Is(err, s3store.ErrNoConditionalWrites) || !strings.Contains(err.Error(), "s3://b/p") {
-		t.Fatalf("err = %v, want ErrNoConditionalWrites naming the store", err)
+	w, _ := st.Create(context.Background(), "x.parquet")
+	if _, err := w.Write(make([]byte, 2*s3store.MinPartSize)); err == nil {
+		t.Fatal("Write succeeded against a server refusing uploads")
 	}
-	if puts != 2 {
-		t.Fatalf("%d PUTs, want 2", puts)
+	if err := w.Commit(); err == nil {
+		t.Fatal("Commit after a failed Write succeeded")
+	}
+	if puts != 0 {
+		t.Fatalf("%d PUTs: a truncated object was sent", puts)
 	}
 }
 
