@@ -1,18 +1,23 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/schemas"
 )
 
 // MirrorOptions configure `athlake mirror`.
@@ -28,13 +33,29 @@ type MirrorStats struct {
 	Bytes                      int64
 }
 
+// mirrorManifest, in the mirror's folder, records what the mirror copied
+// and from where: it is how the next mirror knows what changed, and the
+// only files a mirror ever deletes are those it lists.
+const mirrorManifest = ".athlake-mirror.json"
+
+type manifest struct {
+	Source  string                   `json:"source"`
+	Objects map[string]manifestEntry `json:"objects"`
+}
+
+type manifestEntry struct {
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+}
+
 // Mirror copies the committed lake (tables, raw responses, rejects, commit
-// markers, run summaries) to a local folder. Objects are compared by size
-// and modification time, so only what changed is transferred; local copies
-// of objects gone from the lake are deleted. Uncommitted files of a running
-// or killed sync are not copied, nor is _state/ (the lock, cursors and
-// quotas belong to the output), nor files at the top of the folder (such as
-// a views database built over the copy).
+// markers, run summaries) to a local folder. An object is copied when its
+// size or modification time in the lake differs from the last mirror's, or
+// its copy is missing; copies of objects gone from the lake are deleted.
+// Data files are copied before the commit markers that make them part of
+// the lake, so a mirror killed half-way never shows a commit without its
+// files. Uncommitted files of a running or killed sync are not copied, nor
+// is _state/ (the lock, cursors and quotas belong to the output).
 func Mirror(ctx context.Context, env *Env, cfg *Config, o MirrorOptions) (*MirrorStats, error) {
 	if o.To == "" {
 		return nil, &UsageError{Msg: "--to: required (the local folder to mirror into)"}
@@ -42,79 +63,130 @@ func Mirror(ctx context.Context, env *Env, cfg *Config, o MirrorOptions) (*Mirro
 	if strings.Contains(o.To, "://") {
 		return nil, &UsageError{Msg: "--to: want a local folder"}
 	}
+	to, err := filepath.Abs(o.To)
+	if err != nil {
+		return nil, &UsageError{Msg: fmt.Sprintf("--to: %v", err)}
+	}
+	if !cfg.IsS3() {
+		out, err := filepath.Abs(cfg.path(cfg.Output))
+		if err == nil && (within(to, out) || within(out, to)) {
+			return nil, &UsageError{Msg: fmt.Sprintf("--to %s: overlaps the output %s", to, out)}
+		}
+	}
 	src, err := openStore(ctx, env, cfg)
 	if err != nil {
 		return nil, err
 	}
-	dst, err := store.NewLocal(o.To)
+	dst, err := store.NewLocal(to)
 	if err != nil {
 		return nil, &UsageError{Msg: fmt.Sprintf("--to: %v", err)}
 	}
-	if !cfg.IsS3() && filepath.Clean(src.URL()) == filepath.Clean(dst.URL()) {
-		return nil, &UsageError{Msg: "--to: that is the output itself"}
-	}
-	c, err := load.ListCommitted(ctx, src)
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", src.URL(), err)
-	}
-	have, err := dst.List(ctx, "")
+	prev, err := readManifest(ctx, dst, src.URL())
 	if err != nil {
 		return nil, err
 	}
-	local := map[string]store.Object{}
-	for _, obj := range have {
-		if mirrored(obj.Key) {
-			local[obj.Key] = obj
-		}
+	reg := schemas.All()
+	c, err := load.ListCommitted(ctx, src, reg)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", src.URL(), err)
 	}
 
+	next := manifest{Source: src.URL(), Objects: map[string]manifestEntry{}}
+	var data, markers []store.Object
 	st := &MirrorStats{}
-	var copied, bytes atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(o.Parallel, 8))
 	for _, obj := range c.Objects {
-		if !mirrored(obj.Key) {
+		if strings.HasPrefix(obj.Key, load.StateDir+"/") {
 			continue
 		}
-		l, ok := local[obj.Key]
-		delete(local, obj.Key)
-		if ok && l.Size == obj.Size && l.ModTime.Equal(obj.ModTime) {
+		e := manifestEntry{Size: obj.Size, ModTime: obj.ModTime}
+		next.Objects[obj.Key] = e
+		if p, ok := prev.Objects[obj.Key]; ok && p.Size == e.Size && p.ModTime.Equal(e.ModTime) && hasFile(dst, obj.Key, obj.Size) {
 			st.Unchanged++
 			continue
 		}
-		g.Go(func() error {
-			n, err := copyObject(gctx, src, dst, obj)
-			if err != nil {
-				return fmt.Errorf("copying %s: %w", obj.Key, err)
-			}
-			copied.Add(1)
-			bytes.Add(n)
-			return nil
-		})
+		if strings.HasPrefix(obj.Key, load.CommitsDir+"/") {
+			markers = append(markers, obj)
+		} else {
+			data = append(data, obj)
+		}
 	}
-	err = g.Wait()
-	st.Copied, st.Bytes = int(copied.Load()), bytes.Load()
-	if err != nil {
-		return st, err
+	var copied, bytes atomic.Int64
+	for _, batch := range [][]store.Object{data, markers} {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(cmp.Or(o.Parallel, 8))
+		for _, obj := range batch {
+			g.Go(func() error {
+				n, err := copyObject(gctx, src, dst, obj)
+				if err != nil {
+					return fmt.Errorf("copying %s: %w", obj.Key, err)
+				}
+				copied.Add(1)
+				bytes.Add(n)
+				return nil
+			})
+		}
+		err := g.Wait()
+		st.Copied, st.Bytes = int(copied.Load()), bytes.Load()
+		if err != nil {
+			return st, err
+		}
 	}
-	for key := range local {
+	for key := range prev.Objects {
+		if _, ok := next.Objects[key]; ok {
+			continue
+		}
 		if err := dst.Delete(ctx, key); err != nil {
 			return st, err
 		}
 		st.Deleted++
+	}
+	b, err := json.Marshal(next)
+	if err != nil {
+		return st, err
+	}
+	if err := dst.Put(ctx, mirrorManifest, b); err != nil {
+		return st, err
 	}
 	fmt.Fprintf(env.Stdout, "mirrored %s to %s: %d objects copied (%d bytes), %d unchanged, %d deleted\n",
 		src.URL(), dst.URL(), st.Copied, st.Bytes, st.Unchanged, st.Deleted)
 	return st, nil
 }
 
-// mirrored reports whether a key is part of what a mirror copies.
-func mirrored(key string) bool {
-	return strings.Contains(key, "/") && !strings.HasPrefix(key, load.StateDir+"/")
+// readManifest reads the last mirror's record. A folder without one must be
+// empty: a mirror never writes over, nor deletes, files it did not copy.
+func readManifest(ctx context.Context, dst *store.Local, source string) (manifest, error) {
+	m := manifest{Objects: map[string]manifestEntry{}}
+	b, _, err := dst.Get(ctx, mirrorManifest)
+	if errors.Is(err, store.ErrNotFound) {
+		if objs, err := dst.List(ctx, ""); err != nil || len(objs) > 0 {
+			return m, &UsageError{Msg: fmt.Sprintf("--to %s: the folder is not empty and holds no mirror (%s); choose an empty folder", dst.URL(), mirrorManifest)}
+		}
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%s: %w", filepath.Join(dst.URL(), mirrorManifest), err)
+	}
+	if m.Source != source {
+		return m, &UsageError{Msg: fmt.Sprintf("--to %s: it mirrors %s, not %s", dst.URL(), m.Source, source)}
+	}
+	return m, nil
 }
 
-// copyObject streams one object into the local store and gives the copy the
-// object's modification time, which the next mirror compares.
+// within reports whether path p is dir or inside it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func hasFile(dst *store.Local, key string, size int64) bool {
+	info, err := os.Stat(filepath.Join(dst.URL(), filepath.FromSlash(key)))
+	return err == nil && info.Size() == size
+}
+
+// copyObject streams one object into the local store.
 func copyObject(ctx context.Context, src store.Store, dst *store.Local, obj store.Object) (int64, error) {
 	r, err := src.Open(ctx, obj.Key)
 	if err != nil {
@@ -126,17 +198,12 @@ func copyObject(ctx context.Context, src store.Store, dst *store.Local, obj stor
 		return 0, err
 	}
 	n, err := io.Copy(w, r)
+	if err == nil && n != obj.Size {
+		err = fmt.Errorf("read %d bytes, the listing said %d", n, obj.Size)
+	}
 	if err != nil {
 		w.Abort()
 		return n, err
 	}
-	if n != obj.Size {
-		w.Abort()
-		return n, fmt.Errorf("read %d bytes, the listing said %d", n, obj.Size)
-	}
-	if err := w.Commit(); err != nil {
-		return n, err
-	}
-	p := filepath.Join(dst.URL(), filepath.FromSlash(obj.Key))
-	return n, os.Chtimes(p, obj.ModTime, obj.ModTime)
+	return n, w.Commit()
 }

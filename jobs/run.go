@@ -145,7 +145,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		},
 		CommitBytes: o.CommitBytes,
 		Progress:    prog.committed,
-		Recover:     recoverOutput(st, o.LockTTL, log),
+		Recover:     recoverOutput(st, reg, log),
 	}
 	log.Info("run starting", "command", o.Command, "sources", names, "output", st.URL())
 	results, runErr := runner.Run(ctx, sources)

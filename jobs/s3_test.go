@@ -24,6 +24,7 @@ import (
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
+	"github.com/athlake/athlake/schemas"
 )
 
 // s3Config points cfg's output at bucket/prefix on srv.
@@ -297,7 +298,7 @@ func TestS3KilledSyncsConverge(t *testing.T) {
 	}
 
 	st := srv.Store(t, bucket, "lake")
-	c, err := load.ListCommitted(ctx, st)
+	c, err := load.ListCommitted(ctx, st, schemas.All())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestS3KilledSyncsConverge(t *testing.T) {
 			t.Errorf("uncommitted %s was mirrored", o.Key)
 		}
 	}
-	files, _, err := load.Recover(ctx, st, time.Now().Add(time.Hour))
+	files, _, err := load.Recover(ctx, st, schemas.All(), time.Now().Add(time.Hour))
 	if err != nil || files != len(c.Uncommitted) {
 		t.Fatalf("Recover removed %d of %d uncommitted files: %v", files, len(c.Uncommitted), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/store/s3store"
 	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/schemas"
 )
 
 // openStore opens the configured output: a local folder or s3://bucket/prefix.
@@ -74,18 +76,15 @@ func prepareWrite(ctx context.Context, st store.Store) error {
 }
 
 // recoverOutput is the clean-up a run does once it holds the lock:
-// unfinished uploads and uncommitted files of runs killed more than two
-// lease lengths ago (younger ones may still be stopping).
-func recoverOutput(st store.Store, ttl time.Duration, log interface {
-	Info(msg string, args ...any)
-}) func(ctx context.Context) error {
-	if ttl <= 0 {
-		ttl = time.Minute
-	}
+// unfinished uploads and uncommitted files of runs killed more than an hour
+// ago. Readers skip uncommitted files, so there is no hurry; the margin
+// covers a run that lost its lease and is still stopping, and clocks that
+// disagree.
+func recoverOutput(st store.Store, reg *schemas.Registry, log *slog.Logger) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		files, uploads, err := load.Recover(ctx, st, time.Now().Add(-2*ttl))
-		if files+uploads > 0 {
-			log.Info("cleaned up after killed runs", "uncommitted_files", files, "unfinished_uploads", uploads)
+		files, unfinished, err := load.Recover(ctx, st, reg, time.Now().Add(-time.Hour))
+		if files+unfinished > 0 {
+			log.Info("cleaned up after killed runs", "uncommitted_files", files, "unfinished_writes", unfinished)
 		}
 		return err
 	}

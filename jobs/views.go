@@ -3,8 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
@@ -49,31 +50,57 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 // buildViews writes the views over the committed files of the lake; it
 // returns how DuckDB reaches an s3:// lake (nil for a local one).
 func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry) (*views.S3, error) {
-	c, err := load.ListCommitted(ctx, st)
+	c, err := load.ListCommitted(ctx, st, reg)
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]views.Files{}
-	for _, o := range c.Objects {
-		cm, ok := load.CommitOf(o.Key)
-		if !ok || !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
-		parts := strings.SplitN(o.Key, "/", 3)
-		id := path.Join(parts[0], parts[1])
-		f := files[id]
-		f.Any = true
-		f.SnapshotRun = max(f.SnapshotRun, cm.RunID) // run ids sort by start time
-		files[id] = f
-	}
+	files := viewFiles(c, reg)
 	s3, err := viewsS3(ctx, cfg, st)
 	if err != nil {
 		return nil, err
 	}
 	return s3, views.Build(ctx, views.Options{
 		DB: cfg.DuckDBPath(), Lake: st.URL(), S3: s3, Tables: orderedTables(reg),
-		Files: func(t *schemas.Table) views.Files { return files[t.ID()] },
+		Files: func(t *schemas.Table) []string { return files[t.ID()] },
 	})
+}
+
+// viewFiles picks the files each view reads: a table's committed Parquet
+// files; for a snapshot table, those of the newest complete snapshot — the
+// run whose commit marker the store wrote last (the store's clock, not the
+// writers', which may disagree across hosts).
+func viewFiles(c *load.Committed, reg *schemas.Registry) map[string][]string {
+	type snap struct {
+		at  time.Time
+		run string
+	}
+	files := map[string][]string{}
+	newest := map[string]snap{}
+	runOf := map[string]string{}
+	for _, o := range c.Objects {
+		cm, ok := load.CommitOf(o.Key)
+		if !ok || !strings.HasSuffix(o.Key, ".parquet") {
+			continue
+		}
+		parts := strings.SplitN(o.Key, "/", 3)
+		t, ok := reg.Lookup(parts[0], parts[1])
+		if !ok {
+			continue // a table this version does not know
+		}
+		id := t.ID()
+		files[id] = append(files[id], o.Key)
+		if t.Mode == schemas.Snapshot && t.Parent == nil {
+			s := snap{c.Markers[cm.Marker()], cm.RunID}
+			if cur := newest[id]; s.at.After(cur.at) || s.at.Equal(cur.at) && s.run > cur.run {
+				newest[id] = s
+			}
+			runOf[o.Key] = cm.RunID
+		}
+	}
+	for id, s := range newest {
+		files[id] = slices.DeleteFunc(files[id], func(k string) bool { return runOf[k] != s.run })
+	}
+	return files
 }
 
 // orderedTables puts parents before their children, as child views read

@@ -3,14 +3,15 @@ package load
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/schemas"
 )
 
 // CommitsDir holds one marker per sink commit, written after the commit's
@@ -75,39 +76,57 @@ func CommitOf(key string) (c Commit, ok bool) {
 	return c, true
 }
 
-// Committed lists a lake: the committed data files, and the marker keys
-// that exist. Objects that are not data files (state, summaries) are
-// returned as they are.
-type Committed struct {
-	Objects     []store.Object // everything but uncommitted data files
-	Uncommitted []store.Object
-	markers     map[string]bool
+// Dirs are the top folders of a lake: one per source, and athlake's own.
+// Everything a lake reads, cleans or mirrors is under them, so a lake can
+// share a bucket (or a folder) with anything else.
+func Dirs(reg *schemas.Registry) []string {
+	var out []string
+	for _, t := range reg.Tables() {
+		if !slices.Contains(out, t.Source) {
+			out = append(out, t.Source)
+		}
+	}
+	return append(out, RawDir, RejectsDir, CommitsDir, RunsDir, StateDir)
 }
 
-// IsCommitted reports whether a data file's marker exists (true for
-// objects that are not data files).
-func (c *Committed) IsCommitted(key string) bool {
-	cm, ok := CommitOf(key)
-	return !ok || c.markers[cm.Marker()]
+// Committed is a listing of a lake.
+type Committed struct {
+	// Objects are the lake's objects but uncommitted data files.
+	Objects []store.Object
+	// Uncommitted are data files whose commit marker does not exist.
+	Uncommitted []store.Object
+	// Markers maps each commit marker to when it was written (the
+	// store's clock).
+	Markers map[string]time.Time
+	// Legacy is a lake from before commit markers (no markers, no format
+	// record): all its files count as committed.
+	Legacy    bool
+	hasFormat bool
 }
 
 // ListCommitted lists the lake and sorts data files into committed and not.
-func ListCommitted(ctx context.Context, st store.Store) (*Committed, error) {
-	objs, err := st.List(ctx, "")
-	if err != nil {
-		return nil, err
+func ListCommitted(ctx context.Context, st store.Store, reg *schemas.Registry) (*Committed, error) {
+	var objs []store.Object
+	for _, dir := range Dirs(reg) {
+		o, err := st.List(ctx, dir+"/")
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o...)
 	}
-	c := &Committed{markers: map[string]bool{}}
+	c := &Committed{Markers: map[string]time.Time{}}
 	for _, o := range objs {
 		if strings.HasPrefix(o.Key, CommitsDir+"/") {
-			c.markers[o.Key] = true
+			c.Markers[o.Key] = o.ModTime
 		}
+		c.hasFormat = c.hasFormat || o.Key == FormatKey
 	}
+	c.Legacy = !c.hasFormat && len(c.Markers) == 0
 	for _, o := range objs {
-		if c.IsCommitted(o.Key) {
-			c.Objects = append(c.Objects, o)
-		} else {
+		if cm, ok := CommitOf(o.Key); ok && !c.Legacy && c.Markers[cm.Marker()].IsZero() {
 			c.Uncommitted = append(c.Uncommitted, o)
+		} else {
+			c.Objects = append(c.Objects, o)
 		}
 	}
 	return c, nil
@@ -122,30 +141,36 @@ var FormatKey = path.Join(StateDir, "lake.json")
 
 // Recover cleans up after killed runs; it must run under the run lock.
 // Uncommitted data files older than before are deleted (younger ones may
-// belong to a run that just lost its lease and is still stopping: they are
-// left for a later run, and are harmless meanwhile, since their rows come
-// again with the next fetch), and so are unfinished writes (temporary files,
-// multipart uploads) started before before. It returns what it removed.
+// belong to a run that is still stopping; readers skip them anyway), and so
+// are unfinished writes (temporary files, multipart uploads) started before
+// before. It returns what it removed.
 //
 // A lake written before commit markers existed has none: its files are
 // adopted (each commit gets its marker) instead of being taken for
-// leftovers.
-func Recover(ctx context.Context, st store.Store, before time.Time) (files, unfinished int, err error) {
-	if unfinished, err = st.AbortUnfinished(ctx, before); err != nil {
-		return 0, unfinished, fmt.Errorf("removing unfinished writes: %w", err)
+// leftovers. A lake with markers but no format record (its _state/ was
+// deleted to sync afresh) is not adopted again.
+func Recover(ctx context.Context, st store.Store, reg *schemas.Registry, before time.Time) (files, unfinished int, err error) {
+	for _, dir := range Dirs(reg) {
+		n, err := st.AbortUnfinished(ctx, dir+"/", before)
+		unfinished += n
+		if err != nil {
+			return 0, unfinished, fmt.Errorf("removing unfinished writes: %w", err)
+		}
 	}
-	c, err := ListCommitted(ctx, st)
+	c, err := ListCommitted(ctx, st, reg)
 	if err != nil {
 		return 0, unfinished, err
 	}
-	if _, _, err := st.Get(ctx, FormatKey); errors.Is(err, store.ErrNotFound) {
-		if err := adopt(ctx, st, c.Uncommitted); err != nil {
-			return 0, unfinished, err
+	if !c.hasFormat {
+		if c.Legacy {
+			if err := adopt(ctx, st, c.Objects); err != nil {
+				return 0, unfinished, err
+			}
 		}
 		b, _ := json.Marshal(map[string]int{"format": LakeFormat})
-		return 0, unfinished, st.Put(ctx, FormatKey, b)
-	} else if err != nil {
-		return 0, unfinished, err
+		if err := st.Put(ctx, FormatKey, b); err != nil || c.Legacy {
+			return 0, unfinished, err
+		}
 	}
 	for _, o := range c.Uncommitted {
 		if !o.ModTime.Before(before) {
@@ -163,8 +188,9 @@ func Recover(ctx context.Context, st store.Store, before time.Time) (files, unfi
 func adopt(ctx context.Context, st store.Store, objs []store.Object) error {
 	commits := map[Commit][]markerFile{}
 	for _, o := range objs {
-		c, _ := CommitOf(o.Key)
-		commits[c] = append(commits[c], markerFile{Key: o.Key, Bytes: o.Size})
+		if c, ok := CommitOf(o.Key); ok {
+			commits[c] = append(commits[c], markerFile{Key: o.Key, Bytes: o.Size})
+		}
 	}
 	for c, files := range commits {
 		b, err := json.MarshalIndent(marker{RunID: c.RunID, Source: c.Source, Files: files, Adopted: true}, "", "  ")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +69,7 @@ func TestCommitMarkerAndRecover(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			st := newStore(t)
-			if _, _, err := Recover(ctx, st, time.Now()); err != nil { // as a run's first step
+			if _, _, err := Recover(ctx, st, schemas.All(), time.Now()); err != nil { // as a run's first step
 				t.Fatal(err)
 			}
 			reg := schemas.All()
@@ -100,6 +101,22 @@ func TestCommitMarkerAndRecover(t *testing.T) {
 				t.Fatalf("marker files (-want +got):\n%s\nstats %+v, marker rows %v", d, stats, m.Rows)
 			}
 
+			// Objects outside the lake's folders (another lake nested in
+			// the bucket, anything else) are never the lake's business.
+			foreign := []string{"staging/plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0001.parquet", "notes/thesis.txt"}
+			for _, k := range foreign {
+				if err := st.Put(ctx, k, []byte("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer func() {
+				for _, k := range foreign {
+					if _, _, err := st.Get(ctx, k); err != nil {
+						t.Errorf("foreign object %s: %v", k, err)
+					}
+				}
+			}()
+
 			// A killed run's commit: files without a marker.
 			orphan := "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0001.parquet"
 			if err := st.Put(ctx, orphan, []byte("x")); err != nil {
@@ -107,18 +124,23 @@ func TestCommitMarkerAndRecover(t *testing.T) {
 			}
 			w, _ := st.Create(ctx, "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0002.parquet")
 			io.WriteString(w, "unfinished") // never committed or aborted
-			c, err := ListCommitted(ctx, st)
+			c, err := ListCommitted(ctx, st, schemas.All())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(c.Uncommitted) != 1 || c.Uncommitted[0].Key != orphan || c.IsCommitted(orphan) || !c.IsCommitted(want[1]) {
-				t.Fatalf("uncommitted = %+v", c.Uncommitted)
+			if len(c.Uncommitted) != 1 || c.Uncommitted[0].Key != orphan || c.Legacy {
+				t.Fatalf("uncommitted = %+v (legacy %v)", c.Uncommitted, c.Legacy)
+			}
+			for _, o := range c.Objects {
+				if strings.HasPrefix(o.Key, "staging/") || strings.HasPrefix(o.Key, "notes/") {
+					t.Errorf("listed a foreign object: %s", o.Key)
+				}
 			}
 			// Young leftovers are kept (their run may still be stopping).
-			if files, _, err := Recover(ctx, st, time.Now().Add(-time.Hour)); err != nil || files != 0 {
+			if files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(-time.Hour)); err != nil || files != 0 {
 				t.Fatalf("Recover(an hour ago) = %d files, %v", files, err)
 			}
-			files, _, err := Recover(ctx, st, time.Now().Add(time.Minute))
+			files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Minute))
 			if err != nil || files != 1 {
 				t.Fatalf("Recover = %d files, %v; want 1", files, err)
 			}
@@ -205,11 +227,15 @@ func TestRecoverAdoptsLakeWithoutMarkers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	files, _, err := Recover(ctx, st, time.Now().Add(time.Hour))
+	// Before any sync of this version, readers take every file as it is.
+	if c, err := ListCommitted(ctx, st, schemas.All()); err != nil || !c.Legacy || len(c.Uncommitted) != 0 || len(c.Objects) != len(old) {
+		t.Fatalf("legacy listing = %+v, %v", c, err)
+	}
+	files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Hour))
 	if err != nil || files != 0 {
 		t.Fatalf("Recover = %d, %v; want nothing deleted", files, err)
 	}
-	c, err := ListCommitted(ctx, st)
+	c, err := ListCommitted(ctx, st, schemas.All())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,12 +254,19 @@ func TestRecoverAdoptsLakeWithoutMarkers(t *testing.T) {
 	// From now on the lake has its format: leftovers are deleted.
 	orphan := "plyomat/athletes/20261102T100000.000Z-bbbbbb-athletes-0001.parquet"
 	st.Put(ctx, orphan, []byte("x"))
-	if files, _, err := Recover(ctx, st, time.Now().Add(time.Hour)); err != nil || files != 1 {
+	if files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Hour)); err != nil || files != 1 {
 		t.Fatalf("second Recover = %d, %v; want the leftover deleted", files, err)
 	}
 	for _, k := range old {
 		if _, _, err := st.Get(ctx, k); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
+	}
+	// _state/ deleted to sync afresh: the markers say the lake is format
+	// 2, so a leftover is still a leftover, not adopted.
+	st.Delete(ctx, FormatKey)
+	st.Put(ctx, orphan, []byte("x"))
+	if files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Hour)); err != nil || files != 1 {
+		t.Fatalf("Recover without the format record = %d, %v; want the leftover deleted", files, err)
 	}
 }

@@ -235,10 +235,13 @@ func (l *Local) Delete(_ context.Context, key string) error {
 }
 
 // AbortUnfinished removes the temporary files of writers killed before
-// before.
-func (l *Local) AbortUnfinished(_ context.Context, before time.Time) (int, error) {
+// before, in the folder of prefix and below.
+func (l *Local) AbortUnfinished(_ context.Context, prefix string, before time.Time) (int, error) {
 	n := 0
-	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(l.start(prefix), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), tmpPrefix) {
 			return err
 		}
@@ -258,15 +261,19 @@ func (l *Local) AbortUnfinished(_ context.Context, before time.Time) (int, error
 	return n, err
 }
 
+// start is the folder holding every key with prefix.
+func (l *Local) start(prefix string) string {
+	if dir := prefix[:strings.LastIndex(prefix, "/")+1]; dir != "" {
+		return filepath.Join(l.root, filepath.FromSlash(dir))
+	}
+	return l.root
+}
+
 // List walks the committed objects under prefix, skipping hidden files
 // (temporary files, lock sidecars).
 func (l *Local) List(_ context.Context, prefix string) ([]Object, error) {
-	start := l.root
-	if dir := prefix[:strings.LastIndex(prefix, "/")+1]; dir != "" {
-		start = filepath.Join(l.root, filepath.FromSlash(dir))
-	}
 	var out []Object
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(l.start(prefix), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}

@@ -39,10 +39,10 @@ func TestLocalAbortUnfinished(t *testing.T) {
 	if len(tmps()) != 1 {
 		t.Fatalf("temporary files: %v", tmps())
 	}
-	if n, err := s.AbortUnfinished(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+	if n, err := s.AbortUnfinished(ctx, "", time.Now().Add(-time.Hour)); err != nil || n != 0 {
 		t.Fatalf("young temporary file removed: %d, %v", n, err)
 	}
-	if n, err := s.AbortUnfinished(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 || len(tmps()) != 0 {
+	if n, err := s.AbortUnfinished(ctx, "", time.Now().Add(time.Minute)); err != nil || n != 1 || len(tmps()) != 0 {
 		t.Fatalf("AbortUnfinished = %d, %v; left %v", n, err, tmps())
 	}
 }

@@ -35,9 +35,10 @@ type Store interface {
 	// List returns the committed objects whose keys start with prefix.
 	List(ctx context.Context, prefix string) ([]Object, error)
 	// AbortUnfinished removes what writers that never committed nor
-	// aborted (killed processes) left behind, if started before before:
-	// temporary files, multipart uploads. It returns how many.
-	AbortUnfinished(ctx context.Context, before time.Time) (int, error)
+	// aborted (killed processes) left behind under prefix, if started
+	// before before: temporary files, multipart uploads. It returns how
+	// many.
+	AbortUnfinished(ctx context.Context, prefix string, before time.Time) (int, error)
 	// URL locates the store for people and for readers such as DuckDB
 	// (a local absolute path or an s3:// URL).
 	URL() string

@@ -33,18 +33,11 @@ type Options struct {
 	S3 *S3
 	// Tables to create views for, parents before their children.
 	Tables []*schemas.Table
-	// Files describes a table's committed Parquet files.
-	Files func(t *schemas.Table) Files
-}
-
-// Files describes the committed Parquet files of a table.
-type Files struct {
-	// Any is false for a table without files: it gets an empty view with
-	// its declared columns.
-	Any bool
-	// SnapshotRun is, for a snapshot table, the run whose snapshot is the
-	// newest complete one; the view reads only its files.
-	SnapshotRun string
+	// Files lists the Parquet files a table's view reads (keys relative to
+	// Lake): its committed files, or for a snapshot table those of the
+	// newest complete snapshot. A table without files gets an empty view
+	// with its declared columns.
+	Files func(t *schemas.Table) []string
 }
 
 // Build writes the database to a temporary file next to DB and renames it
@@ -94,28 +87,29 @@ func Build(ctx context.Context, o Options) error {
 	return os.Rename(tmp, o.DB)
 }
 
-// CreateSQL is the statement that creates the view of table t over the lake
-// at root (an absolute slash path or an s3:// URL).
+// CreateSQL is the statement that creates the view of table t reading
+// files (keys under root, an absolute slash path or an s3:// URL).
 //
-// Incremental tables keep every version of a key; the view keeps the one
-// from the newest response. Snapshot tables show only the newest complete
-// snapshot (one run's files), so records deleted at the vendor disappear.
+// The files are listed, not globbed: a view reads committed files only, and
+// a notebook sees the lake as of the last views build, never a commit in
+// progress. Incremental tables keep every version of a key; the view keeps
+// the one from the newest response. Snapshot tables are given the files of
+// the newest complete snapshot, so records deleted at the vendor disappear.
 // Child tables (reps) show the rows of their parent's current version.
-func CreateSQL(t *schemas.Table, root string, files Files) string {
+func CreateSQL(t *schemas.Table, root string, files []string) string {
 	view := ident(t.ViewName())
-	if !files.Any || t.Mode == schemas.Snapshot && t.Parent == nil && files.SnapshotRun == "" {
+	if len(files) == 0 {
 		cols := make([]string, 0, len(t.AllColumns()))
 		for _, c := range t.AllColumns() {
 			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.DuckDB(), ident(c.Name)))
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", view, strings.Join(cols, ", "))
 	}
-	glob := "*.parquet"
-	if t.Mode == schemas.Snapshot && t.Parent == nil {
-		glob = files.SnapshotRun + "-*.parquet"
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = literal(strings.TrimSuffix(root, "/") + "/" + f)
 	}
-	scan := fmt.Sprintf("read_parquet(%s, hive_partitioning = true, union_by_name = true)",
-		literal(strings.TrimSuffix(root, "/")+"/"+t.Source+"/"+t.Name+"/**/"+glob))
+	scan := fmt.Sprintf("read_parquet([%s], hive_partitioning = true, union_by_name = true)", strings.Join(paths, ", "))
 	sel := "*"
 	if t.Partition.Granularity != schemas.None {
 		// The partition value is derived from a column the files carry.
@@ -131,8 +125,7 @@ func CreateSQL(t *schemas.Table, root string, files Files) string {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s AS SELECT f.%s FROM %s AS f", view, sel, scan)
-	switch {
-	case t.Parent != nil:
+	if t.Parent != nil {
 		parent := ident(t.Source + "_" + t.Parent.Table)
 		on := []string{
 			"f." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt),
@@ -142,8 +135,6 @@ func CreateSQL(t *schemas.Table, root string, files Files) string {
 			on = append(on, "f."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
 		}
 		fmt.Fprintf(&b, " SEMI JOIN %s AS p ON %s", parent, strings.Join(on, " AND "))
-	case t.Mode == schemas.Snapshot:
-		fmt.Fprintf(&b, " WHERE f.%s = %s", ident(schemas.ColRunID), literal(files.SnapshotRun))
 	}
 	b.WriteString(" " + latest)
 	return b.String()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,7 +92,24 @@ func TestViewsCurrentState(t *testing.T) {
 			tables = append(tables, tb)
 		}
 	}
-	files := func(tb *schemas.Table) views.Files { return views.Files{Any: have[tb.ID()], SnapshotRun: "run2"} }
+	// The caller picks the files: every file of sets and reps, the newest
+	// snapshot of athletes.
+	files := func(tb *schemas.Table) []string {
+		if !have[tb.ID()] {
+			return nil
+		}
+		objs, err := st.List(ctx, tb.ID()+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range objs {
+			if tb.Mode != schemas.Snapshot || strings.HasPrefix(path.Base(o.Key), "run2-") {
+				keys = append(keys, o.Key)
+			}
+		}
+		return keys
+	}
 	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, Files: files}); err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +164,9 @@ func TestViewsOverS3(t *testing.T) {
 	commit(t, st, reg, "athletes", "run1", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), `{"id":"a1","first_name":"A"}`)
 	tb, _ := reg.Lookup("plyomat", "athletes")
 
-	stmt := views.CreateSQL(tb, st.URL(), views.Files{Any: true, SnapshotRun: "run1"})
-	if want := "read_parquet('s3://" + bucket + "/lake/plyomat/athletes/**/run1-*.parquet'"; !strings.Contains(stmt, want) {
+	key := "plyomat/athletes/run1-athletes-0001.parquet"
+	stmt := views.CreateSQL(tb, st.URL(), []string{key})
+	if want := "read_parquet(['s3://" + bucket + "/lake/" + key + "']"; !strings.Contains(stmt, want) {
 		t.Fatalf("view SQL %s\nlacks %s", stmt, want)
 	}
 	s3 := &views.S3{Region: "us-east-1", Endpoint: srv.Endpoint, PathStyle: true, KeyID: srv.AccessKey, Secret: srv.SecretKey}
@@ -164,7 +183,7 @@ func TestViewsOverS3(t *testing.T) {
 
 	db := filepath.Join(t.TempDir(), "athlake.duckdb")
 	err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), S3: s3, Tables: []*schemas.Table{tb},
-		Files: func(*schemas.Table) views.Files { return views.Files{Any: true, SnapshotRun: "run1"} }})
+		Files: func(*schemas.Table) []string { return []string{key} }})
 	if errors.Is(err, views.ErrNoHTTPFS) {
 		// Offline (as here): a clear error, and no database left behind.
 		if !strings.Contains(err.Error(), "athlake mirror") {

@@ -293,6 +293,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Object, error)
 			return nil, s.wrap(prefix, err)
 		}
 		for _, o := range page.Contents {
+			if strings.HasSuffix(aws.ToString(o.Key), "/") {
+				continue // a "folder" made by a console: not an object of the store
+			}
 			out = append(out, store.Object{
 				Key: strings.TrimPrefix(aws.ToString(o.Key), s.root()), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified),
 			})
@@ -302,12 +305,12 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Object, error)
 	return out, nil
 }
 
-// AbortUnfinished aborts the multipart uploads under the store's prefix
-// that were started before before: uploads of a killed writer, which S3
+// AbortUnfinished aborts the multipart uploads under prefix that were
+// started before before: uploads of a killed writer, which S3
 // would otherwise keep (and bill) forever. It returns how many it aborted.
-func (s *Store) AbortUnfinished(ctx context.Context, before time.Time) (int, error) {
+func (s *Store) AbortUnfinished(ctx context.Context, prefix string, before time.Time) (int, error) {
 	n := 0
-	in := &s3.ListMultipartUploadsInput{Bucket: &s.o.Bucket, Prefix: aws.String(s.root())}
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.o.Bucket, Prefix: aws.String(s.root() + prefix)}
 	for {
 		page, err := s.client.ListMultipartUploads(ctx, in)
 		if err != nil {

@@ -88,10 +88,10 @@ func TestMultipart(t *testing.T) {
 	// the old ones only.
 	w, _ = st.Create(ctx, "big/killed.bin")
 	w.Write(data[:s3store.MinPartSize+1])
-	if n, err := st.AbortUnfinished(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+	if n, err := st.AbortUnfinished(ctx, "", time.Now().Add(-time.Hour)); err != nil || n != 0 {
 		t.Fatalf("AbortUnfinished(an hour ago) = %d, %v; want 0", n, err)
 	}
-	if n, err := st.AbortUnfinished(ctx, time.Now().Add(time.Minute)); err != nil || n != 1 {
+	if n, err := st.AbortUnfinished(ctx, "", time.Now().Add(time.Minute)); err != nil || n != 1 {
 		t.Fatalf("AbortUnfinished(now) = %d, %v; want 1", n, err)
 	}
 	if up := srv.Uploads(t, bucket); len(up) != 0 {

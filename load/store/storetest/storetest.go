@@ -104,13 +104,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		w.Write(make([]byte, 1000)) // a killed writer never commits nor aborts
-		if _, err := s.AbortUnfinished(ctx, time.Now().Add(-time.Hour)); err != nil {
+		if _, err := s.AbortUnfinished(ctx, "keep/", time.Now().Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.AbortUnfinished(ctx, time.Now().Add(time.Minute)); err != nil {
+		if _, err := s.AbortUnfinished(ctx, "keep/", time.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.AbortUnfinished(ctx, time.Now().Add(time.Minute)); err != nil || n != 0 {
+		if n, err := s.AbortUnfinished(ctx, "keep/", time.Now().Add(time.Minute)); err != nil || n != 0 {
 			t.Fatalf("second AbortUnfinished = %d, %v; want nothing left", n, err)
 		}
 		objs, err := s.List(ctx, "keep/")
