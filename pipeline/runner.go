@@ -129,6 +129,7 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}, lost context.CancelCauseFunc) {
 	t := time.NewTicker(lease.TTL() / 3)
 	defer t.Stop()
+	renewed := r.Now()
 	for {
 		select {
 		case <-stop:
@@ -137,11 +138,19 @@ func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}, l
 			// Renew until the run is over, final commits included, even
 			// after the run was cancelled.
 			err := lease.Renew(context.WithoutCancel(ctx))
-			if errors.Is(err, ErrLockLost) {
+			switch {
+			case err == nil:
+				renewed = r.Now()
+			case errors.Is(err, ErrLockLost):
 				lost(err)
 				return
-			}
-			if err != nil {
+			case r.Now().Sub(renewed) >= lease.TTL():
+				// Unable to renew (the store unreachable) for a whole
+				// lease: another run may take the lock now, so stop
+				// writing.
+				lost(fmt.Errorf("%w: the lease could not be renewed for %v: %v", ErrLockLost, lease.TTL(), err))
+				return
+			default:
 				r.Log.Warn("renewing the lock lease", "err", err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -164,5 +165,38 @@ func TestRunnerCommitFailureSavesNoState(t *testing.T) {
 	}
 	if len(j.events) != 0 {
 		t.Errorf("state saved though nothing was committed: %v", j.events)
+	}
+}
+
+// failingLocker grants a lease that can never be renewed (the store is
+// unreachable).
+type failingLocker struct{ ttl time.Duration }
+
+func (f failingLocker) Acquire(context.Context, Holder) (Lease, error) { return f, nil }
+func (f failingLocker) TTL() time.Duration                             { return f.ttl }
+func (f failingLocker) Renew(context.Context) error                    { return errors.New("connection refused") }
+func (f failingLocker) Release(context.Context) error                  { return nil }
+
+// blocking is a stream that runs until cancelled.
+type blocking struct{}
+
+func (blocking) Name() string { return "b" }
+func (blocking) Run(ctx context.Context, _ []byte, _ Emit) error {
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+// A run that cannot renew its lease for a whole lease length stops: another
+// run may hold the lock by then.
+func TestRunnerStopsWhenTheLeaseCannotBeRenewed(t *testing.T) {
+	t.Parallel()
+	j := &journal{}
+	r := &Runner{
+		Log: slog.New(slog.DiscardHandler), State: j, Lock: failingLocker{ttl: 30 * time.Millisecond},
+		NewSink: func(string, string) Sink { return &fakeSink{j: j} },
+	}
+	_, err := r.Run(context.Background(), []Source{oneSource{blocking{}}})
+	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want ErrLockLost with the renewal's error", err)
 	}
 }
