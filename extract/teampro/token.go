@@ -323,7 +323,7 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 		if fresh.RefreshToken == "" {
 			fresh.RefreshToken = stored.RefreshToken // not rotated this time
 		}
-		err = s.Store.Put(ctx, fresh, ver)
+		err = s.save(ctx, fresh, ver)
 		if errors.Is(err, ErrTokenChanged) {
 			stored, ver, err = s.Store.Get(ctx)
 			continue
@@ -333,6 +333,25 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 		}
 		s.cur = fresh
 		return fresh, nil
+	}
+}
+
+// save stores a freshly rotated token. The old refresh token is spent, so
+// this token is the authorization: a failed save (the store unreachable) is
+// retried with backoff before giving up; a lost compare-and-swap is not.
+func (s *TokenSource) save(ctx context.Context, t *oauth2.Token, ifVersion string) error {
+	backoff := time.Second
+	for attempt := 1; ; attempt++ {
+		err := s.Store.Put(ctx, t, ifVersion)
+		if err == nil || errors.Is(err, ErrTokenChanged) || attempt == 4 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff *= 2
 	}
 }
 

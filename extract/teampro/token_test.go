@@ -478,3 +478,44 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// flakyStore fails its next Puts, as an unreachable S3 would.
+type flakyStore struct {
+	teampro.TokenStore
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *flakyStore) Put(ctx context.Context, t *oauth2.Token, ifVersion string) error {
+	f.mu.Lock()
+	fail := f.fails > 0
+	f.fails--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("connection reset by peer")
+	}
+	return f.TokenStore.Put(ctx, t, ifVersion)
+}
+
+// The rotated refresh token is the whole authorization once the old one is
+// spent: a save that fails is retried, not dropped.
+func TestRefreshedTokenSaveIsRetried(t *testing.T) {
+	t.Parallel()
+	local, err := store.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVendor(t)
+	st := &flakyStore{TokenStore: teampro.ObjectToken{Store: local, Key: "token.json"}}
+	v.seed(t, st)
+	st.fails = 1
+	tok, err := (&teampro.TokenSource{Config: v.cfg, Store: st}).Token()
+	if err != nil {
+		t.Fatalf("Token with one failed save: %v", err)
+	}
+	saved, _, err := st.Get(context.Background())
+	if err != nil || saved.RefreshToken != tok.RefreshToken || saved.AccessToken != tok.AccessToken {
+		t.Fatalf("stored %+v, %v; want the refreshed token", saved, err)
+	}
+	v.assertWorks(t, tok)
+}
