@@ -1,13 +1,18 @@
 package s3store_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -229,5 +234,80 @@ func TestParseURL(t *testing.T) {
 		if err != nil || b != want[0] || p != want[1] {
 			t.Errorf("ParseURL(%q) = %q, %q, %v", in, b, p, err)
 		}
+	}
+}
+
+// TestMain doubles as a writer process that a test kills mid-upload.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("ATHLAKE_S3_KILLED_WRITER"); spec != "" {
+		killedWriter(spec)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// killedWriter starts a large object and never finishes it: its parent
+// kills it with SIGKILL once a part is uploaded.
+func killedWriter(spec string) {
+	var o struct {
+		Endpoint, Bucket, Key, AccessKey, SecretKey string
+	}
+	if err := json.Unmarshal([]byte(spec), &o); err != nil {
+		panic(err)
+	}
+	st, err := s3store.New(context.Background(), s3store.Options{
+		Bucket: o.Bucket, Region: "us-east-1", Endpoint: o.Endpoint, ForcePathStyle: true, PartSize: s3store.MinPartSize,
+		Credentials: credentials.NewStaticCredentialsProvider(o.AccessKey, o.SecretKey, ""),
+	})
+	if err != nil {
+		panic(err)
+	}
+	w, err := st.Create(context.Background(), o.Key)
+	if err != nil {
+		panic(err)
+	}
+	w.Write(make([]byte, s3store.MinPartSize+1))
+	fmt.Println("part sent")
+	select {}
+}
+
+// A writer killed with SIGKILL mid-upload leaves a multipart upload that
+// no reader sees and that AbortUnfinished removes.
+func TestKilledWriterLeavesNothingAfterAbort(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	spec, _ := json.Marshal(map[string]string{"Endpoint": srv.Endpoint, "Bucket": bucket, "Key": "lake/t/big.parquet",
+		"AccessKey": srv.AccessKey, "SecretKey": srv.SecretKey})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ATHLAKE_S3_KILLED_WRITER="+string(spec))
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "part sent\n" {
+		cmd.Process.Kill()
+		t.Fatalf("writer said %q", line)
+	}
+	// The part is in flight or uploaded; wait until the server lists the
+	// upload, then kill.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(srv.Uploads(t, bucket)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if up := srv.Uploads(t, bucket); len(up) != 1 {
+		t.Fatalf("uploads after the kill: %v, want the killed one", up)
+	}
+	st := srv.Store(t, bucket, "lake")
+	if objs, _ := st.List(context.Background(), ""); len(objs) != 0 {
+		t.Fatalf("a killed upload is visible: %v", objs)
+	}
+	if n, err := st.AbortUnfinished(context.Background(), "t/", time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("AbortUnfinished = %d, %v", n, err)
+	}
+	if up := srv.Uploads(t, bucket); len(up) != 0 {
+		t.Fatalf("uploads left: %v", up)
 	}
 }
