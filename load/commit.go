@@ -15,9 +15,9 @@ import (
 )
 
 // CommitsDir holds one marker per sink commit, written after the commit's
-// files. A data file whose marker exists is committed; one without is the
-// leftover of a run killed mid-commit: readers that care (snapshot views,
-// mirror) skip it and the next run deletes it.
+// files. A data file whose marker exists is committed; one without is a
+// commit in progress or the leftover of a run killed mid-commit: readers
+// (views, mirror) skip it and a later run deletes it.
 //
 // No store renames: the protocol needs only objects that appear whole
 // (a PUT, a completed multipart upload, a renamed temporary file).
