@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,6 +24,7 @@ import (
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
+	sbp "github.com/athlake/athlake/sandbox/plyomat"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 	"github.com/athlake/athlake/schemas"
 )
@@ -356,14 +358,24 @@ func TestS3ConcurrentSyncs(t *testing.T) {
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
 }
 
-// BenchmarkSyncOutput is a demo-scale backfill of the three sources into a
-// local folder and into S3 (versitygw on loopback), each into a new,
-// empty output: go test ./jobs -run '^$' -bench SyncOutput -benchtime 5x
+var benchScale = flag.String("bench.scale", "small", "sandbox scale of BenchmarkSyncOutput: small (the demo's), medium or large")
+
+// BenchmarkSyncOutput is a backfill of the three sources (Team Pro's rate
+// limit lifted) into a local folder and into S3 (versitygw on loopback),
+// each into a new, empty output. The demo's scale:
+//
+//	go test ./jobs -run '^$' -bench SyncOutput -benchtime 5x
+//
+// and larger ones with -args -bench.scale=medium.
 func BenchmarkSyncOutput(b *testing.B) {
 	ctx := context.Background()
+	scale, err := sbp.ParseScale(*benchScale)
+	if err != nil {
+		b.Fatal(err)
+	}
 	srv := s3test.Start(b)
 	bucket := srv.NewBucket(b)
-	sb := sandbox.New(sandbox.Options{Seed: 1, TeamPro: sbt.Options{Rate: 1000, Burst: 1 << 30}})
+	sb := sandbox.New(sandbox.Options{Seed: 1, Scale: scale, TeamPro: sbt.Options{Rate: 1000, Burst: 1 << 30}})
 	api := httptest.NewServer(sb)
 	b.Cleanup(api.Close)
 	dir := b.TempDir()
@@ -378,7 +390,7 @@ func BenchmarkSyncOutput(b *testing.B) {
 	}
 	for _, kind := range []string{"local", "s3"} {
 		b.Run(kind, func(b *testing.B) {
-			var objects, bytes int64
+			var objects, large, bytes int64
 			for i := range b.N {
 				cfg := *base
 				cfg.DuckDB = filepath.Join(dir, fmt.Sprintf("%s-%d.duckdb", kind, i))
@@ -393,9 +405,15 @@ func BenchmarkSyncOutput(b *testing.B) {
 				st, _ := openStore(ctx, env, &cfg)
 				objs, _ := st.List(ctx, "")
 				objects += int64(len(objs))
+				for _, o := range objs {
+					if o.Size > s3store.DefaultPartSize {
+						large++ // written as a multipart upload to S3
+					}
+				}
 				bytes += sum.Bytes
 			}
 			b.ReportMetric(float64(objects)/float64(b.N), "objects/op")
+			b.ReportMetric(float64(large)/float64(b.N), "multipart/op")
 			b.ReportMetric(float64(bytes)/float64(b.N)/1e6, "MB/op")
 		})
 	}
