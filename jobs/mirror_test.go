@@ -118,6 +118,12 @@ func TestViewsSkipUncommittedFiles(t *testing.T) {
 		t.Fatalf("markers: %v", markers)
 	}
 	st.Delete(ctx, markers[0].Key) // as if killed before the marker
+	var status strings.Builder
+	env := h.env()
+	env.Stdout = &status
+	if err := Status(ctx, env, h.cfg); err != nil || !strings.Contains(status.String(), ", 1 uncommitted (") {
+		t.Errorf("status (%v) does not count the uncommitted file:\n%s", err, status.String())
+	}
 
 	if err := Views(ctx, h.env(), h.cfg, ViewsOptions{}); err != nil {
 		t.Fatal(err)

@@ -239,6 +239,18 @@ func TestS3LockedOutputExits75(t *testing.T) {
 	if len(objs) != 1 || objs[0].Key != load.LockKey {
 		t.Fatalf("a refused run wrote %v", objs)
 	}
+	// status reads the S3 output and names the holder.
+	var out bytes.Buffer
+	env := s3Env(h.env(), srv)
+	env.Stdout = &out
+	if err := Status(ctx, env, h.cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"output: s3://" + bucket + "/lake", "never synced", "files: 0 committed", "lock: output is locked by run 20261201T090000.000Z-abcdef (sync, pid 1 on airflow-worker-7"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
 }
 
 // TestS3WithoutConditionalWrites: a server that ignores If-None-Match is

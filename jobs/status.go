@@ -13,6 +13,7 @@ import (
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
 )
 
 // Status prints each source's stream state, the last runs and the lock.
@@ -68,6 +69,23 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 		}
 		fmt.Fprintf(w, "  %s  %-8s %-7s %6.1fs %9d rows %5d rejects\n", s.RunID, s.Command, s.Status, s.Duration, rows, s.Rejects)
 	}
+	c, err := load.ListCommitted(ctx, st, schemas.All())
+	if err != nil {
+		return err
+	}
+	var files int
+	var bytes int64
+	for _, o := range c.Objects {
+		if _, ok := load.CommitOf(o.Key); ok {
+			files++
+			bytes += o.Size
+		}
+	}
+	fmt.Fprintf(w, "\nfiles: %d committed (%.1f MB)", files, float64(bytes)/1e6)
+	if n := len(c.Uncommitted); n > 0 {
+		fmt.Fprintf(w, ", %d uncommitted (a sync in progress, or left by killed runs: no reader sees them; a sync an hour later deletes them)", n)
+	}
+	fmt.Fprintln(w)
 	b, _, err := st.Get(ctx, load.LockKey)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
