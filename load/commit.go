@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -76,17 +77,20 @@ func CommitOf(key string) (c Commit, ok bool) {
 	return c, true
 }
 
-// Dirs are the top folders of a lake: one per source, and athlake's own.
+// Dirs are the top folders of a lake: athlake's own and one per source.
 // Everything a lake reads, cleans or mirrors is under them, so a lake can
-// share a bucket (or a folder) with anything else.
+// share a bucket (or a folder) with anything else. The state and the
+// markers come first: a listing sees a marker only if it was written before
+// the listing of the data began, so it never admits a commit whose files
+// it missed.
 func Dirs(reg *schemas.Registry) []string {
-	var out []string
+	out := []string{StateDir, CommitsDir}
 	for _, t := range reg.Tables() {
 		if !slices.Contains(out, t.Source) {
 			out = append(out, t.Source)
 		}
 	}
-	return append(out, RawDir, RejectsDir, CommitsDir, RunsDir, StateDir)
+	return append(out, RawDir, RejectsDir, RunsDir)
 }
 
 // Committed is a listing of a lake.
@@ -98,10 +102,19 @@ type Committed struct {
 	// Markers maps each commit marker to when it was written (the
 	// store's clock).
 	Markers map[string]time.Time
-	// Legacy is a lake from before commit markers (no markers, no format
-	// record): all its files count as committed.
-	Legacy    bool
-	hasFormat bool
+	// Legacy is a lake from before commit markers (no markers and no
+	// format record, or an adoption not finished): all its files count
+	// as committed.
+	Legacy bool
+	format *lakeFormat // nil: no record
+}
+
+// lakeFormat is the content of FormatKey.
+type lakeFormat struct {
+	Format int `json:"format"`
+	// Adopting is set while the files of a lake from before markers are
+	// given theirs: until it is cleared, the lake still reads as legacy.
+	Adopting bool `json:"adopting,omitempty"`
 }
 
 // ListCommitted lists the lake and sorts data files into committed and not.
@@ -119,9 +132,21 @@ func ListCommitted(ctx context.Context, st store.Store, reg *schemas.Registry) (
 		if strings.HasPrefix(o.Key, CommitsDir+"/") {
 			c.Markers[o.Key] = o.ModTime
 		}
-		c.hasFormat = c.hasFormat || o.Key == FormatKey
+		if o.Key == FormatKey {
+			b, _, err := st.Get(ctx, FormatKey)
+			if err != nil {
+				return nil, err
+			}
+			c.format = &lakeFormat{}
+			if err := json.Unmarshal(b, c.format); err != nil {
+				return nil, fmt.Errorf("%s: %w", FormatKey, err)
+			}
+			if c.format.Format > LakeFormat {
+				return nil, fmt.Errorf("%s: lake format %d, this athlake reads format %d or older", FormatKey, c.format.Format, LakeFormat)
+			}
+		}
 	}
-	c.Legacy = !c.hasFormat && len(c.Markers) == 0
+	c.Legacy = c.format == nil && len(c.Markers) == 0 || c.format != nil && c.format.Adopting
 	for _, o := range objs {
 		if cm, ok := CommitOf(o.Key); ok && !c.Legacy && c.Markers[cm.Marker()].IsZero() {
 			c.Uncommitted = append(c.Uncommitted, o)
@@ -147,8 +172,10 @@ var FormatKey = path.Join(StateDir, "lake.json")
 //
 // A lake written before commit markers existed has none: its files are
 // adopted (each commit gets its marker) instead of being taken for
-// leftovers. A lake with markers but no format record (its _state/ was
-// deleted to sync afresh) is not adopted again.
+// leftovers; the format record says "adopting" until every marker is
+// written, so an adoption cut short is finished by the next run. A lake
+// with markers but no format record (its _state/ was deleted to sync
+// afresh) is not adopted again.
 func Recover(ctx context.Context, st store.Store, reg *schemas.Registry, before time.Time) (files, unfinished int, err error) {
 	for _, dir := range Dirs(reg) {
 		n, err := st.AbortUnfinished(ctx, dir+"/", before)
@@ -161,14 +188,21 @@ func Recover(ctx context.Context, st store.Store, reg *schemas.Registry, before 
 	if err != nil {
 		return 0, unfinished, err
 	}
-	if !c.hasFormat {
-		if c.Legacy {
-			if err := adopt(ctx, st, c.Objects); err != nil {
-				return 0, unfinished, err
-			}
+	putFormat := func(f lakeFormat) error {
+		b, _ := json.Marshal(f)
+		return st.Put(ctx, FormatKey, b)
+	}
+	if c.Legacy {
+		if err := putFormat(lakeFormat{Format: LakeFormat, Adopting: true}); err != nil {
+			return 0, unfinished, err
 		}
-		b, _ := json.Marshal(map[string]int{"format": LakeFormat})
-		if err := st.Put(ctx, FormatKey, b); err != nil || c.Legacy {
+		if err := adopt(ctx, st, c.Objects); err != nil {
+			return 0, unfinished, err
+		}
+		return 0, unfinished, putFormat(lakeFormat{Format: LakeFormat})
+	}
+	if c.format == nil {
+		if err := putFormat(lakeFormat{Format: LakeFormat}); err != nil {
 			return 0, unfinished, err
 		}
 	}
@@ -184,7 +218,9 @@ func Recover(ctx context.Context, st store.Store, reg *schemas.Registry, before 
 	return files, unfinished, nil
 }
 
-// adopt writes a marker for every commit of a lake from before markers.
+// adopt writes a marker for every commit of a lake from before markers,
+// one after the other in commit order, so that their times (by which views
+// pick the newest snapshot) follow the runs.
 func adopt(ctx context.Context, st store.Store, objs []store.Object) error {
 	commits := map[Commit][]markerFile{}
 	for _, o := range objs {
@@ -192,8 +228,8 @@ func adopt(ctx context.Context, st store.Store, objs []store.Object) error {
 			commits[c] = append(commits[c], markerFile{Key: o.Key, Bytes: o.Size})
 		}
 	}
-	for c, files := range commits {
-		b, err := json.MarshalIndent(marker{RunID: c.RunID, Source: c.Source, Files: files, Adopted: true}, "", "  ")
+	for _, c := range slices.SortedFunc(maps.Keys(commits), func(a, b Commit) int { return strings.Compare(a.Marker(), b.Marker()) }) {
+		b, err := json.MarshalIndent(marker{RunID: c.RunID, Source: c.Source, Files: commits[c], Adopted: true}, "", "  ")
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -268,5 +269,55 @@ func TestRecoverAdoptsLakeWithoutMarkers(t *testing.T) {
 	st.Put(ctx, orphan, []byte("x"))
 	if files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Hour)); err != nil || files != 1 {
 		t.Fatalf("Recover without the format record = %d, %v; want the leftover deleted", files, err)
+	}
+}
+
+// failingPuts fails the n-th Put of a key under prefix, as a dropped
+// connection or a kill would cut the work there.
+type failingPuts struct {
+	store.Store
+	prefix string
+	n      int
+}
+
+func (f *failingPuts) Put(ctx context.Context, key string, data []byte) error {
+	if strings.HasPrefix(key, f.prefix) {
+		if f.n--; f.n == 0 {
+			return errors.New("connection reset")
+		}
+	}
+	return f.Store.Put(ctx, key, data)
+}
+
+// An adoption cut short is finished by the next run: no old file is taken
+// for a leftover meanwhile.
+func TestInterruptedAdoptionLosesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	var old []string
+	for i := range 5 {
+		k := fmt.Sprintf("plyomat/athletes/2026110%dT100000.000Z-aaaaaa-athletes-0001.parquet", i+1)
+		old = append(old, k)
+		st.Put(ctx, k, []byte("x"))
+	}
+	if _, _, err := Recover(ctx, &failingPuts{Store: st, prefix: CommitsDir + "/", n: 3}, schemas.All(), time.Now().Add(time.Hour)); err == nil {
+		t.Fatal("the cut adoption reported success")
+	}
+	c, err := ListCommitted(ctx, st, schemas.All())
+	if err != nil || !c.Legacy || len(c.Uncommitted) != 0 {
+		t.Fatalf("mid-adoption listing: legacy %v, uncommitted %v, %v", c.Legacy, c.Uncommitted, err)
+	}
+	if files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Hour)); err != nil || files != 0 {
+		t.Fatalf("second Recover = %d, %v", files, err)
+	}
+	c, _ = ListCommitted(ctx, st, schemas.All())
+	if c.Legacy || len(c.Uncommitted) != 0 || len(c.Markers) != 5 {
+		t.Fatalf("after adoption: legacy %v, %d uncommitted, %d markers", c.Legacy, len(c.Uncommitted), len(c.Markers))
+	}
+	for _, k := range old {
+		if _, _, err := st.Get(ctx, k); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
 	}
 }
