@@ -121,7 +121,7 @@ func TestViewsSkipUncommittedFiles(t *testing.T) {
 	var status strings.Builder
 	env := h.env()
 	env.Stdout = &status
-	if err := Status(ctx, env, h.cfg); err != nil || !strings.Contains(status.String(), ", 1 uncommitted (") {
+	if err := Status(ctx, env, h.cfg); err != nil || !strings.Contains(status.String(), ", 1 uncommitted (") || !strings.Contains(status.String(), "lock: free (last held by run ") {
 		t.Errorf("status (%v) does not count the uncommitted file:\n%s", err, status.String())
 	}
 

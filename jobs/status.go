@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 	"strings"
 
 	"github.com/athlake/athlake/load"
@@ -94,7 +95,12 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 		return err
 	default:
 		var h pipeline.Holder
-		if json.Unmarshal(b, &h) == nil {
+		switch {
+		case json.Unmarshal(b, &h) != nil:
+			fmt.Fprintln(w, "\nlock: unreadable")
+		case !env.now().Before(h.ExpiresAt):
+			fmt.Fprintf(w, "\nlock: free (last held by run %s, %s on %s, until %s)\n", h.RunID, h.Command, h.Host, h.ExpiresAt.UTC().Format(time.RFC3339))
+		default:
 			fmt.Fprintf(w, "\nlock: %s\n", (&pipeline.LockedError{Holder: h}).Error())
 		}
 	}

@@ -17,7 +17,7 @@ import (
 var LockKey = path.Join(StateDir, "lock.json")
 
 // Lock is the run lock of an output: an object created only if absent and
-// held through a lease the holder renews. A lock whose lease has expired, or
+// held through a lease the holder renews and, when done, lets expire. A lock whose lease has expired, or
 // whose holder was a process on this host that no longer exists, is stale and
 // taken over with a compare-and-swap, so two runs that find the same stale
 // lock cannot both win.
@@ -82,7 +82,7 @@ func (l *Lock) Acquire(ctx context.Context, h pipeline.Holder) (pipeline.Lease, 
 // stale reports whether a lock can be taken over: its lease expired, or its
 // holder ran on this host and has exited (a killed run).
 func (l *Lock) stale(h pipeline.Holder, host string) bool {
-	if l.now().After(h.ExpiresAt) {
+	if !l.now().Before(h.ExpiresAt) {
 		return true
 	}
 	if h.Host == host && h.PID > 0 {
@@ -118,9 +118,18 @@ func (le *lease) Renew(ctx context.Context) error {
 	return nil
 }
 
-// Release gives the lock up if it is still ours.
+// Release gives the lock up if it is still ours, by writing a lease that
+// has already expired (a compare-and-swap, like every write of the lock:
+// conditional DELETEs are not honoured by every S3-compatible server). The
+// next run takes it over at once.
 func (le *lease) Release(ctx context.Context) error {
-	err := le.lock.Store.DeleteIf(ctx, LockKey, le.version)
+	h := le.holder
+	h.ExpiresAt = le.lock.now().UTC()
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	_, err = le.lock.Store.PutIf(ctx, LockKey, data, le.version)
 	if errors.Is(err, store.ErrConflict) {
 		return errors.New("the lock was taken over by another run before release")
 	}

@@ -176,16 +176,6 @@ func (l *Local) PutIf(ctx context.Context, key string, data []byte, ifVersion st
 	return v, err
 }
 
-// DeleteIf deletes the object if its version is ifVersion.
-func (l *Local) DeleteIf(ctx context.Context, key, ifVersion string) error {
-	return l.withKeyLock(key, func() error {
-		if err := l.check(ctx, key, ifVersion); err != nil {
-			return err
-		}
-		return l.Delete(ctx, key)
-	})
-}
-
 func (l *Local) check(ctx context.Context, key, ifVersion string) error {
 	_, cur, err := l.Get(ctx, key)
 	switch {

@@ -26,10 +26,10 @@ type Store interface {
 	Put(ctx context.Context, key string, data []byte) error
 	// PutIf writes data only if the object's current version is ifVersion
 	// (ifVersion "" means the object must not exist); it returns the new
-	// version, or ErrConflict.
+	// version, or ErrConflict. Callers write data unique to the writer (a
+	// lease with its expiry, a state with its time): a store may take
+	// finding exactly data in place as its own earlier, retried write.
 	PutIf(ctx context.Context, key string, data []byte, ifVersion string) (string, error)
-	// DeleteIf deletes the object only if its version is ifVersion.
-	DeleteIf(ctx context.Context, key, ifVersion string) error
 	// Delete removes an object; a missing one is not an error.
 	Delete(ctx context.Context, key string) error
 	// List returns the committed objects whose keys start with prefix.

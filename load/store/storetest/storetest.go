@@ -84,14 +84,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DeleteIf(ctx, "lock", v1); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("delete with old version: %v", err)
+		if _, err := s.PutIf(ctx, "lock", []byte("three"), v1); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("update with an old version: %v", err)
 		}
-		if err := s.DeleteIf(ctx, "lock", v2); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := s.Get(ctx, "lock"); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("deleted object still there: %v", err)
+		if got, v, err := s.Get(ctx, "lock"); err != nil || string(got) != "two" || v != v2 {
+			t.Fatalf("Get = %q, %q, %v; want two at %q", got, v, err, v2)
 		}
 	})
 	t.Run("AbortUnfinished", func(t *testing.T) {
