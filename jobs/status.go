@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
