@@ -127,28 +127,35 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 }
 
 func (r *Runner) renew(ctx context.Context, lease Lease, stop <-chan struct{}, lost context.CancelCauseFunc) {
-	t := time.NewTicker(lease.TTL() / 3)
+	ttl := lease.TTL()
+	t := time.NewTicker(ttl / 3)
 	defer t.Stop()
-	renewed := r.Now()
+	// The lease runs from before the request that set it: renewedAt is
+	// taken before each Renew, never after.
+	renewedAt := r.Now()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 			// Renew until the run is over, final commits included, even
-			// after the run was cancelled.
-			err := lease.Renew(context.WithoutCancel(ctx))
+			// after the run was cancelled; a renewal that hangs gives up
+			// before the next one is due.
+			sent := r.Now()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/3)
+			err := lease.Renew(rctx)
+			cancel()
 			switch {
 			case err == nil:
-				renewed = r.Now()
+				renewedAt = sent
 			case errors.Is(err, ErrLockLost):
 				lost(err)
 				return
-			case r.Now().Sub(renewed) >= lease.TTL():
-				// Unable to renew (the store unreachable) for a whole
-				// lease: another run may take the lock now, so stop
-				// writing.
-				lost(fmt.Errorf("%w: the lease could not be renewed for %v: %v", ErrLockLost, lease.TTL(), err))
+			case r.Now().Sub(renewedAt) >= ttl/2:
+				// The lease could expire before the next renewal is due
+				// (ticks come every third of it, give or take): another
+				// run may take the lock then, so stop writing now.
+				lost(fmt.Errorf("%w: the lease could not be renewed (%v) and expires at %s", ErrLockLost, err, renewedAt.Add(ttl).UTC().Format(time.RFC3339)))
 				return
 			default:
 				r.Log.Warn("renewing the lock lease", "err", err)

@@ -168,35 +168,61 @@ func TestRunnerCommitFailureSavesNoState(t *testing.T) {
 	}
 }
 
-// failingLocker grants a lease that can never be renewed (the store is
-// unreachable).
-type failingLocker struct{ ttl time.Duration }
+// failingLocker grants a lease that renews ok times, then never again (the
+// store unreachable), and records when the run stopped.
+type failingLocker struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	ok      int
+	granted time.Time // when the lease last ran from
+}
 
-func (f failingLocker) Acquire(context.Context, Holder) (Lease, error) { return f, nil }
-func (f failingLocker) TTL() time.Duration                             { return f.ttl }
-func (f failingLocker) Renew(context.Context) error                    { return errors.New("connection refused") }
-func (f failingLocker) Release(context.Context) error                  { return nil }
+func (f *failingLocker) Acquire(context.Context, Holder) (Lease, error) {
+	f.granted = time.Now()
+	return f, nil
+}
+func (f *failingLocker) TTL() time.Duration { return f.ttl }
+func (f *failingLocker) Renew(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ok > 0 {
+		f.ok--
+		f.granted = time.Now()
+		return nil
+	}
+	return errors.New("connection refused")
+}
+func (f *failingLocker) Release(context.Context) error { return nil }
 
-// blocking is a stream that runs until cancelled.
-type blocking struct{}
+// blocking is a stream that runs until cancelled and notes when.
+type blocking struct{ stopped *time.Time }
 
 func (blocking) Name() string { return "b" }
-func (blocking) Run(ctx context.Context, _ []byte, _ Emit) error {
+func (b blocking) Run(ctx context.Context, _ []byte, _ Emit) error {
 	<-ctx.Done()
+	*b.stopped = time.Now()
 	return context.Cause(ctx)
 }
 
-// A run that cannot renew its lease for a whole lease length stops: another
-// run may hold the lock by then.
-func TestRunnerStopsWhenTheLeaseCannotBeRenewed(t *testing.T) {
+// A run that cannot renew its lease stops before the lease expires: another
+// run may hold the lock after that.
+func TestRunnerStopsBeforeAnUnrenewableLeaseExpires(t *testing.T) {
 	t.Parallel()
 	j := &journal{}
+	lock := &failingLocker{ttl: 1500 * time.Millisecond, ok: 1} // stops ~1 s in, half a second early
+	var stopped time.Time
 	r := &Runner{
-		Log: slog.New(slog.DiscardHandler), State: j, Lock: failingLocker{ttl: 30 * time.Millisecond},
+		Log: slog.New(slog.DiscardHandler), State: j, Lock: lock,
 		NewSink: func(string, string) Sink { return &fakeSink{j: j} },
 	}
-	_, err := r.Run(context.Background(), []Source{oneSource{blocking{}}})
+	_, err := r.Run(context.Background(), []Source{oneSource{blocking{&stopped}}})
 	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v, want ErrLockLost with the renewal's error", err)
+	}
+	lock.mu.Lock()
+	expiry := lock.granted.Add(lock.ttl)
+	lock.mu.Unlock()
+	if !stopped.Before(expiry) {
+		t.Fatalf("the run stopped %v after its lease expired", stopped.Sub(expiry))
 	}
 }
