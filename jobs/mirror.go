@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,8 @@ type MirrorOptions struct {
 	To string // local folder
 	// Parallel bounds the objects copied at once (default 8).
 	Parallel int
+
+	copy func(ctx context.Context, src store.Store, dst *store.Local, obj store.Object) (int64, error) // tests cut mirrors short
 }
 
 // MirrorStats is what a mirror did.
@@ -110,13 +114,31 @@ func Mirror(ctx context.Context, env *Env, cfg *Config, o MirrorOptions) (*Mirro
 			data = append(data, obj)
 		}
 	}
+	// Before copying, the record names every file this mirror may write
+	// (unknown size: copied again unless this mirror finishes), so that a
+	// mirror cut short is resumed, and what it wrote stays its own.
+	pending := manifest{Source: next.Source, Objects: maps.Clone(prev.Objects)}
+	for _, obj := range slices.Concat(data, markers) {
+		pending.Objects[obj.Key] = manifestEntry{Size: -1}
+	}
+	if err := writeManifest(ctx, dst, pending); err != nil {
+		return st, err
+	}
+	// Temporary files of a mirror killed mid-copy.
+	if _, err := dst.AbortUnfinished(ctx, "", time.Now().Add(-time.Hour)); err != nil {
+		return st, err
+	}
+	copyFn := o.copy
+	if copyFn == nil {
+		copyFn = copyObject
+	}
 	var copied, bytes atomic.Int64
 	for _, batch := range [][]store.Object{data, markers} {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(cmp.Or(o.Parallel, 8))
 		for _, obj := range batch {
 			g.Go(func() error {
-				n, err := copyObject(gctx, src, dst, obj)
+				n, err := copyFn(gctx, src, dst, obj)
 				if err != nil {
 					return fmt.Errorf("copying %s: %w", obj.Key, err)
 				}
@@ -140,11 +162,7 @@ func Mirror(ctx context.Context, env *Env, cfg *Config, o MirrorOptions) (*Mirro
 		}
 		st.Deleted++
 	}
-	b, err := json.Marshal(next)
-	if err != nil {
-		return st, err
-	}
-	if err := dst.Put(ctx, mirrorManifest, b); err != nil {
+	if err := writeManifest(ctx, dst, next); err != nil {
 		return st, err
 	}
 	fmt.Fprintf(env.Stdout, "mirrored %s to %s: %d objects copied (%d bytes), %d unchanged, %d deleted\n",
@@ -175,6 +193,14 @@ func readManifest(ctx context.Context, dst *store.Local, source string) (manifes
 	return m, nil
 }
 
+func writeManifest(ctx context.Context, dst *store.Local, m manifest) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return dst.Put(ctx, mirrorManifest, b)
+}
+
 // within reports whether path p is dir or inside it.
 func within(p, dir string) bool {
 	rel, err := filepath.Rel(dir, p)
@@ -186,7 +212,9 @@ func hasFile(dst *store.Local, key string, size int64) bool {
 	return err == nil && info.Size() == size
 }
 
-// copyObject streams one object into the local store.
+// copyObject streams one object into the local store; the copy keeps the
+// object's modification time (views pick the newest snapshot by the time of
+// its commit marker).
 func copyObject(ctx context.Context, src store.Store, dst *store.Local, obj store.Object) (int64, error) {
 	r, err := src.Open(ctx, obj.Key)
 	if err != nil {
@@ -205,5 +233,9 @@ func copyObject(ctx context.Context, src store.Store, dst *store.Local, obj stor
 		w.Abort()
 		return n, err
 	}
-	return n, w.Commit()
+	if err := w.Commit(); err != nil {
+		return n, err
+	}
+	p := filepath.Join(dst.URL(), filepath.FromSlash(obj.Key))
+	return n, os.Chtimes(p, obj.ModTime, obj.ModTime)
 }

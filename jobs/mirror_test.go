@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,5 +139,86 @@ func TestViewsSkipUncommittedFiles(t *testing.T) {
 	}
 	if got := h.query("SELECT mode FROM plyomat_sets WHERE id = '" + strings.ReplaceAll(id, "'", "''") + "'"); got[0][0] != "changed-by-a-killed-run" {
 		t.Fatalf("committed file not read: %v", got)
+	}
+}
+
+// A mirror cut short (here: the fifth copy fails, with a copy in flight
+// beside it) is finished by the next one, which then equals the lake.
+func TestInterruptedMirrorResumes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, 33)
+	h.sync()
+	to := filepath.Join(h.dir, "copy")
+	var calls atomic.Int32
+	failing := func(ctx context.Context, src store.Store, dst *store.Local, obj store.Object) (int64, error) {
+		if calls.Add(1) == 5 {
+			return 0, errors.New("connection reset")
+		}
+		return copyObject(ctx, src, dst, obj)
+	}
+	if _, err := Mirror(ctx, h.env(), h.cfg, MirrorOptions{To: to, Parallel: 2, copy: failing}); err == nil {
+		t.Fatal("the cut mirror reported success")
+	}
+	if markers, _ := filepath.Glob(filepath.Join(to, load.CommitsDir, "*", "*")); len(markers) != 0 {
+		t.Errorf("markers copied before all data: %v", markers)
+	}
+	st, err := Mirror(ctx, h.env(), h.cfg, MirrorOptions{To: to})
+	if err != nil {
+		t.Fatalf("resuming: %v", err)
+	}
+	t.Logf("resumed: %+v", st)
+	db := filepath.Join(h.dir, "copy.duckdb")
+	local := *h.cfg
+	if err := Views(ctx, h.env(), &local, ViewsOptions{Lake: to, DB: db}); err != nil {
+		t.Fatal(err)
+	}
+	if d := rowsDiffViews(dumpViews(t, h.cfg.DuckDB), dumpViews(t, db)); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// rowsDiffViews compares two dumps of every view.
+func rowsDiffViews(want, got map[string][][]string) string {
+	for name, rows := range want {
+		if d := rowsDiff(rows, got[name]); d != "" {
+			return "view " + name + " differs:\n" + d
+		}
+	}
+	if len(want) != len(got) {
+		return "different views"
+	}
+	return ""
+}
+
+// Views pick a snapshot table's newest complete snapshot by the time the
+// store wrote its commit marker, not by run ids, which come from the clocks
+// of the hosts that ran them.
+func TestSnapshotPickedByMarkerTime(t *testing.T) {
+	t.Parallel()
+	reg := schemas.All()
+	early, late := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
+	ahead := "20261201T120000.000Z-aaaaaa" // a host whose clock runs an hour fast, synced first
+	behind := "20261201T103000.000Z-bbbbbb"
+	c := &load.Committed{
+		Objects: []store.Object{
+			{Key: "plyomat/athletes/" + ahead + "-athletes-0001.parquet"},
+			{Key: "plyomat/athletes/" + behind + "-athletes-0001.parquet"},
+			{Key: "plyomat/sets/month=2026-11/" + ahead + "-sets-0001.parquet"},
+			{Key: "plyomat/sets/month=2026-11/" + behind + "-sets-0001.parquet"},
+		},
+		Markers: map[string]time.Time{
+			"_commits/plyomat/" + ahead + "-athletes-0001.json":  early,
+			"_commits/plyomat/" + behind + "-athletes-0001.json": late,
+			"_commits/plyomat/" + ahead + "-sets-0001.json":      early,
+			"_commits/plyomat/" + behind + "-sets-0001.json":     late,
+		},
+	}
+	files := viewFiles(c, reg)
+	if got := files["plyomat/athletes"]; len(got) != 1 || !strings.Contains(got[0], behind) {
+		t.Errorf("athletes read %v, want the snapshot committed last (%s)", got, behind)
+	}
+	if got := files["plyomat/sets"]; len(got) != 2 {
+		t.Errorf("sets (incremental) read %v, want both files", got)
 	}
 }
