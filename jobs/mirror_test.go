@@ -173,22 +173,7 @@ func TestInterruptedMirrorResumes(t *testing.T) {
 	if err := Views(ctx, h.env(), &local, ViewsOptions{Lake: to, DB: db}); err != nil {
 		t.Fatal(err)
 	}
-	if d := rowsDiffViews(dumpViews(t, h.cfg.DuckDB), dumpViews(t, db)); d != "" {
-		t.Fatal(d)
-	}
-}
-
-// rowsDiffViews compares two dumps of every view.
-func rowsDiffViews(want, got map[string][][]string) string {
-	for name, rows := range want {
-		if d := rowsDiff(rows, got[name]); d != "" {
-			return "view " + name + " differs:\n" + d
-		}
-	}
-	if len(want) != len(got) {
-		return "different views"
-	}
-	return ""
+	assertSameViews(t, dumpViews(t, h.cfg.DuckDB), dumpViews(t, db))
 }
 
 // Views pick a snapshot table's newest complete snapshot by the time the

@@ -177,7 +177,7 @@ func assertSameViews(t *testing.T, want, got map[string][][]string) {
 	}
 	for name, rows := range want {
 		if d := rowsDiff(rows, got[name]); d != "" {
-			t.Errorf("view %s over the S3 lake differs (-local +s3, %d vs %d rows):\n%s", name, len(rows), len(got[name]), d)
+			t.Errorf("view %s over the copy differs (-lake +copy, %d vs %d rows):\n%s", name, len(rows), len(got[name]), d)
 		}
 	}
 }
