@@ -321,3 +321,56 @@ func TestInterruptedAdoptionLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// commitDuringList runs a commit when the listing reaches prefix, as a
+// sync in progress would while views or a mirror list the lake.
+type commitDuringList struct {
+	store.Store
+	prefix string
+	commit func()
+}
+
+func (c *commitDuringList) List(ctx context.Context, prefix string) ([]store.Object, error) {
+	if prefix == c.prefix && c.commit != nil {
+		c.commit()
+		c.commit = nil
+	}
+	return c.Store.List(ctx, prefix)
+}
+
+// A listing never admits a commit whose files it missed: a commit that
+// lands while the lake is being listed is either whole or not admitted.
+func TestListingNeverAdmitsAHalfSeenCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := schemas.All()
+	for _, at := range Dirs(reg) {
+		st := newStore(t)
+		Recover(ctx, st, reg, time.Now())
+		l := &commitDuringList{Store: st, prefix: at + "/", commit: func() {
+			sink := NewSink(st, reg, memory.DefaultAllocator, "plyomat", "athletes", "20261122T183353.123Z-1a2b3c")
+			sink.Add(ctx, athleteBatch(t, reg))
+			if _, err := sink.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}}
+		c, err := ListCommitted(ctx, l, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]bool{}
+		for _, o := range c.Objects {
+			have[o.Key] = true
+		}
+		for key := range c.Markers {
+			b, _, _ := st.Get(ctx, key)
+			var m marker
+			json.Unmarshal(b, &m)
+			for _, f := range m.Files {
+				if !have[f.Key] {
+					t.Errorf("commit landing while %s/ was listed: marker admitted without %s", at, f.Key)
+				}
+			}
+		}
+	}
+}
