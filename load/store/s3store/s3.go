@@ -60,8 +60,6 @@ type Options struct {
 	// Credentials replace the SDK's default chain (environment, shared
 	// config and profiles, web identity, container and instance roles).
 	Credentials aws.CredentialsProvider
-	// HTTPClient replaces the SDK's HTTP client.
-	HTTPClient *http.Client
 	// Log receives the SDK's own warnings (default: dropped).
 	Log *slog.Logger
 }
@@ -112,9 +110,6 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(o.Credentials))
 	}
-	if o.HTTPClient != nil {
-		opts = append(opts, config.WithHTTPClient(o.HTTPClient))
-	}
 	var logger logging.Logger = logging.Nop{}
 	if o.Log != nil {
 		logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
@@ -164,14 +159,12 @@ func (s *Store) URL() string {
 	return "s3://" + s.o.Bucket + "/" + s.o.Prefix
 }
 
+// key is the bucket key of a store key.
 func (s *Store) key(key string) (*string, error) {
 	if err := store.CheckKey(key); err != nil {
 		return nil, err
 	}
-	if s.o.Prefix == "" {
-		return aws.String(key), nil
-	}
-	return aws.String(s.o.Prefix + "/" + key), nil
+	return aws.String(s.root() + key), nil
 }
 
 // root is the prefix every key of the store starts with.
