@@ -26,11 +26,24 @@ func openStore(ctx context.Context, env *Env, cfg *Config) (store.Store, error) 
 		}
 		return st, nil
 	}
-	o, err := s3Options(cfg)
+	bucket, prefix, err := s3store.ParseURL(cfg.Output)
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{Key: "output", Msg: err.Error()}
 	}
-	o.Log = env.Log
+	st, err := openS3(ctx, env, cfg, bucket, prefix)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return st, nil
+}
+
+// openS3 opens bucket/prefix with the config's S3 settings: the output, or
+// the Team Pro token's bucket.
+func openS3(ctx context.Context, env *Env, cfg *Config, bucket, prefix string) (*s3store.Store, error) {
+	o := s3store.Options{
+		Bucket: bucket, Prefix: prefix, Region: cfg.S3.Region, Endpoint: cfg.S3.Endpoint, ForcePathStyle: cfg.S3.ForcePathStyle,
+		Log: env.Log,
+	}
 	if env.S3 != nil {
 		env.S3(&o)
 	}
@@ -39,16 +52,6 @@ func openStore(ctx context.Context, env *Env, cfg *Config) (store.Store, error) 
 		return nil, &ConfigError{Key: "s3", Msg: err.Error()}
 	}
 	return st, nil
-}
-
-func s3Options(cfg *Config) (s3store.Options, error) {
-	bucket, prefix, err := s3store.ParseURL(cfg.Output)
-	if err != nil {
-		return s3store.Options{}, &ConfigError{Key: "output", Msg: err.Error()}
-	}
-	return s3store.Options{
-		Bucket: bucket, Prefix: prefix, Region: cfg.S3.Region, Endpoint: cfg.S3.Endpoint, ForcePathStyle: cfg.S3.ForcePathStyle,
-	}, nil
 }
 
 // prepareWrite checks, before a run takes the lock, that the output can
@@ -123,13 +126,9 @@ func tokenStore(ctx context.Context, env *Env, cfg *Config) (teampro.TokenStore,
 	if err != nil || key == "" {
 		return nil, &ConfigError{Key: "sources.teampro.token_file", Msg: "want a file path or s3://bucket/key"}
 	}
-	o := s3store.Options{Bucket: bucket, Region: cfg.S3.Region, Endpoint: cfg.S3.Endpoint, ForcePathStyle: cfg.S3.ForcePathStyle, Log: env.Log}
-	if env.S3 != nil {
-		env.S3(&o)
-	}
-	st, err := s3store.New(ctx, o)
+	st, err := openS3(ctx, env, cfg, bucket, "")
 	if err != nil {
-		return nil, &ConfigError{Key: "s3", Msg: err.Error()}
+		return nil, err
 	}
 	return teampro.ObjectToken{Store: st, Key: key}, nil
 }
