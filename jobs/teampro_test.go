@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/athlake/athlake/extract/teampro"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
@@ -318,14 +320,8 @@ func TestTeamProRevokedAuthorization(t *testing.T) {
 	h.sync(RunOptions{})
 	h.sb.TeamPro.RevokeRefreshTokens()
 	// Make the stored access token look expired so the run must refresh.
-	tf := teampro.TokenFile{Path: h.cfg.Sources.TeamPro.TokenFile}
-	tok, err := tf.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok.Expiry = time.Now().Add(-time.Hour)
-	tf.Save(tok)
-	_, err = h.run(RunOptions{})
+	tok := expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.TeamPro.TokenFile})
+	_, err := h.run(RunOptions{})
 	var cfgErr *ConfigError
 	if !errors.Is(err, teampro.ErrReauthorize) || !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "athlake auth teampro") {
 		t.Fatalf("err = %v; want a configuration error telling to run athlake auth teampro", err)
@@ -346,13 +342,7 @@ func TestTeamProRevokedAuthorization(t *testing.T) {
 func TestTokenRefreshAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	h := newTPHarness(t, 35, sbt.Options{})
-	tf := teampro.TokenFile{Path: h.cfg.Sources.TeamPro.TokenFile}
-	tok, err := tf.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok.Expiry = time.Now().Add(-time.Hour)
-	tf.Save(tok)
+	expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.TeamPro.TokenFile})
 	before := h.sb.TeamPro.Stats().TokenRequests
 	cfgPath := filepath.Join(h.dir, "tp.yaml")
 	tp := h.cfg.Sources.TeamPro
@@ -402,4 +392,19 @@ func childToken(path string) int {
 	b, _ := json.Marshal(len(tok.AccessToken))
 	fmt.Printf("access token %s %s\n", b, tok.AccessToken[len(tok.AccessToken)-6:])
 	return 0
+}
+
+// expireToken makes the stored access token look expired, so that the next
+// run must refresh it, and returns the token.
+func expireToken(t *testing.T, st teampro.TokenStore) *oauth2.Token {
+	t.Helper()
+	tok, ver, err := st.Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Expiry = time.Now().Add(-time.Hour)
+	if err := st.Put(context.Background(), tok, ver); err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

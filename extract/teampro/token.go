@@ -83,12 +83,6 @@ var _ interface {
 	TokenLocker
 } = TokenFile{}
 
-// Load reads the token.
-func (f TokenFile) Load() (*oauth2.Token, error) {
-	t, _, err := f.Get(context.Background())
-	return t, err
-}
-
 // Get reads the token; its version is a digest of the file.
 func (f TokenFile) Get(context.Context) (*oauth2.Token, string, error) {
 	b, err := os.ReadFile(f.Path)
@@ -122,12 +116,12 @@ func (f TokenFile) Put(_ context.Context, t *oauth2.Token, ifVersion string) err
 			return fmt.Errorf("%s: %w", f.Path, ErrTokenChanged)
 		}
 	}
-	return f.Save(t)
+	return f.write(t)
 }
 
-// Save writes the token: a temporary file with mode 0600 in the same folder,
-// synced and renamed over the old one.
-func (f TokenFile) Save(t *oauth2.Token) error {
+// write replaces the file: a temporary file with mode 0600 in the same
+// folder, synced and renamed over the old one.
+func (f TokenFile) write(t *oauth2.Token) error {
 	b, err := encodeToken(t)
 	if err != nil {
 		return err
