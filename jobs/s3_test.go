@@ -12,9 +12,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +33,17 @@ import (
 func s3Config(cfg *Config, srv *s3test.Server, bucket, prefix string) {
 	cfg.Output = "s3://" + bucket + "/" + prefix
 	cfg.S3 = S3Config{Region: "us-east-1", Endpoint: srv.Endpoint, ForcePathStyle: true}
+}
+
+// newS3Harness is a Plyomat harness whose output is the prefix "lake" of a
+// new bucket on a real S3-compatible server.
+func newS3Harness(t *testing.T, seed int64) (*harness, *s3test.Server, string) {
+	t.Helper()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	h := newHarness(t, seed)
+	s3Config(h.cfg, srv, bucket, "lake")
+	return h, srv, bucket
 }
 
 // s3Env gives an Env the server's keys.
@@ -221,10 +232,7 @@ func fileExists(p string) bool {
 func TestS3LockedOutputExits75(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := s3test.Start(t)
-	bucket := srv.NewBucket(t)
-	h := newHarness(t, 3)
-	s3Config(h.cfg, srv, bucket, "lake")
+	h, srv, bucket := newS3Harness(t, 3)
 	st := srv.Store(t, bucket, "lake")
 	other := pipeline.Holder{RunID: "20261201T090000.000Z-abcdef", Command: "sync", Host: "airflow-worker-7", PID: 1}
 	if _, err := (&load.Lock{Store: st}).Acquire(ctx, other); err != nil {
@@ -284,10 +292,7 @@ func TestS3WithoutConditionalWrites(t *testing.T) {
 func TestS3KilledSyncsConverge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := s3test.Start(t)
-	bucket := srv.NewBucket(t)
-	h := newHarness(t, 24)
-	s3Config(h.cfg, srv, bucket, "lake")
+	h, srv, bucket := newS3Harness(t, 24)
 	killAndFinish(t, h.dir, h.cfg, 24, 6, func(attempt int) {
 		if attempt%3 == 2 {
 			h.sb.Plyomat.Advance(12 * time.Hour)
@@ -331,41 +336,51 @@ func TestS3KilledSyncsConverge(t *testing.T) {
 }
 
 // TestS3ConcurrentSyncs starts two syncs of one S3 output at the same
-// moment, as two schedulers might: one takes the lock; the other, if they
-// overlap, exits 75 at once naming the holder. The lake ends exact.
+// moment, as two schedulers might. The vendor answers nobody until one of
+// them has exited, so whichever takes the lock holds it meanwhile: the other
+// must exit 75 at once, naming the holder; then the holder finishes and the
+// lake is exact.
 func TestS3ConcurrentSyncs(t *testing.T) {
 	t.Parallel()
-	srv := s3test.Start(t)
-	bucket := srv.NewBucket(t)
-	h := newHarness(t, 25)
-	s3Config(h.cfg, srv, bucket, "lake")
+	h, srv, _ := newS3Harness(t, 25)
+	gate := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-gate
+		h.sb.ServeHTTP(w, r)
+	}))
+	t.Cleanup(api.Close)
+	var opened sync.Once
+	open := func() { opened.Do(func() { close(gate) }) }
+	t.Cleanup(open) // runs before api.Close
+	h.cfg.Sources.Plyomat.BaseURL = api.URL + sandbox.PlyomatPrefix
 	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
+
 	var outs [2]syncBuffer
-	cmds := [2]*exec.Cmd{childCmd(cfgPath, &outs[0], srv.Env()...), childCmd(cfgPath, &outs[1], srv.Env()...)}
-	for _, c := range cmds {
+	exited := make(chan int, 2)
+	for i := range outs {
+		c := childCmd(cfgPath, &outs[i], srv.Env()...)
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
+		go func() {
+			c.Wait()
+			exited <- i<<8 | c.ProcessState.ExitCode()
+		}()
 	}
-	codes := map[int]int{}
-	for i, c := range cmds {
-		c.Wait()
-		code := c.ProcessState.ExitCode()
-		codes[code]++
-		switch code {
-		case 0:
-		case 75:
-			if !strings.Contains(outs[i].String(), "output is locked by run ") {
-				t.Errorf("the refused run does not name the holder:\n%s", outs[i].String())
-			}
-		default:
-			t.Errorf("sync %d exited %d:\n%s", i, code, outs[i].String())
-		}
+	var first int
+	select {
+	case first = <-exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("both syncs still run after 2 minutes: neither was refused the lock")
 	}
-	if codes[0] == 0 {
-		t.Fatalf("no sync succeeded: %v", codes)
+	open()
+	second := <-exited
+	if code, i := first&0xff, first>>8; code != 75 || !strings.Contains(outs[i].String(), "output is locked by run ") {
+		t.Errorf("the sync refused first exited %d, want 75 naming the holder:\n%s", code, outs[i].String())
 	}
-	t.Logf("exit codes: %v", codes)
+	if code, i := second&0xff, second>>8; code != 0 {
+		t.Fatalf("the lock holder exited %d:\n%s", code, outs[i].String())
+	}
 	mirrorViews(t, s3Env(h.env(), srv), h.cfg, filepath.Join(h.dir, "mirror"), h.cfg.DuckDB)
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
 }
