@@ -24,6 +24,14 @@ import (
 // (a PUT, a completed multipart upload, a renamed temporary file).
 const CommitsDir = "_commits"
 
+// The extensions of a commit's files: the sink names them, CommitOf reads
+// the names back.
+const (
+	parquetExt = ".parquet"
+	rawExt     = ".jsonl.zst"
+	rejectsExt = ".jsonl"
+)
+
 // commitName names the files of one sink commit: <run>-<stream>-<seq>.
 func commitName(runID, stream string, seq int) string {
 	return fmt.Sprintf("%s-%s-%04d", runID, stream, seq)
@@ -57,14 +65,14 @@ func CommitOf(key string) (c Commit, ok bool) {
 	var name string
 	switch {
 	case (parts[0] == RawDir || parts[0] == RejectsDir) && len(parts) == 4:
-		ext := map[string]string{RawDir: ".jsonl.zst", RejectsDir: ".jsonl"}[parts[0]]
+		ext := map[string]string{RawDir: rawExt, RejectsDir: rejectsExt}[parts[0]]
 		if !strings.HasSuffix(base, ext) {
 			return c, false
 		}
 		name = strings.TrimSuffix(base, ext)
 		c.Source = parts[1]
-	case !strings.HasPrefix(parts[0], "_") && len(parts) >= 3 && strings.HasSuffix(base, ".parquet"):
-		name = strings.TrimSuffix(base, ".parquet")
+	case !strings.HasPrefix(parts[0], "_") && len(parts) >= 3 && strings.HasSuffix(base, parquetExt):
+		name = strings.TrimSuffix(base, parquetExt)
 		c.Source = parts[0]
 	default:
 		return c, false

@@ -93,6 +93,11 @@ func TestCommitMarkerAndRecover(t *testing.T) {
 			var keys []string
 			for _, f := range m.Files {
 				keys = append(keys, f.Key)
+				// A file CommitOf did not recognise would never count
+				// as committed (and be deleted as a leftover).
+				if c, ok := CommitOf(f.Key); !ok || c.Marker() != "_commits/plyomat/20261122T183353.123Z-1a2b3c-athletes-0001.json" {
+					t.Errorf("CommitOf(%q) = %+v, %v", f.Key, c, ok)
+				}
 			}
 			want := []string{
 				"_raw/plyomat/athletes/20261122T183353.123Z-1a2b3c-athletes-0001.jsonl.zst",

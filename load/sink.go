@@ -122,7 +122,7 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 		m.Files = append(m.Files, markerFile{Key: key, Bytes: n})
 	}
 	if len(s.raw) > 0 {
-		key := path.Join(RawDir, s.source, s.stream, name+".jsonl.zst")
+		key := path.Join(RawDir, s.source, s.stream, name+rawExt)
 		n, err := s.writeRaw(ctx, key)
 		if err != nil {
 			return st, err
@@ -136,7 +136,7 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 		return strings.Compare(a.part, b.part)
 	}) {
 		t, _ := s.reg.Lookup(s.source, k.table)
-		key := path.Join(s.source, k.table, t.Partition.Dir(k.part), name+".parquet")
+		key := path.Join(s.source, k.table, t.Partition.Dir(k.part), name+parquetExt)
 		n, err := s.writeTable(ctx, key, t, s.recs[k])
 		if err != nil {
 			return st, fmt.Errorf("%s: %w", key, err)
@@ -158,7 +158,7 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 				return st, err
 			}
 		}
-		key := path.Join(RejectsDir, s.source, table, name+".jsonl")
+		key := path.Join(RejectsDir, s.source, table, name+rejectsExt)
 		if err := s.store.Put(ctx, key, buf.Bytes()); err != nil {
 			return st, err
 		}
