@@ -17,10 +17,10 @@ import (
 var LockKey = path.Join(StateDir, "lock.json")
 
 // Lock is the run lock of an output: an object created only if absent and
-// held through a lease the holder renews and, when done, lets expire. A lock whose lease has expired, or
-// whose holder was a process on this host that no longer exists, is stale and
-// taken over with a compare-and-swap, so two runs that find the same stale
-// lock cannot both win.
+// held through a lease the holder renews and, when done, lets expire. A
+// lock whose lease has expired, or whose holder was a process on this host
+// that no longer exists, is stale and taken over with a compare-and-swap,
+// so two runs that find the same stale lock cannot both win.
 type Lock struct {
 	Store store.Store
 	TTL   time.Duration // default one minute
