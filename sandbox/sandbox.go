@@ -6,6 +6,7 @@ package sandbox
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/athlake/athlake/sandbox/optimo"
@@ -50,7 +51,6 @@ type Sandbox struct {
 	Plyomat *plyomat.Server
 	TeamPro *teampro.Server
 	Optimo  *optimo.Server
-	mux     *http.ServeMux
 }
 
 // New builds the simulators.
@@ -68,13 +68,23 @@ func New(o Options) *Sandbox {
 		Plyomat: plyomat.New(plyomat.Options{Seed: o.Seed, Scale: o.Scale, APIKey: PlyomatKey, Start: o.Start}),
 		TeamPro: teampro.New(tp),
 		Optimo:  optimo.New(op),
-		mux:     http.NewServeMux(),
 	}
-	s.mux.Handle(PlyomatPrefix+"/", http.StripPrefix(PlyomatPrefix, s.Plyomat))
-	s.mux.Handle(TeamProPrefix+"/", http.StripPrefix(TeamProPrefix, s.TeamPro))
-	s.mux.Handle(OptimoPrefix+"/", http.StripPrefix(OptimoPrefix, s.Optimo))
 	return s
 }
 
-// ServeHTTP routes to the simulators.
-func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP routes to the simulators by path prefix. It does not use
+// http.ServeMux, which cleans paths and redirects: an id such as "a/../b"
+// (sent as a%2F..%2Fb) or ".." (sent as %2E%2E) must reach the simulator
+// as the one segment the client sent.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, m := range []struct {
+		prefix string
+		h      http.Handler
+	}{{PlyomatPrefix, s.Plyomat}, {TeamProPrefix, s.TeamPro}, {OptimoPrefix, s.Optimo}} {
+		if strings.HasPrefix(r.URL.EscapedPath(), m.prefix+"/") {
+			http.StripPrefix(m.prefix, m.h).ServeHTTP(w, r)
+			return
+		}
+	}
+	http.NotFound(w, r)
+}

@@ -188,6 +188,6 @@ func (c *Client) Sets(ctx context.Context, f Filter, fn func(*Page) error) ([]st
 // "groups", "devices", "sessions", "sets").
 func (c *Client) Get(ctx context.Context, resource, id string) (json.RawMessage, error) {
 	var rec json.RawMessage
-	_, err := c.h.GetJSON(ctx, "/"+resource+"/"+url.PathEscape(id), nil, &rec)
+	_, err := c.h.GetJSON(ctx, "/"+resource+"/"+httpx.Segment(id), nil, &rec)
 	return rec, err
 }

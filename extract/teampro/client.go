@@ -169,7 +169,7 @@ func (c *Client) Teams(ctx context.Context, fn func(*Page) error) ([]string, err
 
 // Team fetches a team with its players.
 func (c *Client) Team(ctx context.Context, id string) (*Item, error) {
-	return c.item(ctx, "/v1/teams/"+url.PathEscape(id), nil)
+	return c.item(ctx, "/v1/teams/"+httpx.Segment(id), nil)
 }
 
 // Window bounds a session list by start time (wall clock, exclusive).
@@ -190,19 +190,19 @@ const wallLayout = "2006-01-02T15:04:05"
 
 // TeamSessions lists a team's training sessions.
 func (c *Client) TeamSessions(ctx context.Context, teamID string, w Window, fn func(*Page) error) ([]string, error) {
-	return c.list(ctx, "/v1/teams/"+url.PathEscape(teamID)+"/training_sessions", w.values(), fn)
+	return c.list(ctx, "/v1/teams/"+httpx.Segment(teamID)+"/training_sessions", w.values(), fn)
 }
 
 // TeamSession fetches a team session with participants and markers.
 func (c *Client) TeamSession(ctx context.Context, id string) (*Item, error) {
-	return c.item(ctx, "/v1/teams/training_sessions/"+url.PathEscape(id), nil)
+	return c.item(ctx, "/v1/teams/training_sessions/"+httpx.Segment(id), nil)
 }
 
 // PlayerSessions lists a player's training sessions, TEAM and INDIVIDUAL.
 func (c *Client) PlayerSessions(ctx context.Context, playerID string, w Window, fn func(*Page) error) ([]string, error) {
 	q := w.values()
 	q.Set("type", "ALL")
-	return c.list(ctx, "/v1/players/"+url.PathEscape(playerID)+"/training_sessions", q, fn)
+	return c.list(ctx, "/v1/players/"+httpx.Segment(playerID)+"/training_sessions", q, fn)
 }
 
 // PlayerSession fetches a player session's details; samples is "all", a
@@ -212,13 +212,13 @@ func (c *Client) PlayerSession(ctx context.Context, id, samples string) (*Item, 
 	if samples != "" {
 		q.Set("samples", samples)
 	}
-	return c.item(ctx, "/v1/training_sessions/"+url.PathEscape(id), q)
+	return c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id), q)
 }
 
 // SessionSummary fetches a player's team-session summary; nil when there is
 // none (404).
 func (c *Client) SessionSummary(ctx context.Context, id string) (*Item, error) {
-	it, err := c.item(ctx, "/v1/training_sessions/"+url.PathEscape(id)+"/session_summary", nil)
+	it, err := c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id)+"/session_summary", nil)
 	var api *APIError
 	if errors.As(err, &api) && api.Status == http.StatusNotFound {
 		return nil, nil

@@ -131,16 +131,17 @@ type Response struct {
 	ServerTime time.Time // the server's Date header (zero when absent)
 }
 
-// Do sends a request to path (relative to the base URL) and returns the
+// Do sends a request to path (relative to the base URL, already escaped:
+// ids go in through Segment) and returns the
 // response once its body is complete. Non-2xx statuses that are not worth
 // retrying come back as *APIError; retries exhausted as *RetryError.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body []byte, header http.Header) (*Response, error) {
-	u := c.base.JoinPath(path)
-	if !strings.HasPrefix(u.Path, "/") {
-		u.Path = "/" + u.Path
+	u, err := c.url(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s %s: %w", c.opts.Source, method, path, err)
 	}
 	u.RawQuery = q.Encode()
-	endpoint := method + " " + u.Path
+	endpoint := method + " " + u.EscapedPath()
 	if u.RawQuery != "" {
 		endpoint += "?" + u.RawQuery
 	}
@@ -174,6 +175,36 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 		return out, newAPIError(c.opts.Source, endpoint, resp.StatusCode, b)
 	}
 	return out, nil
+}
+
+// url joins an escaped path (built with Segment) to the base URL as it is:
+// no dot-segment is removed and no escape is undone, so an id such as
+// "a/../b" or ".." stays one segment.
+func (c *Client) url(escaped string) (*url.URL, error) {
+	raw := strings.TrimSuffix(c.base.EscapedPath(), "/") + escaped
+	if !strings.HasPrefix(raw, "/") {
+		raw = "/" + raw
+	}
+	p, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, fmt.Errorf("path is not escaped: %w", err)
+	}
+	u := *c.base
+	u.Path, u.RawPath = p, raw
+	return &u, nil
+}
+
+// Segment escapes a value (a vendor id) as exactly one path segment: "/",
+// "?", "#", "%" and every other reserved byte are percent-escaped, and so are
+// the dots of "." and "..", which would otherwise be taken as dot-segments.
+func Segment(v string) string {
+	switch v {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(v)
 }
 
 // GetJSON fetches path and decodes the JSON body into v.

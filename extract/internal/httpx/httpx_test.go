@@ -3,9 +3,11 @@ package httpx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,5 +204,76 @@ func TestRetryAfterDate(t *testing.T) {
 	}
 	if _, ok := retryAfter(http.Header{"Retry-After": {"soon"}}, now); ok {
 		t.Error("accepted a bad Retry-After")
+	}
+}
+
+func TestVanished(t *testing.T) {
+	notFound := &APIError{Source: "v", Endpoint: "GET /x/a%2Fb", Status: http.StatusNotFound}
+	t.Run("a record deleted after a detail was found is skipped", func(t *testing.T) {
+		var v Vanished
+		if a, err := v.Check(nil); a != "" || err != nil {
+			t.Fatalf("success: %q, %v", a, err)
+		}
+		for range 10 {
+			a, err := v.Check(fmt.Errorf("wrapped: %w", notFound))
+			if err != nil || !strings.Contains(a, "GET /x/a%2Fb") {
+				t.Fatalf("404 after a success: anomaly %q, err %v", a, err)
+			}
+		}
+	})
+	t.Run("404s before any success fail", func(t *testing.T) {
+		var v Vanished
+		var err error
+		for i := range vanishedBeforeAnySuccess {
+			_, err = v.Check(notFound)
+			if (err != nil) != (i == vanishedBeforeAnySuccess-1) {
+				t.Fatalf("check %d: err %v", i, err)
+			}
+		}
+		var api *APIError
+		if !errors.As(err, &api) || !strings.Contains(err.Error(), "base_url") {
+			t.Fatalf("err = %v, want the APIError naming base_url", err)
+		}
+	})
+	t.Run("other errors are returned", func(t *testing.T) {
+		var v Vanished
+		v.Check(nil)
+		forbidden := &APIError{Source: "v", Endpoint: "GET /x", Status: http.StatusForbidden}
+		if _, err := v.Check(forbidden); err != forbidden {
+			t.Fatalf("403: err %v", err)
+		}
+	})
+}
+
+func TestSegmentKeepsEveryIDOneSegment(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.EscapedPath())
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c, err := New(Options{Source: "v", BaseURL: srv.URL + "/api/v1/", Validate: ValidJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"a/b/c", "..", ".", "a/../b", "%2F", "?q=1#f", "k=v&x", "with space", "ünï✓", `quo"te'`}
+	for _, id := range ids {
+		resp, err := c.Do(context.Background(), http.MethodGet, "/things/"+Segment(id)+"/more", nil, nil, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", id, err)
+		}
+		if !strings.Contains(resp.Endpoint, "/things/"+Segment(id)+"/more") {
+			t.Errorf("%q: endpoint %q does not show the escaped segment", id, resp.Endpoint)
+		}
+	}
+	for i, p := range got {
+		parts := strings.Split(strings.TrimPrefix(p, "/api/v1/things/"), "/")
+		if len(parts) != 2 || parts[1] != "more" {
+			t.Errorf("%q: server saw %q, not one segment", ids[i], p)
+			continue
+		}
+		if id, err := url.PathUnescape(parts[0]); err != nil || id != ids[i] {
+			t.Errorf("%q: server unescaped %q (%v)", ids[i], id, err)
+		}
 	}
 }
