@@ -142,7 +142,7 @@ func TestBrokenPageFailsNamingEndpointAndKeepsCommitted(t *testing.T) {
 func TestHostileIDs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 14)
-	ids := h.sb.Plyomat.AddHostileAthletes()
+	ids := h.sb.Plyomat.AddHostileIDs()
 	h.sync()
 	h.assertExact(expected(h.sb.Plyomat.Truth()))
 	for _, id := range ids {

@@ -2,6 +2,7 @@ package plyomat
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -176,18 +177,22 @@ func (s *Server) rates() float64 {
 	return float64(len(s.data.Sessions)) / float64(len(s.data.Athletes))
 }
 
-// HostileIDs are the athlete ids AddHostileAthletes adds.
+// HostileIDs are the ids AddHostileIDs gives athletes, groups, devices,
+// sessions and sets: ids hostile to paths ("../evil", "..", "a/b"), URLs
+// ("k=v&x", "?q=1#f", "%2F"), quoting and SQL (`quo"te'`), plus spaces,
+// non-ASCII and a 300-character id.
 func HostileIDs() []string {
 	long := "long-" + strings.Repeat("0123456789abcdefghij", 15)
-	return []string{"../evil", "a/b", "k=v", "%2F", "with space", `quo"te'`, "ünïcødé-✓", long[:300]}
+	return []string{"../evil", "a/b", "k=v", "%2F", "with space", `quo"te'`, "ünïcødé-✓", long[:300], "..", ".", "?q=1#f", "k=v&x"}
 }
 
-// AddHostileAthletes adds athletes whose ids are hostile to paths, URLs
-// and SQL (see HostileIDs), each in the first group, with one session of
-// sets with reps, stamped in the hour before now (the athletes a minute
-// earlier). It returns the ids.
-// An id already present is not added twice.
-func (s *Server) AddHostileAthletes() []string {
+// AddHostileIDs adds, for each of HostileIDs, an athlete with that id, in
+// the first group and in a new group of that id, with one session of that
+// id recorded on a new device of that id, whose sets have that id (the
+// first) or that id with a suffix, with reps; all stamped in the hour
+// before now (the athletes, groups and devices a minute earlier). It
+// returns the ids. An id already present is not added twice.
+func (s *Server) AddHostileIDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := newGen(s.rng)
@@ -202,18 +207,30 @@ func (s *Server) AddHostileAthletes() []string {
 		if _, ok := s.idx.athleteByID[id]; ok {
 			continue
 		}
-		a := g.athlete(id, now.Add(-sessionSpan-time.Minute+time.Duration(i)*time.Second), now)
+		created := now.Add(-sessionSpan - time.Minute + time.Duration(i)*time.Second)
+		a := g.athlete(id, created, now)
 		a.UpdatedAt = a.CreatedAt
 		data.Athletes = append(data.Athletes, a)
 		if len(data.Groups) > 0 {
 			data.Memberships = append(data.Memberships, Membership{GroupID: data.Groups[0].ID, AthleteID: id})
 		}
-		var devID *string
-		if len(data.Devices) > 0 {
-			devID = g.al.str(data.Devices[g.r.IntN(len(data.Devices))].ID)
-		}
+		gr := g.group("Hostile "+strconv.Itoa(i), created, created)
+		gr.ID = id
+		data.Groups = append(data.Groups, gr)
+		data.Memberships = append(data.Memberships, Membership{GroupID: id, AthleteID: id})
+		dev := g.device(created, created)
+		dev.ID = id
+		data.Devices = append(data.Devices, dev)
 		start := now.Add(-sessionSpan + time.Duration(i)*time.Second)
-		sess, sets := g.session(id, devID, start, now, false)
+		sess, sets := g.session(id, g.al.str(id), start, now, false)
+		sess.ID = id
+		for k := range sets {
+			sets[k].SessionID = id
+			sets[k].ID = id
+			if k > 0 {
+				sets[k].ID += "/" + strconv.Itoa(k)
+			}
+		}
 		data.Sessions = append(data.Sessions, sess)
 		data.Sets = append(data.Sets, sets...)
 	}

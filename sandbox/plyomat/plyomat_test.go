@@ -804,38 +804,53 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
+// seg escapes an id as one path segment, as the client does.
+func seg(id string) string {
+	switch id {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(id)
+}
+
 func TestHostileIDs(t *testing.T) {
 	f := newFixture(t, 13)
-	got := f.s.AddHostileAthletes()
-	want := []string{"../evil", "a/b", "k=v", "%2F", "with space", `quo"te'`, "ünïcødé-✓"}
-	if len(got) != len(want)+1 || !cmp.Equal(got[:len(want)], want) || len(got[len(want)]) != 300 {
+	got := f.s.AddHostileIDs()
+	if !cmp.Equal(got, HostileIDs()) || !slices.ContainsFunc(got, func(id string) bool { return len(id) == 300 }) {
 		t.Fatalf("hostile ids = %q", got)
 	}
 	truth := f.s.Truth()
 	inGroup := ids(all[Athlete](f, "/athletes?group_id="+url.QueryEscape(truth.Groups[0].ID), 500), athleteID)
 	for _, id := range got {
-		r := f.get("/athletes/" + url.PathEscape(id))
-		var a Athlete
-		if r.status != http.StatusOK || json.Unmarshal(r.body, &a) != nil || a.ID != id {
-			t.Errorf("GET /athletes/%s: %d %s", url.PathEscape(id), r.status, r.body)
+		for _, res := range []string{"athletes", "groups", "devices", "sessions", "sets"} {
+			r := f.get("/" + res + "/" + seg(id))
+			var rec struct{ ID string }
+			if r.status != http.StatusOK || json.Unmarshal(r.body, &rec) != nil || rec.ID != id {
+				t.Errorf("GET /%s/%s: %d %s", res, seg(id), r.status, r.body)
+			}
 		}
 		sets := all[Set](f, "/sets?athlete_id="+url.QueryEscape(id), 500)
-		if len(sets) == 0 || len(sets[0].Reps) == 0 {
+		if len(sets) < 2 || len(sets[0].Reps) == 0 {
 			t.Errorf("athlete %q: %d sets", id, len(sets))
 		}
 		for _, s := range sets {
-			if s.AthleteID != id {
-				t.Errorf("athlete %q: got a set of %q", id, s.AthleteID)
-			}
-			if r := f.get("/sessions/" + url.PathEscape(s.SessionID)); r.status != http.StatusOK {
-				t.Errorf("session %s: %d", s.SessionID, r.status)
+			if s.AthleteID != id || s.SessionID != id || !strings.HasPrefix(s.ID, id) {
+				t.Errorf("athlete %q: got set %q of %q in session %q", id, s.ID, s.AthleteID, s.SessionID)
 			}
 		}
-		if sessions := all[Session](f, "/sessions?athlete_id="+url.QueryEscape(id), 500); len(sessions) != 1 {
-			t.Errorf("athlete %q: %d sessions", id, len(sessions))
+		if bySession := all[Set](f, "/sets?session_id="+url.QueryEscape(id), 500); len(bySession) != len(sets) {
+			t.Errorf("session %q: %d sets, athlete has %d", id, len(bySession), len(sets))
+		}
+		if sessions := all[Session](f, "/sessions?athlete_id="+url.QueryEscape(id), 500); len(sessions) != 1 || sessions[0].DeviceID == nil || *sessions[0].DeviceID != id {
+			t.Errorf("athlete %q: sessions %+v", id, sessions)
 		}
 		if !slices.Contains(inGroup, id) {
 			t.Errorf("athlete %q not in the first group", id)
+		}
+		if members := ids(all[Athlete](f, "/athletes?group_id="+url.QueryEscape(id), 500), athleteID); !cmp.Equal(members, []string{id}) {
+			t.Errorf("group %q: members %q", id, members)
 		}
 	}
 	// Within the incremental lookback: stamped in the hour before now.
@@ -845,9 +860,9 @@ func TestHostileIDs(t *testing.T) {
 	}
 	// Adding them again adds nothing.
 	n := len(f.s.Truth().Athletes)
-	f.s.AddHostileAthletes()
+	f.s.AddHostileIDs()
 	if m := len(f.s.Truth().Athletes); m != n {
-		t.Errorf("second AddHostileAthletes: %d -> %d athletes", n, m)
+		t.Errorf("second AddHostileIDs: %d -> %d athletes", n, m)
 	}
 	// The raw, unescaped "a/b" is another path.
 	if r := f.get("/athletes/a/b"); r.status != http.StatusNotFound {
