@@ -157,14 +157,15 @@ func FollowRedirects(ctx context.Context, authURL string) error {
 
 // SandboxOptions configure `athlake sandbox`.
 type SandboxOptions struct {
-	Addr  string
-	Seed  int64
-	Scale sbplyomat.Scale
+	Addr    string
+	Seed    int64
+	Scale   sbplyomat.Scale
+	Latency time.Duration // added to every response
 }
 
 // Sandbox serves the simulated APIs until ctx is done.
 func Sandbox(ctx context.Context, env *Env, o SandboxOptions) error {
-	sb := sandbox.New(sandbox.Options{Seed: o.Seed, Scale: o.Scale})
+	sb := sandbox.New(sandbox.Options{Seed: o.Seed, Scale: o.Scale, Latency: o.Latency})
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return &UsageError{Msg: fmt.Sprintf("--addr %s: %v", o.Addr, err)}

@@ -256,7 +256,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			}
 			out = append(out, plyomat.NewSource(c, plyomat.SourceOptions{
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(p.Lookback),
-				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
+				Concurrency: p.Concurrency, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
 		case "optimo":
 			oc := cfg.Sources.Optimo

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -342,4 +344,65 @@ func readState(t *testing.T, h *harness, source string) map[string][]byte {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// athleteBarrier holds per-athlete sets requests until n are in flight at
+// once (or 10 s pass), and records the most seen in flight.
+type athleteBarrier struct {
+	next     http.RoundTripper
+	n        int
+	mu       sync.Mutex
+	inFlight int
+	most     int
+	release  chan struct{}
+	once     sync.Once
+}
+
+func (b *athleteBarrier) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasSuffix(r.URL.Path, "/sets") || !r.URL.Query().Has("athlete_id") {
+		return b.next.RoundTrip(r)
+	}
+	b.mu.Lock()
+	b.inFlight++
+	b.most = max(b.most, b.inFlight)
+	if b.inFlight >= b.n {
+		b.once.Do(func() { close(b.release) })
+	}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.inFlight--
+		b.mu.Unlock()
+	}()
+	select {
+	case <-b.release:
+	case <-time.After(10 * time.Second): // fewer run at once: let the run finish, and the test fail
+		b.once.Do(func() { close(b.release) })
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	return b.next.RoundTrip(r)
+}
+
+func TestFirstSetsPassReadsAthletesConcurrently(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 19)
+	h.cfg.Sources.Plyomat.Concurrency = 3
+	barrier := &athleteBarrier{next: http.DefaultTransport, n: 3, release: make(chan struct{})}
+	env := h.env()
+	env.Transport = barrier
+	if _, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 2 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if barrier.most != 3 {
+		t.Errorf("at most %d athletes' sets requests in flight, want the configured 3", barrier.most)
+	}
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+	// The first pass is complete: the sets stream has its watermark.
+	var st struct {
+		Watermark time.Time `json:"watermark"`
+	}
+	if err := json.Unmarshal(readState(t, h, "plyomat")["sets"], &st); err != nil || st.Watermark.IsZero() {
+		t.Fatalf("sets state after the first pass: %s (%v)", readState(t, h, "plyomat")["sets"], err)
+	}
 }

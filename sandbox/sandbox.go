@@ -38,7 +38,11 @@ const (
 type Options struct {
 	Seed  int64
 	Scale plyomat.Scale
-	Start time.Time // the virtual clock's start (zero: the simulators' default)
+	// Latency delays every response, as the round trip to a vendor's
+	// servers does (the loopback has almost none): benchmarks of request
+	// concurrency need it.
+	Latency time.Duration
+	Start   time.Time // the virtual clock's start (zero: the simulators' default)
 	// TeamPro overrides the Team Pro simulator's options (token lifetime,
 	// rate limit, clock); its seed, scale and client are filled in.
 	TeamPro teampro.Options
@@ -51,6 +55,7 @@ type Sandbox struct {
 	Plyomat *plyomat.Server
 	TeamPro *teampro.Server
 	Optimo  *optimo.Server
+	latency time.Duration
 }
 
 // New builds the simulators.
@@ -68,6 +73,7 @@ func New(o Options) *Sandbox {
 		Plyomat: plyomat.New(plyomat.Options{Seed: o.Seed, Scale: o.Scale, APIKey: PlyomatKey, Start: o.Start}),
 		TeamPro: teampro.New(tp),
 		Optimo:  optimo.New(op),
+		latency: o.Latency,
 	}
 	return s
 }
@@ -77,6 +83,15 @@ func New(o Options) *Sandbox {
 // (sent as a%2F..%2Fb) or ".." (sent as %2E%2E) must reach the simulator
 // as the one segment the client sent.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.latency > 0 {
+		t := time.NewTimer(s.latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 	for _, m := range []struct {
 		prefix string
 		h      http.Handler

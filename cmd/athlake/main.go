@@ -47,7 +47,7 @@ Usage:
   athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T]
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake mirror    [--config FILE] --to DIR
-  athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large]
+  athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large] [--latency D]
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
@@ -231,6 +231,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		addr := fs.String("addr", "127.0.0.1:8765", "listen address")
 		seed := fs.Int64("seed", 1, "data seed")
 		scale := fs.String("scale", "small", "small, medium or large")
+		latency := fs.Duration("latency", 0, "delay added to every response, like a vendor's round trip (e.g. 50ms)")
 		if err := parse(); err != nil {
 			return err
 		}
@@ -238,7 +239,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return &jobs.UsageError{Msg: "--scale: " + err.Error()}
 		}
-		return jobs.Sandbox(ctx, env, jobs.SandboxOptions{Addr: *addr, Seed: *seed, Scale: sc})
+		if *latency < 0 {
+			return &jobs.UsageError{Msg: "--latency: must not be negative"}
+		}
+		return jobs.Sandbox(ctx, env, jobs.SandboxOptions{Addr: *addr, Seed: *seed, Scale: sc, Latency: *latency})
 	}
 	return &jobs.UsageError{Msg: fmt.Sprintf("unknown command %q (see athlake --help)", cmd)}
 }

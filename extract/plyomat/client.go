@@ -46,6 +46,9 @@ func New(o Options) (*Client, error) {
 	if o.PageSize <= 0 || o.PageSize > MaxPageSize {
 		o.PageSize = MaxPageSize
 	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
 	key := o.APIKey
 	h, err := httpx.New(httpx.Options{
 		Source: "plyomat", BaseURL: o.BaseURL, UserAgent: o.UserAgent,

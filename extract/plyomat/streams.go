@@ -31,6 +31,9 @@ type SourceOptions struct {
 	Mem      memory.Allocator
 	RunID    string
 	Lookback time.Duration
+	// Concurrency is how many athletes a per-athlete pass reads at once
+	// (default 4; the client bounds the requests in flight).
+	Concurrency int
 	// Backfill replaces the incremental streams by a per-athlete pass over
 	// the window [Since, Until] (zero: unbounded) for Athletes (none: all).
 	Backfill bool
@@ -52,6 +55,9 @@ func NewSource(c *Client, o SourceOptions) *Source {
 	}
 	if o.Mem == nil {
 		o.Mem = memory.DefaultAllocator
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
 	}
 	return &Source{c: c, o: o}
 }
@@ -291,34 +297,58 @@ func (s *Source) perAthlete(ctx context.Context, bf *backfillState, params strin
 			return json.Unmarshal(r, &t) != nil || !t.StartedAt.After(until)
 		}
 	}
-	var anomalies []string
+	var todo []string
 	for _, id := range athletes {
-		if done[id] {
-			continue
+		if !done[id] {
+			todo = append(todo, id)
+			done[id] = true // an id listed twice is read once
 		}
-		cur := progress(bf)
-		for i, l := range lists {
-			ff := f
-			ff.AthleteID = id
-			more, err := l.list(ctx, ff, func(p *Page) error {
-				if bf.StartedAt.IsZero() {
-					bf.StartedAt = p.ServerTime
-					cur = progress(bf)
+	}
+	// Athletes are read Concurrency at once and emitted in order, each
+	// followed by its checkpoint, so the state never names an athlete
+	// whose pages are not all committed.
+	type result struct {
+		list      int // index in lists, or -1 for anomalies alone
+		page      *Page
+		anomalies []string
+	}
+	var anomalies []string
+	cur := progress(bf)
+	err := pipeline.Ordered(ctx, pipeline.OrderedOptions{Parallel: s.o.Concurrency},
+		todo, func(ctx context.Context, id string, send func(result) error) error {
+			for i, l := range lists {
+				ff := f
+				ff.AthleteID = id
+				more, err := l.list(ctx, ff, func(p *Page) error { return send(result{list: i, page: p}) })
+				if err != nil {
+					return err
 				}
-				b := s.decode(decs[i], p, nil, keep)
-				b.State = cur
-				return emit(ctx, b)
-			})
-			if err != nil {
-				return err
+				if len(more) > 0 {
+					if err := send(result{list: -1, anomalies: more}); err != nil {
+						return err
+					}
+				}
 			}
-			anomalies = append(anomalies, more...)
-		}
-		bf.Done = append(bf.Done, id)
-		done[id] = true
-		if err := emit(ctx, &pipeline.Batch{State: progress(bf)}); err != nil {
-			return err
-		}
+			return nil
+		}, func(_ string, r result) error {
+			if r.list < 0 {
+				anomalies = append(anomalies, r.anomalies...)
+				return nil
+			}
+			if bf.StartedAt.IsZero() {
+				bf.StartedAt = r.page.ServerTime
+				cur = progress(bf)
+			}
+			b := s.decode(decs[r.list], r.page, nil, keep)
+			b.State = cur
+			return emit(ctx, b)
+		}, func(id string) error {
+			bf.Done = append(bf.Done, id)
+			cur = progress(bf)
+			return emit(ctx, &pipeline.Batch{State: cur})
+		})
+	if err != nil {
+		return err
 	}
 	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: finished(bf)})
 }

@@ -9,6 +9,10 @@ import (
 // MaxPageSize is the largest page the API serves.
 const MaxPageSize = 500
 
+// DefaultConcurrency is how many requests are in flight at once when the
+// configuration does not say (the vendor documents no rate limit).
+const DefaultConcurrency = 4
+
 // envelope is the shape of every list response.
 type envelope struct {
 	Data    []json.RawMessage `json:"data"`
