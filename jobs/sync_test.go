@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -404,5 +405,117 @@ func TestFirstSetsPassReadsAthletesConcurrently(t *testing.T) {
 	}
 	if err := json.Unmarshal(readState(t, h, "plyomat")["sets"], &st); err != nil || st.Watermark.IsZero() {
 		t.Fatalf("sets state after the first pass: %s (%v)", readState(t, h, "plyomat")["sets"], err)
+	}
+}
+
+// deleter deletes, at the first request that names it, each of the
+// sandbox's groups and athletes it was given, as if a coach deleted it
+// between the list that returned it and the request for its details.
+type deleter struct {
+	next     http.RoundTripper
+	sb       *sbp.Server
+	mu       sync.Mutex
+	athletes map[string]bool
+	groups   map[string]bool
+}
+
+func (d *deleter) RoundTrip(r *http.Request) (*http.Response, error) {
+	q := r.URL.Query()
+	d.mu.Lock()
+	group, athlete := q.Get("group_id"), q.Get("athlete_id")
+	delGroup, delAthlete := d.groups[group], d.athletes[athlete]
+	delete(d.groups, group)
+	delete(d.athletes, athlete)
+	d.mu.Unlock()
+	if delGroup || delAthlete {
+		d.sb.Mutate(func(ds *sbp.Dataset) {
+			ds.Groups = slices.DeleteFunc(ds.Groups, func(g sbp.Group) bool { return delGroup && g.ID == group })
+			ds.Athletes = slices.DeleteFunc(ds.Athletes, func(a sbp.Athlete) bool { return delAthlete && a.ID == athlete })
+			ds.Memberships = slices.DeleteFunc(ds.Memberships, func(m sbp.Membership) bool {
+				return delGroup && m.GroupID == group || delAthlete && m.AthleteID == athlete
+			})
+			ds.Sessions = slices.DeleteFunc(ds.Sessions, func(s sbp.Session) bool { return delAthlete && s.AthleteID == athlete })
+			ds.Sets = slices.DeleteFunc(ds.Sets, func(s sbp.Set) bool { return delAthlete && s.AthleteID == athlete })
+		})
+	}
+	return d.next.RoundTrip(r)
+}
+
+func TestRecordsVanishingMidRunAreSkipped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 20)
+	h.sb.Plyomat.SetFaults(sbp.Faults{UnknownFilter404: true})
+	truth := h.sb.Plyomat.Truth()
+	group, athlete := truth.Groups[1].ID, truth.Athletes[3].ID
+	env := h.env()
+	env.Transport = &deleter{next: http.DefaultTransport, sb: h.sb.Plyomat,
+		groups: map[string]bool{group: true}, athletes: map[string]bool{athlete: true}}
+	sum, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 2 * time.Second, Backoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("sync with records deleted mid-run: %v", err)
+	}
+	for _, endpoint := range []string{"GET /plyomat/v1/athletes?group_id=" + url.QueryEscape(group), "GET /plyomat/v1/sets?athlete_id=" + url.QueryEscape(athlete)} {
+		if !slices.ContainsFunc(sum.Anomalies, func(a string) bool { return strings.Contains(a, endpoint) && strings.Contains(a, "not found") }) {
+			t.Errorf("no anomaly naming %s in %q", endpoint, sum.Anomalies)
+		}
+		if !strings.Contains(h.logs.String(), url.QueryEscape(athlete)) {
+			t.Errorf("the log does not name the vanished athlete's endpoint")
+		}
+	}
+	// Everything else was read: the sets and reps are the sandbox's,
+	// without the deleted athlete's. (Its sessions come from the global
+	// sessions list, read before or after the deletion: a `since` list
+	// never tells of deletions, so they are left out of the comparison.)
+	others := func(rows [][]string) [][]string {
+		return slices.DeleteFunc(slices.Clone(rows), func(r []string) bool { return slices.Contains(r, athlete) })
+	}
+	want, got := expected(h.sb.Plyomat.Truth()), h.actual()
+	for _, table := range []string{"sets", "reps"} {
+		if d := diffRows(want[table], got[table]); d != "" {
+			t.Errorf("%s after a record vanished:\n%s", table, d)
+		}
+	}
+	if d := diffRows(others(want["sessions"]), others(got["sessions"])); d != "" {
+		t.Errorf("sessions after a record vanished:\n%s", d)
+	}
+	// The checkpoint covered the rest: the next sync is incremental, and
+	// the deleted group and athlete are gone from the snapshots.
+	h.sb.Plyomat.ResetStats()
+	h.sync()
+	if n := h.sb.Plyomat.Stats().ByPath["/sets"]; n > 2 {
+		t.Errorf("the sync after the vanished records made %d sets requests: the first pass was not checkpointed", n)
+	}
+	want, got = expected(h.sb.Plyomat.Truth()), h.actual()
+	for table := range want {
+		w, g := want[table], got[table]
+		if table == "sessions" {
+			w, g = others(w), others(g)
+		}
+		if d := diffRows(w, g); d != "" {
+			t.Errorf("%s after the next sync:\n%s", table, d)
+		}
+	}
+}
+
+func TestNotFoundOnEveryDetailFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 21)
+	h.sb.Plyomat.SetFaults(sbp.Faults{UnknownFilter404: true})
+	env := h.env()
+	// Every athlete "vanishes": a wrong account or base URL, not deletions.
+	env.Transport = &deleter{next: http.DefaultTransport, sb: h.sb.Plyomat, athletes: map[string]bool{}}
+	for _, a := range h.sb.Plyomat.Truth().Athletes {
+		env.Transport.(*deleter).athletes[a.ID] = true
+	}
+	_, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 2 * time.Second, Backoff: 5 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "GET /plyomat/v1/sets?athlete_id=") || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("err = %v, want the 404 naming the sets endpoint", err)
+	}
+	var st struct {
+		Watermark time.Time `json:"watermark"`
+	}
+	json.Unmarshal(readState(t, h, "plyomat")["sets"], &st)
+	if !st.Watermark.IsZero() {
+		t.Errorf("the first sets pass was taken as complete (watermark %s) although every athlete's sets answered 404", st.Watermark)
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // Runner drives streams into sinks and saves their state after each commit.
-// It is the only place that starts goroutines.
+// It and Ordered (a stream's parallel fetches) are the only places that start
+// goroutines.
 type Runner struct {
 	Log    *slog.Logger
 	State  StateStore

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -166,6 +167,7 @@ func (st *groupsStream) Run(ctx context.Context, _ []byte, emit pipeline.Emit) e
 	if err != nil {
 		return err
 	}
+	var vanished httpx.Vanished
 	for _, id := range ids {
 		more, err := s.c.Athletes(ctx, id, func(p *Page) error {
 			// A membership row is the pair; the athlete's other fields
@@ -178,10 +180,14 @@ func (st *groupsStream) Run(ctx context.Context, _ []byte, emit pipeline.Emit) e
 			}
 			return emit(ctx, s.decode(members, p, map[string]string{"group_id": id}, nil))
 		})
+		gone, err := vanished.Check(err)
 		if err != nil {
 			return err
 		}
 		anomalies = append(anomalies, more...)
+		if gone != "" {
+			anomalies = append(anomalies, gone)
+		}
 	}
 	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(snapshotState{RefreshedAt: at})})
 }
@@ -313,6 +319,7 @@ func (s *Source) perAthlete(ctx context.Context, bf *backfillState, params strin
 		anomalies []string
 	}
 	var anomalies []string
+	var vanished httpx.Vanished // an athlete deleted since the listing
 	cur := progress(bf)
 	err := pipeline.Ordered(ctx, pipeline.OrderedOptions{Parallel: s.o.Concurrency},
 		todo, func(ctx context.Context, id string, send func(result) error) error {
@@ -320,8 +327,12 @@ func (s *Source) perAthlete(ctx context.Context, bf *backfillState, params strin
 				ff := f
 				ff.AthleteID = id
 				more, err := l.list(ctx, ff, func(p *Page) error { return send(result{list: i, page: p}) })
+				gone, err := vanished.Check(err)
 				if err != nil {
 					return err
+				}
+				if gone != "" {
+					more = append(more, gone)
 				}
 				if len(more) > 0 {
 					if err := send(result{list: -1, anomalies: more}); err != nil {

@@ -37,6 +37,11 @@ type Faults struct {
 	// MalformedAlways is a list path whose successful list responses are
 	// always a 200 whose body is not JSON.
 	MalformedAlways string
+	// UnknownFilter404 answers a list filtered by a group_id, athlete_id
+	// or session_id that names no record with the vendor's 404 for an
+	// unknown id, instead of an empty page (the document does not say
+	// which of the two a filter gets; a client must cope with both).
+	UnknownFilter404 bool
 }
 
 // SetFaults replaces the faults to inject (and restarts any 429 storm).
@@ -44,6 +49,12 @@ func (s *Server) SetFaults(f Faults) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.faults = f
+}
+
+func (s *Server) unknownFilter404() bool {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.faults.UnknownFilter404
 }
 
 // requestFault decides whether a request is answered with a 429 or a 5xx.

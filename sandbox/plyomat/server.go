@@ -346,6 +346,13 @@ func (s *Server) list(rt route, q url.Values) response {
 	}
 
 	d, x := &s.data, s.idx
+	if s.unknownFilter404() {
+		for param, ids := range map[string]map[string]int{"group_id": x.groupByID, "athlete_id": x.athleteByID, "session_id": x.sessionByID} {
+			if _, ok := ids[q.Get(param)]; q.Has(param) && !ok {
+				return errorResponse(http.StatusNotFound, "not_found", "no "+strings.TrimSuffix(param, "_id")+" with this id")
+			}
+		}
+	}
 	var (
 		rows []int
 		enc  func(b []byte, p int) []byte
