@@ -1,0 +1,174 @@
+package jobs
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/sandbox"
+	sbo "github.com/athlake/athlake/sandbox/optimo"
+	sbp "github.com/athlake/athlake/sandbox/plyomat"
+	sbt "github.com/athlake/athlake/sandbox/teampro"
+)
+
+var (
+	seasonDays  = flag.Int("season.days", 365, "BenchmarkSeason: simulated days, one sync a day")
+	seasonEvery = flag.Int("season.every", 30, "BenchmarkSeason: print a checkpoint every this many days")
+	seasonScale = flag.String("season.scale", "small", "BenchmarkSeason: sandbox scale (small, medium, large)")
+	seasonRuns  = flag.Int("season.runs", 5, "BenchmarkSeason: runs of each query, the best counted")
+)
+
+// seasonQueries are the notebook queries the season benchmark times over the
+// views and over native tables holding the same rows. Averages are rounded
+// so that both give the same rows whatever the order of summation.
+var seasonQueries = []views.NamedQuery{
+	{Name: "reps of one athlete (reps ⋈ sets ⋈ athletes)", SQL: `
+		SELECT s.session_id, s.mode, count(*) AS reps, round(avg(r.jump_height_cm), 6), max(r.rsi)
+		FROM plyomat_reps r JOIN plyomat_sets s ON s.id = r.set_id JOIN plyomat_athletes a ON a.id = s.athlete_id
+		WHERE a.id = (SELECT min(athlete_id) FROM plyomat_sets)
+		GROUP BY ALL`},
+	{Name: "reps per athlete (reps ⋈ sets ⋈ athletes)", SQL: `
+		SELECT a.id, count(*) AS reps, round(avg(r.jump_height_cm), 6), max(r.rsi)
+		FROM plyomat_reps r JOIN plyomat_sets s ON s.id = r.set_id JOIN plyomat_athletes a ON a.id = s.athlete_id
+		GROUP BY ALL`},
+	{Name: "samples of one session", SQL: `
+		SELECT count(*), round(avg(hr), 6), max(speed), min(sample_time), max(sample_time)
+		FROM teampro_samples WHERE player_session_id = (SELECT min(id) FROM teampro_player_sessions)`},
+	{Name: "samples per session", SQL: `
+		SELECT player_session_id, count(*), round(avg(hr), 6), max(speed)
+		FROM teampro_samples GROUP BY ALL`},
+	{Name: "samples per player-day", SQL: `
+		SELECT p.player_id, CAST(s.sample_time AS DATE) AS day, count(*), round(avg(s.hr), 6), max(s.speed)
+		FROM teampro_samples s JOIN teampro_player_sessions p ON p.id = s.player_session_id
+		GROUP BY ALL`},
+	{Name: "time in HR zones per session", SQL: `
+		SELECT z.player_session_id, z.index, sum(z.in_zone_ms)
+		FROM teampro_hr_zones z JOIN teampro_player_sessions p ON p.id = z.player_session_id
+		GROUP BY ALL`},
+	{Name: "current athletes (Plyomat and Optimo)", SQL: `
+		SELECT id, first_name, last_name FROM plyomat_athletes
+		UNION ALL SELECT CAST(athlete_id AS VARCHAR), first_name, last_name FROM optimo_athletes`},
+}
+
+// seasonTables are the views the queries read.
+var seasonTables = []string{"plyomat_reps", "plyomat_sets", "plyomat_athletes", "optimo_athletes",
+	"teampro_samples", "teampro_player_sessions", "teampro_hr_zones"}
+
+// BenchmarkSeason syncs all three sandbox vendors once a simulated day for
+// -season.days days and prints, every -season.every days, the lake's
+// Parquet files and bytes, that day's sync time, a views build's time, and
+// each notebook query's time over the views and over native DuckDB tables
+// holding the same rows, with their ratio. No network: the sandbox runs
+// in-process.
+//
+//	go test ./jobs -run '^$' -bench Season -benchtime 1x -timeout 0 -args -season.days=365
+func BenchmarkSeason(b *testing.B) {
+	scale, err := sbp.ParseScale(*seasonScale)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		runSeason(b, scale, *seasonDays, *seasonEvery, *seasonRuns, os.Stdout)
+	}
+}
+
+func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer) {
+	ctx := context.Background()
+	sb := sandbox.New(sandbox.Options{Seed: 1, Scale: scale,
+		TeamPro: sbt.Options{Rate: 1000, Burst: 1 << 30}, Optimo: sbo.Options{DailyQuota: 1 << 30}})
+	api := httptest.NewServer(sb)
+	defer api.Close()
+	dir := b.TempDir()
+	cfg := SandboxConfig(api.URL, dir)
+	cfg.Sources.TeamPro.Rate, cfg.Sources.TeamPro.Burst = 1000, 1<<30
+	cfg.Sources.Optimo.DailyRequestBudget = 1 << 30
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
+	if err := AuthTeamPro(ctx, env, cfg, AuthOptions{Open: FollowRedirects}); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Fprintf(w, "season: %d days, scale %s, one sync a day of plyomat, teampro and optimo; query times are the best of %d runs\n", days, scale, runs)
+	fmt.Fprintf(w, "%4s %7s %9s %8s %8s  %-46s %9s %9s %7s\n", "day", "files", "MB", "sync s", "views s", "query", "views ms", "native ms", "ratio")
+	for day := 0; day <= days; day++ {
+		if day > 0 {
+			sb.Plyomat.Advance(24 * time.Hour)
+			sb.TeamPro.Advance(24 * time.Hour)
+			sb.Optimo.Advance(24 * time.Hour)
+		}
+		start := time.Now()
+		if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
+			b.Fatalf("day %d: %v", day, err)
+		}
+		synced := time.Since(start)
+		if day%every != 0 && day != days {
+			continue
+		}
+		start = time.Now()
+		if err := Views(ctx, env, cfg, ViewsOptions{}); err != nil {
+			b.Fatalf("day %d: views: %v", day, err)
+		}
+		built := time.Since(start)
+		files, bytes := parquetFiles(b, cfg.Output)
+		timings, err := views.CompareNative(ctx, cfg.DuckDBPath(), seasonTables, seasonQueries, runs)
+		if err != nil {
+			b.Fatalf("day %d: %v", day, err)
+		}
+		for i, t := range timings {
+			lead := fmt.Sprintf("%4d %7d %9.1f %8.2f %8.2f", day, files, float64(bytes)/1e6, synced.Seconds(), built.Seconds())
+			if i > 0 {
+				lead = strings.Repeat(" ", len(lead))
+			}
+			fmt.Fprintf(w, "%s  %-46s %9.1f %9.1f %6.1fx\n", lead, t.Name, ms(t.Views), ms(t.Native), t.Ratio())
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// parquetFiles counts the lake's Parquet files and their bytes.
+func parquetFiles(tb testing.TB, root string) (int, int64) {
+	var n int
+	var size int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n++
+		size += info.Size()
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n, size
+}
+
+// TestSeasonBenchmarkRuns runs the season benchmark over a day, so it
+// keeps working; its check that the views and the native tables give the
+// same rows for every query is real.
+func TestSeasonBenchmarkRuns(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	runSeason(t, sbp.ScaleSmall, 1, 1, 1, &out)
+	for _, q := range seasonQueries {
+		if strings.Count(out.String(), q.Name) != 2 {
+			t.Errorf("query %q not reported at days 0 and 1:\n%s", q.Name, out.String())
+		}
+	}
+}

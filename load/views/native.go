@@ -1,0 +1,118 @@
+package views
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"time"
+)
+
+// NamedQuery is a notebook query measured by CompareNative.
+type NamedQuery struct {
+	Name string
+	SQL  string // over the views' names (plyomat_reps, ...)
+}
+
+// Timing is one query's best time over the views and over native DuckDB
+// tables holding the same rows.
+type Timing struct {
+	Name   string
+	Rows   int
+	Views  time.Duration
+	Native time.Duration
+}
+
+// Ratio is the views' time over the native tables' time.
+func (t Timing) Ratio() float64 {
+	if t.Native <= 0 {
+		return 0
+	}
+	return float64(t.Views) / float64(t.Native)
+}
+
+// CompareNative copies the rows of the views named by tables into native
+// tables of an in-memory database, then times each query over the views
+// and over the tables (best of runs, in turns), and checks both give the
+// same rows. It is the reference the benchmarks report the views against,
+// measured in the same process on the same machine.
+func CompareNative(ctx context.Context, dbPath string, tables []string, queries []NamedQuery, runs int) ([]Timing, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx) // USE holds per connection
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "ATTACH "+literal(dbPath)+" AS lake (READ_ONLY)"); err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		if _, err := conn.ExecContext(ctx, "CREATE TABLE memory.main."+ident(t)+" AS SELECT * FROM lake.main."+ident(t)); err != nil {
+			return nil, fmt.Errorf("copying %s: %w", t, err)
+		}
+	}
+	out := make([]Timing, len(queries))
+	for i, q := range queries {
+		out[i].Name = q.Name
+		var sums [2]uint64
+		for r := range max(runs, 1) {
+			for k, schema := range []string{"lake", "memory"} {
+				if _, err := conn.ExecContext(ctx, "USE "+schema); err != nil {
+					return nil, err
+				}
+				start := time.Now()
+				n, sum, err := drain(ctx, conn, q.SQL)
+				took := time.Since(start)
+				if err != nil {
+					return nil, fmt.Errorf("%s over %s: %w", q.Name, schema, err)
+				}
+				d := &out[i].Views
+				if k == 1 {
+					d = &out[i].Native
+				}
+				if r == 0 || took < *d {
+					*d = took
+				}
+				out[i].Rows, sums[k] = n, sum
+			}
+		}
+		if sums[0] != sums[1] {
+			return nil, fmt.Errorf("%s: the views and the native tables give different rows", q.Name)
+		}
+	}
+	return out, nil
+}
+
+// drain runs a query and reads every row, returning their count and an
+// order-independent checksum of their text.
+func drain(ctx context.Context, conn *sql.Conn, query string) (int, uint64, error) {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, 0, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	n, sum := 0, uint64(0)
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, 0, err
+		}
+		h := fnv.New64a()
+		fmt.Fprint(h, vals...)
+		sum += h.Sum64()
+		n++
+	}
+	return n, sum, rows.Err()
+}
