@@ -519,3 +519,51 @@ func TestNotFoundOnEveryDetailFails(t *testing.T) {
 		t.Errorf("the first sets pass was taken as complete (watermark %s) although every athlete's sets answered 404", st.Watermark)
 	}
 }
+
+func TestUnchangedSyncWritesNothingAndEmptiedSnapshotsEmpty(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 22)
+	h.sync()
+	files, _ := parquetFiles(t, h.cfg.Output)
+	// Nothing changed at the vendor: no file, not even raw responses.
+	sum := h.sync()
+	if sum.Files != 0 {
+		t.Errorf("a sync that found nothing new wrote %d files", sum.Files)
+	}
+	if n, _ := parquetFiles(t, h.cfg.Output); n != files {
+		t.Errorf("Parquet files: %d -> %d after a sync that found nothing new", files, n)
+	}
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+
+	// One device edited: its snapshot alone is written again.
+	h.sb.Plyomat.Mutate(func(d *sbp.Dataset) { d.Devices[0].FirmwareVersion = "9.9.9" })
+	sum = h.sync()
+	if got := sum.Rows["plyomat_devices"]; got != int64(len(h.sb.Plyomat.Truth().Devices)) {
+		t.Errorf("devices rows written after an edit: %d", got)
+	}
+	for table, n := range sum.Rows {
+		if table != "plyomat_devices" && n != 0 {
+			t.Errorf("%s: %d rows written although unchanged", table, n)
+		}
+	}
+	h.assertExact(expected(h.sb.Plyomat.Truth()))
+
+	// Every device and assessment deleted at the vendor: the views empty.
+	h.sb.Plyomat.Mutate(func(d *sbp.Dataset) {
+		d.Devices, d.Assessments = nil, nil
+		for i := range d.Sessions {
+			d.Sessions[i].DeviceID = nil
+		}
+	})
+	h.sync()
+	for _, view := range []string{"plyomat_devices", "plyomat_assessments"} {
+		if n := h.query("SELECT count(*) FROM " + view); n[0][0] != "0" {
+			t.Errorf("%s has %s rows after every record was deleted at the vendor", view, n[0][0])
+		}
+	}
+	for _, view := range []string{"plyomat_athletes", "plyomat_groups"} {
+		if n := h.query("SELECT count(*) FROM " + view); n[0][0] == "0" {
+			t.Errorf("%s emptied", view)
+		}
+	}
+}

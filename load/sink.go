@@ -46,11 +46,12 @@ type Sink struct {
 	stream string
 	runID  string
 
-	recs    map[tablePart][]arrow.RecordBatch
-	raw     []pipeline.Raw
-	rejects []pipeline.Reject
-	bytes   int64
-	seq     int
+	recs      map[tablePart][]arrow.RecordBatch
+	raw       []pipeline.Raw
+	rejects   []pipeline.Reject
+	snapshots []string // completed snapshot tables
+	bytes     int64
+	seq       int
 }
 
 type tablePart struct{ table, part string }
@@ -97,6 +98,15 @@ func (s *Sink) Add(_ context.Context, b *pipeline.Batch) error {
 		s.bytes += int64(len(r.Body))
 	}
 	s.rejects = append(s.rejects, b.Rejects...)
+	for _, table := range b.Snapshots {
+		t, ok := s.reg.Lookup(s.source, table)
+		if !ok || t.Mode != schemas.Snapshot {
+			return fmt.Errorf("sink: %s/%s is not a declared snapshot table", s.source, table)
+		}
+		if !slices.Contains(s.snapshots, table) {
+			s.snapshots = append(s.snapshots, table)
+		}
+	}
 	return nil
 }
 
@@ -108,6 +118,13 @@ func (s *Sink) Buffered() int64 { return s.bytes }
 // intact so the caller may retry with the same file names.
 func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 	st := pipeline.CommitStats{Rows: map[string]int64{}}
+	// A completed snapshot without rows is an empty file: the newest
+	// snapshot of the table, it empties the view.
+	for _, table := range s.snapshots {
+		if !slices.ContainsFunc(slices.Collect(maps.Keys(s.recs)), func(k tablePart) bool { return k.table == table }) {
+			s.recs[tablePart{table: table}] = nil
+		}
+	}
 	if len(s.recs) == 0 && len(s.raw) == 0 && len(s.rejects) == 0 {
 		return st, nil
 	}
@@ -230,7 +247,7 @@ func (s *Sink) reset() {
 		}
 	}
 	clear(s.recs)
-	s.raw, s.rejects, s.bytes = nil, nil, 0
+	s.raw, s.rejects, s.snapshots, s.bytes = nil, nil, nil, 0
 }
 
 // Close drops whatever was not committed.

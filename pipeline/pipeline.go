@@ -40,6 +40,12 @@ type Batch struct {
 	Anomalies []string
 	// State is the stream position after this batch; nil leaves it as is.
 	State []byte
+	// Snapshots names the snapshot tables whose fresh snapshot this batch
+	// completes: every record of them has been emitted since the last
+	// state. A table named here with no rows is recorded as empty, so
+	// records deleted at the vendor leave the views even when none is
+	// left. Set it with State.
+	Snapshots []string
 }
 
 // Records is an Arrow record for one partition of one table. The sink takes

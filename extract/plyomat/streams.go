@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"slices"
 	"strings"
 	"time"
@@ -104,22 +105,35 @@ func (s *Source) table(name string) *schemas.Table {
 // decode turns a page into a batch: Arrow records, rejects and the raw body.
 func (s *Source) decode(dec *transform.JSON, p *Page, derived map[string]string, keep func(json.RawMessage) bool) *pipeline.Batch {
 	lin := transform.Lineage{ExtractedAt: p.Received, RunID: s.o.RunID, Endpoint: p.Endpoint}
+	kept := 0
 	for _, r := range p.Records {
 		if keep == nil || keep(r) {
 			dec.Add(r, lin, derived)
+			kept++
 		}
 	}
 	recs, rejects := dec.Flush()
-	return &pipeline.Batch{Records: recs, Rejects: rejects, Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}}
+	b := &pipeline.Batch{Records: recs, Rejects: rejects}
+	if kept > 0 {
+		// A page with nothing kept holds nothing to rebuild a table
+		// from: a sync that finds nothing new writes no file.
+		b.Raw = []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}
+	}
+	return b
 }
 
 // snapshotState is the state of a fully refreshed stream.
 type snapshotState struct {
 	RefreshedAt time.Time `json:"refreshed_at"`
+	// Fingerprint hashes the records of the snapshot last committed: a
+	// refresh that reads the same records writes nothing.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
-// snapshot fully refreshes a dimension table. Its batches carry no state
-// until the last one, so the runner commits the snapshot whole or not at all.
+// snapshot fully refreshes a dimension table. It reads the whole list
+// first: when the records are those of the snapshot last committed, it
+// writes nothing; otherwise its batches carry no state until the last, so
+// the runner commits the snapshot whole or not at all.
 type snapshot struct {
 	src    *Source
 	name   string
@@ -129,18 +143,68 @@ type snapshot struct {
 
 func (st *snapshot) Name() string { return st.name }
 
-func (st *snapshot) Run(ctx context.Context, _ []byte, emit pipeline.Emit) error {
-	dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.tables[0]))
+func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
+	var pages []*Page
 	var at time.Time
 	anomalies, err := st.list(ctx, func(p *Page) error {
 		at = p.ServerTime
-		return emit(ctx, st.src.decode(dec, p, nil, nil))
+		pages = append(pages, p)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(snapshotState{RefreshedAt: at})})
+	fp := newFingerprint()
+	for _, p := range pages {
+		fp.add("", p.Records)
+	}
+	return st.src.emitSnapshot(ctx, raw, emit, st.tables, snapshotState{RefreshedAt: at, Fingerprint: fp.sum()}, anomalies,
+		func() error {
+			dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.tables[0]))
+			for _, p := range pages {
+				if err := emit(ctx, st.src.decode(dec, p, nil, nil)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 }
+
+// emitSnapshot ends a snapshot stream: when the records' fingerprint is
+// the one last committed, only the state moves; otherwise write emits the
+// records and the last batch completes the snapshot of tables.
+func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emit, tables []string, next snapshotState, anomalies []string, write func() error) error {
+	var prev snapshotState
+	if raw != nil {
+		if err := json.Unmarshal(raw, &prev); err != nil {
+			return fmt.Errorf("reading state: %w", err)
+		}
+	}
+	b := &pipeline.Batch{Anomalies: anomalies, State: mustJSON(next)}
+	if next.Fingerprint != prev.Fingerprint {
+		if err := write(); err != nil {
+			return err
+		}
+		b.Snapshots = tables
+	}
+	return emit(ctx, b)
+}
+
+// fingerprint hashes records in the order read.
+type fingerprint struct{ h hash.Hash }
+
+func newFingerprint() *fingerprint { return &fingerprint{sha256.New()} }
+
+// add hashes records under a label (the group of a membership list).
+func (f *fingerprint) add(label string, recs []json.RawMessage) {
+	fmt.Fprintf(f.h, "%d:%s\n", len(label), label)
+	for _, r := range recs {
+		fmt.Fprintf(f.h, "%d:", len(r))
+		f.h.Write(r)
+	}
+}
+
+func (f *fingerprint) sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
 
 // groupsStream refreshes groups and, through GET /athletes?group_id= per
 // group, their members, as one snapshot.
@@ -148,11 +212,10 @@ type groupsStream struct{ src *Source }
 
 func (st *groupsStream) Name() string { return "groups" }
 
-func (st *groupsStream) Run(ctx context.Context, _ []byte, emit pipeline.Emit) error {
+func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
-	groups := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("groups"))
-	members := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("group_members"))
 	var ids []string
+	var groupPages []*Page
 	var at time.Time
 	anomalies, err := s.c.Groups(ctx, func(p *Page) error {
 		at = p.ServerTime
@@ -162,13 +225,24 @@ func (st *groupsStream) Run(ctx context.Context, _ []byte, emit pipeline.Emit) e
 				ids = append(ids, g.ID)
 			}
 		}
-		return emit(ctx, s.decode(groups, p, nil, nil))
+		groupPages = append(groupPages, p)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
+	fp := newFingerprint()
+	for _, p := range groupPages {
+		fp.add("", p.Records)
+	}
+	type members struct {
+		group string
+		pages []*Page
+	}
+	var all []members
 	var vanished httpx.Vanished
 	for _, id := range ids {
+		m := members{group: id}
 		more, err := s.c.Athletes(ctx, id, func(p *Page) error {
 			// A membership row is the pair; the athlete's other fields
 			// belong to plyomat_athletes, not to this row's _extra.
@@ -178,7 +252,9 @@ func (st *groupsStream) Run(ctx context.Context, _ []byte, emit pipeline.Emit) e
 					p.Records[i] = mustJSON(a)
 				}
 			}
-			return emit(ctx, s.decode(members, p, map[string]string{"group_id": id}, nil))
+			fp.add(id, p.Records)
+			m.pages = append(m.pages, p)
+			return nil
 		})
 		gone, err := vanished.Check(err)
 		if err != nil {
@@ -188,8 +264,26 @@ func (st *groupsStream) Run(ctx context.Context, _ []byte, emit pipeline.Emit) e
 		if gone != "" {
 			anomalies = append(anomalies, gone)
 		}
+		all = append(all, m)
 	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(snapshotState{RefreshedAt: at})})
+	return s.emitSnapshot(ctx, raw, emit, []string{"groups", "group_members"}, snapshotState{RefreshedAt: at, Fingerprint: fp.sum()}, anomalies,
+		func() error {
+			groups := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("groups"))
+			for _, p := range groupPages {
+				if err := emit(ctx, s.decode(groups, p, nil, nil)); err != nil {
+					return err
+				}
+			}
+			dec := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("group_members"))
+			for _, m := range all {
+				for _, p := range m.pages {
+					if err := emit(ctx, s.decode(dec, p, map[string]string{"group_id": m.group}, nil)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
 }
 
 // incrementalState is the state of a stream read through `since`.
@@ -197,8 +291,13 @@ type incrementalState struct {
 	// Watermark is the server's clock when the last complete pass started:
 	// everything created or updated before it has been committed. The next
 	// pass asks for since = Watermark - lookback.
-	Watermark time.Time      `json:"watermark,omitzero"`
-	Backfill  *backfillState `json:"backfill,omitempty"`
+	Watermark time.Time `json:"watermark,omitzero"`
+	// Seen hashes, by id, the records the last pass committed that the
+	// next pass reads again (stamped within the lookback of Watermark):
+	// those it finds unchanged it skips, so a sync that finds nothing new
+	// writes nothing.
+	Seen     map[string]string `json:"seen,omitempty"`
+	Backfill *backfillState    `json:"backfill,omitempty"`
 }
 
 // backfillState is the progress of a per-athlete pass.
@@ -251,18 +350,35 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 	dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.table))
 	unchanged := mustJSON(state)
 	var start time.Time
+	next := map[string]string{} // the Seen of the next pass
+	keep := func(r json.RawMessage) bool {
+		var rec struct {
+			ID        string    `json:"id"`
+			CreatedAt time.Time `json:"created_at"`
+			UpdatedAt time.Time `json:"updated_at"`
+		}
+		if json.Unmarshal(r, &rec) != nil || rec.ID == "" {
+			return true // the decoder rejects it with the reason
+		}
+		sum := sha256.Sum256(r)
+		h := hex.EncodeToString(sum[:8])
+		if cut := start.Add(-st.src.o.Lookback); !rec.CreatedAt.Before(cut) || !rec.UpdatedAt.Before(cut) {
+			next[rec.ID] = h
+		}
+		return state.Seen[rec.ID] != h
+	}
 	anomalies, err := st.list(ctx, f, func(p *Page) error {
 		if start.IsZero() {
 			start = p.ServerTime
 		}
-		b := st.src.decode(dec, p, nil, nil)
+		b := st.src.decode(dec, p, nil, keep)
 		b.State = unchanged
 		return emit(ctx, b)
 	})
 	if err != nil {
 		return err
 	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(incrementalState{Watermark: start})})
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(incrementalState{Watermark: start, Seen: next})})
 }
 
 // perAthleteList is one table read per athlete.
