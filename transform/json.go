@@ -48,6 +48,12 @@ type JSON struct {
 	parts      map[string]*array.RecordBuilder
 	rejects    []pipeline.Reject
 	scratch    []value
+	// A child table's keys decoded from the current response (lineage):
+	// the view picks a child's rows by its parent's version alone, so a
+	// key the response repeats is rejected here, never deduplicated per
+	// row at query time.
+	seen    map[string]bool
+	seenLin Lineage
 }
 
 type child struct {
@@ -186,6 +192,16 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 	if len(problems) > 0 {
 		d.reject(rec, lin, key, strings.Join(problems, "; "))
 		return "", false
+	}
+	if d.table.Parent != nil {
+		if d.seen == nil || lin != d.seenLin {
+			d.seen, d.seenLin = map[string]bool{}, lin
+		}
+		if d.seen[key] {
+			d.reject(rec, lin, key, "the response repeats this key: the first record with it is kept")
+			return "", false
+		}
+		d.seen[key] = true
 	}
 	for i, ch := range d.children {
 		r := childRaw[i]

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -168,4 +169,52 @@ func FuzzJSONDecoder(f *testing.F) {
 		}
 		mem.AssertSize(t, 0)
 	})
+}
+
+func TestJSONChildKeyRepeatedInAResponse(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	reg := schemas.All()
+	sets, _ := reg.Lookup("plyomat", "sets")
+	dec := NewJSON(mem, reg, sets)
+	page1 := Lineage{ExtractedAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), RunID: "run1", Endpoint: "GET /sets?offset=0"}
+	page2 := Lineage{ExtractedAt: page1.ExtractedAt.Add(time.Second), RunID: "run1", Endpoint: "GET /sets?offset=500"}
+	set := func(id string, reps ...int) json.RawMessage {
+		var rs []string
+		for _, r := range reps {
+			rs = append(rs, fmt.Sprintf(`{"rep_index":%d,"flight_time_ms":%d}`, r, 400+r))
+		}
+		return json.RawMessage(fmt.Sprintf(`{"id":%q,"mode":"cmj","started_at":"2026-05-03T09:00:00Z","reps":[%s]}`, id, strings.Join(rs, ",")))
+	}
+	dec.Add(set("s1", 0, 1, 1, 2), page1, nil) // rep 1 twice
+	dec.Add(set("s1", 0), page1, nil)          // the set twice in one page
+	dec.Add(set("s1", 0, 1), page2, nil)       // the next page may repeat it
+	recs, rejects := dec.Flush()
+	defer func() {
+		for _, r := range recs {
+			r.Record.Release()
+		}
+	}()
+	var got []string
+	for _, r := range rows(t, recs, "reps") {
+		got = append(got, fmt.Sprintf("%s/%d@%s=%d", r["set_id"], r["rep_index"], r["_extracted_at"], r["flight_time_ms"]))
+	}
+	want := []string{
+		"s1/0@2026-06-01T12:00:00Z=400", "s1/1@2026-06-01T12:00:00Z=401", "s1/2@2026-06-01T12:00:00Z=402",
+		"s1/0@2026-06-01T12:00:01Z=400", "s1/1@2026-06-01T12:00:01Z=401",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("reps (-want +got):\n%s", d)
+	}
+	var reasons []string
+	for _, r := range rejects {
+		reasons = append(reasons, r.Table+" "+r.Key+": "+r.Reason)
+	}
+	wantRejects := []string{
+		"reps set_id=s1,rep_index=1: the response repeats this key: the first record with it is kept",
+		"reps set_id=s1,rep_index=0: the response repeats this key: the first record with it is kept",
+	}
+	if d := cmp.Diff(wantRejects, reasons); d != "" {
+		t.Errorf("rejects (-want +got):\n%s", d)
+	}
 }

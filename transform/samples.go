@@ -131,6 +131,12 @@ func (s *Samples) Add(raw []byte, sessionID string, start time.Time, offsetMin *
 	runB := b.Field(s.iRun).(*array.StringBuilder)
 	extraB := b.Field(s.iExtra).(*array.StringBuilder)
 	extracted := arrow.Timestamp(lin.ExtractedAt.UTC().UnixMicro())
+	// A session's rows are chosen by its version alone in the views, never
+	// deduplicated per row: an offset the response repeats is rejected
+	// here. Offsets normally increase, so the set of those seen is built
+	// only once one does not.
+	first, last := offsetB.Len(), int64(0)
+	var seen map[int64]bool
 
 	err = eachElement(values, func(r []byte) {
 		r0 := row
@@ -193,6 +199,23 @@ func (s *Samples) Add(raw []byte, sessionID string, start time.Time, offsetMin *
 		}
 		if problem == "" && !haveTime {
 			problem = "time: missing"
+		}
+		if problem == "" {
+			switch n := offsetB.Len(); {
+			case n == first || seen == nil && offset > last:
+				last = offset
+			default:
+				if seen == nil {
+					seen = make(map[int64]bool, n-first)
+					for i := first; i < n; i++ {
+						seen[offsetB.Value(i)] = true
+					}
+				}
+				if seen[offset] {
+					problem = fmt.Sprintf("time: the response repeats offset %d ms: the first row with it is kept", offset)
+				}
+				seen[offset] = true
+			}
 		}
 		if problem != "" {
 			s.reject(r, lin, sessionID, fmt.Sprintf("row %d", r0), problem)

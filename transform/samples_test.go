@@ -122,3 +122,43 @@ func BenchmarkSamples(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sessions/s")
 }
+
+func TestSamplesRepeatedOffsetRejected(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	reg := schemas.All()
+	tb, _ := reg.Lookup("teampro", "samples")
+	dec := NewSamples(mem, tb)
+	start := time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC)
+	lin := Lineage{ExtractedAt: start, RunID: "r1"}
+	// 0.1 s repeated right away, 0 s repeated after the order broke, 0.3 s
+	// out of order but new.
+	dec.Add([]byte(`{"fields":["time","hr"],"values":[["PT0S",90],["PT0.1S",91],["PT0.1S",92],["PT0.2S",93],["PT0S",94],["PT0.3S",95],["PT0.25S",96]]}`), "p1", start, nil, "2026-05-03", lin)
+	// Another session (another response) may use the same offsets.
+	dec.Add([]byte(`{"fields":["time","hr"],"values":[["PT0S",80],["PT0.1S",81]]}`), "p2", start, nil, "2026-05-03", lin)
+	recs, rejects := dec.Flush()
+	defer func() {
+		for _, r := range recs {
+			r.Record.Release()
+		}
+	}()
+	var got []string
+	for _, r := range rows(t, recs, "samples") {
+		got = append(got, fmt.Sprintf("%s@%d=%v", r["player_session_id"], r["offset_ms"], r["hr"]))
+	}
+	want := []string{"p1@0=90", "p1@100=91", "p1@200=93", "p1@300=95", "p1@250=96", "p2@0=80", "p2@100=81"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("rows (-want +got):\n%s", d)
+	}
+	var reasons []string
+	for _, r := range rejects {
+		reasons = append(reasons, r.Key+": "+r.Reason)
+	}
+	wantRejects := []string{
+		"player_session_id=p1,row 2: time: the response repeats offset 100 ms: the first row with it is kept",
+		"player_session_id=p1,row 4: time: the response repeats offset 0 ms: the first row with it is kept",
+	}
+	if d := cmp.Diff(wantRejects, reasons); d != "" {
+		t.Errorf("rejects (-want +got):\n%s", d)
+	}
+}

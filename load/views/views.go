@@ -95,7 +95,11 @@ func Build(ctx context.Context, o Options) error {
 // progress. Incremental tables keep every version of a key; the view keeps
 // the one from the newest response. Snapshot tables are given the files of
 // the newest complete snapshot, so records deleted at the vendor disappear.
-// Child tables (reps) show the rows of their parent's current version.
+// Child tables (reps, samples) show the rows of their parent's current
+// version, chosen by that version alone (its response's _extracted_at and
+// _run_id): a response's children have distinct keys (the decoders reject
+// a key a response repeats), so they are never deduplicated row by row,
+// and a query for one session's samples reads only that session's rows.
 func CreateSQL(t *schemas.Table, root string, files []string) string {
 	view := ident(t.ViewName())
 	if len(files) == 0 {
@@ -136,7 +140,9 @@ func CreateSQL(t *schemas.Table, root string, files []string) string {
 		}
 		fmt.Fprintf(&b, " SEMI JOIN %s AS p ON %s", parent, strings.Join(on, " AND "))
 	}
-	b.WriteString(" " + latest)
+	if t.Parent == nil {
+		b.WriteString(" " + latest)
+	}
 	return b.String()
 }
 
