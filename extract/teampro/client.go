@@ -215,13 +215,9 @@ func (c *Client) PlayerSession(ctx context.Context, id, samples string) (*Item, 
 	return c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id), q)
 }
 
-// SessionSummary fetches a player's team-session summary; nil when there is
-// none (404).
+// SessionSummary fetches a player's team-session summary. A session without
+// one (INDIVIDUAL) answers 404, an *APIError: the caller knows whether a
+// summary was due.
 func (c *Client) SessionSummary(ctx context.Context, id string) (*Item, error) {
-	it, err := c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id)+"/session_summary", nil)
-	var api *APIError
-	if errors.As(err, &api) && api.Status == http.StatusNotFound {
-		return nil, nil
-	}
-	return it, err
+	return c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id)+"/session_summary", nil)
 }

@@ -3,8 +3,10 @@ package teampro
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"time"
 
@@ -109,13 +111,30 @@ type run struct {
 	state   state
 	window  Window
 	fetched map[string]bool // player sessions fetched in this run
-	decs    map[string]*transform.JSON
-	samples *transform.Samples
+	// gone holds player sessions whose details answered 404 in this run:
+	// not asked for again through a team session's participants.
+	gone map[string]bool
+	// vanished judges 404s on details (deleted between list and detail).
+	vanished *httpx.Vanished
+	// checkpoint serialises the stream's state (training or backfill).
+	checkpoint func() []byte
+	decs       map[string]*transform.JSON
+	samples    *transform.Samples
+}
+
+// newRun returns a run of one stream with its decoders.
+func (s *Source) newRun(emit pipeline.Emit) *run {
+	r := &run{s: s, emit: emit, fetched: map[string]bool{}, gone: map[string]bool{}, vanished: &httpx.Vanished{}, decs: map[string]*transform.JSON{}}
+	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
+		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
+	}
+	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
+	return r
 }
 
 func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
-	r := &run{s: s, emit: emit, fetched: map[string]bool{}, decs: map[string]*transform.JSON{}}
+	r := s.newRun(emit)
 	if raw != nil {
 		if err := json.Unmarshal(raw, &r.state); err != nil {
 			return fmt.Errorf("reading state: %w", err)
@@ -125,10 +144,10 @@ func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	if r.state.Seen == nil {
 		r.state.Seen = map[string]seen{}
 	}
-	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
-		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
+	r.checkpoint = func() []byte {
+		r.state.Bucket = s.c.Bucket().State()
+		return mustJSON(r.state)
 	}
-	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
 	// A pass resumed from an earlier run is followed by a fresh one, so
 	// what appeared meanwhile for players done early is caught now.
 	resumed := r.state.Pass != nil
@@ -167,7 +186,7 @@ func (r *run) pass(ctx context.Context) error {
 	// Sessions of players no longer on a roster, reached only through a
 	// team session: fetched without the list's timezone_offset.
 	for _, ps := range participants {
-		if r.fetched[ps] {
+		if r.fetched[ps] || r.gone[ps] {
 			continue
 		}
 		if _, ok := r.state.Seen[ps]; ok {
@@ -196,14 +215,26 @@ func (s *Source) table(name string) *schemas.Table {
 	return t
 }
 
-// checkpoint serialises the state with the limiter's level.
-func (r *run) checkpoint() []byte {
-	r.state.Bucket = r.s.c.Bucket().State()
-	b, err := json.Marshal(r.state)
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // plain structs
+		panic(err) // only plain structs are marshalled here
 	}
 	return b
+}
+
+// skipped judges a detail request's error: a record deleted since its
+// list was read is skipped with an anomaly (emitted at once, with the
+// state as it is); any other error fails the stream.
+func (r *run) skipped(ctx context.Context, err error) (bool, error) {
+	anomaly, err := r.vanished.Check(err)
+	if err != nil {
+		return false, err
+	}
+	if anomaly == "" {
+		return false, nil
+	}
+	return true, r.emit(ctx, &pipeline.Batch{Anomalies: []string{anomaly}, State: r.checkpoint()})
 }
 
 // prune drops sessions that started before the lookback window of latest.
@@ -249,11 +280,20 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 		return nil, nil, err
 	}
 	players := map[string]bool{}
+	var kept []string
 	for _, id := range ids {
 		it, err := r.s.c.Team(ctx, id)
+		// The anomaly waits for the snapshot's checkpoint: a state now
+		// would commit half a snapshot.
+		anomaly, err := r.vanished.Check(err)
 		if err != nil {
 			return nil, nil, err
 		}
+		if anomaly != "" {
+			anomalies = append(anomalies, anomaly)
+			continue // deleted: its sessions are not listed either
+		}
+		kept = append(kept, id)
 		var t listed
 		if err := json.Unmarshal(it.Data, &t); err == nil {
 			for _, p := range t.Players {
@@ -271,7 +311,7 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 	if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
 		return nil, nil, err
 	}
-	return ids, slices.Sorted(maps.Keys(players)), nil
+	return kept, slices.Sorted(maps.Keys(players)), nil
 }
 
 // teamSessions lists each team's sessions in the window and fetches the
@@ -304,8 +344,11 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 				continue
 			}
 			it, err := r.s.c.TeamSession(ctx, ts.ID)
-			if err != nil {
-				return nil, err
+			if skip, err := r.skipped(ctx, err); err != nil || skip {
+				if err != nil {
+					return nil, err
+				}
+				continue // deleted: not recorded as seen, so fetched if it comes back
 			}
 			var d listed
 			if json.Unmarshal(it.Data, &d) == nil {
@@ -360,15 +403,17 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 			return err
 		}
 		for _, ps := range todo {
-			start, _ := transform.ParseTime(ps.StartTime, true)
-			if start.After(p.MaxStart) {
-				p.MaxStart = start
-			}
-			if r.fetched[ps.ID] {
+			if r.fetched[ps.ID] || r.gone[ps.ID] {
 				continue // listed twice (a player on two teams)
 			}
+			// The watermark moves only over sessions committed, now or
+			// before: one deleted between list and details does not count.
+			start, _ := transform.ParseTime(ps.StartTime, true)
 			if e, ok := r.state.Seen[ps.ID]; ok && e.Modified == ps.Modified {
 				r.fetched[ps.ID] = true
+				if start.After(p.MaxStart) {
+					p.MaxStart = start
+				}
 				if p.Resummarize[ps.ID] && ps.Type != "INDIVIDUAL" {
 					if err := r.summaryOnly(ctx, ps.ID); err != nil {
 						return err
@@ -378,6 +423,9 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 			}
 			if err := r.playerSession(ctx, ps.ID, player, ps); err != nil {
 				return err
+			}
+			if r.fetched[ps.ID] && start.After(p.MaxStart) {
+				p.MaxStart = start
 			}
 		}
 		p.PlayersDone = append(p.PlayersDone, player)
@@ -393,29 +441,56 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 // changed, and emits it with a checkpoint.
 func (r *run) summaryOnly(ctx context.Context, id string) error {
 	sum, err := r.s.c.SessionSummary(ctx, id)
-	if err != nil {
+	delete(r.state.Pass.Resummarize, id)
+	if skip, err := r.skipped(ctx, err); err != nil || skip {
+		if skip {
+			// Forgotten, so the next pass fetches the session again
+			// (and its summary, should it come back).
+			delete(r.state.Seen, id)
+		}
 		return err
 	}
-	delete(r.state.Pass.Resummarize, id)
-	b := &pipeline.Batch{}
-	if sum != nil {
-		r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
-		b = r.flush([]pipeline.Raw{{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body}}, nil)
-	}
+	r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
+	b := r.flush([]pipeline.Raw{{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body}}, nil)
 	b.State = r.checkpoint()
 	return r.emit(ctx, b)
 }
 
 // playerSession fetches one player session's details with samples and RR
 // intervals, and its summary for a TEAM session, and emits them with a
-// checkpoint.
+// checkpoint that records it as seen. A session deleted since it was
+// listed is skipped; one whose summary was deleted is emitted but not
+// recorded as seen, so the next pass fetches both again.
 func (r *run) playerSession(ctx context.Context, id, player string, ls listed) error {
-	it, err := r.s.c.PlayerSession(ctx, id, r.s.o.Samples)
-	if err != nil {
+	b, complete, err := r.fetchPlayerSession(ctx, id, player, ls)
+	if err != nil || b == nil {
 		return err
 	}
+	delete(r.state.Pass.Resummarize, id) // its summary came along
+	if complete {
+		start, _ := transform.ParseTime(ls.StartTime, true)
+		r.state.Seen[id] = seen{Modified: ls.Modified, Start: start}
+	} else {
+		delete(r.state.Seen, id)
+	}
+	b.State = r.checkpoint()
+	return r.emit(ctx, b)
+}
+
+// fetchPlayerSession fetches one player session's details with samples and
+// RR intervals, and its summary unless it is INDIVIDUAL, and returns them
+// as a batch without state. The batch is nil when the session is gone (404
+// on its details, emitted as an anomaly); complete is false when its
+// summary is gone.
+func (r *run) fetchPlayerSession(ctx context.Context, id, player string, ls listed) (b *pipeline.Batch, complete bool, err error) {
+	it, err := r.s.c.PlayerSession(ctx, id, r.s.o.Samples)
+	if skip, err := r.skipped(ctx, err); err != nil || skip {
+		if skip {
+			r.gone[id] = true
+		}
+		return nil, false, err
+	}
 	r.fetched[id] = true
-	delete(r.state.Pass.Resummarize, id) // its summary comes along below
 	raws := []pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}
 	lin := r.lineage(it.Endpoint, it.Received)
 	// The details lack the list's timezone_offset: put it first, so a
@@ -439,19 +514,33 @@ func (r *run) playerSession(ctx context.Context, id, player string, ls listed) e
 			anomalies = r.samples.Add(m[1], id, start, ls.TimezoneOffset, part, lin)
 		}
 	}
+	complete = true
 	if ls.Type != "INDIVIDUAL" {
 		sum, err := r.s.c.SessionSummary(ctx, id)
-		if err != nil {
-			return err
-		}
-		if sum != nil {
+		var api *APIError
+		switch {
+		case err == nil:
 			raws = append(raws, pipeline.Raw{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body})
 			r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
+		case ls.Type != "TEAM" && errors.As(err, &api) && api.Status == http.StatusNotFound:
+			// A type the documents do not name: no summary was due.
+		default:
+			// A TEAM session has a summary: a 404 means it was deleted.
+			skip, err := r.skipped(ctx, err)
+			if err != nil {
+				r.releaseDecoded()
+				return nil, false, err
+			}
+			complete = !skip
 		}
 	}
-	start, _ := transform.ParseTime(ls.StartTime, true)
-	r.state.Seen[id] = seen{Modified: ls.Modified, Start: start}
-	b := r.flush(raws, anomalies)
-	b.State = r.checkpoint()
-	return r.emit(ctx, b)
+	return r.flush(raws, anomalies), complete, nil
+}
+
+// releaseDecoded drops what was decoded but will not be emitted.
+func (r *run) releaseDecoded() {
+	b := r.flush(nil, nil)
+	for _, rec := range b.Records {
+		rec.Record.Release()
+	}
 }
