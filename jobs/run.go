@@ -294,7 +294,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			}
 			out = append(out, teampro.NewSource(c, teampro.SourceOptions{
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(t.Lookback),
-				Samples: t.Samples,
+				Samples: t.Samples, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
 		}
 	}

@@ -33,6 +33,13 @@ type SourceOptions struct {
 	RunID    string
 	Lookback time.Duration
 	Samples  string // the samples parameter: "all" (default) or a list
+	// Backfill replaces the training stream by a per-player pass over the
+	// sessions that started in [Since, Until] (zero: unbounded) of Athletes
+	// (player ids; none: every rostered player). See backfill.
+	Backfill bool
+	Athletes []string
+	Since    time.Time
+	Until    time.Time
 }
 
 // Source is a Team Pro account.
@@ -62,8 +69,14 @@ func (s *Source) Name() string { return SourceName }
 func (s *Source) Stats() pipeline.RequestStats { return s.c.Stats() }
 
 // Streams is one stream: at 1 request/s, one well-ordered sequence of
-// requests keeps the limit busy as well as several would.
-func (s *Source) Streams() []pipeline.Stream { return []pipeline.Stream{&training{src: s}} }
+// requests keeps the limit busy as well as several would. A backfill
+// replaces it, so the two never share the limit within a run.
+func (s *Source) Streams() []pipeline.Stream {
+	if s.o.Backfill {
+		return []pipeline.Stream{&backfill{src: s}}
+	}
+	return []pipeline.Stream{&training{src: s}}
+}
 
 // state is the stream's position.
 type state struct {
