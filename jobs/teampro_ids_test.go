@@ -185,16 +185,20 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	var st struct {
 		Watermark time.Time                  `json:"watermark"`
 		Seen      map[string]json.RawMessage `json:"seen"`
+		TeamSeen  map[string]json.RawMessage `json:"team_seen"`
 	}
 	if err := json.Unmarshal(readTPState(t, h)["training"], &st); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"team:" + goneTS.ID, gonePS.ID, noSummary} {
+	for _, k := range []string{gonePS.ID, noSummary} {
 		if _, ok := st.Seen[k]; ok {
-			t.Errorf("state records %s as seen", k)
+			t.Errorf("state records player session %s as seen", k)
 		}
 	}
-	if len(st.Seen) == 0 || st.Watermark.IsZero() {
+	if _, ok := st.TeamSeen[goneTS.ID]; ok {
+		t.Errorf("state records team session %s as seen", goneTS.ID)
+	}
+	if len(st.Seen) == 0 || len(st.TeamSeen) == 0 || st.Watermark.IsZero() {
 		t.Errorf("state: watermark %v, %d seen: the pass did not complete", st.Watermark, len(st.Seen))
 	}
 

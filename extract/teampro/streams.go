@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -78,15 +79,23 @@ func (s *Source) Streams() []pipeline.Stream {
 	return []pipeline.Stream{&training{src: s}}
 }
 
+// stateVersion is the version of state written. Version 1 (no version)
+// kept team sessions in Seen under "team:<id>", a key a player session's
+// id can equal.
+const stateVersion = 2
+
 // state is the stream's position.
 type state struct {
+	Version int `json:"version,omitempty"`
 	// Watermark is the newest start time (wall clock) of the sessions a
 	// complete pass committed; the next pass lists from Watermark-lookback.
 	Watermark time.Time `json:"watermark,omitzero"`
-	// Seen holds the sessions committed within the lookback window, with
-	// the modified stamp they were fetched at: a session listed again is
-	// fetched again only if its modified stamp changed.
-	Seen map[string]seen `json:"seen,omitempty"`
+	// Seen and TeamSeen hold the player and team sessions committed
+	// within the lookback window, by id, with the modified stamp they were
+	// fetched at: a session listed again is fetched again only if its
+	// modified stamp changed.
+	Seen     map[string]seen `json:"seen,omitempty"`
+	TeamSeen map[string]seen `json:"team_seen,omitempty"`
 	// Pass is the progress of a pass in flight, so an interrupted one
 	// resumes where it stopped.
 	Pass *pass `json:"pass,omitempty"`
@@ -154,9 +163,7 @@ func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		}
 	}
 	s.c.Bucket().Restore(r.state.Bucket)
-	if r.state.Seen == nil {
-		r.state.Seen = map[string]seen{}
-	}
+	r.state.upgrade()
 	r.checkpoint = func() []byte {
 		r.state.Bucket = s.c.Bucket().State()
 		return mustJSON(r.state)
@@ -228,6 +235,25 @@ func (s *Source) table(name string) *schemas.Table {
 	return t
 }
 
+// upgrade brings a state read from JSON to the current version.
+func (st *state) upgrade() {
+	if st.Seen == nil {
+		st.Seen = map[string]seen{}
+	}
+	if st.TeamSeen == nil {
+		st.TeamSeen = map[string]seen{}
+	}
+	if st.Version < 2 {
+		for k, e := range st.Seen {
+			if id, ok := strings.CutPrefix(k, "team:"); ok {
+				st.TeamSeen[id] = e
+				delete(st.Seen, k)
+			}
+		}
+	}
+	st.Version = stateVersion
+}
+
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -253,9 +279,11 @@ func (r *run) skipped(ctx context.Context, err error) (bool, error) {
 // prune drops sessions that started before the lookback window of latest.
 func (r *run) prune(latest time.Time) {
 	cut := latest.Add(-r.s.o.Lookback)
-	for id, e := range r.state.Seen {
-		if e.Start.Before(cut) {
-			delete(r.state.Seen, id)
+	for _, m := range []map[string]seen{r.state.Seen, r.state.TeamSeen} {
+		for id, e := range m {
+			if e.Start.Before(cut) {
+				delete(m, id)
+			}
 		}
 	}
 }
@@ -351,8 +379,7 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 			return nil, err
 		}
 		for _, ts := range todo {
-			key := "team:" + ts.ID
-			prev, known := r.state.Seen[key]
+			prev, known := r.state.TeamSeen[ts.ID]
 			if known && prev.Modified == ts.Modified {
 				continue
 			}
@@ -379,7 +406,7 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 			}
 			r.decs["team_sessions"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
 			start, _ := transform.ParseTime(ts.RecordStart, true)
-			r.state.Seen[key] = seen{Modified: ts.Modified, Start: start}
+			r.state.TeamSeen[ts.ID] = seen{Modified: ts.Modified, Start: start}
 			b := r.flush([]pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}, nil)
 			b.State = r.checkpoint()
 			if err := r.emit(ctx, b); err != nil {
@@ -428,7 +455,7 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 					p.MaxStart = start
 				}
 				if p.Resummarize[ps.ID] && ps.Type != "INDIVIDUAL" {
-					if err := r.summaryOnly(ctx, ps.ID); err != nil {
+					if err := r.summaryOnly(ctx, ps); err != nil {
 						return err
 					}
 				}
@@ -452,9 +479,13 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 
 // summaryOnly fetches the summary of a player session whose team session
 // changed, and emits it with a checkpoint.
-func (r *run) summaryOnly(ctx context.Context, id string) error {
+func (r *run) summaryOnly(ctx context.Context, ls listed) error {
+	id := ls.ID
 	sum, err := r.s.c.SessionSummary(ctx, id)
 	delete(r.state.Pass.Resummarize, id)
+	if noSummaryDue(ls, err) {
+		return r.emit(ctx, &pipeline.Batch{State: r.checkpoint()})
+	}
 	if skip, err := r.skipped(ctx, err); err != nil || skip {
 		if skip {
 			// Forgotten, so the next pass fetches the session again
@@ -530,15 +561,12 @@ func (r *run) fetchPlayerSession(ctx context.Context, id, player string, ls list
 	complete = true
 	if ls.Type != "INDIVIDUAL" {
 		sum, err := r.s.c.SessionSummary(ctx, id)
-		var api *APIError
 		switch {
 		case err == nil:
 			raws = append(raws, pipeline.Raw{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body})
 			r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
-		case ls.Type != "TEAM" && errors.As(err, &api) && api.Status == http.StatusNotFound:
-			// A type the documents do not name: no summary was due.
+		case noSummaryDue(ls, err):
 		default:
-			// A TEAM session has a summary: a 404 means it was deleted.
 			skip, err := r.skipped(ctx, err)
 			if err != nil {
 				r.releaseDecoded()
@@ -548,6 +576,14 @@ func (r *run) fetchPlayerSession(ctx context.Context, id, player string, ls list
 		}
 	}
 	return r.flush(raws, anomalies), complete, nil
+}
+
+// noSummaryDue is true for a summary's 404 on a session of a type the
+// documents do not name. A TEAM session has a summary: its 404 means the
+// summary was deleted (see run.skipped).
+func noSummaryDue(ls listed, err error) bool {
+	var api *APIError
+	return ls.Type != "TEAM" && errors.As(err, &api) && api.Status == http.StatusNotFound
 }
 
 // releaseDecoded drops what was decoded but will not be emitted.

@@ -8,10 +8,11 @@ import (
 // HostileIDs are the ids AddHostileTeams gives teams, players, team
 // sessions and player sessions: ids hostile to URL paths (separators,
 // dot-segments, query and fragment marks, escapes), to query strings, to
-// quoting, and long or not ASCII.
+// quoting, long or not ASCII, and one that is another with a prefix a
+// client might use to tell kinds of ids apart ("team:a/b/c").
 func HostileIDs() []string {
 	long := "long-" + strings.Repeat("0123456789abcdefghij", 15)
-	return []string{"a/b/c", "..", ".", "a/../b", "?x=1", "#frag", "%", "%2F", "k=v&x", "with space", `quo"te'`, "ünïcødé-✓", long[:300]}
+	return []string{"a/b/c", "..", ".", "a/../b", "?x=1", "#frag", "%", "%2F", "k=v&x", "with space", `quo"te'`, "ünïcødé-✓", long[:300], "team:a/b/c"}
 }
 
 // AddHostileTeams adds a team for each of HostileIDs, so that every id
