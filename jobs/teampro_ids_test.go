@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +51,21 @@ func TestTeamProHostileIDs(t *testing.T) {
 			t.Errorf("anomaly: %s", a)
 		}
 	}
+	// A backfill names the hostile players on the command line.
+	var hostilePlayers []string
+	for _, tm := range truth.Teams {
+		if slices.Contains(ids, tm.ID) {
+			hostilePlayers = append(hostilePlayers, tm.Players[0].PlayerID)
+		}
+	}
+	h.sb.TeamPro.ResetStats()
+	if _, err := h.run(RunOptions{Command: "backfill", Backfill: true, Athletes: hostilePlayers}); err != nil {
+		t.Fatalf("backfill of hostile players: %v", err)
+	}
+	if st := h.sb.TeamPro.Stats(); st.ByRoute[sbt.RoutePlayerSessions] != len(ids) || st.ByRoute[sbt.RoutePlayerSession] != len(ids) || st.ByRoute[sbt.RouteUnknown] != 0 {
+		t.Errorf("backfill of %d hostile players: requests %v", len(ids), st.ByRoute)
+	}
+	h.assertExact(tpExpected(truth))
 	assertInsideLake(t, h.cfg.Output)
 }
 
@@ -102,6 +118,7 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	tp.Mutate(func(d *sbt.Dataset) { d.Teams = append(d.Teams, doomed) })
 
 	var (
+		mu          sync.Mutex // the hook runs on the sandbox's goroutines
 		goneTS      sbt.TeamSession
 		gonePS      sbt.PlayerSession
 		noSummary   string
@@ -109,6 +126,8 @@ func TestTeamProVanishedRecords(t *testing.T) {
 		players     int
 	)
 	tp.OnList(func(route, id string, listed []string) {
+		mu.Lock()
+		defer mu.Unlock()
 		switch route {
 		case sbt.RouteTeams:
 			tp.Mutate(func(d *sbt.Dataset) {
@@ -158,6 +177,8 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	})
 	sum := h.sync(RunOptions{})
 	tp.OnList(nil)
+	mu.Lock()
+	defer mu.Unlock()
 	if goneTS.ID == "" || gonePS.ID == "" || noSummary == "" {
 		t.Fatalf("deleted team session %q, player session %q, summary of %q: the test needs all three", goneTS.ID, gonePS.ID, noSummary)
 	}
