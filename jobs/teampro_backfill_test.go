@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,9 +85,18 @@ func TestTeamProBackfillPlayersWindow(t *testing.T) {
 	if len(want.PlayerSessions) == 0 || len(want.PlayerSessions) == len(theirs) {
 		t.Fatalf("the window holds %d of the players' %d sessions: the test would prove little", len(want.PlayerSessions), len(theirs))
 	}
-	backfill := RunOptions{Command: "backfill", Backfill: true, Athletes: players, Since: since, Until: until}
-	if _, err := h.run(backfill); err != nil {
+	// --athlete names ids of every source: a Plyomat athlete's id is no
+	// Team Pro player, and is skipped with an anomaly.
+	other := "plyomat-athlete-42"
+	backfill := RunOptions{Command: "backfill", Backfill: true, Athletes: append([]string{other}, players...), Since: since, Until: until}
+	sum, err := h.run(backfill)
+	if err != nil {
 		t.Fatalf("backfill: %v\n%s", err, h.logs.String())
+	}
+	if !slices.ContainsFunc(sum.Anomalies, func(a string) bool {
+		return strings.Contains(a, "/v1/players/"+other+"/training_sessions") && strings.Contains(a, "no such player")
+	}) {
+		t.Errorf("no anomaly names the unknown player: %q", sum.Anomalies)
 	}
 	h.assertSessions(tpExpected(want))
 	for _, q := range []string{"SELECT count(*) FROM teampro_teams", "SELECT count(*) FROM teampro_team_sessions"} {
@@ -94,8 +104,8 @@ func TestTeamProBackfillPlayersWindow(t *testing.T) {
 			t.Errorf("%s = %s after a backfill of named players", q, got[0][0])
 		}
 	}
-	if st := tp.Stats(); st.ByRoute[sbt.RoutePlayerSession] != len(want.PlayerSessions) || st.ByRoute[sbt.RoutePlayerSessions] != len(players) {
-		t.Errorf("requests %v: want %d details and %d lists", st.ByRoute, len(want.PlayerSessions), len(players))
+	if st := tp.Stats(); st.ByRoute[sbt.RoutePlayerSession] != len(want.PlayerSessions) || st.ByRoute[sbt.RoutePlayerSessions] != len(players)+1 {
+		t.Errorf("requests %v: want %d details and %d lists", st.ByRoute, len(want.PlayerSessions), len(players)+1)
 	}
 	if _, ok := readTPState(t, h)["training"]; ok {
 		t.Error("the backfill wrote the training stream's state")

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +30,9 @@ const (
 // the same command resumes where it stopped and a different one starts
 // over; a complete backfill run again is done again. It shares the
 // client's rate limiter, whose level it saves and restores like training.
+// Players are those named (--athlete; an id Team Pro does not know is
+// skipped with an anomaly, as --athlete serves every source) or, when none
+// is, every player on a roster when the backfill starts.
 type backfill struct{ src *Source }
 
 func (st *backfill) Name() string { return "backfill" }
@@ -139,6 +144,12 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			}
 			return nil
 		})
+		var api *APIError
+		if len(named) > 0 && errors.As(err, &api) && api.Status == http.StatusNotFound {
+			// --athlete names ids of every source: one that is not a
+			// Team Pro player (a Plyomat athlete's) is skipped.
+			anomalies, err = []string{fmt.Sprintf("%s %s: no such player: skipped", api.Source, api.Endpoint)}, nil
+		}
 		if err != nil {
 			return err
 		}
