@@ -192,6 +192,7 @@ func (r *run) pass(ctx context.Context) error {
 	}
 	r.window = Window{Since: r.state.Pass.Since}
 	clear(r.fetched)
+	clear(r.gone)
 	teams, players, err := r.teams(ctx)
 	if err != nil {
 		return err
