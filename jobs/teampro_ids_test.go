@@ -116,11 +116,30 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	doomed := truth.Teams[0]
 	doomed.ID, doomed.Players = "doomed-team", nil
 	tp.Mutate(func(d *sbt.Dataset) { d.Teams = append(d.Teams, doomed) })
+	// The newest session of all, an INDIVIDUAL one, vanishes too: the
+	// watermark must not move over it.
+	var newestID string
+	tp.Mutate(func(d *sbt.Dataset) {
+		var latest time.Time
+		for _, x := range d.PlayerSessions {
+			if x.StartTime.After(latest) {
+				latest = x.StartTime
+			}
+		}
+		for i := range d.PlayerSessions {
+			if x := &d.PlayerSessions[i]; x.Type == sbt.TypeIndividual {
+				shift := latest.Add(time.Hour).Sub(x.StartTime)
+				x.StartTime, x.StopTime, newestID = x.StartTime.Add(shift), x.StopTime.Add(shift), x.ID
+				return
+			}
+		}
+	})
 
 	var (
 		mu          sync.Mutex // the hook runs on the sandbox's goroutines
 		goneTS      sbt.TeamSession
 		gonePS      sbt.PlayerSession
+		newest      sbt.PlayerSession
 		noSummary   string
 		lostSummary *sbt.Summary
 		players     int
@@ -147,6 +166,12 @@ func TestTeamProVanishedRecords(t *testing.T) {
 				})
 			})
 		case sbt.RoutePlayerSessions:
+			if newest.ID == "" && slices.Contains(listed, newestID) {
+				tp.MutateSession(newestID, func(x *sbt.PlayerSession) { newest = *x })
+				tp.Mutate(func(d *sbt.Dataset) {
+					d.PlayerSessions = deleteWhere(d.PlayerSessions, func(x sbt.PlayerSession) bool { return x.ID == newestID })
+				})
+			}
 			players++
 			switch players {
 			case 1: // a TEAM session of a team session still there
@@ -179,8 +204,8 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	tp.OnList(nil)
 	mu.Lock()
 	defer mu.Unlock()
-	if goneTS.ID == "" || gonePS.ID == "" || noSummary == "" {
-		t.Fatalf("deleted team session %q, player session %q, summary of %q: the test needs all three", goneTS.ID, gonePS.ID, noSummary)
+	if goneTS.ID == "" || gonePS.ID == "" || noSummary == "" || newest.ID == "" {
+		t.Fatalf("deleted team session %q, player sessions %q and %q, summary of %q: the test needs all four", goneTS.ID, gonePS.ID, newest.ID, noSummary)
 	}
 	if sum.Status != "ok" {
 		t.Fatalf("status %s: %s", sum.Status, sum.Error)
@@ -190,6 +215,7 @@ func TestTeamProVanishedRecords(t *testing.T) {
 		"GET /teampro/v1/teams/doomed-team:",
 		"GET /teampro/v1/teams/training_sessions/" + goneTS.ID + ":",
 		"GET /teampro/v1/training_sessions/" + gonePS.ID + "?samples=all:",
+		"GET /teampro/v1/training_sessions/" + newest.ID + "?samples=all:",
 		"GET /teampro/v1/training_sessions/" + noSummary + "/session_summary:",
 	} {
 		n := 0
@@ -211,7 +237,7 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	if err := json.Unmarshal(readTPState(t, h)["training"], &st); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{gonePS.ID, noSummary} {
+	for _, k := range []string{gonePS.ID, newest.ID, noSummary} {
 		if _, ok := st.Seen[k]; ok {
 			t.Errorf("state records player session %s as seen", k)
 		}
@@ -219,14 +245,24 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	if _, ok := st.TeamSeen[goneTS.ID]; ok {
 		t.Errorf("state records team session %s as seen", goneTS.ID)
 	}
-	if len(st.Seen) == 0 || len(st.TeamSeen) == 0 || st.Watermark.IsZero() {
-		t.Errorf("state: watermark %v, %d seen: the pass did not complete", st.Watermark, len(st.Seen))
+	if len(st.Seen) == 0 || len(st.TeamSeen) == 0 {
+		t.Errorf("state: %d seen: the pass did not complete", len(st.Seen))
+	}
+	// The watermark is the newest start committed, not the vanished one's.
+	var committed time.Time
+	for _, x := range tp.TruthWithoutSamples().PlayerSessions {
+		if x.StartTime.After(committed) {
+			committed = x.StartTime
+		}
+	}
+	if !st.Watermark.Equal(committed) || !committed.Before(newest.StartTime) {
+		t.Errorf("watermark %v; want %v, the newest start committed (the vanished newest: %v)", st.Watermark, committed, newest.StartTime)
 	}
 
 	// They come back: the next sync fetches them.
 	tp.Mutate(func(d *sbt.Dataset) {
 		d.TeamSessions = append(d.TeamSessions, goneTS)
-		d.PlayerSessions = append(d.PlayerSessions, gonePS)
+		d.PlayerSessions = append(d.PlayerSessions, gonePS, newest)
 		for i := range d.PlayerSessions {
 			if d.PlayerSessions[i].ID == noSummary {
 				d.PlayerSessions[i].Summary = lostSummary
@@ -239,6 +275,9 @@ func TestTeamProVanishedRecords(t *testing.T) {
 		if strings.Contains(a, "not found") {
 			t.Errorf("anomaly after the records came back: %s", a)
 		}
+	}
+	if err := json.Unmarshal(readTPState(t, h)["training"], &st); err != nil || !st.Watermark.Equal(newest.StartTime) {
+		t.Errorf("watermark %v (%v) once the newest session is back; want its start %v", st.Watermark, err, newest.StartTime)
 	}
 }
 
