@@ -3,7 +3,10 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"io/fs"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -316,4 +319,36 @@ func readTPState(t *testing.T, h *tpHarness) map[string][]byte {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// forbidDetails answers 403 to the team session details, as the vendor
+// does to a user who may list a team's sessions but not read them.
+type forbidDetails struct{ next http.RoundTripper }
+
+func (f forbidDetails) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.Contains(r.URL.EscapedPath(), "/v1/teams/training_sessions/") {
+		return f.next.RoundTrip(r)
+	}
+	body := `{"status":403,"error":"Forbidden","message":"Access denied"}`
+	return &http.Response{
+		StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: r,
+	}, nil
+}
+
+// TestTeamProForbiddenDetailFails: a 403 on a detail is no vanished
+// record: the run fails with a configuration error naming the token.
+func TestTeamProForbiddenDetailFails(t *testing.T) {
+	t.Parallel()
+	h := newTPHarness(t, 43, sbt.Options{})
+	h.transport = forbidDetails{next: http.DefaultTransport}
+	sum, err := h.run(RunOptions{})
+	var cfgErr *ConfigError
+	if err == nil || !errors.As(err, &cfgErr) || cfgErr.Key != "sources.teampro.token_file" || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Fatalf("err = %v; want a configuration error naming sources.teampro.token_file and the 403", err)
+	}
+	if sum.Status != "failed" || slices.ContainsFunc(sum.Anomalies, func(a string) bool { return strings.Contains(a, "not found") }) {
+		t.Errorf("status %s, anomalies %q", sum.Status, sum.Anomalies)
+	}
 }
