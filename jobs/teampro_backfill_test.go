@@ -207,3 +207,30 @@ func TestTeamProBackfillResumes(t *testing.T) {
 		t.Error("the backfill wrote the training stream's state")
 	}
 }
+
+// TestTeamProBackfillSharesTheLimit: a backfill right after a sync, and a
+// sync right after that, find the vendor's bucket as the run before left
+// it: the streams share the rate limiter's saved level, and no run
+// bounces off the vendor's limit.
+func TestTeamProBackfillSharesTheLimit(t *testing.T) {
+	t.Parallel()
+	const burst = 10
+	h := newTPHarness(t, 44, sbt.Options{Burst: burst, Rate: 1})
+	tp := h.sb.TeamPro
+	limit := RunOptions{Command: "sync", TeamProBurst: burst, TeamProRate: 1}
+	h.sync(limit)
+	for _, o := range []RunOptions{
+		{Command: "backfill", Backfill: true, TeamProBurst: burst, TeamProRate: 1},
+		limit,
+	} {
+		tp.ResetStats()
+		sum, err := h.run(o)
+		if err != nil {
+			t.Fatalf("%s: %v", o.Command, err)
+		}
+		if st := tp.Stats(); st.RateLimited != 0 || st.Total < 5 {
+			t.Errorf("%s right after another run: %d requests, %d answered 429 (retries %d)", o.Command, st.Total, st.RateLimited, sum.Requests["teampro"].Retries)
+		}
+	}
+	h.assertExact(tpExpected(tp.Truth()))
+}

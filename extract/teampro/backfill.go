@@ -99,7 +99,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			return fmt.Errorf("reading state: %w", err)
 		}
 	}
-	s.c.Bucket().Restore(bf.Bucket)
+	s.restoreBucket(bf.Bucket)
 	named := slices.Clone(s.o.Athletes)
 	slices.Sort(named)
 	named = slices.Compact(named)

@@ -41,6 +41,11 @@ type SourceOptions struct {
 	Athletes []string
 	Since    time.Time
 	Until    time.Time
+	// States are the source's stream states when the run starts, read
+	// only: the streams share the client's rate limiter, and the one that
+	// runs starts from the level the latest of them saved (a backfill
+	// right after a sync finds the vendor's bucket as the sync left it).
+	States map[string][]byte
 }
 
 // Source is a Team Pro account.
@@ -162,7 +167,7 @@ func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			return fmt.Errorf("reading state: %w", err)
 		}
 	}
-	s.c.Bucket().Restore(r.state.Bucket)
+	s.restoreBucket(r.state.Bucket)
 	r.state.upgrade()
 	r.checkpoint = func() []byte {
 		r.state.Bucket = s.c.Bucket().State()
@@ -234,6 +239,21 @@ func (s *Source) table(name string) *schemas.Table {
 		panic("teampro: table " + name + " not declared") // a programming error caught by every test
 	}
 	return t
+}
+
+// restoreBucket sets the rate limiter to the newest level saved: the
+// stream's own or another stream's of the source.
+func (s *Source) restoreBucket(own httpx.BucketState) {
+	latest := own
+	for _, raw := range s.o.States {
+		var st struct {
+			Bucket httpx.BucketState `json:"bucket"`
+		}
+		if json.Unmarshal(raw, &st) == nil && st.Bucket.At.After(latest.At) {
+			latest = st.Bucket
+		}
+	}
+	s.c.Bucket().Restore(latest)
 }
 
 // upgrade brings a state read from JSON to the current version.
