@@ -195,7 +195,8 @@ func (s *Server) cutConnection(w http.ResponseWriter, body []byte, cut int) {
 // or player; "" for RouteTeams) and the ids of the records on the page,
 // once the page is computed and before it is sent. Tests delete records
 // there (with Mutate), so that they vanish between a list and the
-// details. nil removes it. fn must not call OnList or SetFaults.
+// details. fn runs on the request's goroutine, with no lock of the
+// server's held. nil removes it.
 func (s *Server) OnList(fn func(route, id string, listed []string)) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
