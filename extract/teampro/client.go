@@ -2,7 +2,10 @@
 // request/s with a burst of 100) and the definition of its stream: teams and
 // players refreshed, team and player training sessions through since/until
 // with a lookback, and each player session's details, 10 Hz samples, RR
-// intervals and summary fetched once (and again when modified).
+// intervals and summary fetched once (and again when modified); or, for
+// `athlake backfill`, players' sessions over a window. A record deleted
+// between the list that named it and its details is skipped with an
+// anomaly.
 package teampro
 
 import (
