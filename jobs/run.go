@@ -217,6 +217,8 @@ func classify(err error, cfg *Config) error {
 		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the Team Pro authorization is missing, revoked or expired"})
 	case errors.As(err, &api) && api.Source == "teampro" && api.Status == http.StatusUnauthorized:
 		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the vendor rejected the access token: run `athlake auth teampro` again"})
+	case errors.As(err, &api) && api.Source == "teampro" && api.Status == http.StatusForbidden:
+		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the vendor refused access: authorize a user who can read the teams (scope team_read) with `athlake auth teampro`"})
 	case errors.As(err, &api) && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden):
 		key := map[string]string{"plyomat": "api_key", "optimo": "token"}[api.Source]
 		return errors.Join(err, &ConfigError{Key: "sources." + api.Source + "." + key, Msg: "the vendor rejected the credentials"})
@@ -292,9 +294,16 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			if err != nil {
 				return nil, &ConfigError{Key: "sources.teampro", Msg: err.Error()}
 			}
+			// The streams share the rate limiter: each starts from the
+			// level the latest of them saved.
+			states, err := (&load.StateStore{Store: st}).Load(ctx, teampro.SourceName)
+			if err != nil {
+				return nil, fmt.Errorf("teampro: loading state: %w", err)
+			}
 			out = append(out, teampro.NewSource(c, teampro.SourceOptions{
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(t.Lookback),
-				Samples: t.Samples,
+				Samples: t.Samples, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
+				States: states,
 			}))
 		}
 	}

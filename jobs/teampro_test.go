@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -33,6 +34,8 @@ type tpHarness struct {
 	dir   string
 	logs  *syncBuffer
 	clock *fakeClock
+	// transport, if set, carries the vendor requests (tests fail them).
+	transport http.RoundTripper
 }
 
 // newTPHarness runs the vendor's rate limit on a fake clock shared by the
@@ -61,11 +64,11 @@ func newTPHarness(t *testing.T, seed int64, o sbt.Options) *tpHarness {
 }
 
 func (h *tpHarness) env() *Env {
-	return &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	return &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Transport: h.transport}
 }
 
 func (h *tpHarness) run(o RunOptions) (*Summary, error) {
-	o.Command = "sync"
+	o.Command = cmp.Or(o.Command, "sync")
 	if o.Clock == nil {
 		o.Clock, o.Sleep = h.clock.Now, h.clock.Sleep
 	}

@@ -2,7 +2,10 @@
 // request/s with a burst of 100) and the definition of its stream: teams and
 // players refreshed, team and player training sessions through since/until
 // with a lookback, and each player session's details, 10 Hz samples, RR
-// intervals and summary fetched once (and again when modified).
+// intervals and summary fetched once (and again when modified); or, for
+// `athlake backfill`, players' sessions over a window. A record deleted
+// between the list that named it and its details is skipped with an
+// anomaly.
 package teampro
 
 import (
@@ -215,13 +218,9 @@ func (c *Client) PlayerSession(ctx context.Context, id, samples string) (*Item, 
 	return c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id), q)
 }
 
-// SessionSummary fetches a player's team-session summary; nil when there is
-// none (404).
+// SessionSummary fetches a player's team-session summary. A session without
+// one (INDIVIDUAL) answers 404, an *APIError: the caller knows whether a
+// summary was due.
 func (c *Client) SessionSummary(ctx context.Context, id string) (*Item, error) {
-	it, err := c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id)+"/session_summary", nil)
-	var api *APIError
-	if errors.As(err, &api) && api.Status == http.StatusNotFound {
-		return nil, nil
-	}
-	return it, err
+	return c.item(ctx, "/v1/training_sessions/"+httpx.Segment(id)+"/session_summary", nil)
 }

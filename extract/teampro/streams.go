@@ -3,9 +3,12 @@ package teampro
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -31,6 +34,18 @@ type SourceOptions struct {
 	RunID    string
 	Lookback time.Duration
 	Samples  string // the samples parameter: "all" (default) or a list
+	// Backfill replaces the training stream by a per-player pass over the
+	// sessions that started in [Since, Until] (zero: unbounded) of Athletes
+	// (player ids; none: every rostered player). See backfill.
+	Backfill bool
+	Athletes []string
+	Since    time.Time
+	Until    time.Time
+	// States are the source's stream states when the run starts, read
+	// only: the streams share the client's rate limiter, and the one that
+	// runs starts from the level the latest of them saved (a backfill
+	// right after a sync finds the vendor's bucket as the sync left it).
+	States map[string][]byte
 }
 
 // Source is a Team Pro account.
@@ -60,18 +75,32 @@ func (s *Source) Name() string { return SourceName }
 func (s *Source) Stats() pipeline.RequestStats { return s.c.Stats() }
 
 // Streams is one stream: at 1 request/s, one well-ordered sequence of
-// requests keeps the limit busy as well as several would.
-func (s *Source) Streams() []pipeline.Stream { return []pipeline.Stream{&training{src: s}} }
+// requests keeps the limit busy as well as several would. A backfill
+// replaces it, so the two never share the limit within a run.
+func (s *Source) Streams() []pipeline.Stream {
+	if s.o.Backfill {
+		return []pipeline.Stream{&backfill{src: s}}
+	}
+	return []pipeline.Stream{&training{src: s}}
+}
+
+// stateVersion is the version of state written. Version 1 (no version)
+// kept team sessions in Seen under "team:<id>", a key a player session's
+// id can equal.
+const stateVersion = 2
 
 // state is the stream's position.
 type state struct {
+	Version int `json:"version,omitempty"`
 	// Watermark is the newest start time (wall clock) of the sessions a
 	// complete pass committed; the next pass lists from Watermark-lookback.
 	Watermark time.Time `json:"watermark,omitzero"`
-	// Seen holds the sessions committed within the lookback window, with
-	// the modified stamp they were fetched at: a session listed again is
-	// fetched again only if its modified stamp changed.
-	Seen map[string]seen `json:"seen,omitempty"`
+	// Seen and TeamSeen hold the player and team sessions committed
+	// within the lookback window, by id, with the modified stamp they were
+	// fetched at: a session listed again is fetched again only if its
+	// modified stamp changed.
+	Seen     map[string]seen `json:"seen,omitempty"`
+	TeamSeen map[string]seen `json:"team_seen,omitempty"`
 	// Pass is the progress of a pass in flight, so an interrupted one
 	// resumes where it stopped.
 	Pass *pass `json:"pass,omitempty"`
@@ -109,26 +138,41 @@ type run struct {
 	state   state
 	window  Window
 	fetched map[string]bool // player sessions fetched in this run
-	decs    map[string]*transform.JSON
-	samples *transform.Samples
+	// gone holds player sessions whose details answered 404 in this run:
+	// not asked for again through a team session's participants.
+	gone map[string]bool
+	// vanished judges 404s on details (deleted between list and detail).
+	vanished *httpx.Vanished
+	// checkpoint serialises the stream's state (training or backfill).
+	checkpoint func() []byte
+	decs       map[string]*transform.JSON
+	samples    *transform.Samples
+}
+
+// newRun returns a run of one stream with its decoders.
+func (s *Source) newRun(emit pipeline.Emit) *run {
+	r := &run{s: s, emit: emit, fetched: map[string]bool{}, gone: map[string]bool{}, vanished: &httpx.Vanished{}, decs: map[string]*transform.JSON{}}
+	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
+		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
+	}
+	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
+	return r
 }
 
 func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
-	r := &run{s: s, emit: emit, fetched: map[string]bool{}, decs: map[string]*transform.JSON{}}
+	r := s.newRun(emit)
 	if raw != nil {
 		if err := json.Unmarshal(raw, &r.state); err != nil {
 			return fmt.Errorf("reading state: %w", err)
 		}
 	}
-	s.c.Bucket().Restore(r.state.Bucket)
-	if r.state.Seen == nil {
-		r.state.Seen = map[string]seen{}
+	s.restoreBucket(r.state.Bucket)
+	r.state.upgrade()
+	r.checkpoint = func() []byte {
+		r.state.Bucket = s.c.Bucket().State()
+		return mustJSON(r.state)
 	}
-	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
-		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
-	}
-	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
 	// A pass resumed from an earlier run is followed by a fresh one, so
 	// what appeared meanwhile for players done early is caught now.
 	resumed := r.state.Pass != nil
@@ -153,6 +197,7 @@ func (r *run) pass(ctx context.Context) error {
 	}
 	r.window = Window{Since: r.state.Pass.Since}
 	clear(r.fetched)
+	clear(r.gone)
 	teams, players, err := r.teams(ctx)
 	if err != nil {
 		return err
@@ -167,7 +212,7 @@ func (r *run) pass(ctx context.Context) error {
 	// Sessions of players no longer on a roster, reached only through a
 	// team session: fetched without the list's timezone_offset.
 	for _, ps := range participants {
-		if r.fetched[ps] {
+		if r.fetched[ps] || r.gone[ps] {
 			continue
 		}
 		if _, ok := r.state.Seen[ps]; ok {
@@ -196,22 +241,70 @@ func (s *Source) table(name string) *schemas.Table {
 	return t
 }
 
-// checkpoint serialises the state with the limiter's level.
-func (r *run) checkpoint() []byte {
-	r.state.Bucket = r.s.c.Bucket().State()
-	b, err := json.Marshal(r.state)
+// restoreBucket sets the rate limiter to the newest level saved: the
+// stream's own or another stream's of the source.
+func (s *Source) restoreBucket(own httpx.BucketState) {
+	latest := own
+	for _, raw := range s.o.States {
+		var st struct {
+			Bucket httpx.BucketState `json:"bucket"`
+		}
+		if json.Unmarshal(raw, &st) == nil && st.Bucket.At.After(latest.At) {
+			latest = st.Bucket
+		}
+	}
+	s.c.Bucket().Restore(latest)
+}
+
+// upgrade brings a state read from JSON to the current version.
+func (st *state) upgrade() {
+	if st.Seen == nil {
+		st.Seen = map[string]seen{}
+	}
+	if st.TeamSeen == nil {
+		st.TeamSeen = map[string]seen{}
+	}
+	if st.Version < 2 {
+		for k, e := range st.Seen {
+			if id, ok := strings.CutPrefix(k, "team:"); ok {
+				st.TeamSeen[id] = e
+				delete(st.Seen, k)
+			}
+		}
+	}
+	st.Version = stateVersion
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // plain structs
+		panic(err) // only plain structs are marshalled here
 	}
 	return b
+}
+
+// skipped judges a detail request's error: a record deleted since its
+// list was read is skipped with an anomaly (emitted at once, with the
+// state as it is); any other error fails the stream.
+func (r *run) skipped(ctx context.Context, err error) (bool, error) {
+	anomaly, err := r.vanished.Check(err)
+	if err != nil {
+		return false, err
+	}
+	if anomaly == "" {
+		return false, nil
+	}
+	return true, r.emit(ctx, &pipeline.Batch{Anomalies: []string{anomaly}, State: r.checkpoint()})
 }
 
 // prune drops sessions that started before the lookback window of latest.
 func (r *run) prune(latest time.Time) {
 	cut := latest.Add(-r.s.o.Lookback)
-	for id, e := range r.state.Seen {
-		if e.Start.Before(cut) {
-			delete(r.state.Seen, id)
+	for _, m := range []map[string]seen{r.state.Seen, r.state.TeamSeen} {
+		for id, e := range m {
+			if e.Start.Before(cut) {
+				delete(m, id)
+			}
 		}
 	}
 }
@@ -249,11 +342,20 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 		return nil, nil, err
 	}
 	players := map[string]bool{}
+	var kept []string
 	for _, id := range ids {
 		it, err := r.s.c.Team(ctx, id)
+		// The anomaly waits for the snapshot's checkpoint: a state now
+		// would commit half a snapshot.
+		anomaly, err := r.vanished.Check(err)
 		if err != nil {
 			return nil, nil, err
 		}
+		if anomaly != "" {
+			anomalies = append(anomalies, anomaly)
+			continue // deleted: its sessions are not listed either
+		}
+		kept = append(kept, id)
 		var t listed
 		if err := json.Unmarshal(it.Data, &t); err == nil {
 			for _, p := range t.Players {
@@ -271,7 +373,7 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 	if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
 		return nil, nil, err
 	}
-	return ids, slices.Sorted(maps.Keys(players)), nil
+	return kept, slices.Sorted(maps.Keys(players)), nil
 }
 
 // teamSessions lists each team's sessions in the window and fetches the
@@ -298,14 +400,16 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 			return nil, err
 		}
 		for _, ts := range todo {
-			key := "team:" + ts.ID
-			prev, known := r.state.Seen[key]
+			prev, known := r.state.TeamSeen[ts.ID]
 			if known && prev.Modified == ts.Modified {
 				continue
 			}
 			it, err := r.s.c.TeamSession(ctx, ts.ID)
-			if err != nil {
-				return nil, err
+			if skip, err := r.skipped(ctx, err); err != nil || skip {
+				if err != nil {
+					return nil, err
+				}
+				continue // deleted: not recorded as seen, so fetched if it comes back
 			}
 			var d listed
 			if json.Unmarshal(it.Data, &d) == nil {
@@ -323,7 +427,7 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 			}
 			r.decs["team_sessions"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
 			start, _ := transform.ParseTime(ts.RecordStart, true)
-			r.state.Seen[key] = seen{Modified: ts.Modified, Start: start}
+			r.state.TeamSeen[ts.ID] = seen{Modified: ts.Modified, Start: start}
 			b := r.flush([]pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}, nil)
 			b.State = r.checkpoint()
 			if err := r.emit(ctx, b); err != nil {
@@ -360,17 +464,19 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 			return err
 		}
 		for _, ps := range todo {
-			start, _ := transform.ParseTime(ps.StartTime, true)
-			if start.After(p.MaxStart) {
-				p.MaxStart = start
-			}
-			if r.fetched[ps.ID] {
+			if r.fetched[ps.ID] || r.gone[ps.ID] {
 				continue // listed twice (a player on two teams)
 			}
+			// The watermark moves only over sessions committed, now or
+			// before: one deleted between list and details does not count.
+			start, _ := transform.ParseTime(ps.StartTime, true)
 			if e, ok := r.state.Seen[ps.ID]; ok && e.Modified == ps.Modified {
 				r.fetched[ps.ID] = true
+				if start.After(p.MaxStart) {
+					p.MaxStart = start
+				}
 				if p.Resummarize[ps.ID] && ps.Type != "INDIVIDUAL" {
-					if err := r.summaryOnly(ctx, ps.ID); err != nil {
+					if err := r.summaryOnly(ctx, ps); err != nil {
 						return err
 					}
 				}
@@ -378,6 +484,9 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 			}
 			if err := r.playerSession(ctx, ps.ID, player, ps); err != nil {
 				return err
+			}
+			if r.fetched[ps.ID] && start.After(p.MaxStart) {
+				p.MaxStart = start
 			}
 		}
 		p.PlayersDone = append(p.PlayersDone, player)
@@ -391,31 +500,62 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 
 // summaryOnly fetches the summary of a player session whose team session
 // changed, and emits it with a checkpoint.
-func (r *run) summaryOnly(ctx context.Context, id string) error {
+func (r *run) summaryOnly(ctx context.Context, ls listed) error {
+	id := ls.ID
 	sum, err := r.s.c.SessionSummary(ctx, id)
-	if err != nil {
+	delete(r.state.Pass.Resummarize, id)
+	if noSummaryDue(ls, err) {
+		return r.emit(ctx, &pipeline.Batch{State: r.checkpoint()})
+	}
+	if skip, err := r.skipped(ctx, err); err != nil || skip {
+		if skip {
+			// Forgotten, so the next pass fetches the session again
+			// (and its summary, should it come back).
+			delete(r.state.Seen, id)
+		}
 		return err
 	}
-	delete(r.state.Pass.Resummarize, id)
-	b := &pipeline.Batch{}
-	if sum != nil {
-		r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
-		b = r.flush([]pipeline.Raw{{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body}}, nil)
-	}
+	r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
+	b := r.flush([]pipeline.Raw{{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body}}, nil)
 	b.State = r.checkpoint()
 	return r.emit(ctx, b)
 }
 
 // playerSession fetches one player session's details with samples and RR
 // intervals, and its summary for a TEAM session, and emits them with a
-// checkpoint.
+// checkpoint that records it as seen. A session deleted since it was
+// listed is skipped; one whose summary was deleted is emitted but not
+// recorded as seen, so the next pass fetches both again.
 func (r *run) playerSession(ctx context.Context, id, player string, ls listed) error {
-	it, err := r.s.c.PlayerSession(ctx, id, r.s.o.Samples)
-	if err != nil {
+	b, complete, err := r.fetchPlayerSession(ctx, id, player, ls)
+	if err != nil || b == nil {
 		return err
 	}
+	delete(r.state.Pass.Resummarize, id) // its summary came along
+	if complete {
+		start, _ := transform.ParseTime(ls.StartTime, true)
+		r.state.Seen[id] = seen{Modified: ls.Modified, Start: start}
+	} else {
+		delete(r.state.Seen, id)
+	}
+	b.State = r.checkpoint()
+	return r.emit(ctx, b)
+}
+
+// fetchPlayerSession fetches one player session's details with samples and
+// RR intervals, and its summary unless it is INDIVIDUAL, and returns them
+// as a batch without state. The batch is nil when the session is gone (404
+// on its details, emitted as an anomaly); complete is false when its
+// summary is gone.
+func (r *run) fetchPlayerSession(ctx context.Context, id, player string, ls listed) (b *pipeline.Batch, complete bool, err error) {
+	it, err := r.s.c.PlayerSession(ctx, id, r.s.o.Samples)
+	if skip, err := r.skipped(ctx, err); err != nil || skip {
+		if skip {
+			r.gone[id] = true
+		}
+		return nil, false, err
+	}
 	r.fetched[id] = true
-	delete(r.state.Pass.Resummarize, id) // its summary comes along below
 	raws := []pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}
 	lin := r.lineage(it.Endpoint, it.Received)
 	// The details lack the list's timezone_offset: put it first, so a
@@ -439,19 +579,38 @@ func (r *run) playerSession(ctx context.Context, id, player string, ls listed) e
 			anomalies = r.samples.Add(m[1], id, start, ls.TimezoneOffset, part, lin)
 		}
 	}
+	complete = true
 	if ls.Type != "INDIVIDUAL" {
 		sum, err := r.s.c.SessionSummary(ctx, id)
-		if err != nil {
-			return err
-		}
-		if sum != nil {
+		switch {
+		case err == nil:
 			raws = append(raws, pipeline.Raw{Endpoint: sum.Endpoint, FetchedAt: sum.Received, Body: sum.Body})
 			r.decs["session_summaries"].Add(sum.Data, r.lineage(sum.Endpoint, sum.Received), nil)
+		case noSummaryDue(ls, err):
+		default:
+			skip, err := r.skipped(ctx, err)
+			if err != nil {
+				r.releaseDecoded()
+				return nil, false, err
+			}
+			complete = !skip
 		}
 	}
-	start, _ := transform.ParseTime(ls.StartTime, true)
-	r.state.Seen[id] = seen{Modified: ls.Modified, Start: start}
-	b := r.flush(raws, anomalies)
-	b.State = r.checkpoint()
-	return r.emit(ctx, b)
+	return r.flush(raws, anomalies), complete, nil
+}
+
+// noSummaryDue is true for a summary's 404 on a session of a type the
+// documents do not name. A TEAM session has a summary: its 404 means the
+// summary was deleted (see run.skipped).
+func noSummaryDue(ls listed, err error) bool {
+	var api *APIError
+	return ls.Type != "TEAM" && errors.As(err, &api) && api.Status == http.StatusNotFound
+}
+
+// releaseDecoded drops what was decoded but will not be emitted.
+func (r *run) releaseDecoded() {
+	b := r.flush(nil, nil)
+	for _, rec := range b.Records {
+		rec.Record.Release()
+	}
 }

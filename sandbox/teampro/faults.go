@@ -1,8 +1,10 @@
 package teampro
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +41,10 @@ type Faults struct {
 	HangRate float64
 	// HangFor bounds a stall (0: 30 s).
 	HangFor time.Duration
+	// NotFound lists routes (RouteTeam, RoutePlayerSession, ...) answered
+	// 404 whatever the data holds, as when a base URL points at the wrong
+	// service.
+	NotFound []string
 }
 
 // SetFaults replaces the faults to inject (and restarts any 429 storm).
@@ -48,14 +54,16 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = f
 }
 
-// requestFault decides whether an API request is answered with a 429 or a
-// 5xx instead.
-func (s *Server) requestFault(r *http.Request) (response, bool) {
+// requestFault decides whether an API request to route rt is answered with
+// a 429, a 5xx or a 404 instead.
+func (s *Server) requestFault(r *http.Request, rt string) (response, bool) {
 	s.faultMu.Lock()
 	f := &s.faults
-	kind, status := 0, 0 // kind: 0 none, 1 storm, 2 server error
+	kind, status := 0, 0 // kind: 0 none, 1 storm, 2 server error, 3 not found
 	ra := f.RetryAfter
 	switch {
+	case slices.Contains(f.NotFound, rt):
+		kind = 3
 	case f.Storm429 > 0:
 		f.Storm429--
 		kind = 1
@@ -73,6 +81,9 @@ func (s *Server) requestFault(r *http.Request) (response, bool) {
 	case 2:
 		s.countStat(func(st *Stats) { st.ServerErrors++ })
 		return s.apiError(r, status, "Service temporarily unavailable"), true
+	case 3:
+		s.countStat(func(st *Stats) { st.NotFound++ })
+		return s.apiError(r, http.StatusNotFound, "Not Found"), true
 	}
 	return response{}, false
 }
@@ -177,4 +188,44 @@ func (s *Server) cutConnection(w http.ResponseWriter, body []byte, cut int) {
 		s.clock().UTC().Format(http.TimeFormat), len(body))
 	buf.Write(body[:cut])
 	buf.Flush()
+}
+
+// OnList sets a function called with every list response's route
+// (RouteTeams, RouteTeamSessions, RoutePlayerSessions), path id (the team
+// or player; "" for RouteTeams) and the ids of the records on the page,
+// once the page is computed and before it is sent. Tests delete records
+// there (with Mutate), so that they vanish between a list and the
+// details. fn runs on the request's goroutine, with no lock of the
+// server's held. nil removes it.
+func (s *Server) OnList(fn func(route, id string, listed []string)) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	s.onList = fn
+}
+
+// listed calls the OnList function, if any, for a successful list
+// response.
+func (s *Server) listed(rt, id string, resp response) {
+	s.faultMu.Lock()
+	fn := s.onList
+	s.faultMu.Unlock()
+	if fn == nil || resp.status != http.StatusOK {
+		return
+	}
+	switch rt {
+	case RouteTeams, RouteTeamSessions, RoutePlayerSessions:
+	default:
+		return
+	}
+	var page struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	json.Unmarshal(resp.body, &page)
+	ids := make([]string, len(page.Data))
+	for i, d := range page.Data {
+		ids[i] = d.ID
+	}
+	fn(rt, id, ids)
 }

@@ -33,9 +33,10 @@ type Server struct {
 	refresh map[string]string // refresh token -> client id
 	buckets map[string]*bucket
 
-	faultMu sync.Mutex // guards faults, frng
+	faultMu sync.Mutex // guards faults, frng, onList
 	faults  Faults
 	frng    *rand.Rand
+	onList  func(route, id string, listed []string)
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -55,6 +56,7 @@ type Stats struct {
 	// Injected faults by kind.
 	Storm429     int // 429s of Faults.Storm429
 	ServerErrors int // 500/502/503s of Faults.ErrorRate
+	NotFound     int // 404s of Faults.NotFound
 	Malformed    int // 200s with a body that is not JSON
 	Resets       int // connections cut mid-body
 	Hangs        int // responses stalled mid-body
@@ -63,7 +65,7 @@ type Stats struct {
 // Faults returns the number of injected faults of all kinds (the bucket's
 // 429s are not faults: they are the vendor's behaviour).
 func (s Stats) Faults() int {
-	return s.Storm429 + s.ServerErrors + s.Malformed + s.Resets + s.Hangs
+	return s.Storm429 + s.ServerErrors + s.NotFound + s.Malformed + s.Resets + s.Hangs
 }
 
 // New generates the organisation's data for o.Seed and o.Scale and returns
@@ -322,11 +324,12 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		s.write(w, resp)
 		return
 	}
-	if resp, ok := s.requestFault(r); ok {
+	if resp, ok := s.requestFault(r, rt); ok {
 		s.write(w, resp)
 		return
 	}
 	resp = s.handle(r, rt, id)
+	s.listed(rt, id, resp)
 	if resp.status == http.StatusOK && s.responseFault(w, r, resp) {
 		return
 	}

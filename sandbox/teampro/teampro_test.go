@@ -71,9 +71,15 @@ func newFixture(t *testing.T, o Options) *fixture {
 		o.Clock = clock.Now
 	}
 	s := New(o)
-	mux := http.NewServeMux()
-	mux.Handle(mount+"/", http.StripPrefix(mount, s))
-	srv := httptest.NewServer(mux)
+	// Mounted like the combined sandbox does: no http.ServeMux, which
+	// cleans paths (an id ".." sent as %2E%2E must reach the server).
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.EscapedPath(), mount+"/") {
+			http.NotFound(w, r)
+			return
+		}
+		http.StripPrefix(mount, s).ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	hc := *srv.Client()
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
