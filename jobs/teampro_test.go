@@ -411,3 +411,27 @@ func expireToken(t *testing.T, st teampro.TokenStore) *oauth2.Token {
 	}
 	return tok
 }
+
+func TestTeamProUnchangedSyncWritesNothingAndEmptiedTeamsEmpty(t *testing.T) {
+	t.Parallel()
+	h := newTPHarness(t, 36, sbt.Options{})
+	h.cfg.Sources.Optimo = nil
+	h.sync(RunOptions{})
+	files, _ := parquetFiles(t, h.cfg.Output)
+	if sum := h.sync(RunOptions{}); sum.Files != 0 {
+		t.Errorf("a sync that found nothing new wrote %d files (rows %v)", sum.Files, sum.Rows)
+	}
+	if n, _ := parquetFiles(t, h.cfg.Output); n != files {
+		t.Errorf("Parquet files: %d -> %d after a sync that found nothing new", files, n)
+	}
+	h.assertExact(tpExpected(h.sb.TeamPro.Truth()))
+
+	// Every team deleted at the vendor: the teams and players views empty.
+	h.sb.TeamPro.Mutate(func(d *sbt.Dataset) { d.Teams = nil })
+	h.sync(RunOptions{})
+	for _, view := range []string{"teampro_teams", "teampro_players"} {
+		if n := h.query("SELECT count(*) FROM " + view); n[0][0] != "0" {
+			t.Errorf("%s has %s rows after every team was deleted at the vendor", view, n[0][0])
+		}
+	}
+}

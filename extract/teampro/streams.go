@@ -2,6 +2,8 @@ package teampro
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +103,9 @@ type state struct {
 	// modified stamp changed.
 	Seen     map[string]seen `json:"seen,omitempty"`
 	TeamSeen map[string]seen `json:"team_seen,omitempty"`
+	// TeamsFingerprint hashes the team details of the teams snapshot last
+	// committed: a refresh that reads the same writes nothing.
+	TeamsFingerprint string `json:"teams_fingerprint,omitempty"`
 	// Pass is the progress of a pass in flight, so an interrupted one
 	// resumes where it stopped.
 	Pass *pass `json:"pass,omitempty"`
@@ -343,6 +348,8 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 	}
 	players := map[string]bool{}
 	var kept []string
+	var items []*Item
+	fp := sha256.New()
 	for _, id := range ids {
 		it, err := r.s.c.Team(ctx, id)
 		// The anomaly waits for the snapshot's checkpoint: a state now
@@ -364,13 +371,24 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 				}
 			}
 		}
-		r.decs["teams"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
-		// No state: the snapshot is held back until it is complete.
-		if err := r.emit(ctx, r.flush([]pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}, nil)); err != nil {
-			return nil, nil, err
-		}
+		items = append(items, it)
+		fmt.Fprintf(fp, "%d:", len(it.Data))
+		fp.Write(it.Data)
 	}
-	if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
+	// The snapshot is written only when it changed, whole, with the state.
+	done := &pipeline.Batch{Anomalies: anomalies}
+	if sum := hex.EncodeToString(fp.Sum(nil)); sum != r.state.TeamsFingerprint {
+		var raws []pipeline.Raw
+		for _, it := range items {
+			r.decs["teams"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
+			raws = append(raws, pipeline.Raw{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body})
+		}
+		done = r.flush(raws, anomalies)
+		done.Snapshots = []string{"teams", "players"}
+		r.state.TeamsFingerprint = sum
+	}
+	done.State = r.checkpoint()
+	if err := r.emit(ctx, done); err != nil {
 		return nil, nil, err
 	}
 	return kept, slices.Sorted(maps.Keys(players)), nil

@@ -337,7 +337,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 }
 
 // splitPath splits the request's path into unescaped segments, so that an
-// id may hold any character ("a%2Fb" is the id "a/b").
+// id may hold any character ("a%2Fb" is the id "a/b", "%2E%2E" the id "..").
 func splitPath(r *http.Request) ([]string, bool) {
 	p := r.URL.EscapedPath()
 	if !strings.HasPrefix(p, "/") {
@@ -345,6 +345,11 @@ func splitPath(r *http.Request) ([]string, bool) {
 	}
 	parts := strings.Split(p[1:], "/")
 	for i, part := range parts {
+		if part == "." || part == ".." {
+			// A dot-segment: a server normalising the path (RFC 3986,
+			// 5.2.4) would remove it, so it never names an id.
+			return nil, false
+		}
 		u, err := url.PathUnescape(part)
 		if err != nil {
 			return nil, false
