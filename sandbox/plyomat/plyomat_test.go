@@ -19,6 +19,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/athlake/athlake/sandbox/internal/pathseg"
 )
 
 const (
@@ -804,17 +806,6 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
-// seg escapes an id as one path segment, as the client does.
-func seg(id string) string {
-	switch id {
-	case ".":
-		return "%2E"
-	case "..":
-		return "%2E%2E"
-	}
-	return url.PathEscape(id)
-}
-
 func TestHostileIDs(t *testing.T) {
 	f := newFixture(t, 13)
 	got := f.s.AddHostileIDs()
@@ -825,10 +816,10 @@ func TestHostileIDs(t *testing.T) {
 	inGroup := ids(all[Athlete](f, "/athletes?group_id="+url.QueryEscape(truth.Groups[0].ID), 500), athleteID)
 	for _, id := range got {
 		for _, res := range []string{"athletes", "groups", "devices", "sessions", "sets"} {
-			r := f.get("/" + res + "/" + seg(id))
+			r := f.get("/" + res + "/" + pathseg.Escape(id))
 			var rec struct{ ID string }
 			if r.status != http.StatusOK || json.Unmarshal(r.body, &rec) != nil || rec.ID != id {
-				t.Errorf("GET /%s/%s: %d %s", res, seg(id), r.status, r.body)
+				t.Errorf("GET /%s/%s: %d %s", res, pathseg.Escape(id), r.status, r.body)
 			}
 		}
 		sets := all[Set](f, "/sets?athlete_id="+url.QueryEscape(id), 500)

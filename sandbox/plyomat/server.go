@@ -2,7 +2,6 @@ package plyomat
 
 import (
 	"crypto/subtle"
-	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -10,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/jsonw"
+	"github.com/athlake/athlake/sandbox/internal/pathseg"
 )
 
 // Paging limits of the API.
@@ -204,29 +206,6 @@ func write(w http.ResponseWriter, now time.Time, resp response) {
 	w.Write(resp.body)
 }
 
-// splitPath splits the request's path into unescaped segments, so that an
-// id may hold any character ("a%2Fb" is the id "a/b", "%2E%2E" the id "..").
-func splitPath(r *http.Request) ([]string, bool) {
-	p := r.URL.EscapedPath()
-	if !strings.HasPrefix(p, "/") {
-		return nil, false
-	}
-	parts := strings.Split(p[1:], "/")
-	for i, part := range parts {
-		if part == "." || part == ".." {
-			// A dot-segment: a server normalising the path (RFC 3986,
-			// 5.2.4) would remove it, so it never names an id.
-			return nil, false
-		}
-		u, err := url.PathUnescape(part)
-		if err != nil {
-			return nil, false
-		}
-		parts[i] = u
-	}
-	return parts, true
-}
-
 // route is a resolved path.
 type route struct {
 	resource string // athletes, groups, devices, sessions, sets, assessments, org/members
@@ -235,7 +214,7 @@ type route struct {
 }
 
 func resolve(r *http.Request) (route, bool) {
-	parts, ok := splitPath(r)
+	parts, ok := pathseg.Split(r)
 	if !ok {
 		return route{}, false
 	}

@@ -2,20 +2,10 @@ package teampro
 
 import (
 	"net/http"
-	"net/url"
 	"testing"
-)
 
-// seg escapes an id as one path segment, dot-segments included.
-func seg(id string) string {
-	switch id {
-	case ".":
-		return "%2E"
-	case "..":
-		return "%2E%2E"
-	}
-	return url.PathEscape(id)
-}
+	"github.com/athlake/athlake/sandbox/internal/pathseg"
+)
 
 // TestHostileTeams: every hostile id is served on every path that carries
 // an id, and each answer is the record asked for.
@@ -33,30 +23,30 @@ func TestHostileTeams(t *testing.T) {
 			t.Errorf("team %q not listed", id)
 		}
 		var tm struct{ Data wTeam }
-		f.ok("/v1/teams/"+seg(id), &tm)
+		f.ok("/v1/teams/"+pathseg.Escape(id), &tm)
 		if tm.Data.ID != id || len(tm.Data.Players) != 1 || tm.Data.Players[0].PlayerID != player {
 			t.Errorf("team %q: got %q with players %+v", id, tm.Data.ID, tm.Data.Players)
 		}
-		tss := all[wTeamSession](f, "/v1/teams/"+seg(id)+"/training_sessions", 100)
+		tss := all[wTeamSession](f, "/v1/teams/"+pathseg.Escape(id)+"/training_sessions", 100)
 		if len(tss) != 1 || tss[0].ID != tsID {
 			t.Errorf("team %q: sessions %+v, want one, %q", id, tss, tsID)
 		}
 		var ts struct{ Data wTeamSession }
-		f.ok("/v1/teams/training_sessions/"+seg(tsID), &ts)
+		f.ok("/v1/teams/training_sessions/"+pathseg.Escape(tsID), &ts)
 		if ts.Data.ID != tsID || ts.Data.TeamID != id || len(ts.Data.Participants) != 1 || ts.Data.Participants[0].PlayerSessionID != psID {
 			t.Errorf("team session %q: %+v", tsID, ts.Data)
 		}
-		pss := all[wPlayerSession](f, "/v1/players/"+seg(player)+"/training_sessions?type=ALL", 100)
+		pss := all[wPlayerSession](f, "/v1/players/"+pathseg.Escape(player)+"/training_sessions?type=ALL", 100)
 		if len(pss) != 1 || pss[0].ID != psID {
 			t.Errorf("player %q: sessions %+v, want one, %q", player, pss, psID)
 		}
 		var ps struct{ Data wPlayerSession }
-		f.ok("/v1/training_sessions/"+seg(psID)+"?samples=all", &ps)
+		f.ok("/v1/training_sessions/"+pathseg.Escape(psID)+"?samples=all", &ps)
 		if ps.Data.ID != psID || ps.Data.Samples == nil || len(ps.Data.Samples.Values) != 6000 {
 			t.Errorf("player session %q: id %q, samples %v", psID, ps.Data.ID, ps.Data.Samples != nil)
 		}
 		var sum struct{ Data wSummary }
-		f.ok("/v1/training_sessions/"+seg(psID)+"/session_summary", &sum)
+		f.ok("/v1/training_sessions/"+pathseg.Escape(psID)+"/session_summary", &sum)
 		if sum.Data.PlayerSessionID != psID {
 			t.Errorf("summary of %q names %q", psID, sum.Data.PlayerSessionID)
 		}

@@ -1,7 +1,6 @@
 package teampro
 
 import (
-	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -9,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/jsonw"
+	"github.com/athlake/athlake/sandbox/internal/pathseg"
 )
 
 // Server simulates the Polar Team Pro API and its OAuth2 server. Its
@@ -336,32 +338,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	s.write(w, resp)
 }
 
-// splitPath splits the request's path into unescaped segments, so that an
-// id may hold any character ("a%2Fb" is the id "a/b", "%2E%2E" the id "..").
-func splitPath(r *http.Request) ([]string, bool) {
-	p := r.URL.EscapedPath()
-	if !strings.HasPrefix(p, "/") {
-		return nil, false
-	}
-	parts := strings.Split(p[1:], "/")
-	for i, part := range parts {
-		if part == "." || part == ".." {
-			// A dot-segment: a server normalising the path (RFC 3986,
-			// 5.2.4) would remove it, so it never names an id.
-			return nil, false
-		}
-		u, err := url.PathUnescape(part)
-		if err != nil {
-			return nil, false
-		}
-		parts[i] = u
-	}
-	return parts, true
-}
-
 // resolve names the route of a request and its path parameter.
 func resolve(r *http.Request) (route, id string) {
-	parts, ok := splitPath(r)
+	parts, ok := pathseg.Split(r)
 	if !ok || len(parts) < 2 || parts[0] != "v1" {
 		return RouteUnknown, ""
 	}
