@@ -125,9 +125,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.Var(&sources, "source", "only this source (repeatable)")
 		var since, until *string
 		if cmd == "backfill" {
-			fs.Var(&athletes, "athlete", "only this athlete id (repeatable)")
-			since = fs.String("since", "", "only records from this time (RFC 3339 or YYYY-MM-DD)")
-			until = fs.String("until", "", "only records up to this time (RFC 3339 or YYYY-MM-DD)")
+			fs.Var(&athletes, "athlete", "only this athlete (Plyomat, Optimo) or player (Team Pro) id (repeatable)")
+			since = fs.String("since", "", "only records from this time, inclusive (RFC 3339, or YYYY-MM-DD for the start of that day in UTC)")
+			until = fs.String("until", "", "only records up to this time, inclusive (RFC 3339, or YYYY-MM-DD for the end of that day in UTC)")
 		}
 		if err := parse(); err != nil {
 			return err
@@ -135,10 +135,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		o := jobs.RunOptions{Command: cmd, Sources: sources, Athletes: athletes, Backfill: cmd == "backfill"}
 		if cmd == "backfill" {
 			var err error
-			if o.Since, err = parseTimeFlag("--since", *since); err != nil {
+			if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
 				return err
 			}
-			if o.Until, err = parseTimeFlag("--until", *until); err != nil {
+			if o.Until, err = parseTimeFlag("--until", *until, true); err != nil {
 				return err
 			}
 			if !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since) {
@@ -298,14 +298,20 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, bool, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), tty, nil
 }
 
-func parseTimeFlag(name, v string) (time.Time, error) {
+// parseTimeFlag reads an instant, or a date: its first instant in UTC, or
+// with endOfDay its last (an inclusive --until names the whole day).
+func parseTimeFlag(name, v string, endOfDay bool) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		if endOfDay {
+			t = t.Add(24*time.Hour - time.Nanosecond)
 		}
+		return t, nil
 	}
 	return time.Time{}, &jobs.UsageError{Msg: fmt.Sprintf("%s %q: want RFC 3339 (2026-05-01T00:00:00Z) or a date (2026-05-01)", name, v)}
 }
