@@ -278,17 +278,11 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	var anomalies []string
 	resumed := ps.Done > 0
 	seen, whole := 0, !resumed // a resumed pass cannot check the total
-	// A resumed pass reads its last page again (see state).
-	for page := max(ps.Done, 1); ; page++ {
+	// read fetches a page and decodes it into a batch.
+	read := func(page int) (*Page, []string, *pipeline.Batch, error) {
 		p, err := s.c.List(ctx, st.method, args, page, conv)
-		var fail *FailError
-		if st.adminOnly && errors.As(err, &fail) {
-			// A coach token may not call this method: skip the table.
-			s.o.Log.Warn("skipping a table the token may not read", "table", st.table, "vendor", fail.Messages)
-			return emit(ctx, &pipeline.Batch{Anomalies: []string{fmt.Sprintf("optimo %s skipped: %v", st.method, fail.Messages)}})
-		}
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		if ps.StartedAt.IsZero() && ps.Done == 0 {
 			ps.StartedAt = s.serverWall(p)
@@ -303,27 +297,67 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 				ps.MaxStamp = u
 			}
 		}
-		if resumed && page == ps.Done && len(ps.Edge) > 0 && !slices.ContainsFunc(ps.Edge, func(k string) bool { return slices.Contains(keys, k) }) {
+		recs, rejects := dec.Flush()
+		return p, keys, &pipeline.Batch{Records: recs, Rejects: rejects, Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}}, nil
+	}
+	prevTotal := -1
+	// A resumed pass reads its last page again (see state).
+	for page := max(ps.Done, 1); ; page++ {
+		p, keys, b, err := read(page)
+		var fail *FailError
+		if st.adminOnly && errors.As(err, &fail) {
+			// A coach token may not call this method: skip the table.
+			s.o.Log.Warn("skipping a table the token may not read", "table", st.table, "vendor", fail.Messages)
+			return emit(ctx, &pipeline.Batch{Anomalies: []string{fmt.Sprintf("optimo %s skipped: %v", st.method, fail.Messages)}})
+		}
+		if err != nil {
+			return err
+		}
+		reread := resumed && page == ps.Done
+		if reread && len(ps.Edge) > 0 && !slices.ContainsFunc(ps.Edge, func(k string) bool { return slices.Contains(keys, k) }) {
 			ps.Shifted = true
 			anomalies = append(anomalies, fmt.Sprintf("optimo %s: resuming at page %d, neither edge row of that page was found on it again: rows may have moved by more than a page, so the next pass asks from the same place again", st.method, page))
 		}
 		if len(keys) > 0 {
 			ps.Edge = []string{keys[0], keys[len(keys)-1]}
 		}
-		recs, rejects := dec.Flush()
-		b := &pipeline.Batch{Records: recs, Rejects: rejects, Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}}
 		seen += len(p.Records)
-		if !(resumed && page == ps.Done) {
+		if !reread {
 			ps.Rows += len(p.Records)
 		}
+		// Rows deleted at the vendor while the pass runs move later rows
+		// towards the start, some onto the page read before this one:
+		// when the total drops, that page is read again.
+		dropped := prevTotal >= 0 && p.Total < prevTotal && page > 1
+		prevTotal = p.Total
 		last := page >= p.Pages || len(p.Records) == 0
 		if st.incremental {
-			// Each page is a checkpoint; a snapshot commits whole.
+			// Each page is a checkpoint; a snapshot commits whole. Until
+			// the page before is read again, the state resumes there.
 			ps.Done = page
+			if dropped {
+				ps.Done = page - 1
+			}
 			b.State = mustJSON(state)
 		}
 		if err := emit(ctx, b); err != nil {
 			return err
+		}
+		if dropped {
+			whole = false
+			edge := ps.Edge
+			p2, _, b2, err := read(page - 1)
+			if err != nil {
+				return err
+			}
+			prevTotal = p2.Total
+			if st.incremental {
+				ps.Done, ps.Edge = page, edge
+				b2.State = mustJSON(state)
+			}
+			if err := emit(ctx, b2); err != nil {
+				return err
+			}
 		}
 		if last {
 			if whole && seen != p.Total {
