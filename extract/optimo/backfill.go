@@ -198,7 +198,12 @@ func (st *backfill) athletes(ctx context.Context, bf *backfillState, ids []strin
 		}
 		for _, l := range perAthlete[first:] {
 			if bf.Method != l.method {
+				// The lists before are complete: a stop now resumes here,
+				// without reading their last page again.
 				bf.Method, bf.Pages, bf.Edge, from = l.method, 0, nil, 1
+				if err := emit(ctx, &pipeline.Batch{State: mustJSON(bf)}); err != nil {
+					return nil, err
+				}
 			}
 			more, err := st.list(ctx, bf, id, l.method, l.table, l.at, from, emit)
 			if err != nil {
