@@ -27,9 +27,6 @@ const DefaultOverlap = time.Hour
 // the one updated_from filters on.
 const DefaultCursorField = "updated_at"
 
-// IncrementalMethods are the list methods read through updated_from.
-var IncrementalMethods = []string{"athlete.list", "workout.list", "assessment.list"}
-
 // wallLayout is how Optimo writes times.
 const wallLayout = "2006-01-02 15:04:05"
 
@@ -168,9 +165,16 @@ func (s *Source) turn(ctx context.Context, stream string) (release func(), err e
 // state is a list's position. A pass reads pages 1..pages; every page is
 // checkpointed, so a pass cut short by the quota resumes the next day. The
 // vendor orders records by id (new ones append, updated ones stay in
-// place), but deletions shift later rows towards the start: a resumed pass
-// reads its last page again (duplicates collapse by key in the views), and
-// checks that it still finds that page's first or last row there.
+// place), but deletions shift later rows towards the start, onto pages
+// already read. So a resumed pass reads its last page again (duplicates
+// collapse by key in the views) and checks that it still finds that page's
+// first or last row there (a shift of less than a page either way keeps one
+// of them on it); and within a run, when a page's total is lower than the
+// page before's, the page before is read again.
+//
+// The format only grows: fields added later are zero in older states and
+// mean what the older code did (no started_at: the watermark is the newest
+// stamp; no edge: no check).
 type state struct {
 	// Watermark is the wall-clock stamp below which a complete pass has
 	// seen every change: the newest cursor value it read, or the vendor's
