@@ -36,8 +36,9 @@ type backfillState struct {
 	// once it finished.
 	Params string `json:"params"`
 	// AthletePage is the athlete.list page being worked through (all
-	// athletes only).
-	AthletePage int `json:"athlete_page,omitempty"`
+	// athletes only), AthleteFirst the key of its first athlete.
+	AthletePage  int    `json:"athlete_page,omitempty"`
+	AthleteFirst string `json:"athlete_first,omitempty"`
 	// Done are the athletes finished.
 	Done []string `json:"done"`
 	// Athlete is in progress: Method's pages up to Pages are committed,
@@ -145,12 +146,12 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		t, _ := s.o.Registry.Lookup(SourceName, "athletes")
 		conv := transform.NewXML(s.o.Registry, t)
 		dec := transform.NewJSON(s.o.Mem, s.o.Registry, t).InZone(s.o.Zone)
-		// A resumed backfill reads its athlete page again; the athletes
-		// done are skipped.
-		for page := max(bf.AthletePage, 1); ; page++ {
+		// fetch reads an athlete page: its rows go to optimo_athletes
+		// (with the next checkpoint), its ids come back.
+		fetch := func(page int) (*Page, []string, error) {
 			p, err := s.c.List(ctx, "athlete.list", nil, page, conv)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			lin := transform.Lineage{ExtractedAt: p.Received, RunID: s.o.RunID, Endpoint: p.Endpoint}
 			var ids []string
@@ -162,10 +163,29 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 				}
 			}
 			recs, rejects := dec.Flush()
-			bf.AthletePage = page
-			err = emit(ctx, &pipeline.Batch{Records: recs, Rejects: rejects, State: mustJSON(bf),
+			return p, ids, emit(ctx, &pipeline.Batch{Records: recs, Rejects: rejects,
 				Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}})
+		}
+		// A resumed backfill reads its athlete page again (the athletes
+		// done are skipped). If that page's first athlete is no longer on
+		// it, athletes were deleted before it and later ones moved onto
+		// the page before: that one is read too.
+		for page := max(bf.AthletePage, 1); ; page++ {
+			p, ids, err := fetch(page)
 			if err != nil {
+				return err
+			}
+			if page == bf.AthletePage && page > 1 && bf.AthleteFirst != "" && !slices.Contains(ids, bf.AthleteFirst) {
+				_, before, err := fetch(page - 1)
+				if err != nil {
+					return err
+				}
+				ids = append(before, ids...)
+			} else if len(ids) > 0 {
+				bf.AthleteFirst = ids[0]
+			}
+			bf.AthletePage = page
+			if err := emit(ctx, &pipeline.Batch{State: mustJSON(bf)}); err != nil {
 				return err
 			}
 			more, err := st.athletes(ctx, &bf, ids, emit)
