@@ -280,3 +280,57 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 	h.assertExact(opExpectedIDs(sb.Truth(), sb.WallToUTC, sb.WireID))
 	h.assertInsideLake()
 }
+
+// TestOptimoBackfillAllAthletesResumes: a backfill of every athlete, cut
+// by the daily budget; between two days the vendor deletes athletes on the
+// athlete page already done, so later athletes move onto it: the resumed
+// backfill notices and reads that page too, and no athlete is skipped.
+func TestOptimoBackfillAllAthletesResumes(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
+	h := newOPHarness(t, 56, sbo.Options{Scale: sbo.ScaleMedium, Clock: clock.Now, RecordCalls: true})
+	sb := h.sb.Optimo
+	h.cfg.Sources.Optimo.DailyRequestBudget = 150
+	var deleted []sbo.Athlete
+	stops := 0
+	for day := 0; ; day++ {
+		if day > 12 {
+			t.Fatal("the backfill never finished")
+		}
+		_, err := h.runAt(clock, RunOptions{Command: "backfill", Backfill: true})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, pipeline.ErrStopEarly) {
+			t.Fatalf("day %d: %v", day, err)
+		}
+		stops++
+		if bf := h.streamState("backfill"); deleted == nil && bf["athlete_page"] == 2.0 {
+			sb.Mutate(func(d *sbo.Dataset) {
+				// Most of page 1: the rest of page 2, not done yet, moves
+				// onto it.
+				deleted = slices.Clone(d.Athletes[5:95])
+				d.Athletes = slices.Delete(d.Athletes, 5, 95)
+			})
+		}
+		clock.Sleep(context.Background(), 24*time.Hour)
+	}
+	if deleted == nil {
+		t.Fatal("the backfill never stopped on the second athlete page: the test tests nothing")
+	}
+	truth := sb.Truth()
+	truth.Athletes = append(truth.Athletes, deleted...)
+	want := opExpected(truth, sb.WallToUTC)
+	assertViews(t, h.query, "optimo_", map[string]string{"athletes": opQueries["athletes"], "workouts": opQueries["workouts"],
+		"assessments": opQueries["assessments"], "assessment_results": opQueries["assessment_results"]}, want)
+	athletePages := 0
+	for _, c := range sb.Calls() {
+		if c.Method == "athlete.list" {
+			athletePages++
+		}
+	}
+	t.Logf("%d stops, %d athlete pages read", stops, athletePages)
+	if athletePages > 3+2*stops {
+		t.Errorf("%d athlete pages read for 3 pages and %d stops", athletePages, stops)
+	}
+}
