@@ -7,10 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -340,8 +342,9 @@ func (c *Config) Validate() error {
 		if o.DailyRequestBudget < 1 {
 			return &ConfigError{Key: "sources.optimo.daily_request_budget", Msg: "must be at least 1"}
 		}
-		for m, f := range o.CursorFields.ByMethod() {
-			if !xmlName.MatchString(f) {
+		fields := o.CursorFields.ByMethod()
+		for _, m := range slices.Sorted(maps.Keys(fields)) {
+			if f := fields[m]; !xmlName.MatchString(f) {
 				return &ConfigError{Key: "sources.optimo.cursor_fields." + m, Msg: fmt.Sprintf("%q is not an XML element name like updated_at", f)}
 			}
 		}

@@ -40,9 +40,10 @@ type SourceOptions struct {
 	// CursorFields names, per incremental method, the element holding the
 	// records' change stamp (default updated_at).
 	CursorFields map[string]string
-	// Backfill replaces the workout and assessment streams by a pass per
-	// athlete over the window [Since, Until] (zero: unbounded) for
-	// Athletes (none: every athlete, listed through athlete.list).
+	// Backfill replaces the streams by one pass per athlete over the
+	// window [Since, Until] (zero: unbounded) for Athletes (none: every
+	// athlete, listed through athlete.list), reading workout.list and
+	// assessment.list with athlete_id, date_from and date_to.
 	Backfill bool
 	Athletes []string
 	Since    time.Time
@@ -90,9 +91,10 @@ func (s *Source) cursor(method string) string {
 	return DefaultCursorField
 }
 
-// Streams: one per list method, or, for a backfill, athletes, coaches and
-// the backfill. After Plan, the streams with unfinished passes come first,
-// so the runner starts them first.
+// Streams: one per list method, or, for a backfill, the backfill alone
+// (it lists the athletes itself when none are given, and leaves the
+// incremental streams and their watermarks alone). After Plan, the streams
+// with unfinished passes come first, so the runner starts them first.
 func (s *Source) Streams() []pipeline.Stream {
 	var out []pipeline.Stream
 	if s.o.Backfill {
