@@ -40,7 +40,8 @@ type QuotaStore interface {
 // pages allow. The source starts its unfinished streams before the others
 // (see Source.Plan), so a waiting stream never holds a runner slot that an
 // unfinished stream needs: with one slot the unfinished streams simply run
-// first.
+// first. The price: a waiting stream does hold a slot, so other sources'
+// streams started after it wait for a free one a little longer.
 //
 // A quota answer from the vendor (Exhaust) stops this run's requests but
 // does not spend our own count: the next run sends one request (the probe)
