@@ -383,7 +383,7 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 			state.Watermark = wm
 		}
 		if ps.Rows > 0 && ps.MaxStamp.IsZero() {
-			state.Warning = fmt.Sprintf("optimo %s: no record carries the cursor field %q, so every sync reads the whole list again; set sources.optimo.cursor_fields.%s to the element holding the change stamp", st.method, cursor, st.method)
+			state.Warning = fmt.Sprintf("optimo %s: no record carries the cursor field %q (a time like 2026-05-01 10:00:00), so every sync reads the whole list again; set sources.optimo.cursor_fields.%s to the element holding the change stamp", st.method, cursor, st.method)
 			anomalies = append(anomalies, state.Warning)
 		}
 	}
