@@ -250,6 +250,7 @@ func (st *backfill) list(ctx context.Context, bf *backfillState, id, method, tab
 	args := append([]Arg{{"athlete_id", id}}, s.windowArgs()...)
 	var anomalies []string
 	resumed := bf.Pages > 0
+	prevTotal := -1
 	for page := from; ; page++ {
 		p, err := s.c.List(ctx, method, args, page, conv)
 		if err != nil {
@@ -280,13 +281,24 @@ func (st *backfill) list(ctx context.Context, bf *backfillState, id, method, tab
 			page, resumed = 0, false
 			continue
 		}
-		if len(keys) > 0 {
+		// A total lower than the page before's: rows were deleted, and
+		// later ones moved onto the page before. It is read again, then
+		// this one.
+		dropped := prevTotal >= 0 && p.Total < prevTotal && page > 1
+		prevTotal = p.Total
+		bf.Pages, bf.Edge = page, nil
+		if dropped {
+			bf.Pages = page - 1
+		} else if len(keys) > 0 {
 			bf.Edge = []string{keys[0], keys[len(keys)-1]}
 		}
-		bf.Pages = page
 		b.State = mustJSON(bf)
 		if err := emit(ctx, b); err != nil {
 			return nil, err
+		}
+		if dropped {
+			page, resumed = page-2, false
+			continue
 		}
 		if page >= p.Pages || len(p.Records) == 0 {
 			return anomalies, nil
