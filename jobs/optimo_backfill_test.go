@@ -334,3 +334,53 @@ func TestOptimoBackfillAllAthletesResumes(t *testing.T) {
 		t.Errorf("%d athlete pages read for 3 pages and %d stops", athletePages, stops)
 	}
 }
+
+// TestOptimoBackfillDeletionsBetweenPages: workouts deleted at the vendor
+// while the backfill reads an athlete's list: the next page's total drops,
+// the backfill reads the page before again, and no workout is skipped.
+func TestOptimoBackfillDeletionsBetweenPages(t *testing.T) {
+	t.Parallel()
+	var h *opHarness
+	var athlete int64
+	var deleted []sbo.Workout
+	h = newOPHarness(t, 57, sbo.Options{RecordCalls: true}, afterCall("workout.list", 1, func() {
+		h.sb.Optimo.Mutate(func(d *sbo.Dataset) {
+			var mine []int // the athlete's workouts in the dates asked, in id order
+			for i, w := range d.Workouts {
+				if w.AthleteID == athlete && !w.StartedAt.Before(time.Date(2025, 10, 25, 0, 0, 0, 0, time.UTC)) {
+					mine = append(mine, i)
+				}
+			}
+			for _, i := range slices.Backward(mine[20:23]) { // on page 1
+				deleted = append(deleted, d.Workouts[i])
+				d.Workouts = slices.Delete(d.Workouts, i, i+1)
+			}
+		})
+	}))
+	sb := h.sb.Optimo
+	var since, until time.Time
+	athlete, since, until = backfillCase(t, sb)
+	if _, err := h.runNow(RunOptions{Command: "backfill", Backfill: true, Athletes: []string{sb.WireID("athlete", athlete)}, Since: since, Until: until}); err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != 3 {
+		t.Fatal("the deletions never happened")
+	}
+	truth := inWindow(sb, athlete, since, until)
+	truth.Workouts = append(truth.Workouts, deleted...) // read before they were deleted, all in the window
+	assertViews(t, h.query, "optimo_", opBackfillQueries, opExpected(truth, sb.WallToUTC))
+	var pages []string
+	for _, c := range sb.Calls() {
+		if c.Method == "workout.list" {
+			pages = append(pages, c.Args["page"])
+		}
+	}
+	if want := []string{"1", "2", "1", "2", "3", "4"}; !slices.Equal(pages, want) {
+		t.Errorf("workout.list pages %v, want %v", pages, want)
+	}
+}
+
+// runNow runs with the given options on the real clock.
+func (h *opHarness) runNow(o RunOptions) (*Summary, error) {
+	return h.runAt(&fakeClock{t: time.Now()}, o)
+}
