@@ -337,12 +337,14 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 		dropped := prevTotal >= 0 && p.Total < prevTotal && page > 1
 		prevTotal = p.Total
 		last := page >= p.Pages || len(p.Records) == 0
+		edge := ps.Edge
 		if st.incremental {
 			// Each page is a checkpoint; a snapshot commits whole. Until
-			// the page before is read again, the state resumes there.
+			// the page before is read again, the state resumes there (with
+			// no edge to check: it is not that page's).
 			ps.Done = page
 			if dropped {
-				ps.Done = page - 1
+				ps.Done, ps.Edge = page-1, nil
 			}
 			b.State = mustJSON(state)
 		}
@@ -351,7 +353,6 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 		}
 		if dropped {
 			whole = false
-			edge := ps.Edge
 			p2, _, b2, err := read(page - 1)
 			if err != nil {
 				return err
