@@ -266,6 +266,21 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 			return fmt.Errorf("reading state: %w", err)
 		}
 	}
+	for {
+		again, err := st.pass(ctx, &state, emit)
+		if err != nil || !again {
+			return err
+		}
+	}
+}
+
+// pass runs a pass to its end, from where state says. A pass resumed from
+// an earlier run could not see changes made meanwhile on the pages it had
+// read; its watermark stays at or before its start, so again reports that
+// the next pass should follow at once, while the changes are fresh (and
+// the stream still holds the budget if it was unfinished).
+func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (again bool, err error) {
+	s := st.src
 	if state.Pass == nil || !st.incremental {
 		state.Pass = &pass{}
 		if st.incremental && !state.Watermark.IsZero() {
@@ -314,10 +329,10 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 		if st.adminOnly && errors.As(err, &fail) {
 			// A coach token may not call this method: skip the table.
 			s.o.Log.Warn("skipping a table the token may not read", "table", st.table, "vendor", fail.Messages)
-			return emit(ctx, &pipeline.Batch{Anomalies: []string{fmt.Sprintf("optimo %s skipped: %v", st.method, fail.Messages)}})
+			return false, emit(ctx, &pipeline.Batch{Anomalies: []string{fmt.Sprintf("optimo %s skipped: %v", st.method, fail.Messages)}})
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		reread := resumed && page == ps.Done
 		if reread && len(ps.Edge) > 0 && !slices.ContainsFunc(ps.Edge, func(k string) bool { return slices.Contains(keys, k) }) {
@@ -349,13 +364,13 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 			b.State = mustJSON(state)
 		}
 		if err := emit(ctx, b); err != nil {
-			return err
+			return false, err
 		}
 		if dropped {
 			whole = false
 			p2, _, b2, err := read(page - 1)
 			if err != nil {
-				return err
+				return false, err
 			}
 			prevTotal = p2.Total
 			if st.incremental {
@@ -363,7 +378,7 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 				b2.State = mustJSON(state)
 			}
 			if err := emit(ctx, b2); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if last {
@@ -389,7 +404,10 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 		}
 	}
 	state.Pass = nil
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(state)})
+	// Not without a watermark (the next pass would read everything) nor
+	// after a shift (the next sync reads the same again anyway).
+	again = st.incremental && resumed && !ps.Shifted && !state.Watermark.IsZero()
+	return again, emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(state)})
 }
 
 func mustJSON(v any) []byte {
