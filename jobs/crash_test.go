@@ -130,7 +130,7 @@ func TestKilledOptimoSyncsConverge(t *testing.T) {
 		if attempt%2 == 1 {
 			h.sb.Optimo.Advance(12 * time.Hour)
 		}
-	}, "SANDBOX_OP_TOKEN="+sandbox.OptimoAdminToken)
+	})
 	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
 }
 
@@ -218,7 +218,7 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 func childCmd(cfgPath string, out *syncBuffer, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+sandbox.PlyomatKey,
-		"SANDBOX_TP_SECRET="+sandbox.TeamProClientSecret, "ATHLAKE_CHILD_COMMIT_BYTES=1")
+		"SANDBOX_TP_SECRET="+sandbox.TeamProClientSecret, "SANDBOX_OP_TOKEN="+sandbox.OptimoAdminToken, "ATHLAKE_CHILD_COMMIT_BYTES=1")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd
