@@ -7,10 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,7 +54,31 @@ type OptimoConfig struct {
 	DailyRequestBudget int      `yaml:"daily_request_budget"`
 	Overlap            Duration `yaml:"overlap"`
 	Timeout            Duration `yaml:"timeout"`
-	zone               *time.Location
+	// CursorFields names the element that carries each method's change
+	// stamp (the one updated_from filters on), for accounts that do not
+	// call it updated_at.
+	CursorFields OptimoCursorFields `yaml:"cursor_fields"`
+	zone         *time.Location
+}
+
+// OptimoCursorFields names the change stamp of each incremental method
+// (default updated_at). Only methods read through updated_from have one.
+type OptimoCursorFields struct {
+	Athletes    string `yaml:"athlete.list"`
+	Workouts    string `yaml:"workout.list"`
+	Assessments string `yaml:"assessment.list"`
+}
+
+// ByMethod returns the configured fields by method name (unset ones left
+// out).
+func (c OptimoCursorFields) ByMethod() map[string]string {
+	out := map[string]string{}
+	for m, v := range map[string]string{"athlete.list": c.Athletes, "workout.list": c.Workouts, "assessment.list": c.Assessments} {
+		if v != "" {
+			out[m] = v
+		}
+	}
+	return out
 }
 
 // Zone is the account's time zone, loaded by Validate.
@@ -175,6 +201,10 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	cfg.Dir = filepath.Dir(abs)
 	return cfg, cfg.Validate()
 }
+
+// xmlName matches the element names a cursor field may have (ASCII
+// letters, digits, "_", "-" and ".", not starting with a digit, "-" or ".").
+var xmlName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
@@ -311,6 +341,12 @@ func (c *Config) Validate() error {
 		}
 		if o.DailyRequestBudget < 1 {
 			return &ConfigError{Key: "sources.optimo.daily_request_budget", Msg: "must be at least 1"}
+		}
+		fields := o.CursorFields.ByMethod()
+		for _, m := range slices.Sorted(maps.Keys(fields)) {
+			if f := fields[m]; !xmlName.MatchString(f) {
+				return &ConfigError{Key: "sources.optimo.cursor_fields." + m, Msg: fmt.Sprintf("%q is not an XML element name like updated_at", f)}
+			}
 		}
 	}
 	if t := c.Sources.TeamPro; t != nil {

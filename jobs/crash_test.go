@@ -18,6 +18,7 @@ import (
 
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
+	sbo "github.com/athlake/athlake/sandbox/optimo"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
@@ -118,6 +119,21 @@ func TestKilledTeamProSyncsConverge(t *testing.T) {
 	h.assertExact(tpExpected(h.sb.TeamPro.Truth()))
 }
 
+// TestKilledOptimoSyncsConverge is the crash test for Optimo: per-page
+// checkpoints of passes (re-read boundary pages, watermarks bounded by the
+// pass's start) survive SIGKILL while the vendor's data moves on.
+func TestKilledOptimoSyncsConverge(t *testing.T) {
+	t.Parallel()
+	h := newOPHarness(t, 24, sbo.Options{Scale: sbo.ScaleMedium})
+	dir := filepath.Dir(h.cfg.Output)
+	killAndFinish(t, dir, h.cfg, 24, 4, func(attempt int) {
+		if attempt%2 == 1 {
+			h.sb.Optimo.Advance(12 * time.Hour)
+		}
+	})
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+}
+
 // TestSIGTERMStopsCleanly: a terminated sync commits what is complete,
 // saves its state and exits 75; the next run finishes exactly.
 func TestSIGTERMStopsCleanly(t *testing.T) {
@@ -183,6 +199,10 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 	if c := cfg.Sources.Plyomat; c != nil {
 		yaml += fmt.Sprintf("  plyomat:\n    base_url: %s\n    api_key: ${SANDBOX_KEY}\n", c.BaseURL)
 	}
+	if c := cfg.Sources.Optimo; c != nil {
+		yaml += fmt.Sprintf("  optimo:\n    base_url: %s\n    token: ${SANDBOX_OP_TOKEN}\n    timezone: %s\n    daily_request_budget: %d\n",
+			c.BaseURL, c.Timezone, c.DailyRequestBudget)
+	}
 	if c := cfg.Sources.TeamPro; c != nil {
 		yaml += fmt.Sprintf("  teampro:\n    base_url: %s\n    auth_url: %s\n    token_url: %s\n    client_id: %s\n    client_secret: ${SANDBOX_TP_SECRET}\n    token_file: %s\n    rate: %g\n    burst: %d\n    lookback: %s\n",
 			c.BaseURL, c.AuthURL, c.TokenURL, c.ClientID, c.TokenFile, c.Rate, c.Burst, time.Duration(c.Lookback))
@@ -198,7 +218,7 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 func childCmd(cfgPath string, out *syncBuffer, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+sandbox.PlyomatKey,
-		"SANDBOX_TP_SECRET="+sandbox.TeamProClientSecret, "ATHLAKE_CHILD_COMMIT_BYTES=1")
+		"SANDBOX_TP_SECRET="+sandbox.TeamProClientSecret, "SANDBOX_OP_TOKEN="+sandbox.OptimoAdminToken, "ATHLAKE_CHILD_COMMIT_BYTES=1")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd

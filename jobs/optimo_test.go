@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
@@ -25,10 +26,16 @@ type opHarness struct {
 	logs *syncBuffer
 }
 
-func newOPHarness(t *testing.T, seed int64, o sbo.Options) *opHarness {
+// newOPHarness starts the sandbox, behind wrap if given (a test's hook
+// between requests).
+func newOPHarness(t *testing.T, seed int64, o sbo.Options, wrap ...func(http.Handler) http.Handler) *opHarness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Seed: seed, Optimo: o})
-	srv := httptest.NewServer(sb)
+	var hd http.Handler = sb
+	for _, w := range wrap {
+		hd = w(hd)
+	}
+	srv := httptest.NewServer(hd)
 	t.Cleanup(srv.Close)
 	cfg := SandboxConfig(srv.URL, t.TempDir())
 	cfg.Sources.Plyomat, cfg.Sources.TeamPro = nil, nil
@@ -57,6 +64,12 @@ func i64(v int64) string { return strconv.FormatInt(v, 10) }
 // opExpected renders the Optimo truth as the rows of each view; utc is the
 // sandbox's own wall-clock conversion (not the product's).
 func opExpected(d *sbo.Dataset, utc func(time.Time) time.Time) map[string][][]string {
+	return opExpectedIDs(d, utc, func(_ string, id int64) string { return i64(id) })
+}
+
+// opExpectedIDs is opExpected with the ids spelled by wid (the sandbox's
+// WireID).
+func opExpectedIDs(d *sbo.Dataset, utc func(time.Time) time.Time, wid func(kind string, id int64) string) map[string][][]string {
 	wallUTC := func(t time.Time) string { return ts(utc(t)) }
 	m := map[string][][]string{}
 	add := func(table string, row ...string) { m[table] = append(m[table], row) }
@@ -67,20 +80,20 @@ func opExpected(d *sbo.Dataset, utc func(time.Time) time.Time) map[string][][]st
 		return t.Format("2006-01-02") + "T00:00:00Z"
 	}
 	for _, a := range d.Athletes {
-		add("athletes", i64(a.AthleteID), a.FirstName, a.LastName, a.Email, date(a.BirthDate), a.Gender, pf(a.HeightCm), pf(a.WeightKg),
+		add("athletes", wid("athlete", a.AthleteID), a.FirstName, a.LastName, a.Email, date(a.BirthDate), a.Gender, pf(a.HeightCm), pf(a.WeightKg),
 			pint(a.BodyFatPercentage), b(a.Active), ts(a.CreatedAt), wallUTC(a.CreatedAt), ts(a.UpdatedAt), wallUTC(a.UpdatedAt))
 	}
 	for _, c := range d.Coaches {
 		add("coaches", i64(c.CoachID), c.FirstName, c.LastName, c.Email, b(c.IsAdmin), ts(c.CreatedAt), ts(c.UpdatedAt))
 	}
 	for _, w := range d.Workouts {
-		add("workouts", i64(w.WorkoutID), i64(w.AthleteID), w.Source, w.Sport, ts(w.StartedAt), wallUTC(w.StartedAt), i64(w.DurationSeconds),
+		add("workouts", wid("workout", w.WorkoutID), wid("athlete", w.AthleteID), w.Source, w.Sport, ts(w.StartedAt), wallUTC(w.StartedAt), i64(w.DurationSeconds),
 			pf(w.DistanceKm), pint(w.AvgHR), pint(w.MaxHR), pint(w.Calories), pint(w.RPE), pint(w.IntensityPercentage), ps(w.Notes), ts(w.UpdatedAt))
 	}
 	for _, a := range d.Assessments {
-		add("assessments", i64(a.AssessmentID), i64(a.AthleteID), a.Name, ts(a.AssessedAt), wallUTC(a.AssessedAt), ps(a.Notes), ts(a.UpdatedAt))
+		add("assessments", wid("assessment", a.AssessmentID), wid("athlete", a.AthleteID), a.Name, ts(a.AssessedAt), wallUTC(a.AssessedAt), ps(a.Notes), ts(a.UpdatedAt))
 		for j, r := range a.Results {
-			add("assessment_results", i64(a.AssessmentID), i(j), r.Metric, f(r.Value), r.Unit)
+			add("assessment_results", wid("assessment", a.AssessmentID), i(j), r.Metric, f(r.Value), r.Unit)
 		}
 	}
 	for k := range m {

@@ -276,7 +276,8 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			}
 			out = append(out, optimo.NewSource(c, optimo.SourceOptions{
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Zone: oc.Zone(),
-				Overlap: time.Duration(oc.Overlap), Log: log.With("source", n),
+				Overlap: time.Duration(oc.Overlap), CursorFields: oc.CursorFields.ByMethod(), Log: log.With("source", n),
+				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
 		case "teampro":
 			t := cfg.Sources.TeamPro

@@ -38,6 +38,16 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 		for _, name := range slices.Sorted(maps.Keys(streams)) {
 			fmt.Fprintf(w, "  %-14s %s\n", name, summarizeState(streams[name]))
 		}
+		// A stream may leave a warning in its state for the user (e.g. an
+		// Optimo list whose records carry no cursor field).
+		for _, name := range slices.Sorted(maps.Keys(streams)) {
+			var s struct {
+				Warning string `json:"warning"`
+			}
+			if json.Unmarshal(streams[name], &s) == nil && s.Warning != "" {
+				fmt.Fprintf(w, "  warning: %s: %s\n", name, s.Warning)
+			}
+		}
 	}
 	if oc := cfg.Sources.Optimo; oc != nil {
 		q, err := (&quotaStore{st: st, key: optimoQuotaKey}).Load(ctx)
@@ -45,6 +55,9 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 			return err
 		}
 		fmt.Fprintf(w, "\noptimo quota: %d of %d requests spent on %s (%s)\n", q.Used, oc.DailyRequestBudget, cmp.Or(q.Day, "-"), oc.Timezone)
+		if q.VendorRefused {
+			fmt.Fprintf(w, "  the vendor refused a request for its quota on %s: the next run tries one request first\n", q.Day)
+		}
 	}
 	runs, err := st.List(ctx, load.RunsDir+"/")
 	if err != nil {

@@ -18,6 +18,14 @@ type Source interface {
 	Streams() []Stream
 }
 
+// Planner is a source that is told its streams' states before they run,
+// e.g. to start unfinished work first and give it a shared budget first.
+// The runner calls Plan once per run, before Streams, with a copy of the
+// states (by stream name; a stream never run has none).
+type Planner interface {
+	Plan(states map[string][]byte)
+}
+
 // Stream extracts one kind of data. Run starts from state (nil on the first
 // run) and hands every batch to emit, synchronously. A batch's State is the
 // stream's position once that batch and all before it are committed; the

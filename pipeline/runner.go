@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -107,6 +108,9 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 	}
 	for i, src := range sources {
 		ss := all[i]
+		if p, ok := src.(Planner); ok {
+			p.Plan(maps.Clone(ss.streams))
+		}
 		for _, st := range src.Streams() {
 			g.Go(func() error {
 				res, err := r.runStream(ctx, src.Name(), st, ss)

@@ -226,3 +226,37 @@ func TestRunnerStopsBeforeAnUnrenewableLeaseExpires(t *testing.T) {
 		t.Fatalf("the run stopped %v after its lease expired", stopped.Sub(expiry))
 	}
 }
+
+// planned is a source that records what Plan was told and when.
+type planned struct {
+	oneSource
+	got    map[string][]byte
+	before bool // Plan came before Streams
+}
+
+func (p *planned) Plan(states map[string][]byte) { p.got, p.before = states, true }
+
+func (p *planned) Streams() []Stream {
+	if p.got == nil {
+		p.before = false
+	}
+	return p.oneSource.Streams()
+}
+
+func TestRunnerPlansBeforeStreams(t *testing.T) {
+	j := &journal{state: map[string][]byte{"s": []byte(`7`)}}
+	r := &Runner{
+		Log: slog.New(slog.DiscardHandler), State: j,
+		NewSink: func(string, string) Sink { return &fakeSink{j: j} },
+	}
+	src := &planned{oneSource: oneSource{&scripted{mem: memory.DefaultAllocator, sizes: []int{1}}}}
+	if _, err := r.Run(context.Background(), []Source{src}); err != nil {
+		t.Fatal(err)
+	}
+	if !src.before {
+		t.Error("Streams was called before Plan")
+	}
+	if d := cmp.Diff(map[string][]byte{"s": []byte(`7`)}, src.got); d != "" {
+		t.Errorf("Plan was told (-want +got):\n%s", d)
+	}
+}

@@ -46,7 +46,8 @@ type Options struct {
 	// TeamPro overrides the Team Pro simulator's options (token lifetime,
 	// rate limit, clock); its seed, scale and client are filled in.
 	TeamPro teampro.Options
-	// Optimo overrides the Optimo simulator's options (quota, clock).
+	// Optimo overrides the Optimo simulator's options (quota, clock, a
+	// larger scale than Scale).
 	Optimo optimo.Options
 }
 
@@ -64,7 +65,10 @@ func New(o Options) *Sandbox {
 	tp.Seed, tp.Scale, tp.Start = o.Seed, teampro.Scale(o.Scale), o.Start
 	tp.ClientID, tp.ClientSecret = TeamProClientID, TeamProClientSecret
 	op := o.Optimo
-	op.Seed, op.Scale, op.Start = o.Seed, optimo.Scale(o.Scale), o.Start
+	op.Seed, op.Start = o.Seed, o.Start
+	if op.Scale == optimo.ScaleSmall { // unset: the sandbox's scale
+		op.Scale = optimo.Scale(o.Scale)
+	}
 	op.AdminToken, op.CoachToken = OptimoAdminToken, OptimoCoachToken
 	if op.Timezone == nil {
 		op.Timezone, _ = time.LoadLocation(OptimoTimezone) // nil falls back to the simulator's default

@@ -6,7 +6,9 @@ package schemas
 // numbers (kept as sent).
 func Optimo() []*Table {
 	const src = "optimo"
-	id := func(name, doc string) Column { return Column{Name: name, Type: Int64, Doc: doc} }
+	// Ids are opaque text, as sent: the vendor's are numbers today, but
+	// nothing promises it, and an id must round-trip whatever it holds.
+	id := func(name, doc string) Column { return Column{Name: name, Type: String, Doc: doc} }
 	str := func(name, doc string) Column { return Column{Name: name, Type: String, Doc: doc} }
 	num := func(name, doc string) Column { return Column{Name: name, Type: Float64, Doc: doc} }
 	integer := func(name, doc string) Column { return Column{Name: name, Type: Int64, Doc: doc} }
@@ -67,7 +69,7 @@ func Optimo() []*Table {
 			Parent:    &Parent{Table: "assessments", Field: "results", Keys: map[string]string{"assessment_id": "assessment_id"}},
 			Doc:       "Measured results of an assessment, in the order sent; rows belong to the latest version of the assessment.",
 			Columns: []Column{
-				{Name: "assessment_id", Type: Int64, Derived: true, Doc: "The assessment."},
+				{Name: "assessment_id", Type: String, Derived: true, Doc: "The assessment."},
 				{Name: "position", Type: Int64, Field: FieldPosition, Doc: "0-based position in the list as sent."},
 				str("metric", ""), num("value", ""), str("unit", ""),
 			},

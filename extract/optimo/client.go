@@ -92,6 +92,8 @@ type Page struct {
 	Endpoint string
 	Body     []byte
 	Received time.Time
+	// ServerTime is the vendor's Date header (zero when absent).
+	ServerTime time.Time
 }
 
 // FailError is a response with status="fail".
@@ -132,32 +134,60 @@ func requestBody(method string, args []Arg) []byte {
 }
 
 // List calls a list method for one page and converts its records with
-// conv. A quota answer (fail response or HTTP 429) spends the rest of the
-// budget and comes back as an ErrStopEarly.
+// conv. A quota answer (fail response or HTTP 429) stops the run's requests
+// and comes back as an ErrStopEarly (see Budget.Exhaust).
 func (c *Client) List(ctx context.Context, method string, args []Arg, page int, conv *transform.XML) (*Page, error) {
 	args = append(append([]Arg(nil), args...), Arg{"page", strconv.Itoa(page)}, Arg{"per_page", strconv.Itoa(PageSize)})
+	done, err := c.budget.Probe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.list(ctx, method, args, page, conv)
+	var fail *FailError
+	done(err == nil || errors.As(err, &fail)) // the vendor answered, and not with its quota
+	if errors.Is(err, errQuota) {
+		return nil, pipeline.StopEarly(fmt.Sprintf("optimo %s: the vendor says the account's daily request quota is spent; run again later (a run first tries one request)", method))
+	}
+	return p, err
+}
+
+// errQuota is a quota answer from the vendor.
+var errQuota = errors.New("quota answer")
+
+func (c *Client) list(ctx context.Context, method string, args []Arg, page int, conv *transform.XML) (*Page, error) {
 	resp, err := c.h.PostXML(ctx, "", requestBody(method, args))
 	if err != nil {
 		var api *httpx.APIError
 		if errors.As(err, &api) && api.Status == http.StatusTooManyRequests {
-			return nil, c.quotaSpent(ctx, method)
+			c.budget.Exhaust(ctx)
+			return nil, errQuota
 		}
 		return nil, err
 	}
-	p := &Page{Endpoint: "POST " + method + " page " + strconv.Itoa(page), Body: resp.Body, Received: resp.Received}
+	p := &Page{Endpoint: endpoint(method, args), Body: resp.Body, Received: resp.Received, ServerTime: resp.ServerTime}
 	if err := parseList(resp.Body, method, conv, p); err != nil {
 		var fail *FailError
 		if errors.As(err, &fail) && fail.quotaFail() {
-			return nil, c.quotaSpent(ctx, method)
+			c.budget.Exhaust(ctx)
+			return nil, errQuota
 		}
 		return nil, err
 	}
 	return p, nil
 }
 
-func (c *Client) quotaSpent(ctx context.Context, method string) error {
-	c.budget.Exhaust(ctx)
-	return pipeline.StopEarly(fmt.Sprintf("optimo %s: the account's daily request quota is spent; run again after midnight (%s)", method, c.budget.Zone()))
+// endpoint names a call for lineage and raw responses: the method and its
+// arguments, the values quoted (ids may hold any character).
+func endpoint(method string, args []Arg) string {
+	var b strings.Builder
+	b.WriteString("POST " + method)
+	for _, a := range args {
+		if a.Name == "per_page" {
+			continue
+		}
+		b.WriteString(" " + a.Name + "=" + strconv.Quote(a.Value))
+	}
+	return b.String()
 }
 
 // parseList reads a response: its root (response, or request as in the

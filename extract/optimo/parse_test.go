@@ -40,7 +40,7 @@ func TestParseList(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"assessment_id": 7.0, "athlete_id": 3.0, "name": "Sprint & jump", "assessed_at": "2026-05-01 10:00:00", "notes": nil,
+		"assessment_id": "7", "athlete_id": "3", "name": "Sprint & jump", "assessed_at": "2026-05-01 10:00:00", "notes": nil,
 		"custom_field": "x",
 		"results": []any{
 			map[string]any{"metric": "sprint_20m", "value": 3.12, "unit": "s"},

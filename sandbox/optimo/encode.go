@@ -49,6 +49,23 @@ type rec struct {
 	table byte
 	id    int64
 	field int // the index of the next field, for nilStyle
+	w     *wire
+}
+
+// wire is how a server spells what it varies: ids (numbers, or hostile
+// strings with Options.HostileIDs) and the change stamp's element name.
+type wire struct {
+	hostile bool
+	stamp   string // the element of updated_at
+}
+
+// ref writes the id of a record of kind (an athlete, workout, assessment
+// or coach) as the wire spells it.
+func (r *rec) ref(name string, kind byte, id int64) {
+	r.field++
+	r.open(name)
+	r.b = appendText(r.b, r.w.id(kind, id))
+	r.shut(name)
 }
 
 func (r *rec) open(name string) {
@@ -198,10 +215,10 @@ func knownField(fields, name string) bool {
 	return false
 }
 
-func appendAthlete(b []byte, a *Athlete) []byte {
-	r := rec{b: b, table: 'a', id: a.AthleteID}
+func (wr *wire) appendAthlete(b []byte, a *Athlete) []byte {
+	r := rec{b: b, table: 'a', id: a.AthleteID, w: wr}
 	r.open("athlete")
-	r.int("athlete_id", a.AthleteID)
+	r.ref("athlete_id", 'a', a.AthleteID)
 	r.str("first_name", a.FirstName)
 	r.str("last_name", a.LastName)
 	r.str("email", a.Email)
@@ -213,13 +230,13 @@ func appendAthlete(b []byte, a *Athlete) []byte {
 	r.bool("active", a.Active)
 	r.extra(a.Extra, athleteFields)
 	r.wall("created_at", a.CreatedAt)
-	r.wall("updated_at", a.UpdatedAt)
+	r.wall(wr.stamp, a.UpdatedAt)
 	r.shut("athlete")
 	return append(r.b, '\n')
 }
 
-func appendCoach(b []byte, c *Coach) []byte {
-	r := rec{b: b, table: 'c', id: c.CoachID}
+func (wr *wire) appendCoach(b []byte, c *Coach) []byte {
+	r := rec{b: b, table: 'c', id: c.CoachID, w: wr}
 	r.open("coach")
 	r.int("coach_id", c.CoachID)
 	r.str("first_name", c.FirstName)
@@ -228,16 +245,16 @@ func appendCoach(b []byte, c *Coach) []byte {
 	r.bool("is_admin", c.IsAdmin)
 	r.extra(c.Extra, coachFields)
 	r.wall("created_at", c.CreatedAt)
-	r.wall("updated_at", c.UpdatedAt)
+	r.wall(wr.stamp, c.UpdatedAt)
 	r.shut("coach")
 	return append(r.b, '\n')
 }
 
-func appendWorkout(b []byte, w *Workout) []byte {
-	r := rec{b: b, table: 'w', id: w.WorkoutID}
+func (wr *wire) appendWorkout(b []byte, w *Workout) []byte {
+	r := rec{b: b, table: 'w', id: w.WorkoutID, w: wr}
 	r.open("workout")
-	r.int("workout_id", w.WorkoutID)
-	r.int("athlete_id", w.AthleteID)
+	r.ref("workout_id", 'w', w.WorkoutID)
+	r.ref("athlete_id", 'a', w.AthleteID)
 	r.str("source", w.Source)
 	r.str("sport", w.Sport)
 	r.wall("started_at", w.StartedAt)
@@ -251,22 +268,22 @@ func appendWorkout(b []byte, w *Workout) []byte {
 	r.strp("notes", w.Notes)
 	r.extra(w.Extra, workoutFields)
 	r.wall("created_at", w.CreatedAt)
-	r.wall("updated_at", w.UpdatedAt)
+	r.wall(wr.stamp, w.UpdatedAt)
 	r.shut("workout")
 	return append(r.b, '\n')
 }
 
-func appendAssessment(b []byte, a *Assessment) []byte {
-	r := rec{b: b, table: 's', id: a.AssessmentID}
+func (wr *wire) appendAssessment(b []byte, a *Assessment) []byte {
+	r := rec{b: b, table: 's', id: a.AssessmentID, w: wr}
 	r.open("assessment")
-	r.int("assessment_id", a.AssessmentID)
-	r.int("athlete_id", a.AthleteID)
+	r.ref("assessment_id", 's', a.AssessmentID)
+	r.ref("athlete_id", 'a', a.AthleteID)
 	r.str("name", a.Name)
 	r.wall("assessed_at", a.AssessedAt)
 	r.strp("notes", a.Notes)
 	r.extra(a.Extra, assessmentFields)
 	r.wall("created_at", a.CreatedAt)
-	r.wall("updated_at", a.UpdatedAt)
+	r.wall(wr.stamp, a.UpdatedAt)
 	if len(a.Results) == 0 {
 		r.b = append(r.b, "<results/>"...)
 	} else {

@@ -148,7 +148,7 @@ func newGen(r *rand.Rand, loc *time.Location, from, to time.Time) *gen {
 
 func round(x float64, decimals int) float64 {
 	p := math.Pow(10, float64(decimals))
-	return math.Round(x*p) / p
+	return math.Round(x*p)/p + 0 // + 0: no negative zero (a vendor sends "0", not "-0")
 }
 
 func (g *gen) pick(list []string) string { return list[g.r.IntN(len(list))] }

@@ -141,6 +141,18 @@ type Options struct {
 	// Start is the virtual clock's "now" at creation (zero: DefaultStart);
 	// the generated history lies before it.
 	Start time.Time
+	// HostileIDs serves the ids of athletes, workouts and assessments as
+	// strings that break careless code (HostileIDs, then hostile strings
+	// with the number appended) instead of numbers; athlete_id arguments
+	// take them, XML-escaped like any text. WireID spells them.
+	HostileIDs bool
+	// StampName is the element that carries every record's change stamp,
+	// the one updated_from filters on (empty: updated_at), as on accounts
+	// that call it otherwise.
+	StampName string
+	// RecordCalls keeps every answered list call (Calls), for tests that
+	// count the pages a client fetched.
+	RecordCalls bool
 }
 
 // Dataset is the simulator's ground truth. Wall-clock times are in the UTC

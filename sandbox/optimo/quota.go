@@ -16,13 +16,14 @@ func (s *Server) roll() {
 	}
 }
 
-// spend counts a request and reports whether it is within the day's quota.
-func (s *Server) spend() bool {
+// spend counts a request and reports whether it is within the day's quota
+// (and the quota).
+func (s *Server) spend() (bool, int) {
 	s.quotaMu.Lock()
 	defer s.quotaMu.Unlock()
 	s.roll()
 	s.quotaUsed++
-	return s.quotaUsed <= s.quota
+	return s.quotaUsed <= s.quota, s.quota
 }
 
 // SetQuotaUsed pretends n requests were already made today (for tests).

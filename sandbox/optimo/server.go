@@ -2,12 +2,15 @@ package optimo
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/subtle"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +31,8 @@ type Server struct {
 	clock        func() time.Time
 	params       params // the scale's volumes, the rates Advance keeps up
 	days         int    // the generated history's span
+	wire         wire
+	recordCalls  bool
 
 	mu   sync.RWMutex // guards data, idx, now, rng
 	data Dataset
@@ -45,6 +50,33 @@ type Server struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+	calls   []Call
+}
+
+// Call is an answered list call (Options.RecordCalls): its method and
+// arguments as received (empty ones left out).
+type Call struct {
+	Method string
+	Args   map[string]string
+}
+
+// Calls returns the list calls answered so far (Options.RecordCalls), quota
+// refusals and faults not included.
+func (s *Server) Calls() []Call {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// SetDailyQuota changes the requests allowed per day (as when the vendor
+// raises an account's limit); 0 restores DefaultDailyQuota.
+func (s *Server) SetDailyQuota(n int) {
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	if n <= 0 {
+		n = DefaultDailyQuota
+	}
+	s.quota = n
 }
 
 // Stats counts the requests the server received.
@@ -92,16 +124,18 @@ func New(o Options) *Server {
 	}
 	seed := uint64(o.Seed)
 	s := &Server{
-		admin:      o.AdminToken,
-		coach:      o.CoachToken,
-		loc:        loc,
-		quota:      quota,
-		quotaAs429: o.QuotaAs429,
-		clock:      clock,
-		now:        start,
-		rng:        rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)),
-		frng:       rand.New(rand.NewPCG(seed, 0x6f7074696d6f0002)),
-		stats:      Stats{ByMethod: map[string]int{}},
+		admin:       o.AdminToken,
+		coach:       o.CoachToken,
+		loc:         loc,
+		quota:       quota,
+		quotaAs429:  o.QuotaAs429,
+		clock:       clock,
+		now:         start,
+		rng:         rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)),
+		frng:        rand.New(rand.NewPCG(seed, 0x6f7074696d6f0002)),
+		stats:       Stats{ByMethod: map[string]int{}},
+		wire:        wire{hostile: o.HostileIDs, stamp: cmp.Or(o.StampName, "updated_at")},
+		recordCalls: o.RecordCalls,
 	}
 	days := historyDays(loc, start)
 	s.params, s.days = paramsFor(o.Scale), days
@@ -270,9 +304,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.countStat(func(st *Stats) { st.ByMethod[c.method]++ })
 
-	if !s.spend() {
+	if ok, quota := s.spend(); !ok {
 		s.countStat(func(st *Stats) { st.QuotaRefused++ })
-		resp := fail(http.StatusOK, fmt.Sprintf("Request limit exceeded: %d requests per day", s.quota))
+		resp := fail(http.StatusOK, fmt.Sprintf("Request limit exceeded: %d requests per day", quota))
 		if s.quotaAs429 {
 			resp.httpStatus = http.StatusTooManyRequests
 			resp.header = map[string]string{"Retry-After": strconv.Itoa(s.untilMidnight())}
@@ -293,6 +327,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.countStat(func(st *Stats) { st.Fails++ })
 		s.write(w, resp, "response")
 		return
+	}
+	if s.recordCalls {
+		s.countStat(func(*Stats) { s.calls = append(s.calls, Call{Method: c.method, Args: maps.Clone(c.args)}) })
 	}
 	s.respondOK(w, resp)
 }
@@ -444,6 +481,7 @@ func methodByName(name string) (method, bool) {
 // query is a list call's validated arguments.
 type query struct {
 	page, perPage int
+	athleteArg    string // the athlete_id argument, resolved by handle
 	athleteID     int64
 	byAthlete     bool
 	from, to      time.Time // inclusive bounds on started_at / assessed_at (zero: none)
@@ -464,6 +502,16 @@ func (s *Server) handle(c call, who role) response {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if q.byAthlete {
+		id, ok := s.athleteByWire(q.athleteArg)
+		if !ok && !s.wire.hostile {
+			return fail(http.StatusOK, fmt.Sprintf("Invalid value for athlete_id: %q is not a whole number", q.athleteArg))
+		}
+		if !ok {
+			id = -1 // no athlete has it: an empty list
+		}
+		q.athleteID = id
+	}
 	return s.list(m, q)
 }
 
@@ -510,11 +558,7 @@ func parseQuery(args map[string]string, filters []string) (query, []string) {
 		switch f {
 		case "athlete_id":
 			if v, ok := args[f]; ok {
-				id, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					errs = append(errs, fmt.Sprintf("Invalid value for athlete_id: %q is not a whole number", v))
-				}
-				q.athleteID, q.byAthlete = id, true
+				q.athleteArg, q.byAthlete = v, true
 			}
 		case "date_from":
 			q.from = wallArg(f, false)
@@ -554,10 +598,10 @@ func (s *Server) list(m method, q query) response {
 				rows = append(rows, i)
 			}
 		}
-		enc = func(b []byte, i int) []byte { return appendAthlete(b, &d.Athletes[i]) }
+		enc = func(b []byte, i int) []byte { return s.wire.appendAthlete(b, &d.Athletes[i]) }
 	case "coaches":
 		rows = all(len(d.Coaches))
-		enc = func(b []byte, i int) []byte { return appendCoach(b, &d.Coaches[i]) }
+		enc = func(b []byte, i int) []byte { return s.wire.appendCoach(b, &d.Coaches[i]) }
 	case "workouts":
 		src := x.workoutsByAthlete[q.athleteID]
 		if !q.byAthlete {
@@ -568,7 +612,7 @@ func (s *Server) list(m method, q query) response {
 				rows = append(rows, i)
 			}
 		}
-		enc = func(b []byte, i int) []byte { return appendWorkout(b, &d.Workouts[i]) }
+		enc = func(b []byte, i int) []byte { return s.wire.appendWorkout(b, &d.Workouts[i]) }
 	case "assessments":
 		src := x.assessmentsByAthlete[q.athleteID]
 		if !q.byAthlete {
@@ -579,7 +623,7 @@ func (s *Server) list(m method, q query) response {
 				rows = append(rows, i)
 			}
 		}
-		enc = func(b []byte, i int) []byte { return appendAssessment(b, &d.Assessments[i]) }
+		enc = func(b []byte, i int) []byte { return s.wire.appendAssessment(b, &d.Assessments[i]) }
 	}
 	total := len(rows)
 	pages := (total + q.perPage - 1) / q.perPage
