@@ -295,16 +295,9 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			if err != nil {
 				return nil, &ConfigError{Key: "sources.teampro", Msg: err.Error()}
 			}
-			// The streams share the rate limiter: each starts from the
-			// level the latest of them saved.
-			states, err := (&load.StateStore{Store: st}).Load(ctx, teampro.SourceName)
-			if err != nil {
-				return nil, fmt.Errorf("teampro: loading state: %w", err)
-			}
 			out = append(out, teampro.NewSource(c, teampro.SourceOptions{
 				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(t.Lookback),
 				Samples: t.Samples, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
-				States: states,
 			}))
 		}
 	}

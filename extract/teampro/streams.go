@@ -43,18 +43,21 @@ type SourceOptions struct {
 	Athletes []string
 	Since    time.Time
 	Until    time.Time
-	// States are the source's stream states when the run starts, read
-	// only: the streams share the client's rate limiter, and the one that
-	// runs starts from the level the latest of them saved (a backfill
-	// right after a sync finds the vendor's bucket as the sync left it).
-	States map[string][]byte
 }
 
 // Source is a Team Pro account.
 type Source struct {
 	c *Client
 	o SourceOptions
+	// states are the source's stream states when the run starts (Plan):
+	// the streams share the client's rate limiter, and the one that runs
+	// starts from the level the latest of them saved (a backfill right
+	// after a sync finds the vendor's bucket as the sync left it).
+	states map[string][]byte
 }
+
+// Plan is told every stream's state before the run (pipeline.Planner).
+func (s *Source) Plan(states map[string][]byte) { s.states = states }
 
 // NewSource returns the Team Pro source.
 func NewSource(c *Client, o SourceOptions) *Source {
@@ -250,7 +253,7 @@ func (s *Source) table(name string) *schemas.Table {
 // stream's own or another stream's of the source.
 func (s *Source) restoreBucket(own httpx.BucketState) {
 	latest := own
-	for _, raw := range s.o.States {
+	for _, raw := range s.states {
 		var st struct {
 			Bucket httpx.BucketState `json:"bucket"`
 		}
