@@ -250,3 +250,40 @@ func TestOptimoCoachTokenSkipsCoaches(t *testing.T) {
 		t.Error("no workouts")
 	}
 }
+
+func TestOptimoUnchangedSyncWritesNothingAndEmptiedCoachesEmpty(t *testing.T) {
+	t.Parallel()
+	h := newOPHarness(t, 47, sbo.Options{})
+	if _, err := h.run(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := parquetFiles(t, h.cfg.Output)
+	// Nothing changed at the vendor: the overlap's records are read again
+	// and skipped, the coaches snapshot is the same: no file.
+	sum, err := h.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Files != 0 {
+		t.Errorf("a sync that found nothing new wrote %d files (rows %v)", sum.Files, sum.Rows)
+	}
+	if n, _ := parquetFiles(t, h.cfg.Output); n != files {
+		t.Errorf("Parquet files: %d -> %d after a sync that found nothing new", files, n)
+	}
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	// New records still arrive, exactly.
+	h.sb.Optimo.Advance(36 * time.Hour)
+	if _, err := h.run(); err != nil {
+		t.Fatal(err)
+	}
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+
+	// Every coach deleted at the vendor: the view empties.
+	h.sb.Optimo.Mutate(func(d *sbo.Dataset) { d.Coaches = nil })
+	if _, err := h.run(); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.query("SELECT count(*) FROM optimo_coaches"); n[0][0] != "0" {
+		t.Errorf("optimo_coaches has %s rows after every coach was deleted at the vendor", n[0][0])
+	}
+}

@@ -2,6 +2,8 @@ package optimo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -188,6 +190,14 @@ type state struct {
 	// Warning is a problem of the last complete pass that the user should
 	// see (athlake status shows it); empty when there is none.
 	Warning string `json:"warning,omitempty"`
+	// Seen hashes, by key, the records the last complete pass committed
+	// that the next pass reads again (stamped within the overlap of the
+	// watermark): those it finds unchanged it skips, so a sync that finds
+	// nothing new writes nothing.
+	Seen map[string]string `json:"seen,omitempty"`
+	// Fingerprint hashes the records of the snapshot last committed (a
+	// snapshot list): a refresh that reads the same writes nothing.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 type pass struct {
@@ -297,6 +307,14 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	dec := transform.NewJSON(s.o.Mem, s.o.Registry, t).InZone(s.o.Zone)
 	cursor := s.cursor(st.method)
 	var anomalies []string
+	// The records read, for the next pass's Seen (by key: hash and stamp),
+	// and a snapshot's fingerprint.
+	type seenRec struct {
+		hash  string
+		stamp time.Time
+	}
+	reads := map[string]seenRec{}
+	fp := sha256.New()
 	resumed := ps.Done > 0
 	seen, whole := 0, !resumed // a resumed pass cannot check the total
 	// read fetches a page and decodes it into a batch.
@@ -310,16 +328,41 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		}
 		lin := transform.Lineage{ExtractedAt: p.Received, RunID: s.o.RunID, Endpoint: p.Endpoint}
 		keys := make([]string, 0, len(p.Records))
+		kept := 0
 		for _, rec := range p.Records {
-			dec.Add(rec, lin, nil)
 			k, u, ok := rowInfo(rec, t.Key[0], cursor)
 			keys = append(keys, k)
 			if ok && u.After(ps.MaxStamp) {
 				ps.MaxStamp = u
 			}
+			sum := sha256.Sum256(rec)
+			h := hex.EncodeToString(sum[:8])
+			fmt.Fprintf(fp, "%d:%s", len(rec), rec)
+			if ok && k != "" {
+				reads[k] = seenRec{h, u}
+			}
+			if st.incremental && k != "" && state.Seen[k] == h {
+				continue // committed unchanged by the last pass
+			}
+			dec.Add(rec, lin, nil)
+			kept++
 		}
 		recs, rejects := dec.Flush()
-		return p, keys, &pipeline.Batch{Records: recs, Rejects: rejects, Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}}, nil
+		b := &pipeline.Batch{Records: recs, Rejects: rejects}
+		if kept > 0 {
+			b.Raw = []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}
+		}
+		return p, keys, b, nil
+	}
+	// A snapshot list holds its pages until it knows whether they differ
+	// from the snapshot last committed.
+	var held []*pipeline.Batch
+	send := emit
+	if !st.incremental {
+		send = func(_ context.Context, b *pipeline.Batch) error {
+			held = append(held, b)
+			return nil
+		}
 	}
 	prevTotal := -1
 	// A resumed pass reads its last page again (see state).
@@ -363,7 +406,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			}
 			b.State = mustJSON(state)
 		}
-		if err := emit(ctx, b); err != nil {
+		if err := send(ctx, b); err != nil {
 			return false, err
 		}
 		if dropped {
@@ -377,7 +420,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 				ps.Done, ps.Edge = page, edge
 				b2.State = mustJSON(state)
 			}
-			if err := emit(ctx, b2); err != nil {
+			if err := send(ctx, b2); err != nil {
 				return false, err
 			}
 		}
@@ -390,6 +433,24 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	}
 	// The pass is complete.
 	state.Warning = ""
+	done := &pipeline.Batch{Anomalies: anomalies}
+	if !st.incremental {
+		if sum := hex.EncodeToString(fp.Sum(nil)); sum == state.Fingerprint {
+			for _, b := range held {
+				for _, r := range b.Records {
+					r.Record.Release()
+				}
+			}
+		} else {
+			for _, b := range held {
+				if err := emit(ctx, b); err != nil {
+					return false, err
+				}
+			}
+			state.Fingerprint = sum
+			done.Snapshots = []string{st.table}
+		}
+	}
 	if st.incremental {
 		wm := ps.MaxStamp
 		if !ps.StartedAt.IsZero() && ps.StartedAt.Before(wm) {
@@ -397,6 +458,15 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		}
 		if !ps.Shifted && wm.After(state.Watermark) {
 			state.Watermark = wm
+		}
+		state.Seen = map[string]string{}
+		if !state.Watermark.IsZero() {
+			cut := state.Watermark.Add(-s.o.Overlap)
+			for k, r := range reads {
+				if !r.stamp.Before(cut) {
+					state.Seen[k] = r.hash
+				}
+			}
 		}
 		if ps.Rows > 0 && ps.MaxStamp.IsZero() {
 			state.Warning = fmt.Sprintf("optimo %s: no record carries the cursor field %q (a time like 2026-05-01 10:00:00), so every sync reads the whole list again; set sources.optimo.cursor_fields.%s to the element holding the change stamp", st.method, cursor, st.method)
@@ -407,7 +477,8 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	// Not without a watermark (the next pass would read everything) nor
 	// after a shift (the next sync reads the same again anyway).
 	again = st.incremental && resumed && !ps.Shifted && !state.Watermark.IsZero()
-	return again, emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(state)})
+	done.Anomalies, done.State = anomalies, mustJSON(state)
+	return again, emit(ctx, done)
 }
 
 func mustJSON(v any) []byte {
