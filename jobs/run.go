@@ -118,6 +118,9 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	if err != nil {
 		return nil, err
 	}
+	if len(o.Athletes) > 0 && len(names) > 1 {
+		return nil, &UsageError{Msg: fmt.Sprintf("--athlete: an id belongs to one vendor; name it with --source (configured: %s)", strings.Join(names, ", "))}
+	}
 	st, err := openStore(ctx, env, cfg)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -565,5 +566,22 @@ func TestUnchangedSyncWritesNothingAndEmptiedSnapshotsEmpty(t *testing.T) {
 		if n := h.query("SELECT count(*) FROM " + view); n[0][0] == "0" {
 			t.Errorf("%s emptied", view)
 		}
+	}
+}
+
+func TestBackfillAthleteNeedsOneSource(t *testing.T) {
+	t.Parallel()
+	cfg := SandboxConfig("http://127.0.0.1:1", t.TempDir())
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
+	_, err := Run(context.Background(), env, cfg, RunOptions{Command: "backfill", Backfill: true, Athletes: []string{"a1"}})
+	var usage *UsageError
+	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "--source") {
+		t.Fatalf("err = %v, want a usage error asking for --source", err)
+	}
+	if _, err := os.Stat(cfg.Output); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused backfill touched the output (%v)", err)
 	}
 }

@@ -88,7 +88,7 @@ func TestTeamProBackfillPlayersWindow(t *testing.T) {
 	// --athlete names ids of every source: a Plyomat athlete's id is no
 	// Team Pro player, and is skipped with an anomaly.
 	other := "plyomat-athlete-42"
-	backfill := RunOptions{Command: "backfill", Backfill: true, Athletes: append([]string{other}, players...), Since: since, Until: until}
+	backfill := RunOptions{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Athletes: append([]string{other}, players...), Since: since, Until: until}
 	sum, err := h.run(backfill)
 	if err != nil {
 		t.Fatalf("backfill: %v\n%s", err, h.logs.String())
@@ -161,7 +161,7 @@ func TestTeamProBackfillResumes(t *testing.T) {
 	}
 	in := func(ps *sbt.PlayerSession) bool { return rostered[ps.PlayerID] && !instantOf(ps).Before(since) }
 	want := sessionsOnly(truth, in)
-	backfill := RunOptions{Command: "backfill", Backfill: true, Since: since}
+	backfill := RunOptions{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Since: since}
 
 	cut := &failAfter{next: http.DefaultTransport}
 	cut.left.Store(20)
@@ -220,7 +220,7 @@ func TestTeamProBackfillSharesTheLimit(t *testing.T) {
 	limit := RunOptions{Command: "sync", TeamProBurst: burst, TeamProRate: 1}
 	h.sync(limit)
 	for _, o := range []RunOptions{
-		{Command: "backfill", Backfill: true, TeamProBurst: burst, TeamProRate: 1},
+		{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, TeamProBurst: burst, TeamProRate: 1},
 		limit,
 	} {
 		tp.ResetStats()

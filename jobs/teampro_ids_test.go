@@ -62,7 +62,7 @@ func TestTeamProHostileIDs(t *testing.T) {
 		}
 	}
 	h.sb.TeamPro.ResetStats()
-	if _, err := h.run(RunOptions{Command: "backfill", Backfill: true, Athletes: hostilePlayers}); err != nil {
+	if _, err := h.run(RunOptions{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Athletes: hostilePlayers}); err != nil {
 		t.Fatalf("backfill of hostile players: %v", err)
 	}
 	if st := h.sb.TeamPro.Stats(); st.ByRoute[sbt.RoutePlayerSessions] != len(ids) || st.ByRoute[sbt.RoutePlayerSession] != len(ids) || st.ByRoute[sbt.RouteUnknown] != 0 {
