@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
@@ -24,7 +26,8 @@ import (
 )
 
 // TestMain doubles as a child process: with ATHLAKE_CHILD_CONFIG set, the
-// test binary runs one sync and exits (crash tests); with
+// test binary runs one sync (with ATHLAKE_CHILD_COMPACT, one compaction)
+// and exits (crash tests); with
 // ATHLAKE_CHILD_TOKEN, it fetches a Team Pro access token (refresh races).
 func TestMain(m *testing.M) {
 	if p := os.Getenv("ATHLAKE_CHILD_CONFIG"); p != "" {
@@ -44,11 +47,27 @@ func childSync(path string) int {
 	}
 	commit, _ := strconv.ParseInt(os.Getenv("ATHLAKE_CHILD_COMMIT_BYTES"), 10, 64)
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+	if n, err := strconv.Atoi(os.Getenv("ATHLAKE_CHILD_DIE_AFTER_WRITES")); err == nil {
+		env.WrapStore = func(st store.Store) store.Store { return &dieAfter{Store: st, left: n} }
+	}
+	if n, err := strconv.Atoi(os.Getenv("ATHLAKE_CHILD_DIE_AFTER_MARKERS")); err == nil {
+		env.WrapStore = func(st store.Store) store.Store { return &dieAfter{Store: st, left: n, only: "_commits/"} }
+	}
 	// As cmd/athlake does: SIGTERM cancels the run, which commits what is
 	// complete and saves the state.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync", CommitBytes: commit}); err != nil {
+	run := func() error {
+		_, err := Run(ctx, env, cfg, RunOptions{Command: "sync", CommitBytes: commit})
+		return err
+	}
+	if os.Getenv("ATHLAKE_CHILD_COMPACT") != "" {
+		run = func() error {
+			_, err := Compact(ctx, env, cfg, CompactOptions{Grace: -1})
+			return err
+		}
+	}
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		var locked *pipeline.LockedError
 		if errors.Is(err, context.Canceled) || errors.As(err, &locked) {
@@ -57,6 +76,66 @@ func childSync(path string) int {
 		return 1
 	}
 	return 0
+}
+
+// dieAfter is a store whose process kills itself with SIGKILL right after
+// the left-th completed write (object, Put or Delete; with only, of a key
+// starting so): a crash at an exact point.
+type dieAfter struct {
+	store.Store
+	only string
+	mu   sync.Mutex
+	left int
+}
+
+func (d *dieAfter) wrote(key string) {
+	if !strings.HasPrefix(key, d.only) {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.left--; d.left == 0 {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // never returns
+	}
+}
+
+func (d *dieAfter) Put(ctx context.Context, key string, data []byte) error {
+	err := d.Store.Put(ctx, key, data)
+	d.wrote(key)
+	return err
+}
+
+func (d *dieAfter) PutIf(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
+	v, err := d.Store.PutIf(ctx, key, data, ifVersion)
+	d.wrote(key)
+	return v, err
+}
+
+func (d *dieAfter) Delete(ctx context.Context, key string) error {
+	err := d.Store.Delete(ctx, key)
+	d.wrote(key)
+	return err
+}
+
+func (d *dieAfter) Create(ctx context.Context, key string) (store.Writer, error) {
+	w, err := d.Store.Create(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return &dieAfterWriter{Writer: w, d: d, key: key}, nil
+}
+
+type dieAfterWriter struct {
+	store.Writer
+	d   *dieAfter
+	key string
+}
+
+func (w *dieAfterWriter) Commit() error {
+	err := w.Writer.Commit()
+	w.d.wrote(w.key)
+	return err
 }
 
 // TestKilledSyncsConverge kills syncs with SIGKILL at random moments, then

@@ -200,10 +200,10 @@ func TestSnapshotPickedByMarkerTime(t *testing.T) {
 		},
 	}
 	files := viewFiles(c, reg)
-	if got := files["plyomat/athletes"]; len(got) != 1 || !strings.Contains(got[0], behind) {
+	if got := files["plyomat/athletes"].delta; len(got) != 1 || !strings.Contains(got[0], behind) {
 		t.Errorf("athletes read %v, want the snapshot committed last (%s)", got, behind)
 	}
-	if got := files["plyomat/sets"]; len(got) != 2 {
+	if got := files["plyomat/sets"].delta; len(got) != 2 {
 		t.Errorf("sets (incremental) read %v, want both files", got)
 	}
 }

@@ -52,6 +52,8 @@ type Env struct {
 	// S3, if set, adjusts the options of an s3:// output (tests give the
 	// test server's keys without touching the process environment).
 	S3 func(*s3store.Options)
+	// WrapStore, if set, wraps the output's store (tests inject faults).
+	WrapStore func(store.Store) store.Store
 }
 
 func (e *Env) now() time.Time {
@@ -77,6 +79,9 @@ type RunOptions struct {
 	// LockTTL and CommitBytes override defaults (tests).
 	LockTTL     time.Duration
 	CommitBytes int64
+	// CompactGrace overrides how long files a compaction replaced stay
+	// (tests, benchmarks; negative: none).
+	CompactGrace time.Duration
 	// HTTP tuning (tests shorten timeouts and backoff).
 	Timeout time.Duration
 	Backoff time.Duration
@@ -104,6 +109,8 @@ type Summary struct {
 	Files      int                              `json:"files"`
 	Bytes      int64                            `json:"bytes_written"`
 	Streams    []pipeline.StreamResult          `json:"streams"`
+	// Compacted is the compaction at the end of the run.
+	Compacted *CompactReport `json:"compacted,omitempty"`
 }
 
 // requester is a source that reports its HTTP requests.
@@ -138,6 +145,9 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	}
 	host, _ := os.Hostname()
 	prog := newProgress(env)
+	k := &compactor{st: st, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
+		o: CompactOptions{Auto: true, Grace: o.CompactGrace}}
+	var compacted *CompactReport
 	runner := &pipeline.Runner{
 		Log:    log,
 		State:  &load.StateStore{Store: st},
@@ -149,6 +159,10 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		CommitBytes: o.CommitBytes,
 		Progress:    prog.committed,
 		Recover:     recoverOutput(st, reg, log),
+		After: func(ctx context.Context) (err error) {
+			compacted, err = k.run(ctx, names)
+			return err
+		},
 	}
 	log.Info("run starting", "command", o.Command, "sources", names, "output", st.URL())
 	results, runErr := runner.Run(ctx, sources)
@@ -161,6 +175,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	sum := &Summary{
 		RunID: runID, Command: o.Command, StartedAt: start, Rows: map[string]int64{},
 		Requests: map[string]pipeline.RequestStats{}, Anomalies: []string{}, Streams: results,
+		Compacted: compacted,
 	}
 	sort.Slice(sum.Streams, func(i, j int) bool {
 		return sum.Streams[i].Source+"/"+sum.Streams[i].Stream < sum.Streams[j].Source+"/"+sum.Streams[j].Stream

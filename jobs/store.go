@@ -19,12 +19,18 @@ import (
 
 // openStore opens the configured output: a local folder or s3://bucket/prefix.
 func openStore(ctx context.Context, env *Env, cfg *Config) (store.Store, error) {
+	wrap := func(st store.Store) store.Store {
+		if env.WrapStore != nil {
+			return env.WrapStore(st)
+		}
+		return st
+	}
 	if !cfg.IsS3() {
 		st, err := store.NewLocal(cfg.path(cfg.Output))
 		if err != nil {
 			return nil, &ConfigError{Key: "output", Msg: err.Error()}
 		}
-		return st, nil
+		return wrap(st), nil
 	}
 	bucket, prefix, err := s3store.ParseURL(cfg.Output)
 	if err != nil {
@@ -34,7 +40,7 @@ func openStore(ctx context.Context, env *Env, cfg *Config) (store.Store, error) 
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
-	return st, nil
+	return wrap(st), nil
 }
 
 // openS3 opens bucket/prefix with the config's S3 settings: the output, or

@@ -61,25 +61,32 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 	}
 	return s3, views.Build(ctx, views.Options{
 		DB: cfg.DuckDBPath(), Lake: st.URL(), S3: s3, Tables: orderedTables(reg),
-		Files: func(t *schemas.Table) []string { return files[t.ID()] },
+		Files: func(t *schemas.Table) ([]string, []string) {
+			if f := files[t.ID()]; f != nil {
+				return f.base, f.delta
+			}
+			return nil, nil
+		},
 	})
 }
 
-// viewFiles picks the files each view reads: a table's committed Parquet
-// files; for a snapshot table, those of the newest complete snapshot — the
-// run whose commit marker the store wrote last (the store's clock, not the
-// writers', which may disagree across hosts).
-func viewFiles(c *load.Committed, reg *schemas.Registry) map[string][]string {
+// viewFiles picks the files each view reads, by table ID: a table's
+// committed Parquet files but those a compaction replaced, split into the
+// files compactions wrote (base) and the others (delta); for a snapshot
+// table, those of the newest complete snapshot — the run whose commit
+// marker the store wrote last (the store's clock, not the writers', which
+// may disagree across hosts).
+func viewFiles(c *load.Committed, reg *schemas.Registry) map[string]*tableFiles {
 	type snap struct {
 		at  time.Time
 		run string
 	}
-	files := map[string][]string{}
+	files := map[string]*tableFiles{}
 	newest := map[string]snap{}
 	runOf := map[string]string{}
 	for _, o := range c.Objects {
 		cm, ok := load.CommitOf(o.Key)
-		if !ok || !strings.HasSuffix(o.Key, ".parquet") {
+		if !ok || !strings.HasSuffix(o.Key, ".parquet") || c.Replaced[o.Key] {
 			continue
 		}
 		parts := strings.SplitN(o.Key, "/", 3)
@@ -88,7 +95,14 @@ func viewFiles(c *load.Committed, reg *schemas.Registry) map[string][]string {
 			continue // a table this version does not know
 		}
 		id := t.ID()
-		files[id] = append(files[id], o.Key)
+		if files[id] == nil {
+			files[id] = &tableFiles{}
+		}
+		if cm.Compacted() {
+			files[id].base = append(files[id].base, o.Key)
+		} else {
+			files[id].delta = append(files[id].delta, o.Key)
+		}
 		if t.Mode == schemas.Snapshot && t.Parent == nil {
 			s := snap{c.Markers[cm.Marker()], cm.RunID}
 			if cur := newest[id]; s.at.After(cur.at) || s.at.Equal(cur.at) && s.run > cur.run {
@@ -98,10 +112,13 @@ func viewFiles(c *load.Committed, reg *schemas.Registry) map[string][]string {
 		}
 	}
 	for id, s := range newest {
-		files[id] = slices.DeleteFunc(files[id], func(k string) bool { return runOf[k] != s.run })
+		files[id].delta = slices.DeleteFunc(files[id].delta, func(k string) bool { return runOf[k] != s.run })
 	}
 	return files
 }
+
+// tableFiles are the files a table's view reads.
+type tableFiles struct{ base, delta []string }
 
 // orderedTables puts parents before their children, as child views read
 // their parent's view.

@@ -51,7 +51,15 @@ type Commit struct {
 	Source string
 	Name   string // <run>-<stream>-<seq>
 	RunID  string
+	Stream string
 }
+
+// CompactStream is the stream name of compaction commits: their files hold
+// the current state of their table's partition, one row per key.
+const CompactStream = "compact"
+
+// Compacted tells a compaction's file.
+func (c Commit) Compacted() bool { return c.Stream == CompactStream }
 
 // Marker is the key of the commit's marker.
 func (c Commit) Marker() string { return markerKey(c.Source, c.Name) }
@@ -81,7 +89,7 @@ func CommitOf(key string) (c Commit, ok bool) {
 	if m == nil {
 		return c, false
 	}
-	c.Name, c.RunID = name, m[1]
+	c.Name, c.RunID, c.Stream = name, m[1], m[2]
 	return c, true
 }
 
@@ -114,7 +122,19 @@ type Committed struct {
 	// format record, or an adoption not finished): all its files count
 	// as committed.
 	Legacy bool
-	format *lakeFormat // nil: no record
+	// Replaced holds the files committed compactions replaced: still in
+	// the lake (Objects) until their grace has passed, read by no view.
+	Replaced map[string]bool
+	// Compactions are the committed compaction markers, oldest first.
+	Compactions []Compaction
+	format      *lakeFormat // nil: no record
+}
+
+// Compaction is a committed compaction's marker.
+type Compaction struct {
+	Marker   string
+	At       time.Time // when the marker was written (the store's clock)
+	Replaces []string
 }
 
 // lakeFormat is the content of FormatKey.
@@ -155,6 +175,25 @@ func ListCommitted(ctx context.Context, st store.Store, reg *schemas.Registry) (
 		}
 	}
 	c.Legacy = c.format == nil && len(c.Markers) == 0 || c.format != nil && c.format.Adopting
+	c.Replaced = map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(c.Markers)) {
+		if m := nameRE.FindStringSubmatch(strings.TrimSuffix(path.Base(key), ".json")); m == nil || m[2] != CompactStream {
+			continue
+		}
+		b, _, err := st.Get(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", key, err)
+		}
+		var mk marker
+		if err := json.Unmarshal(b, &mk); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		c.Compactions = append(c.Compactions, Compaction{Marker: key, At: c.Markers[key], Replaces: mk.Replaces})
+		for _, r := range mk.Replaces {
+			c.Replaced[r] = true
+		}
+	}
+	slices.SortStableFunc(c.Compactions, func(a, b Compaction) int { return a.At.Compare(b.At) })
 	for _, o := range objs {
 		if cm, ok := CommitOf(o.Key); ok && !c.Legacy && c.Markers[cm.Marker()].IsZero() {
 			c.Uncommitted = append(c.Uncommitted, o)

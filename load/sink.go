@@ -66,6 +66,10 @@ type marker struct {
 	Rows   map[string]int64 `json:"rows,omitempty"`
 	// Adopted marks a commit of a lake written before markers existed.
 	Adopted bool `json:"adopted,omitempty"`
+	// Replaces lists the files a compaction's files take the place of:
+	// from the moment the marker exists, no view reads them, and a later
+	// run deletes them once ReplacedGrace has passed.
+	Replaces []string `json:"replaces,omitempty"`
 }
 
 type markerFile struct {

@@ -34,6 +34,10 @@ type Runner struct {
 	// Recover, if set, runs once the lock is held and before any stream
 	// starts: the output's clean-up after killed runs.
 	Recover func(ctx context.Context) error
+	// After, if set, runs once every stream has ended, unless the run
+	// was cancelled, while the lock is still held: the output's upkeep
+	// (compaction). Its error joins the streams'.
+	After func(ctx context.Context) error
 }
 
 // StreamResult is what one stream did in a run.
@@ -125,6 +129,11 @@ func (r *Runner) Run(ctx context.Context, sources []Source) ([]StreamResult, err
 		}
 	}
 	_ = g.Wait()
+	if r.After != nil && ctx.Err() == nil {
+		if err := r.After(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
 		errs = append(errs, cause)
 	}

@@ -47,6 +47,7 @@ Usage:
   athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T]
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake mirror    [--config FILE] --to DIR
+  athlake compact   [--config FILE] [--source NAME]... [--table VIEW]... [--dry-run]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large] [--latency D]
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
@@ -176,6 +177,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		_, err = jobs.Mirror(ctx, env, cfg, jobs.MirrorOptions{To: *to})
+		return err
+
+	case "compact":
+		cfgFlag := configPath()
+		var sources, tables multiFlag
+		fs.Var(&sources, "source", "only this source (repeatable)")
+		fs.Var(&tables, "table", "only this table, by its view name, e.g. plyomat_sets (repeatable)")
+		dry := fs.Bool("dry-run", false, "say what would be compacted, write nothing")
+		if err := parse(); err != nil {
+			return err
+		}
+		cfg, err := loadConfig(*cfgFlag)
+		if err != nil {
+			return err
+		}
+		_, err = jobs.Compact(ctx, env, cfg, jobs.CompactOptions{Sources: sources, Tables: tables, DryRun: *dry})
 		return err
 
 	case "auth":

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 )
 
@@ -65,7 +66,7 @@ func CompareNative(ctx context.Context, dbPath string, tables []string, queries 
 					return nil, err
 				}
 				start := time.Now()
-				n, sum, err := drain(ctx, conn, q.SQL)
+				n, sum, err := drain(ctx, conn, q.SQL, nil)
 				took := time.Since(start)
 				if err != nil {
 					return nil, fmt.Errorf("%s over %s: %w", q.Name, schema, err)
@@ -81,15 +82,16 @@ func CompareNative(ctx context.Context, dbPath string, tables []string, queries 
 			}
 		}
 		if sums[0] != sums[1] {
-			return nil, fmt.Errorf("%s: the views and the native tables give different rows", q.Name)
+			return nil, fmt.Errorf("%s: the views and the native tables give different rows: %s", q.Name, firstDifference(ctx, conn, q.SQL))
 		}
 	}
 	return out, nil
 }
 
 // drain runs a query and reads every row, returning their count and an
-// order-independent checksum of their text.
-func drain(ctx context.Context, conn *sql.Conn, query string) (int, uint64, error) {
+// order-independent checksum of their text; with keep, the rows as text
+// too.
+func drain(ctx context.Context, conn *sql.Conn, query string, keep *[]string) (int, uint64, error) {
 	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
 		return 0, 0, err
@@ -109,10 +111,37 @@ func drain(ctx context.Context, conn *sql.Conn, query string) (int, uint64, erro
 		if err := rows.Scan(ptrs...); err != nil {
 			return 0, 0, err
 		}
+		text := fmt.Sprint(vals...)
 		h := fnv.New64a()
-		fmt.Fprint(h, vals...)
+		h.Write([]byte(text))
 		sum += h.Sum64()
 		n++
+		if keep != nil {
+			*keep = append(*keep, text)
+		}
 	}
 	return n, sum, rows.Err()
+}
+
+// firstDifference runs a query over both schemas and names a row that only
+// one of them gives.
+func firstDifference(ctx context.Context, conn *sql.Conn, query string) string {
+	var got [2][]string
+	for k, schema := range []string{"lake", "memory"} {
+		if _, err := conn.ExecContext(ctx, "USE "+schema); err != nil {
+			return err.Error()
+		}
+		if _, _, err := drain(ctx, conn, query, &got[k]); err != nil {
+			return err.Error()
+		}
+		slices.Sort(got[k])
+	}
+	for k, name := range []string{"views", "native tables"} {
+		for _, r := range got[k] {
+			if _, found := slices.BinarySearch(got[1-k], r); !found {
+				return fmt.Sprintf("only the %s give %s (%d vs %d rows)", name, r, len(got[0]), len(got[1]))
+			}
+		}
+	}
+	return fmt.Sprintf("the same rows, counted differently (%d vs %d rows)", len(got[0]), len(got[1]))
 }

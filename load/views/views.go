@@ -34,10 +34,10 @@ type Options struct {
 	// Tables to create views for, parents before their children.
 	Tables []*schemas.Table
 	// Files lists the Parquet files a table's view reads (keys relative to
-	// Lake): its committed files, or for a snapshot table those of the
-	// newest complete snapshot. A table without files gets an empty view
-	// with its declared columns.
-	Files func(t *schemas.Table) []string
+	// Lake): those compactions wrote (base) and the others (delta); for a
+	// snapshot table, those of the newest complete snapshot (delta). A
+	// table without files gets an empty view with its declared columns.
+	Files func(t *schemas.Table) (base, delta []string)
 }
 
 // Build writes the database to a temporary file next to DB and renames it
@@ -69,7 +69,8 @@ func Build(ctx context.Context, o Options) error {
 		}
 	}
 	for _, t := range o.Tables {
-		stmt := CreateSQL(t, lake, o.Files(t))
+		base, delta := o.Files(t)
+		stmt := CreateSQL(t, lake, base, delta)
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			db.Close()
 			os.Remove(tmp)
@@ -88,62 +89,78 @@ func Build(ctx context.Context, o Options) error {
 }
 
 // CreateSQL is the statement that creates the view of table t reading
-// files (keys under root, an absolute slash path or an s3:// URL).
+// files (keys under root, an absolute slash path or an s3:// URL): base,
+// files written by a compaction (one row per key, the current state when
+// written), and delta, the files committed since.
 //
 // The files are listed, not globbed: a view reads committed files only, and
 // a notebook sees the lake as of the last views build, never a commit in
 // progress. Incremental tables keep every version of a key; the view keeps
-// the one from the newest response. Snapshot tables are given the files of
-// the newest complete snapshot, so records deleted at the vendor disappear.
+// the one from the newest response: the delta is deduplicated row by row,
+// and a compacted row is shown unless the delta holds its key (a version
+// fetched after the compaction). The compacted state is never
+// deduplicated again. Snapshot tables are given the files of the newest
+// complete snapshot, so records deleted at the vendor disappear.
 // Child tables (reps, samples) show the rows of their parent's current
 // version, chosen by that version alone (its response's _extracted_at and
 // _run_id): a response's children have distinct keys (the decoders reject
 // a key a response repeats), so they are never deduplicated row by row,
 // and a query for one session's samples reads only that session's rows.
-func CreateSQL(t *schemas.Table, root string, files []string) string {
+func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 	view := ident(t.ViewName())
-	if len(files) == 0 {
+	if len(base)+len(delta) == 0 {
 		cols := make([]string, 0, len(t.AllColumns()))
 		for _, c := range t.AllColumns() {
 			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.DuckDB(), ident(c.Name)))
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", view, strings.Join(cols, ", "))
 	}
-	paths := make([]string, len(files))
-	for i, f := range files {
-		paths[i] = literal(strings.TrimSuffix(root, "/") + "/" + f)
+	scan := func(files []string) string {
+		paths := make([]string, len(files))
+		for i, f := range files {
+			paths[i] = literal(strings.TrimSuffix(root, "/") + "/" + f)
+		}
+		return fmt.Sprintf("read_parquet([%s], hive_partitioning = true, union_by_name = true)", strings.Join(paths, ", "))
 	}
-	scan := fmt.Sprintf("read_parquet([%s], hive_partitioning = true, union_by_name = true)", strings.Join(paths, ", "))
 	sel := "*"
 	if t.Partition.Granularity != schemas.None {
 		// The partition value is derived from a column the files carry.
 		sel += " EXCLUDE (" + ident(t.Partition.Key) + ")"
 	}
 	sel += " REPLACE (CAST(" + ident(schemas.ColExtra) + " AS JSON) AS " + ident(schemas.ColExtra) + ")"
-	keys := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		keys[i] = "f." + ident(k)
-	}
-	latest := fmt.Sprintf("QUALIFY row_number() OVER (PARTITION BY %s ORDER BY f.%s DESC, f.%s DESC) = 1",
-		strings.Join(keys, ", "), ident(schemas.ColExtractedAt), ident(schemas.ColRunID))
+	latest := fmt.Sprintf("QUALIFY row_number() OVER (PARTITION BY %s ORDER BY %s DESC, %s DESC) = 1",
+		identList(t.Key, ""), ident(schemas.ColExtractedAt), ident(schemas.ColRunID))
 
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s AS SELECT f.%s FROM %s AS f", view, sel, scan)
-	if t.Parent != nil {
-		parent := ident(t.Source + "_" + t.Parent.Table)
-		on := []string{
-			"f." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt),
-			"f." + ident(schemas.ColRunID) + " = p." + ident(schemas.ColRunID),
+	// rows is every row the view chooses from; a child's need no
+	// deduplication, a root's delta does.
+	var rows string
+	switch {
+	case t.Parent != nil || len(delta) == 0:
+		var parts []string
+		for _, files := range [][]string{base, delta} {
+			if len(files) > 0 {
+				parts = append(parts, fmt.Sprintf("SELECT %s FROM %s", sel, scan(files)))
+			}
 		}
-		for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
-			on = append(on, "f."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
-		}
-		fmt.Fprintf(&b, " SEMI JOIN %s AS p ON %s", parent, strings.Join(on, " AND "))
+		rows = strings.Join(parts, " UNION ALL BY NAME ")
+	case len(base) == 0:
+		rows = fmt.Sprintf("SELECT %s FROM %s %s", sel, scan(delta), latest)
+	default:
+		rows = fmt.Sprintf("WITH d AS (SELECT %s FROM %s %s) SELECT b.* FROM (SELECT %s FROM %s) AS b ANTI JOIN d ON %s UNION ALL BY NAME SELECT * FROM d",
+			sel, scan(delta), latest, sel, scan(base), joinOn(t.Key, "b", "d"))
 	}
 	if t.Parent == nil {
-		b.WriteString(" " + latest)
+		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS %s", view, rows)
 	}
-	return b.String()
+	parent := ident(t.Source + "_" + t.Parent.Table)
+	on := []string{
+		"f." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt),
+		"f." + ident(schemas.ColRunID) + " = p." + ident(schemas.ColRunID),
+	}
+	for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
+		on = append(on, "f."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
+	}
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT f.* FROM (%s) AS f SEMI JOIN %s AS p ON %s", view, rows, parent, strings.Join(on, " AND "))
 }
 
 func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -110,7 +110,8 @@ func TestViewsCurrentState(t *testing.T) {
 		}
 		return keys
 	}
-	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, Files: files}); err != nil {
+	delta := func(tb *schemas.Table) ([]string, []string) { return nil, files(tb) }
+	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, Files: delta}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -165,7 +166,7 @@ func TestViewsOverS3(t *testing.T) {
 	tb, _ := reg.Lookup("plyomat", "athletes")
 
 	key := "plyomat/athletes/run1-athletes-0001.parquet"
-	stmt := views.CreateSQL(tb, st.URL(), []string{key})
+	stmt := views.CreateSQL(tb, st.URL(), nil, []string{key})
 	if want := "read_parquet(['s3://" + bucket + "/lake/" + key + "']"; !strings.Contains(stmt, want) {
 		t.Fatalf("view SQL %s\nlacks %s", stmt, want)
 	}
@@ -183,7 +184,7 @@ func TestViewsOverS3(t *testing.T) {
 
 	db := filepath.Join(t.TempDir(), "athlake.duckdb")
 	err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), S3: s3, Tables: []*schemas.Table{tb},
-		Files: func(*schemas.Table) []string { return []string{key} }})
+		Files: func(*schemas.Table) ([]string, []string) { return nil, []string{key} }})
 	if errors.Is(err, views.ErrNoHTTPFS) {
 		// Offline (as here): a clear error, and no database left behind.
 		if !strings.Contains(err.Error(), "athlake mirror") {

@@ -1,0 +1,228 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/sandbox"
+	sbo "github.com/athlake/athlake/sandbox/optimo"
+	sbt "github.com/athlake/athlake/sandbox/teampro"
+)
+
+// season is a sandbox of all three vendors and a lake synced from it.
+type season struct {
+	t   *testing.T
+	sb  *sandbox.Sandbox
+	cfg *Config
+	env *Env
+}
+
+func newSeason(t *testing.T, seed int64) *season {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{Seed: seed, TeamPro: sbt.Options{Rate: 1000, Burst: 1 << 30}, Optimo: sbo.Options{DailyQuota: 1 << 30}})
+	api := httptest.NewServer(sb)
+	t.Cleanup(api.Close)
+	cfg := SandboxConfig(api.URL, t.TempDir())
+	cfg.Sources.TeamPro.Rate, cfg.Sources.TeamPro.Burst = 1000, 1<<30
+	// Advance edits sessions up to a few weeks old; look back that far.
+	cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour)
+	cfg.Sources.Optimo.DailyRequestBudget = 1 << 30
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
+	if err := AuthTeamPro(context.Background(), env, cfg, AuthOptions{Open: FollowRedirects}); err != nil {
+		t.Fatal(err)
+	}
+	return &season{t: t, sb: sb, cfg: cfg, env: env}
+}
+
+// day advances every vendor a day and syncs, compacting what is due with
+// no grace.
+func (s *season) day() *Summary {
+	s.t.Helper()
+	s.sb.Plyomat.Advance(24 * time.Hour)
+	s.sb.TeamPro.Advance(24 * time.Hour)
+	s.sb.Optimo.Advance(24 * time.Hour)
+	sum, err := Run(context.Background(), s.env, s.cfg, RunOptions{Command: "sync", CompactGrace: -1})
+	if err != nil {
+		s.t.Fatalf("sync: %v", err)
+	}
+	return sum
+}
+
+// assertTruth compares every view of every vendor with its sandbox.
+func (s *season) assertTruth() {
+	s.t.Helper()
+	query := func(q string) [][]string {
+		_, rows, err := views.Query(context.Background(), s.cfg.DuckDBPath(), q)
+		if err != nil {
+			s.t.Fatalf("%s: %v", q, err)
+		}
+		return rows
+	}
+	assertViews(s.t, func(q string) [][]string { return normalizeDevices(q, query(q)) }, "plyomat_", viewQueries, expected(s.sb.Plyomat.Truth()))
+	assertViews(s.t, query, "teampro_", tpQueries, tpExpected(s.sb.TeamPro.Truth()))
+	assertViews(s.t, query, "optimo_", opQueries, opExpected(s.sb.Optimo.Truth(), s.sb.Optimo.WallToUTC))
+}
+
+func TestCompactionKeepsTheViews(t *testing.T) {
+	t.Parallel()
+	s := newSeason(t, 51)
+	ctx := context.Background()
+	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The syncs compact what passed the threshold (the first pass's many
+	// files), the command the rest.
+	var tables []string
+	compacted := func(rep *CompactReport) {
+		for _, c := range rep.Tables {
+			tables = append(tables, c.Table)
+		}
+	}
+	compacted(sum.Compacted)
+	for range 3 {
+		compacted(s.day().Compacted)
+	}
+	before := dumpViews(t, s.cfg.DuckDBPath())
+	filesBefore, _ := parquetFiles(t, s.cfg.Output)
+
+	rep, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tables) == 0 {
+		t.Fatal("nothing was compacted")
+	}
+	compacted(rep)
+	for _, want := range []string{"plyomat_sets", "teampro_player_sessions", "optimo_workouts"} {
+		if !strings.Contains(strings.Join(tables, " "), want) {
+			t.Errorf("%s not compacted (%v)", want, tables)
+		}
+	}
+	assertSameViews(t, before, dumpViews(t, s.cfg.DuckDBPath()))
+
+	// The next compaction deletes what the first replaced (no grace), and
+	// finds nothing more to do.
+	rep, err = Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tables) != 0 || rep.Deleted == 0 {
+		t.Errorf("second compaction: %+v, want nothing compacted and the replaced files deleted", rep)
+	}
+	filesAfter, _ := parquetFiles(t, s.cfg.Output)
+	t.Logf("Parquet files: %d before compaction, %d after", filesBefore, filesAfter)
+	if filesAfter >= filesBefore {
+		t.Errorf("Parquet files: %d before compaction, %d after", filesBefore, filesAfter)
+	}
+	assertSameViews(t, before, dumpViews(t, s.cfg.DuckDBPath()))
+
+	// Syncs on top of the compacted lake stay exact.
+	s.day()
+	s.assertTruth()
+}
+
+// TestKilledCompactionsKeepTheViews kills a compaction with SIGKILL right
+// after each of its writes in turn (a crash at every point of the
+// protocol): after each, views built from the lake as the kill left it
+// equal those from before. Then crashes pile up on one lake, and a
+// compaction that finishes, and one that deletes what it replaced, keep
+// the views equal too.
+func TestKilledCompactionsKeepTheViews(t *testing.T) {
+	t.Parallel()
+	s := newSeason(t, 52)
+	ctx := context.Background()
+	if _, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	s.day()
+	before := dumpViews(t, s.cfg.DuckDBPath())
+	dir := filepath.Dir(s.cfg.Output)
+	cfgPath := writeChildConfig(t, dir, "compact.yaml", s.cfg)
+	pristine := filepath.Join(dir, "pristine")
+	if err := os.CopyFS(pristine, os.DirFS(s.cfg.Output)); err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		t.Helper()
+		if err := os.RemoveAll(s.cfg.Output); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.CopyFS(s.cfg.Output, os.DirFS(pristine)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// compact runs a compaction in a child that dies after its n-th
+	// write, or its n-th commit marker (0: never); it reports whether it
+	// died.
+	compact := func(what string, n int) bool {
+		t.Helper()
+		var out syncBuffer
+		cmd := childCmd(cfgPath, &out, "ATHLAKE_CHILD_COMPACT=1", fmt.Sprintf("ATHLAKE_CHILD_DIE_AFTER_%s=%d", what, n))
+		err := cmd.Run()
+		if err == nil {
+			return false
+		}
+		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
+			t.Fatalf("compaction failed: %v\n%s", err, out.String())
+		}
+		return true
+	}
+	assertViewsNow := func(when string) {
+		t.Helper()
+		if err := Views(ctx, s.env, s.cfg, ViewsOptions{}); err != nil {
+			t.Fatalf("%s: views: %v", when, err)
+		}
+		assertSameViews(t, before, dumpViews(t, s.cfg.DuckDBPath()))
+		if t.Failed() {
+			t.Fatalf("views differ %s", when)
+		}
+	}
+	// Right after each commit marker (a family compacted, the others
+	// not), and after writes spread over the whole compaction (files
+	// uploaded, their marker not yet written).
+	markers := 0
+	for n := 1; compact("MARKERS", n); n++ {
+		markers = n
+		assertViewsNow(fmt.Sprintf("after a compaction killed after its commit marker %d", n))
+		restore()
+	}
+	if markers < 3 {
+		t.Fatalf("a compaction wrote only %d commit markers: nothing much was compacted", markers)
+	}
+	writes := 0
+	for a, b := 1, 2; compact("WRITES", a); a, b = b, a+b {
+		writes = a
+		assertViewsNow(fmt.Sprintf("after a compaction killed after its write %d", a))
+		restore()
+	}
+	t.Logf("killed after each of %d commit markers, and after writes up to %d", markers, writes)
+	// Crashes piling up on one lake, then compactions that finish.
+	for _, n := range []int{writes / 2, writes / 3, writes - 1} {
+		compact("WRITES", n)
+	}
+	assertViewsNow("after three killed compactions")
+	for range 2 {
+		if compact("WRITES", 0) {
+			t.Fatal("a compaction died without being asked to")
+		}
+		assertSameViews(t, before, dumpViews(t, s.cfg.DuckDBPath()))
+	}
+	c, err := Compact(ctx, s.env, s.cfg, CompactOptions{DryRun: true})
+	if err != nil || len(c.Tables) != 0 {
+		t.Errorf("after the finished compactions, a dry run would still compact %+v (%v)", c, err)
+	}
+}
