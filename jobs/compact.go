@@ -30,7 +30,7 @@ const CompactDeltaFiles = 16
 // CompactOptions select what a compaction covers.
 type CompactOptions struct {
 	Sources []string // none: every configured source
-	Tables  []string // view names (plyomat_sets) or table names (sets); none: all
+	Tables  []string // view names (plyomat_sets; a child names its family); none: all
 	DryRun  bool     // say what would be compacted, write nothing
 	// Auto compacts only what passed the thresholds (the end of a sync);
 	// otherwise every family with a file committed since its last
@@ -111,7 +111,7 @@ func (k *compactor) wanted(t *schemas.Table) bool {
 		return true
 	}
 	for _, name := range k.o.Tables {
-		if name == t.ViewName() || name == t.Name || name == t.ID() {
+		if name == t.ViewName() || name == t.ID() {
 			return true
 		}
 	}

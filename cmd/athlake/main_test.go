@@ -52,6 +52,8 @@ func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{[]string{"sync", "--config", write("s3db.yaml", "output: s3://b/lake\nduckdb: s3://b/x.duckdb\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "duckdb: the views database is a local file"},
 		{[]string{"sync", "--config", write("s3token.yaml", "sources:\n  teampro:\n    client_id: c\n    client_secret: s\n    token_file: s3://bucket-only\n")}, "sources.teampro.token_file"},
 		{[]string{"sync", "--config", write("s3key.yaml", "output: s3://b/lake\ns3:\n  access_key: AKIA\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "unknown key access_key"},
+		{[]string{"compact", "--config", write("c.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--table", "sets"}, "--table sets: no such table"},
+		{[]string{"backfill", "--config", write("two.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n  optimo:\n    base_url: http://x/xml-in\n    token: t\n"), "--athlete", "a1"}, "--athlete: an id belongs to one vendor; name it with --source"},
 		{[]string{"mirror", "--config", write("m.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "--to: required"},
 		{[]string{"views", "--config", write("v.yaml", "output: s3://b/lake\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--lake", "s3://b/other"}, "--lake: want a local folder"},
 	}
