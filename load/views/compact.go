@@ -63,6 +63,11 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 		_, err := conn.ExecContext(ctx, q)
 		return err
 	}
+	// A compaction runs inside a sync: it spills to disk rather than grow
+	// with the table.
+	if err := exec("SET memory_limit = '256MB'; SET preserve_insertion_order = false; SET temp_directory = " + literal(filepath.ToSlash(filepath.Join(in.OutDir, "spill")))); err != nil {
+		return nil, nil, err
+	}
 	if err := exec("CREATE TEMP TABLE files (path VARCHAR, part VARCHAR, delta BOOLEAN)"); err != nil {
 		return nil, nil, err
 	}
