@@ -84,7 +84,7 @@ func (k *compactor) run(ctx context.Context, sources []string) (*CompactReport, 
 			return rep, err
 		}
 	}
-	files := compactionFiles(c, k.reg)
+	files := liveFiles(c, k.reg)
 	for _, t := range k.reg.Tables() {
 		if t.Parent != nil || !slices.Contains(sources, t.Source) || !k.wanted(t) {
 			continue
@@ -268,9 +268,9 @@ type lakeFile struct {
 	base bool   // written by a compaction
 }
 
-// compactionFiles lists each table's committed Parquet files but those
-// already replaced, by table ID.
-func compactionFiles(c *load.Committed, reg *schemas.Registry) map[string][]lakeFile {
+// liveFiles lists each table's committed Parquet files but those a
+// compaction replaced, by table ID.
+func liveFiles(c *load.Committed, reg *schemas.Registry) map[string][]lakeFile {
 	out := map[string][]lakeFile{}
 	for _, o := range c.Objects {
 		cm, ok := load.CommitOf(o.Key)
@@ -280,7 +280,7 @@ func compactionFiles(c *load.Committed, reg *schemas.Registry) map[string][]lake
 		parts := strings.SplitN(o.Key, "/", 3)
 		t, ok := reg.Lookup(parts[0], parts[1])
 		if !ok {
-			continue
+			continue // a table this version does not know
 		}
 		part := path.Dir(parts[2])
 		if part == "." {

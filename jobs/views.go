@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -70,51 +69,39 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 	})
 }
 
-// viewFiles picks the files each view reads, by table ID: a table's
-// committed Parquet files but those a compaction replaced, split into the
-// files compactions wrote (base) and the others (delta); for a snapshot
-// table, those of the newest complete snapshot — the run whose commit
-// marker the store wrote last (the store's clock, not the writers', which
-// may disagree across hosts).
+// viewFiles picks the files each view reads, by table ID: a table's live
+// files (liveFiles), split into the files compactions wrote (base) and the
+// others (delta); for a snapshot table, those of the newest complete
+// snapshot — the run whose commit marker the store wrote last (the store's
+// clock, not the writers', which may disagree across hosts).
 func viewFiles(c *load.Committed, reg *schemas.Registry) map[string]*tableFiles {
-	type snap struct {
-		at  time.Time
-		run string
-	}
-	files := map[string]*tableFiles{}
-	newest := map[string]snap{}
-	runOf := map[string]string{}
-	for _, o := range c.Objects {
-		cm, ok := load.CommitOf(o.Key)
-		if !ok || !strings.HasSuffix(o.Key, ".parquet") || c.Replaced[o.Key] {
-			continue
-		}
-		parts := strings.SplitN(o.Key, "/", 3)
-		t, ok := reg.Lookup(parts[0], parts[1])
-		if !ok {
-			continue // a table this version does not know
-		}
-		id := t.ID()
-		if files[id] == nil {
-			files[id] = &tableFiles{}
-		}
-		if cm.Compacted() {
-			files[id].base = append(files[id].base, o.Key)
-		} else {
-			files[id].delta = append(files[id].delta, o.Key)
-		}
+	out := map[string]*tableFiles{}
+	for id, files := range liveFiles(c, reg) {
+		source, name, _ := strings.Cut(id, "/")
+		t, _ := reg.Lookup(source, name)
+		newest := ""
 		if t.Mode == schemas.Snapshot && t.Parent == nil {
-			s := snap{c.Markers[cm.Marker()], cm.RunID}
-			if cur := newest[id]; s.at.After(cur.at) || s.at.Equal(cur.at) && s.run > cur.run {
-				newest[id] = s
+			var at time.Time
+			for _, f := range files {
+				cm, _ := load.CommitOf(f.key)
+				if a := c.Markers[cm.Marker()]; newest == "" || a.After(at) || a.Equal(at) && cm.RunID > newest {
+					at, newest = a, cm.RunID
+				}
 			}
-			runOf[o.Key] = cm.RunID
 		}
+		tf := &tableFiles{}
+		for _, f := range files {
+			switch cm, _ := load.CommitOf(f.key); {
+			case newest != "" && cm.RunID != newest:
+			case f.base:
+				tf.base = append(tf.base, f.key)
+			default:
+				tf.delta = append(tf.delta, f.key)
+			}
+		}
+		out[id] = tf
 	}
-	for id, s := range newest {
-		files[id].delta = slices.DeleteFunc(files[id].delta, func(k string) bool { return runOf[k] != s.run })
-	}
-	return files
+	return out
 }
 
 // tableFiles are the files a table's view reads.
