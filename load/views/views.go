@@ -136,13 +136,8 @@ func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 	var rows string
 	switch {
 	case t.Parent != nil || len(delta) == 0:
-		var parts []string
-		for _, files := range [][]string{base, delta} {
-			if len(files) > 0 {
-				parts = append(parts, fmt.Sprintf("SELECT %s FROM %s", sel, scan(files)))
-			}
-		}
-		rows = strings.Join(parts, " UNION ALL BY NAME ")
+		// One scan of every file: filters reach each file's statistics.
+		rows = fmt.Sprintf("SELECT %s FROM %s", sel, scan(append(slices.Clone(base), delta...)))
 	case len(base) == 0:
 		rows = fmt.Sprintf("SELECT %s FROM %s %s", sel, scan(delta), latest)
 	default:
