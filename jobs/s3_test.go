@@ -167,13 +167,31 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 	sync(local)
 	sync(remote)
 	second := mirrorViews(t, env, remote, mdir, mdb)
-	assertSameViews(t, dumpViews(t, local.DuckDBPath()), dumpViews(t, mdb))
+	want2 := dumpViews(t, local.DuckDBPath())
+	assertSameViews(t, want2, dumpViews(t, mdb))
 	if second.Copied == 0 || second.Unchanged < first.Copied || second.Copied >= first.Copied {
 		t.Errorf("second mirror copied %d, kept %d (first copied %d): want only what changed", second.Copied, second.Unchanged, first.Copied)
 	}
 	if third := mirrorViews(t, env, remote, mdir, mdb); third.Copied != 0 || third.Deleted != 0 {
 		t.Errorf("a mirror of an unchanged lake copied %d, deleted %d", third.Copied, third.Deleted)
 	}
+
+	// Compaction on S3 (files staged locally, committed by marker), then
+	// the deletion of what it replaced: the mirror follows, the views
+	// stay those of the local lake compacted alike.
+	for range 2 {
+		for _, cfg := range []*Config{local, remote} {
+			if _, err := Compact(ctx, env, cfg, CompactOptions{Grace: -1}); err != nil {
+				t.Fatalf("compacting %s: %v", cfg.Output, err)
+			}
+		}
+	}
+	compacted := mirrorViews(t, env, remote, mdir, mdb)
+	if compacted.Copied == 0 || compacted.Deleted == 0 {
+		t.Errorf("the mirror of a compacted lake copied %d and deleted %d files: it did not follow", compacted.Copied, compacted.Deleted)
+	}
+	assertSameViews(t, dumpViews(t, local.DuckDBPath()), dumpViews(t, mdb))
+	assertSameViews(t, want2, dumpViews(t, mdb))
 
 	if up := srv.Uploads(t, bucket); len(up) != 0 {
 		t.Errorf("unfinished multipart uploads: %v", up)
