@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -336,6 +337,9 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 			},
 		}
 		_, err = runner.Run(ctx, nil)
+	}
+	if err == nil && rep == nil {
+		err = cmp.Or(ctx.Err(), errors.New("the compaction did not run"))
 	}
 	if err != nil {
 		return rep, err

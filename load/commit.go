@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -181,6 +182,9 @@ func ListCommitted(ctx context.Context, st store.Store, reg *schemas.Registry) (
 			continue
 		}
 		b, _, err := st.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // a dead compaction's marker, deleted since the listing
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", key, err)
 		}

@@ -98,11 +98,10 @@ func DeleteReplaced(ctx context.Context, st store.Store, c *Committed, before ti
 		}
 	}
 	// A compaction whose files were all replaced in turn, and deleted,
-	// admits nothing: its marker goes too (oldest first, so a marker never
-	// outlives one whose replaced files it still names).
+	// admits nothing and replaces nothing left: its marker goes too.
 	for _, cp := range c.Compactions {
 		if !cp.At.Before(before) {
-			break
+			continue
 		}
 		b, _, err := st.Get(ctx, cp.Marker)
 		if err != nil {
@@ -120,7 +119,7 @@ func DeleteReplaced(ctx context.Context, st store.Store, c *Committed, before ti
 			live = live || present[r]
 		}
 		if live {
-			break
+			continue
 		}
 		if err := st.Delete(ctx, cp.Marker); err != nil {
 			return deleted, fmt.Errorf("deleting %s: %w", cp.Marker, err)

@@ -48,6 +48,9 @@ type Batch struct {
 	Anomalies []string
 	// State is the stream position after this batch; nil leaves it as is.
 	State []byte
+	// Sync commits what is buffered and saves State at once, before the
+	// stream goes on (a state that must be durable before what follows).
+	Sync bool
 	// Snapshots names the snapshot tables whose fresh snapshot this batch
 	// completes: every record of them has been emitted since the last
 	// state. A table named here with no rows is recorded as empty, so

@@ -247,7 +247,7 @@ func (r *Runner) runStream(ctx context.Context, source string, st Stream, ss *so
 			return err
 		}
 		pending = b.State
-		if sink.Buffered() >= limit {
+		if b.Sync || sink.Buffered() >= limit {
 			return commit(ctx)
 		}
 		return nil

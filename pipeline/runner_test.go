@@ -260,3 +260,32 @@ func TestRunnerPlansBeforeStreams(t *testing.T) {
 		t.Errorf("Plan was told (-want +got):\n%s", d)
 	}
 }
+
+// syncing emits a Sync state, then a batch that fails the stream.
+type syncing struct{}
+
+func (syncing) Name() string { return "s" }
+
+func (syncing) Run(ctx context.Context, _ []byte, emit Emit) error {
+	if err := emit(ctx, &Batch{State: []byte(`"forgotten"`), Sync: true}); err != nil {
+		return err
+	}
+	if err := emit(ctx, &Batch{State: []byte(`"later"`)}); err != nil {
+		return err
+	}
+	return errors.New("killed")
+}
+
+func TestRunnerSavesASyncStateAtOnce(t *testing.T) {
+	j := &journal{}
+	r := &Runner{
+		Log: slog.New(slog.DiscardHandler), State: j,
+		NewSink: func(string, string) Sink { return &fakeSink{j: j} },
+		// A commit only at the end unless a batch asks for one.
+		CommitBytes: 1 << 40,
+	}
+	r.Run(context.Background(), []Source{oneSource{syncing{}}})
+	if len(j.events) == 0 || j.events[0] != `state s="forgotten"` {
+		t.Errorf("events %q: want the Sync state saved first, on its own", j.events)
+	}
+}

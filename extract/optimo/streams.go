@@ -355,8 +355,16 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		return p, keys, b, nil
 	}
 	// A snapshot list holds its pages until it knows whether they differ
-	// from the snapshot last committed.
+	// from the snapshot last committed; what it still holds on return is
+	// released.
 	var held []*pipeline.Batch
+	defer func() {
+		for _, b := range held {
+			for _, r := range b.Records {
+				r.Record.Release()
+			}
+		}
+	}()
 	send := emit
 	if !st.incremental {
 		send = func(_ context.Context, b *pipeline.Batch) error {
@@ -434,22 +442,26 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	// The pass is complete.
 	state.Warning = ""
 	done := &pipeline.Batch{Anomalies: anomalies}
-	if !st.incremental {
-		if sum := hex.EncodeToString(fp.Sum(nil)); sum == state.Fingerprint {
-			for _, b := range held {
-				for _, r := range b.Records {
-					r.Record.Release()
-				}
+	if sum := hex.EncodeToString(fp.Sum(nil)); !st.incremental && sum != state.Fingerprint {
+		if state.Fingerprint != "" {
+			// Forget the old fingerprint first: were the run killed
+			// between the snapshot's commit and its state, a vendor back
+			// at the old records would otherwise match it and leave the
+			// new snapshot in the views.
+			state.Fingerprint = ""
+			if err := emit(ctx, &pipeline.Batch{State: mustJSON(state), Sync: true}); err != nil {
+				return false, err
 			}
-		} else {
-			for _, b := range held {
-				if err := emit(ctx, b); err != nil {
-					return false, err
-				}
-			}
-			state.Fingerprint = sum
-			done.Snapshots = []string{st.table}
 		}
+		for len(held) > 0 {
+			b := held[0]
+			held = held[1:] // the sink owns it now
+			if err := emit(ctx, b); err != nil {
+				return false, err
+			}
+		}
+		state.Fingerprint = sum
+		done.Snapshots = []string{st.table}
 	}
 	if st.incremental {
 		wm := ps.MaxStamp

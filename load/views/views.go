@@ -98,8 +98,8 @@ func Build(ctx context.Context, o Options) error {
 // progress. Incremental tables keep every version of a key; the view keeps
 // the one from the newest response: the delta is deduplicated row by row,
 // and a compacted row is shown unless the delta holds its key (a version
-// fetched after the compaction). The compacted state is never
-// deduplicated again. Snapshot tables are given the files of the newest
+// fetched after the compaction, unless the compacted one is newer). The
+// compacted state is never deduplicated again. Snapshot tables are given the files of the newest
 // complete snapshot, so records deleted at the vendor disappear.
 // Child tables (reps, samples) show the rows of their parent's current
 // version, chosen by that version alone (its response's _extracted_at and
@@ -141,8 +141,18 @@ func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 	case len(base) == 0:
 		rows = fmt.Sprintf("SELECT %s FROM %s %s", sel, scan(delta), latest)
 	default:
-		rows = fmt.Sprintf("WITH d AS (SELECT %s FROM %s %s) SELECT b.* FROM (SELECT %s FROM %s) AS b ANTI JOIN d ON %s UNION ALL BY NAME SELECT * FROM d",
-			sel, scan(delta), latest, sel, scan(base), joinOn(t.Key, "b", "d"))
+		// The newer of a compacted row and the delta's latest version of
+		// its key, by the same order as everywhere (writers' clocks may
+		// disagree, so a later commit is not always a newer version).
+		newer := func(a, b string) string {
+			ea, run := ident(schemas.ColExtractedAt), ident(schemas.ColRunID)
+			return fmt.Sprintf("(%[1]s.%[3]s > %[2]s.%[3]s OR %[1]s.%[3]s = %[2]s.%[3]s AND %[1]s.%[4]s > %[2]s.%[4]s)", a, b, ea, run)
+		}
+		rows = fmt.Sprintf("WITH d AS (SELECT %s FROM %s %s), b AS (SELECT %s FROM %s) "+
+			"SELECT b.* FROM b ANTI JOIN d ON %s AND NOT %s "+
+			"UNION ALL BY NAME SELECT d.* FROM d ANTI JOIN b ON %s AND %s",
+			sel, scan(delta), latest, sel, scan(base),
+			joinOn(t.Key, "b", "d"), newer("b", "d"), joinOn(t.Key, "b", "d"), newer("b", "d"))
 	}
 	if t.Parent == nil {
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS %s", view, rows)
