@@ -161,16 +161,19 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	in := views.CompactInput{Root: t, Children: fam[1:], Files: map[string][]views.PartFile{}, OutDir: tmp}
-	local := map[string]string{} // local path -> key
-	for _, ft := range fam {
+	in := views.CompactInput{Root: t, Children: fam[1:], Files: map[string][]views.PartFile{}, OutDir: tmp,
+		Stage: func(ctx context.Context, key string) (string, error) { return k.localPath(ctx, tmp, key) }}
+	for i, ft := range fam {
 		for _, f := range files[ft.ID()] {
-			p, err := k.localPath(ctx, tmp, f.key)
-			if err != nil {
-				return nil, err
+			pf := views.PartFile{Key: f.key, Part: f.part, Delta: !f.base}
+			if i == 0 {
+				// The root is read whole; children only where rewritten.
+				var err error
+				if pf.Path, err = k.localPath(ctx, tmp, f.key); err != nil {
+					return nil, err
+				}
 			}
-			local[p] = f.key
-			in.Files[ft.ID()] = append(in.Files[ft.ID()], views.PartFile{Path: p, Part: f.part, Delta: !f.base})
+			in.Files[ft.ID()] = append(in.Files[ft.ID()], pf)
 		}
 	}
 	parts, outs, err := views.CompactFamily(ctx, in)

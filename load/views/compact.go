@@ -13,9 +13,10 @@ import (
 	"github.com/athlake/athlake/schemas"
 )
 
-// PartFile is a local Parquet file of a table, with its partition folder.
+// PartFile is a Parquet file of a table, with its partition folder.
 type PartFile struct {
-	Path string // local path
+	Path string // local path; "" when Stage must fetch it first
+	Key  string // the file in the lake
 	Part string // partition folder ("month=2026-05"; "" when unpartitioned)
 	// Delta is a file no compaction wrote: its rows may be older
 	// versions of other files' keys.
@@ -29,6 +30,10 @@ type CompactInput struct {
 	Children []*schemas.Table
 	Files    map[string][]PartFile // by table ID
 	OutDir   string                // local folder for the files written
+	// Stage makes a lake file readable locally and returns its path; it
+	// is called for the child files without a Path of the partitions
+	// rewritten, only (an S3 lake fetches no more than it rewrites).
+	Stage func(ctx context.Context, key string) (string, error)
 }
 
 // CompactOutput is a file CompactFamily wrote.
@@ -126,9 +131,15 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 		for _, ct := range in.Children {
 			var files []PartFile
 			for _, f := range in.Files[ct.ID()] {
-				if f.Part == part {
-					files = append(files, f)
+				if f.Part != part {
+					continue
 				}
+				if f.Path == "" {
+					if f.Path, err = in.Stage(ctx, f.Key); err != nil {
+						return nil, nil, fmt.Errorf("%s: %w", f.Key, err)
+					}
+				}
+				files = append(files, f)
 			}
 			if len(files) == 0 {
 				continue
