@@ -85,7 +85,7 @@ func (k *compactor) run(ctx context.Context, sources []string) (*CompactReport, 
 			return rep, err
 		}
 	}
-	files := liveFiles(c, k.reg)
+	files, read := liveFiles(c, k.reg), viewFiles(c, k.reg)
 	for _, t := range k.reg.Tables() {
 		if t.Parent != nil || !slices.Contains(sources, t.Source) || !k.wanted(t) {
 			continue
@@ -93,7 +93,7 @@ func (k *compactor) run(ctx context.Context, sources []string) (*CompactReport, 
 		var err error
 		var done *CompactedTable
 		if t.Mode == schemas.Snapshot {
-			done, err = k.dropOldSnapshots(ctx, t, c, files)
+			done, err = k.dropOldSnapshots(ctx, t, read[t.ID()], files)
 		} else {
 			done, err = k.compactFamily(ctx, t, files)
 		}
@@ -208,9 +208,9 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 }
 
 // dropOldSnapshots replaces, with no file, the files of a snapshot table
-// (and its children) that older snapshots wrote: no view reads them.
-func (k *compactor) dropOldSnapshots(ctx context.Context, t *schemas.Table, c *load.Committed, files map[string][]lakeFile) (*CompactedTable, error) {
-	newest := viewFiles(c, k.reg)[t.ID()]
+// (and its children) that snapshots older than newest (the files its view
+// reads) wrote: no view reads them.
+func (k *compactor) dropOldSnapshots(ctx context.Context, t *schemas.Table, newest *tableFiles, files map[string][]lakeFile) (*CompactedTable, error) {
 	if newest == nil || len(newest.delta) == 0 {
 		return nil, nil
 	}
