@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -176,6 +177,9 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 			in.Files[ft.ID()] = append(in.Files[ft.ID()], pf)
 		}
 	}
+	// After a sync, its streams' buffers are garbage: hand their memory
+	// back before DuckDB takes its own, so that the two do not add up.
+	debug.FreeOSMemory()
 	parts, outs, err := views.CompactFamily(ctx, in)
 	if err != nil {
 		return nil, err

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -161,10 +160,6 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		Progress:    prog.committed,
 		Recover:     recoverOutput(st, reg, log),
 		After: func(ctx context.Context) (err error) {
-			// The streams' buffers are garbage now: hand their memory
-			// back before DuckDB takes its own for the compaction, so
-			// the two do not add up.
-			debug.FreeOSMemory()
 			compacted, err = k.run(ctx, names)
 			return err
 		},

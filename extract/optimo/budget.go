@@ -134,15 +134,23 @@ func (b *Budget) Probe(ctx context.Context) (done func(accepted bool), err error
 			b.probing = true
 			return b.probed, nil
 		}
-		ch := b.changed
-		b.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			b.mu.Lock()
-			return nil, ctx.Err()
+		if err := b.waitChange(ctx); err != nil {
+			return nil, err
 		}
-		b.mu.Lock()
+	}
+}
+
+// waitChange waits, with b.mu held, for the next broadcast (or ctx's end);
+// it holds b.mu again when it returns.
+func (b *Budget) waitChange(ctx context.Context) error {
+	ch := b.changed
+	b.mu.Unlock()
+	defer b.mu.Lock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -191,15 +199,9 @@ func (b *Budget) AwaitUnfinished(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for b.holds > 0 && !b.refused {
-		ch := b.changed
-		b.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			b.mu.Lock()
-			return ctx.Err()
+		if err := b.waitChange(ctx); err != nil {
+			return err
 		}
-		b.mu.Lock()
 	}
 	return nil
 }
