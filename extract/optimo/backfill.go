@@ -2,14 +2,13 @@ package optimo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/extract/internal/resume"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/transform"
 )
@@ -55,18 +54,6 @@ type backfillState struct {
 var perAthlete = []struct{ method, table, at string }{
 	{"workout.list", "workouts", "started_at"},
 	{"assessment.list", "assessments", "assessed_at"},
-}
-
-func (s *Source) backfillParams() string {
-	athletes := slices.Clone(s.o.Athletes)
-	slices.Sort(athletes)
-	athletes = slices.Compact(athletes)
-	h := sha256.New()
-	for _, a := range athletes {
-		fmt.Fprintf(h, "%q,", a) // quoted: no id can forge a separator
-	}
-	fmt.Fprintf(h, "|%s|%s", s.o.Since.UTC().Format(time.RFC3339Nano), s.o.Until.UTC().Format(time.RFC3339Nano))
-	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // windowArgs map the window [Since, Until] (instants) to Optimo's date
@@ -131,7 +118,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			return fmt.Errorf("reading state: %w", err)
 		}
 	}
-	params := s.backfillParams()
+	params := resume.Key(s.o.Athletes, s.o.Since, s.o.Until)
 	if bf.Params != params { // another backfill's, or this one complete: start over
 		bf = backfillState{Params: params, Done: []string{}}
 	}
@@ -198,7 +185,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			}
 		}
 	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(backfillState{Params: "complete:" + params, Done: []string{}})})
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(backfillState{Params: resume.Complete(params), Done: []string{}})})
 }
 
 // athletes reads the per-athlete lists of each athlete not done yet,

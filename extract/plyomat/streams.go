@@ -7,13 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/resume"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -525,18 +524,15 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			return fmt.Errorf("reading state: %w", err)
 		}
 	}
-	athletes := slices.Clone(s.o.Athletes)
-	slices.Sort(athletes)
-	h := sha256.Sum256([]byte(strings.Join(athletes, "\x00") + "|" + s.o.Since.UTC().Format(time.RFC3339Nano) + "|" + s.o.Until.UTC().Format(time.RFC3339Nano)))
-	params := hex.EncodeToString(h[:8])
+	params := resume.Key(s.o.Athletes, s.o.Since, s.o.Until)
 	var bf *backfillState
 	if len(prev.Done) > 0 || !prev.StartedAt.IsZero() {
 		bf = &prev
 	}
 	finished := func(b *backfillState) []byte {
-		return mustJSON(backfillState{StartedAt: b.StartedAt, Params: "complete:" + params, Done: []string{}})
+		return mustJSON(backfillState{StartedAt: b.StartedAt, Params: resume.Complete(params), Done: []string{}})
 	}
-	if bf != nil && bf.Params == "complete:"+params {
+	if bf != nil && bf.Params == resume.Complete(params) {
 		bf = nil // the same backfill again: do it again
 	}
 	return s.perAthlete(ctx, bf, params, emit,

@@ -2,17 +2,15 @@ package teampro
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/resume"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/transform"
 )
@@ -85,12 +83,6 @@ func backfillWindow(since, until time.Time) (Window, func(listed) bool) {
 	return w, keep
 }
 
-// backfillParams identifies a backfill by its players and window.
-func backfillParams(players []string, since, until time.Time) string {
-	h := sha256.Sum256([]byte(strings.Join(players, "\x00") + "|" + since.UTC().Format(time.RFC3339Nano) + "|" + until.UTC().Format(time.RFC3339Nano)))
-	return hex.EncodeToString(h[:8])
-}
-
 func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
 	var bf backfillState
@@ -103,7 +95,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	named := slices.Clone(s.o.Athletes)
 	slices.Sort(named)
 	named = slices.Compact(named)
-	params := backfillParams(named, s.o.Since, s.o.Until)
+	params := resume.Key(named, s.o.Since, s.o.Until)
 	if bf.Params != params {
 		// Another backfill, or this one complete: start over.
 		bf = backfillState{Params: params}
@@ -176,6 +168,6 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			return err
 		}
 	}
-	bf = backfillState{Params: "complete:" + params, Done: []string{}}
+	bf = backfillState{Params: resume.Complete(params), Done: []string{}}
 	return emit(ctx, &pipeline.Batch{State: r.checkpoint()})
 }
