@@ -56,6 +56,10 @@ type CompactedTable struct {
 	Replaced   int    `json:"files_replaced"`
 	Written    int    `json:"files_written"`
 	Rows       int64  `json:"rows"`
+	// New counts the files committed since the family's last compaction
+	// (a dry run reports only these: which partitions change is known
+	// once the compaction reads them).
+	New int `json:"new_files,omitempty"`
 }
 
 // compactor compacts a lake under the run lock.
@@ -152,9 +156,7 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 	}
 	done := &CompactedTable{Table: t.ViewName()}
 	if k.o.DryRun {
-		for _, ft := range fam {
-			done.Replaced += len(files[ft.ID()])
-		}
+		done.New = delta
 		return done, nil
 	}
 	tmp, err := os.MkdirTemp("", "athlake-compact-")
@@ -356,12 +358,15 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 			return rep, fmt.Errorf("building views: %w", err)
 		}
 	}
-	verb := "compacted"
-	if o.DryRun {
-		verb = "would compact"
-	}
 	for _, t := range rep.Tables {
-		fmt.Fprintf(env.Stdout, "%s %-30s %d partitions: %d files -> %d, %d rows\n", verb, t.Table, t.Partitions, t.Replaced, t.Written, t.Rows)
+		switch {
+		case o.DryRun && t.New > 0:
+			fmt.Fprintf(env.Stdout, "would compact %-30s %d files committed since its last compaction\n", t.Table, t.New)
+		case o.DryRun:
+			fmt.Fprintf(env.Stdout, "would drop    %-30s %d files of older snapshots\n", t.Table, t.Replaced)
+		default:
+			fmt.Fprintf(env.Stdout, "compacted %-30s %d partitions: %d files -> %d, %d rows\n", t.Table, t.Partitions, t.Replaced, t.Written, t.Rows)
+		}
 	}
 	if len(rep.Tables) == 0 {
 		fmt.Fprintln(env.Stdout, "nothing to compact")

@@ -99,12 +99,25 @@ func TestCompactionKeepsTheViews(t *testing.T) {
 	before := dumpViews(t, s.cfg.DuckDBPath())
 	filesBefore, _ := parquetFiles(t, s.cfg.Output)
 
+	// A dry run says what is due and writes nothing.
+	dry, err := Compact(ctx, s.env, s.cfg, CompactOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := parquetFiles(t, s.cfg.Output); len(dry.Tables) == 0 || dry.Tables[0].New == 0 || n != filesBefore {
+		t.Errorf("dry run: %+v, Parquet files %d -> %d", dry.Tables, filesBefore, n)
+	}
 	rep, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Tables) == 0 {
 		t.Fatal("nothing was compacted")
+	}
+	for i, c := range rep.Tables {
+		if i < len(dry.Tables) && c.Table != dry.Tables[i].Table {
+			t.Errorf("compacted %s where the dry run said %s", c.Table, dry.Tables[i].Table)
+		}
 	}
 	compacted(rep)
 	for _, want := range []string{"plyomat_sets", "teampro_player_sessions", "optimo_workouts"} {
