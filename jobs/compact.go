@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -250,24 +249,7 @@ func (k *compactor) localPath(ctx context.Context, dir, key string) (string, err
 	if u := k.st.URL(); !strings.HasPrefix(u, "s3://") {
 		return filepath.Join(u, filepath.FromSlash(key)), nil
 	}
-	p := filepath.Join(dir, "in", filepath.FromSlash(key))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", err
-	}
-	r, err := k.st.Open(ctx, key)
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
-	f, err := os.Create(p)
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return "", err
-	}
-	return p, f.Close()
+	return stage(ctx, k.st, key, filepath.Join(dir, "in"))
 }
 
 // lakeFile is a committed Parquet file that views read or that an old

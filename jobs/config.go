@@ -19,12 +19,17 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/athlake/athlake/load/store/s3store"
+	"github.com/athlake/athlake/load/views"
 )
 
 // Config is athlake.yaml.
 type Config struct {
-	Output  string   `yaml:"output"`
-	DuckDB  string   `yaml:"duckdb"`
+	Output string `yaml:"output"`
+	DuckDB string `yaml:"duckdb"`
+	// Views is what the DuckDB database holds: "tables" (default), the
+	// lake's current state as DuckDB tables, or "files", views reading
+	// the Parquet files.
+	Views   string   `yaml:"views"`
 	S3      S3Config `yaml:"s3"`
 	Sources Sources  `yaml:"sources"`
 	// Dir is the folder of the config file; relative paths are resolved
@@ -303,6 +308,13 @@ func (c *Config) Validate() error {
 		return &ConfigError{Key: "output", Msg: fmt.Sprintf("%q: want a folder or s3://bucket/prefix", c.Output)}
 	case c.DuckDB == "":
 		c.DuckDB = filepath.Join(c.Output, "athlake.duckdb")
+	}
+	switch c.Views {
+	case "":
+		c.Views = string(views.Tables)
+	case string(views.Tables), string(views.Files):
+	default:
+		return &ConfigError{Key: "views", Msg: fmt.Sprintf("%q: want tables or files", c.Views)}
 	}
 	if p := c.Sources.Plyomat; p != nil {
 		if p.BaseURL == "" {

@@ -111,6 +111,8 @@ type Summary struct {
 	Streams    []pipeline.StreamResult          `json:"streams"`
 	// Compacted is the compaction at the end of the run.
 	Compacted *CompactReport `json:"compacted,omitempty"`
+	// Views is the views build at the end of the run.
+	Views *ViewsBuild `json:"views,omitempty"`
 }
 
 // requester is a source that reports its HTTP requests.
@@ -195,7 +197,11 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		}
 	}
 	runErr = classify(runErr, cfg)
-	_, viewsErr := buildViews(context.WithoutCancel(ctx), cfg, st, reg)
+	var viewsErr error
+	sum.Views, viewsErr = buildViews(context.WithoutCancel(ctx), cfg, st, reg)
+	if b := sum.Views; viewsErr == nil && b.Full && b.Mode == views.Tables {
+		log.Info("views database built from every file", "reason", b.Reason, "files", b.Files, "seconds", b.Seconds)
+	}
 	switch {
 	case errors.Is(viewsErr, views.ErrNoHTTPFS):
 		// The data is committed; views over S3 are a convenience that

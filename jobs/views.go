@@ -3,6 +3,9 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,9 +21,9 @@ type ViewsOptions struct {
 	Lake string // default: the config's output
 }
 
-// Views (re)creates the DuckDB database of views from the Parquet files
-// alone, without calling any API. For an s3:// output it prints the setup a
-// notebook runs before querying.
+// Views brings the DuckDB database up to date from the Parquet files
+// alone, without calling any API. For views over an s3:// output's files it
+// prints the setup a notebook runs before querying.
 func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if o.Lake != "" {
 		cfg.Output = o.Lake
@@ -35,38 +38,103 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if err != nil {
 		return err
 	}
-	s3, err := buildViews(ctx, cfg, st, schemas.All())
+	b, err := buildViews(ctx, cfg, st, schemas.All())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "views over %s written to %s\n", st.URL(), cfg.DuckDBPath())
-	if s3 != nil {
-		fmt.Fprintf(env.Stdout, "in a notebook, run once per connection before querying:\n  %s\n", s3.Setup())
+	how := fmt.Sprintf("%d files applied", b.Files)
+	if b.Full {
+		how = fmt.Sprintf("built from %d files: %s", b.Files, b.Reason)
+	}
+	if b.Mode == views.Files {
+		how = "views reading the Parquet files"
+	}
+	fmt.Fprintf(env.Stdout, "views over %s written to %s (%s, %.1fs)\n", st.URL(), cfg.DuckDBPath(), how, b.Seconds)
+	if b.s3 != nil {
+		fmt.Fprintf(env.Stdout, "in a notebook, run once per connection before querying:\n  %s\n", b.s3.Setup())
 	}
 	return nil
 }
 
-// buildViews writes the views over the committed files of the lake; it
-// returns how DuckDB reaches an s3:// lake (nil for a local one).
-func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry) (*views.S3, error) {
+// ViewsBuild is what a views build did.
+type ViewsBuild struct {
+	views.Report
+	Seconds float64 `json:"seconds"`
+	s3      *views.S3 // how DuckDB reaches an s3:// lake's files (Files mode)
+}
+
+// buildViews brings the views database up to date with the committed
+// files of the lake.
+func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry) (*ViewsBuild, error) {
+	start := time.Now()
 	c, err := load.ListCommitted(ctx, st, reg)
 	if err != nil {
 		return nil, err
 	}
 	files := viewFiles(c, reg)
-	s3, err := viewsS3(ctx, cfg, st)
-	if err != nil {
-		return nil, err
-	}
-	return s3, views.Build(ctx, views.Options{
-		DB: cfg.DuckDBPath(), Lake: st.URL(), S3: s3, Tables: orderedTables(reg),
+	o := views.Options{
+		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg), Mode: views.Mode(cfg.Views),
 		Files: func(t *schemas.Table) ([]string, []string) {
 			if f := files[t.ID()]; f != nil {
 				return f.base, f.delta
 			}
 			return nil, nil
 		},
-	})
+		Replaced: c.Replaced, Compacted: compactedFrom(c),
+	}
+	b := &ViewsBuild{}
+	if o.Mode == views.Files {
+		if b.s3, err = viewsS3(ctx, cfg, st); err != nil {
+			return nil, err
+		}
+		o.S3 = b.s3
+	} else if strings.HasPrefix(st.URL(), "s3://") {
+		o.Stage = func(ctx context.Context, key, dir string) (string, error) { return stage(ctx, st, key, dir) }
+	}
+	rep, err := views.Build(ctx, o)
+	if rep != nil {
+		b.Report = *rep
+	}
+	b.Seconds = time.Since(start).Seconds()
+	return b, err
+}
+
+// compactedFrom maps each live file a compaction wrote to the files that
+// compaction replaced.
+func compactedFrom(c *load.Committed) map[string][]string {
+	replaces := map[string][]string{}
+	for _, cp := range c.Compactions {
+		replaces[cp.Marker] = cp.Replaces
+	}
+	out := map[string][]string{}
+	for _, o := range c.Objects {
+		if cm, ok := load.CommitOf(o.Key); ok && cm.Compacted() && !c.Replaced[o.Key] {
+			out[o.Key] = replaces[cm.Marker()]
+		}
+	}
+	return out
+}
+
+// stage copies a lake file into dir (under its key) and returns its path.
+func stage(ctx context.Context, st store.Store, key, dir string) (string, error) {
+	p := filepath.Join(dir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	r, err := st.Open(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return "", err
+	}
+	return p, f.Close()
 }
 
 // viewFiles picks the files each view reads, by table ID: a table's live

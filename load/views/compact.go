@@ -174,12 +174,19 @@ func scanFiles(files []PartFile, filename bool) string {
 }
 
 // columnsOf lists t's columns in declared order for a SELECT from query's
-// rows: a column no file has yet is NULL of its declared type.
+// rows (see selectColumns).
 func columnsOf(ctx context.Context, conn *sql.Conn, query string, t *schemas.Table) (string, error) {
 	have, err := stringsOf(ctx, conn, "SELECT column_name FROM (DESCRIBE "+query+")")
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", t.ID(), err)
 	}
+	return selectColumns(have, t), nil
+}
+
+// selectColumns lists t's columns in declared order for a SELECT from rows
+// with the columns have: a column no file has yet is NULL of its declared
+// type.
+func selectColumns(have []string, t *schemas.Table) string {
 	var cols []string
 	for _, c := range t.AllColumns() {
 		if slices.Contains(have, c.Name) {
@@ -192,7 +199,7 @@ func columnsOf(ctx context.Context, conn *sql.Conn, query string, t *schemas.Tab
 		}
 		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", typ, ident(c.Name)))
 	}
-	return strings.Join(cols, ", "), nil
+	return strings.Join(cols, ", ")
 }
 
 func stringsOf(ctx context.Context, conn *sql.Conn, query string) ([]string, error) {

@@ -15,29 +15,31 @@ type NamedQuery struct {
 	SQL  string // over the views' names (plyomat_reps, ...)
 }
 
-// Timing is one query's best time over the views and over native DuckDB
-// tables holding the same rows.
+// Timing is one query's best time over each views database and over
+// native DuckDB tables holding the same rows.
 type Timing struct {
 	Name   string
 	Rows   int
-	Views  time.Duration
+	Views  []time.Duration // by database, in the order given
 	Native time.Duration
 }
 
-// Ratio is the views' time over the native tables' time.
-func (t Timing) Ratio() float64 {
+// Ratio is the time over the i-th views database over the native tables'
+// time.
+func (t Timing) Ratio(i int) float64 {
 	if t.Native <= 0 {
 		return 0
 	}
-	return float64(t.Views) / float64(t.Native)
+	return float64(t.Views[i]) / float64(t.Native)
 }
 
-// CompareNative copies the rows of the views named by tables into native
-// tables of an in-memory database, then times each query over the views
-// and over the tables (best of runs, in turns), and checks both give the
-// same rows. It is the reference the benchmarks report the views against,
-// measured in the same process on the same machine.
-func CompareNative(ctx context.Context, dbPath string, tables []string, queries []NamedQuery, runs int) ([]Timing, error) {
+// CompareNative copies the rows of the views named by tables, from the
+// first database, into native tables of an in-memory database, then times
+// each query over the views of every database and over the tables (best of
+// runs, in turns), and checks they all give the same rows. It is the
+// reference the benchmarks report the views against, measured in the same
+// process on the same machine.
+func CompareNative(ctx context.Context, dbPaths []string, tables []string, queries []NamedQuery, runs int) ([]Timing, error) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return nil, err
@@ -48,20 +50,25 @@ func CompareNative(ctx context.Context, dbPath string, tables []string, queries 
 		return nil, err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "ATTACH "+literal(dbPath)+" AS lake (READ_ONLY)"); err != nil {
-		return nil, err
+	var schemas []string
+	for i, p := range dbPaths {
+		schemas = append(schemas, fmt.Sprintf("views%d", i))
+		if _, err := conn.ExecContext(ctx, "ATTACH "+literal(p)+" AS "+schemas[i]+" (READ_ONLY)"); err != nil {
+			return nil, err
+		}
 	}
 	for _, t := range tables {
-		if _, err := conn.ExecContext(ctx, "CREATE TABLE memory.main."+ident(t)+" AS SELECT * FROM lake.main."+ident(t)); err != nil {
+		if _, err := conn.ExecContext(ctx, "CREATE TABLE memory.main."+ident(t)+" AS SELECT * FROM views0.main."+ident(t)); err != nil {
 			return nil, fmt.Errorf("copying %s: %w", t, err)
 		}
 	}
+	schemas = append(schemas, "memory")
 	out := make([]Timing, len(queries))
 	for i, q := range queries {
-		out[i].Name = q.Name
-		var sums [2]uint64
+		out[i] = Timing{Name: q.Name, Views: make([]time.Duration, len(dbPaths))}
+		sums := make([]uint64, len(schemas))
 		for r := range max(runs, 1) {
-			for k, schema := range []string{"lake", "memory"} {
+			for k, schema := range schemas {
 				if _, err := conn.ExecContext(ctx, "USE "+schema); err != nil {
 					return nil, err
 				}
@@ -71,9 +78,9 @@ func CompareNative(ctx context.Context, dbPath string, tables []string, queries 
 				if err != nil {
 					return nil, fmt.Errorf("%s over %s: %w", q.Name, schema, err)
 				}
-				d := &out[i].Views
-				if k == 1 {
-					d = &out[i].Native
+				d := &out[i].Native
+				if k < len(dbPaths) {
+					d = &out[i].Views[k]
 				}
 				if r == 0 || took < *d {
 					*d = took
@@ -81,8 +88,10 @@ func CompareNative(ctx context.Context, dbPath string, tables []string, queries 
 				out[i].Rows, sums[k] = n, sum
 			}
 		}
-		if sums[0] != sums[1] {
-			return nil, fmt.Errorf("%s: the views and the native tables give different rows: %s", q.Name, firstDifference(ctx, conn, q.SQL))
+		for k := range dbPaths {
+			if sums[k] != sums[len(dbPaths)] {
+				return nil, fmt.Errorf("%s: the views of %s and the native tables give different rows: %s", q.Name, dbPaths[k], firstDifference(ctx, conn, schemas[k], q.SQL))
+			}
 		}
 	}
 	return out, nil
@@ -123,11 +132,11 @@ func drain(ctx context.Context, conn *sql.Conn, query string, keep *[]string) (i
 	return n, sum, rows.Err()
 }
 
-// firstDifference runs a query over both schemas and names a row that only
-// one of them gives.
-func firstDifference(ctx context.Context, conn *sql.Conn, query string) string {
+// firstDifference runs a query over a views database and the native
+// tables and names a row that only one of them gives.
+func firstDifference(ctx context.Context, conn *sql.Conn, views, query string) string {
 	var got [2][]string
-	for k, schema := range []string{"lake", "memory"} {
+	for k, schema := range []string{views, "memory"} {
 		if _, err := conn.ExecContext(ctx, "USE "+schema); err != nil {
 			return err.Error()
 		}

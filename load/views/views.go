@@ -38,22 +38,57 @@ type Options struct {
 	// snapshot table, those of the newest complete snapshot (delta). A
 	// table without files gets an empty view with its declared columns.
 	Files func(t *schemas.Table) (base, delta []string)
+	// Mode is what the database holds (default Tables).
+	Mode Mode
+
+	// For Tables mode:
+	//
+	// Replaced holds the files committed compactions replaced.
+	Replaced map[string]bool
+	// Compacted maps each file a compaction wrote to the files that
+	// compaction replaced.
+	Compacted map[string][]string
+	// Stage copies a file of an s3:// lake into dir and returns its local
+	// path (nil for a local lake, read in place).
+	Stage func(ctx context.Context, key, dir string) (string, error)
 }
 
-// Build writes the database to a temporary file next to DB and renames it
-// into place, so a notebook never opens a half-built database.
-func Build(ctx context.Context, o Options) error {
+// Mode is what the views database holds.
+type Mode string
+
+const (
+	// Tables: the lake's current state copied into DuckDB tables, brought
+	// up to date incrementally by every build; queries run as fast as on
+	// native tables and need no access to the lake.
+	Tables Mode = "tables"
+	// Files: views that read the Parquet files on every query; a small
+	// database, slower queries, an s3:// lake read through httpfs.
+	Files Mode = "files"
+)
+
+// Build brings the database at DB up to date with the lake. A notebook
+// never sees a build half done: in Tables mode the changes are one
+// transaction (or a new database renamed into place); in Files mode the
+// database is always written to a temporary file and renamed into place.
+func Build(ctx context.Context, o Options) (*Report, error) {
 	lake := o.Lake
 	if !strings.HasPrefix(lake, "s3://") {
 		abs, err := filepath.Abs(lake)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		lake = filepath.ToSlash(abs)
 	}
 	if err := os.MkdirAll(filepath.Dir(o.DB), 0o755); err != nil {
-		return err
+		return nil, err
 	}
+	if o.Mode != Files {
+		return buildTables(ctx, o, lake)
+	}
+	return &Report{Mode: Files, Full: true}, buildFiles(ctx, o, lake)
+}
+
+func buildFiles(ctx context.Context, o Options, lake string) error {
 	tmp := o.DB + ".tmp"
 	os.Remove(tmp)
 	os.Remove(tmp + ".wal")
@@ -81,11 +116,17 @@ func Build(ctx context.Context, o Options) error {
 		os.Remove(tmp)
 		return err
 	}
+	return replaceDB(tmp, o.DB)
+}
+
+// replaceDB renames a database built at tmp into place.
+func replaceDB(tmp, db string) error {
 	if _, err := os.Stat(tmp + ".wal"); !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("building %s: DuckDB left a write-ahead log behind", o.DB)
+		os.Remove(tmp)
+		return fmt.Errorf("building %s: DuckDB left a write-ahead log behind", db)
 	}
-	os.Remove(o.DB + ".wal")
-	return os.Rename(tmp, o.DB)
+	os.Remove(db + ".wal")
+	return os.Rename(tmp, db)
 }
 
 // CreateSQL is the statement that creates the view of table t reading
@@ -128,8 +169,7 @@ func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 		sel += " EXCLUDE (" + ident(t.Partition.Key) + ")"
 	}
 	sel += " REPLACE (CAST(" + ident(schemas.ColExtra) + " AS JSON) AS " + ident(schemas.ColExtra) + ")"
-	latest := fmt.Sprintf("QUALIFY row_number() OVER (PARTITION BY %s ORDER BY %s DESC, %s DESC) = 1",
-		identList(t.Key, ""), ident(schemas.ColExtractedAt), ident(schemas.ColRunID))
+	latest := latest(t)
 
 	// rows is every row the view chooses from; a child's need no
 	// deduplication, a root's delta does.
@@ -144,10 +184,6 @@ func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 		// The newer of a compacted row and the delta's latest version of
 		// its key, by the same order as everywhere (writers' clocks may
 		// disagree, so a later commit is not always a newer version).
-		newer := func(a, b string) string {
-			ea, run := ident(schemas.ColExtractedAt), ident(schemas.ColRunID)
-			return fmt.Sprintf("(%[1]s.%[3]s > %[2]s.%[3]s OR %[1]s.%[3]s = %[2]s.%[3]s AND %[1]s.%[4]s > %[2]s.%[4]s)", a, b, ea, run)
-		}
 		rows = fmt.Sprintf("WITH d AS (SELECT %s FROM %s %s), b AS (SELECT %s FROM %s) "+
 			"SELECT b.* FROM b ANTI JOIN d ON %s AND NOT %s "+
 			"UNION ALL BY NAME SELECT d.* FROM d ANTI JOIN b ON %s AND %s",

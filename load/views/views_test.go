@@ -63,6 +63,12 @@ func set(id string, updated int, reps ...int) string {
 }
 
 func TestViewsCurrentState(t *testing.T) {
+	for _, mode := range []views.Mode{views.Tables, views.Files} {
+		t.Run(string(mode), func(t *testing.T) { testViewsCurrentState(t, mode) })
+	}
+}
+
+func testViewsCurrentState(t *testing.T, mode views.Mode) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.NewLocal(filepath.Join(dir, "lake"))
@@ -111,7 +117,7 @@ func TestViewsCurrentState(t *testing.T) {
 		return keys
 	}
 	delta := func(tb *schemas.Table) ([]string, []string) { return nil, files(tb) }
-	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, Files: delta}); err != nil {
+	if _, err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: tables, Files: delta, Mode: mode}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -183,7 +189,7 @@ func TestViewsOverS3(t *testing.T) {
 	}
 
 	db := filepath.Join(t.TempDir(), "athlake.duckdb")
-	err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), S3: s3, Tables: []*schemas.Table{tb},
+	_, err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), S3: s3, Tables: []*schemas.Table{tb}, Mode: views.Files,
 		Files: func(*schemas.Table) ([]string, []string) { return nil, []string{key} }})
 	if errors.Is(err, views.ErrNoHTTPFS) {
 		// Offline (as here): a clear error, and no database left behind.
@@ -210,6 +216,12 @@ func TestViewsOverS3(t *testing.T) {
 // whose clock lags commits an older-stamped version later); reps follow
 // the chosen version of their set.
 func TestViewsCompactedAndDelta(t *testing.T) {
+	for _, mode := range []views.Mode{views.Tables, views.Files} {
+		t.Run(string(mode), func(t *testing.T) { testViewsCompactedAndDelta(t, mode) })
+	}
+}
+
+func testViewsCompactedAndDelta(t *testing.T, mode views.Mode) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.NewLocal(filepath.Join(dir, "lake"))
@@ -252,7 +264,7 @@ func TestViewsCompactedAndDelta(t *testing.T) {
 	sets, _ := reg.Lookup("plyomat", "sets")
 	reps, _ := reg.Lookup("plyomat", "reps")
 	db := filepath.Join(dir, "athlake.duckdb")
-	if err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: []*schemas.Table{sets, reps}, Files: byTable}); err != nil {
+	if _, err := views.Build(ctx, views.Options{DB: db, Lake: st.URL(), Tables: []*schemas.Table{sets, reps}, Files: byTable, Mode: mode}); err != nil {
 		t.Fatal(err)
 	}
 	_, got, err := views.Query(ctx, db, "SELECT id, strftime(updated_at, '%d') FROM plyomat_sets ORDER BY id")

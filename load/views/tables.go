@@ -1,0 +1,486 @@
+package views
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/athlake/athlake/schemas"
+)
+
+// Tables mode: the database holds the lake's current state as DuckDB tables,
+// one per lake table, under the views' names (a view over them would cost
+// every query its binding); the schema internal holds the bookkeeping. A
+// notebook's query runs on DuckDB's own storage (as fast as native tables,
+// and offline for an s3:// lake); each build applies only
+// the files committed since the last one, in one transaction:
+//
+//   - a root table's new rows are deduplicated among themselves and replace
+//     the rows of their keys when newer (by _extracted_at, then _run_id);
+//   - a child table's rows are those of its parent's current version: the
+//     children of the parents that changed are deleted and those of their
+//     new version inserted, chosen by that version alone (a response's
+//     parent and children are committed together, so they are applied
+//     together);
+//   - a snapshot table is replaced whole when its newest snapshot changed;
+//   - a compaction's output holds nothing new when every file it replaced
+//     is applied already: it is recorded, not read.
+//
+// internal.files lists the files applied, internal.meta the format, the
+// lake and the schemas the tables were built for; a build that finds
+// another lake, other schemas, files it applied gone without a compaction
+// replacing them, or the database held open by another process (DuckDB
+// locks the file) rebuilds the database from every file beside it and
+// renames it into place.
+const internal = "_athlake"
+
+// tablesFormat is the version of the internal schema's layout.
+const tablesFormat = 1
+
+// Report says what a build did.
+type Report struct {
+	Mode Mode
+	// Full is set when the database was built from every file; Reason
+	// says why (a new database, another lake, ...).
+	Full   bool
+	Reason string
+	// Files is how many files were read, Recorded how many compaction
+	// outputs were recorded without reading (they held nothing new).
+	Files, Recorded int
+}
+
+func buildTables(ctx context.Context, o Options, lake string) (*Report, error) {
+	rep := &Report{Mode: Tables}
+	switch _, err := os.Stat(o.DB); {
+	case err == nil:
+		reason, err := applyTables(ctx, o, lake, o.DB, false, rep)
+		if err != nil || reason == "" {
+			return rep, err
+		}
+		rep.Full, rep.Reason = true, reason
+	case errors.Is(err, os.ErrNotExist):
+		rep.Full, rep.Reason = true, "no database yet"
+	default:
+		return rep, err
+	}
+	*rep = Report{Mode: Tables, Full: true, Reason: rep.Reason}
+	tmp := o.DB + ".tmp"
+	os.Remove(tmp)
+	os.Remove(tmp + ".wal")
+	if _, err := applyTables(ctx, o, lake, tmp, true, rep); err != nil {
+		os.Remove(tmp)
+		os.Remove(tmp + ".wal")
+		return rep, err
+	}
+	return rep, replaceDB(tmp, o.DB)
+}
+
+// applyTables brings the database at path up to date in one transaction
+// (fresh: creates it first). It returns why the database must be rebuilt
+// instead, if it must.
+func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, rep *Report) (string, error) {
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		return "", fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx) // temporary tables live per connection
+	if err != nil {
+		if !fresh && strings.Contains(err.Error(), "Could not set lock") {
+			return "the database is open in another process", nil
+		}
+		return "", fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer conn.Close()
+	work, err := os.MkdirTemp("", "athlake-views-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	// A build runs at the end of every sync: it spills to disk rather
+	// than grow with the lake.
+	if _, err := conn.ExecContext(ctx, "SET memory_limit = '256MB'; SET preserve_insertion_order = false; SET temp_directory = "+literal(filepath.ToSlash(filepath.Join(work, "spill")))); err != nil {
+		return "", err
+	}
+	fingerprint := schemaFingerprint(o.Tables)
+	if !fresh {
+		var format int
+		var gotLake, gotSchema string
+		err := conn.QueryRowContext(ctx, "SELECT format, lake, schemas FROM "+ident(internal)+".meta").Scan(&format, &gotLake, &gotSchema)
+		switch {
+		case err != nil:
+			return "the database was not built in tables mode", nil
+		case format != tablesFormat:
+			return fmt.Sprintf("the database has layout %d, this athlake writes %d", format, tablesFormat), nil
+		case gotLake != lake:
+			return "the database was built from another lake (" + gotLake + ")", nil
+		case gotSchema != fingerprint:
+			return "the table schemas changed", nil
+		}
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	a := &applier{ctx: ctx, tx: tx, o: o, lake: lake, work: work, rep: rep, changed: map[string]bool{}}
+	if fresh {
+		if err := a.create(fingerprint); err != nil {
+			return "", err
+		}
+	}
+	if reason, err := a.apply(); err != nil || reason != "" {
+		return reason, err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", err
+	}
+	if err := conn.Close(); err != nil {
+		return "", err
+	}
+	return "", db.Close() // checkpoints: the WAL goes into the file
+}
+
+// applier applies the lake's new files to the tables, in one transaction.
+type applier struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	o    Options
+	lake string
+	work string // temporary folder: staged files, spill
+	rep  *Report
+	// changed holds the root tables with rows that changed in this
+	// build, in temporary tables named chg_<view>; whole is set when
+	// the table was replaced whole (a snapshot).
+	changed map[string]bool
+}
+
+func (a *applier) exec(q string, args ...any) error {
+	_, err := a.tx.ExecContext(a.ctx, q, args...)
+	return err
+}
+
+func table(t *schemas.Table) string { return "main." + ident(t.ViewName()) }
+
+// create makes the internal schema and the empty tables.
+func (a *applier) create(fingerprint string) error {
+	in := ident(internal)
+	if err := a.exec("CREATE SCHEMA " + in + "; CREATE TABLE " + in + ".meta (format INTEGER, lake VARCHAR, schemas VARCHAR); CREATE TABLE " + in + `.files ("table" VARCHAR, key VARCHAR)`); err != nil {
+		return err
+	}
+	if err := a.exec("INSERT INTO "+in+".meta VALUES (?, ?, ?)", tablesFormat, a.lake, fingerprint); err != nil {
+		return err
+	}
+	for _, t := range a.o.Tables {
+		cols := make([]string, 0, len(t.AllColumns()))
+		for _, c := range t.AllColumns() {
+			cols = append(cols, ident(c.Name)+" "+c.Type.DuckDB())
+		}
+		if err := a.exec(fmt.Sprintf("CREATE TABLE %s (%s)", table(t), strings.Join(cols, ", "))); err != nil {
+			return fmt.Errorf("%s: %w", t.ViewName(), err)
+		}
+	}
+	return nil
+}
+
+// apply applies every table's new files, parents before children, and
+// records the files applied. It returns why the database must be rebuilt
+// instead, if it must.
+func (a *applier) apply() (string, error) {
+	applied := map[string]string{} // key -> view name
+	rows, err := a.tx.QueryContext(a.ctx, `SELECT key, "table" FROM `+ident(internal)+".files")
+	if err != nil {
+		return "", err
+	}
+	for rows.Next() {
+		var k, t string
+		if err := rows.Scan(&k, &t); err != nil {
+			rows.Close()
+			return "", err
+		}
+		applied[k] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	// A compaction's output holds nothing new when every file it
+	// replaced is applied.
+	recorded := func(key string) bool {
+		from := a.o.Compacted[key]
+		for _, r := range from {
+			if _, ok := applied[r]; !ok {
+				return false
+			}
+		}
+		return len(from) > 0
+	}
+	var record, forget []string // keys to add to and drop from internal.files
+	live := map[string]bool{}
+	for _, t := range a.o.Tables {
+		base, delta := a.o.Files(t)
+		files := append(slices.Clone(base), delta...)
+		var fresh []string
+		for _, k := range files {
+			live[k] = true
+			if _, ok := applied[k]; ok {
+				continue
+			}
+			record = append(record, t.ViewName()+"\x00"+k)
+			if t.Mode == schemas.Incremental && recorded(k) {
+				a.rep.Recorded++
+				continue
+			}
+			fresh = append(fresh, k)
+		}
+		var err error
+		switch {
+		case t.Mode == schemas.Snapshot && t.Parent == nil:
+			if len(fresh) > 0 || len(files) != countOf(applied, t.ViewName()) {
+				err = a.replaceSnapshot(t, files)
+			}
+		case t.Parent == nil:
+			if len(fresh) > 0 {
+				err = a.upsert(t, fresh)
+			}
+		default:
+			err = a.children(t, files, fresh)
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", t.ViewName(), err)
+		}
+		if err := os.RemoveAll(filepath.Join(a.work, "in")); err != nil { // staged files
+			return "", err
+		}
+	}
+	for k, view := range applied {
+		if live[k] {
+			continue
+		}
+		if t := a.lookup(view); t != nil && t.Mode == schemas.Incremental && !a.o.Replaced[k] {
+			return "a file the database holds is no longer in the lake (" + k + ")", nil
+		}
+		forget = append(forget, k)
+	}
+	return "", a.recordFiles(record, forget)
+}
+
+func countOf(applied map[string]string, view string) int {
+	n := 0
+	for _, v := range applied {
+		if v == view {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *applier) lookup(view string) *schemas.Table {
+	for _, t := range a.o.Tables {
+		if t.ViewName() == view {
+			return t
+		}
+	}
+	return nil
+}
+
+// scan reads lake files (staged locally first for an s3:// lake); files
+// never hold their partition's column.
+func (a *applier) scan(t *schemas.Table, keys []string) (string, error) {
+	files := make([]PartFile, len(keys))
+	for i, k := range keys {
+		files[i].Key = k
+		if a.o.Stage == nil {
+			files[i].Path = filepath.FromSlash(strings.TrimSuffix(a.lake, "/") + "/" + k)
+			continue
+		}
+		p, err := a.o.Stage(a.ctx, k, filepath.Join(a.work, "in"))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", k, err)
+		}
+		files[i].Path = p
+	}
+	a.rep.Files += len(files)
+	scan := scanFiles(files, false)
+	cols, err := a.columns(scan, t)
+	if err != nil {
+		return "", err
+	}
+	return "SELECT " + cols + " FROM " + scan, nil
+}
+
+// columns lists t's columns for a SELECT from scan (see columnsOf).
+func (a *applier) columns(scan string, t *schemas.Table) (string, error) {
+	rows, err := a.tx.QueryContext(a.ctx, "SELECT column_name FROM (DESCRIBE SELECT * FROM "+scan+")")
+	if err != nil {
+		return "", err
+	}
+	var have []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return "", err
+		}
+		have = append(have, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	return selectColumns(have, t), nil
+}
+
+// latest keeps the newest version of each key among rows.
+func latest(t *schemas.Table) string {
+	return fmt.Sprintf("QUALIFY row_number() OVER (PARTITION BY %s ORDER BY %s DESC, %s DESC) = 1",
+		identList(t.Key, ""), ident(schemas.ColExtractedAt), ident(schemas.ColRunID))
+}
+
+// newer says row a is a newer version than row b.
+func newer(a, b string) string {
+	ea, run := ident(schemas.ColExtractedAt), ident(schemas.ColRunID)
+	return fmt.Sprintf("(%[1]s.%[3]s > %[2]s.%[3]s OR %[1]s.%[3]s = %[2]s.%[3]s AND %[1]s.%[4]s > %[2]s.%[4]s)", a, b, ea, run)
+}
+
+func changedName(t *schemas.Table) string { return ident("chg_" + t.ViewName()) }
+
+// upsert applies an incremental root table's new files: the newest
+// version of each of their keys replaces the table's row when newer.
+func (a *applier) upsert(t *schemas.Table, keys []string) error {
+	rows, err := a.scan(t, keys)
+	if err != nil {
+		return err
+	}
+	chg, old := changedName(t), ident("old_"+t.ViewName())
+	on := joinOn(t.Key, "n", "o")
+	if err := a.exec(fmt.Sprintf("CREATE TEMP TABLE %[1]s AS %[2]s %[3]s; "+
+		"DELETE FROM %[1]s AS n USING %[4]s AS o WHERE %[5]s AND NOT %[6]s; "+
+		"CREATE TEMP TABLE %[7]s AS SELECT %[8]s FROM %[4]s AS o SEMI JOIN %[1]s AS n ON %[5]s; "+
+		"DELETE FROM %[4]s AS o USING %[1]s AS n WHERE %[5]s; "+
+		"INSERT INTO %[4]s BY NAME SELECT * FROM %[1]s",
+		chg, rows, latest(t), table(t), on, newer("n", "o"), old, identList(t.Key, "o."))); err != nil {
+		return err
+	}
+	a.changed[t.ViewName()] = false
+	return nil
+}
+
+// replaceSnapshot replaces a snapshot table with its newest snapshot.
+func (a *applier) replaceSnapshot(t *schemas.Table, keys []string) error {
+	chg := changedName(t)
+	if len(keys) == 0 {
+		if err := a.exec(fmt.Sprintf("CREATE TEMP TABLE %s AS SELECT * FROM %s WHERE false; DELETE FROM %s", chg, table(t), table(t))); err != nil {
+			return err
+		}
+	} else {
+		rows, err := a.scan(t, keys)
+		if err != nil {
+			return err
+		}
+		if err := a.exec(fmt.Sprintf("CREATE TEMP TABLE %[1]s AS %[2]s %[3]s; DELETE FROM %[4]s; INSERT INTO %[4]s BY NAME SELECT * FROM %[1]s",
+			chg, rows, latest(t), table(t))); err != nil {
+			return err
+		}
+	}
+	a.changed[t.ViewName()] = true
+	return nil
+}
+
+// children applies a child table: the children of the parents that
+// changed are those of their new version. When the parent was replaced
+// whole, every child is chosen again from all of the table's files;
+// otherwise from its new files, which hold every new parent version's
+// children (committed together with it).
+func (a *applier) children(t *schemas.Table, files, fresh []string) error {
+	parent := &schemas.Table{Source: t.Source, Name: t.Parent.Table}
+	whole, ok := a.changed[parent.ViewName()]
+	if !ok {
+		return nil
+	}
+	chg := changedName(parent)
+	var on []string
+	for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
+		on = append(on, "c."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
+	}
+	switch old := ident("old_" + parent.ViewName()); {
+	case whole:
+		if err := a.exec("DELETE FROM " + table(t)); err != nil {
+			return err
+		}
+		fresh = files
+	case a.hasRows(old):
+		// Only a parent that had a version before had children.
+		if err := a.exec(fmt.Sprintf("DELETE FROM %s AS c USING %s AS p WHERE %s", table(t), old, strings.Join(on, " AND "))); err != nil {
+			return err
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	rows, err := a.scan(t, fresh)
+	if err != nil {
+		return err
+	}
+	on = append(on,
+		"c."+ident(schemas.ColExtractedAt)+" = p."+ident(schemas.ColExtractedAt),
+		"c."+ident(schemas.ColRunID)+" = p."+ident(schemas.ColRunID))
+	return a.exec(fmt.Sprintf("INSERT INTO %s BY NAME SELECT c.* FROM (%s) AS c SEMI JOIN %s AS p ON %s", table(t), rows, chg, strings.Join(on, " AND ")))
+}
+
+// hasRows says whether a temporary table has rows (false on error: the
+// statement that follows reports it).
+func (a *applier) hasRows(name string) bool {
+	var n int64
+	err := a.tx.QueryRowContext(a.ctx, "SELECT count(*) FROM "+name).Scan(&n)
+	return err != nil || n > 0
+}
+
+// recordFiles adds the files applied (view NUL key) and drops those gone.
+func (a *applier) recordFiles(add, drop []string) error {
+	files := ident(internal) + ".files"
+	for chunk := range slices.Chunk(drop, 1000) {
+		vals := make([]string, len(chunk))
+		for i, k := range chunk {
+			vals[i] = literal(k)
+		}
+		if err := a.exec("DELETE FROM " + files + " WHERE key IN (" + strings.Join(vals, ", ") + ")"); err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(add, 1000) {
+		vals := make([]string, len(chunk))
+		for i, vk := range chunk {
+			view, key, _ := strings.Cut(vk, "\x00")
+			vals[i] = "(" + literal(view) + ", " + literal(key) + ")"
+		}
+		if err := a.exec("INSERT INTO " + files + " VALUES " + strings.Join(vals, ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// schemaFingerprint identifies the tables' names, columns and types: a
+// database built for others is rebuilt.
+func schemaFingerprint(tables []*schemas.Table) string {
+	h := fnv.New64a()
+	for _, t := range tables {
+		fmt.Fprintf(h, "%s|%v|%d|", t.ViewName(), t.Key, t.Mode)
+		if t.Parent != nil {
+			fmt.Fprintf(h, "%s%v|", t.Parent.Table, t.Parent.Keys)
+		}
+		for _, c := range t.AllColumns() {
+			fmt.Fprintf(h, "%s %s,", c.Name, c.Type.DuckDB())
+		}
+		h.Write([]byte{'\n'})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
