@@ -59,7 +59,7 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 // ViewsBuild is what a views build did.
 type ViewsBuild struct {
 	views.Report
-	Seconds float64 `json:"seconds"`
+	Seconds float64   `json:"seconds"`
 	s3      *views.S3 // how DuckDB reaches an s3:// lake's files (Files mode)
 }
 
