@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/load/store/s3store/s3test"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
@@ -267,4 +268,65 @@ func TestKilledCompactionsKeepTheViews(t *testing.T) {
 	if err != nil || len(c.Tables) != 0 {
 		t.Errorf("after the finished compactions, a dry run would still compact %+v (%v)", c, err)
 	}
+}
+
+// TestKilledCompactionsOnS3KeepTheViews kills compactions of a lake on a
+// real S3-compatible server with SIGKILL, after a commit marker and in the
+// middle of their uploads, one after the other on the same lake: after
+// each, the views (built from the S3 lake itself) equal those from before.
+// Then a compaction finishes, the next deletes what the others replaced,
+// the views still equal, and no upload is left unfinished.
+func TestKilledCompactionsOnS3KeepTheViews(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	s := newSeason(t, 53)
+	s3Config(s.cfg, srv, bucket, "lake")
+	s.env = s3Env(s.env, srv)
+	ctx := context.Background()
+	if _, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	s.day()
+	before := dumpViews(t, s.cfg.DuckDBPath())
+	cfgPath := writeChildConfig(t, t.TempDir(), "compact.yaml", s.cfg)
+	compact := func(what string, n int) bool {
+		t.Helper()
+		var out syncBuffer
+		cmd := childCmd(cfgPath, &out, append(srv.Env(), "ATHLAKE_CHILD_COMPACT=1", fmt.Sprintf("ATHLAKE_CHILD_DIE_AFTER_%s=%d", what, n))...)
+		err := cmd.Run()
+		if err == nil {
+			return false
+		}
+		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
+			t.Fatalf("compaction failed: %v\n%s", err, out.String())
+		}
+		return true
+	}
+	for _, kill := range []struct {
+		what string
+		n    int
+	}{{"MARKERS", 1}, {"WRITES", 3}, {"MARKERS", 2}, {"WRITES", 1}} {
+		if !compact(kill.what, kill.n) {
+			t.Fatalf("a compaction asked to die after %s %d finished", kill.what, kill.n)
+		}
+		if err := Views(ctx, s.env, s.cfg, ViewsOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		assertSameViews(t, before, dumpViews(t, s.cfg.DuckDBPath()))
+	}
+	for range 2 {
+		if compact("WRITES", 0) {
+			t.Fatal("a compaction died without being asked to")
+		}
+		assertSameViews(t, before, dumpViews(t, s.cfg.DuckDBPath()))
+	}
+	if up := srv.Uploads(t, bucket); len(up) != 0 {
+		t.Errorf("unfinished uploads: %v", up)
+	}
+	c, err := Compact(ctx, s.env, s.cfg, CompactOptions{DryRun: true})
+	if err != nil || len(c.Tables) != 0 {
+		t.Errorf("after the finished compactions, a dry run would still compact %+v (%v)", c, err)
+	}
+	s.assertTruth()
 }

@@ -67,7 +67,8 @@ var seasonTables = []string{"plyomat_reps", "plyomat_sets", "plyomat_athletes", 
 
 // BenchmarkSeason syncs all three sandbox vendors once a simulated day for
 // -season.days days and prints, every -season.every days, the lake's
-// Parquet files and bytes, the views database's size, that day's sync time
+// Parquet files, the folders holding them (partitions) and their bytes, the
+// views database's size, that day's sync time
 // and the part of it that brought the views up to date, the time to build
 // the views database afresh and a database of views over the files, and
 // each notebook query's time over the views the syncs kept (tables), over
@@ -106,7 +107,7 @@ func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer
 	}
 	fmt.Fprintf(w, "season: %d days, scale %s, one sync a day of plyomat, teampro and optimo; query times are the best of %d runs\n", days, scale, runs)
 	fmt.Fprintf(w, "views: the sync's update of the tables database; rebuild: that database from every file; files: views over the Parquet files\n")
-	fmt.Fprintf(w, "%4s %6s %7s %7s %7s %7s %8s %7s  %-46s %8s %8s %8s %6s %6s\n", "day", "files", "lake MB", "db MB", "sync s", "views s", "rebuild s", "files s",
+	fmt.Fprintf(w, "%4s %6s %6s %7s %7s %7s %7s %8s %7s  %-46s %8s %8s %8s %6s %6s\n", "day", "files", "parts", "lake MB", "db MB", "sync s", "views s", "rebuild s", "files s",
 		"query", "tables", "files", "native", "tables", "files")
 	for day := 0; day <= days; day++ {
 		if day > 0 {
@@ -126,6 +127,7 @@ func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer
 			continue
 		}
 		files, bytes := parquetFiles(b, cfg.Output)
+		parts := partitions(b, cfg.Output)
 		info, err := os.Stat(cfg.DuckDBPath())
 		if err != nil {
 			b.Fatal(err)
@@ -150,7 +152,7 @@ func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer
 			b.Fatalf("day %d: %v", day, err)
 		}
 		for i, t := range timings {
-			lead := fmt.Sprintf("%4d %6d %7.1f %7.1f %7.2f %7.2f %8.2f %7.2f", day, files, float64(bytes)/1e6, float64(info.Size())/1e6,
+			lead := fmt.Sprintf("%4d %6d %6d %7.1f %7.1f %7.2f %7.2f %8.2f %7.2f", day, files, parts, float64(bytes)/1e6, float64(info.Size())/1e6,
 				synced.Seconds(), sum.Views.Seconds, built[views.Tables].Seconds(), built[views.Files].Seconds())
 			if i > 0 {
 				lead = strings.Repeat(" ", len(lead))
@@ -182,6 +184,22 @@ func parquetFiles(tb testing.TB, root string) (int, int64) {
 		tb.Fatal(err)
 	}
 	return n, size
+}
+
+// partitions counts the folders that hold a table's Parquet files (a
+// table's partitions; an unpartitioned table's own folder).
+func partitions(tb testing.TB, root string) int {
+	dirs := map[string]bool{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			dirs[filepath.Dir(p)] = true
+		}
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(dirs)
 }
 
 // TestSeasonBenchmarkRuns runs the season benchmark over a day, so it

@@ -46,14 +46,15 @@ const tablesFormat = 1
 
 // Report says what a build did.
 type Report struct {
-	Mode Mode
+	Mode Mode `json:"mode"`
 	// Full is set when the database was built from every file; Reason
 	// says why (a new database, another lake, ...).
-	Full   bool
-	Reason string
+	Full   bool   `json:"full"`
+	Reason string `json:"reason,omitempty"`
 	// Files is how many files were read, Recorded how many compaction
 	// outputs were recorded without reading (they held nothing new).
-	Files, Recorded int
+	Files    int `json:"files_read"`
+	Recorded int `json:"compacted_files_recorded"`
 }
 
 func buildTables(ctx context.Context, o Options, lake string) (*Report, error) {
@@ -86,21 +87,27 @@ func buildTables(ctx context.Context, o Options, lake string) (*Report, error) {
 // (fresh: creates it first). It returns why the database must be rebuilt
 // instead, if it must.
 func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, rep *Report) (string, error) {
-	db, err := sql.Open("duckdb", path)
+	locked := func(err error) bool { return !fresh && strings.Contains(err.Error(), "Could not set lock") }
+	db, err := sql.Open("duckdb", path) // the driver opens the file here
 	if err != nil {
+		if locked(err) {
+			return "the database is open in another process", nil
+		}
 		return "", fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer db.Close()
 	conn, err := db.Conn(ctx) // temporary tables live per connection
 	if err != nil {
-		if !fresh && strings.Contains(err.Error(), "Could not set lock") {
-			return "the database is open in another process", nil
-		}
 		return "", fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer conn.Close()
-	work, err := os.MkdirTemp("", "athlake-views-")
-	if err != nil {
+	// Staged files and DuckDB's spill go beside the database (not to a
+	// /tmp that may be memory); a killed build's are removed by the next.
+	work := path + ".work"
+	if err := os.RemoveAll(work); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(work)

@@ -1,0 +1,163 @@
+package views_test
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/schemas"
+)
+
+// TestMain doubles as a notebook: with ATHLAKE_HOLD_DB set, the test binary
+// opens that database read-only, says "ready" and holds it until its stdin
+// closes.
+func TestMain(m *testing.M) {
+	if p := os.Getenv("ATHLAKE_HOLD_DB"); p != "" {
+		db, err := sql.Open("duckdb", p+"?access_mode=read_only")
+		if err == nil {
+			err = db.Ping()
+		}
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM plyomat_sets").Scan(&n); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println(n)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestTablesAreUpdatedInPlace: a database built once is brought up to date
+// by applying only the new files; it is rebuilt from every file when it
+// was built from another lake, or when a notebook holds it open (DuckDB
+// locks the file), and the notebook keeps reading the database it opened.
+func TestTablesAreUpdatedInPlace(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.NewLocal(filepath.Join(dir, "lake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := schemas.All()
+	sets, _ := reg.Lookup("plyomat", "sets")
+	reps, _ := reg.Lookup("plyomat", "reps")
+	db := filepath.Join(dir, "athlake.duckdb")
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	build := func(lake string) *views.Report {
+		t.Helper()
+		files := func(tb *schemas.Table) ([]string, []string) {
+			objs, err := st.List(ctx, tb.ID()+"/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, o := range objs {
+				keys = append(keys, o.Key)
+			}
+			return nil, keys
+		}
+		rep, err := views.Build(ctx, views.Options{DB: db, Lake: lake, Tables: []*schemas.Table{sets, reps}, Files: files})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// added counts the files committed since it was last called.
+	seen := 0
+	added := func() int {
+		t.Helper()
+		objs, err := st.List(ctx, "plyomat/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(objs) - seen
+		seen = len(objs)
+		return n
+	}
+	count := func() string {
+		t.Helper()
+		_, rows, err := views.Query(ctx, db, "SELECT count(*) || '/' || (SELECT count(*) FROM plyomat_reps) FROM plyomat_sets")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows[0][0]
+	}
+
+	commit(t, st, reg, "sets", "20260601T120000.000Z-aaaaaa", t0, set("s1", 1, 0, 1), set("s2", 1, 0))
+	if rep, n := build(st.URL()), added(); !rep.Full || rep.Reason != "no database yet" || rep.Files != n {
+		t.Errorf("first build: %+v", rep)
+	}
+	commit(t, st, reg, "sets", "20260601T130000.000Z-bbbbbb", t0.Add(time.Hour), set("s1", 2, 0, 1, 2), set("s3", 1, 0))
+	if rep, n := build(st.URL()), added(); rep.Full || rep.Files != n {
+		t.Errorf("build after one commit: %+v, want its %d files applied", rep, n)
+	}
+	if got := count(); got != "3/5" {
+		t.Errorf("sets/reps = %s, want 3/5", got)
+	}
+	if rep := build(st.URL()); rep.Full || rep.Files != 0 {
+		t.Errorf("build with nothing new: %+v", rep)
+	}
+
+	// A notebook holds the database open.
+	notebook := exec.Command(os.Args[0], "-test.run=^$")
+	notebook.Env = append(os.Environ(), "ATHLAKE_HOLD_DB="+db)
+	stdin, _ := notebook.StdinPipe()
+	stdout, _ := notebook.StdoutPipe()
+	if err := notebook.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewScanner(stdout)
+	if !out.Scan() || out.Text() != "ready" {
+		t.Fatalf("notebook: %s", out.Text())
+	}
+	commit(t, st, reg, "sets", "20260601T140000.000Z-cccccc", t0.Add(2*time.Hour), set("s4", 1, 0))
+	if rep := build(st.URL()); !rep.Full || !strings.Contains(rep.Reason, "open in another process") {
+		t.Errorf("build while a notebook holds the database: %+v", rep)
+	}
+	added()
+	if got := count(); got != "4/6" {
+		t.Errorf("sets/reps = %s, want 4/6", got)
+	}
+	stdin.Close()
+	if !out.Scan() || out.Text() != "3" {
+		t.Errorf("the notebook read %q sets from the database it opened, want 3", out.Text())
+	}
+	if err := notebook.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, st, reg, "sets", "20260601T150000.000Z-dddddd", t0.Add(3*time.Hour), set("s5", 1, 0))
+	if rep, n := build(st.URL()), added(); rep.Full || rep.Files != n {
+		t.Errorf("build once the notebook is gone: %+v, want its %d files applied", rep, n)
+	}
+
+	// The same files under another root are another lake.
+	if err := os.Symlink(filepath.Join(dir, "lake"), filepath.Join(dir, "copy")); err != nil {
+		t.Fatal(err)
+	}
+	if rep := build(filepath.Join(dir, "copy")); !rep.Full || !strings.Contains(rep.Reason, "another lake") {
+		t.Errorf("build from another lake: %+v", rep)
+	}
+	if got := count(); got != "5/7" {
+		t.Errorf("sets/reps = %s, want 5/7", got)
+	}
+	if left, _ := filepath.Glob(db + ".*"); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
