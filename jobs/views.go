@@ -42,14 +42,14 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if err != nil {
 		return err
 	}
-	how := fmt.Sprintf("%d files applied", b.Files)
-	if b.Full {
-		how = fmt.Sprintf("built from %d files: %s", b.Files, b.Reason)
+	switch db := cfg.DuckDBPath(); {
+	case b.Mode == views.Files:
+		fmt.Fprintf(env.Stdout, "views over the files of %s written to %s\n", st.URL(), db)
+	case b.Full:
+		fmt.Fprintf(env.Stdout, "%s built from the %d files of %s in %.1fs (%s)\n", db, b.Files, st.URL(), b.Seconds, b.Reason)
+	default:
+		fmt.Fprintf(env.Stdout, "%s brought up to date with %s in %.1fs (%d new files applied)\n", db, st.URL(), b.Seconds, b.Files)
 	}
-	if b.Mode == views.Files {
-		how = "views reading the Parquet files"
-	}
-	fmt.Fprintf(env.Stdout, "views over %s written to %s (%s, %.1fs)\n", st.URL(), cfg.DuckDBPath(), how, b.Seconds)
 	if b.s3 != nil {
 		fmt.Fprintf(env.Stdout, "in a notebook, run once per connection before querying:\n  %s\n", b.s3.Setup())
 	}

@@ -41,6 +41,7 @@ func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{[]string{"sync", "--config", write("lookback.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    lookback: soon\n")}, "not a duration"},
 		{[]string{"sync", "--config", write("page.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    page_size: 900\n")}, "sources.plyomat.page_size"},
 		{[]string{"sync", "--config", write("none.yaml", "output: ./x\n")}, "sources: no source is configured"},
+		{[]string{"sync", "--config", write("views.yaml", "views: parquet\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, `views: "parquet": want tables or files`},
 		{[]string{"backfill", "--config", write("ok.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--since", "last week"}, "--since"},
 		{[]string{"sync", "--config", write("ok2.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--source", "strava"}, "--source strava: not configured"},
 		{[]string{"schemas", "--format", "xml"}, "--format xml"},

@@ -175,7 +175,7 @@ func scanFiles(files []PartFile, filename bool) string {
 
 // columnsOf lists t's columns in declared order for a SELECT from query's
 // rows (see selectColumns).
-func columnsOf(ctx context.Context, conn *sql.Conn, query string, t *schemas.Table) (string, error) {
+func columnsOf(ctx context.Context, conn queryer, query string, t *schemas.Table) (string, error) {
 	have, err := stringsOf(ctx, conn, "SELECT column_name FROM (DESCRIBE "+query+")")
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", t.ID(), err)
@@ -202,7 +202,12 @@ func selectColumns(have []string, t *schemas.Table) string {
 	return strings.Join(cols, ", ")
 }
 
-func stringsOf(ctx context.Context, conn *sql.Conn, query string) ([]string, error) {
+// queryer is a connection or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func stringsOf(ctx context.Context, conn queryer, query string) ([]string, error) {
 	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err

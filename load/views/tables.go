@@ -19,8 +19,8 @@ import (
 // one per lake table, under the views' names (a view over them would cost
 // every query its binding); the schema internal holds the bookkeeping. A
 // notebook's query runs on DuckDB's own storage (as fast as native tables,
-// and offline for an s3:// lake); each build applies only
-// the files committed since the last one, in one transaction:
+// and offline for an s3:// lake); each build applies only the files
+// committed since the last one, in one transaction:
 //
 //   - a root table's new rows are deduplicated among themselves and replace
 //     the rows of their keys when newer (by _extracted_at, then _run_id);
@@ -36,9 +36,9 @@ import (
 // internal.files lists the files applied, internal.meta the format, the
 // lake and the schemas the tables were built for; a build that finds
 // another lake, other schemas, files it applied gone without a compaction
-// replacing them, or the database held open by another process (DuckDB
-// locks the file) rebuilds the database from every file beside it and
-// renames it into place.
+// replacing them, a database DuckDB cannot open, or one held open by
+// another process (DuckDB locks the file) rebuilds the database from every
+// file beside it and renames it into place.
 const internal = "_athlake"
 
 // tablesFormat is the version of the internal schema's layout.
@@ -87,20 +87,24 @@ func buildTables(ctx context.Context, o Options, lake string) (*Report, error) {
 // (fresh: creates it first). It returns why the database must be rebuilt
 // instead, if it must.
 func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, rep *Report) (string, error) {
-	locked := func(err error) bool { return !fresh && strings.Contains(err.Error(), "Could not set lock") }
 	db, err := sql.Open("duckdb", path) // the driver opens the file here
-	if err != nil {
-		if locked(err) {
-			return "the database is open in another process", nil
-		}
-		return "", fmt.Errorf("opening %s: %w", path, err)
+	var conn *sql.Conn
+	if err == nil {
+		defer db.Close()
+		conn, err = db.Conn(ctx) // temporary tables live per connection
 	}
-	defer db.Close()
-	conn, err := db.Conn(ctx) // temporary tables live per connection
-	if err != nil {
+	switch {
+	case err == nil:
+		defer conn.Close()
+	case fresh:
 		return "", fmt.Errorf("opening %s: %w", path, err)
+	case strings.Contains(err.Error(), "Could not set lock"):
+		return "the database is open in another process", nil
+	default:
+		// Not a database this DuckDB can open (damaged, or written by a
+		// newer release): it only ever held what the lake holds.
+		return "the database could not be opened (" + firstLine(err) + ")", nil
 	}
-	defer conn.Close()
 	// Staged files and DuckDB's spill go beside the database (not to a
 	// /tmp that may be memory); a killed build's are removed by the next.
 	work := path + ".work"
@@ -164,8 +168,9 @@ type applier struct {
 	work string // temporary folder: staged files, spill
 	rep  *Report
 	// changed holds the root tables with rows that changed in this
-	// build, in temporary tables named chg_<view>; whole is set when
-	// the table was replaced whole (a snapshot).
+	// build: their new rows are in the temporary table chg_<view>, the
+	// keys those replaced in old_<view>; true when the table was replaced
+	// whole (a snapshot).
 	changed map[string]bool
 }
 
@@ -316,33 +321,11 @@ func (a *applier) scan(t *schemas.Table, keys []string) (string, error) {
 	}
 	a.rep.Files += len(files)
 	scan := scanFiles(files, false)
-	cols, err := a.columns(scan, t)
+	cols, err := columnsOf(a.ctx, a.tx, "SELECT * FROM "+scan, t)
 	if err != nil {
 		return "", err
 	}
 	return "SELECT " + cols + " FROM " + scan, nil
-}
-
-// columns lists t's columns for a SELECT from scan (see columnsOf).
-func (a *applier) columns(scan string, t *schemas.Table) (string, error) {
-	rows, err := a.tx.QueryContext(a.ctx, "SELECT column_name FROM (DESCRIBE SELECT * FROM "+scan+")")
-	if err != nil {
-		return "", err
-	}
-	var have []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return "", err
-		}
-		have = append(have, s)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
-	return selectColumns(have, t), nil
 }
 
 // latest keeps the newest version of each key among rows.

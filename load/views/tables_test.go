@@ -47,7 +47,8 @@ func TestMain(m *testing.M) {
 // TestTablesAreUpdatedInPlace: a database built once is brought up to date
 // by applying only the new files; it is rebuilt from every file when it
 // was built from another lake, or when a notebook holds it open (DuckDB
-// locks the file), and the notebook keeps reading the database it opened.
+// locks the file), and the notebook keeps reading the database it opened;
+// a file DuckDB cannot open is replaced.
 func TestTablesAreUpdatedInPlace(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -153,6 +154,16 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 	}
 	if rep := build(filepath.Join(dir, "copy")); !rep.Full || !strings.Contains(rep.Reason, "another lake") {
 		t.Errorf("build from another lake: %+v", rep)
+	}
+	if got := count(); got != "5/7" {
+		t.Errorf("sets/reps = %s, want 5/7", got)
+	}
+	// A file DuckDB cannot open is replaced.
+	if err := os.WriteFile(db, []byte("not a database"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep := build(filepath.Join(dir, "copy")); !rep.Full || !strings.Contains(rep.Reason, "could not be opened") {
+		t.Errorf("build over a damaged database: %+v", rep)
 	}
 	if got := count(); got != "5/7" {
 		t.Errorf("sets/reps = %s, want 5/7", got)
