@@ -6,6 +6,7 @@ package schemas
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -280,6 +281,15 @@ func (t *Table) validate() error {
 	for _, k := range t.Key {
 		if !seen[k] {
 			return fmt.Errorf("schemas: %s: key column %q not declared", t.ID(), k)
+		}
+	}
+	if t.Parent != nil {
+		// A child's key names its parent: a child row is updated in
+		// place by its key when its parent gets a new version.
+		for c := range t.Parent.Keys {
+			if !slices.Contains(t.Key, c) {
+				return fmt.Errorf("schemas: %s: the key lacks the parent column %q", t.ID(), c)
+			}
 		}
 	}
 	if p := t.Partition; p.Granularity != None {

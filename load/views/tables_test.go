@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
@@ -115,6 +117,23 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 	if rep := build(st.URL()); rep.Full || rep.Files != 0 {
 		t.Errorf("build with nothing new: %+v", rep)
 	}
+	// A new version of s1 keeps rep 0 (updated in place), drops reps 1
+	// and 2, adds rep 5; s2 is untouched.
+	commit(t, st, reg, "sets", "20260601T133000.000Z-abcdef", t0.Add(90*time.Minute), set("s1", 3, 0, 5))
+	if rep, n := build(st.URL()), added(); rep.Full || rep.Files != n {
+		t.Errorf("build after one commit: %+v, want its %d files applied", rep, n)
+	}
+	_, got, err := views.Query(ctx, db, "SELECT set_id, rep_index, flight_time_ms, _run_id FROM plyomat_reps ORDER BY ALL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"s1", "0", "403", "20260601T133000.000Z-abcdef"}, {"s1", "5", "403", "20260601T133000.000Z-abcdef"},
+		{"s2", "0", "401", "20260601T120000.000Z-aaaaaa"}, {"s3", "0", "401", "20260601T130000.000Z-bbbbbb"},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("reps (-want +got):\n%s", d)
+	}
 
 	// A notebook holds the database open.
 	notebook := exec.Command(os.Args[0], "-test.run=^$")
@@ -133,8 +152,8 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 		t.Errorf("build while a notebook holds the database: %+v", rep)
 	}
 	added()
-	if got := count(); got != "4/6" {
-		t.Errorf("sets/reps = %s, want 4/6", got)
+	if got := count(); got != "4/5" {
+		t.Errorf("sets/reps = %s, want 4/5", got)
 	}
 	stdin.Close()
 	if !out.Scan() || out.Text() != "3" {
@@ -155,8 +174,8 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 	if rep := build(filepath.Join(dir, "copy")); !rep.Full || !strings.Contains(rep.Reason, "another lake") {
 		t.Errorf("build from another lake: %+v", rep)
 	}
-	if got := count(); got != "5/7" {
-		t.Errorf("sets/reps = %s, want 5/7", got)
+	if got := count(); got != "5/6" {
+		t.Errorf("sets/reps = %s, want 5/6", got)
 	}
 	// A file DuckDB cannot open is replaced.
 	if err := os.WriteFile(db, []byte("not a database"), 0o644); err != nil {
@@ -165,8 +184,8 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 	if rep := build(filepath.Join(dir, "copy")); !rep.Full || !strings.Contains(rep.Reason, "could not be opened") {
 		t.Errorf("build over a damaged database: %+v", rep)
 	}
-	if got := count(); got != "5/7" {
-		t.Errorf("sets/reps = %s, want 5/7", got)
+	if got := count(); got != "5/6" {
+		t.Errorf("sets/reps = %s, want 5/6", got)
 	}
 	if left, _ := filepath.Glob(db + ".*"); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
