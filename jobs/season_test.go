@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +69,8 @@ var seasonTables = []string{"plyomat_reps", "plyomat_sets", "plyomat_athletes", 
 // BenchmarkSeason syncs all three sandbox vendors once a simulated day for
 // -season.days days and prints, every -season.every days, the lake's
 // Parquet files, the folders holding them (partitions) and their bytes, the
-// views database's size, that day's sync time
-// and the part of it that brought the views up to date, the time to build
+// views database's size, that day's sync time, the time the syncs since the
+// last line took to bring the views up to date (median and max), the time to build
 // the views database afresh and a database of views over the files, and
 // each notebook query's time over the views the syncs kept (tables), over
 // views of the files, and over native DuckDB tables holding the same rows,
@@ -106,9 +107,10 @@ func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer
 		b.Fatal(err)
 	}
 	fmt.Fprintf(w, "season: %d days, scale %s, one sync a day of plyomat, teampro and optimo; query times are the best of %d runs\n", days, scale, runs)
-	fmt.Fprintf(w, "views: the sync's update of the tables database; rebuild: that database from every file; files: views over the Parquet files\n")
-	fmt.Fprintf(w, "%4s %6s %6s %7s %7s %7s %7s %8s %7s  %-46s %8s %8s %8s %6s %6s\n", "day", "files", "parts", "lake MB", "db MB", "sync s", "views s", "rebuild s", "files s",
+	fmt.Fprintf(w, "views: the syncs' updates of the tables database since the last line (median and max); rebuild: that database from every file; files: views over the Parquet files\n")
+	fmt.Fprintf(w, "%4s %6s %6s %7s %7s %7s %11s %8s %7s  %-46s %8s %8s %8s %6s %6s\n", "day", "files", "parts", "lake MB", "db MB", "sync s", "views s", "rebuild s", "files s",
 		"query", "tables", "files", "native", "tables", "files")
+	var updates []float64 // the syncs' views updates since the last line
 	for day := 0; day <= days; day++ {
 		if day > 0 {
 			sb.Plyomat.Advance(24 * time.Hour)
@@ -123,8 +125,17 @@ func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer
 			b.Fatalf("day %d: %v", day, err)
 		}
 		synced := time.Since(start)
+		if day > 0 {
+			updates = append(updates, sum.Views.Seconds)
+		}
 		if day%every != 0 && day != days {
 			continue
+		}
+		med, most := 0.0, 0.0
+		if len(updates) > 0 {
+			slices.Sort(updates)
+			med, most = updates[len(updates)/2], updates[len(updates)-1]
+			updates = updates[:0]
 		}
 		files, bytes := parquetFiles(b, cfg.Output)
 		parts := partitions(b, cfg.Output)
@@ -152,8 +163,8 @@ func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer
 			b.Fatalf("day %d: %v", day, err)
 		}
 		for i, t := range timings {
-			lead := fmt.Sprintf("%4d %6d %6d %7.1f %7.1f %7.2f %7.2f %8.2f %7.2f", day, files, parts, float64(bytes)/1e6, float64(info.Size())/1e6,
-				synced.Seconds(), sum.Views.Seconds, built[views.Tables].Seconds(), built[views.Files].Seconds())
+			lead := fmt.Sprintf("%4d %6d %6d %7.1f %7.1f %7.2f %5.2f %5.2f %8.2f %7.2f", day, files, parts, float64(bytes)/1e6, float64(info.Size())/1e6,
+				synced.Seconds(), med, most, built[views.Tables].Seconds(), built[views.Files].Seconds())
 			if i > 0 {
 				lead = strings.Repeat(" ", len(lead))
 			}

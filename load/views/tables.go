@@ -396,59 +396,36 @@ func (a *applier) children(t *schemas.Table, files, fresh []string) error {
 	if !ok {
 		return nil
 	}
-	if whole {
+	// A child row belongs to the parent version with its key and lineage.
+	var on []string
+	for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
+		on = append(on, "c."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
+	}
+	on = append(on,
+		"c."+ident(schemas.ColExtractedAt)+" = p."+ident(schemas.ColExtractedAt),
+		"c."+ident(schemas.ColRunID)+" = p."+ident(schemas.ColRunID))
+	switch old := ident("old_" + parent.ViewName()); {
+	case whole:
 		if err := a.exec("DELETE FROM " + table(t)); err != nil {
 			return err
 		}
 		fresh = files
-	}
-	// A child row belongs to the parent version with its key and lineage.
-	link := func(child string) []string {
-		var on []string
-		for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
-			on = append(on, child+"."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
+	case a.hasRows(old):
+		// Only a parent that had a version before had children, those of
+		// that version (matching its lineage lets DuckDB skip the row
+		// groups of other days: rows are appended in time order).
+		if err := a.exec(fmt.Sprintf("DELETE FROM %s AS c USING %s AS p WHERE %s", table(t), old, strings.Join(on, " AND "))); err != nil {
+			return err
 		}
-		return on
 	}
-	ea, run := ident(schemas.ColExtractedAt), ident(schemas.ColRunID)
-	on := strings.Join(append(link("c"), "c."+ea+" = p."+ea, "c."+run+" = p."+run), " AND ")
-	old := ident("old_" + parent.ViewName())
-	replaced := !whole && a.hasRows(old) // parents that had a version, and so children
 	if len(fresh) == 0 {
-		if replaced {
-			return a.exec(fmt.Sprintf("DELETE FROM %s AS c USING %s AS p WHERE %s", table(t), old, on))
-		}
 		return nil
 	}
 	rows, err := a.scan(t, fresh)
 	if err != nil {
 		return err
 	}
-	children := fmt.Sprintf("SELECT c.* FROM (%s) AS c SEMI JOIN %s AS p ON %s", rows, changedName(parent), on)
-	if !replaced {
-		return a.exec("INSERT INTO " + table(t) + " BY NAME " + children)
-	}
-	// The old versions' children are updated in place where the new
-	// version has their key, deleted where it has not, and the new keys
-	// inserted: deleting and inserting them all would make DuckDB's
-	// checkpoint rewrite whole row groups to drop the deleted rows.
-	// Matching the old lineage lets DuckDB skip the row groups of other
-	// days (rows are appended in time order).
-	var set []string
-	for _, c := range t.AllColumns() {
-		if !slices.Contains(t.Key, c.Name) {
-			set = append(set, fmt.Sprintf("%[1]s = n.%[1]s", ident(c.Name)))
-		}
-	}
-	return a.exec(fmt.Sprintf("CREATE TEMP TABLE new_children AS %[1]s; "+
-		"CREATE TEMP TABLE old_children AS SELECT %[2]s FROM %[3]s AS c SEMI JOIN %[4]s AS p ON %[5]s; "+
-		"UPDATE %[3]s AS c SET %[6]s FROM (SELECT n.*, p.%[7]s AS __ea, p.%[8]s AS __run FROM new_children AS n JOIN %[4]s AS p ON %[9]s) AS n "+
-		"WHERE %[10]s AND c.%[7]s = n.__ea AND c.%[8]s = n.__run; "+
-		"DELETE FROM %[3]s AS c USING %[4]s AS p WHERE %[5]s; "+
-		"INSERT INTO %[3]s BY NAME SELECT n.* FROM new_children AS n ANTI JOIN old_children AS c ON %[10]s; "+
-		"DROP TABLE new_children; DROP TABLE old_children",
-		children, identList(t.Key, "c."), table(t), old, on, strings.Join(set, ", "), ea, run,
-		strings.Join(link("n"), " AND "), joinOn(t.Key, "c", "n")))
+	return a.exec(fmt.Sprintf("INSERT INTO %s BY NAME SELECT c.* FROM (%s) AS c SEMI JOIN %s AS p ON %s", table(t), rows, changedName(parent), strings.Join(on, " AND ")))
 }
 
 // hasRows says whether a temporary table has rows (false on error: the
