@@ -199,8 +199,8 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	runErr = classify(runErr, cfg)
 	var viewsErr error
 	sum.Views, viewsErr = buildViews(context.WithoutCancel(ctx), cfg, st, reg)
-	if b := sum.Views; viewsErr == nil && b.Full && b.Mode == views.Tables {
-		log.Info("views database built from every file", "reason", b.Reason, "files", b.Files, "seconds", b.Seconds)
+	if b := sum.Views; viewsErr == nil && (b.Full || b.Copied) && b.Mode == views.Tables {
+		log.Info("views database not updated in place", "rebuilt", b.Full, "reason", b.Reason, "files", b.Files, "seconds", b.Seconds)
 	}
 	switch {
 	case errors.Is(viewsErr, views.ErrNoHTTPFS):

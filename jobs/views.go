@@ -47,6 +47,8 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 		fmt.Fprintf(env.Stdout, "views over the files of %s written to %s\n", st.URL(), db)
 	case b.Full:
 		fmt.Fprintf(env.Stdout, "%s built from the %d files of %s in %.1fs (%s)\n", db, b.Files, st.URL(), b.Seconds, b.Reason)
+	case b.Copied:
+		fmt.Fprintf(env.Stdout, "%s brought up to date with %s in %.1fs (%d new files applied to a copy: %s)\n", db, st.URL(), b.Seconds, b.Files, b.Reason)
 	default:
 		fmt.Fprintf(env.Stdout, "%s brought up to date with %s in %.1fs (%d new files applied)\n", db, st.URL(), b.Seconds, b.Files)
 	}

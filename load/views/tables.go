@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -36,9 +37,11 @@ import (
 // internal.files lists the files applied, internal.meta the format, the
 // lake and the schemas the tables were built for; a build that finds
 // another lake, other schemas, files it applied gone without a compaction
-// replacing them, a database DuckDB cannot open, or one held open by
-// another process (DuckDB locks the file) rebuilds the database from every
-// file beside it and renames it into place.
+// replacing them, a database DuckDB cannot open, or one held open for
+// writing by another process rebuilds the database from every file beside
+// it and renames it into place. One held open by readers only (DuckDB
+// locks the file) is copied under a read lock, the copy updated and renamed
+// into place.
 const internal = "_athlake"
 
 // tablesFormat is the version of the internal schema's layout.
@@ -47,9 +50,11 @@ const tablesFormat = 1
 // Report says what a build did.
 type Report struct {
 	Mode Mode `json:"mode"`
-	// Full is set when the database was built from every file; Reason
-	// says why (a new database, another lake, ...).
+	// Full is set when the database was built from every file, Copied
+	// when a copy was brought up to date and renamed into place; Reason
+	// says why (a new database, another lake, a notebook holding it, ...).
 	Full   bool   `json:"full"`
+	Copied bool   `json:"copied,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	// Files is how many files were read, Recorded how many compaction
 	// outputs were recorded without reading (they held nothing new).
@@ -57,13 +62,42 @@ type Report struct {
 	Recorded int `json:"compacted_files_recorded"`
 }
 
+// locked is why a database held open by another process is not updated in
+// place.
+const locked = "the database is open in another process"
+
 func buildTables(ctx context.Context, o Options, lake string) (*Report, error) {
 	rep := &Report{Mode: Tables}
+	tmp := o.DB + ".tmp"
+	clean := func() {
+		os.Remove(tmp)
+		os.Remove(tmp + ".wal")
+	}
 	switch _, err := os.Stat(o.DB); {
 	case err == nil:
 		reason, err := applyTables(ctx, o, lake, o.DB, false, rep)
 		if err != nil || reason == "" {
 			return rep, err
+		}
+		if reason == locked {
+			// Readers only (a notebook): a copy is updated beside the
+			// database and renamed into place; the readers keep the one
+			// they opened.
+			clean()
+			if copied, err := copyUnderReadLock(o.DB, tmp); err != nil {
+				return rep, err
+			} else if copied {
+				*rep = Report{Mode: Tables, Copied: true, Reason: reason}
+				again, err := applyTables(ctx, o, lake, tmp, false, rep)
+				if err != nil {
+					clean()
+					return rep, err
+				}
+				if again == "" {
+					return rep, replaceDB(tmp, o.DB)
+				}
+				reason = again
+			}
 		}
 		rep.Full, rep.Reason = true, reason
 	case errors.Is(err, os.ErrNotExist):
@@ -72,15 +106,54 @@ func buildTables(ctx context.Context, o Options, lake string) (*Report, error) {
 		return rep, err
 	}
 	*rep = Report{Mode: Tables, Full: true, Reason: rep.Reason}
-	tmp := o.DB + ".tmp"
-	os.Remove(tmp)
-	os.Remove(tmp + ".wal")
+	clean()
 	if _, err := applyTables(ctx, o, lake, tmp, true, rep); err != nil {
-		os.Remove(tmp)
-		os.Remove(tmp + ".wal")
+		clean()
 		return rep, err
 	}
 	return rep, replaceDB(tmp, o.DB)
+}
+
+// copyUnderReadLock copies the database at path (and its write-ahead log,
+// if any) to tmp while holding it open read-only: DuckDB then lets no
+// writer in, so the copy is consistent. It reports false when it cannot
+// (a writer holds the database).
+func copyUnderReadLock(path, tmp string) (bool, error) {
+	db, err := sql.Open("duckdb", path+"?access_mode=read_only")
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
+		if db != nil {
+			db.Close()
+		}
+		return false, nil
+	}
+	defer db.Close()
+	for _, suffix := range []string{"", ".wal"} {
+		if err := copyFile(path+suffix, tmp+suffix); err != nil && !(suffix != "" && errors.Is(err, os.ErrNotExist)) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// copyFile copies a file (the kernel copies it in place where it can).
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // applyTables brings the database at path up to date in one transaction
@@ -99,7 +172,7 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 	case fresh:
 		return "", fmt.Errorf("opening %s: %w", path, err)
 	case strings.Contains(err.Error(), "Could not set lock"):
-		return "the database is open in another process", nil
+		return locked, nil
 	default:
 		// Not a database this DuckDB can open (damaged, or written by a
 		// newer release): it only ever held what the lake holds.

@@ -21,11 +21,12 @@ import (
 )
 
 // TestMain doubles as a notebook: with ATHLAKE_HOLD_DB set, the test binary
-// opens that database read-only, says "ready" and holds it until its stdin
-// closes.
+// opens that database (ATHLAKE_HOLD_MODE: read_only or read_write), says
+// "ready" and holds it until its stdin closes; then it prints how many sets
+// it sees.
 func TestMain(m *testing.M) {
 	if p := os.Getenv("ATHLAKE_HOLD_DB"); p != "" {
-		db, err := sql.Open("duckdb", p+"?access_mode=read_only")
+		db, err := sql.Open("duckdb", p+"?access_mode="+os.Getenv("ATHLAKE_HOLD_MODE"))
 		if err == nil {
 			err = db.Ping()
 		}
@@ -47,10 +48,11 @@ func TestMain(m *testing.M) {
 }
 
 // TestTablesAreUpdatedInPlace: a database built once is brought up to date
-// by applying only the new files; it is rebuilt from every file when it
-// was built from another lake, or when a notebook holds it open (DuckDB
-// locks the file), and the notebook keeps reading the database it opened;
-// a file DuckDB cannot open is replaced.
+// by applying only the new files. One that a notebook holds open (DuckDB
+// locks the file) is copied and the copy updated when the notebook only
+// reads, rebuilt from every file when it may write, and either way the
+// notebook keeps reading the database it opened. A database built from
+// another lake is rebuilt, and a file DuckDB cannot open replaced.
 func TestTablesAreUpdatedInPlace(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -135,35 +137,42 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 		t.Errorf("reps (-want +got):\n%s", d)
 	}
 
-	// A notebook holds the database open.
-	notebook := exec.Command(os.Args[0], "-test.run=^$")
-	notebook.Env = append(os.Environ(), "ATHLAKE_HOLD_DB="+db)
-	stdin, _ := notebook.StdinPipe()
-	stdout, _ := notebook.StdoutPipe()
-	if err := notebook.Start(); err != nil {
-		t.Fatal(err)
-	}
-	out := bufio.NewScanner(stdout)
-	if !out.Scan() || out.Text() != "ready" {
-		t.Fatalf("notebook: %s", out.Text())
-	}
-	commit(t, st, reg, "sets", "20260601T140000.000Z-cccccc", t0.Add(2*time.Hour), set("s4", 1, 0))
-	if rep := build(st.URL()); !rep.Full || !strings.Contains(rep.Reason, "open in another process") {
-		t.Errorf("build while a notebook holds the database: %+v", rep)
-	}
-	added()
-	if got := count(); got != "4/5" {
-		t.Errorf("sets/reps = %s, want 4/5", got)
-	}
-	stdin.Close()
-	if !out.Scan() || out.Text() != "3" {
-		t.Errorf("the notebook read %q sets from the database it opened, want 3", out.Text())
-	}
-	if err := notebook.Wait(); err != nil {
-		t.Fatal(err)
+	// A notebook holds the database open: a reader, then a writer.
+	for i, c := range []struct{ mode, want string }{{"read_only", "copied"}, {"read_write", "full"}} {
+		notebook := exec.Command(os.Args[0], "-test.run=^$")
+		notebook.Env = append(os.Environ(), "ATHLAKE_HOLD_DB="+db, "ATHLAKE_HOLD_MODE="+c.mode)
+		stdin, _ := notebook.StdinPipe()
+		stdout, _ := notebook.StdoutPipe()
+		if err := notebook.Start(); err != nil {
+			t.Fatal(err)
+		}
+		out := bufio.NewScanner(stdout)
+		if !out.Scan() || out.Text() != "ready" {
+			t.Fatalf("notebook: %s", out.Text())
+		}
+		commit(t, st, reg, "sets", fmt.Sprintf("20260601T14%02d00.000Z-cccccc", i), t0.Add(2*time.Hour+time.Duration(i)*time.Minute), set(fmt.Sprintf("s4%d", i), 1, 0))
+		rep, n := build(st.URL()), added()
+		switch {
+		case !strings.Contains(rep.Reason, "open in another process"):
+			t.Errorf("build while a %s notebook holds the database: %+v", c.mode, rep)
+		case c.want == "copied" && (!rep.Copied || rep.Full || rep.Files != n):
+			t.Errorf("build while a reader holds the database: %+v, want a copy with its %d new files applied", rep, n)
+		case c.want == "full" && !rep.Full:
+			t.Errorf("build while a writer holds the database: %+v, want it rebuilt", rep)
+		}
+		if got, want := count(), fmt.Sprintf("%d/%d", 4+i, 5+i); got != want {
+			t.Errorf("sets/reps = %s, want %s", got, want)
+		}
+		stdin.Close()
+		if !out.Scan() || out.Text() != fmt.Sprint(3+i) {
+			t.Errorf("the %s notebook read %q sets from the database it opened, want %d", c.mode, out.Text(), 3+i)
+		}
+		if err := notebook.Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	commit(t, st, reg, "sets", "20260601T150000.000Z-dddddd", t0.Add(3*time.Hour), set("s5", 1, 0))
-	if rep, n := build(st.URL()), added(); rep.Full || rep.Files != n {
+	if rep, n := build(st.URL()), added(); rep.Full || rep.Copied || rep.Files != n {
 		t.Errorf("build once the notebook is gone: %+v, want its %d files applied", rep, n)
 	}
 
@@ -174,8 +183,8 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 	if rep := build(filepath.Join(dir, "copy")); !rep.Full || !strings.Contains(rep.Reason, "another lake") {
 		t.Errorf("build from another lake: %+v", rep)
 	}
-	if got := count(); got != "5/6" {
-		t.Errorf("sets/reps = %s, want 5/6", got)
+	if got := count(); got != "6/7" {
+		t.Errorf("sets/reps = %s, want 6/7", got)
 	}
 	// A file DuckDB cannot open is replaced.
 	if err := os.WriteFile(db, []byte("not a database"), 0o644); err != nil {
@@ -184,8 +193,8 @@ func TestTablesAreUpdatedInPlace(t *testing.T) {
 	if rep := build(filepath.Join(dir, "copy")); !rep.Full || !strings.Contains(rep.Reason, "could not be opened") {
 		t.Errorf("build over a damaged database: %+v", rep)
 	}
-	if got := count(); got != "5/6" {
-		t.Errorf("sets/reps = %s, want 5/6", got)
+	if got := count(); got != "6/7" {
+		t.Errorf("sets/reps = %s, want 6/7", got)
 	}
 	if left, _ := filepath.Glob(db + ".*"); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
