@@ -178,6 +178,23 @@ func TestCompactionKeepsTheViews(t *testing.T) {
 	s.assertModesAgree()
 }
 
+// killedCompaction runs a compaction in a child (environment env added)
+// that dies after its n-th write ("WRITES"), or its n-th commit marker
+// ("MARKERS"; 0: never); it reports whether it died.
+func killedCompaction(t *testing.T, cfgPath, what string, n int, env ...string) bool {
+	t.Helper()
+	var out syncBuffer
+	cmd := childCmd(cfgPath, &out, append(env, "ATHLAKE_CHILD_COMPACT=1", fmt.Sprintf("ATHLAKE_CHILD_DIE_AFTER_%s=%d", what, n))...)
+	err := cmd.Run()
+	if err == nil {
+		return false
+	}
+	if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
+		t.Fatalf("compaction failed: %v\n%s", err, out.String())
+	}
+	return true
+}
+
 // TestKilledCompactionsKeepTheViews kills a compaction with SIGKILL right
 // after each of its writes in turn (a crash at every point of the
 // protocol): after each, views built from the lake as the kill left it
@@ -208,22 +225,7 @@ func TestKilledCompactionsKeepTheViews(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// compact runs a compaction in a child that dies after its n-th
-	// write, or its n-th commit marker (0: never); it reports whether it
-	// died.
-	compact := func(what string, n int) bool {
-		t.Helper()
-		var out syncBuffer
-		cmd := childCmd(cfgPath, &out, "ATHLAKE_CHILD_COMPACT=1", fmt.Sprintf("ATHLAKE_CHILD_DIE_AFTER_%s=%d", what, n))
-		err := cmd.Run()
-		if err == nil {
-			return false
-		}
-		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
-			t.Fatalf("compaction failed: %v\n%s", err, out.String())
-		}
-		return true
-	}
+	compact := func(what string, n int) bool { return killedCompaction(t, cfgPath, what, n) }
 	assertViewsNow := func(when string) {
 		t.Helper()
 		if err := Views(ctx, s.env, s.cfg, ViewsOptions{}); err != nil {
@@ -290,19 +292,7 @@ func TestKilledCompactionsOnS3KeepTheViews(t *testing.T) {
 	s.day()
 	before := dumpViews(t, s.cfg.DuckDBPath())
 	cfgPath := writeChildConfig(t, t.TempDir(), "compact.yaml", s.cfg)
-	compact := func(what string, n int) bool {
-		t.Helper()
-		var out syncBuffer
-		cmd := childCmd(cfgPath, &out, append(srv.Env(), "ATHLAKE_CHILD_COMPACT=1", fmt.Sprintf("ATHLAKE_CHILD_DIE_AFTER_%s=%d", what, n))...)
-		err := cmd.Run()
-		if err == nil {
-			return false
-		}
-		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
-			t.Fatalf("compaction failed: %v\n%s", err, out.String())
-		}
-		return true
-	}
+	compact := func(what string, n int) bool { return killedCompaction(t, cfgPath, what, n, srv.Env()...) }
 	for _, kill := range []struct {
 		what string
 		n    int
