@@ -70,12 +70,25 @@ type compactor struct {
 	log   *slog.Logger
 	now   func() time.Time
 	seq   map[string]int // compaction commits so far, by source
+	// work is the folder for a compaction's files before they are
+	// committed (beside the views database, not a /tmp that may be
+	// memory); a killed compaction's are removed by the next.
+	work string
 }
 
 // run deletes the files replaced more than the grace ago, then compacts
 // the families due. It returns what it did.
 func (k *compactor) run(ctx context.Context, sources []string) (*CompactReport, error) {
 	rep := &CompactReport{}
+	if !k.o.DryRun {
+		if err := os.RemoveAll(k.work); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(k.work, 0o755); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(k.work)
+	}
 	c, err := load.ListCommitted(ctx, k.st, k.reg)
 	if err != nil {
 		return nil, err
@@ -158,7 +171,7 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 		done.New = delta
 		return done, nil
 	}
-	tmp, err := os.MkdirTemp("", "athlake-compact-")
+	tmp, err := os.MkdirTemp(k.work, "family-")
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +325,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 	start := env.now().UTC()
 	runID := newRunID(start)
 	log := env.Log.With("run_id", runID)
-	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}}
+	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}, work: cfg.DuckDBPath() + ".compact"}
 	var rep *CompactReport
 	if o.DryRun {
 		rep, err = k.run(ctx, names)

@@ -148,7 +148,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	host, _ := os.Hostname()
 	prog := newProgress(env)
 	k := &compactor{st: st, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-		o: CompactOptions{Auto: true, Grace: o.CompactGrace}}
+		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.DuckDBPath() + ".compact"}
 	var compacted *CompactReport
 	runner := &pipeline.Runner{
 		Log:    log,
