@@ -308,12 +308,16 @@ func newAPIError(source, endpoint string, status int, body []byte) *APIError {
 type RetryError struct {
 	Source   string
 	Endpoint string
-	Attempts int
+	Attempts int // attempts made: fewer than MaxAttempts when the retry budget ran out
 	Last     error
 }
 
 func (e *RetryError) Error() string {
-	return fmt.Sprintf("%s %s: gave up after %d attempts: %v", e.Source, e.Endpoint, e.Attempts, e.Last)
+	attempts := "attempts"
+	if e.Attempts == 1 {
+		attempts = "attempt"
+	}
+	return fmt.Sprintf("%s %s: gave up after %d %s: %v", e.Source, e.Endpoint, e.Attempts, attempts, e.Last)
 }
 
 func (e *RetryError) Unwrap() error { return e.Last }

@@ -277,3 +277,20 @@ func TestSegmentKeepsEveryIDOneSegment(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryErrorCountsTheAttemptsMade(t *testing.T) {
+	t.Parallel()
+	srv, n := script(t, status(503), status(503), status(503), status(503))
+	var waits []time.Duration
+	cl := newTestClient(t, srv.URL, &waits)
+	cl.stats.retries.Store(1000) // the retry budget is spent: one attempt only
+	var v any
+	_, err := cl.GetJSON(context.Background(), "/x", nil, &v)
+	var re *RetryError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v, want *RetryError", err)
+	}
+	if re.Attempts != 1 || n.Load() != 1 || !strings.Contains(err.Error(), "after 1 attempt:") {
+		t.Errorf("%d requests made, error says %d: %v", n.Load(), re.Attempts, err)
+	}
+}

@@ -114,6 +114,7 @@ type retryTransport struct {
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var last error
+	made := 0 // attempts sent: fewer than MaxAttempts once the retry budget is spent
 	for attempt := 0; attempt < t.opts.MaxAttempts; attempt++ {
 		if attempt > 0 {
 			if !t.budgetLeft() {
@@ -123,6 +124,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.stats.retries.Add(1)
 		}
 		resp, wait, err := t.attempt(req, attempt)
+		made++
 		if err == nil {
 			return resp, nil
 		}
@@ -145,7 +147,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return nil, &RetryError{Attempts: t.opts.MaxAttempts, Last: last}
+	return nil, &RetryError{Attempts: made, Last: last}
 }
 
 // budgetLeft keeps retries to a fraction of the requests made, so a failing
