@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,17 +118,32 @@ type TeamProConfig struct {
 	Burst int     `yaml:"burst"`
 }
 
-// Secret is a credential. It prints, logs and marshals as a placeholder;
-// Reveal returns the value for the one place that sends it.
+// Secret is a credential. It prints (under every verb, %#v included), logs
+// and marshals as a placeholder; Reveal returns the value for the one place
+// that sends it.
 type Secret string
 
 const redacted = "[redacted]"
 
+// String is the placeholder, or "" for an empty secret.
 func (s Secret) String() string {
 	if s == "" {
 		return ""
 	}
 	return redacted
+}
+
+// GoString keeps the secret out of %#v.
+func (s Secret) GoString() string { return "jobs.Secret(" + strconv.Quote(s.String()) + ")" }
+
+// Format prints the placeholder under every verb: without it, a verb that
+// does not suit a string (%d) would print the value.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, s.GoString())
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), s.String())
 }
 
 // LogValue keeps the secret out of slog output.

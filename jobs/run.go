@@ -54,6 +54,10 @@ type Env struct {
 	S3 func(*s3store.Options)
 	// WrapStore, if set, wraps the output's store (tests inject faults).
 	WrapStore func(store.Store) store.Store
+	// Mem, if set, allocates the Arrow memory of syncs and backfills, from
+	// the decoders to the Parquet writers (tests check it for leaks);
+	// default memory.DefaultAllocator.
+	Mem memory.Allocator
 }
 
 func (e *Env) now() time.Time {
@@ -61,6 +65,13 @@ func (e *Env) now() time.Time {
 		return e.Now()
 	}
 	return time.Now()
+}
+
+func (e *Env) mem() memory.Allocator {
+	if e.Mem != nil {
+		return e.Mem
+	}
+	return memory.DefaultAllocator
 }
 
 // UsageError is a bad command line; it names the flag.
@@ -156,7 +167,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		Lock:   &load.Lock{Store: st, TTL: o.LockTTL},
 		Holder: pipeline.Holder{RunID: runID, Command: o.Command, Host: host, PID: os.Getpid(), StartedAt: start},
 		NewSink: func(source, stream string) pipeline.Sink {
-			return load.NewSink(st, reg, memory.DefaultAllocator, source, stream, runID)
+			return load.NewSink(st, reg, env.mem(), source, stream, runID)
 		},
 		CommitBytes: o.CommitBytes,
 		Progress:    prog.committed,
@@ -281,7 +292,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 				return nil, &ConfigError{Key: "sources.plyomat", Msg: err.Error()}
 			}
 			out = append(out, plyomat.NewSource(c, plyomat.SourceOptions{
-				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(p.Lookback),
+				Registry: reg, Mem: env.mem(), RunID: runID, Lookback: time.Duration(p.Lookback),
 				Concurrency: p.Concurrency, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
 		case "optimo":
@@ -299,7 +310,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 				return nil, &ConfigError{Key: "sources.optimo", Msg: err.Error()}
 			}
 			out = append(out, optimo.NewSource(c, optimo.SourceOptions{
-				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Zone: oc.Zone(),
+				Registry: reg, Mem: env.mem(), RunID: runID, Zone: oc.Zone(),
 				Overlap: time.Duration(oc.Overlap), CursorFields: oc.CursorFields.ByMethod(), Log: log.With("source", n),
 				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
@@ -320,7 +331,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 				return nil, &ConfigError{Key: "sources.teampro", Msg: err.Error()}
 			}
 			out = append(out, teampro.NewSource(c, teampro.SourceOptions{
-				Registry: reg, Mem: memory.DefaultAllocator, RunID: runID, Lookback: time.Duration(t.Lookback),
+				Registry: reg, Mem: env.mem(), RunID: runID, Lookback: time.Duration(t.Lookback),
 				Samples: t.Samples, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
 		}

@@ -82,11 +82,14 @@ func NewSink(st store.Store, reg *schemas.Registry, mem memory.Allocator, source
 	return &Sink{store: st, reg: reg, mem: mem, source: source, stream: stream, runID: runID, recs: map[tablePart][]arrow.RecordBatch{}}
 }
 
-// Add buffers a batch; the sink owns its records from now on.
+// Add buffers a batch; the sink owns its records from now on, and
+// releases those it does not keep when it fails.
 func (s *Sink) Add(_ context.Context, b *pipeline.Batch) error {
-	for _, r := range b.Records {
+	for i, r := range b.Records {
 		if _, ok := s.reg.Lookup(s.source, r.Table); !ok {
-			r.Record.Release()
+			for _, r := range b.Records[i:] {
+				r.Record.Release()
+			}
 			return fmt.Errorf("sink: table %s/%s is not declared", s.source, r.Table)
 		}
 		if r.Record.NumRows() == 0 {

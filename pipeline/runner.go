@@ -13,8 +13,14 @@ import (
 )
 
 // Runner drives streams into sinks and saves their state after each commit.
-// It and Ordered (a stream's parallel fetches) are the only places that start
-// goroutines.
+//
+// It starts a run's goroutines: one per stream (Parallel at once) and one
+// renewing the lock's lease, all ended before Run returns. The only others
+// a sync starts are a stream's parallel fetches (Ordered, which waits for
+// them) and the S3 store's part uploads (a writer's Commit or Abort waits).
+// Besides, mirror copies objects in parallel; the demo, the sandbox and
+// `athlake auth` serve HTTP on loopback; and `athlake auth` reads a pasted
+// code in the background.
 type Runner struct {
 	Log    *slog.Logger
 	State  StateStore

@@ -114,30 +114,61 @@ func (d *JSON) Add(rec json.RawMessage, lin Lineage, derived map[string]string) 
 // add decodes one record; a child record gets its parent's key values in
 // keys, its parent's partition and its position in the parent's list.
 func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, keys map[string]value, inherited string, hasInherited bool, pos int) (string, bool) {
-	raw := d.raw
-	clear(raw)
-	childRaw := d.childRaw
-	clear(childRaw)
-	var extra []member
+	extra, err := d.split(rec)
+	if err != nil {
+		d.reject(rec, lin, "", "record is not a JSON object")
+		return "", false
+	}
+	vals := d.scratch
+	problems := d.parse(vals, extra, lin, derived, keys, pos)
+	d.toUTC(vals)
+	key := d.keyOf(vals)
+	if reason := d.check(problems, key, lin); reason != "" {
+		d.reject(rec, lin, key, reason)
+		return "", false
+	}
+	part := inherited
+	if p := d.table.Partition; p.Granularity != schemas.None && !hasInherited {
+		i := d.colIndex(p.Column)
+		part = p.Value(vals[i].t, !vals[i].null)
+	}
+	b := d.builder(part)
+	for i := range d.cols {
+		appendValue(b.Field(i), vals[i])
+	}
+	d.addChildren(vals, key, part, lin)
+	return part, true
+}
+
+// split sorts a record's members into d.raw (by column), d.childRaw (by
+// child table) and the unknown fields it returns.
+func (d *JSON) split(rec json.RawMessage) ([]member, error) {
+	clear(d.raw)
+	clear(d.childRaw)
 	if d.elemCol >= 0 && (len(rec) == 0 || rec[0] != '{') {
-		raw[d.elemCol] = rec // a list of scalars
-	} else if err := eachMember(rec, func(key, val []byte) {
+		d.raw[d.elemCol] = rec // a list of scalars
+		return nil, nil
+	}
+	var extra []member
+	err := eachMember(rec, func(key, val []byte) {
 		if i, ok := d.fieldIndex[string(key)]; ok {
-			raw[i] = val
+			d.raw[i] = val
 			return
 		}
 		if i, ok := d.childIndex[string(key)]; ok {
-			childRaw[i] = val
+			d.childRaw[i] = val
 			return
 		}
 		if !d.skip[string(key)] {
 			extra = append(extra, member{key, val})
 		}
-	}); err != nil {
-		d.reject(rec, lin, "", "record is not a JSON object")
-		return "", false
-	}
-	vals := d.scratch
+	})
+	return extra, err
+}
+
+// parse fills vals with the record's values, but for the UTC columns (see
+// toUTC), and returns the problems found.
+func (d *JSON) parse(vals []value, extra []member, lin Lineage, derived map[string]string, keys map[string]value, pos int) []string {
 	var problems []string
 	for i, c := range d.cols {
 		switch {
@@ -157,7 +188,7 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		case i == d.posCol:
 			vals[i] = value{i: int64(pos)}
 		case c.UTCOf != "":
-			vals[i] = value{null: true} // below, once the wall time and offset are parsed
+			vals[i] = value{null: true} // by toUTC, once the wall time and offset are parsed
 		case c.Derived:
 			if v, ok := keys[c.Name]; ok {
 				vals[i] = v
@@ -166,13 +197,19 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 				vals[i] = value{s: s, null: !ok}
 			}
 		default:
-			v, err := parseJSON(raw[i], c.Type)
+			v, err := parseJSON(d.raw[i], c.Type)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", c.FieldName(), err))
 			}
 			vals[i] = v
 		}
 	}
+	return problems
+}
+
+// toUTC fills the UTC columns from their wall-clock column, through its
+// offset column or else the source's zone.
+func (d *JSON) toUTC(vals []value) {
 	for i, c := range d.cols {
 		if c.UTCOf == "" {
 			continue
@@ -188,44 +225,41 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 			vals[i] = value{t: WallToUTC(w.t, d.zone)}
 		}
 	}
-	key := d.keyOf(vals)
+}
+
+// check returns why a parsed record is rejected, or "": its problems, a
+// key the response repeats (child tables), or a child list that is not a
+// list.
+func (d *JSON) check(problems []string, key string, lin Lineage) string {
 	if len(problems) > 0 {
-		d.reject(rec, lin, key, strings.Join(problems, "; "))
-		return "", false
+		return strings.Join(problems, "; ")
 	}
 	if d.table.Parent != nil {
 		if d.seen == nil || lin != d.seenLin {
 			d.seen, d.seenLin = map[string]bool{}, lin
 		}
 		if d.seen[key] {
-			d.reject(rec, lin, key, "the response repeats this key: the first record with it is kept")
-			return "", false
+			return "the response repeats this key: the first record with it is kept"
 		}
 		d.seen[key] = true
 	}
 	for i, ch := range d.children {
-		r := childRaw[i]
+		r := d.childRaw[i]
 		if len(r) == 0 || string(r) == "null" {
 			continue
 		}
 		if r[0] != '[' {
-			d.reject(rec, lin, key, fmt.Sprintf("%s: want a list, got %s", ch.field, kindOf(r)))
-			return "", false
+			return fmt.Sprintf("%s: want a list, got %s", ch.field, kindOf(r))
 		}
 	}
+	return ""
+}
 
-	part := inherited
-	if p := d.table.Partition; p.Granularity != schemas.None && !hasInherited {
-		i := d.colIndex(p.Column)
-		part = p.Value(vals[i].t, !vals[i].null)
-	}
-	b := d.builder(part)
-	for i := range d.cols {
-		appendValue(b.Field(i), vals[i])
-	}
-
+// addChildren decodes the child lists of a record that was added, with
+// its key values and partition.
+func (d *JSON) addChildren(vals []value, key, part string, lin Lineage) {
 	for i, ch := range d.children {
-		r := childRaw[i]
+		r := d.childRaw[i]
 		if len(r) == 0 || r[0] != '[' {
 			continue
 		}
@@ -243,7 +277,6 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 			ch.dec.reject(r, lin, key, ch.field+": malformed list")
 		}
 	}
-	return part, true
 }
 
 // member is a field the schema does not know.

@@ -38,6 +38,7 @@ type Samples struct {
 	names    []string
 	vals     []float64
 	nulls    []bool
+	row      sampleRow
 }
 
 // NewSamples returns a decoder for the samples table t.
@@ -89,9 +90,47 @@ func (s *Samples) Add(raw []byte, sessionID string, start time.Time, offsetMin *
 		s.reject(raw, lin, sessionID, "", "samples: want an object with fields and values")
 		return nil
 	}
+	if !s.readFields(fields) {
+		s.reject(raw, lin, sessionID, "", "samples: fields must be a list starting with time")
+		return nil
+	}
+	if values == nil || string(values) == "null" {
+		return nil
+	}
+	w := s.newSessionWriter(part, sessionID, start, offsetMin, lin)
+	rows, longer := 0, 0
+	err = eachElement(values, func(r []byte) {
+		n := rows
+		rows++
+		row := s.decodeRow(r)
+		if row.longer {
+			longer++
+		}
+		if row.problem == "" {
+			row.problem = w.repeated(row.offset)
+		}
+		if row.problem != "" {
+			s.reject(r, lin, sessionID, fmt.Sprintf("row %d", n), row.problem)
+			return
+		}
+		w.append(row, s.vals, s.nulls)
+	})
+	var anomalies []string
+	if err != nil {
+		anomalies = append(anomalies, fmt.Sprintf("player session %s: samples values are malformed after row %d", sessionID, rows))
+	}
+	if longer > 0 {
+		anomalies = append(anomalies, fmt.Sprintf("player session %s: %d sample rows longer than fields (extra values kept in _raw)", sessionID, longer))
+	}
+	return anomalies
+}
+
+// readFields maps the session's fields to columns in s.fieldCol and
+// s.names. It reports whether fields is a list starting with time.
+func (s *Samples) readFields(fields []byte) bool {
 	s.fieldCol, s.names = s.fieldCol[:0], s.names[:0]
 	timePos := -1
-	if err := eachElement(fields, func(v []byte) {
+	err := eachElement(fields, func(v []byte) {
 		name, err := unquote(v)
 		col := -2
 		switch {
@@ -105,160 +144,187 @@ func (s *Samples) Add(raw []byte, sessionID string, start time.Time, offsetMin *
 		}
 		s.fieldCol = append(s.fieldCol, col)
 		s.names = append(s.names, name)
-	}); err != nil || timePos != 0 {
-		s.reject(raw, lin, sessionID, "", "samples: fields must be a list starting with time")
-		return nil
-	}
-	if values == nil || string(values) == "null" {
-		return nil
-	}
-	b := s.builder(part)
-	var (
-		longer   int
-		row      int
-		problem  string
-		extra    []string
-		utcShift = time.Duration(0)
-	)
-	if offsetMin != nil {
-		utcShift = -time.Duration(*offsetMin) * time.Minute
-	}
-	session := b.Field(s.iSession).(*array.StringBuilder)
-	offsetB := b.Field(s.iOffset).(*array.Int64Builder)
-	timeB := b.Field(s.iTime).(*array.TimestampBuilder)
-	utcB := b.Field(s.iTimeUTC).(*array.TimestampBuilder)
-	extractedB := b.Field(s.iExtracted).(*array.TimestampBuilder)
-	runB := b.Field(s.iRun).(*array.StringBuilder)
-	extraB := b.Field(s.iExtra).(*array.StringBuilder)
-	extracted := arrow.Timestamp(lin.ExtractedAt.UTC().UnixMicro())
-	// A session's rows are chosen by its version alone in the views, never
-	// deduplicated per row: an offset the response repeats is rejected
-	// here. Offsets normally increase, so the set of those seen is built
-	// only once one does not.
-	first, last := offsetB.Len(), int64(0)
-	var seen map[int64]bool
+	})
+	return err == nil && timePos == 0
+}
 
-	err = eachElement(values, func(r []byte) {
-		r0 := row
-		row++
-		for i := range s.nulls {
-			s.nulls[i] = true
+// sampleRow is one decoded row; its values are in Samples.vals and nulls.
+type sampleRow struct {
+	offset   int64
+	haveTime bool
+	extra    []string // unknown fields, as "name":value
+	longer   bool     // more values than fields
+	problem  string   // why the row is rejected, if it is
+}
+
+// decodeRow decodes one row of values into s.vals and s.nulls. The row
+// returned is reused by the next call.
+func (s *Samples) decodeRow(r []byte) *sampleRow {
+	row := &s.row
+	*row = sampleRow{extra: row.extra[:0]}
+	for i := range s.nulls {
+		s.nulls[i] = true
+	}
+	pos := 0
+	if err := eachElement(r, func(v []byte) {
+		p := pos
+		pos++
+		if row.problem == "" {
+			s.decodeValue(row, p, v)
 		}
-		var offset int64
-		haveTime := false
-		problem, extra = "", extra[:0]
-		pos := 0
-		if err := eachElement(r, func(v []byte) {
-			p := pos
-			pos++
-			if problem != "" {
-				return
-			}
-			if p >= len(s.fieldCol) {
-				if p == len(s.fieldCol) {
-					longer++
-				}
-				return
-			}
-			col := s.fieldCol[p]
-			if string(v) == "null" {
-				return
-			}
-			switch {
-			case col == -1:
-				if len(v) < 2 || v[0] != '"' {
-					problem = fmt.Sprintf("time: want an ISO-8601 duration, got %s", kindOf(v))
-					return
-				}
-				ms, err := parseISODuration(v[1 : len(v)-1])
-				if err != nil {
-					problem = fmt.Sprintf("time: bad ISO-8601 duration %s", v)
-					return
-				}
-				offset, haveTime = ms, true
-			case col == -2:
-				extra = append(extra, quote(s.names[p])+":"+string(v))
-			default:
-				if !isNumber(v) {
-					problem = fmt.Sprintf("%s: want a number, got %s", s.names[p], kindOf(v))
-					return
-				}
-				f, err := strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
-				if err != nil {
-					problem = fmt.Sprintf("%s: bad number %s", s.names[p], v)
-					return
-				}
-				if s.cols[col].Type == schemas.Int64 && f != float64(int64(f)) {
-					problem = fmt.Sprintf("%s: want a whole number, got %s", s.names[p], v)
-					return
-				}
-				s.vals[col], s.nulls[col] = f, false
-			}
-		}); err != nil {
-			problem = "row is not a list"
-		}
-		if problem == "" && !haveTime {
-			problem = "time: missing"
-		}
-		if problem == "" {
-			switch n := offsetB.Len(); {
-			case n == first || seen == nil && offset > last:
-				last = offset
-			default:
-				if seen == nil {
-					seen = make(map[int64]bool, n-first)
-					for i := first; i < n; i++ {
-						seen[offsetB.Value(i)] = true
-					}
-				}
-				if seen[offset] {
-					problem = fmt.Sprintf("time: the response repeats offset %d ms: the first row with it is kept", offset)
-				}
-				seen[offset] = true
-			}
-		}
-		if problem != "" {
-			s.reject(r, lin, sessionID, fmt.Sprintf("row %d", r0), problem)
+	}); err != nil {
+		row.problem = "row is not a list"
+	}
+	if row.problem == "" && !row.haveTime {
+		row.problem = "time: missing"
+	}
+	return row
+}
+
+// decodeValue decodes the value at position p of a row.
+func (s *Samples) decodeValue(row *sampleRow, p int, v []byte) {
+	if p >= len(s.fieldCol) {
+		row.longer = true
+		return
+	}
+	col := s.fieldCol[p]
+	if string(v) == "null" {
+		return
+	}
+	switch {
+	case col == -1:
+		if len(v) < 2 || v[0] != '"' {
+			row.problem = fmt.Sprintf("time: want an ISO-8601 duration, got %s", kindOf(v))
 			return
 		}
-		session.Append(sessionID)
-		offsetB.Append(offset)
-		at := start.Add(time.Duration(offset) * time.Millisecond)
-		timeB.Append(arrow.Timestamp(at.UnixMicro()))
-		if offsetMin != nil {
-			utcB.Append(arrow.Timestamp(at.Add(utcShift).UnixMicro()))
-		} else {
-			utcB.AppendNull()
+		ms, err := parseISODuration(v[1 : len(v)-1])
+		if err != nil {
+			row.problem = fmt.Sprintf("time: bad ISO-8601 duration %s", v)
+			return
 		}
-		for _, col := range s.valueCols {
-			fb := b.Field(col)
-			if s.nulls[col] {
-				fb.AppendNull()
-				continue
-			}
-			switch fb := fb.(type) {
-			case *array.Float64Builder:
-				fb.Append(s.vals[col])
-			case *array.Int64Builder:
-				fb.Append(int64(s.vals[col]))
-			}
+		row.offset, row.haveTime = ms, true
+	case col == -2:
+		row.extra = append(row.extra, quote(s.names[p])+":"+string(v))
+	default:
+		if !isNumber(v) {
+			row.problem = fmt.Sprintf("%s: want a number, got %s", s.names[p], kindOf(v))
+			return
 		}
-		extractedB.Append(extracted)
-		runB.Append(lin.RunID)
-		if len(extra) > 0 {
-			extraB.Append("{" + strings.Join(extra, ",") + "}")
-		} else {
-			extraB.AppendNull()
+		f, err := strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+		if err != nil {
+			row.problem = fmt.Sprintf("%s: bad number %s", s.names[p], v)
+			return
 		}
-	})
-	var anomalies []string
-	if err != nil {
-		anomalies = append(anomalies, fmt.Sprintf("player session %s: samples values are malformed after row %d", sessionID, row))
+		if s.cols[col].Type == schemas.Int64 && f != float64(int64(f)) {
+			row.problem = fmt.Sprintf("%s: want a whole number, got %s", s.names[p], v)
+			return
+		}
+		s.vals[col], s.nulls[col] = f, false
 	}
-	if longer > 0 {
-		anomalies = append(anomalies, fmt.Sprintf("player session %s: %d sample rows longer than fields (extra values kept in _raw)", sessionID, longer))
+}
+
+// sessionWriter appends one session's rows to its partition's builder.
+type sessionWriter struct {
+	b                     *array.RecordBuilder
+	valueCols             []int
+	session, run, extra   *array.StringBuilder
+	offset                *array.Int64Builder
+	sampleTime, sampleUTC *array.TimestampBuilder
+	extractedAt           *array.TimestampBuilder
+
+	sessionID string
+	runID     string
+	start     time.Time
+	extracted arrow.Timestamp
+	hasUTC    bool
+	utcShift  time.Duration
+
+	// A session's rows are chosen by its version alone in the views, never
+	// deduplicated per row: an offset the response repeats is rejected.
+	// Offsets normally increase, so the set of those seen is built only
+	// once one does not.
+	first int   // the builder's first row of this session
+	last  int64 // the largest offset so far, while they increase
+	seen  map[int64]bool
+}
+
+func (s *Samples) newSessionWriter(part, sessionID string, start time.Time, offsetMin *int64, lin Lineage) *sessionWriter {
+	b := s.builder(part)
+	w := &sessionWriter{
+		b:           b,
+		valueCols:   s.valueCols,
+		session:     b.Field(s.iSession).(*array.StringBuilder),
+		run:         b.Field(s.iRun).(*array.StringBuilder),
+		extra:       b.Field(s.iExtra).(*array.StringBuilder),
+		offset:      b.Field(s.iOffset).(*array.Int64Builder),
+		sampleTime:  b.Field(s.iTime).(*array.TimestampBuilder),
+		sampleUTC:   b.Field(s.iTimeUTC).(*array.TimestampBuilder),
+		extractedAt: b.Field(s.iExtracted).(*array.TimestampBuilder),
+		sessionID:   sessionID,
+		runID:       lin.RunID,
+		start:       start,
+		extracted:   arrow.Timestamp(lin.ExtractedAt.UTC().UnixMicro()),
+		hasUTC:      offsetMin != nil,
 	}
-	return anomalies
+	if offsetMin != nil {
+		w.utcShift = -time.Duration(*offsetMin) * time.Minute
+	}
+	w.first = w.offset.Len()
+	return w
+}
+
+// repeated returns why a row with this offset is rejected ("" if it is
+// not): an earlier row of the session has it.
+func (w *sessionWriter) repeated(offset int64) string {
+	switch n := w.offset.Len(); {
+	case n == w.first || w.seen == nil && offset > w.last:
+		w.last = offset
+	default:
+		if w.seen == nil {
+			w.seen = make(map[int64]bool, n-w.first)
+			for i := w.first; i < n; i++ {
+				w.seen[w.offset.Value(i)] = true
+			}
+		}
+		if w.seen[offset] {
+			return fmt.Sprintf("time: the response repeats offset %d ms: the first row with it is kept", offset)
+		}
+		w.seen[offset] = true
+	}
+	return ""
+}
+
+// append adds a decoded row with its values.
+func (w *sessionWriter) append(row *sampleRow, vals []float64, nulls []bool) {
+	w.session.Append(w.sessionID)
+	w.offset.Append(row.offset)
+	at := w.start.Add(time.Duration(row.offset) * time.Millisecond)
+	w.sampleTime.Append(arrow.Timestamp(at.UnixMicro()))
+	if w.hasUTC {
+		w.sampleUTC.Append(arrow.Timestamp(at.Add(w.utcShift).UnixMicro()))
+	} else {
+		w.sampleUTC.AppendNull()
+	}
+	for _, col := range w.valueCols {
+		fb := w.b.Field(col)
+		if nulls[col] {
+			fb.AppendNull()
+			continue
+		}
+		switch fb := fb.(type) {
+		case *array.Float64Builder:
+			fb.Append(vals[col])
+		case *array.Int64Builder:
+			fb.Append(int64(vals[col]))
+		}
+	}
+	w.extractedAt.Append(w.extracted)
+	w.run.Append(w.runID)
+	if len(row.extra) > 0 {
+		w.extra.Append("{" + strings.Join(row.extra, ",") + "}")
+	} else {
+		w.extra.AppendNull()
+	}
 }
 
 // Flush returns the records built so far and the rejected rows.

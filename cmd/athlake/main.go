@@ -68,200 +68,245 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return nil
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("athlake "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	logFormat := fs.String("log-format", "", "log format: text or json (default: text on a terminal, else json)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	configPath := func() *string {
-		return fs.String("config", "", "config file (default ./athlake.yaml, then $ATHLAKE_CONFIG)")
-	}
-
-	env := &jobs.Env{Stdout: stdout, Stderr: stderr}
-	setup := func() error {
-		log, progress, err := newLogger(stderr, *logFormat, *logLevel)
-		if err != nil {
-			return err
-		}
-		env.Log, env.Progress = log, progress
-		return nil
-	}
-	loadConfig := func(flagValue string) (*jobs.Config, error) {
-		p, err := jobs.FindConfig(flagValue, getenv)
-		if err != nil {
-			return nil, err
-		}
-		return jobs.LoadConfig(p, getenv)
-	}
-	parse := func() error {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return errHelp
-			}
-			return &jobs.UsageError{Msg: err.Error()}
-		}
-		if fs.NArg() > 0 {
-			return &jobs.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-		}
-		return setup()
-	}
-
-	switch cmd {
+	c := newCommand(args[0], args[1:], stdin, stdout, stderr, getenv)
+	switch c.name {
 	case "demo":
-		out := fs.String("out", "athlake-demo", "folder for the demo's lake and DuckDB file")
-		seed := fs.Int64("seed", 1, "sandbox data seed")
-		scale := fs.String("scale", "small", "sandbox scale: small, medium or large")
-		if err := parse(); err != nil {
-			return err
-		}
-		sc, err := sbplyomat.ParseScale(*scale)
-		if err != nil {
-			return &jobs.UsageError{Msg: "--scale: " + err.Error()}
-		}
-		return jobs.Demo(ctx, env, jobs.DemoOptions{Out: *out, Seed: *seed, Scale: sc})
-
+		return runDemo(ctx, c)
 	case "sync", "backfill":
-		cfgFlag := configPath()
-		var sources, athletes multiFlag
-		fs.Var(&sources, "source", "only this source (repeatable)")
-		var since, until *string
-		if cmd == "backfill" {
-			fs.Var(&athletes, "athlete", "only this athlete (Plyomat, Optimo) or player (Team Pro) id (repeatable)")
-			since = fs.String("since", "", "only records from this time, inclusive (RFC 3339, or YYYY-MM-DD for the start of that day in UTC)")
-			until = fs.String("until", "", "only records up to this time, inclusive (RFC 3339, or YYYY-MM-DD for the end of that day in UTC)")
-		}
-		if err := parse(); err != nil {
-			return err
-		}
-		o := jobs.RunOptions{Command: cmd, Sources: sources, Athletes: athletes, Backfill: cmd == "backfill"}
-		if cmd == "backfill" {
-			var err error
-			if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
-				return err
-			}
-			if o.Until, err = parseTimeFlag("--until", *until, true); err != nil {
-				return err
-			}
-			if !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since) {
-				return &jobs.UsageError{Msg: "--until is before --since"}
-			}
-		}
-		cfg, err := loadConfig(*cfgFlag)
-		if err != nil {
-			return err
-		}
-		_, err = jobs.Run(ctx, env, cfg, o)
-		return err
-
+		return runSync(ctx, c)
 	case "views":
-		cfgFlag := configPath()
-		db := fs.String("db", "", "DuckDB file to write (default: the config's duckdb)")
-		lake := fs.String("lake", "", "lake folder to read (default: the config's output)")
-		if err := parse(); err != nil {
-			return err
-		}
-		cfg, err := loadConfig(*cfgFlag)
-		if err != nil {
-			return err
-		}
-		return jobs.Views(ctx, env, cfg, jobs.ViewsOptions{DB: *db, Lake: *lake})
-
+		return runViews(ctx, c)
 	case "mirror":
-		cfgFlag := configPath()
-		to := fs.String("to", "", "local folder to copy the committed lake into")
-		if err := parse(); err != nil {
-			return err
-		}
-		cfg, err := loadConfig(*cfgFlag)
-		if err != nil {
-			return err
-		}
-		_, err = jobs.Mirror(ctx, env, cfg, jobs.MirrorOptions{To: *to})
-		return err
-
+		return runMirror(ctx, c)
 	case "compact":
-		cfgFlag := configPath()
-		var sources, tables multiFlag
-		fs.Var(&sources, "source", "only this source (repeatable)")
-		fs.Var(&tables, "table", "only this table, by its view name, e.g. plyomat_sets (repeatable)")
-		dry := fs.Bool("dry-run", false, "say what would be compacted, write nothing")
-		if err := parse(); err != nil {
-			return err
-		}
-		cfg, err := loadConfig(*cfgFlag)
-		if err != nil {
-			return err
-		}
-		_, err = jobs.Compact(ctx, env, cfg, jobs.CompactOptions{Sources: sources, Tables: tables, DryRun: *dry})
-		return err
-
+		return runCompact(ctx, c)
 	case "auth":
-		if len(args) == 0 || args[0] != "teampro" {
-			return &jobs.UsageError{Msg: "usage: athlake auth teampro [--config FILE] [--no-browser]"}
-		}
-		args = args[1:]
-		cfgFlag := configPath()
-		noBrowser := fs.Bool("no-browser", false, "do not open a browser; paste the code instead")
-		if err := parse(); err != nil {
-			return err
-		}
-		cfg, err := loadConfig(*cfgFlag)
-		if err != nil {
-			return err
-		}
-		o := jobs.AuthOptions{Input: stdin}
-		if !*noBrowser && (getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != "") {
-			o.Open = openBrowser
-		}
-		return jobs.AuthTeamPro(ctx, env, cfg, o)
-
+		return runAuth(ctx, c)
 	case "status":
-		cfgFlag := configPath()
-		if err := parse(); err != nil {
-			return err
-		}
-		cfg, err := loadConfig(*cfgFlag)
-		if err != nil {
-			return err
-		}
-		return jobs.Status(ctx, env, cfg)
-
+		return runStatus(ctx, c)
 	case "schemas":
-		format := fs.String("format", "md", "md or json")
-		cfgFlag := configPath()
-		if err := parse(); err != nil {
-			return err
-		}
-		// With a config, also report the fields vendors sent that the
-		// schemas do not know; without one, just the dictionary.
-		db := ""
-		if p, err := jobs.FindConfig(*cfgFlag, getenv); err == nil {
-			cfg, err := jobs.LoadConfig(p, getenv)
-			if err != nil {
-				return err
-			}
-			db = cfg.DuckDBPath()
-		}
-		return jobs.Schemas(ctx, stdout, *format, db)
-
+		return runSchemas(ctx, c)
 	case "sandbox":
-		addr := fs.String("addr", "127.0.0.1:8765", "listen address")
-		seed := fs.Int64("seed", 1, "data seed")
-		scale := fs.String("scale", "small", "small, medium or large")
-		latency := fs.Duration("latency", 0, "delay added to every response, like a vendor's round trip (e.g. 50ms)")
-		if err := parse(); err != nil {
+		return runSandbox(ctx, c)
+	}
+	return &jobs.UsageError{Msg: fmt.Sprintf("unknown command %q (see athlake --help)", c.name)}
+}
+
+// command is one command line: its flags, the common ones included, and
+// the surroundings its job gets.
+type command struct {
+	name      string
+	args      []string
+	fs        *flag.FlagSet
+	logFormat *string
+	logLevel  *string
+	stdin     io.Reader
+	stdout    io.Writer
+	getenv    func(string) string
+	env       *jobs.Env // its logger is set by parse
+}
+
+func newCommand(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *command {
+	fs := flag.NewFlagSet("athlake "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &command{
+		name: name, args: args, fs: fs,
+		logFormat: fs.String("log-format", "", "log format: text or json (default: text on a terminal, else json)"),
+		logLevel:  fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		stdin:     stdin, stdout: stdout, getenv: getenv,
+		env: &jobs.Env{Stdout: stdout, Stderr: stderr},
+	}
+}
+
+// configFlag defines --config.
+func (c *command) configFlag() *string {
+	return c.fs.String("config", "", "config file (default ./athlake.yaml, then $ATHLAKE_CONFIG)")
+}
+
+// parse reads the flags, which take no arguments after them, and sets up
+// logging.
+func (c *command) parse() error {
+	if err := c.fs.Parse(c.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return &jobs.UsageError{Msg: err.Error()}
+	}
+	if c.fs.NArg() > 0 {
+		return &jobs.UsageError{Msg: fmt.Sprintf("unexpected argument %q", c.fs.Arg(0))}
+	}
+	log, progress, err := newLogger(c.env.Stderr, *c.logFormat, *c.logLevel)
+	if err != nil {
+		return err
+	}
+	c.env.Log, c.env.Progress = log, progress
+	return nil
+}
+
+// loadConfig loads the config that --config (flagValue) names or implies.
+func (c *command) loadConfig(flagValue string) (*jobs.Config, error) {
+	p, err := jobs.FindConfig(flagValue, c.getenv)
+	if err != nil {
+		return nil, err
+	}
+	return jobs.LoadConfig(p, c.getenv)
+}
+
+// parseWithConfig parses the flags and loads the config.
+func (c *command) parseWithConfig(cfgFlag *string) (*jobs.Config, error) {
+	if err := c.parse(); err != nil {
+		return nil, err
+	}
+	return c.loadConfig(*cfgFlag)
+}
+
+func runDemo(ctx context.Context, c *command) error {
+	out := c.fs.String("out", "athlake-demo", "folder for the demo's lake and DuckDB file")
+	seed := c.fs.Int64("seed", 1, "sandbox data seed")
+	scale := c.fs.String("scale", "small", "sandbox scale: small, medium or large")
+	if err := c.parse(); err != nil {
+		return err
+	}
+	sc, err := sbplyomat.ParseScale(*scale)
+	if err != nil {
+		return &jobs.UsageError{Msg: "--scale: " + err.Error()}
+	}
+	return jobs.Demo(ctx, c.env, jobs.DemoOptions{Out: *out, Seed: *seed, Scale: sc})
+}
+
+// runSync runs sync and backfill.
+func runSync(ctx context.Context, c *command) error {
+	backfill := c.name == "backfill"
+	cfgFlag := c.configFlag()
+	var sources, athletes multiFlag
+	c.fs.Var(&sources, "source", "only this source (repeatable)")
+	var since, until *string
+	if backfill {
+		c.fs.Var(&athletes, "athlete", "only this athlete (Plyomat, Optimo) or player (Team Pro) id (repeatable)")
+		since = c.fs.String("since", "", "only records from this time, inclusive (RFC 3339, or YYYY-MM-DD for the start of that day in UTC)")
+		until = c.fs.String("until", "", "only records up to this time, inclusive (RFC 3339, or YYYY-MM-DD for the end of that day in UTC)")
+	}
+	if err := c.parse(); err != nil {
+		return err
+	}
+	o := jobs.RunOptions{Command: c.name, Sources: sources, Athletes: athletes, Backfill: backfill}
+	if backfill {
+		var err error
+		if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
 			return err
 		}
-		sc, err := sbplyomat.ParseScale(*scale)
-		if err != nil {
-			return &jobs.UsageError{Msg: "--scale: " + err.Error()}
+		if o.Until, err = parseTimeFlag("--until", *until, true); err != nil {
+			return err
 		}
-		if *latency < 0 {
-			return &jobs.UsageError{Msg: "--latency: must not be negative"}
+		if !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since) {
+			return &jobs.UsageError{Msg: "--until is before --since"}
 		}
-		return jobs.Sandbox(ctx, env, jobs.SandboxOptions{Addr: *addr, Seed: *seed, Scale: sc, Latency: *latency})
 	}
-	return &jobs.UsageError{Msg: fmt.Sprintf("unknown command %q (see athlake --help)", cmd)}
+	cfg, err := c.loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	_, err = jobs.Run(ctx, c.env, cfg, o)
+	return err
+}
+
+func runViews(ctx context.Context, c *command) error {
+	cfgFlag := c.configFlag()
+	db := c.fs.String("db", "", "DuckDB file to write (default: the config's duckdb)")
+	lake := c.fs.String("lake", "", "lake folder to read (default: the config's output)")
+	cfg, err := c.parseWithConfig(cfgFlag)
+	if err != nil {
+		return err
+	}
+	return jobs.Views(ctx, c.env, cfg, jobs.ViewsOptions{DB: *db, Lake: *lake})
+}
+
+func runMirror(ctx context.Context, c *command) error {
+	cfgFlag := c.configFlag()
+	to := c.fs.String("to", "", "local folder to copy the committed lake into")
+	cfg, err := c.parseWithConfig(cfgFlag)
+	if err != nil {
+		return err
+	}
+	_, err = jobs.Mirror(ctx, c.env, cfg, jobs.MirrorOptions{To: *to})
+	return err
+}
+
+func runCompact(ctx context.Context, c *command) error {
+	cfgFlag := c.configFlag()
+	var sources, tables multiFlag
+	c.fs.Var(&sources, "source", "only this source (repeatable)")
+	c.fs.Var(&tables, "table", "only this table, by its view name, e.g. plyomat_sets (repeatable)")
+	dry := c.fs.Bool("dry-run", false, "say what would be compacted, write nothing")
+	cfg, err := c.parseWithConfig(cfgFlag)
+	if err != nil {
+		return err
+	}
+	_, err = jobs.Compact(ctx, c.env, cfg, jobs.CompactOptions{Sources: sources, Tables: tables, DryRun: *dry})
+	return err
+}
+
+func runAuth(ctx context.Context, c *command) error {
+	if len(c.args) == 0 || c.args[0] != "teampro" {
+		return &jobs.UsageError{Msg: "usage: athlake auth teampro [--config FILE] [--no-browser]"}
+	}
+	c.args = c.args[1:]
+	cfgFlag := c.configFlag()
+	noBrowser := c.fs.Bool("no-browser", false, "do not open a browser; paste the code instead")
+	cfg, err := c.parseWithConfig(cfgFlag)
+	if err != nil {
+		return err
+	}
+	o := jobs.AuthOptions{Input: c.stdin}
+	if !*noBrowser && (c.getenv("DISPLAY") != "" || c.getenv("WAYLAND_DISPLAY") != "") {
+		o.Open = openBrowser
+	}
+	return jobs.AuthTeamPro(ctx, c.env, cfg, o)
+}
+
+func runStatus(ctx context.Context, c *command) error {
+	cfg, err := c.parseWithConfig(c.configFlag())
+	if err != nil {
+		return err
+	}
+	return jobs.Status(ctx, c.env, cfg)
+}
+
+func runSchemas(ctx context.Context, c *command) error {
+	format := c.fs.String("format", "md", "md or json")
+	cfgFlag := c.configFlag()
+	if err := c.parse(); err != nil {
+		return err
+	}
+	// With a config, also report the fields vendors sent that the
+	// schemas do not know; without one, just the dictionary.
+	db := ""
+	if p, err := jobs.FindConfig(*cfgFlag, c.getenv); err == nil {
+		cfg, err := jobs.LoadConfig(p, c.getenv)
+		if err != nil {
+			return err
+		}
+		db = cfg.DuckDBPath()
+	}
+	return jobs.Schemas(ctx, c.stdout, *format, db)
+}
+
+func runSandbox(ctx context.Context, c *command) error {
+	addr := c.fs.String("addr", "127.0.0.1:8765", "listen address")
+	seed := c.fs.Int64("seed", 1, "data seed")
+	scale := c.fs.String("scale", "small", "small, medium or large")
+	latency := c.fs.Duration("latency", 0, "delay added to every response, like a vendor's round trip (e.g. 50ms)")
+	if err := c.parse(); err != nil {
+		return err
+	}
+	sc, err := sbplyomat.ParseScale(*scale)
+	if err != nil {
+		return &jobs.UsageError{Msg: "--scale: " + err.Error()}
+	}
+	if *latency < 0 {
+		return &jobs.UsageError{Msg: "--latency: must not be negative"}
+	}
+	return jobs.Sandbox(ctx, c.env, jobs.SandboxOptions{Addr: *addr, Seed: *seed, Scale: sc, Latency: *latency})
 }
 
 var errHelp = errors.New("help requested")

@@ -34,7 +34,7 @@ const (
 // Options configures a Client.
 type Options struct {
 	BaseURL     string
-	Tokens      oauth2.TokenSource
+	Tokens      Tokens
 	UserAgent   string
 	PageSize    int // 1–100 (default 100)
 	Rate        float64
@@ -47,6 +47,12 @@ type Options struct {
 	// Clock and Sleep drive the rate limiter (tests use a fake clock).
 	Clock func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Tokens gives the access token for a request, giving up when ctx is done;
+// *TokenSource is the one athlake uses.
+type Tokens interface {
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
 
 // Client calls the Team Pro API.
@@ -88,7 +94,7 @@ func New(o Options) (*Client, error) {
 		Transport:   o.Transport, Log: o.Log, Validate: httpx.ValidJSON,
 		Limiter: bucket, OnRateLimited: bucket.Drain,
 		Authorize: func(r *http.Request) error {
-			t, err := tokens.Token()
+			t, err := tokens.TokenContext(r.Context())
 			if err != nil {
 				return err
 			}

@@ -155,8 +155,8 @@ func (f TokenFile) write(t *oauth2.Token) error {
 
 // Lock takes an exclusive lock shared by every process that refreshes this
 // token, on a sidecar file (the token file itself is replaced by rename).
-// It waits as long as the holder does: ctx is not consulted.
-func (f TokenFile) Lock(context.Context) (func(), error) {
+// It waits for the holder until ctx is done.
+func (f TokenFile) Lock(ctx context.Context) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
 		return nil, err
 	}
@@ -164,9 +164,27 @@ func (f TokenFile) Lock(context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		lf.Close()
-		return nil, err
+	// A blocking flock cannot be cancelled: try, and wait a little between
+	// tries.
+	pause := 10 * time.Millisecond
+	for {
+		err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			lf.Close()
+			return nil, err
+		}
+		timer := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			lf.Close()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+		pause = min(2*pause, 200*time.Millisecond)
 	}
 	return func() {
 		syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
@@ -265,14 +283,24 @@ type TokenSource struct {
 	cur *oauth2.Token
 }
 
-// Token returns a valid access token.
+// Token returns a valid access token: TokenContext without a caller's
+// context, for the oauth2.TokenSource interface.
 func (s *TokenSource) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext returns a valid access token, refreshing it if needed. It
+// gives up when ctx is done (or after two minutes and SaveWait), waiting
+// for the lock, the store or the vendor; but a token the vendor has
+// already rotated is saved all the same: the old refresh token is spent,
+// so that token is the authorization.
+func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur.Valid() {
 		return s.cur, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+s.saveWait())
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute+s.saveWait())
 	defer cancel()
 	wait := s.saveWait()
 	if l, ok := s.Store.(TokenLocker); ok {
@@ -331,9 +359,12 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 }
 
 // save stores a freshly rotated token. The old refresh token is spent, so
-// this token is the authorization: a failed save (the store unreachable) is
-// retried with backoff before giving up; a lost compare-and-swap is not.
+// this token is the authorization: the save goes on when ctx is cancelled,
+// and a failed save (the store unreachable) is retried with backoff, for up
+// to a minute, before giving up; a lost compare-and-swap is not.
 func (s *TokenSource) save(ctx context.Context, t *oauth2.Token, ifVersion string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
 		err := s.Store.Put(ctx, t, ifVersion)

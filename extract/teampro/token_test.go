@@ -519,3 +519,118 @@ func TestRefreshedTokenSaveIsRetried(t *testing.T) {
 	}
 	v.assertWorks(t, tok)
 }
+
+// A refresh gives up when its caller does: a token endpoint or another
+// process's lock that hangs does not hold a cancelled request.
+func TestTokenHonoursTheCallersContext(t *testing.T) {
+	t.Parallel()
+	hangingVendor := func(t *testing.T) (*vendor, teampro.TokenFile) {
+		v := newVendor(t)
+		stop := make(chan struct{})
+		t.Cleanup(func() { close(stop) })
+		v.onRefresh(func(w http.ResponseWriter, r *http.Request) bool {
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		})
+		st := teampro.TokenFile{Path: filepath.Join(t.TempDir(), "token.json")}
+		v.seed(t, st)
+		return v, st
+	}
+	assertGaveUp := func(t *testing.T, err error, start time.Time) {
+		t.Helper()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want the caller's deadline", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("gave up after %v, long after the caller's deadline", d)
+		}
+	}
+
+	t.Run("TokenContext", func(t *testing.T) {
+		t.Parallel()
+		v, st := hangingVendor(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := (&teampro.TokenSource{Config: v.cfg, Store: st}).TokenContext(ctx)
+		assertGaveUp(t, err, start)
+	})
+
+	t.Run("Client", func(t *testing.T) {
+		t.Parallel()
+		v, st := hangingVendor(t)
+		c, err := teampro.New(teampro.Options{
+			BaseURL: strings.TrimSuffix(v.cfg.Endpoint.TokenURL, "/oauth/token"),
+			Tokens:  &teampro.TokenSource{Config: v.cfg, Store: st},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = c.Teams(ctx, func(*teampro.Page) error { return nil })
+		assertGaveUp(t, err, start)
+	})
+
+	t.Run("LockHeldElsewhere", func(t *testing.T) {
+		t.Parallel()
+		v := newVendor(t)
+		st := teampro.TokenFile{Path: filepath.Join(t.TempDir(), "token.json")}
+		v.seed(t, st)
+		unlock, err := st.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = (&teampro.TokenSource{Config: v.cfg, Store: st}).TokenContext(ctx)
+		assertGaveUp(t, err, start)
+	})
+}
+
+// cancelOnPut cancels its caller's context at the first Put and fails it,
+// as a sync interrupted while it saves a rotated token.
+type cancelOnPut struct {
+	teampro.TokenStore
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (c *cancelOnPut) Put(ctx context.Context, t *oauth2.Token, ifVersion string) error {
+	failed := false
+	c.once.Do(func() {
+		c.cancel()
+		failed = true
+	})
+	if failed {
+		return errors.New("connection reset by peer")
+	}
+	return c.TokenStore.Put(ctx, t, ifVersion)
+}
+
+// Once the vendor rotated the token, the old refresh token is spent: the
+// new one is saved even after the caller gave up.
+func TestRotatedTokenIsSavedAfterTheCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	v := newVendor(t)
+	file := teampro.TokenFile{Path: filepath.Join(t.TempDir(), "token.json")}
+	old := v.seed(t, file)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := &cancelOnPut{TokenStore: file, cancel: cancel}
+	if _, err := (&teampro.TokenSource{Config: v.cfg, Store: st}).TokenContext(ctx); err != nil {
+		t.Fatalf("TokenContext: %v", err)
+	}
+	saved, _, err := file.Get(context.Background())
+	if err != nil || saved.RefreshToken == old.RefreshToken {
+		t.Fatalf("the rotated token was not saved (%v)", err)
+	}
+	v.assertWorks(t, saved)
+}

@@ -35,7 +35,7 @@ type Options struct {
 	Concurrency int           // requests in flight at once (default 4)
 	Backoff     time.Duration // first retry's backoff ceiling (default 500 ms)
 	MaxBackoff  time.Duration // backoff cap (default 30 s)
-	MaxBody     int64         // largest response body accepted (default 512 MiB)
+	MaxBody     int64         // largest response body accepted, not retried when over (default 512 MiB)
 	// Authorize sets credentials on each outgoing request.
 	Authorize func(*http.Request) error
 	// Validate checks a 2xx body; an error means the response is broken
@@ -134,7 +134,8 @@ type Response struct {
 // Do sends a request to path (relative to the base URL, already escaped:
 // ids go in through Segment) and returns the
 // response once its body is complete. Non-2xx statuses that are not worth
-// retrying come back as *APIError; retries exhausted as *RetryError.
+// retrying come back as *APIError; retries exhausted as *RetryError; a body
+// over MaxBody fails at once.
 func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body []byte, header http.Header) (*Response, error) {
 	u, err := c.url(path)
 	if err != nil {
@@ -159,6 +160,10 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 		if errors.As(err, &re) {
 			re.Source, re.Endpoint = c.opts.Source, endpoint
 			return nil, re
+		}
+		var tl *tooLargeError
+		if errors.As(err, &tl) {
+			return nil, tl // names the endpoint already, without the query
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
@@ -308,12 +313,16 @@ func newAPIError(source, endpoint string, status int, body []byte) *APIError {
 type RetryError struct {
 	Source   string
 	Endpoint string
-	Attempts int
+	Attempts int // attempts made: fewer than MaxAttempts when the retry budget ran out
 	Last     error
 }
 
 func (e *RetryError) Error() string {
-	return fmt.Sprintf("%s %s: gave up after %d attempts: %v", e.Source, e.Endpoint, e.Attempts, e.Last)
+	attempts := "attempts"
+	if e.Attempts == 1 {
+		attempts = "attempt"
+	}
+	return fmt.Sprintf("%s %s: gave up after %d %s: %v", e.Source, e.Endpoint, e.Attempts, attempts, e.Last)
 }
 
 func (e *RetryError) Unwrap() error { return e.Last }

@@ -277,3 +277,53 @@ func TestSegmentKeepsEveryIDOneSegment(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryErrorCountsTheAttemptsMade(t *testing.T) {
+	t.Parallel()
+	srv, n := script(t, status(503), status(503), status(503), status(503))
+	var waits []time.Duration
+	cl := newTestClient(t, srv.URL, &waits)
+	cl.stats.retries.Store(1000) // the retry budget is spent: one attempt only
+	var v any
+	_, err := cl.GetJSON(context.Background(), "/x", nil, &v)
+	var re *RetryError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v, want *RetryError", err)
+	}
+	if re.Attempts != 1 || n.Load() != 1 || !strings.Contains(err.Error(), "after 1 attempt:") {
+		t.Errorf("%d requests made, error says %d: %v", n.Load(), re.Attempts, err)
+	}
+}
+
+func TestOversizedBodyIsNotRetried(t *testing.T) {
+	t.Parallel()
+	big := func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"data":"` + strings.Repeat("x", 200) + `"}`))
+	}
+	srv, n := script(t, big, big, big, big)
+	c, err := New(Options{
+		Source: "test", BaseURL: srv.URL + "/api", MaxAttempts: 4, MaxBody: 100, Validate: ValidJSON,
+		Authorize: func(r *http.Request) error { r.Header.Set("Authorization", "Bearer k"); return nil },
+		Sleep:     func(context.Context, time.Duration) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	_, err = c.GetJSON(context.Background(), "/things/"+Segment("a/b"), url.Values{"secret": {"s3cr3t"}}, &v)
+	if err == nil {
+		t.Fatal("an oversized body was accepted")
+	}
+	if n.Load() != 1 {
+		t.Errorf("%d requests, want 1: an oversized body does not get smaller", n.Load())
+	}
+	msg := err.Error()
+	for _, want := range []string{"GET /api/things/a%2Fb", "100 bytes"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not name %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "s3cr3t") {
+		t.Errorf("error %q shows the query string", msg)
+	}
+}

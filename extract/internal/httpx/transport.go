@@ -114,6 +114,7 @@ type retryTransport struct {
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var last error
+	made := 0 // attempts sent: fewer than MaxAttempts once the retry budget is spent
 	for attempt := 0; attempt < t.opts.MaxAttempts; attempt++ {
 		if attempt > 0 {
 			if !t.budgetLeft() {
@@ -123,6 +124,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.stats.retries.Add(1)
 		}
 		resp, wait, err := t.attempt(req, attempt)
+		made++
 		if err == nil {
 			return resp, nil
 		}
@@ -145,7 +147,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return nil, &RetryError{Attempts: t.opts.MaxAttempts, Last: last}
+	return nil, &RetryError{Attempts: made, Last: last}
 }
 
 // budgetLeft keeps retries to a fraction of the requests made, so a failing
@@ -179,7 +181,10 @@ func (t *retryTransport) attempt(req *http.Request, n int) (*http.Response, time
 		return nil, 0, fmt.Errorf("attempt %d: reading the body: %w", n+1, err)
 	}
 	if int64(len(body)) > t.opts.MaxBody {
-		return nil, 0, errors.New("response body larger than the limit")
+		// It would not get smaller on another try.
+		return nil, 0, &permanentError{&tooLargeError{
+			source: t.opts.Source, endpoint: r.Method + " " + r.URL.EscapedPath(), limit: t.opts.MaxBody,
+		}}
 	}
 	if retryableStatus(resp.StatusCode) && !slices.Contains(t.opts.FinalStatuses, resp.StatusCode) {
 		wait, ok := retryAfter(resp.Header, time.Now())
@@ -202,6 +207,17 @@ func (t *retryTransport) attempt(req *http.Request, n int) (*http.Response, time
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	return resp, 0, nil
+}
+
+// tooLargeError is a response body over Options.MaxBody. It names the
+// endpoint by method and path alone: a query string may hold secrets.
+type tooLargeError struct {
+	source, endpoint string
+	limit            int64
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("%s %s: the response body is larger than the limit of %d bytes", e.source, e.endpoint, e.limit)
 }
 
 // permanentError is a failure that retrying cannot fix.
