@@ -21,7 +21,7 @@ import (
 
 	"github.com/athlake/athlake/jobs"
 	"github.com/athlake/athlake/pipeline"
-	sbplyomat "github.com/athlake/athlake/sandbox/plyomat"
+	"github.com/athlake/athlake/sandbox"
 )
 
 // Exit codes.
@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := parse(); err != nil {
 			return err
 		}
-		sc, err := sbplyomat.ParseScale(*scale)
+		sc, err := sandbox.ParseScale(*scale)
 		if err != nil {
 			return &jobs.UsageError{Msg: "--scale: " + err.Error()}
 		}
@@ -252,7 +252,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := parse(); err != nil {
 			return err
 		}
-		sc, err := sbplyomat.ParseScale(*scale)
+		sc, err := sandbox.ParseScale(*scale)
 		if err != nil {
 			return &jobs.UsageError{Msg: "--scale: " + err.Error()}
 		}

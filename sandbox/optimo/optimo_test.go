@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
 const (
@@ -418,21 +420,6 @@ func workoutIDs(nodes []node) []int64 {
 		}
 	}
 	return out
-}
-
-func TestParseScale(t *testing.T) {
-	for in, want := range map[string]Scale{"small": ScaleSmall, "medium": ScaleMedium, "large": ScaleLarge, " Large ": ScaleLarge} {
-		got, err := ParseScale(in)
-		if err != nil || got != want {
-			t.Errorf("ParseScale(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseScale("huge"); err == nil {
-		t.Error("ParseScale(huge) did not fail")
-	}
-	if ScaleMedium.String() != "medium" || Scale(7).String() != "Scale(7)" {
-		t.Error("Scale.String")
-	}
 }
 
 // TestWireIsTruth reads every record through the API and compares it
@@ -1405,12 +1392,12 @@ func TestBackfillRequests(t *testing.T) {
 
 func BenchmarkNewLarge(b *testing.B) {
 	for b.Loop() {
-		New(Options{Seed: 1, Scale: ScaleLarge})
+		New(Options{Seed: 1, Scale: scale.Large})
 	}
 }
 
 func BenchmarkListWorkouts(b *testing.B) {
-	s := New(Options{Seed: 1, Scale: ScaleMedium, AdminToken: adminToken, DailyQuota: math.MaxInt})
+	s := New(Options{Seed: 1, Scale: scale.Medium, AdminToken: adminToken, DailyQuota: math.MaxInt})
 	body := requestXML("workout.list", "page", "11", "per_page", "100", "updated_from", "2025-12-01")
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, Endpoint, strings.NewReader(body))

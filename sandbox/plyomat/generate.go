@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
 // historyDays is how far back the generated history reaches.
@@ -20,11 +22,11 @@ type params struct {
 	sessionsPerAthlete                    int // mean; each athlete has 50%–150% of it
 }
 
-func paramsFor(s Scale) params {
+func paramsFor(s scale.Scale) params {
 	switch s {
-	case ScaleMedium:
+	case scale.Medium:
 		return params{athletes: 200, groups: 10, devices: 8, orgMembers: 10, sessionsPerAthlete: 15}
-	case ScaleLarge:
+	case scale.Large:
 		return params{athletes: 2000, groups: 40, devices: 25, orgMembers: 20, sessionsPerAthlete: 25}
 	}
 	return params{athletes: 20, groups: 3, devices: 3, orgMembers: 6, sessionsPerAthlete: 6}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
 // params are the volumes of a scale.
@@ -23,12 +25,12 @@ type params struct {
 	allPlay                  bool // every player takes part in every team session
 }
 
-func paramsFor(s Scale) params {
+func paramsFor(s scale.Scale) params {
 	switch s {
-	case ScaleMedium:
+	case scale.Medium:
 		return params{teams: 2, players: 12, sessions: 10, minDur: 45 * time.Minute, maxDur: 90 * time.Minute,
 			individual: 12, indMin: 25 * time.Minute, indMax: 60 * time.Minute, historyDays: 42}
-	case ScaleLarge:
+	case scale.Large:
 		return params{teams: 4, players: 20, sessions: 40, minDur: 45 * time.Minute, maxDur: 90 * time.Minute,
 			individual: 80, indMin: 25 * time.Minute, indMax: 60 * time.Minute, historyDays: 140}
 	}

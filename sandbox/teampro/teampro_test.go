@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
 const (
@@ -687,18 +689,6 @@ func diffData(want, got *Dataset) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func TestParseScale(t *testing.T) {
-	for in, want := range map[string]Scale{"small": ScaleSmall, "medium": ScaleMedium, "large": ScaleLarge, " Large ": ScaleLarge} {
-		got, err := ParseScale(in)
-		if err != nil || got != want || got.String() != strings.ToLower(strings.TrimSpace(in)) {
-			t.Errorf("ParseScale(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseScale("huge"); err == nil {
-		t.Error("ParseScale(huge) did not fail")
-	}
 }
 
 // TestWireIsTruth crawls the whole API like a backfill and compares what it
@@ -1989,7 +1979,7 @@ func BenchmarkSessionDetails(b *testing.B) {
 }
 
 func BenchmarkNew(b *testing.B) {
-	for _, sc := range []Scale{ScaleSmall, ScaleMedium} {
+	for _, sc := range []scale.Scale{scale.Small, scale.Medium} {
 		b.Run(sc.String(), func(b *testing.B) {
 			for b.Loop() {
 				New(Options{Seed: 1, Scale: sc})
