@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/httpw"
 )
 
 // maxBody bounds a request body; a longer one is a fail response.
@@ -233,16 +235,11 @@ func (s *Server) write(w http.ResponseWriter, resp response, root string) {
 	s.writeBody(w, resp.httpStatus, "application/xml; charset=utf-8", resp.header, document(root, resp.status, resp.inner))
 }
 
+// writeBody sends a complete response of contentType, dated by the virtual
+// clock.
 func (s *Server) writeBody(w http.ResponseWriter, status int, contentType string, header map[string]string, body []byte) {
-	h := w.Header()
-	for k, v := range header {
-		h.Set(k, v)
-	}
-	h.Set("Content-Type", contentType)
-	h.Set("Date", s.Now().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	w.Header().Set("Content-Type", contentType)
+	httpw.Write(w, s.Now(), status, header, body)
 }
 
 // role is who a token belongs to.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
 )
@@ -193,17 +194,7 @@ func (s *Server) authorized(r *http.Request) bool {
 
 // write sends a complete response.
 func write(w http.ResponseWriter, now time.Time, resp response) {
-	h := w.Header()
-	for k, v := range resp.header {
-		h.Set(k, v)
-	}
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
-	h.Set("Date", now.UTC().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-	w.WriteHeader(resp.status)
-	w.Write(resp.body)
+	httpw.Write(w, now, resp.status, resp.header, resp.body)
 }
 
 // route is a resolved path.

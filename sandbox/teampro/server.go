@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
 )
@@ -271,17 +272,7 @@ type response struct {
 
 // write sends a complete response, dated by the real clock.
 func (s *Server) write(w http.ResponseWriter, resp response) {
-	h := w.Header()
-	for k, v := range resp.header {
-		h.Set(k, v)
-	}
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
-	h.Set("Date", s.clock().UTC().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-	w.WriteHeader(resp.status)
-	w.Write(resp.body)
+	httpw.Write(w, s.clock(), resp.status, resp.header, resp.body)
 }
 
 // apiError is the API's error body (Spring Boot's shape).
