@@ -51,7 +51,7 @@ func (s *Server) serverError(w http.ResponseWriter) bool {
 	if !ok {
 		return false
 	}
-	s.countStat(func(st *Stats) { st.ServerErrors++ })
+	s.stats.Count(func(st *Stats) { st.ServerErrors++ })
 	const html = "text/html; charset=utf-8"
 	switch status {
 	case http.StatusInternalServerError:
@@ -88,14 +88,14 @@ func (s *Server) respondOK(w http.ResponseWriter, resp response) {
 	s.faultMu.Unlock()
 	switch kind {
 	case truncated:
-		s.countStat(func(st *Stats) { st.Malformed++ })
+		s.stats.Count(func(st *Stats) { st.Malformed++ })
 		body := document("response", resp.status, resp.inner)
 		s.writeBody(w, http.StatusOK, "application/xml; charset=utf-8", nil, body[:len(body)/2])
 	case htmlPage:
-		s.countStat(func(st *Stats) { st.HTMLPages++ })
+		s.stats.Count(func(st *Stats) { st.HTMLPages++ })
 		s.writeBody(w, http.StatusOK, "text/html; charset=utf-8", nil, []byte(errorPage200))
 	case requestRoot:
-		s.countStat(func(st *Stats) { st.RequestRoots++ })
+		s.stats.Count(func(st *Stats) { st.RequestRoots++ })
 		s.write(w, resp, "request")
 	default:
 		s.write(w, resp, "response")

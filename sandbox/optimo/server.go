@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/sandbox/internal/httpw"
+	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
 // maxBody bounds a request body; a longer one is a fail response.
@@ -50,8 +51,9 @@ type Server struct {
 	faults  Faults
 	frng    *rand.Rand
 
-	statsMu sync.Mutex
-	stats   Stats
+	stats *stats.Counter[Stats]
+
+	callsMu sync.Mutex
 	calls   []Call
 }
 
@@ -65,8 +67,8 @@ type Call struct {
 // Calls returns the list calls answered so far (Options.RecordCalls), quota
 // refusals and faults not included.
 func (s *Server) Calls() []Call {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
 	return slices.Clone(s.calls)
 }
 
@@ -135,7 +137,7 @@ func New(o Options) *Server {
 		now:         start,
 		rng:         rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)),
 		frng:        rand.New(rand.NewPCG(seed, 0x6f7074696d6f0002)),
-		stats:       Stats{ByMethod: map[string]int{}},
+		stats:       stats.New(func(st *Stats) *map[string]int { return &st.ByMethod }),
 		wire:        wire{hostile: o.HostileIDs, stamp: cmp.Or(o.StampName, "updated_at")},
 		recordCalls: o.RecordCalls,
 	}
@@ -188,29 +190,10 @@ func (s *Server) Mutate(fn func(d *Dataset)) {
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.ByMethod = make(map[string]int, len(s.stats.ByMethod))
-	for k, v := range s.stats.ByMethod {
-		st.ByMethod[k] = v
-	}
-	return st
-}
+func (s *Server) Stats() Stats { return s.stats.Get() }
 
 // ResetStats zeroes the counts (not the quota).
-func (s *Server) ResetStats() {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.stats = Stats{ByMethod: map[string]int{}}
-}
-
-func (s *Server) countStat(fn func(*Stats)) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	fn(&s.stats)
-}
+func (s *Server) ResetStats() { s.stats.Reset() }
 
 // response is a computed answer.
 type response struct {
@@ -267,14 +250,14 @@ func (s *Server) authenticate(r *http.Request) role {
 
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.countStat(func(st *Stats) { st.Total++ })
+	s.stats.Count(func(st *Stats) { st.Total++ })
 	if r.URL.Path != Endpoint {
-		s.countStat(func(st *Stats) { st.Fails++ })
+		s.stats.Count(func(st *Stats) { st.Fails++ })
 		s.write(w, fail(http.StatusNotFound, "Not found: the API's single entry point is POST "+Endpoint), "response")
 		return
 	}
 	if r.Method != http.MethodPost {
-		s.countStat(func(st *Stats) { st.Fails++ })
+		s.stats.Count(func(st *Stats) { st.Fails++ })
 		resp := fail(http.StatusMethodNotAllowed, "Method not allowed: send the request XML with POST")
 		resp.header = map[string]string{"Allow": http.MethodPost}
 		s.write(w, resp, "response")
@@ -282,7 +265,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	who := s.authenticate(r)
 	if who == nobody {
-		s.countStat(func(st *Stats) { st.Unauthorized++ })
+		s.stats.Count(func(st *Stats) { st.Unauthorized++ })
 		resp := fail(http.StatusUnauthorized, "Authentication failed: send your API token as the HTTP basic auth user name")
 		resp.header = map[string]string{"WWW-Authenticate": `Basic realm="Optimo Sport API"`}
 		s.write(w, resp, "response")
@@ -299,10 +282,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		c, errs = parseRequest(body)
 	}
-	s.countStat(func(st *Stats) { st.ByMethod[c.method]++ })
+	s.stats.Count(func(st *Stats) { st.ByMethod[c.method]++ })
 
 	if ok, quota := s.spend(); !ok {
-		s.countStat(func(st *Stats) { st.QuotaRefused++ })
+		s.stats.Count(func(st *Stats) { st.QuotaRefused++ })
 		resp := fail(http.StatusOK, fmt.Sprintf("Request limit exceeded: %d requests per day", quota))
 		if s.quotaAs429 {
 			resp.httpStatus = http.StatusTooManyRequests
@@ -321,12 +304,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = s.handle(c, who)
 	}
 	if resp.status != "ok" {
-		s.countStat(func(st *Stats) { st.Fails++ })
+		s.stats.Count(func(st *Stats) { st.Fails++ })
 		s.write(w, resp, "response")
 		return
 	}
 	if s.recordCalls {
-		s.countStat(func(*Stats) { s.calls = append(s.calls, Call{Method: c.method, Args: maps.Clone(c.args)}) })
+		s.callsMu.Lock()
+		s.calls = append(s.calls, Call{Method: c.method, Args: maps.Clone(c.args)})
+		s.callsMu.Unlock()
 	}
 	s.respondOK(w, resp)
 }

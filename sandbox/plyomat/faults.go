@@ -76,7 +76,7 @@ func (s *Server) requestFault() (response, bool) {
 	s.faultMu.Unlock()
 	switch {
 	case storm:
-		s.countFault(func(st *Stats) { st.RateLimited++ })
+		s.stats.Count(func(st *Stats) { st.RateLimited++ })
 		if ra <= 0 {
 			ra = 1
 		}
@@ -84,7 +84,7 @@ func (s *Server) requestFault() (response, bool) {
 		resp.header = map[string]string{"Retry-After": strconv.Itoa(ra)}
 		return resp, true
 	case failed:
-		s.countFault(func(st *Stats) { st.ServerErrors++ })
+		s.stats.Count(func(st *Stats) { st.ServerErrors++ })
 		msg := map[int]string{
 			http.StatusInternalServerError: "internal server error",
 			http.StatusBadGateway:          "bad gateway",
@@ -119,11 +119,11 @@ func (s *Server) listFault(w http.ResponseWriter, r *http.Request, path string, 
 	case fault.None:
 		return false
 	case fault.Malformed:
-		s.countFault(func(st *Stats) { st.Malformed++ })
+		s.stats.Count(func(st *Stats) { st.Malformed++ })
 	case fault.Reset:
-		s.countFault(func(st *Stats) { st.Resets++ })
+		s.stats.Count(func(st *Stats) { st.Resets++ })
 	case fault.Hang:
-		s.countFault(func(st *Stats) { st.Hangs++ })
+		s.stats.Count(func(st *Stats) { st.Hangs++ })
 	}
 	bf.Serve(w, r, s.Now(), resp.body, hangFor)
 	return true

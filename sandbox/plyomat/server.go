@@ -13,6 +13,7 @@ import (
 	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
 // Paging limits of the API.
@@ -37,8 +38,7 @@ type Server struct {
 	faults  Faults
 	frng    *rand.Rand
 
-	statsMu sync.Mutex
-	stats   Stats
+	stats *stats.Counter[Stats]
 }
 
 // Stats counts the requests the server received.
@@ -72,7 +72,7 @@ func New(opts Options) *Server {
 		now:   start,
 		rng:   rand.New(rand.NewPCG(seed, 0x706c796f6d617401)),
 		frng:  rand.New(rand.NewPCG(seed, 0x706c796f6d617402)),
-		stats: Stats{ByPath: map[string]int{}},
+		stats: stats.New(func(st *Stats) *map[string]int { return &st.ByPath }),
 	}
 	s.data = generate(newGen(s.rng), paramsFor(opts.Scale), start)
 	s.idx = buildIndex(&s.data)
@@ -109,38 +109,10 @@ func (s *Server) Mutate(fn func(d *Dataset)) {
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.ByPath = make(map[string]int, len(s.stats.ByPath))
-	for k, v := range s.stats.ByPath {
-		st.ByPath[k] = v
-	}
-	return st
-}
+func (s *Server) Stats() Stats { return s.stats.Get() }
 
 // ResetStats zeroes the counts.
-func (s *Server) ResetStats() {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.stats = Stats{ByPath: map[string]int{}}
-}
-
-// count records a request.
-func (s *Server) count(path string) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.stats.Total++
-	s.stats.ByPath[path]++
-}
-
-// countFault records an injected fault.
-func (s *Server) countFault(fn func(*Stats)) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	fn(&s.stats)
-}
+func (s *Server) ResetStats() { s.stats.Reset() }
 
 // response is a computed answer, written after the data lock is released.
 type response struct {
@@ -161,7 +133,10 @@ func errorResponse(status int, code, msg string) response {
 
 // ServeHTTP answers one API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.count(r.URL.Path)
+	s.stats.Count(func(st *Stats) {
+		st.Total++
+		st.ByPath[r.URL.Path]++
+	})
 	now := s.Now()
 	if !s.authorized(r) {
 		resp := errorResponse(http.StatusUnauthorized, "unauthorized", "missing or invalid API key")

@@ -75,15 +75,15 @@ func (s *Server) requestFault(r *http.Request, rt string) (response, bool) {
 	s.faultMu.Unlock()
 	switch kind {
 	case 1:
-		s.countStat(func(st *Stats) { st.Storm429++ })
+		s.stats.Count(func(st *Stats) { st.Storm429++ })
 		resp := s.apiError(r, http.StatusTooManyRequests, "Too many requests")
 		resp.header = map[string]string{"Retry-After": retryAfter(ra)}
 		return resp, true
 	case 2:
-		s.countStat(func(st *Stats) { st.ServerErrors++ })
+		s.stats.Count(func(st *Stats) { st.ServerErrors++ })
 		return s.apiError(r, status, "Service temporarily unavailable"), true
 	case 3:
-		s.countStat(func(st *Stats) { st.NotFound++ })
+		s.stats.Count(func(st *Stats) { st.NotFound++ })
 		return s.apiError(r, http.StatusNotFound, "Not Found"), true
 	}
 	return response{}, false
@@ -112,11 +112,11 @@ func (s *Server) responseFault(w http.ResponseWriter, r *http.Request, resp resp
 	case fault.None:
 		return false
 	case fault.Malformed:
-		s.countStat(func(st *Stats) { st.Malformed++ })
+		s.stats.Count(func(st *Stats) { st.Malformed++ })
 	case fault.Reset:
-		s.countStat(func(st *Stats) { st.Resets++ })
+		s.stats.Count(func(st *Stats) { st.Resets++ })
 	case fault.Hang:
-		s.countStat(func(st *Stats) { st.Hangs++ })
+		s.stats.Count(func(st *Stats) { st.Hangs++ })
 	}
 	bf.Serve(w, r, s.clock(), resp.body, hangFor)
 	return true
