@@ -47,10 +47,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 	s.now = to
 	g := newGen(s.rng)
 	data := &s.data
-	defer func() {
-		data.normalize()
-		s.idx = buildIndex(data)
-	}()
+	defer s.reindex()
 	instant := func() time.Time {
 		t, _ := g.instant(from, to)
 		return t
@@ -197,10 +194,7 @@ func (s *Server) AddHostileIDs() []string {
 	defer s.mu.Unlock()
 	g := newGen(s.rng)
 	data := &s.data
-	defer func() {
-		data.normalize()
-		s.idx = buildIndex(data)
-	}()
+	defer s.reindex()
 	ids := HostileIDs()
 	now := s.now
 	for i, id := range ids {

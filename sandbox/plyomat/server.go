@@ -101,11 +101,15 @@ func (s *Server) Truth() *Dataset {
 func (s *Server) Mutate(fn func(d *Dataset)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer func() {
-		s.data.normalize()
-		s.idx = buildIndex(&s.data)
-	}()
+	defer s.reindex()
 	fn(&s.data)
+}
+
+// reindex normalises the data after a change and rebuilds the indexes.
+// Callers hold s.mu.
+func (s *Server) reindex() {
+	s.data.normalize()
+	s.idx = buildIndex(&s.data)
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
