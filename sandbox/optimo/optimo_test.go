@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/athlake/athlake/sandbox/internal/scale"
+	"github.com/athlake/athlake/sandbox/internal/simtest"
 )
 
 const (
@@ -448,23 +449,9 @@ func TestDeterministic(t *testing.T) {
 		}
 		return out
 	}
-	a, b, c := newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 8})
-	if d := cmp.Diff(bodies(a), bodies(b)); d != "" {
-		t.Errorf("same seed, different bytes (-a +b):\n%s", d)
-	}
-	if cmp.Equal(bodies(a), bodies(c)) {
-		t.Error("different seeds served the same bytes")
-	}
-	ra, rb := a.s.Advance(36*time.Hour), b.s.Advance(36*time.Hour)
-	if d := cmp.Diff(ra, rb); d != "" {
-		t.Errorf("same seed, different Advance reports:\n%s", d)
-	}
-	if d := cmp.Diff(bodies(a), bodies(b)); d != "" {
-		t.Errorf("same seed, different bytes after Advance (-a +b):\n%s", d)
-	}
-	if d := cmp.Diff(a.s.Truth(), b.s.Truth()); d != "" {
-		t.Errorf("same seed, different truth:\n%s", d)
-	}
+	simtest.Deterministic(t, newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 8}), bodies,
+		func(f *fixture) any { return f.s.Advance(36 * time.Hour) },
+		func(f *fixture) any { return f.s.Truth() })
 }
 
 func TestVolumesAndShapes(t *testing.T) {
@@ -831,30 +818,12 @@ func TestFailResponses(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock, safe for the server's goroutines.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 func TestQuota(t *testing.T) {
 	cph := New(Options{}).Zone()
 	for _, as429 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("429=%v", as429), func(t *testing.T) {
-			clock := &fakeClock{t: time.Date(2026, 6, 10, 23, 59, 0, 0, cph)}
-			f := newFixture(t, Options{Seed: 8, DailyQuota: 5, QuotaAs429: as429, Clock: clock.now})
+			clock := simtest.NewClock(time.Date(2026, 6, 10, 23, 59, 0, 0, cph))
+			f := newFixture(t, Options{Seed: 8, DailyQuota: 5, QuotaAs429: as429, Clock: clock.Now})
 			// Every authenticated request counts, fail responses included;
 			// admin and coach share the account's quota.
 			f.ok(f.post(adminToken, "athlete.list"))
@@ -884,9 +853,9 @@ func TestQuota(t *testing.T) {
 				t.Errorf("used %d (want 8, refused ones count), refused %d", got, st.QuotaRefused)
 			}
 			// Midnight in the account's zone (22:00 UTC in summer) resets.
-			clock.set(time.Date(2026, 6, 10, 21, 59, 59, 0, time.UTC))
+			clock.Set(time.Date(2026, 6, 10, 21, 59, 59, 0, time.UTC))
 			f.failed(f.post(adminToken, "athlete.list"), wantStatus)
-			clock.set(time.Date(2026, 6, 10, 22, 0, 0, 0, time.UTC))
+			clock.Set(time.Date(2026, 6, 10, 22, 0, 0, 0, time.UTC))
 			f.ok(f.post(adminToken, "athlete.list"))
 			if got := f.s.QuotaUsed(); got != 1 {
 				t.Errorf("after midnight used %d, want 1", got)
@@ -904,13 +873,13 @@ func TestQuota(t *testing.T) {
 		t.Errorf("default quota: %q", d.errors)
 	}
 	// The day is the configured zone's.
-	clock := &fakeClock{t: time.Date(2026, 6, 10, 23, 30, 0, 0, time.UTC)}
+	clock := simtest.NewClock(time.Date(2026, 6, 10, 23, 30, 0, 0, time.UTC))
 	tokyo := time.FixedZone("JST", 9*3600)
-	f = newFixture(t, Options{Seed: 8, DailyQuota: 1, Timezone: tokyo, Clock: clock.now})
+	f = newFixture(t, Options{Seed: 8, DailyQuota: 1, Timezone: tokyo, Clock: clock.Now})
 	f.ok(f.post(adminToken, "coach.list")) // 08:30 on the 11th in Tokyo
-	clock.set(time.Date(2026, 6, 11, 14, 59, 0, 0, time.UTC))
+	clock.Set(time.Date(2026, 6, 11, 14, 59, 0, 0, time.UTC))
 	f.failed(f.post(adminToken, "coach.list"), http.StatusOK) // 23:59 on the 11th
-	clock.set(time.Date(2026, 6, 11, 15, 0, 0, 0, time.UTC))
+	clock.Set(time.Date(2026, 6, 11, 15, 0, 0, 0, time.UTC))
 	f.ok(f.post(adminToken, "coach.list")) // the 12th
 }
 

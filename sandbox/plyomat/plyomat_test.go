@@ -22,6 +22,7 @@ import (
 
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
 	"github.com/athlake/athlake/sandbox/internal/scale"
+	"github.com/athlake/athlake/sandbox/internal/simtest"
 )
 
 const (
@@ -178,23 +179,9 @@ func TestDeterministic(t *testing.T) {
 		}
 		return out
 	}
-	a, b, c := newFixture(t, 7), newFixture(t, 7), newFixture(t, 8)
-	if d := cmp.Diff(fetch(a), fetch(b)); d != "" {
-		t.Errorf("same seed, different bytes (-a +b):\n%s", d)
-	}
-	if cmp.Equal(fetch(a), fetch(c)) {
-		t.Error("different seeds served the same bytes")
-	}
-	ra, rb := a.s.Advance(36*time.Hour), b.s.Advance(36*time.Hour)
-	if d := cmp.Diff(ra, rb); d != "" {
-		t.Errorf("same seed, different Advance reports:\n%s", d)
-	}
-	if d := cmp.Diff(fetch(a), fetch(b)); d != "" {
-		t.Errorf("same seed, different bytes after Advance (-a +b):\n%s", d)
-	}
-	if d := cmp.Diff(a.s.Truth(), b.s.Truth()); d != "" {
-		t.Errorf("same seed, different truth:\n%s", d)
-	}
+	simtest.Deterministic(t, newFixture(t, 7), newFixture(t, 7), newFixture(t, 8), fetch,
+		func(f *fixture) any { return f.s.Advance(36 * time.Hour) },
+		func(f *fixture) any { return f.s.Truth() })
 }
 
 func TestVolumesAndShapes(t *testing.T) {

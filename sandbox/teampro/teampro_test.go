@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/athlake/athlake/sandbox/internal/scale"
+	"github.com/athlake/athlake/sandbox/internal/simtest"
 )
 
 const (
@@ -31,31 +32,13 @@ const (
 	mount        = "/teampro"
 )
 
-// fakeClock is the real clock of a test: token expiry, codes, the bucket.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fixture is a server mounted the way the sandbox mounts it, on a fake
 // clock.
 type fixture struct {
 	t     *testing.T
 	s     *Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *simtest.Clock
 	hc    *http.Client // does not follow redirects
 	tok   string
 }
@@ -68,7 +51,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 	if o.RedirectURL == "" {
 		o.RedirectURL = testRedirect
 	}
-	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
+	clock := simtest.NewClock(time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC))
 	if o.Clock == nil {
 		o.Clock = clock.Now
 	}
