@@ -261,45 +261,30 @@ type index struct {
 	setsBySession     map[string][]int
 }
 
-func order(n int, cmp func(i, j int) int) []int {
-	pos := make([]int, n)
+// inOrder returns the positions of recs in the API's order; key gives a
+// record's created_at and id.
+func inOrder[T any](recs []T, key func(*T) (time.Time, string)) []int {
+	pos := make([]int, len(recs))
 	for i := range pos {
 		pos[i] = i
 	}
-	slices.SortStableFunc(pos, cmp)
+	slices.SortStableFunc(pos, func(i, j int) int {
+		at, aid := key(&recs[i])
+		bt, bid := key(&recs[j])
+		return byCreated(at, aid, bt, bid)
+	})
 	return pos
 }
 
 func buildIndex(d *Dataset) *index {
 	x := &index{
-		athletes: order(len(d.Athletes), func(i, j int) int {
-			a, b := &d.Athletes[i], &d.Athletes[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		groups: order(len(d.Groups), func(i, j int) int {
-			a, b := &d.Groups[i], &d.Groups[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		devices: order(len(d.Devices), func(i, j int) int {
-			a, b := &d.Devices[i], &d.Devices[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		sessions: order(len(d.Sessions), func(i, j int) int {
-			a, b := &d.Sessions[i], &d.Sessions[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		sets: order(len(d.Sets), func(i, j int) int {
-			a, b := &d.Sets[i], &d.Sets[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		assessments: order(len(d.Assessments), func(i, j int) int {
-			a, b := &d.Assessments[i], &d.Assessments[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		members: order(len(d.OrgMembers), func(i, j int) int {
-			a, b := &d.OrgMembers[i], &d.OrgMembers[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
+		athletes:          inOrder(d.Athletes, func(r *Athlete) (time.Time, string) { return r.CreatedAt, r.ID }),
+		groups:            inOrder(d.Groups, func(r *Group) (time.Time, string) { return r.CreatedAt, r.ID }),
+		devices:           inOrder(d.Devices, func(r *Device) (time.Time, string) { return r.CreatedAt, r.ID }),
+		sessions:          inOrder(d.Sessions, func(r *Session) (time.Time, string) { return r.CreatedAt, r.ID }),
+		sets:              inOrder(d.Sets, func(r *Set) (time.Time, string) { return r.CreatedAt, r.ID }),
+		assessments:       inOrder(d.Assessments, func(r *Assessment) (time.Time, string) { return r.CreatedAt, r.ID }),
+		members:           inOrder(d.OrgMembers, func(r *OrgMember) (time.Time, string) { return r.CreatedAt, r.ID }),
 		athleteByID:       make(map[string]int, len(d.Athletes)),
 		groupByID:         make(map[string]int, len(d.Groups)),
 		deviceByID:        make(map[string]int, len(d.Devices)),
