@@ -509,14 +509,7 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 			DurationMs:    d.Milliseconds(),
 			Product:       g.strp(g.names.products, 0.95),
 		}
-		ps.Modified = ps.Created
-		if edited {
-			ps.Modified = g.later(ps.Created, limit, 0.15)
-		}
-		if g.chance(0.92) {
-			o := off
-			ps.TimezoneOffset = &o
-		}
+		g.stamp(&ps, off, limit, edited)
 		src := &sampleSource{
 			seed: g.r.Uint64(), rows: rows, prog: prog, gps: gps,
 			lat0: v.lat, lon0: v.lon, alt0: v.alt, angle: v.angle,
@@ -553,14 +546,7 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 		DurationMs: d.Milliseconds(),
 		Product:    g.strp(g.names.watches, 0.97),
 	}
-	ps.Modified = ps.Created
-	if edited {
-		ps.Modified = g.later(ps.Created, limit, 0.15)
-	}
-	if g.chance(0.92) {
-		o := off
-		ps.TimezoneOffset = &o
-	}
+	g.stamp(&ps, off, limit, edited)
 	start := g.venue(tc.city, "")
 	src := &sampleSource{
 		seed: g.r.Uint64(), rows: rows, prog: progRun, gps: gps,
@@ -570,6 +556,19 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 	ps.Fields = g.fields(gps, src.hasPower)
 	ps.Extra, ps.Short = g.anomalies(rows, len(ps.Fields))
 	return ps, src
+}
+
+// stamp sets a new player session's modified stamp (sometimes later than
+// created when edited, never after limit) and, for most, its timezone
+// offset off.
+func (g *gen) stamp(ps *PlayerSession, off int, limit time.Time, edited bool) {
+	ps.Modified = ps.Created
+	if edited {
+		ps.Modified = g.later(ps.Created, limit, 0.15)
+	}
+	if g.chance(0.92) {
+		ps.TimezoneOffset = &off
+	}
 }
 
 func minTime(a, b time.Time) time.Time {
