@@ -564,51 +564,46 @@ func (q *query) inRange(at, updated time.Time) bool {
 		(q.updatedFrom.IsZero() || !updated.Before(q.updatedFrom))
 }
 
+// matching returns the positions of the records q's filters keep, among
+// ofAthlete's when q names an athlete; dates gives a record's filtered
+// instant (zero: none) and change stamp.
+func matching[T any](q *query, recs []T, ofAthlete []int, dates func(*T) (at, updated time.Time)) []int {
+	var rows []int
+	keep := func(i int) {
+		if q.inRange(dates(&recs[i])) {
+			rows = append(rows, i)
+		}
+	}
+	if q.byAthlete {
+		for _, i := range ofAthlete {
+			keep(i)
+		}
+		return rows
+	}
+	for i := range recs {
+		keep(i)
+	}
+	return rows
+}
+
 func (s *Server) list(m method, q query) response {
 	d, x := &s.data, s.idx
 	var (
 		rows []int
 		enc  func(b []byte, i int) []byte
 	)
-	all := func(n int) []int {
-		out := make([]int, n)
-		for i := range out {
-			out[i] = i
-		}
-		return out
-	}
 	switch m.list {
 	case "athletes":
-		for i := range d.Athletes {
-			if q.inRange(time.Time{}, d.Athletes[i].UpdatedAt) {
-				rows = append(rows, i)
-			}
-		}
+		rows = matching(&q, d.Athletes, nil, func(a *Athlete) (time.Time, time.Time) { return time.Time{}, a.UpdatedAt })
 		enc = func(b []byte, i int) []byte { return s.wire.appendAthlete(b, &d.Athletes[i]) }
-	case "coaches":
-		rows = all(len(d.Coaches))
+	case "coaches": // coach.list takes no filters: every coach
+		rows = matching(&q, d.Coaches, nil, func(*Coach) (time.Time, time.Time) { return time.Time{}, time.Time{} })
 		enc = func(b []byte, i int) []byte { return s.wire.appendCoach(b, &d.Coaches[i]) }
 	case "workouts":
-		src := x.workoutsByAthlete[q.athleteID]
-		if !q.byAthlete {
-			src = all(len(d.Workouts))
-		}
-		for _, i := range src {
-			if w := &d.Workouts[i]; q.inRange(w.StartedAt, w.UpdatedAt) {
-				rows = append(rows, i)
-			}
-		}
+		rows = matching(&q, d.Workouts, x.workoutsByAthlete[q.athleteID], func(w *Workout) (time.Time, time.Time) { return w.StartedAt, w.UpdatedAt })
 		enc = func(b []byte, i int) []byte { return s.wire.appendWorkout(b, &d.Workouts[i]) }
 	case "assessments":
-		src := x.assessmentsByAthlete[q.athleteID]
-		if !q.byAthlete {
-			src = all(len(d.Assessments))
-		}
-		for _, i := range src {
-			if a := &d.Assessments[i]; q.inRange(a.AssessedAt, a.UpdatedAt) {
-				rows = append(rows, i)
-			}
-		}
+		rows = matching(&q, d.Assessments, x.assessmentsByAthlete[q.athleteID], func(a *Assessment) (time.Time, time.Time) { return a.AssessedAt, a.UpdatedAt })
 		enc = func(b []byte, i int) []byte { return s.wire.appendAssessment(b, &d.Assessments[i]) }
 	}
 	total := len(rows)
