@@ -77,12 +77,13 @@ const (
 // Options configures a Server.
 type Options struct {
 	Seed int64
-	// Scale is the account's size:
-	//   - scale.Small is the demo: 25 athletes, 3 coaches, ~150 workouts,
+	// Scale is the account's size (sandbox.ScaleSmall, ScaleMedium,
+	// ScaleLarge):
+	//   - small is the demo: 25 athletes, 3 coaches, ~150 workouts,
 	//     ~60 assessments with 2–6 results each;
-	//   - scale.Medium: 300 athletes, 12 coaches, ~6,000 workouts, ~900
+	//   - medium: 300 athletes, 12 coaches, ~6,000 workouts, ~900
 	//     assessments;
-	//   - scale.Large: 3,000 athletes, 40 coaches, ~80,000 workouts, ~9,000
+	//   - large: 3,000 athletes, 40 coaches, ~80,000 workouts, ~9,000
 	//     assessments.
 	Scale scale.Scale
 	// AdminToken is the admin's API token (the basic auth user name; the

@@ -22,9 +22,9 @@ const DefaultStart = "2026-06-01T00:00:00Z"
 // Options configures a Server.
 type Options struct {
 	Seed int64
-	// Scale is the organisation's size: scale.Small ≈20 athletes and a few
-	// thousand reps, scale.Medium ≈200 athletes, scale.Large ≈2000
-	// athletes and about a million reps.
+	// Scale is the organisation's size (sandbox.ScaleSmall, ScaleMedium,
+	// ScaleLarge): small ≈20 athletes and a few thousand reps, medium ≈200
+	// athletes, large ≈2000 athletes and about a million reps.
 	Scale scale.Scale
 	// APIKey is the bearer key every request must carry
 	// ("Authorization: Bearer <APIKey>"). With an empty key every request

@@ -84,13 +84,14 @@ const (
 // Options configures a Server.
 type Options struct {
 	Seed int64
-	// Scale is the organisation's size:
-	//   - scale.Small is the demo: 1 team of 6 players, 3 team sessions of
+	// Scale is the organisation's size (sandbox.ScaleSmall, ScaleMedium,
+	// ScaleLarge):
+	//   - small is the demo: 1 team of 6 players, 3 team sessions of
 	//     20–40 minutes with every player, and 2 INDIVIDUAL sessions; a full
 	//     backfill takes 50 requests, inside the vendor's burst of 100;
-	//   - scale.Medium: 2 teams of 12 players, 10 team sessions each of
+	//   - medium: 2 teams of 12 players, 10 team sessions each of
 	//     45–90 minutes, 12 INDIVIDUAL sessions (~10 million samples);
-	//   - scale.Large: 4 teams of 20 players, 40 team sessions each of 45–90
+	//   - large: 4 teams of 20 players, 40 team sessions each of 45–90
 	//     minutes, 80 INDIVIDUAL sessions (~120 million samples, generated
 	//     on demand).
 	Scale scale.Scale
