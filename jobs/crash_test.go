@@ -203,7 +203,7 @@ func TestKilledTeamProSyncsConverge(t *testing.T) {
 // pass's start) survive SIGKILL while the vendor's data moves on.
 func TestKilledOptimoSyncsConverge(t *testing.T) {
 	t.Parallel()
-	h := newOPHarness(t, 24, sbo.Options{Scale: sbo.ScaleMedium})
+	h := newOPHarness(t, 24, sbo.Options{Scale: sandbox.ScaleMedium})
 	dir := filepath.Dir(h.cfg.Output)
 	killAndFinish(t, dir, h.cfg, 24, 4, func(attempt int) {
 		if attempt%2 == 1 {

@@ -14,14 +14,13 @@ import (
 
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
-	sbplyomat "github.com/athlake/athlake/sandbox/plyomat"
 )
 
 // DemoOptions configure the demo.
 type DemoOptions struct {
 	Out   string // default ./athlake-demo
 	Seed  int64
-	Scale sbplyomat.Scale
+	Scale sandbox.Scale
 }
 
 // DemoQuery is the sample query the demo prints: each athlete's best kept
@@ -159,7 +158,7 @@ func FollowRedirects(ctx context.Context, authURL string) error {
 type SandboxOptions struct {
 	Addr    string
 	Seed    int64
-	Scale   sbplyomat.Scale
+	Scale   sandbox.Scale
 	Latency time.Duration // added to every response
 }
 

@@ -53,7 +53,7 @@ func (s *syncBuffer) String() string {
 
 func newHarness(t *testing.T, seed int64) *harness {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{Seed: seed, Scale: sbp.ScaleSmall})
+	sb := sandbox.New(sandbox.Options{Seed: seed, Scale: sandbox.ScaleSmall})
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()

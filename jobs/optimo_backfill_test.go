@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
 )
 
@@ -288,7 +289,7 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 func TestOptimoBackfillAllAthletesResumes(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
-	h := newOPHarness(t, 56, sbo.Options{Scale: sbo.ScaleMedium, Clock: clock.Now, RecordCalls: true})
+	h := newOPHarness(t, 56, sbo.Options{Scale: sandbox.ScaleMedium, Clock: clock.Now, RecordCalls: true})
 	sb := h.sb.Optimo
 	h.cfg.Sources.Optimo.DailyRequestBudget = 150
 	var deleted []sbo.Athlete

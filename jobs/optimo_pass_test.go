@@ -19,6 +19,7 @@ import (
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
 )
 
@@ -163,7 +164,7 @@ func ptrTo[T any](v T) *T { return &v }
 func TestOptimoPassSpanningDays(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
-	h := newOPHarness(t, 49, sbo.Options{Scale: sbo.ScaleMedium, Clock: clock.Now, RecordCalls: true})
+	h := newOPHarness(t, 49, sbo.Options{Scale: sandbox.ScaleMedium, Clock: clock.Now, RecordCalls: true})
 	h.cfg.Sources.Optimo.DailyRequestBudget = 20
 	loc := h.sb.Optimo.Zone()
 	var deleted []sbo.Workout
@@ -397,7 +398,7 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 func TestOptimoBackfillFirstInFewestDays(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
-	h := newOPHarness(t, 52, sbo.Options{Scale: sbo.ScaleMedium, Clock: clock.Now, RecordCalls: true})
+	h := newOPHarness(t, 52, sbo.Options{Scale: sandbox.ScaleMedium, Clock: clock.Now, RecordCalls: true})
 	truth := h.sb.Optimo.Truth()
 	pages := func(n int) int { return max(1, (n+99)/100) }
 	total := pages(len(truth.Athletes)) + pages(len(truth.Coaches)) + pages(len(truth.Workouts)) + pages(len(truth.Assessments))

@@ -25,7 +25,6 @@ import (
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
-	sbp "github.com/athlake/athlake/sandbox/plyomat"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 	"github.com/athlake/athlake/schemas"
 )
@@ -430,7 +429,7 @@ var benchScale = flag.String("bench.scale", "small", "sandbox scale of Benchmark
 // and larger ones with -args -bench.scale=medium.
 func BenchmarkSyncOutput(b *testing.B) {
 	ctx := context.Background()
-	scale, err := sbp.ParseScale(*benchScale)
+	scale, err := sandbox.ParseScale(*benchScale)
 	if err != nil {
 		b.Fatal(err)
 	}

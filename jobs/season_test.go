@@ -18,7 +18,6 @@ import (
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
-	sbp "github.com/athlake/athlake/sandbox/plyomat"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
 
@@ -80,7 +79,7 @@ var seasonTables = []string{"plyomat_reps", "plyomat_sets", "plyomat_athletes", 
 //
 //	go test ./jobs -run '^$' -bench Season -benchtime 1x -timeout 0 -args -season.days=365
 func BenchmarkSeason(b *testing.B) {
-	scale, err := sbp.ParseScale(*seasonScale)
+	scale, err := sandbox.ParseScale(*seasonScale)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +88,7 @@ func BenchmarkSeason(b *testing.B) {
 	}
 }
 
-func runSeason(b testing.TB, scale sbp.Scale, days, every, runs int, w io.Writer) {
+func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Writer) {
 	ctx := context.Background()
 	sb := sandbox.New(sandbox.Options{Seed: 1, Scale: scale,
 		TeamPro: sbt.Options{Rate: 1000, Burst: 1 << 30}, Optimo: sbo.Options{DailyQuota: 1 << 30}})
@@ -219,7 +218,7 @@ func partitions(tb testing.TB, root string) int {
 func TestSeasonBenchmarkRuns(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
-	runSeason(t, sbp.ScaleSmall, 1, 1, 1, &out)
+	runSeason(t, sandbox.ScaleSmall, 1, 1, 1, &out)
 	for _, q := range seasonQueries {
 		if strings.Count(out.String(), q.Name) != 2 {
 			t.Errorf("query %q not reported at days 0 and 1:\n%s", q.Name, out.String())

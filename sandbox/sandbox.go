@@ -9,10 +9,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/scale"
 	"github.com/athlake/athlake/sandbox/optimo"
 	"github.com/athlake/athlake/sandbox/plyomat"
 	"github.com/athlake/athlake/sandbox/teampro"
 )
+
+// Scale is the size of the simulated organisations: every simulator takes
+// it (their Options.Scale say what each size holds).
+type Scale = scale.Scale
+
+// The scales, smallest first. ScaleSmall is the demo's (and the zero
+// value).
+const (
+	ScaleSmall  = scale.Small
+	ScaleMedium = scale.Medium
+	ScaleLarge  = scale.Large
+)
+
+// ParseScale parses "small", "medium" or "large" (any case, spaces around
+// ignored).
+func ParseScale(s string) (Scale, error) { return scale.Parse(s) }
 
 // Path prefixes of the simulated APIs.
 const (
@@ -37,7 +54,7 @@ const (
 // Options configures a sandbox.
 type Options struct {
 	Seed  int64
-	Scale plyomat.Scale
+	Scale Scale
 	// Latency delays every response, as the round trip to a vendor's
 	// servers does (the loopback has almost none): benchmarks of request
 	// concurrency need it.
@@ -62,12 +79,12 @@ type Sandbox struct {
 // New builds the simulators.
 func New(o Options) *Sandbox {
 	tp := o.TeamPro
-	tp.Seed, tp.Scale, tp.Start = o.Seed, teampro.Scale(o.Scale), o.Start
+	tp.Seed, tp.Scale, tp.Start = o.Seed, o.Scale, o.Start
 	tp.ClientID, tp.ClientSecret = TeamProClientID, TeamProClientSecret
 	op := o.Optimo
 	op.Seed, op.Start = o.Seed, o.Start
-	if op.Scale == optimo.ScaleSmall { // unset: the sandbox's scale
-		op.Scale = optimo.Scale(o.Scale)
+	if op.Scale == ScaleSmall { // unset: the sandbox's scale
+		op.Scale = o.Scale
 	}
 	op.AdminToken, op.CoachToken = OptimoAdminToken, OptimoCoachToken
 	if op.Timezone == nil {

@@ -20,8 +20,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/athlake/athlake/jobs"
+	"github.com/athlake/athlake/sandbox"
 	"github.com/athlake/athlake/pipeline"
-	sbplyomat "github.com/athlake/athlake/sandbox/plyomat"
 )
 
 // Exit codes.
@@ -167,7 +167,7 @@ func runDemo(ctx context.Context, c *command) error {
 	if err := c.parse(); err != nil {
 		return err
 	}
-	sc, err := sbplyomat.ParseScale(*scale)
+	sc, err := sandbox.ParseScale(*scale)
 	if err != nil {
 		return &jobs.UsageError{Msg: "--scale: " + err.Error()}
 	}
@@ -299,7 +299,7 @@ func runSandbox(ctx context.Context, c *command) error {
 	if err := c.parse(); err != nil {
 		return err
 	}
-	sc, err := sbplyomat.ParseScale(*scale)
+	sc, err := sandbox.ParseScale(*scale)
 	if err != nil {
 		return &jobs.UsageError{Msg: "--scale: " + err.Error()}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/athlake/athlake/sandbox"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
 
@@ -14,7 +15,7 @@ import (
 // hostile to paths and URLs, and only it.
 func TestGetHostileIDs(t *testing.T) {
 	t.Parallel()
-	s := sbp.New(sbp.Options{Seed: 3, Scale: sbp.ScaleSmall, APIKey: "k"})
+	s := sbp.New(sbp.Options{Seed: 3, Scale: sandbox.ScaleSmall, APIKey: "k"})
 	srv := httptest.NewServer(http.StripPrefix("/v1", s))
 	t.Cleanup(srv.Close)
 	c, err := New(Options{BaseURL: srv.URL + "/v1", APIKey: "k"})

@@ -43,10 +43,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 	}
 	s.now, rep.To = to, to
 	data := &s.data
-	defer func() {
-		data.normalize()
-		s.idx = buildIndex(data)
-	}()
+	defer s.reindex()
 	g := newGen(s.rng, s.loc, from.Add(-4*24*time.Hour), to)
 	today := g.wall(to)
 	instant := func() (time.Time, bool) { return g.instant(from.Add(time.Second), to) }

@@ -2,6 +2,8 @@ package optimo
 
 import (
 	"net/http"
+
+	"github.com/athlake/athlake/sandbox/internal/fault"
 )
 
 // Faults are the misbehaviours the server injects, for tests. The zero
@@ -33,35 +35,31 @@ func (s *Server) SetFaults(f Faults) {
 }
 
 const (
-	badGatewayPage = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n" +
-		"<body><h1>Bad Gateway</h1><p>The upstream server returned an invalid response.</p></body></html>\n"
 	unavailablePage = "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n" +
 		"<body><h1>Service Unavailable</h1><p>Optimo Sport is down for maintenance. Please try again shortly.</p></body></html>\n"
 	errorPage200 = "<!DOCTYPE html>\n<html><head><title>Optimo Sport - Error</title></head>\n" +
 		"<body><h1>We're sorry, but something went wrong.</h1><p>We've been notified about this issue &amp; we'll take a look at it shortly.</p></body></html>\n"
 )
 
-// serverError answers the request with a 5xx when ErrorRate says so. It
-// reports whether it did.
+// serverError answers the request with a 5xx when ErrorRate says so: a 500
+// with an XML fail body, or a 502 or 503 HTML page. It reports whether it
+// did.
 func (s *Server) serverError(w http.ResponseWriter) bool {
 	s.faultMu.Lock()
-	kind := -1
-	if f := s.faults; f.ErrorRate > 0 && s.frng.Float64() < f.ErrorRate {
-		kind = s.frng.IntN(3)
-	}
+	status, ok := fault.ServerError(s.frng, s.faults.ErrorRate)
 	s.faultMu.Unlock()
-	if kind < 0 {
+	if !ok {
 		return false
 	}
-	s.countStat(func(st *Stats) { st.ServerErrors++ })
+	s.stats.Count(func(st *Stats) { st.ServerErrors++ })
 	const html = "text/html; charset=utf-8"
-	switch kind {
-	case 0:
-		s.write(w, fail(http.StatusInternalServerError, "Internal server error"), "response")
-	case 1:
-		s.writeBody(w, http.StatusBadGateway, html, nil, []byte(badGatewayPage))
+	switch status {
+	case http.StatusInternalServerError:
+		s.write(w, fail(status, "Internal server error"), "response")
+	case http.StatusBadGateway:
+		s.writeBody(w, status, html, nil, []byte(fault.BadGatewayPage))
 	default:
-		s.writeBody(w, http.StatusServiceUnavailable, html, nil, []byte(unavailablePage))
+		s.writeBody(w, status, html, nil, []byte(unavailablePage))
 	}
 	return true
 }
@@ -90,14 +88,14 @@ func (s *Server) respondOK(w http.ResponseWriter, resp response) {
 	s.faultMu.Unlock()
 	switch kind {
 	case truncated:
-		s.countStat(func(st *Stats) { st.Malformed++ })
+		s.stats.Count(func(st *Stats) { st.Malformed++ })
 		body := document("response", resp.status, resp.inner)
 		s.writeBody(w, http.StatusOK, "application/xml; charset=utf-8", nil, body[:len(body)/2])
 	case htmlPage:
-		s.countStat(func(st *Stats) { st.HTMLPages++ })
+		s.stats.Count(func(st *Stats) { st.HTMLPages++ })
 		s.writeBody(w, http.StatusOK, "text/html; charset=utf-8", nil, []byte(errorPage200))
 	case requestRoot:
-		s.countStat(func(st *Stats) { st.RequestRoots++ })
+		s.stats.Count(func(st *Stats) { st.RequestRoots++ })
 		s.write(w, resp, "request")
 	default:
 		s.write(w, resp, "response")

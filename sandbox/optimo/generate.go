@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
 // params are the volumes of a scale.
@@ -18,11 +20,11 @@ type params struct {
 	assessmentsPerAthlete float64
 }
 
-func paramsFor(s Scale) params {
+func paramsFor(s scale.Scale) params {
 	switch s {
-	case ScaleMedium:
+	case scale.Medium:
 		return params{athletes: 300, coaches: 12, workoutsPerAthlete: 21.3, assessmentsPerAthlete: 3.2}
-	case ScaleLarge:
+	case scale.Large:
 		return params{athletes: 3000, coaches: 40, workoutsPerAthlete: 28.5, assessmentsPerAthlete: 3.2}
 	}
 	return params{athletes: 25, coaches: 3, workoutsPerAthlete: 6.6, assessmentsPerAthlete: 2.6}

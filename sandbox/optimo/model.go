@@ -41,52 +41,10 @@
 package optimo
 
 import (
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
-
-// Scale is the size of the generated account.
-type Scale int
-
-// The scales.
-const (
-	// ScaleSmall is the demo: 25 athletes, 3 coaches, ~150 workouts, ~60
-	// assessments with 2–6 results each.
-	ScaleSmall Scale = iota
-	// ScaleMedium: 300 athletes, 12 coaches, ~6,000 workouts, ~900
-	// assessments.
-	ScaleMedium
-	// ScaleLarge: 3,000 athletes, 40 coaches, ~80,000 workouts, ~9,000
-	// assessments.
-	ScaleLarge
-)
-
-// String returns "small", "medium" or "large".
-func (s Scale) String() string {
-	switch s {
-	case ScaleSmall:
-		return "small"
-	case ScaleMedium:
-		return "medium"
-	case ScaleLarge:
-		return "large"
-	}
-	return fmt.Sprintf("Scale(%d)", int(s))
-}
-
-// ParseScale parses "small", "medium" or "large".
-func ParseScale(s string) (Scale, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "small":
-		return ScaleSmall, nil
-	case "medium":
-		return ScaleMedium, nil
-	case "large":
-		return ScaleLarge, nil
-	}
-	return 0, fmt.Errorf("optimo: unknown scale %q (want small, medium or large)", s)
-}
 
 // Defaults and limits of the API.
 const (
@@ -118,8 +76,16 @@ const (
 
 // Options configures a Server.
 type Options struct {
-	Seed  int64
-	Scale Scale
+	Seed int64
+	// Scale is the account's size (sandbox.ScaleSmall, ScaleMedium,
+	// ScaleLarge):
+	//   - small is the demo: 25 athletes, 3 coaches, ~150 workouts,
+	//     ~60 assessments with 2–6 results each;
+	//   - medium: 300 athletes, 12 coaches, ~6,000 workouts, ~900
+	//     assessments;
+	//   - large: 3,000 athletes, 40 coaches, ~80,000 workouts, ~9,000
+	//     assessments.
+	Scale scale.Scale
 	// AdminToken is the admin's API token (the basic auth user name; the
 	// password is not checked: the vendor asks for "an arbitrary string,
 	// like X"). Full access.

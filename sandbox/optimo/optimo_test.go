@@ -18,6 +18,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
+	"github.com/athlake/athlake/sandbox/internal/simtest"
 )
 
 const (
@@ -420,21 +423,6 @@ func workoutIDs(nodes []node) []int64 {
 	return out
 }
 
-func TestParseScale(t *testing.T) {
-	for in, want := range map[string]Scale{"small": ScaleSmall, "medium": ScaleMedium, "large": ScaleLarge, " Large ": ScaleLarge} {
-		got, err := ParseScale(in)
-		if err != nil || got != want {
-			t.Errorf("ParseScale(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseScale("huge"); err == nil {
-		t.Error("ParseScale(huge) did not fail")
-	}
-	if ScaleMedium.String() != "medium" || Scale(7).String() != "Scale(7)" {
-		t.Error("Scale.String")
-	}
-}
-
 // TestWireIsTruth reads every record through the API and compares it
 // with the truth, value by value.
 func TestWireIsTruth(t *testing.T) {
@@ -461,23 +449,9 @@ func TestDeterministic(t *testing.T) {
 		}
 		return out
 	}
-	a, b, c := newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 8})
-	if d := cmp.Diff(bodies(a), bodies(b)); d != "" {
-		t.Errorf("same seed, different bytes (-a +b):\n%s", d)
-	}
-	if cmp.Equal(bodies(a), bodies(c)) {
-		t.Error("different seeds served the same bytes")
-	}
-	ra, rb := a.s.Advance(36*time.Hour), b.s.Advance(36*time.Hour)
-	if d := cmp.Diff(ra, rb); d != "" {
-		t.Errorf("same seed, different Advance reports:\n%s", d)
-	}
-	if d := cmp.Diff(bodies(a), bodies(b)); d != "" {
-		t.Errorf("same seed, different bytes after Advance (-a +b):\n%s", d)
-	}
-	if d := cmp.Diff(a.s.Truth(), b.s.Truth()); d != "" {
-		t.Errorf("same seed, different truth:\n%s", d)
-	}
+	simtest.Deterministic(t, newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 7}), newFixture(t, Options{Seed: 8}), bodies,
+		func(f *fixture) any { return f.s.Advance(36 * time.Hour) },
+		func(f *fixture) any { return f.s.Truth() })
 }
 
 func TestVolumesAndShapes(t *testing.T) {
@@ -844,30 +818,12 @@ func TestFailResponses(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock, safe for the server's goroutines.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 func TestQuota(t *testing.T) {
 	cph := New(Options{}).Zone()
 	for _, as429 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("429=%v", as429), func(t *testing.T) {
-			clock := &fakeClock{t: time.Date(2026, 6, 10, 23, 59, 0, 0, cph)}
-			f := newFixture(t, Options{Seed: 8, DailyQuota: 5, QuotaAs429: as429, Clock: clock.now})
+			clock := simtest.NewClock(time.Date(2026, 6, 10, 23, 59, 0, 0, cph))
+			f := newFixture(t, Options{Seed: 8, DailyQuota: 5, QuotaAs429: as429, Clock: clock.Now})
 			// Every authenticated request counts, fail responses included;
 			// admin and coach share the account's quota.
 			f.ok(f.post(adminToken, "athlete.list"))
@@ -897,9 +853,9 @@ func TestQuota(t *testing.T) {
 				t.Errorf("used %d (want 8, refused ones count), refused %d", got, st.QuotaRefused)
 			}
 			// Midnight in the account's zone (22:00 UTC in summer) resets.
-			clock.set(time.Date(2026, 6, 10, 21, 59, 59, 0, time.UTC))
+			clock.Set(time.Date(2026, 6, 10, 21, 59, 59, 0, time.UTC))
 			f.failed(f.post(adminToken, "athlete.list"), wantStatus)
-			clock.set(time.Date(2026, 6, 10, 22, 0, 0, 0, time.UTC))
+			clock.Set(time.Date(2026, 6, 10, 22, 0, 0, 0, time.UTC))
 			f.ok(f.post(adminToken, "athlete.list"))
 			if got := f.s.QuotaUsed(); got != 1 {
 				t.Errorf("after midnight used %d, want 1", got)
@@ -917,13 +873,13 @@ func TestQuota(t *testing.T) {
 		t.Errorf("default quota: %q", d.errors)
 	}
 	// The day is the configured zone's.
-	clock := &fakeClock{t: time.Date(2026, 6, 10, 23, 30, 0, 0, time.UTC)}
+	clock := simtest.NewClock(time.Date(2026, 6, 10, 23, 30, 0, 0, time.UTC))
 	tokyo := time.FixedZone("JST", 9*3600)
-	f = newFixture(t, Options{Seed: 8, DailyQuota: 1, Timezone: tokyo, Clock: clock.now})
+	f = newFixture(t, Options{Seed: 8, DailyQuota: 1, Timezone: tokyo, Clock: clock.Now})
 	f.ok(f.post(adminToken, "coach.list")) // 08:30 on the 11th in Tokyo
-	clock.set(time.Date(2026, 6, 11, 14, 59, 0, 0, time.UTC))
+	clock.Set(time.Date(2026, 6, 11, 14, 59, 0, 0, time.UTC))
 	f.failed(f.post(adminToken, "coach.list"), http.StatusOK) // 23:59 on the 11th
-	clock.set(time.Date(2026, 6, 11, 15, 0, 0, 0, time.UTC))
+	clock.Set(time.Date(2026, 6, 11, 15, 0, 0, 0, time.UTC))
 	f.ok(f.post(adminToken, "coach.list")) // the 12th
 }
 
@@ -1405,12 +1361,12 @@ func TestBackfillRequests(t *testing.T) {
 
 func BenchmarkNewLarge(b *testing.B) {
 	for b.Loop() {
-		New(Options{Seed: 1, Scale: ScaleLarge})
+		New(Options{Seed: 1, Scale: scale.Large})
 	}
 }
 
 func BenchmarkListWorkouts(b *testing.B) {
-	s := New(Options{Seed: 1, Scale: ScaleMedium, AdminToken: adminToken, DailyQuota: math.MaxInt})
+	s := New(Options{Seed: 1, Scale: scale.Medium, AdminToken: adminToken, DailyQuota: math.MaxInt})
 	body := requestXML("workout.list", "page", "11", "per_page", "100", "updated_from", "2025-12-01")
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, Endpoint, strings.NewReader(body))

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/httpw"
+	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
 // maxBody bounds a request body; a longer one is a fail response.
@@ -48,8 +51,9 @@ type Server struct {
 	faults  Faults
 	frng    *rand.Rand
 
-	statsMu sync.Mutex
-	stats   Stats
+	stats *stats.Counter[Stats]
+
+	callsMu sync.Mutex
 	calls   []Call
 }
 
@@ -63,8 +67,8 @@ type Call struct {
 // Calls returns the list calls answered so far (Options.RecordCalls), quota
 // refusals and faults not included.
 func (s *Server) Calls() []Call {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
 	return slices.Clone(s.calls)
 }
 
@@ -133,7 +137,7 @@ func New(o Options) *Server {
 		now:         start,
 		rng:         rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)),
 		frng:        rand.New(rand.NewPCG(seed, 0x6f7074696d6f0002)),
-		stats:       Stats{ByMethod: map[string]int{}},
+		stats:       stats.New(func(st *Stats) *map[string]int { return &st.ByMethod }),
 		wire:        wire{hostile: o.HostileIDs, stamp: cmp.Or(o.StampName, "updated_at")},
 		recordCalls: o.RecordCalls,
 	}
@@ -178,37 +182,22 @@ func (s *Server) Truth() *Dataset {
 func (s *Server) Mutate(fn func(d *Dataset)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer func() {
-		s.data.normalize()
-		s.idx = buildIndex(&s.data)
-	}()
+	defer s.reindex()
 	fn(&s.data)
 }
 
-// Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.ByMethod = make(map[string]int, len(s.stats.ByMethod))
-	for k, v := range s.stats.ByMethod {
-		st.ByMethod[k] = v
-	}
-	return st
+// reindex normalises the data after a change and rebuilds the indexes.
+// Callers hold s.mu.
+func (s *Server) reindex() {
+	s.data.normalize()
+	s.idx = buildIndex(&s.data)
 }
+
+// Stats returns the request counts since the start or the last ResetStats.
+func (s *Server) Stats() Stats { return s.stats.Get() }
 
 // ResetStats zeroes the counts (not the quota).
-func (s *Server) ResetStats() {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.stats = Stats{ByMethod: map[string]int{}}
-}
-
-func (s *Server) countStat(fn func(*Stats)) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	fn(&s.stats)
-}
+func (s *Server) ResetStats() { s.stats.Reset() }
 
 // response is a computed answer.
 type response struct {
@@ -233,16 +222,11 @@ func (s *Server) write(w http.ResponseWriter, resp response, root string) {
 	s.writeBody(w, resp.httpStatus, "application/xml; charset=utf-8", resp.header, document(root, resp.status, resp.inner))
 }
 
+// writeBody sends a complete response of contentType, dated by the virtual
+// clock.
 func (s *Server) writeBody(w http.ResponseWriter, status int, contentType string, header map[string]string, body []byte) {
-	h := w.Header()
-	for k, v := range header {
-		h.Set(k, v)
-	}
-	h.Set("Content-Type", contentType)
-	h.Set("Date", s.Now().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+	w.Header().Set("Content-Type", contentType)
+	httpw.Write(w, s.Now(), status, header, body)
 }
 
 // role is who a token belongs to.
@@ -270,14 +254,14 @@ func (s *Server) authenticate(r *http.Request) role {
 
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.countStat(func(st *Stats) { st.Total++ })
+	s.stats.Count(func(st *Stats) { st.Total++ })
 	if r.URL.Path != Endpoint {
-		s.countStat(func(st *Stats) { st.Fails++ })
+		s.stats.Count(func(st *Stats) { st.Fails++ })
 		s.write(w, fail(http.StatusNotFound, "Not found: the API's single entry point is POST "+Endpoint), "response")
 		return
 	}
 	if r.Method != http.MethodPost {
-		s.countStat(func(st *Stats) { st.Fails++ })
+		s.stats.Count(func(st *Stats) { st.Fails++ })
 		resp := fail(http.StatusMethodNotAllowed, "Method not allowed: send the request XML with POST")
 		resp.header = map[string]string{"Allow": http.MethodPost}
 		s.write(w, resp, "response")
@@ -285,7 +269,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	who := s.authenticate(r)
 	if who == nobody {
-		s.countStat(func(st *Stats) { st.Unauthorized++ })
+		s.stats.Count(func(st *Stats) { st.Unauthorized++ })
 		resp := fail(http.StatusUnauthorized, "Authentication failed: send your API token as the HTTP basic auth user name")
 		resp.header = map[string]string{"WWW-Authenticate": `Basic realm="Optimo Sport API"`}
 		s.write(w, resp, "response")
@@ -302,10 +286,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		c, errs = parseRequest(body)
 	}
-	s.countStat(func(st *Stats) { st.ByMethod[c.method]++ })
+	s.stats.Count(func(st *Stats) { st.ByMethod[c.method]++ })
 
 	if ok, quota := s.spend(); !ok {
-		s.countStat(func(st *Stats) { st.QuotaRefused++ })
+		s.stats.Count(func(st *Stats) { st.QuotaRefused++ })
 		resp := fail(http.StatusOK, fmt.Sprintf("Request limit exceeded: %d requests per day", quota))
 		if s.quotaAs429 {
 			resp.httpStatus = http.StatusTooManyRequests
@@ -324,12 +308,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = s.handle(c, who)
 	}
 	if resp.status != "ok" {
-		s.countStat(func(st *Stats) { st.Fails++ })
+		s.stats.Count(func(st *Stats) { st.Fails++ })
 		s.write(w, resp, "response")
 		return
 	}
 	if s.recordCalls {
-		s.countStat(func(*Stats) { s.calls = append(s.calls, Call{Method: c.method, Args: maps.Clone(c.args)}) })
+		s.callsMu.Lock()
+		s.calls = append(s.calls, Call{Method: c.method, Args: maps.Clone(c.args)})
+		s.callsMu.Unlock()
 	}
 	s.respondOK(w, resp)
 }
@@ -578,51 +564,46 @@ func (q *query) inRange(at, updated time.Time) bool {
 		(q.updatedFrom.IsZero() || !updated.Before(q.updatedFrom))
 }
 
+// matching returns the positions of the records q's filters keep, among
+// ofAthlete's when q names an athlete; dates gives a record's filtered
+// instant (zero: none) and change stamp.
+func matching[T any](q *query, recs []T, ofAthlete []int, dates func(*T) (at, updated time.Time)) []int {
+	var rows []int
+	keep := func(i int) {
+		if q.inRange(dates(&recs[i])) {
+			rows = append(rows, i)
+		}
+	}
+	if q.byAthlete {
+		for _, i := range ofAthlete {
+			keep(i)
+		}
+		return rows
+	}
+	for i := range recs {
+		keep(i)
+	}
+	return rows
+}
+
 func (s *Server) list(m method, q query) response {
 	d, x := &s.data, s.idx
 	var (
 		rows []int
 		enc  func(b []byte, i int) []byte
 	)
-	all := func(n int) []int {
-		out := make([]int, n)
-		for i := range out {
-			out[i] = i
-		}
-		return out
-	}
 	switch m.list {
 	case "athletes":
-		for i := range d.Athletes {
-			if q.inRange(time.Time{}, d.Athletes[i].UpdatedAt) {
-				rows = append(rows, i)
-			}
-		}
+		rows = matching(&q, d.Athletes, nil, func(a *Athlete) (time.Time, time.Time) { return time.Time{}, a.UpdatedAt })
 		enc = func(b []byte, i int) []byte { return s.wire.appendAthlete(b, &d.Athletes[i]) }
-	case "coaches":
-		rows = all(len(d.Coaches))
+	case "coaches": // coach.list takes no filters: every coach
+		rows = matching(&q, d.Coaches, nil, func(*Coach) (time.Time, time.Time) { return time.Time{}, time.Time{} })
 		enc = func(b []byte, i int) []byte { return s.wire.appendCoach(b, &d.Coaches[i]) }
 	case "workouts":
-		src := x.workoutsByAthlete[q.athleteID]
-		if !q.byAthlete {
-			src = all(len(d.Workouts))
-		}
-		for _, i := range src {
-			if w := &d.Workouts[i]; q.inRange(w.StartedAt, w.UpdatedAt) {
-				rows = append(rows, i)
-			}
-		}
+		rows = matching(&q, d.Workouts, x.workoutsByAthlete[q.athleteID], func(w *Workout) (time.Time, time.Time) { return w.StartedAt, w.UpdatedAt })
 		enc = func(b []byte, i int) []byte { return s.wire.appendWorkout(b, &d.Workouts[i]) }
 	case "assessments":
-		src := x.assessmentsByAthlete[q.athleteID]
-		if !q.byAthlete {
-			src = all(len(d.Assessments))
-		}
-		for _, i := range src {
-			if a := &d.Assessments[i]; q.inRange(a.AssessedAt, a.UpdatedAt) {
-				rows = append(rows, i)
-			}
-		}
+		rows = matching(&q, d.Assessments, x.assessmentsByAthlete[q.athleteID], func(a *Assessment) (time.Time, time.Time) { return a.AssessedAt, a.UpdatedAt })
 		enc = func(b []byte, i int) []byte { return s.wire.appendAssessment(b, &d.Assessments[i]) }
 	}
 	total := len(rows)

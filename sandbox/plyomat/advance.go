@@ -47,10 +47,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 	s.now = to
 	g := newGen(s.rng)
 	data := &s.data
-	defer func() {
-		data.normalize()
-		s.idx = buildIndex(data)
-	}()
+	defer s.reindex()
 	instant := func() time.Time {
 		t, _ := g.instant(from, to)
 		return t
@@ -83,7 +80,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 		}
 		var ct *int
 		if r.ContactTimeMs != nil {
-			ct = g.al.int(*r.ContactTimeMs + g.between(-20, 20))
+			ct = g.al.ints.new(*r.ContactTimeMs + g.between(-20, 20))
 		}
 		g.setJump(r, ft, ct)
 		rep.EditedReps++
@@ -147,7 +144,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 			}
 			var devID *string
 			if len(data.Devices) > 0 {
-				devID = g.al.str(data.Devices[g.r.IntN(len(data.Devices))].ID)
+				devID = g.al.strs.new(data.Devices[g.r.IntN(len(data.Devices))].ID)
 			}
 			sess, ss := g.session(a.ID, devID, start, to, false)
 			sessions = append(sessions, sess)
@@ -197,10 +194,7 @@ func (s *Server) AddHostileIDs() []string {
 	defer s.mu.Unlock()
 	g := newGen(s.rng)
 	data := &s.data
-	defer func() {
-		data.normalize()
-		s.idx = buildIndex(data)
-	}()
+	defer s.reindex()
 	ids := HostileIDs()
 	now := s.now
 	for i, id := range ids {
@@ -222,7 +216,7 @@ func (s *Server) AddHostileIDs() []string {
 		dev.ID = id
 		data.Devices = append(data.Devices, dev)
 		start := now.Add(-sessionSpan + time.Duration(i)*time.Second)
-		sess, sets := g.session(id, g.al.str(id), start, now, false)
+		sess, sets := g.session(id, g.al.strs.new(id), start, now, false)
 		sess.ID = id
 		for k := range sets {
 			sets[k].SessionID = id

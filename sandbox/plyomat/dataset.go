@@ -22,13 +22,13 @@ func (d *Dataset) Clone() *Dataset {
 	}
 	for i := range out.Athletes {
 		a := &out.Athletes[i]
-		a.ExternalID = al.strp(a.ExternalID)
-		a.ExternalSource = al.strp(a.ExternalSource)
+		a.ExternalID = al.strs.clone(a.ExternalID)
+		a.ExternalSource = al.strs.clone(a.ExternalSource)
 		a.Overrides = cloneMap(a.Overrides)
 	}
 	for i := range out.Groups {
 		g := &out.Groups[i]
-		g.Description = al.strp(g.Description)
+		g.Description = al.strs.clone(g.Description)
 		g.Overrides = cloneMap(g.Overrides)
 	}
 	for i := range out.Devices {
@@ -38,9 +38,9 @@ func (d *Dataset) Clone() *Dataset {
 	}
 	for i := range out.Sessions {
 		s := &out.Sessions[i]
-		s.DeviceID = al.strp(s.DeviceID)
-		s.EndedAt = al.timep(s.EndedAt)
-		s.Notes = al.strp(s.Notes)
+		s.DeviceID = al.strs.clone(s.DeviceID)
+		s.EndedAt = al.times.clone(s.EndedAt)
+		s.Notes = al.strs.clone(s.Notes)
 		s.Overrides = cloneMap(s.Overrides)
 	}
 	reps := 0
@@ -50,7 +50,7 @@ func (d *Dataset) Clone() *Dataset {
 	repSlab := make([]Rep, 0, reps)
 	for i := range out.Sets {
 		s := &out.Sets[i]
-		s.DropHeightCm = al.floatp(s.DropHeightCm)
+		s.DropHeightCm = al.floats.clone(s.DropHeightCm)
 		s.Overrides = cloneMap(s.Overrides)
 		if s.Reps == nil {
 			continue
@@ -60,8 +60,8 @@ func (d *Dataset) Clone() *Dataset {
 		s.Reps = repSlab[n:len(repSlab):len(repSlab)]
 		for j := range s.Reps {
 			r := &s.Reps[j]
-			r.ContactTimeMs = al.intp(r.ContactTimeMs)
-			r.RSI = al.floatp(r.RSI)
+			r.ContactTimeMs = al.ints.clone(r.ContactTimeMs)
+			r.RSI = al.floats.clone(r.RSI)
 			r.Overrides = cloneMap(r.Overrides)
 		}
 	}
@@ -70,7 +70,7 @@ func (d *Dataset) Clone() *Dataset {
 	}
 	for i := range out.OrgMembers {
 		m := &out.OrgMembers[i]
-		m.ArchivedAt = al.timep(m.ArchivedAt)
+		m.ArchivedAt = al.times.clone(m.ArchivedAt)
 		m.Overrides = cloneMap(m.Overrides)
 	}
 	return out
@@ -104,80 +104,34 @@ func cloneValue(v any) any {
 // allocator hands out pointers from slabs, so that a million reps do not
 // mean two million tiny allocations.
 type allocator struct {
-	ints   []int
-	floats []float64
-	strs   []string
-	times  []time.Time
+	ints   slab[int]
+	floats slab[float64]
+	strs   slab[string]
+	times  slab[time.Time]
 }
 
-const slab = 1024
+// slab is the unused rest of a block of values.
+type slab[T any] []T
 
-func (a *allocator) int(v int) *int {
-	if len(a.ints) == 0 {
-		a.ints = make([]int, slab)
+const slabSize = 1024
+
+// new returns a pointer to a copy of v.
+func (s *slab[T]) new(v T) *T {
+	if len(*s) == 0 {
+		*s = make([]T, slabSize)
 	}
-	p := &a.ints[0]
-	a.ints = a.ints[1:]
+	p := &(*s)[0]
+	*s = (*s)[1:]
 	*p = v
 	return p
 }
 
-func (a *allocator) float(v float64) *float64 {
-	if len(a.floats) == 0 {
-		a.floats = make([]float64, slab)
-	}
-	p := &a.floats[0]
-	a.floats = a.floats[1:]
-	*p = v
-	return p
-}
-
-func (a *allocator) str(v string) *string {
-	if len(a.strs) == 0 {
-		a.strs = make([]string, slab)
-	}
-	p := &a.strs[0]
-	a.strs = a.strs[1:]
-	*p = v
-	return p
-}
-
-func (a *allocator) time(v time.Time) *time.Time {
-	if len(a.times) == 0 {
-		a.times = make([]time.Time, slab)
-	}
-	p := &a.times[0]
-	a.times = a.times[1:]
-	*p = v
-	return p
-}
-
-func (a *allocator) intp(p *int) *int {
+// clone returns a pointer to a copy of *p (nil for nil).
+func (s *slab[T]) clone(p *T) *T {
 	if p == nil {
 		return nil
 	}
-	return a.int(*p)
-}
-
-func (a *allocator) floatp(p *float64) *float64 {
-	if p == nil {
-		return nil
-	}
-	return a.float(*p)
-}
-
-func (a *allocator) strp(p *string) *string {
-	if p == nil {
-		return nil
-	}
-	return a.str(*p)
-}
-
-func (a *allocator) timep(p *time.Time) *time.Time {
-	if p == nil {
-		return nil
-	}
-	return a.time(*p)
+	return s.new(*p)
 }
 
 // ms is t in UTC truncated to the millisecond: the wire's precision.
@@ -261,45 +215,30 @@ type index struct {
 	setsBySession     map[string][]int
 }
 
-func order(n int, cmp func(i, j int) int) []int {
-	pos := make([]int, n)
+// inOrder returns the positions of recs in the API's order; key gives a
+// record's created_at and id.
+func inOrder[T any](recs []T, key func(*T) (time.Time, string)) []int {
+	pos := make([]int, len(recs))
 	for i := range pos {
 		pos[i] = i
 	}
-	slices.SortStableFunc(pos, cmp)
+	slices.SortStableFunc(pos, func(i, j int) int {
+		at, aid := key(&recs[i])
+		bt, bid := key(&recs[j])
+		return byCreated(at, aid, bt, bid)
+	})
 	return pos
 }
 
 func buildIndex(d *Dataset) *index {
 	x := &index{
-		athletes: order(len(d.Athletes), func(i, j int) int {
-			a, b := &d.Athletes[i], &d.Athletes[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		groups: order(len(d.Groups), func(i, j int) int {
-			a, b := &d.Groups[i], &d.Groups[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		devices: order(len(d.Devices), func(i, j int) int {
-			a, b := &d.Devices[i], &d.Devices[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		sessions: order(len(d.Sessions), func(i, j int) int {
-			a, b := &d.Sessions[i], &d.Sessions[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		sets: order(len(d.Sets), func(i, j int) int {
-			a, b := &d.Sets[i], &d.Sets[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		assessments: order(len(d.Assessments), func(i, j int) int {
-			a, b := &d.Assessments[i], &d.Assessments[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
-		members: order(len(d.OrgMembers), func(i, j int) int {
-			a, b := &d.OrgMembers[i], &d.OrgMembers[j]
-			return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
-		}),
+		athletes:          inOrder(d.Athletes, func(r *Athlete) (time.Time, string) { return r.CreatedAt, r.ID }),
+		groups:            inOrder(d.Groups, func(r *Group) (time.Time, string) { return r.CreatedAt, r.ID }),
+		devices:           inOrder(d.Devices, func(r *Device) (time.Time, string) { return r.CreatedAt, r.ID }),
+		sessions:          inOrder(d.Sessions, func(r *Session) (time.Time, string) { return r.CreatedAt, r.ID }),
+		sets:              inOrder(d.Sets, func(r *Set) (time.Time, string) { return r.CreatedAt, r.ID }),
+		assessments:       inOrder(d.Assessments, func(r *Assessment) (time.Time, string) { return r.CreatedAt, r.ID }),
+		members:           inOrder(d.OrgMembers, func(r *OrgMember) (time.Time, string) { return r.CreatedAt, r.ID }),
 		athleteByID:       make(map[string]int, len(d.Athletes)),
 		groupByID:         make(map[string]int, len(d.Groups)),
 		deviceByID:        make(map[string]int, len(d.Devices)),

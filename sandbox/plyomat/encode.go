@@ -2,12 +2,12 @@ package plyomat
 
 import (
 	"encoding/json"
-	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/jsonw"
 )
 
 // The wire encoding: records are written field by field in a fixed order
@@ -94,7 +94,7 @@ func (o *obj) strp(k string, v *string) {
 
 func (o *obj) num(k string, v float64) {
 	if o.key(k) {
-		o.b = appendFloat(o.b, v)
+		o.b = jsonw.AppendFloat(o.b, v)
 	}
 }
 
@@ -103,7 +103,7 @@ func (o *obj) nump(k string, v *float64) {
 		if v == nil {
 			o.b = append(o.b, "null"...)
 		} else {
-			o.b = appendFloat(o.b, *v)
+			o.b = jsonw.AppendFloat(o.b, *v)
 		}
 	}
 }
@@ -302,25 +302,4 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.UTC().AppendFormat(b, wireTime)
 	return append(b, '"')
-}
-
-// appendFloat formats like encoding/json (non-finite values become null).
-func appendFloat(b []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, "null"...)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/fault"
 )
 
 // Faults are the misbehaviours the server injects, for tests. The zero
@@ -61,39 +63,36 @@ func (s *Server) unknownFilter404() bool {
 func (s *Server) requestFault() (response, bool) {
 	s.faultMu.Lock()
 	f := &s.faults
+	storm, ra := f.Storm429 > 0, f.RetryAfter
 	var (
-		resp response
-		kind int // 0 none, 1 rate limited, 2 server error
+		status int
+		failed bool
 	)
-	switch {
-	case f.Storm429 > 0:
+	if storm {
 		f.Storm429--
-		ra := f.RetryAfter
+	} else {
+		status, failed = fault.ServerError(s.frng, f.ErrorRate)
+	}
+	s.faultMu.Unlock()
+	switch {
+	case storm:
+		s.stats.Count(func(st *Stats) { st.RateLimited++ })
 		if ra <= 0 {
 			ra = 1
 		}
-		resp = errorResponse(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many requests: retry after %d s", ra))
+		resp := errorResponse(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many requests: retry after %d s", ra))
 		resp.header = map[string]string{"Retry-After": strconv.Itoa(ra)}
-		kind = 1
-	case f.ErrorRate > 0 && s.frng.Float64() < f.ErrorRate:
-		switch s.frng.IntN(3) {
-		case 0:
-			resp = errorResponse(http.StatusInternalServerError, "internal", "internal server error")
-		case 1:
-			resp = errorResponse(http.StatusBadGateway, "internal", "bad gateway")
-		default:
-			resp = errorResponse(http.StatusServiceUnavailable, "internal", "service temporarily unavailable")
-		}
-		kind = 2
+		return resp, true
+	case failed:
+		s.stats.Count(func(st *Stats) { st.ServerErrors++ })
+		msg := map[int]string{
+			http.StatusInternalServerError: "internal server error",
+			http.StatusBadGateway:          "bad gateway",
+			http.StatusServiceUnavailable:  "service temporarily unavailable",
+		}[status]
+		return errorResponse(status, "internal", msg), true
 	}
-	s.faultMu.Unlock()
-	switch kind {
-	case 1:
-		s.countFault(func(st *Stats) { st.RateLimited++ })
-	case 2:
-		s.countFault(func(st *Stats) { st.ServerErrors++ })
-	}
-	return resp, kind != 0
+	return response{}, false
 }
 
 // samePath reports whether a fault's path names the request's path.
@@ -101,100 +100,31 @@ func samePath(fault, path string) bool {
 	return fault != "" && strings.TrimSuffix(fault, "/") == strings.TrimSuffix(path, "/")
 }
 
-// List faults.
-const (
-	noFault = iota
-	malformedFault
-	resetFault
-	hangFault
-)
-
 // listFault injects a fault into a list response. It reports whether it
 // wrote the response.
 func (s *Server) listFault(w http.ResponseWriter, r *http.Request, path string, resp response) bool {
 	s.faultMu.Lock()
 	f := &s.faults
-	kind, variant, cut := noFault, 0, len(resp.body)/2
-	hangFor := f.HangFor
+	malformed := false
 	switch {
 	case samePath(f.MalformedAlways, path):
-		kind = malformedFault
+		malformed = true
 	case samePath(f.MalformedOnce, path):
-		kind = malformedFault
-		f.MalformedOnce = ""
-	case f.ResetRate > 0 && s.frng.Float64() < f.ResetRate:
-		kind = resetFault
-	case f.HangRate > 0 && s.frng.Float64() < f.HangRate:
-		kind = hangFault
+		malformed, f.MalformedOnce = true, ""
 	}
-	switch kind {
-	case malformedFault:
-		variant = s.frng.IntN(2)
-	case resetFault, hangFault:
-		if len(resp.body) > 2 {
-			cut = 1 + s.frng.IntN(len(resp.body)-2)
-		}
-	}
+	bf := fault.DrawBody(s.frng, malformed, f.ResetRate, f.HangRate, len(resp.body))
+	hangFor := f.HangFor
 	s.faultMu.Unlock()
-	if hangFor <= 0 {
-		hangFor = 30 * time.Second
-	}
-
-	now := s.Now()
-	switch kind {
-	case malformedFault:
-		s.countFault(func(st *Stats) { st.Malformed++ })
-		bad := response{status: http.StatusOK, body: resp.body[:len(resp.body)/2]}
-		if variant == 1 {
-			bad.body = []byte("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n" +
-				"<body><h1>Bad Gateway</h1><p>The upstream server returned an invalid response.</p></body></html>\n")
-			bad.header = map[string]string{"Content-Type": "text/html; charset=utf-8"}
-		}
-		write(w, now, bad)
-	case resetFault:
-		s.countFault(func(st *Stats) { st.Resets++ })
-		cutConnection(w, now, resp.body, cut)
-	case hangFault:
-		s.countFault(func(st *Stats) { st.Hangs++ })
-		partial(w, now, resp.body, cut)
-		t := time.NewTimer(hangFor)
-		defer t.Stop()
-		select {
-		case <-r.Context().Done():
-		case <-t.C:
-		}
-		// Returning short of the declared length makes the server drop the
-		// connection.
-	default:
+	switch bf.Kind {
+	case fault.None:
 		return false
+	case fault.Malformed:
+		s.stats.Count(func(st *Stats) { st.Malformed++ })
+	case fault.Reset:
+		s.stats.Count(func(st *Stats) { st.Resets++ })
+	case fault.Hang:
+		s.stats.Count(func(st *Stats) { st.Hangs++ })
 	}
+	bf.Serve(w, r, s.Now(), resp.body, hangFor)
 	return true
-}
-
-// partial sends the headers with the full Content-Length and the first cut
-// bytes of body, flushed.
-func partial(w http.ResponseWriter, now time.Time, body []byte, cut int) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Date", now.UTC().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(body[:cut])
-	http.NewResponseController(w).Flush()
-}
-
-// cutConnection takes over the connection, writes a 200 with the full
-// Content-Length and the first cut bytes of body, and closes it.
-func cutConnection(w http.ResponseWriter, now time.Time, body []byte, cut int) {
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		// Not hijackable (HTTP/2): a short body ends the stream early.
-		partial(w, now, body, cut)
-		return
-	}
-	defer conn.Close()
-	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: %s\r\nContent-Length: %d\r\n\r\n",
-		now.UTC().Format(http.TimeFormat), len(body))
-	buf.Write(body[:cut])
-	buf.Flush()
 }

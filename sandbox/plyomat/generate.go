@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
 // historyDays is how far back the generated history reaches.
@@ -20,11 +22,11 @@ type params struct {
 	sessionsPerAthlete                    int // mean; each athlete has 50%–150% of it
 }
 
-func paramsFor(s Scale) params {
+func paramsFor(s scale.Scale) params {
 	switch s {
-	case ScaleMedium:
+	case scale.Medium:
 		return params{athletes: 200, groups: 10, devices: 8, orgMembers: 10, sessionsPerAthlete: 15}
-	case ScaleLarge:
+	case scale.Large:
 		return params{athletes: 2000, groups: 40, devices: 25, orgMembers: 20, sessionsPerAthlete: 25}
 	}
 	return params{athletes: 20, groups: 3, devices: 3, orgMembers: 6, sessionsPerAthlete: 6}
@@ -152,8 +154,8 @@ func (g *gen) athlete(id string, created, limit time.Time) Athlete {
 	a.BodyWeightKg = g.weight(a.BodyWeightKg)
 	if g.chance(0.4) {
 		src := []string{"teambuildr", "smartabase", "csv_import"}[g.r.IntN(3)]
-		a.ExternalSource = g.al.str(src)
-		a.ExternalID = g.al.str(fmt.Sprintf("%s-%05d", strings.ToUpper(src[:2]), g.r.IntN(100000)))
+		a.ExternalSource = g.al.strs.new(src)
+		a.ExternalID = g.al.strs.new(fmt.Sprintf("%s-%05d", strings.ToUpper(src[:2]), g.r.IntN(100000)))
 	}
 	a.UpdatedAt = g.later(created, limit, 0.3)
 	return a
@@ -171,7 +173,7 @@ func (g *gen) weight(w float64) float64 {
 func (g *gen) group(name string, created, limit time.Time) Group {
 	gr := Group{ID: g.uuid(), Name: name, CreatedAt: created}
 	if g.chance(0.6) {
-		gr.Description = g.al.str(name + " squad, tested weekly")
+		gr.Description = g.al.strs.new(name + " squad, tested weekly")
 	}
 	gr.UpdatedAt = g.later(created, limit, 0.3)
 	return gr
@@ -225,7 +227,7 @@ func (g *gen) orgMembers(n int, start time.Time) []OrgMember {
 		// The last members (never the owner) are archived.
 		if i >= n-archived && i > 0 {
 			at, _ := g.instant(created, start.Add(-time.Hour))
-			m.Archived, m.ArchivedAt, m.UpdatedAt = true, g.al.time(at), at
+			m.Archived, m.ArchivedAt, m.UpdatedAt = true, g.al.times.new(at), at
 		}
 		out[i] = m
 	}
@@ -273,7 +275,7 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 		StartedAt: start,
 	}
 	if g.chance(0.3) {
-		s.Notes = g.al.str(g.pick(g.names.notes))
+		s.Notes = g.al.strs.new(g.pick(g.names.notes))
 	}
 	base := ability(athleteID) + g.between(-15, 15) // the day's form
 	t := start.Add(g.dur(time.Minute, 5*time.Minute))
@@ -295,7 +297,7 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 		s.CreatedAt = last.Add(time.Minute)
 	} else {
 		end := last.Add(g.dur(30*time.Second, 5*time.Minute))
-		s.EndedAt = g.al.time(end)
+		s.EndedAt = g.al.times.new(end)
 		s.CreatedAt = end.Add(g.dur(0, 5*time.Second))
 	}
 	if later {
@@ -316,7 +318,7 @@ func (g *gen) set(s Session, base int, start time.Time) Set {
 		gap = [2]time.Duration{4 * time.Second, 10 * time.Second}
 	case "drop_jump":
 		heights := []float64{20, 30, 40, 60}
-		st.DropHeightCm = g.al.float(heights[g.r.IntN(len(heights))])
+		st.DropHeightCm = g.al.floats.new(heights[g.r.IntN(len(heights))])
 		gap = [2]time.Duration{10 * time.Second, 25 * time.Second}
 	default: // rebound: continuous hops
 		gap = [2]time.Duration{400 * time.Millisecond, 900 * time.Millisecond}
@@ -352,9 +354,9 @@ func (g *gen) set(s Session, base int, start time.Time) Set {
 		var ct *int
 		switch st.Mode {
 		case "drop_jump":
-			ct = g.al.int(g.between(180, 350))
+			ct = g.al.ints.new(g.between(180, 350))
 		case "rebound":
-			ct = g.al.int(g.between(140, 260))
+			ct = g.al.ints.new(g.between(140, 260))
 		}
 		g.setJump(r, ft, ct)
 		at = at.Add(g.dur(gap[0], gap[1]))
@@ -373,7 +375,7 @@ func (g *gen) setJump(r *Rep, flightMs int, contactMs *int) {
 	r.RSI = nil
 	if contactMs != nil {
 		*contactMs = min(max(*contactMs, 140), 350)
-		r.RSI = g.al.float(ReactiveStrengthIndex(r.JumpHeightCm, *contactMs))
+		r.RSI = g.al.floats.new(ReactiveStrengthIndex(r.JumpHeightCm, *contactMs))
 	}
 }
 
@@ -420,7 +422,7 @@ func generate(g *gen, p params, start time.Time) Dataset {
 			at := day.Add(-time.Duration(dd+1) * 24 * time.Hour).Add(g.dur(6*time.Hour, 14*time.Hour))
 			var dev *string
 			if len(d.Devices) > 0 && g.chance(0.92) {
-				dev = g.al.str(d.Devices[g.r.IntN(len(d.Devices))].ID)
+				dev = g.al.strs.new(d.Devices[g.r.IntN(len(d.Devices))].ID)
 			}
 			s, sets := g.session(id, dev, at, limit, true)
 			d.Sessions = append(d.Sessions, s)

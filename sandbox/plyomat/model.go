@@ -11,54 +11,21 @@
 package plyomat
 
 import (
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
-
-// Scale is the size of the generated organisation.
-type Scale int
-
-// The scales.
-const (
-	ScaleSmall  Scale = iota // ≈20 athletes, a few thousand reps
-	ScaleMedium              // ≈200 athletes
-	ScaleLarge               // ≈2000 athletes, about a million reps
-)
-
-// String returns "small", "medium" or "large".
-func (s Scale) String() string {
-	switch s {
-	case ScaleSmall:
-		return "small"
-	case ScaleMedium:
-		return "medium"
-	case ScaleLarge:
-		return "large"
-	}
-	return fmt.Sprintf("Scale(%d)", int(s))
-}
-
-// ParseScale parses "small", "medium" or "large".
-func ParseScale(s string) (Scale, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "small":
-		return ScaleSmall, nil
-	case "medium":
-		return ScaleMedium, nil
-	case "large":
-		return ScaleLarge, nil
-	}
-	return 0, fmt.Errorf("plyomat: unknown scale %q (want small, medium or large)", s)
-}
 
 // DefaultStart is the virtual clock's start when Options.Start is zero.
 const DefaultStart = "2026-06-01T00:00:00Z"
 
 // Options configures a Server.
 type Options struct {
-	Seed  int64
-	Scale Scale
+	Seed int64
+	// Scale is the organisation's size (sandbox.ScaleSmall, ScaleMedium,
+	// ScaleLarge): small ≈20 athletes and a few thousand reps, medium ≈200
+	// athletes, large ≈2000 athletes and about a million reps.
+	Scale scale.Scale
 	// APIKey is the bearer key every request must carry
 	// ("Authorization: Bearer <APIKey>"). With an empty key every request
 	// is refused with 401.

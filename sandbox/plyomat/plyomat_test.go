@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/scale"
+	"github.com/athlake/athlake/sandbox/internal/simtest"
 )
 
 const (
@@ -37,7 +39,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, seed int64) *fixture {
 	t.Helper()
-	s := New(Options{Seed: seed, Scale: ScaleSmall, APIKey: testKey})
+	s := New(Options{Seed: seed, Scale: scale.Small, APIKey: testKey})
 	mux := http.NewServeMux()
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, s))
 	srv := httptest.NewServer(mux)
@@ -163,18 +165,6 @@ func setKey(s Set) (time.Time, string)         { return s.CreatedAt, s.ID }
 func sessionKey(s Session) (time.Time, string) { return s.CreatedAt, s.ID }
 func athleteKey(a Athlete) (time.Time, string) { return a.CreatedAt, a.ID }
 
-func TestParseScale(t *testing.T) {
-	for in, want := range map[string]Scale{"small": ScaleSmall, "medium": ScaleMedium, "large": ScaleLarge, " Large ": ScaleLarge} {
-		got, err := ParseScale(in)
-		if err != nil || got != want {
-			t.Errorf("ParseScale(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseScale("huge"); err == nil {
-		t.Error("ParseScale(huge) did not fail")
-	}
-}
-
 func TestDeterministic(t *testing.T) {
 	paths := []string{
 		"/athletes", "/groups", "/devices", "/assessments", "/org/members?include_archived=true",
@@ -189,27 +179,13 @@ func TestDeterministic(t *testing.T) {
 		}
 		return out
 	}
-	a, b, c := newFixture(t, 7), newFixture(t, 7), newFixture(t, 8)
-	if d := cmp.Diff(fetch(a), fetch(b)); d != "" {
-		t.Errorf("same seed, different bytes (-a +b):\n%s", d)
-	}
-	if cmp.Equal(fetch(a), fetch(c)) {
-		t.Error("different seeds served the same bytes")
-	}
-	ra, rb := a.s.Advance(36*time.Hour), b.s.Advance(36*time.Hour)
-	if d := cmp.Diff(ra, rb); d != "" {
-		t.Errorf("same seed, different Advance reports:\n%s", d)
-	}
-	if d := cmp.Diff(fetch(a), fetch(b)); d != "" {
-		t.Errorf("same seed, different bytes after Advance (-a +b):\n%s", d)
-	}
-	if d := cmp.Diff(a.s.Truth(), b.s.Truth()); d != "" {
-		t.Errorf("same seed, different truth:\n%s", d)
-	}
+	simtest.Deterministic(t, newFixture(t, 7), newFixture(t, 7), newFixture(t, 8), fetch,
+		func(f *fixture) any { return f.s.Advance(36 * time.Hour) },
+		func(f *fixture) any { return f.s.Truth() })
 }
 
 func TestVolumesAndShapes(t *testing.T) {
-	d := New(Options{Seed: 1, Scale: ScaleSmall, APIKey: testKey}).Truth()
+	d := New(Options{Seed: 1, Scale: scale.Small, APIKey: testKey}).Truth()
 	reps := 0
 	for _, s := range d.Sets {
 		reps += len(s.Reps)
@@ -1043,12 +1019,12 @@ func TestConcurrent(t *testing.T) {
 
 func BenchmarkNewLarge(b *testing.B) {
 	for b.Loop() {
-		New(Options{Seed: 1, Scale: ScaleLarge, APIKey: testKey})
+		New(Options{Seed: 1, Scale: scale.Large, APIKey: testKey})
 	}
 }
 
 func BenchmarkListSets(b *testing.B) {
-	s := New(Options{Seed: 1, Scale: ScaleMedium, APIKey: testKey})
+	s := New(Options{Seed: 1, Scale: scale.Medium, APIKey: testKey})
 	req := httptest.NewRequest(http.MethodGet, "/sets?limit=500&offset=1000", nil)
 	req.Header.Set("Authorization", "Bearer "+testKey)
 	for b.Loop() {

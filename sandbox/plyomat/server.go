@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
 // Paging limits of the API.
@@ -36,8 +38,7 @@ type Server struct {
 	faults  Faults
 	frng    *rand.Rand
 
-	statsMu sync.Mutex
-	stats   Stats
+	stats *stats.Counter[Stats]
 }
 
 // Stats counts the requests the server received.
@@ -71,7 +72,7 @@ func New(opts Options) *Server {
 		now:   start,
 		rng:   rand.New(rand.NewPCG(seed, 0x706c796f6d617401)),
 		frng:  rand.New(rand.NewPCG(seed, 0x706c796f6d617402)),
-		stats: Stats{ByPath: map[string]int{}},
+		stats: stats.New(func(st *Stats) *map[string]int { return &st.ByPath }),
 	}
 	s.data = generate(newGen(s.rng), paramsFor(opts.Scale), start)
 	s.idx = buildIndex(&s.data)
@@ -100,46 +101,22 @@ func (s *Server) Truth() *Dataset {
 func (s *Server) Mutate(fn func(d *Dataset)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer func() {
-		s.data.normalize()
-		s.idx = buildIndex(&s.data)
-	}()
+	defer s.reindex()
 	fn(&s.data)
 }
 
-// Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.ByPath = make(map[string]int, len(s.stats.ByPath))
-	for k, v := range s.stats.ByPath {
-		st.ByPath[k] = v
-	}
-	return st
+// reindex normalises the data after a change and rebuilds the indexes.
+// Callers hold s.mu.
+func (s *Server) reindex() {
+	s.data.normalize()
+	s.idx = buildIndex(&s.data)
 }
+
+// Stats returns the request counts since the start or the last ResetStats.
+func (s *Server) Stats() Stats { return s.stats.Get() }
 
 // ResetStats zeroes the counts.
-func (s *Server) ResetStats() {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.stats = Stats{ByPath: map[string]int{}}
-}
-
-// count records a request.
-func (s *Server) count(path string) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.stats.Total++
-	s.stats.ByPath[path]++
-}
-
-// countFault records an injected fault.
-func (s *Server) countFault(fn func(*Stats)) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	fn(&s.stats)
-}
+func (s *Server) ResetStats() { s.stats.Reset() }
 
 // response is a computed answer, written after the data lock is released.
 type response struct {
@@ -160,7 +137,10 @@ func errorResponse(status int, code, msg string) response {
 
 // ServeHTTP answers one API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.count(r.URL.Path)
+	s.stats.Count(func(st *Stats) {
+		st.Total++
+		st.ByPath[r.URL.Path]++
+	})
 	now := s.Now()
 	if !s.authorized(r) {
 		resp := errorResponse(http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
@@ -193,17 +173,7 @@ func (s *Server) authorized(r *http.Request) bool {
 
 // write sends a complete response.
 func write(w http.ResponseWriter, now time.Time, resp response) {
-	h := w.Header()
-	for k, v := range resp.header {
-		h.Set(k, v)
-	}
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
-	h.Set("Date", now.UTC().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-	w.WriteHeader(resp.status)
-	w.Write(resp.body)
+	httpw.Write(w, now, resp.status, resp.header, resp.body)
 }
 
 // route is a resolved path.

@@ -1,11 +1,12 @@
 package teampro
 
 import (
-	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"hash/fnv"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/jsonw"
 )
 
 // The wire encoding: records are written field by field in the vendor's
@@ -358,13 +359,10 @@ func appendSummary(b []byte, s *Summary, style int) []byte {
 	return o.end()
 }
 
-// appendFloat formats like encoding/json, with strconv's shortest
-// round-tripping digits (integral values print as integers); non-finite
-// values become null.
+// appendFloat formats like encoding/json (jsonw.AppendFloat: strconv's
+// shortest round-tripping digits, integral values as integers, non-finite
+// values as null), with a fast path for the values the generator rounds.
 func appendFloat(b []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, "null"...)
-	}
 	// Fast path: a value with at most 7 decimals that is the float64
 	// nearest to that decimal (every value the generator rounds) prints as
 	// that decimal, which parses back to exactly f.
@@ -390,18 +388,5 @@ func appendFloat(b []byte, f float64) []byte {
 			return b
 		}
 	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
+	return jsonw.AppendFloat(b, f)
 }

@@ -2,12 +2,12 @@ package teampro
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/fault"
 )
 
 // Faults are the misbehaviours the server injects into API requests (never
@@ -67,22 +67,23 @@ func (s *Server) requestFault(r *http.Request, rt string) (response, bool) {
 	case f.Storm429 > 0:
 		f.Storm429--
 		kind = 1
-	case f.ErrorRate > 0 && s.frng.Float64() < f.ErrorRate:
-		kind = 2
-		status = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}[s.frng.IntN(3)]
+	default:
+		if st, ok := fault.ServerError(s.frng, f.ErrorRate); ok {
+			kind, status = 2, st
+		}
 	}
 	s.faultMu.Unlock()
 	switch kind {
 	case 1:
-		s.countStat(func(st *Stats) { st.Storm429++ })
+		s.stats.Count(func(st *Stats) { st.Storm429++ })
 		resp := s.apiError(r, http.StatusTooManyRequests, "Too many requests")
 		resp.header = map[string]string{"Retry-After": retryAfter(ra)}
 		return resp, true
 	case 2:
-		s.countStat(func(st *Stats) { st.ServerErrors++ })
+		s.stats.Count(func(st *Stats) { st.ServerErrors++ })
 		return s.apiError(r, status, "Service temporarily unavailable"), true
 	case 3:
-		s.countStat(func(st *Stats) { st.NotFound++ })
+		s.stats.Count(func(st *Stats) { st.NotFound++ })
 		return s.apiError(r, http.StatusNotFound, "Not Found"), true
 	}
 	return response{}, false
@@ -91,103 +92,34 @@ func (s *Server) requestFault(r *http.Request, rt string) (response, bool) {
 // under reports whether a fault's path prefix covers the request's path.
 func under(prefix, path string) bool { return prefix != "" && strings.HasPrefix(path, prefix) }
 
-// Response faults.
-const (
-	noFault = iota
-	malformedFault
-	resetFault
-	hangFault
-)
-
 // responseFault injects a fault into a successful response. It reports
 // whether it wrote the response.
 func (s *Server) responseFault(w http.ResponseWriter, r *http.Request, resp response) bool {
 	path := r.URL.Path
 	s.faultMu.Lock()
 	f := &s.faults
-	kind, variant, cut := noFault, 0, len(resp.body)/2
-	hangFor := f.HangFor
+	malformed := false
 	switch {
 	case under(f.MalformedAlways, path):
-		kind = malformedFault
+		malformed = true
 	case under(f.MalformedOnce, path):
-		kind = malformedFault
-		f.MalformedOnce = ""
-	case f.ResetRate > 0 && s.frng.Float64() < f.ResetRate:
-		kind = resetFault
-	case f.HangRate > 0 && s.frng.Float64() < f.HangRate:
-		kind = hangFault
+		malformed, f.MalformedOnce = true, ""
 	}
-	switch kind {
-	case malformedFault:
-		variant = s.frng.IntN(2)
-	case resetFault, hangFault:
-		if len(resp.body) > 2 {
-			cut = 1 + s.frng.IntN(len(resp.body)-2)
-		}
-	}
+	bf := fault.DrawBody(s.frng, malformed, f.ResetRate, f.HangRate, len(resp.body))
+	hangFor := f.HangFor
 	s.faultMu.Unlock()
-	if hangFor <= 0 {
-		hangFor = 30 * time.Second
-	}
-
-	switch kind {
-	case malformedFault:
-		s.countStat(func(st *Stats) { st.Malformed++ })
-		bad := response{status: http.StatusOK, body: resp.body[:len(resp.body)/2]}
-		if variant == 1 {
-			bad.body = []byte("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n" +
-				"<body><h1>Bad Gateway</h1><p>The upstream server returned an invalid response.</p></body></html>\n")
-			bad.header = map[string]string{"Content-Type": "text/html; charset=utf-8"}
-		}
-		s.write(w, bad)
-	case resetFault:
-		s.countStat(func(st *Stats) { st.Resets++ })
-		s.cutConnection(w, resp.body, cut)
-	case hangFault:
-		s.countStat(func(st *Stats) { st.Hangs++ })
-		s.partial(w, resp.body, cut)
-		t := time.NewTimer(hangFor)
-		defer t.Stop()
-		select {
-		case <-r.Context().Done():
-		case <-t.C:
-		}
-		// Returning short of the declared length makes the server drop the
-		// connection.
-	default:
+	switch bf.Kind {
+	case fault.None:
 		return false
+	case fault.Malformed:
+		s.stats.Count(func(st *Stats) { st.Malformed++ })
+	case fault.Reset:
+		s.stats.Count(func(st *Stats) { st.Resets++ })
+	case fault.Hang:
+		s.stats.Count(func(st *Stats) { st.Hangs++ })
 	}
+	bf.Serve(w, r, s.clock(), resp.body, hangFor)
 	return true
-}
-
-// partial sends the headers with the full Content-Length and the first cut
-// bytes of body, flushed.
-func (s *Server) partial(w http.ResponseWriter, body []byte, cut int) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Date", s.clock().UTC().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(body[:cut])
-	http.NewResponseController(w).Flush()
-}
-
-// cutConnection takes over the connection, writes a 200 with the full
-// Content-Length and the first cut bytes of body, and closes it.
-func (s *Server) cutConnection(w http.ResponseWriter, body []byte, cut int) {
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		// Not hijackable (HTTP/2, a recorder): a short body ends the
-		// stream early.
-		s.partial(w, body, cut)
-		return
-	}
-	defer conn.Close()
-	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: %s\r\nContent-Length: %d\r\n\r\n",
-		s.clock().UTC().Format(http.TimeFormat), len(body))
-	buf.Write(body[:cut])
-	buf.Flush()
 }
 
 // OnList sets a function called with every list response's route

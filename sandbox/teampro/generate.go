@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
 // params are the volumes of a scale.
@@ -23,12 +25,12 @@ type params struct {
 	allPlay                  bool // every player takes part in every team session
 }
 
-func paramsFor(s Scale) params {
+func paramsFor(s scale.Scale) params {
 	switch s {
-	case ScaleMedium:
+	case scale.Medium:
 		return params{teams: 2, players: 12, sessions: 10, minDur: 45 * time.Minute, maxDur: 90 * time.Minute,
 			individual: 12, indMin: 25 * time.Minute, indMax: 60 * time.Minute, historyDays: 42}
-	case ScaleLarge:
+	case scale.Large:
 		return params{teams: 4, players: 20, sessions: 40, minDur: 45 * time.Minute, maxDur: 90 * time.Minute,
 			individual: 80, indMin: 25 * time.Minute, indMax: 60 * time.Minute, historyDays: 140}
 	}
@@ -507,14 +509,7 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 			DurationMs:    d.Milliseconds(),
 			Product:       g.strp(g.names.products, 0.95),
 		}
-		ps.Modified = ps.Created
-		if edited {
-			ps.Modified = g.later(ps.Created, limit, 0.15)
-		}
-		if g.chance(0.92) {
-			o := off
-			ps.TimezoneOffset = &o
-		}
+		g.stamp(&ps, off, limit, edited)
 		src := &sampleSource{
 			seed: g.r.Uint64(), rows: rows, prog: prog, gps: gps,
 			lat0: v.lat, lon0: v.lon, alt0: v.alt, angle: v.angle,
@@ -551,14 +546,7 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 		DurationMs: d.Milliseconds(),
 		Product:    g.strp(g.names.watches, 0.97),
 	}
-	ps.Modified = ps.Created
-	if edited {
-		ps.Modified = g.later(ps.Created, limit, 0.15)
-	}
-	if g.chance(0.92) {
-		o := off
-		ps.TimezoneOffset = &o
-	}
+	g.stamp(&ps, off, limit, edited)
 	start := g.venue(tc.city, "")
 	src := &sampleSource{
 		seed: g.r.Uint64(), rows: rows, prog: progRun, gps: gps,
@@ -568,6 +556,19 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 	ps.Fields = g.fields(gps, src.hasPower)
 	ps.Extra, ps.Short = g.anomalies(rows, len(ps.Fields))
 	return ps, src
+}
+
+// stamp sets a new player session's modified stamp (sometimes later than
+// created when edited, never after limit) and, for most, its timezone
+// offset off.
+func (g *gen) stamp(ps *PlayerSession, off int, limit time.Time, edited bool) {
+	ps.Modified = ps.Created
+	if edited {
+		ps.Modified = g.later(ps.Created, limit, 0.15)
+	}
+	if g.chance(0.92) {
+		ps.TimezoneOffset = &off
+	}
 }
 
 func minTime(a, b time.Time) time.Time {

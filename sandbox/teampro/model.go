@@ -25,54 +25,10 @@
 package teampro
 
 import (
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
 )
-
-// Scale is the size of the generated organisation.
-type Scale int
-
-// The scales.
-const (
-	// ScaleSmall is the demo: 1 team of 6 players, 3 team sessions of
-	// 20–40 minutes with every player, and 2 INDIVIDUAL sessions; a full
-	// backfill takes 50 requests, inside the vendor's burst of 100.
-	ScaleSmall Scale = iota
-	// ScaleMedium: 2 teams of 12 players, 10 team sessions each of 45–90
-	// minutes, 12 INDIVIDUAL sessions (~10 million samples).
-	ScaleMedium
-	// ScaleLarge: 4 teams of 20 players, 40 team sessions each of 45–90
-	// minutes, 80 INDIVIDUAL sessions (~120 million samples, generated on
-	// demand).
-	ScaleLarge
-)
-
-// String returns "small", "medium" or "large".
-func (s Scale) String() string {
-	switch s {
-	case ScaleSmall:
-		return "small"
-	case ScaleMedium:
-		return "medium"
-	case ScaleLarge:
-		return "large"
-	}
-	return fmt.Sprintf("Scale(%d)", int(s))
-}
-
-// ParseScale parses "small", "medium" or "large".
-func ParseScale(s string) (Scale, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "small":
-		return ScaleSmall, nil
-	case "medium":
-		return ScaleMedium, nil
-	case "large":
-		return ScaleLarge, nil
-	}
-	return 0, fmt.Errorf("teampro: unknown scale %q (want small, medium or large)", s)
-}
 
 // DefaultStart is the virtual clock's start when Options.Start is zero.
 const DefaultStart = "2026-06-01T00:00:00Z"
@@ -127,8 +83,18 @@ const (
 
 // Options configures a Server.
 type Options struct {
-	Seed  int64
-	Scale Scale
+	Seed int64
+	// Scale is the organisation's size (sandbox.ScaleSmall, ScaleMedium,
+	// ScaleLarge):
+	//   - small is the demo: 1 team of 6 players, 3 team sessions of
+	//     20–40 minutes with every player, and 2 INDIVIDUAL sessions; a full
+	//     backfill takes 50 requests, inside the vendor's burst of 100;
+	//   - medium: 2 teams of 12 players, 10 team sessions each of
+	//     45–90 minutes, 12 INDIVIDUAL sessions (~10 million samples);
+	//   - large: 4 teams of 20 players, 40 team sessions each of 45–90
+	//     minutes, 80 INDIVIDUAL sessions (~120 million samples, generated
+	//     on demand).
+	Scale scale.Scale
 	// ClientID and ClientSecret are the one registered OAuth2 client.
 	ClientID     string
 	ClientSecret string

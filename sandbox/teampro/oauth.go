@@ -127,7 +127,7 @@ func (s *Server) redirect(w http.ResponseWriter, target *url.URL, params ...stri
 
 // authorize is GET /oauth/authorize: the user approves at once.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
-	s.countStat(func(st *Stats) { st.AuthorizeRequests++ })
+	s.stats.Count(func(st *Stats) { st.AuthorizeRequests++ })
 	if r.Method != http.MethodGet {
 		s.authorizePage(w, http.StatusMethodNotAllowed, "The authorization endpoint takes GET requests.")
 		return
@@ -210,7 +210,7 @@ func (s *Server) clientAuthenticated(r *http.Request) bool {
 
 // token is POST /oauth/token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	s.countStat(func(st *Stats) { st.TokenRequests++ })
+	s.stats.Count(func(st *Stats) { st.TokenRequests++ })
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		s.tokenError(w, http.StatusMethodNotAllowed, "invalid_request", "The token endpoint takes POST requests")

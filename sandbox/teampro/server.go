@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
 // Server simulates the Polar Team Pro API and its OAuth2 server. Its
@@ -40,8 +42,7 @@ type Server struct {
 	frng    *rand.Rand
 	onList  func(route, id string, listed []string)
 
-	statsMu sync.Mutex
-	stats   Stats
+	stats *stats.Counter[Stats]
 }
 
 // Stats counts the requests the server received.
@@ -102,7 +103,7 @@ func New(o Options) *Server {
 		access:  map[string]accessToken{},
 		refresh: map[string]string{},
 		buckets: map[string]*bucket{},
-		stats:   Stats{ByRoute: map[string]int{}},
+		stats:   stats.New(func(st *Stats) *map[string]int { return &st.ByRoute }),
 	}
 	s.data, s.srcs, s.homes = generate(newGen(s.rng, nil), paramsFor(o.Scale), start)
 	s.idx = buildIndex(&s.data)
@@ -238,29 +239,10 @@ func (s *Server) reindex() {
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.ByRoute = make(map[string]int, len(s.stats.ByRoute))
-	for k, v := range s.stats.ByRoute {
-		st.ByRoute[k] = v
-	}
-	return st
-}
+func (s *Server) Stats() Stats { return s.stats.Get() }
 
 // ResetStats zeroes the counts.
-func (s *Server) ResetStats() {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.stats = Stats{ByRoute: map[string]int{}}
-}
-
-func (s *Server) countStat(fn func(*Stats)) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	fn(&s.stats)
-}
+func (s *Server) ResetStats() { s.stats.Reset() }
 
 // response is a computed answer, written after the data lock is released.
 type response struct {
@@ -271,17 +253,7 @@ type response struct {
 
 // write sends a complete response, dated by the real clock.
 func (s *Server) write(w http.ResponseWriter, resp response) {
-	h := w.Header()
-	for k, v := range resp.header {
-		h.Set(k, v)
-	}
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
-	h.Set("Date", s.clock().UTC().Format(http.TimeFormat))
-	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-	w.WriteHeader(resp.status)
-	w.Write(resp.body)
+	httpw.Write(w, s.clock(), resp.status, resp.header, resp.body)
 }
 
 // apiError is the API's error body (Spring Boot's shape).
@@ -309,18 +281,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	rt, id := resolve(r)
-	s.countStat(func(st *Stats) {
+	s.stats.Count(func(st *Stats) {
 		st.Total++
 		st.ByRoute[rt]++
 	})
 	client, resp, ok := s.authenticate(r)
 	if !ok {
-		s.countStat(func(st *Stats) { st.Unauthorized++ })
+		s.stats.Count(func(st *Stats) { st.Unauthorized++ })
 		s.write(w, resp)
 		return
 	}
 	if wait, ok := s.take(client); !ok {
-		s.countStat(func(st *Stats) { st.RateLimited++ })
+		s.stats.Count(func(st *Stats) { st.RateLimited++ })
 		resp := s.apiError(r, http.StatusTooManyRequests, "Rate limit exceeded")
 		resp.header = map[string]string{"Retry-After": retryAfter(wait)}
 		s.write(w, resp)

@@ -20,6 +20,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
+
+	"github.com/athlake/athlake/sandbox/internal/scale"
+	"github.com/athlake/athlake/sandbox/internal/simtest"
 )
 
 const (
@@ -29,31 +32,13 @@ const (
 	mount        = "/teampro"
 )
 
-// fakeClock is the real clock of a test: token expiry, codes, the bucket.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fixture is a server mounted the way the sandbox mounts it, on a fake
 // clock.
 type fixture struct {
 	t     *testing.T
 	s     *Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *simtest.Clock
 	hc    *http.Client // does not follow redirects
 	tok   string
 }
@@ -66,7 +51,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 	if o.RedirectURL == "" {
 		o.RedirectURL = testRedirect
 	}
-	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
+	clock := simtest.NewClock(time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC))
 	if o.Clock == nil {
 		o.Clock = clock.Now
 	}
@@ -687,18 +672,6 @@ func diffData(want, got *Dataset) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func TestParseScale(t *testing.T) {
-	for in, want := range map[string]Scale{"small": ScaleSmall, "medium": ScaleMedium, "large": ScaleLarge, " Large ": ScaleLarge} {
-		got, err := ParseScale(in)
-		if err != nil || got != want || got.String() != strings.ToLower(strings.TrimSpace(in)) {
-			t.Errorf("ParseScale(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseScale("huge"); err == nil {
-		t.Error("ParseScale(huge) did not fail")
-	}
 }
 
 // TestWireIsTruth crawls the whole API like a backfill and compares what it
@@ -1989,7 +1962,7 @@ func BenchmarkSessionDetails(b *testing.B) {
 }
 
 func BenchmarkNew(b *testing.B) {
-	for _, sc := range []Scale{ScaleSmall, ScaleMedium} {
+	for _, sc := range []scale.Scale{scale.Small, scale.Medium} {
 		b.Run(sc.String(), func(b *testing.B) {
 			for b.Loop() {
 				New(Options{Seed: 1, Scale: sc})

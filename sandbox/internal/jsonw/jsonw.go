@@ -1,7 +1,11 @@
 // Package jsonw holds the JSON encoding helpers the simulators share.
 package jsonw
 
-import "unicode/utf8"
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
 
 // AppendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
 func AppendString(b []byte, s string) []byte {
@@ -49,4 +53,27 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendFloat writes f as encoding/json does: the shortest digits that
+// read back as f, in exponent form only below 1e-6 or from 1e21 on;
+// non-finite values (which encoding/json refuses) become null.
+func AppendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

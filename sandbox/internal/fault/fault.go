@@ -1,0 +1,101 @@
+// Package fault draws and writes the misbehaviours the simulators inject
+// for tests: server errors, and successful responses whose body is not
+// what it claims, is cut off or stalls. The draws come from the
+// simulator's own fault stream, in a fixed order, so that a seed gives the
+// same faults.
+package fault
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/httpw"
+)
+
+// BadGatewayPage is the HTML page a proxy in front of a vendor answers
+// when the vendor's server fails.
+const BadGatewayPage = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n" +
+	"<body><h1>Bad Gateway</h1><p>The upstream server returned an invalid response.</p></body></html>\n"
+
+// ServerError decides whether a request is answered with a server error:
+// with probability rate, a 500, 502 or 503, equally likely.
+func ServerError(rng *rand.Rand, rate float64) (status int, ok bool) {
+	if !(rate > 0 && rng.Float64() < rate) {
+		return 0, false
+	}
+	return []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}[rng.IntN(3)], true
+}
+
+// Kind is a fault of a successful JSON response.
+type Kind int
+
+// The kinds of Body faults.
+const (
+	None      Kind = iota
+	Malformed      // a 200 whose body is not JSON: truncated, or an HTML error page
+	Reset          // the connection cut mid-body
+	Hang           // the body stalled mid-way, then the connection cut
+)
+
+// Body is the fault drawn for one successful response.
+type Body struct {
+	Kind    Kind
+	variant int // Malformed: 0 truncated JSON, 1 an HTML page
+	cut     int // Reset, Hang: the bytes sent
+}
+
+// DrawBody decides the fault of a successful response whose body is n
+// bytes long: Malformed when malformed is true (the simulator's knobs
+// name the request), else Reset with probability resetRate, else Hang with
+// probability hangRate.
+func DrawBody(rng *rand.Rand, malformed bool, resetRate, hangRate float64, n int) Body {
+	f := Body{cut: n / 2}
+	switch {
+	case malformed:
+		f.Kind = Malformed
+	case resetRate > 0 && rng.Float64() < resetRate:
+		f.Kind = Reset
+	case hangRate > 0 && rng.Float64() < hangRate:
+		f.Kind = Hang
+	}
+	switch f.Kind {
+	case Malformed:
+		f.variant = rng.IntN(2)
+	case Reset, Hang:
+		if n > 2 {
+			f.cut = 1 + rng.IntN(n-2)
+		}
+	}
+	return f
+}
+
+// Serve answers r with body and the fault f (not None), dated date:
+// Malformed sends a 200 with the first half of body or BadGatewayPage;
+// Reset cuts the connection mid-body; Hang sends part of body and stalls
+// until r is done or hangFor (0: 30 s) has passed, then cuts it.
+func (f Body) Serve(w http.ResponseWriter, r *http.Request, date time.Time, body []byte, hangFor time.Duration) {
+	switch f.Kind {
+	case Malformed:
+		if f.variant == 1 {
+			httpw.Write(w, date, http.StatusOK, map[string]string{"Content-Type": "text/html; charset=utf-8"}, []byte(BadGatewayPage))
+			return
+		}
+		httpw.Write(w, date, http.StatusOK, nil, body[:len(body)/2])
+	case Reset:
+		httpw.Cut(w, date, body, f.cut)
+	case Hang:
+		if hangFor <= 0 {
+			hangFor = 30 * time.Second
+		}
+		httpw.Partial(w, date, body, f.cut)
+		t := time.NewTimer(hangFor)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		// Returning short of the declared length makes the server drop the
+		// connection.
+	}
+}

@@ -1,0 +1,85 @@
+package fault
+
+import (
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServerError(t *testing.T) {
+	a, b := rand.New(rand.NewPCG(1, 2)), rand.New(rand.NewPCG(1, 2))
+	if _, ok := ServerError(a, 0); ok {
+		t.Fatal("a rate of 0 gave a server error")
+	}
+	if a.Uint64() != b.Uint64() {
+		t.Fatal("a rate of 0 drew from the stream")
+	}
+	seen := map[int]bool{}
+	for range 100 {
+		status, ok := ServerError(a, 1)
+		if !ok {
+			t.Fatal("a rate of 1 gave no server error")
+		}
+		seen[status] = true
+	}
+	if len(seen) != 3 || !seen[500] || !seen[502] || !seen[503] {
+		t.Errorf("statuses %v, want 500, 502 and 503", seen)
+	}
+}
+
+func TestDrawBody(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	if f := DrawBody(rng, false, 0, 0, 100); f.Kind != None {
+		t.Errorf("no knobs: %v", f.Kind)
+	}
+	if f := DrawBody(rng, true, 1, 1, 100); f.Kind != Malformed {
+		t.Errorf("malformed: %v", f.Kind)
+	}
+	if f := DrawBody(rng, false, 1, 1, 100); f.Kind != Reset || f.cut < 1 || f.cut > 98 {
+		t.Errorf("reset: %+v", f)
+	}
+	if f := DrawBody(rng, false, 0, 1, 2); f.Kind != Hang || f.cut != 1 {
+		t.Errorf("hang of a 2-byte body: %+v", f)
+	}
+}
+
+// TestServe: what a client reads of each fault.
+func TestServe(t *testing.T) {
+	body := []byte(`{"data":[` + strings.Repeat(`{"id":"x"},`, 50) + `{"id":"y"}]}`)
+	var f Body
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.Serve(w, r, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), body, time.Millisecond)
+	}))
+	defer srv.Close()
+	get := func() (*http.Response, []byte, error) {
+		resp, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, b, err
+	}
+
+	f = Body{Kind: Malformed}
+	resp, b, err := get()
+	if err != nil || resp.StatusCode != 200 || string(b) != string(body[:len(body)/2]) || resp.Header.Get("Date") != "Mon, 01 Jun 2026 00:00:00 GMT" {
+		t.Errorf("truncated: %d %q %v %v", resp.StatusCode, b, err, resp.Header)
+	}
+	f = Body{Kind: Malformed, variant: 1}
+	resp, b, err = get()
+	if err != nil || resp.StatusCode != 200 || string(b) != BadGatewayPage || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("HTML page: %d %q %v %v", resp.StatusCode, b, err, resp.Header)
+	}
+	for _, k := range []Kind{Reset, Hang} {
+		f = Body{Kind: k, cut: 17}
+		resp, b, err = get()
+		if err == nil || resp.StatusCode != 200 || string(b) != string(body[:17]) || resp.ContentLength != int64(len(body)) {
+			t.Errorf("kind %d: %d %q %v, Content-Length %d", k, resp.StatusCode, b, err, resp.ContentLength)
+		}
+	}
+}
