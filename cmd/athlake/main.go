@@ -20,8 +20,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/athlake/athlake/jobs"
-	"github.com/athlake/athlake/sandbox"
 	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
 )
 
 // Exit codes.
