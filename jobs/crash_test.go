@@ -205,7 +205,7 @@ func TestKilledOptimoSyncsConverge(t *testing.T) {
 			h.sb.Optimo.Advance(12 * time.Hour)
 		}
 	})
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 }
 
 // TestSIGTERMStopsCleanly: a terminated sync commits what is complete,

@@ -104,7 +104,7 @@ func TestOptimoDeletionsBetweenPages(t *testing.T) {
 	if len(deleted) != 3 {
 		t.Fatal("the deletions never happened")
 	}
-	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	var pages []string
 	for _, c := range h.sb.Optimo.Calls() {
 		if c.Method == "workout.list" {
@@ -145,7 +145,7 @@ func TestOptimoUpdateDuringPassIsNotSkipped(t *testing.T) {
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	if got := h.query("SELECT notes FROM optimo_workouts WHERE workout_id = '" + i64(x) + "'"); len(got) != 1 || got[0][0] != "edited while the pass ran" {
 		t.Errorf("workout %d: %v, want the edit made during the first pass", x, got)
 	}
@@ -214,7 +214,7 @@ func TestOptimoPassSpanningDays(t *testing.T) {
 			break
 		}
 	}
-	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	if got := h.query("SELECT notes FROM optimo_workouts WHERE workout_id = '" + i64(x) + "'"); len(got) != 1 || got[0][0] != "edited between two days of the pass" {
 		t.Errorf("workout %d: %v, want the edit made between the pass's days", x, got)
 	}
@@ -284,7 +284,7 @@ func TestOptimoCursorFields(t *testing.T) {
 			t.Errorf("updated_from asked by method: %v, want %v", asked, want)
 		}
 		// The stamp is kept as sent, in _extra; updated_at is null.
-		want := opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC)
+		want := opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String()))
 		nulls := map[string][]int{"athletes": {12, 13}, "coaches": {6}, "workouts": {14}, "assessments": {6}}
 		for table, cols := range nulls {
 			for _, r := range want[table] {
@@ -387,7 +387,7 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 	if _, err := h.runAt(clock, RunOptions{}); err != nil {
 		t.Fatalf("after the vendor raised its limit: %v", err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 }
 
 // TestOptimoBackfillFirstInFewestDays: with a small daily budget the first
@@ -456,5 +456,5 @@ func TestOptimoBackfillFirstInFewestDays(t *testing.T) {
 		}
 		clock.Sleep(context.Background(), 24*time.Hour)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 }
