@@ -352,8 +352,8 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
 	h := newOPHarness(t, 51, sbo.Options{DailyQuota: 2, QuotaAs429: true, Clock: clock.Now})
-	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) {
-		t.Fatalf("first run: %v, want a stop", err)
+	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
+		t.Fatalf("first run: %v (exit %d), want a stop (exit 75)", err, ExitCode(err))
 	}
 	st, err := store.NewLocal(h.cfg.Output)
 	if err != nil {
@@ -368,8 +368,8 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 	}
 	// The vendor still refuses: one request, then a stop.
 	before := h.sb.Optimo.Stats()
-	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) {
-		t.Fatalf("second run: %v, want a stop", err)
+	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
+		t.Fatalf("second run: %v (exit %d), want a stop (exit 75)", err, ExitCode(err))
 	}
 	after := h.sb.Optimo.Stats()
 	if n := after.Total - before.Total; n != 1 || after.QuotaRefused-before.QuotaRefused != 1 {

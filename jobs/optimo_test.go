@@ -169,11 +169,14 @@ func TestOptimoQuotaStopsAndResumes(t *testing.T) {
 		}
 		// A second run the same day makes no request at all.
 		if err != nil && errors.Is(err, pipeline.ErrStopEarly) {
+			if code := ExitCode(err); code != ExitStopped {
+				t.Fatalf("day %d: a run the quota stopped exits %d, want 75: %v", day, code, err)
+			}
 			stops++
 			again := h.sb.Optimo.Stats().Total
 			if _, err := Run(context.Background(), &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.DiscardHandler)}, h.cfg,
-				RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep}); !errors.Is(err, pipeline.ErrStopEarly) {
-				t.Fatalf("day %d, second run: %v, want a stop", day, err)
+				RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
+				t.Fatalf("day %d, second run: %v (exit %d), want a stop (exit 75)", day, err, ExitCode(err))
 			}
 			if n := h.sb.Optimo.Stats().Total - again; n != 0 {
 				t.Fatalf("day %d: the second run made %d requests past the budget", day, n)
