@@ -81,7 +81,7 @@ func (s *season) assertTruth() {
 	}
 	assertViews(s.t, func(q string) [][]string { return normalizeDevices(q, query(q)) }, "plyomat_", viewQueries, expected(s.sb.Plyomat.Truth()))
 	assertViews(s.t, query, "teampro_", tpQueries, tpExpected(s.sb.TeamPro.Truth()))
-	assertViews(s.t, query, "optimo_", opQueries, opExpected(s.sb.Optimo.Truth(), s.sb.Optimo.WallToUTC))
+	assertViews(s.t, query, "optimo_", opQueries, opExpected(s.sb.Optimo.Truth(), wallUTCOracle(s.sb.Optimo.Zone().String())))
 }
 
 // assertModesAgree checks the views database, brought up to date sync

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/load/store"
-	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
@@ -43,7 +41,7 @@ func childSync(path string) int {
 	cfg, err := LoadConfig(path, os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 2
+		return ExitCode(err)
 	}
 	commit, _ := strconv.ParseInt(os.Getenv("ATHLAKE_CHILD_COMMIT_BYTES"), 10, 64)
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Log: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
@@ -67,15 +65,12 @@ func childSync(path string) int {
 			return err
 		}
 	}
-	if err := run(); err != nil {
+	// The exit code comes from the mapping cmd/athlake exits with.
+	err = run()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		var locked *pipeline.LockedError
-		if errors.Is(err, context.Canceled) || errors.As(err, &locked) {
-			return 75
-		}
-		return 1
 	}
-	return 0
+	return ExitCode(err)
 }
 
 // dieAfter is a store whose process kills itself with SIGKILL right after
@@ -210,7 +205,7 @@ func TestKilledOptimoSyncsConverge(t *testing.T) {
 			h.sb.Optimo.Advance(12 * time.Hour)
 		}
 	})
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 }
 
 // TestSIGTERMStopsCleanly: a terminated sync commits what is complete,
@@ -225,7 +220,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	if !killed {
 		t.Fatalf("the sync ended before SIGTERM:\n%s", out)
 	}
-	if !strings.Contains(out, "exit 75") {
+	if !strings.HasSuffix(out, "\nexit 75") {
 		t.Errorf("terminated sync did not exit 75:\n%s", out)
 	}
 	// The streams that finished saved their state; the two held up by the

@@ -56,13 +56,13 @@ func TestOptimoHostileIDs(t *testing.T) {
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpectedIDs(sb.Truth(), sb.WallToUTC, sb.WireID))
+	h.assertExact(opExpectedIDs(sb.Truth(), wallUTCOracle(sb.Zone().String()), sb.WireID))
 	sb.Advance(36 * time.Hour)
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
 	truth := sb.Truth()
-	h.assertExact(opExpectedIDs(truth, sb.WallToUTC, sb.WireID))
+	h.assertExact(opExpectedIDs(truth, wallUTCOracle(sb.Zone().String()), sb.WireID))
 	for _, id := range sbo.HostileIDs[:min(len(sbo.HostileIDs), len(truth.Athletes))] {
 		if got := h.query("SELECT count(*) FROM optimo_athletes WHERE athlete_id = '" + strings.ReplaceAll(id, "'", "''") + "'"); got[0][0] != "1" {
 			t.Errorf("athlete %q: %s rows", id, got[0][0])
@@ -117,8 +117,8 @@ func backfillCase(t *testing.T, sb *sbo.Server) (athlete int64, since, until tim
 			d.Assessments = append(d.Assessments, a)
 		}
 	})
-	since = sb.WallToUTC(time.Date(2025, 10, 26, 7, 15, 0, 0, time.UTC))
-	until = sb.WallToUTC(time.Date(2026, 3, 29, 7, 15, 0, 0, time.UTC))
+	since = wallUTCOracle(sb.Zone().String())(time.Date(2025, 10, 26, 7, 15, 0, 0, time.UTC))
+	until = wallUTCOracle(sb.Zone().String())(time.Date(2026, 3, 29, 7, 15, 0, 0, time.UTC))
 	return athlete, since, until
 }
 
@@ -127,7 +127,7 @@ func backfillCase(t *testing.T, sb *sbo.Server) (athlete int64, since, until tim
 func inWindow(sb *sbo.Server, athlete int64, since, until time.Time) *sbo.Dataset {
 	d := sb.Truth()
 	in := func(id int64, wall time.Time) bool {
-		at := sb.WallToUTC(wall)
+		at := wallUTCOracle(sb.Zone().String())(wall)
 		return id == athlete && !at.Before(since) && !at.After(until)
 	}
 	d.Athletes, d.Coaches = nil, nil
@@ -180,7 +180,7 @@ func TestOptimoBackfillAthleteWindow(t *testing.T) {
 			if stops < 2 {
 				t.Fatalf("%d stops: the quota did not cut the backfill mid-list", stops)
 			}
-			want := opExpectedIDs(inWindow(sb, athlete, since, until), sb.WallToUTC, sb.WireID)
+			want := opExpectedIDs(inWindow(sb, athlete, since, until), wallUTCOracle(sb.Zone().String()), sb.WireID)
 			if n := len(want["workouts"]); n < 300 {
 				t.Fatalf("%d workouts in the window: fewer than three pages", n)
 			}
@@ -278,7 +278,7 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpectedIDs(sb.Truth(), sb.WallToUTC, sb.WireID))
+	h.assertExact(opExpectedIDs(sb.Truth(), wallUTCOracle(sb.Zone().String()), sb.WireID))
 	h.assertInsideLake()
 }
 
@@ -321,7 +321,7 @@ func TestOptimoBackfillAllAthletesResumes(t *testing.T) {
 	}
 	truth := sb.Truth()
 	truth.Athletes = append(truth.Athletes, deleted...)
-	want := opExpected(truth, sb.WallToUTC)
+	want := opExpected(truth, wallUTCOracle(sb.Zone().String()))
 	assertViews(t, h.query, "optimo_", map[string]string{"athletes": opQueries["athletes"], "workouts": opQueries["workouts"],
 		"assessments": opQueries["assessments"], "assessment_results": opQueries["assessment_results"]}, want)
 	athletePages := 0
@@ -369,7 +369,7 @@ func TestOptimoBackfillDeletionsBetweenPages(t *testing.T) {
 	}
 	truth := inWindow(sb, athlete, since, until)
 	truth.Workouts = append(truth.Workouts, deleted...) // read before they were deleted, all in the window
-	assertViews(t, h.query, "optimo_", opBackfillQueries, opExpected(truth, sb.WallToUTC))
+	assertViews(t, h.query, "optimo_", opBackfillQueries, opExpected(truth, wallUTCOracle(sb.Zone().String())))
 	var pages []string
 	for _, c := range sb.Calls() {
 		if c.Method == "workout.list" {

@@ -105,7 +105,7 @@ func TestOptimoDeletionsBetweenPages(t *testing.T) {
 	if len(deleted) != 3 {
 		t.Fatal("the deletions never happened")
 	}
-	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	var pages []string
 	for _, c := range h.sb.Optimo.Calls() {
 		if c.Method == "workout.list" {
@@ -146,7 +146,7 @@ func TestOptimoUpdateDuringPassIsNotSkipped(t *testing.T) {
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	if got := h.query("SELECT notes FROM optimo_workouts WHERE workout_id = '" + i64(x) + "'"); len(got) != 1 || got[0][0] != "edited while the pass ran" {
 		t.Errorf("workout %d: %v, want the edit made during the first pass", x, got)
 	}
@@ -215,7 +215,7 @@ func TestOptimoPassSpanningDays(t *testing.T) {
 			break
 		}
 	}
-	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(withDeleted(h.sb.Optimo.Truth(), deleted), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	if got := h.query("SELECT notes FROM optimo_workouts WHERE workout_id = '" + i64(x) + "'"); len(got) != 1 || got[0][0] != "edited between two days of the pass" {
 		t.Errorf("workout %d: %v, want the edit made between the pass's days", x, got)
 	}
@@ -285,7 +285,7 @@ func TestOptimoCursorFields(t *testing.T) {
 			t.Errorf("updated_from asked by method: %v, want %v", asked, want)
 		}
 		// The stamp is kept as sent, in _extra; updated_at is null.
-		want := opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC)
+		want := opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String()))
 		nulls := map[string][]int{"athletes": {12, 13}, "coaches": {6}, "workouts": {14}, "assessments": {6}}
 		for table, cols := range nulls {
 			for _, r := range want[table] {
@@ -353,8 +353,8 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
 	h := newOPHarness(t, 51, sbo.Options{DailyQuota: 2, QuotaAs429: true, Clock: clock.Now})
-	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) {
-		t.Fatalf("first run: %v, want a stop", err)
+	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
+		t.Fatalf("first run: %v (exit %d), want a stop (exit 75)", err, ExitCode(err))
 	}
 	st, err := store.NewLocal(h.cfg.Output)
 	if err != nil {
@@ -369,8 +369,8 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 	}
 	// The vendor still refuses: one request, then a stop.
 	before := h.sb.Optimo.Stats()
-	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) {
-		t.Fatalf("second run: %v, want a stop", err)
+	if _, err := h.runAt(clock, RunOptions{}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
+		t.Fatalf("second run: %v (exit %d), want a stop (exit 75)", err, ExitCode(err))
 	}
 	after := h.sb.Optimo.Stats()
 	if n := after.Total - before.Total; n != 1 || after.QuotaRefused-before.QuotaRefused != 1 {
@@ -388,7 +388,7 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 	if _, err := h.runAt(clock, RunOptions{}); err != nil {
 		t.Fatalf("after the vendor raised its limit: %v", err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 }
 
 // TestOptimoBackfillFirstInFewestDays: with a small daily budget the first
@@ -457,5 +457,5 @@ func TestOptimoBackfillFirstInFewestDays(t *testing.T) {
 		}
 		clock.Sleep(context.Background(), 24*time.Hour)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 }

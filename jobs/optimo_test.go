@@ -61,8 +61,9 @@ func (h *opHarness) query(q string) [][]string {
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
 
-// opExpected renders the Optimo truth as the rows of each view; utc is the
-// sandbox's own wall-clock conversion (not the product's).
+// opExpected renders the Optimo truth as the rows of each view; utc turns
+// the truth's wall-clock readings into instants (wallUTCOracle: neither the
+// product's conversion nor the sandbox's).
 func opExpected(d *sbo.Dataset, utc func(time.Time) time.Time) map[string][][]string {
 	return opExpectedIDs(d, utc, func(_ string, id int64) string { return i64(id) })
 }
@@ -124,7 +125,7 @@ func TestOptimoBackfillAndIncrementalExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	// The minimum: one request per page of each method.
 	truth := h.sb.Optimo.Truth()
 	pages := func(n int) int { return max(1, (n+99)/100) }
@@ -140,7 +141,7 @@ func TestOptimoBackfillAndIncrementalExact(t *testing.T) {
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	t.Logf("incremental: %d requests", h.sb.Optimo.Stats().Total)
 }
 
@@ -168,11 +169,14 @@ func TestOptimoQuotaStopsAndResumes(t *testing.T) {
 		}
 		// A second run the same day makes no request at all.
 		if err != nil && errors.Is(err, pipeline.ErrStopEarly) {
+			if code := ExitCode(err); code != ExitStopped {
+				t.Fatalf("day %d: a run the quota stopped exits %d, want 75: %v", day, code, err)
+			}
 			stops++
 			again := h.sb.Optimo.Stats().Total
 			if _, err := Run(context.Background(), &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.DiscardHandler)}, h.cfg,
-				RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep}); !errors.Is(err, pipeline.ErrStopEarly) {
-				t.Fatalf("day %d, second run: %v, want a stop", day, err)
+				RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
+				t.Fatalf("day %d, second run: %v (exit %d), want a stop (exit 75)", day, err, ExitCode(err))
 			}
 			if n := h.sb.Optimo.Stats().Total - again; n != 0 {
 				t.Fatalf("day %d: the second run made %d requests past the budget", day, n)
@@ -189,7 +193,7 @@ func TestOptimoQuotaStopsAndResumes(t *testing.T) {
 	if stops == 0 {
 		t.Fatal("the budget never ran out: the test did not test the quota")
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	for _, q := range []string{
 		"SELECT count(*) - count(DISTINCT workout_id) FROM optimo_workouts",
 		"SELECT count(*) - count(DISTINCT (assessment_id, position)) FROM optimo_assessment_results",
@@ -223,7 +227,7 @@ func TestOptimoFaultsAndRequestRoot(t *testing.T) {
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	h.sb.Optimo.SetFaults(sbo.Faults{MalformedAlways: true})
 	h.sb.Optimo.Advance(24 * time.Hour)
 	_, err := h.run()
@@ -270,13 +274,13 @@ func TestOptimoUnchangedSyncWritesNothingAndEmptiedCoachesEmpty(t *testing.T) {
 	if n, _ := parquetFiles(t, h.cfg.Output); n != files {
 		t.Errorf("Parquet files: %d -> %d after a sync that found nothing new", files, n)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 	// New records still arrive, exactly.
 	h.sb.Optimo.Advance(36 * time.Hour)
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), h.sb.Optimo.WallToUTC))
+	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 
 	// Every coach deleted at the vendor: the view empties.
 	h.sb.Optimo.Mutate(func(d *sbo.Dataset) { d.Coaches = nil })

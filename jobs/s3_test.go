@@ -276,6 +276,9 @@ func TestS3LockedOutputExits75(t *testing.T) {
 	if !errors.As(err, &locked) || !strings.Contains(err.Error(), "airflow-worker-7") {
 		t.Fatalf("err = %v, want a LockedError naming the holder", err)
 	}
+	if code := ExitCode(err); code != ExitStopped {
+		t.Errorf("a refused run exits %d, want 75 (err = %v)", code, err)
+	}
 	objs, _ := st.List(ctx, "")
 	if len(objs) != 1 || objs[0].Key != load.LockKey {
 		t.Fatalf("a refused run wrote %v", objs)

@@ -24,14 +24,6 @@ import (
 	"github.com/athlake/athlake/sandbox"
 )
 
-// Exit codes.
-const (
-	exitOK      = 0
-	exitFailed  = 1
-	exitUsage   = 2
-	exitStopped = 75 // EX_TEMPFAIL: state saved, run again later
-)
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
@@ -314,17 +306,9 @@ var errHelp = errors.New("help requested")
 // exitCode maps an error to the process exit code and prints it once.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, errHelp) {
-		return exitOK
+		return jobs.ExitOK
 	}
-	var usage *jobs.UsageError
-	var cfg *jobs.ConfigError
-	code := exitFailed
-	switch {
-	case errors.As(err, &usage), errors.As(err, &cfg):
-		code = exitUsage
-	case onlyStopped(err):
-		code = exitStopped
-	}
+	code := jobs.ExitCode(err)
 	msg := err.Error()
 	if errors.Is(err, context.Canceled) && !errors.Is(err, pipeline.ErrLockLost) {
 		msg = "interrupted; what was complete is committed and the state saved: run again to continue"
@@ -391,20 +375,4 @@ func (m *multiFlag) String() string { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error {
 	*m = append(*m, v)
 	return nil
-}
-
-// onlyStopped reports whether err (or, for joined errors, every one of them)
-// means "stopped early with state saved": a failure beside a spent quota
-// must still exit 1.
-func onlyStopped(err error) bool {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if !onlyStopped(e) {
-				return false
-			}
-		}
-		return len(j.Unwrap()) > 0
-	}
-	var locked *pipeline.LockedError
-	return errors.As(err, &locked) || errors.Is(err, pipeline.ErrStopEarly) || errors.Is(err, pipeline.ErrLockLost) || errors.Is(err, context.Canceled)
 }

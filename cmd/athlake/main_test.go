@@ -4,10 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/athlake/athlake/jobs"
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -106,5 +114,61 @@ func TestHelp(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, nil); code != 2 {
 		t.Errorf("no command: exit %d, want 2", code)
+	}
+}
+
+// TestExitCodesComeFromJobs: the process exits with exitCode's code, and
+// exitCode takes it from jobs.ExitCode, the mapping the jobs tests' child
+// processes exit with too.
+func TestExitCodesComeFromJobs(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errHelp, 0},
+		{&jobs.UsageError{Msg: "--since"}, 2},
+		{fmt.Errorf("load: %w", &jobs.ConfigError{Key: "output", Msg: "bad"}), 2},
+		{&pipeline.LockedError{Holder: pipeline.Holder{RunID: "r"}}, 75},
+		{pipeline.StopEarly("optimo: daily request budget spent"), 75},
+		{fmt.Errorf("sets: %w", context.Canceled), 75},
+		{fmt.Errorf("lease: %w", pipeline.ErrLockLost), 75},
+		{errors.Join(pipeline.StopEarly("quota"), errors.New("teampro: 500")), 1},
+		{errors.New("plyomat: 503"), 1},
+	}
+	for _, c := range cases {
+		got := exitCode(c.err, io.Discard)
+		if got != c.want {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+		if c.err != errHelp && got != jobs.ExitCode(c.err) {
+			t.Errorf("exitCode(%v) = %d, jobs.ExitCode says %d", c.err, got, jobs.ExitCode(c.err))
+		}
+	}
+}
+
+// TestLockedOutputExits75 runs sync on an output whose lock another run
+// holds: the command exits 75 naming the holder.
+func TestLockedOutputExits75(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	lake := filepath.Join(dir, "lake")
+	st, err := store.NewLocal(lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := pipeline.Holder{RunID: "20261201T090000.000Z-abcdef", Command: "sync", Host: "airflow-worker-7", PID: 1}
+	if _, err := (&load.Lock{Store: st}).Acquire(context.Background(), holder); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "athlake.yaml")
+	body := "output: " + lake + "\nsources:\n  plyomat:\n    base_url: http://127.0.0.1:1/v1\n    api_key: k\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, nil, "sync", "--config", cfg)
+	if code != 75 || !strings.Contains(stderr, "airflow-worker-7") {
+		t.Errorf("sync of a locked output: exit %d, stderr %q; want 75 naming the holder", code, stderr)
 	}
 }

@@ -161,9 +161,16 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 	}
 }
 
+// TestConcurrencyIsBounded: with Concurrency 3, twenty requests at once
+// reach the server three at a time, never more. The server holds each
+// request until three are in flight (or a second passes, when fewer get
+// through), so a limit of 1 or 2 cannot pass for 3.
 func TestConcurrencyIsBounded(t *testing.T) {
 	t.Parallel()
+	const limit = 3
 	var cur, peak atomic.Int32
+	full := make(chan struct{})
+	var once sync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := cur.Add(1)
 		for {
@@ -172,12 +179,20 @@ func TestConcurrencyIsBounded(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		if c >= limit {
+			once.Do(func() { close(full) })
+		}
+		select {
+		case <-full:
+		case <-time.After(time.Second): // fewer get through: let the test end, and fail
+			once.Do(func() { close(full) })
+		}
+		time.Sleep(5 * time.Millisecond) // give more a chance to overrun the limit
 		cur.Add(-1)
 		w.Write([]byte(`{}`))
 	}))
 	defer srv.Close()
-	cl, err := New(Options{Source: "t", BaseURL: srv.URL, Concurrency: 3})
+	cl, err := New(Options{Source: "t", BaseURL: srv.URL, Concurrency: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +206,8 @@ func TestConcurrencyIsBounded(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if p := peak.Load(); p > 3 || p < 1 {
-		t.Errorf("peak concurrency %d, want 1..3", p)
+	if p := peak.Load(); p != limit {
+		t.Errorf("peak concurrency %d, want the configured %d", p, limit)
 	}
 }
 
