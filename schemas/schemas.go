@@ -284,8 +284,8 @@ func (t *Table) validate() error {
 		}
 	}
 	if t.Parent != nil {
-		// A child's key names its parent: a child row is updated in
-		// place by its key when its parent gets a new version.
+		// A child's key names its parent, so that one key never
+		// stands for rows of two parents.
 		for c := range t.Parent.Keys {
 			if !slices.Contains(t.Key, c) {
 				return fmt.Errorf("schemas: %s: the key lacks the parent column %q", t.ID(), c)
