@@ -307,7 +307,8 @@ func (a *applier) apply() (string, error) {
 		}
 		return len(from) > 0
 	}
-	var record, forget []string // keys to add to and drop from internal.files
+	var record []appliedFile // to add to internal.files
+	var forget []string      // keys to drop from it
 	live := map[string]bool{}
 	for _, t := range a.o.Tables {
 		base, delta := a.o.Files(t)
@@ -318,7 +319,7 @@ func (a *applier) apply() (string, error) {
 			if _, ok := applied[k]; ok {
 				continue
 			}
-			record = append(record, t.ViewName()+"\x00"+k)
+			record = append(record, appliedFile{view: t.ViewName(), key: k})
 			if t.Mode == schemas.Incremental && recorded(k) {
 				a.rep.Recorded++
 				continue
@@ -509,8 +510,11 @@ func (a *applier) hasRows(name string) bool {
 	return err != nil || n > 0
 }
 
-// recordFiles adds the files applied (view NUL key) and drops those gone.
-func (a *applier) recordFiles(add, drop []string) error {
+// appliedFile is a row of internal.files: a file and the table it went to.
+type appliedFile struct{ view, key string }
+
+// recordFiles adds the files applied and drops those gone.
+func (a *applier) recordFiles(add []appliedFile, drop []string) error {
 	files := ident(internal) + ".files"
 	for chunk := range slices.Chunk(drop, 1000) {
 		vals := make([]string, len(chunk))
@@ -523,9 +527,8 @@ func (a *applier) recordFiles(add, drop []string) error {
 	}
 	for chunk := range slices.Chunk(add, 1000) {
 		vals := make([]string, len(chunk))
-		for i, vk := range chunk {
-			view, key, _ := strings.Cut(vk, "\x00")
-			vals[i] = "(" + literal(view) + ", " + literal(key) + ")"
+		for i, f := range chunk {
+			vals[i] = "(" + literal(f.view) + ", " + literal(f.key) + ")"
 		}
 		if err := a.exec("INSERT INTO " + files + " VALUES " + strings.Join(vals, ", ")); err != nil {
 			return err

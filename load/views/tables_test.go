@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
 )
@@ -55,11 +54,7 @@ func TestMain(m *testing.M) {
 // another lake is rebuilt, and a file DuckDB cannot open replaced.
 func TestTablesAreUpdatedInPlace(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.NewLocal(filepath.Join(dir, "lake"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, st := newLake(t)
 	reg := schemas.All()
 	sets, _ := reg.Lookup("plyomat", "sets")
 	reps, _ := reg.Lookup("plyomat", "reps")

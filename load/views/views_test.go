@@ -62,19 +62,30 @@ func set(id string, updated int, reps ...int) string {
 		id, 4+updated%2, updated, b)
 }
 
-func TestViewsCurrentState(t *testing.T) {
-	for _, mode := range []views.Mode{views.Tables, views.Files} {
-		t.Run(string(mode), func(t *testing.T) { testViewsCurrentState(t, mode) })
-	}
-}
-
-func testViewsCurrentState(t *testing.T, mode views.Mode) {
-	ctx := context.Background()
+// newLake is an empty local lake in a test's folder (returned too).
+func newLake(t *testing.T) (string, store.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.NewLocal(filepath.Join(dir, "lake"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, st
+}
+
+// inEachMode runs a test over a database of tables and one of views over
+// the files.
+func inEachMode(t *testing.T, test func(t *testing.T, mode views.Mode)) {
+	for _, mode := range []views.Mode{views.Tables, views.Files} {
+		t.Run(string(mode), func(t *testing.T) { test(t, mode) })
+	}
+}
+
+func TestViewsCurrentState(t *testing.T) { inEachMode(t, testViewsCurrentState) }
+
+func testViewsCurrentState(t *testing.T, mode views.Mode) {
+	ctx := context.Background()
+	dir, st := newLake(t)
 	reg := schemas.All()
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	// Run 1: s1 v1 with reps 0,1,2; s2 v1.
@@ -215,19 +226,11 @@ func TestViewsOverS3(t *testing.T) {
 // delta's version of its key when that is newer, and only then (a writer
 // whose clock lags commits an older-stamped version later); reps follow
 // the chosen version of their set.
-func TestViewsCompactedAndDelta(t *testing.T) {
-	for _, mode := range []views.Mode{views.Tables, views.Files} {
-		t.Run(string(mode), func(t *testing.T) { testViewsCompactedAndDelta(t, mode) })
-	}
-}
+func TestViewsCompactedAndDelta(t *testing.T) { inEachMode(t, testViewsCompactedAndDelta) }
 
 func testViewsCompactedAndDelta(t *testing.T, mode views.Mode) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.NewLocal(filepath.Join(dir, "lake"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, st := newLake(t)
 	reg := schemas.All()
 	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	// Base: s1 v2 and s2 v2, stamped t0+1h. Delta: s1 v3 (newer), s2 v1
