@@ -82,16 +82,19 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 			}
 			return nil, nil
 		},
-		Replaced: c.Replaced, Compacted: compactedFrom(c),
 	}
 	b := &ViewsBuild{}
-	if o.Mode == views.Files {
+	switch {
+	case o.Mode == views.Files:
 		if b.s3, err = viewsS3(ctx, cfg, st); err != nil {
 			return nil, err
 		}
 		o.S3 = b.s3
-	} else if strings.HasPrefix(st.URL(), "s3://") {
-		o.Stage = func(ctx context.Context, key, dir string) (string, error) { return stage(ctx, st, key, dir) }
+	default:
+		o.Replaced, o.Compacted = c.Replaced, compactedFrom(c)
+		if strings.HasPrefix(st.URL(), "s3://") {
+			o.Stage = func(ctx context.Context, key, dir string) (string, error) { return stage(ctx, st, key, dir) }
+		}
 	}
 	rep, err := views.Build(ctx, o)
 	if rep != nil {
