@@ -139,8 +139,8 @@ func (w *dieAfterWriter) Commit() error {
 func TestKilledSyncsConverge(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 21)
-	killAndFinish(t, h.dir, h.cfg, 21, 8, func(attempt int) {
-		if attempt%3 == 2 {
+	killAndFinish(t, h.dir, h.cfg, 21, 8, func(attempt int, finished bool) {
+		if finished || attempt%3 == 2 {
 			h.sb.Plyomat.Advance(12 * time.Hour)
 		}
 	})
@@ -185,8 +185,8 @@ func TestKilledTeamProSyncsConverge(t *testing.T) {
 	h := newTPHarness(t, 23, sbt.Options{Rate: 1000, Burst: 100000})
 	h.cfg.Sources.TeamPro.Rate, h.cfg.Sources.TeamPro.Burst = 1000, 100000
 	h.cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
-	killAndFinish(t, h.dir, h.cfg, 23, 2, func(attempt int) {
-		if attempt == 0 {
+	killAndFinish(t, h.dir, h.cfg, 23, 2, func(attempt int, finished bool) {
+		if finished || attempt == 0 {
 			h.sb.TeamPro.Advance(24 * time.Hour)
 		}
 	})
@@ -200,8 +200,8 @@ func TestKilledOptimoSyncsConverge(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 24, sbo.Options{Scale: sandbox.ScaleMedium})
 	dir := filepath.Dir(h.cfg.Output)
-	killAndFinish(t, dir, h.cfg, 24, 4, func(attempt int) {
-		if attempt%2 == 1 {
+	killAndFinish(t, dir, h.cfg, 24, 4, func(attempt int, finished bool) {
+		if finished || attempt%2 == 1 {
 			h.sb.Optimo.Advance(12 * time.Hour)
 		}
 	})
@@ -236,10 +236,15 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 // killAndFinish times one whole sync (into a scratch lake), then runs
 // syncs of cfg in child processes, each killed with SIGKILL at a random
 // moment from start-up to the middle of a whole run, until kills runs were
-// killed (a run that finishes first counts as a run, not a kill; at most
-// three times as many runs), calling between after each; then one last run
-// to completion.
-func killAndFinish(t *testing.T, dir string, cfg *Config, seed uint64, kills int, between func(run int), env ...string) {
+// killed (at most three times as many runs), calling between after each;
+// then one last run to completion.
+//
+// A run that finishes before its kill counts as a run, not a kill, and its
+// own duration becomes the whole run the next kill is drawn from: later
+// runs have less to do than the first, and a machine under load runs them
+// at another pace than the calibration. between is told (finished), so it
+// can give the next run new data to work on.
+func killAndFinish(t *testing.T, dir string, cfg *Config, seed uint64, kills int, between func(run int, finished bool), env ...string) {
 	t.Helper()
 	calib := *cfg
 	calib.Output, calib.DuckDB = filepath.Join(dir, "calib"), filepath.Join(dir, "calib.duckdb")
@@ -250,10 +255,14 @@ func killAndFinish(t *testing.T, dir string, cfg *Config, seed uint64, kills int
 	rng := rand.New(rand.NewPCG(seed, seed))
 	killed, runs := 0, 0
 	for ; killed < kills && runs < 3*kills; runs++ {
-		if k, _ := runChild(t, cfgPath, whole/50+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill, env...); k {
+		start := time.Now()
+		k, _ := runChild(t, cfgPath, whole/50+time.Duration(rng.Int64N(int64(whole)/2)), os.Kill, env...)
+		if k {
 			killed++
+		} else {
+			whole = time.Since(start)
 		}
-		between(runs)
+		between(runs, !k)
 	}
 	runChild(t, cfgPath, 0, nil, env...)
 	t.Logf("%d of %d runs killed (a whole run takes %v)", killed, runs, whole)

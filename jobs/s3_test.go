@@ -329,8 +329,8 @@ func TestS3KilledSyncsConverge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h, srv, bucket := newS3Harness(t, 24)
-	killAndFinish(t, h.dir, h.cfg, 24, 6, func(attempt int) {
-		if attempt%3 == 2 {
+	killAndFinish(t, h.dir, h.cfg, 24, 6, func(attempt int, finished bool) {
+		if finished || attempt%3 == 2 {
 			h.sb.Plyomat.Advance(12 * time.Hour)
 		}
 	}, srv.Env()...)
