@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
+	"slices"
+	"strings"
 
-	"github.com/athlake/athlake/extract/teampro"
+	"github.com/athlake/athlake/extract/connector"
 )
 
-// AuthOptions configure `athlake auth teampro`.
+// AuthOptions configure `athlake auth <source>`.
 type AuthOptions struct {
 	// Open shows the authorize URL in a browser; nil prints it only.
 	Open func(ctx context.Context, authURL string) error
@@ -17,33 +18,28 @@ type AuthOptions struct {
 	Input io.Reader
 }
 
-// AuthTeamPro runs the OAuth2 authorization-code flow for Team Pro and
-// stores the token file (mode 0600).
-func AuthTeamPro(ctx context.Context, env *Env, cfg *Config, o AuthOptions) error {
-	t := cfg.Sources.TeamPro
-	if t == nil {
-		return &ConfigError{Key: "sources.teampro", Msg: "not configured"}
+// Authorize runs a source's interactive authorization (Team Pro's OAuth2
+// authorization-code flow) and saves what it gets (a token file, mode
+// 0600).
+func Authorize(ctx context.Context, env *Env, cfg *Config, source string, o AuthOptions) error {
+	var can []string
+	for _, c := range registry {
+		if _, ok := c.NewConfig().(connector.Authorizer); ok {
+			can = append(can, c.Name)
+		}
 	}
-	ts, err := tokenStore(ctx, env, cfg)
+	c, ok := lookup(source)
+	if !ok || !slices.Contains(can, source) {
+		return &UsageError{Msg: fmt.Sprintf("auth %s: no such source to authorize (those that need it: %s)", source, strings.Join(can, ", "))}
+	}
+	sec := cfg.Sources[source]
+	if sec == nil {
+		return &ConfigError{Key: "sources." + source, Msg: "not configured"}
+	}
+	where, err := sec.(connector.Authorizer).Authorize(ctx, sourceEnv(env, cfg, source), connector.AuthOptions{Open: o.Open, Prompt: env.Stderr, Input: o.Input})
 	if err != nil {
-		return err
+		return sourceError(source, err)
 	}
-	flow := &teampro.AuthFlow{Config: oauthConfig(t), Open: o.Open, Prompt: env.Stderr, Input: o.Input}
-	if t.RedirectURL != "" {
-		u, _ := url.Parse(t.RedirectURL) // checked by Validate
-		flow.Listen, flow.CallbackPath = u.Host, u.Path
-	}
-	tok, err := flow.Run(ctx)
-	if err != nil {
-		return err
-	}
-	if err := ts.Put(ctx, tok, ""); err != nil {
-		return fmt.Errorf("saving the token: %w", err)
-	}
-	where := ts.String()
-	if _, ok := ts.(teampro.TokenFile); ok {
-		where += " (mode 0600)"
-	}
-	fmt.Fprintf(env.Stdout, "Team Pro token saved to %s\n", where)
+	fmt.Fprintf(env.Stdout, "%s token saved to %s\n", c.Title, where)
 	return nil
 }

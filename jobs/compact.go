@@ -307,10 +307,10 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 	if err != nil {
 		return nil, err
 	}
-	reg := schemas.All()
+	reg := tables()
 	for _, name := range o.Tables {
 		if !slices.ContainsFunc(reg.Tables(), func(t *schemas.Table) bool { return name == t.ViewName() || name == t.ID() }) {
-			return nil, &UsageError{Msg: fmt.Sprintf("--table %s: no such table (see athlake schemas; e.g. plyomat_sets)", name)}
+			return nil, &UsageError{Msg: fmt.Sprintf("--table %s: no such table (see athlake schemas; e.g. %s)", name, reg.Tables()[0].ViewName())}
 		}
 	}
 	st, err := openStore(ctx, env, cfg)

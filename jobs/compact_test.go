@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load/store/s3store/s3test"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
@@ -34,15 +35,15 @@ func newSeason(t *testing.T, seed int64) *season {
 	api := httptest.NewServer(sb)
 	t.Cleanup(api.Close)
 	cfg := SandboxConfig(api.URL, t.TempDir())
-	cfg.Sources.TeamPro.Rate, cfg.Sources.TeamPro.Burst = 1000, 1<<30
+	cfg.Sources.teampro().Rate, cfg.Sources.teampro().Burst = 1000, 1<<30
 	// Advance edits sessions up to a few weeks old; look back that far.
-	cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour)
-	cfg.Sources.Optimo.DailyRequestBudget = 1 << 30
+	cfg.Sources.teampro().Lookback = connector.Duration(30 * 24 * time.Hour)
+	cfg.Sources.optimo().DailyRequestBudget = 1 << 30
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
-	if err := AuthTeamPro(context.Background(), env, cfg, AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(context.Background(), env, cfg, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
 		t.Fatal(err)
 	}
 	return &season{t: t, sb: sb, cfg: cfg, env: env}

@@ -6,19 +6,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
-	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load/store/s3store"
 	"github.com/athlake/athlake/load/views"
 )
@@ -45,130 +42,71 @@ type S3Config struct {
 	ForcePathStyle bool   `yaml:"force_path_style"`
 }
 
-// Sources holds one section per vendor; a missing section skips the vendor.
-type Sources struct {
-	Plyomat *PlyomatConfig `yaml:"plyomat"`
-	Optimo  *OptimoConfig  `yaml:"optimo"`
-	TeamPro *TeamProConfig `yaml:"teampro"`
+// Sources holds the configured sources' sections by name (see registry);
+// a missing section skips the vendor.
+type Sources map[string]connector.Config
+
+// UnmarshalYAML decodes each section into its connector's type. Unknown
+// sources and unknown keys are errors naming them, so a typo does not
+// pass silently.
+func (s *Sources) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return &ConfigError{Key: "sources", Msg: fmt.Sprintf("line %d: want a section per source", n.Line)}
+	}
+	*s = Sources{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name, body := n.Content[i].Value, n.Content[i+1]
+		c, ok := lookup(name)
+		if !ok {
+			return &ConfigError{Key: "sources." + name, Msg: fmt.Sprintf("line %d: unknown source (known: %s)", n.Content[i].Line, strings.Join(names(registry), ", "))}
+		}
+		sec := c.NewConfig()
+		if err := checkKeys(body, reflect.TypeOf(sec), "sources."+name); err != nil {
+			return err
+		}
+		if err := body.Decode(sec); err != nil {
+			return &ConfigError{Key: "sources." + name, Msg: yamlMsg(err)}
+		}
+		(*s)[name] = sec
+	}
+	return nil
 }
 
-// OptimoConfig configures the Optimo Sport source.
-type OptimoConfig struct {
-	BaseURL            string   `yaml:"base_url"` // the account's endpoint, .../api/2.1/xml-in
-	Token              Secret   `yaml:"token"`
-	Timezone           string   `yaml:"timezone"` // the account's wall-clock zone (default UTC)
-	DailyRequestBudget int      `yaml:"daily_request_budget"`
-	Overlap            Duration `yaml:"overlap"`
-	Timeout            Duration `yaml:"timeout"`
-	// CursorFields names the element that carries each method's change
-	// stamp (the one updated_from filters on), for accounts that do not
-	// call it updated_at.
-	CursorFields OptimoCursorFields `yaml:"cursor_fields"`
-	zone         *time.Location
-}
-
-// OptimoCursorFields names the change stamp of each incremental method
-// (default updated_at). Only methods read through updated_from have one.
-type OptimoCursorFields struct {
-	Athletes    string `yaml:"athlete.list"`
-	Workouts    string `yaml:"workout.list"`
-	Assessments string `yaml:"assessment.list"`
-}
-
-// ByMethod returns the configured fields by method name (unset ones left
-// out).
-func (c OptimoCursorFields) ByMethod() map[string]string {
-	out := map[string]string{}
-	for m, v := range map[string]string{"athlete.list": c.Athletes, "workout.list": c.Workouts, "assessment.list": c.Assessments} {
-		if v != "" {
-			out[m] = v
+// checkKeys reports the first key of a mapping that no yaml tag of t (a
+// struct, or a pointer to one) names, nested sections included.
+func checkKeys(n *yaml.Node, t reflect.Type, key string) error {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag != "" && tag != "-" {
+			fields[tag] = f.Type
 		}
 	}
-	return out
-}
-
-// Zone is the account's time zone, loaded by Validate.
-func (o *OptimoConfig) Zone() *time.Location { return o.zone }
-
-// PlyomatConfig configures the Plyomat source.
-type PlyomatConfig struct {
-	BaseURL     string   `yaml:"base_url"`
-	APIKey      Secret   `yaml:"api_key"`
-	Lookback    Duration `yaml:"lookback"`
-	PageSize    int      `yaml:"page_size"`
-	Concurrency int      `yaml:"concurrency"`
-	Timeout     Duration `yaml:"timeout"`
-}
-
-// TeamProConfig configures the Polar Team Pro source.
-type TeamProConfig struct {
-	BaseURL      string   `yaml:"base_url"`
-	AuthURL      string   `yaml:"auth_url"`
-	TokenURL     string   `yaml:"token_url"`
-	ClientID     string   `yaml:"client_id"`
-	ClientSecret Secret   `yaml:"client_secret"`
-	TokenFile    string   `yaml:"token_file"`
-	RedirectURL  string   `yaml:"redirect_url"` // loopback address for `athlake auth teampro`; default any free port
-	Samples      string   `yaml:"samples"`
-	Lookback     Duration `yaml:"lookback"`
-	Timeout      Duration `yaml:"timeout"`
-	// Rate and Burst are the client-side limit (default: the vendor's 1/s
-	// and 100); lower them when other tools share the client.
-	Rate  float64 `yaml:"rate"`
-	Burst int     `yaml:"burst"`
-}
-
-// Secret is a credential. It prints (under every verb, %#v included), logs
-// and marshals as a placeholder; Reveal returns the value for the one place
-// that sends it.
-type Secret string
-
-const redacted = "[redacted]"
-
-// String is the placeholder, or "" for an empty secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := fields[k.Value]
+		if !ok {
+			return &ConfigError{Key: key + "." + k.Value, Msg: fmt.Sprintf("line %d: unknown key %s", k.Line, k.Value)}
+		}
+		if err := checkKeys(n.Content[i+1], ft, key+"."+k.Value); err != nil {
+			return err
+		}
 	}
-	return redacted
-}
-
-// GoString keeps the secret out of %#v.
-func (s Secret) GoString() string { return "jobs.Secret(" + strconv.Quote(s.String()) + ")" }
-
-// Format prints the placeholder under every verb: without it, a verb that
-// does not suit a string (%d) would print the value.
-func (s Secret) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		io.WriteString(f, s.GoString())
-		return
-	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), s.String())
-}
-
-// LogValue keeps the secret out of slog output.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalJSON keeps the secret out of JSON output.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
-
-// MarshalYAML keeps the secret out of YAML output.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// Reveal returns the secret's value.
-func (s Secret) Reveal() string { return string(s) }
-
-// Duration is a time.Duration written as "90s", "2h" in YAML.
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration like 90s or 2h", n.Line, n.Value)
-	}
-	*d = Duration(v)
 	return nil
+}
+
+func names(cs []connector.Connector) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
 }
 
 // ConfigError is a configuration problem; it names the key.
@@ -223,10 +161,6 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// xmlName matches the element names a cursor field may have (ASCII
-// letters, digits, "_", "-" and ".", not starting with a digit, "-" or ".").
-var xmlName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // ParseConfig decodes YAML. Unknown keys are errors, so a typo does not pass
@@ -248,7 +182,10 @@ func ParseConfig(b []byte, getenv func(string) string) (*Config, error) {
 	cfg := &Config{}
 	dec := yaml.NewDecoder(&expanded)
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	var ce *ConfigError
+	if err := dec.Decode(cfg); errors.As(err, &ce) {
+		return nil, ce // a source's section, already naming the key
+	} else if err != nil && !errors.Is(err, io.EOF) {
 		return nil, &ConfigError{Msg: yamlMsg(err)}
 	}
 	return cfg, nil
@@ -332,106 +269,34 @@ func (c *Config) Validate() error {
 	default:
 		return &ConfigError{Key: "views", Msg: fmt.Sprintf("%q: want tables or files", c.Views)}
 	}
-	if p := c.Sources.Plyomat; p != nil {
-		if p.BaseURL == "" {
-			return &ConfigError{Key: "sources.plyomat.base_url", Msg: "required"}
-		}
-		if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
-			return &ConfigError{Key: "sources.plyomat.base_url", Msg: "want an http:// or https:// URL"}
-		}
-		if p.APIKey == "" {
-			return &ConfigError{Key: "sources.plyomat.api_key", Msg: "required"}
-		}
-		if p.PageSize < 0 || p.PageSize > 500 {
-			return &ConfigError{Key: "sources.plyomat.page_size", Msg: "must be between 1 and 500"}
-		}
-		if p.Concurrency < 0 || p.Concurrency > 64 {
-			return &ConfigError{Key: "sources.plyomat.concurrency", Msg: "must be between 1 and 64"}
-		}
-	}
-	if o := c.Sources.Optimo; o != nil {
-		if !strings.HasPrefix(o.BaseURL, "http://") && !strings.HasPrefix(o.BaseURL, "https://") {
-			return &ConfigError{Key: "sources.optimo.base_url", Msg: "want the account's https://.../api/2.1/xml-in URL"}
-		}
-		if o.Token == "" {
-			return &ConfigError{Key: "sources.optimo.token", Msg: "required"}
-		}
-		if o.Timezone == "" {
-			o.Timezone = "UTC"
-		}
-		loc, err := time.LoadLocation(o.Timezone)
-		if err != nil {
-			return &ConfigError{Key: "sources.optimo.timezone", Msg: fmt.Sprintf("%q is not an IANA time zone like Europe/Copenhagen", o.Timezone)}
-		}
-		o.zone = loc
-		if o.DailyRequestBudget == 0 {
-			o.DailyRequestBudget = 5000
-		}
-		if o.DailyRequestBudget < 1 {
-			return &ConfigError{Key: "sources.optimo.daily_request_budget", Msg: "must be at least 1"}
-		}
-		fields := o.CursorFields.ByMethod()
-		for _, m := range slices.Sorted(maps.Keys(fields)) {
-			if f := fields[m]; !xmlName.MatchString(f) {
-				return &ConfigError{Key: "sources.optimo.cursor_fields." + m, Msg: fmt.Sprintf("%q is not an XML element name like updated_at", f)}
-			}
-		}
-	}
-	if t := c.Sources.TeamPro; t != nil {
-		if t.BaseURL == "" {
-			t.BaseURL = "https://teampro.api.polar.com"
-		}
-		if t.AuthURL == "" {
-			t.AuthURL = "https://auth.polar.com/oauth/authorize"
-		}
-		if t.TokenURL == "" {
-			t.TokenURL = "https://auth.polar.com/oauth/token"
-		}
-		for key, v := range map[string]string{"base_url": t.BaseURL, "auth_url": t.AuthURL, "token_url": t.TokenURL} {
-			if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
-				return &ConfigError{Key: "sources.teampro." + key, Msg: "want an http:// or https:// URL"}
-			}
-		}
-		if t.ClientID == "" {
-			return &ConfigError{Key: "sources.teampro.client_id", Msg: "required"}
-		}
-		if t.ClientSecret == "" {
-			return &ConfigError{Key: "sources.teampro.client_secret", Msg: "required"}
-		}
-		if t.TokenFile == "" {
-			t.TokenFile = "~/.config/athlake/teampro-token.json"
-		}
-		if strings.HasPrefix(t.TokenFile, "s3://") {
-			if _, key, err := s3store.ParseURL(t.TokenFile); err != nil || key == "" {
-				return &ConfigError{Key: "sources.teampro.token_file", Msg: fmt.Sprintf("%q: want a file path or s3://bucket/key", t.TokenFile)}
-			}
-		}
-		if t.Samples == "" {
-			t.Samples = "all"
-		}
-		if t.Rate < 0 {
-			return &ConfigError{Key: "sources.teampro.rate", Msg: "must be positive (requests per second)"}
-		}
-		if t.Burst < 0 {
-			return &ConfigError{Key: "sources.teampro.burst", Msg: "must be positive"}
-		}
-		if t.RedirectURL != "" {
-			u, err := url.Parse(t.RedirectURL)
-			if err != nil || u.Scheme != "http" || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost" && u.Hostname() != "::1") || u.Port() == "" {
-				return &ConfigError{Key: "sources.teampro.redirect_url", Msg: "want a loopback URL with a port, like http://127.0.0.1:8765/callback"}
-			}
+	for _, name := range c.sourceNames() {
+		if err := c.Sources[name].Validate(); err != nil {
+			return sourceError(name, err)
 		}
 	}
 	return nil
 }
 
-// TokenFilePath is where the Team Pro token lives (~ expanded).
-func (c *Config) TokenFilePath(home func() (string, error)) (string, error) {
-	p := c.Sources.TeamPro.TokenFile
+// sourceError names the key of a source's section in a *KeyError.
+func sourceError(name string, err error) error {
+	var ke *connector.KeyError
+	if !errors.As(err, &ke) {
+		return err
+	}
+	key := "sources." + name
+	if ke.Key != "" {
+		key += "." + ke.Key
+	}
+	return &ConfigError{Key: key, Msg: ke.Msg}
+}
+
+// resolve resolves a configured path: ~ to the home folder, a relative
+// path against the config file's folder.
+func (c *Config) resolve(p string, home func() (string, error)) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		h, err := home()
 		if err != nil {
-			return "", &ConfigError{Key: "sources.teampro.token_file", Msg: "cannot expand ~: " + err.Error()}
+			return "", fmt.Errorf("cannot expand ~: %w", err)
 		}
 		return filepath.Join(h, p[1:]), nil
 	}
@@ -452,17 +317,13 @@ func (c *Config) path(p string) string {
 	return filepath.Join(c.Dir, p)
 }
 
-// sourceNames lists the configured sources.
+// sourceNames lists the configured sources, in the registry's order.
 func (c *Config) sourceNames() []string {
 	var out []string
-	if c.Sources.Plyomat != nil {
-		out = append(out, "plyomat")
-	}
-	if c.Sources.Optimo != nil {
-		out = append(out, "optimo")
-	}
-	if c.Sources.TeamPro != nil {
-		out = append(out, "teampro")
+	for _, r := range registry {
+		if c.Sources[r.Name] != nil {
+			out = append(out, r.Name)
+		}
 	}
 	return out
 }

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/extract/optimo"
+	"github.com/athlake/athlake/extract/plyomat"
+	"github.com/athlake/athlake/extract/teampro"
 	"gopkg.in/yaml.v3"
 )
 
@@ -16,21 +20,21 @@ import (
 func TestSecretIsRedacted(t *testing.T) {
 	const value = "s3cr3t-value"
 	cfg := &Config{Output: "lake", Sources: Sources{
-		Plyomat: &PlyomatConfig{APIKey: Secret(value)},
-		Optimo:  &OptimoConfig{Token: Secret(value)},
-		TeamPro: &TeamProConfig{ClientSecret: Secret(value)},
+		"plyomat": &plyomat.Config{APIKey: connector.Secret(value)},
+		"optimo":  &optimo.Config{Token: connector.Secret(value)},
+		"teampro": &teampro.Config{ClientSecret: connector.Secret(value)},
 	}}
 	var out []string
 	for _, verb := range []string{"%v", "%s", "%+v", "%#v", "%q", "%x", "%X", "%d", "%10s", "%T"} {
-		out = append(out, fmt.Sprintf(verb, Secret(value)), fmt.Sprintf(verb, []Secret{Secret(value)}))
+		out = append(out, fmt.Sprintf(verb, connector.Secret(value)), fmt.Sprintf(verb, []connector.Secret{connector.Secret(value)}))
 	}
 	// Structs print with %v: under a verb that does not suit a struct (%s,
 	// %d), fmt prints the fields behind its pointers without calling any
 	// method, Format included.
 	for _, verb := range []string{"%v", "%+v", "%#v"} {
-		out = append(out, fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, *cfg), fmt.Sprintf(verb, *cfg.Sources.Plyomat))
+		out = append(out, fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, *cfg), fmt.Sprintf(verb, *cfg.Sources.plyomat()))
 	}
-	for _, v := range []any{Secret(value), cfg, *cfg.Sources.Plyomat} {
+	for _, v := range []any{connector.Secret(value), cfg, *cfg.Sources.plyomat()} {
 		j, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
@@ -49,13 +53,13 @@ func TestSecretIsRedacted(t *testing.T) {
 			t.Errorf("the secret shows in %q", s)
 		}
 	}
-	if got, want := fmt.Sprintf("%#v", Secret(value)), `jobs.Secret("[redacted]")`; got != want {
+	if got, want := fmt.Sprintf("%#v", connector.Secret(value)), `connector.Secret("[redacted]")`; got != want {
 		t.Errorf("%%#v = %s, want %s", got, want)
 	}
-	if got := fmt.Sprintf("%s|%q|%#v", Secret(""), Secret(""), Secret("")); got != `|""|jobs.Secret("")` {
+	if got := fmt.Sprintf("%s|%q|%#v", connector.Secret(""), connector.Secret(""), connector.Secret("")); got != `|""|connector.Secret("")` {
 		t.Errorf("an empty secret prints %s", got)
 	}
-	if Secret(value).Reveal() != value {
+	if connector.Secret(value).Reveal() != value {
 		t.Error("Reveal does not return the value")
 	}
 }

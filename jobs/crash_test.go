@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
@@ -183,8 +184,8 @@ func TestKilledTeamProSyncsConverge(t *testing.T) {
 	// The vendor's 1/s limit would make these runs take minutes; lift it
 	// on both sides (the limiter has tests of its own).
 	h := newTPHarness(t, 23, sbt.Options{Rate: 1000, Burst: 100000})
-	h.cfg.Sources.TeamPro.Rate, h.cfg.Sources.TeamPro.Burst = 1000, 100000
-	h.cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
+	h.cfg.Sources.teampro().Rate, h.cfg.Sources.teampro().Burst = 1000, 100000
+	h.cfg.Sources.teampro().Lookback = connector.Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
 	killAndFinish(t, h.dir, h.cfg, 23, 2, func(attempt int, finished bool) {
 		if finished || attempt == 0 {
 			h.sb.TeamPro.Advance(24 * time.Hour)
@@ -279,14 +280,14 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 		yaml += fmt.Sprintf("s3:\n  region: %s\n  endpoint: %s\n  force_path_style: %t\n", cfg.S3.Region, cfg.S3.Endpoint, cfg.S3.ForcePathStyle)
 	}
 	yaml += "sources:\n"
-	if c := cfg.Sources.Plyomat; c != nil {
+	if c := cfg.Sources.plyomat(); c != nil {
 		yaml += fmt.Sprintf("  plyomat:\n    base_url: %s\n    api_key: ${SANDBOX_KEY}\n", c.BaseURL)
 	}
-	if c := cfg.Sources.Optimo; c != nil {
+	if c := cfg.Sources.optimo(); c != nil {
 		yaml += fmt.Sprintf("  optimo:\n    base_url: %s\n    token: ${SANDBOX_OP_TOKEN}\n    timezone: %s\n    daily_request_budget: %d\n",
 			c.BaseURL, c.Timezone, c.DailyRequestBudget)
 	}
-	if c := cfg.Sources.TeamPro; c != nil {
+	if c := cfg.Sources.teampro(); c != nil {
 		yaml += fmt.Sprintf("  teampro:\n    base_url: %s\n    auth_url: %s\n    token_url: %s\n    client_id: %s\n    client_secret: ${SANDBOX_TP_SECRET}\n    token_file: %s\n    rate: %g\n    burst: %d\n    lookback: %s\n",
 			c.BaseURL, c.AuthURL, c.TokenURL, c.ClientID, c.TokenFile, c.Rate, c.Burst, time.Duration(c.Lookback))
 	}

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
 )
@@ -22,33 +24,6 @@ type DemoOptions struct {
 	Seed  int64
 	Scale sandbox.Scale
 }
-
-// DemoQuery is the sample query the demo prints: each athlete's best kept
-// jump.
-const DemoQuery = `SELECT a.first_name || ' ' || a.last_name AS athlete,
-       count(*) AS jumps,
-       round(max(r.jump_height_cm), 1) AS best_jump_cm,
-       round(avg(r.rsi), 2) AS mean_rsi
-FROM plyomat_reps r
-JOIN plyomat_sets s ON s.id = r.set_id
-JOIN plyomat_athletes a ON a.id = s.athlete_id
-WHERE r.is_kept
-GROUP BY ALL
-ORDER BY best_jump_cm DESC
-LIMIT 5`
-
-// DemoTeamProQuery summarises the 10 Hz samples per player.
-const DemoTeamProQuery = `SELECT p.first_name || ' ' || p.last_name AS player,
-       count(DISTINCT s.player_session_id) AS sessions,
-       round(count(*) / 600.0) AS minutes,
-       round(max(s.speed) * 3.6, 1) AS top_kmh,
-       max(s.hr)::INT AS max_hr
-FROM teampro_samples s
-JOIN teampro_player_sessions ps ON ps.id = s.player_session_id
-JOIN teampro_players p ON p.player_id = ps.player_id
-GROUP BY ALL
-ORDER BY minutes DESC
-LIMIT 5`
 
 // Demo starts the sandbox APIs in-process on a loopback port, syncs
 // everything into Out, builds the views and prints a sample query.
@@ -84,20 +59,18 @@ func Demo(ctx context.Context, env *Env, o DemoOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	// The sandbox is new on every run, so is its OAuth2 server: authorize
-	// through the real flow, with an HTTP client as the "browser" that
-	// approves and follows the redirect to the loopback listener.
-	quiet := *env
-	quiet.Stdout, quiet.Stderr = io.Discard, io.Discard
-	if err := AuthTeamPro(ctx, &quiet, cfg, AuthOptions{Open: FollowRedirects}); err != nil {
-		return fmt.Errorf("authorizing Team Pro: %w", err)
+	if err := AuthorizeSandbox(ctx, env, cfg); err != nil {
+		return err
 	}
-	env.Log.Info("authorized Team Pro through the sandbox's OAuth2 flow")
 	if _, err := Run(ctx, env, cfg, RunOptions{Command: "demo"}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "\nDuckDB views: %s\n", cfg.DuckDB)
-	for _, q := range []string{DemoQuery, DemoTeamProQuery} {
+	for _, c := range registry {
+		q := c.DemoQuery
+		if q == "" {
+			continue
+		}
 		cols, rows, err := views.Query(ctx, cfg.DuckDB, q)
 		if err != nil {
 			return fmt.Errorf("sample query: %w", err)
@@ -110,29 +83,37 @@ func Demo(ctx context.Context, env *Env, o DemoOptions) error {
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(env.Stdout, "\nOpen it from Python: duckdb.connect(%q, read_only=True).sql(\"SELECT * FROM plyomat_reps\")\n", cfg.DuckDB)
+	fmt.Fprintf(env.Stdout, "\nOpen it from Python: duckdb.connect(%q, read_only=True).sql(\"SHOW TABLES\")\n", cfg.DuckDB)
 	return nil
 }
 
 // SandboxConfig is a configuration of every source against a sandbox at
-// base, with the lake and token file under dir.
+// base, with the lake and the sources' files (a token) under dir.
 func SandboxConfig(base, dir string) *Config {
-	return &Config{
-		Output: filepath.Join(dir, "lake"),
-		DuckDB: filepath.Join(dir, "athlake.duckdb"),
-		Sources: Sources{
-			Plyomat: &PlyomatConfig{BaseURL: base + sandbox.PlyomatPrefix, APIKey: Secret(sandbox.PlyomatKey)},
-			Optimo: &OptimoConfig{BaseURL: base + sandbox.OptimoPath, Token: Secret(sandbox.OptimoAdminToken),
-				Timezone: sandbox.OptimoTimezone},
-			TeamPro: &TeamProConfig{
-				BaseURL:  base + sandbox.TeamProPrefix,
-				AuthURL:  base + sandbox.TeamProPrefix + "/oauth/authorize",
-				TokenURL: base + sandbox.TeamProPrefix + "/oauth/token",
-				ClientID: sandbox.TeamProClientID, ClientSecret: Secret(sandbox.TeamProClientSecret),
-				TokenFile: filepath.Join(dir, "teampro-token.json"),
-			},
-		},
+	cfg := &Config{Output: filepath.Join(dir, "lake"), DuckDB: filepath.Join(dir, "athlake.duckdb"), Sources: Sources{}}
+	for _, c := range registry {
+		cfg.Sources[c.Name] = c.Sandbox(base, dir)
 	}
+	return cfg
+}
+
+// AuthorizeSandbox authorizes every configured source that needs it
+// through its real flow against the sandbox (new on every run, so is its
+// OAuth2 server), with an HTTP client as the "browser" that approves and
+// follows the redirect to the loopback listener.
+func AuthorizeSandbox(ctx context.Context, env *Env, cfg *Config) error {
+	quiet := *env
+	quiet.Stdout, quiet.Stderr = io.Discard, io.Discard
+	for _, name := range cfg.sourceNames() {
+		if _, ok := cfg.Sources[name].(connector.Authorizer); !ok {
+			continue
+		}
+		if err := Authorize(ctx, &quiet, cfg, name, AuthOptions{Open: FollowRedirects}); err != nil {
+			return fmt.Errorf("authorizing %s: %w", name, err)
+		}
+		env.Log.Info("authorized through the sandbox's flow", "source", name)
+	}
+	return nil
 }
 
 // FollowRedirects plays a browser whose user approves at once: it opens the
@@ -171,13 +152,11 @@ func Sandbox(ctx context.Context, env *Env, o SandboxOptions) error {
 	}
 	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	base := "http://" + ln.Addr().String()
-	tp := base + sandbox.TeamProPrefix
 	fmt.Fprintf(env.Stdout, "sandbox listening on %s\n", base)
-	fmt.Fprintf(env.Stdout, "  plyomat  base_url: %s%s  api_key: %s\n", base, sandbox.PlyomatPrefix, sandbox.PlyomatKey)
-	fmt.Fprintf(env.Stdout, "  teampro  base_url: %s  auth_url: %s/oauth/authorize  token_url: %s/oauth/token  client_id: %s  client_secret: %s\n",
-		tp, tp, tp, sandbox.TeamProClientID, sandbox.TeamProClientSecret)
-	fmt.Fprintf(env.Stdout, "  optimo   base_url: %s%s  token: %s (coach: %s)  timezone: %s\n",
-		base, sandbox.OptimoPath, sandbox.OptimoAdminToken, sandbox.OptimoCoachToken, sandbox.OptimoTimezone)
+	for _, c := range registry {
+		fmt.Fprintf(env.Stdout, "  %-8s %s\n", c.Name, describe(c.Sandbox(base, ".")))
+	}
+	fmt.Fprintf(env.Stdout, "  (%s)\n", sandbox.Notes)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -190,4 +169,24 @@ func Sandbox(ctx context.Context, env *Env, o SandboxOptions) error {
 	srv.Shutdown(sctx)
 	<-served
 	return nil
+}
+
+// describe prints a section's set keys, secrets included: the sandbox's
+// credentials are its own, for pasting into a config.
+func describe(sec connector.Config) string {
+	v := reflect.ValueOf(sec).Elem()
+	var out []string
+	for i := range v.NumField() {
+		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		f := v.Field(i)
+		if tag == "" || tag == "-" || f.IsZero() || f.Kind() == reflect.Struct {
+			continue
+		}
+		val := fmt.Sprint(f.Interface())
+		if s, ok := f.Interface().(connector.Secret); ok {
+			val = s.Reveal()
+		}
+		out = append(out, tag+": "+val)
+	}
+	return strings.Join(out, "  ")
 }

@@ -18,6 +18,9 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 
+	"github.com/athlake/athlake/extract/optimo"
+	"github.com/athlake/athlake/extract/plyomat"
+	"github.com/athlake/athlake/extract/teampro"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
@@ -58,11 +61,9 @@ func newHarness(t *testing.T, seed int64) *harness {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	cfg := &Config{
-		Output: filepath.Join(dir, "lake"),
-		DuckDB: filepath.Join(dir, "athlake.duckdb"),
-		Sources: Sources{Plyomat: &PlyomatConfig{
-			BaseURL: srv.URL + sandbox.PlyomatPrefix, APIKey: Secret(sandbox.PlyomatKey),
-		}},
+		Output:  filepath.Join(dir, "lake"),
+		DuckDB:  filepath.Join(dir, "athlake.duckdb"),
+		Sources: Sources{"plyomat": plyomat.Connector.Sandbox(srv.URL, dir)},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -281,3 +282,8 @@ func assertViews(t *testing.T, query func(string) [][]string, prefix string, que
 		}
 	}
 }
+
+// The sources' sections of a config, typed (nil when not configured).
+func (s Sources) plyomat() *plyomat.Config { c, _ := s["plyomat"].(*plyomat.Config); return c }
+func (s Sources) optimo() *optimo.Config   { c, _ := s["optimo"].(*optimo.Config); return c }
+func (s Sources) teampro() *teampro.Config { c, _ := s["teampro"].(*teampro.Config); return c }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
-	"github.com/athlake/athlake/schemas"
 )
 
 // MirrorOptions configure `athlake mirror`.
@@ -89,7 +88,7 @@ func Mirror(ctx context.Context, env *Env, cfg *Config, o MirrorOptions) (*Mirro
 	if err != nil {
 		return nil, err
 	}
-	reg := schemas.All()
+	reg := tables()
 	c, err := load.ListCommitted(ctx, src, reg)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", src.URL(), err)

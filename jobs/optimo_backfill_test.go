@@ -158,7 +158,7 @@ func TestOptimoBackfillAthleteWindow(t *testing.T) {
 			if hostile && wire != sbo.HostileIDs[2] {
 				t.Fatalf("athlete id %q, want the hostile %q", wire, sbo.HostileIDs[2])
 			}
-			h.cfg.Sources.Optimo.DailyRequestBudget = 2
+			h.cfg.Sources.optimo().DailyRequestBudget = 2
 			o := RunOptions{Command: "backfill", Backfill: true, Athletes: []string{wire}, Since: since, Until: until}
 			stops := 0
 			for day := 0; ; day++ {
@@ -291,7 +291,7 @@ func TestOptimoBackfillAllAthletesResumes(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
 	h := newOPHarness(t, 56, sbo.Options{Scale: sandbox.ScaleMedium, Clock: clock.Now, RecordCalls: true})
 	sb := h.sb.Optimo
-	h.cfg.Sources.Optimo.DailyRequestBudget = 150
+	h.cfg.Sources.optimo().DailyRequestBudget = 150
 	var deleted []sbo.Athlete
 	stops := 0
 	for day := 0; ; day++ {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/optimo"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
@@ -165,7 +166,7 @@ func TestOptimoPassSpanningDays(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
 	h := newOPHarness(t, 49, sbo.Options{Scale: sandbox.ScaleMedium, Clock: clock.Now, RecordCalls: true})
-	h.cfg.Sources.Optimo.DailyRequestBudget = 20
+	h.cfg.Sources.optimo().DailyRequestBudget = 20
 	loc := h.sb.Optimo.Zone()
 	var deleted []sbo.Workout
 	var x int64
@@ -264,7 +265,7 @@ func TestOptimoCursorFields(t *testing.T) {
 	t.Run("configured", func(t *testing.T) {
 		t.Parallel()
 		h := newOPHarness(t, 50, sbo.Options{StampName: "modified", RecordCalls: true})
-		h.cfg.Sources.Optimo.CursorFields = OptimoCursorFields{Athletes: "modified", Workouts: "modified", Assessments: "modified"}
+		h.cfg.Sources.optimo().CursorFields = optimo.CursorFields{Athletes: "modified", Workouts: "modified", Assessments: "modified"}
 		sum, err := h.run()
 		if err != nil {
 			t.Fatal(err)
@@ -320,8 +321,8 @@ func TestOptimoCursorFieldsConfig(t *testing.T) {
 	for _, c := range []struct{ yaml, key, msg string }{
 		{"      workout.list: \"bad name\"\n", "sources.optimo.cursor_fields.workout.list", "not an XML element name"},
 		{"      athlete.list: \"<x>\"\n", "sources.optimo.cursor_fields.athlete.list", "not an XML element name"},
-		{"      coach.list: modified\n", "", "unknown key coach.list"},
-		{"      workouts.list: modified\n", "", "unknown key workouts.list"},
+		{"      coach.list: modified\n", "sources.optimo.cursor_fields.coach.list", "line 7: unknown key coach.list"},
+		{"      workouts.list: modified\n", "sources.optimo.cursor_fields.workouts.list", "line 7: unknown key workouts.list"},
 	} {
 		cfg, err := ParseConfig([]byte(base+c.yaml), func(string) string { return "" })
 		if err == nil {
@@ -339,7 +340,7 @@ func TestOptimoCursorFieldsConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	got := cfg.Sources.Optimo.CursorFields.ByMethod()
+	got := cfg.Sources.optimo().CursorFields.ByMethod()
 	if len(got) != 2 || got["workout.list"] != "modified" || got["assessment.list"] != "changed.at" {
 		t.Errorf("cursor fields = %v", got)
 	}
@@ -360,11 +361,11 @@ func TestOptimoVendorQuotaLeavesTheDayOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := (&quotaStore{st: st, key: optimoQuotaKey}).Load(context.Background())
+	q, err := optimo.LakeQuota(st).Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !q.VendorRefused || q.Used >= h.cfg.Sources.Optimo.DailyRequestBudget || q.Used != h.sb.Optimo.Stats().Total {
+	if !q.VendorRefused || q.Used >= h.cfg.Sources.optimo().DailyRequestBudget || q.Used != h.sb.Optimo.Stats().Total {
 		t.Errorf("quota after the vendor's refusal: %+v (sent %d): want our count of what was sent, and the refusal noted", q, h.sb.Optimo.Stats().Total)
 	}
 	// The vendor still refuses: one request, then a stop.
@@ -418,7 +419,7 @@ func TestOptimoBackfillFirstInFewestDays(t *testing.T) {
 		t.Fatalf("no budget in 10..40 spreads %d pages over 3 days or more with room for the re-reads", total)
 	}
 	t.Logf("%d pages, budget %d a day: %d days at least", total, budget, days)
-	h.cfg.Sources.Optimo.DailyRequestBudget = budget
+	h.cfg.Sources.optimo().DailyRequestBudget = budget
 	for day := 1; ; day++ {
 		if day > days {
 			t.Fatalf("the first pass did not complete in %d days", days)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
@@ -38,7 +39,8 @@ func newOPHarness(t *testing.T, seed int64, o sbo.Options, wrap ...func(http.Han
 	srv := httptest.NewServer(hd)
 	t.Cleanup(srv.Close)
 	cfg := SandboxConfig(srv.URL, t.TempDir())
-	cfg.Sources.Plyomat, cfg.Sources.TeamPro = nil, nil
+	delete(cfg.Sources, "plyomat")
+	delete(cfg.Sources, "teampro")
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestOptimoQuotaStopsAndResumes(t *testing.T) {
 	h := newOPHarness(t, 42, sbo.Options{Clock: clock.Now})
 	// Four methods: a budget of 4 is one request each a day, so the
 	// two-page workout list cannot finish on the first day.
-	h.cfg.Sources.Optimo.DailyRequestBudget = 4
+	h.cfg.Sources.optimo().DailyRequestBudget = 4
 	stops := 0
 	for day := 0; ; day++ {
 		if day > 10 {
@@ -239,7 +241,7 @@ func TestOptimoFaultsAndRequestRoot(t *testing.T) {
 func TestOptimoCoachTokenSkipsCoaches(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 45, sbo.Options{})
-	h.cfg.Sources.Optimo.Token = Secret(sandbox.OptimoCoachToken)
+	h.cfg.Sources.optimo().Token = connector.Secret(sandbox.OptimoCoachToken)
 	sum, err := h.run()
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@
 package jobs
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,11 +22,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"golang.org/x/oauth2"
 
-	"github.com/athlake/athlake/extract/optimo"
-	"github.com/athlake/athlake/extract/plyomat"
-	"github.com/athlake/athlake/extract/teampro"
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/store/s3store"
@@ -96,12 +92,13 @@ type RunOptions struct {
 	// HTTP tuning (tests shorten timeouts and backoff).
 	Timeout time.Duration
 	Backoff time.Duration
-	// Team Pro's rate limiter: rate, burst and clock (tests run it on a
-	// fake clock); zero values are the vendor's limits and the real clock.
-	TeamProRate  float64
-	TeamProBurst int
-	Clock        func() time.Time
-	Sleep        func(ctx context.Context, d time.Duration) error
+	// Client-side rate limits (Team Pro's): rate, burst and clock (tests
+	// run it on a fake clock); zero values are the configured limits and
+	// the real clock.
+	Rate  float64
+	Burst int
+	Clock func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Summary is what a run did; it is printed and written under _runs/.
@@ -148,7 +145,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	if err := prepareWrite(ctx, st); err != nil {
 		return nil, err
 	}
-	reg := schemas.All()
+	reg := tables()
 	start := env.now().UTC()
 	runID := newRunID(start)
 	log := env.Log.With("run_id", runID)
@@ -207,7 +204,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 			sum.Requests[s.Name()] = rq.Stats()
 		}
 	}
-	runErr = classify(runErr, cfg)
+	runErr = classify(runErr, names)
 	var viewsErr error
 	sum.Views, viewsErr = buildViews(context.WithoutCancel(ctx), cfg, st, reg)
 	if b := sum.Views; viewsErr == nil && (b.Full || b.Copied) && b.Mode == views.Tables {
@@ -244,19 +241,17 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	return sum, runErr
 }
 
-// classify turns errors the user must fix into configuration errors.
-func classify(err error, cfg *Config) error {
-	var api *plyomat.APIError
-	switch {
-	case errors.Is(err, teampro.ErrReauthorize):
-		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the Team Pro authorization is missing, revoked or expired"})
-	case errors.As(err, &api) && api.Source == "teampro" && api.Status == http.StatusUnauthorized:
-		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the vendor rejected the access token: run `athlake auth teampro` again"})
-	case errors.As(err, &api) && api.Source == "teampro" && api.Status == http.StatusForbidden:
-		return errors.Join(err, &ConfigError{Key: "sources.teampro.token_file", Msg: "the vendor refused access: authorize a user who can read the teams (scope team_read) with `athlake auth teampro`"})
-	case errors.As(err, &api) && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden):
-		key := map[string]string{"plyomat": "api_key", "optimo": "token"}[api.Source]
-		return errors.Join(err, &ConfigError{Key: "sources." + api.Source + "." + key, Msg: "the vendor rejected the credentials"})
+// classify turns errors the user must fix into configuration errors
+// naming the key: the vendor refused the credentials of a section.
+func classify(err error, names []string) error {
+	if err == nil {
+		return nil
+	}
+	for _, n := range names {
+		c, _ := lookup(n)
+		if ke := c.AuthError(err); ke != nil {
+			return errors.Join(err, sourceError(n, ke))
+		}
 	}
 	return err
 }
@@ -280,71 +275,34 @@ func selectSources(cfg *Config, want []string) ([]string, error) {
 func buildSources(ctx context.Context, cfg *Config, st store.Store, names []string, env *Env, log *slog.Logger, reg *schemas.Registry, runID string, o RunOptions) ([]pipeline.Source, error) {
 	var out []pipeline.Source
 	for _, n := range names {
-		switch n {
-		case "plyomat":
-			p := cfg.Sources.Plyomat
-			c, err := plyomat.New(plyomat.Options{
-				BaseURL: p.BaseURL, APIKey: p.APIKey.Reveal(), UserAgent: userAgent(),
-				PageSize: p.PageSize, Concurrency: p.Concurrency, Timeout: cmp.Or(o.Timeout, time.Duration(p.Timeout)),
-				Backoff: o.Backoff, Transport: env.Transport, Log: log.With("source", n),
-			})
-			if err != nil {
-				return nil, &ConfigError{Key: "sources.plyomat", Msg: err.Error()}
-			}
-			out = append(out, plyomat.NewSource(c, plyomat.SourceOptions{
-				Registry: reg, Mem: env.mem(), RunID: runID, Lookback: time.Duration(p.Lookback),
-				Concurrency: p.Concurrency, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
-			}))
-		case "optimo":
-			oc := cfg.Sources.Optimo
-			budget, err := optimo.NewBudget(ctx, &quotaStore{st: st, key: optimoQuotaKey}, oc.Zone(), oc.DailyRequestBudget, o.Clock)
-			if err != nil {
-				return nil, err
-			}
-			c, err := optimo.New(optimo.Options{
-				URL: oc.BaseURL, Token: oc.Token.Reveal(), UserAgent: userAgent(), Budget: budget,
-				Timeout: cmp.Or(o.Timeout, time.Duration(oc.Timeout)), Backoff: o.Backoff,
-				Transport: env.Transport, Log: log.With("source", n),
-			})
-			if err != nil {
-				return nil, &ConfigError{Key: "sources.optimo", Msg: err.Error()}
-			}
-			out = append(out, optimo.NewSource(c, optimo.SourceOptions{
-				Registry: reg, Mem: env.mem(), RunID: runID, Zone: oc.Zone(),
-				Overlap: time.Duration(oc.Overlap), CursorFields: oc.CursorFields.ByMethod(), Log: log.With("source", n),
-				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
-			}))
-		case "teampro":
-			t := cfg.Sources.TeamPro
-			ts, err := tokenStore(ctx, env, cfg)
-			if err != nil {
-				return nil, err
-			}
-			tokens := &teampro.TokenSource{Config: oauthConfig(t), Store: ts}
-			c, err := teampro.New(teampro.Options{
-				BaseURL: t.BaseURL, Tokens: tokens, UserAgent: userAgent(),
-				Timeout: cmp.Or(o.Timeout, time.Duration(t.Timeout)), Backoff: o.Backoff,
-				Rate: cmp.Or(o.TeamProRate, t.Rate), Burst: cmp.Or(o.TeamProBurst, t.Burst), Clock: o.Clock, Sleep: o.Sleep,
-				Transport: env.Transport, Log: log.With("source", n),
-			})
-			if err != nil {
-				return nil, &ConfigError{Key: "sources.teampro", Msg: err.Error()}
-			}
-			out = append(out, teampro.NewSource(c, teampro.SourceOptions{
-				Registry: reg, Mem: env.mem(), RunID: runID, Lookback: time.Duration(t.Lookback),
-				Samples: t.Samples, Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
-			}))
+		cenv := sourceEnv(env, cfg, n)
+		cenv.Lake, cenv.Registry, cenv.RunID, cenv.Log = st, reg, runID, log.With("source", n)
+		cenv.Run = connector.Run{
+			Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
+			Timeout: o.Timeout, Backoff: o.Backoff, Rate: o.Rate, Burst: o.Burst, Clock: o.Clock, Sleep: o.Sleep,
 		}
+		s, err := cfg.Sources[n].Source(ctx, cenv)
+		if err != nil {
+			return nil, sourceError(n, err)
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
 
-// oauthConfig is the OAuth2 client of the Team Pro account: client
-// credentials in HTTP basic auth, as the vendor requires.
-func oauthConfig(t *TeamProConfig) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID: t.ClientID, ClientSecret: t.ClientSecret.Reveal(), Scopes: []string{teampro.Scope},
-		Endpoint: oauth2.Endpoint{AuthURL: t.AuthURL, TokenURL: t.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+// sourceEnv is what every use of a source's section gets from the
+// surroundings: the HTTP transport, paths, S3 buckets and the allocator.
+func sourceEnv(env *Env, cfg *Config, name string) *connector.Env {
+	return &connector.Env{
+		Path: func(p string) (string, error) { return cfg.resolve(p, os.UserHomeDir) },
+		OpenBucket: func(ctx context.Context, bucket string) (store.Store, error) {
+			st, err := openS3(ctx, env, cfg, bucket, "")
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return st, nil
+		},
+		Mem: env.mem(), Log: env.Log.With("source", name), Transport: env.Transport, UserAgent: userAgent(),
 	}
 }
 
@@ -370,33 +328,4 @@ func printSummary(w io.Writer, s *Summary) {
 	if s.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", s.Error)
 	}
-}
-
-// optimoQuotaKey is where Optimo's daily request count is kept.
-var optimoQuotaKey = path.Join(load.StateDir, "optimo-quota.json")
-
-// quotaStore keeps Optimo's daily request count in the lake's state folder.
-type quotaStore struct {
-	st  store.Store
-	key string
-}
-
-func (q *quotaStore) Load(ctx context.Context) (optimo.Quota, error) {
-	var out optimo.Quota
-	b, _, err := q.st.Get(ctx, q.key)
-	if errors.Is(err, store.ErrNotFound) {
-		return out, nil
-	}
-	if err != nil {
-		return out, err
-	}
-	return out, json.Unmarshal(b, &out)
-}
-
-func (q *quotaStore) Save(ctx context.Context, v optimo.Quota) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return q.st.Put(ctx, q.key, b)
 }

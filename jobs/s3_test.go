@@ -123,11 +123,11 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 
 	newLocal := func(name string) *Config {
 		cfg := SandboxConfig(api.URL, filepath.Join(dir, name))
-		cfg.Sources.TeamPro.Rate, cfg.Sources.TeamPro.Burst = 1000, 100000
+		cfg.Sources.teampro().Rate, cfg.Sources.teampro().Burst = 1000, 100000
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		if err := AuthTeamPro(ctx, env, cfg, AuthOptions{Open: FollowRedirects}); err != nil {
+		if err := Authorize(ctx, env, cfg, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
 			t.Fatal(err)
 		}
 		return cfg
@@ -135,13 +135,13 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 	local := newLocal("local")
 	// The S3 job keeps its Team Pro token on S3 too (a pod without a disk).
 	remote := SandboxConfig(api.URL, filepath.Join(dir, "s3"))
-	remote.Sources.TeamPro.Rate, remote.Sources.TeamPro.Burst = 1000, 100000
-	remote.Sources.TeamPro.TokenFile = "s3://" + bucket + "/secrets/teampro-token.json"
+	remote.Sources.teampro().Rate, remote.Sources.teampro().Burst = 1000, 100000
+	remote.Sources.teampro().TokenFile = "s3://" + bucket + "/secrets/teampro-token.json"
 	s3Config(remote, srv, bucket, "team/lake")
 	if err := remote.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := AuthTeamPro(ctx, env, remote, AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(ctx, env, remote, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := srv.Store(t, bucket, "secrets").Get(ctx, "teampro-token.json"); err != nil {
@@ -388,7 +388,7 @@ func TestS3ConcurrentSyncs(t *testing.T) {
 	var opened sync.Once
 	open := func() { opened.Do(func() { close(gate) }) }
 	t.Cleanup(open) // runs before api.Close
-	h.cfg.Sources.Plyomat.BaseURL = api.URL + sandbox.PlyomatPrefix
+	h.cfg.Sources.plyomat().BaseURL = api.URL + sandbox.PlyomatPrefix
 	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
 
 	var outs [2]syncBuffer
@@ -444,11 +444,11 @@ func BenchmarkSyncOutput(b *testing.B) {
 	dir := b.TempDir()
 	env := s3Env(&Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}, srv)
 	base := SandboxConfig(api.URL, dir)
-	base.Sources.TeamPro.Rate, base.Sources.TeamPro.Burst = 1000, 1<<30
+	base.Sources.teampro().Rate, base.Sources.teampro().Burst = 1000, 1<<30
 	if err := base.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	if err := AuthTeamPro(ctx, env, base, AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(ctx, env, base, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
 		b.Fatal(err)
 	}
 	for _, kind := range []string{"local", "s3"} {

@@ -16,7 +16,7 @@ import (
 // With a views database (db not ""), it also reports the fields vendors sent
 // that the schemas do not know, which the views keep in _extra.
 func Schemas(ctx context.Context, w io.Writer, format, db string) error {
-	reg := schemas.All()
+	reg := tables()
 	unknown, err := unknownFields(ctx, db, reg)
 	if err != nil {
 		return err

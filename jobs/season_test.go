@@ -96,13 +96,13 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 	defer api.Close()
 	dir := b.TempDir()
 	cfg := SandboxConfig(api.URL, dir)
-	cfg.Sources.TeamPro.Rate, cfg.Sources.TeamPro.Burst = 1000, 1<<30
-	cfg.Sources.Optimo.DailyRequestBudget = 1 << 30
+	cfg.Sources.teampro().Rate, cfg.Sources.teampro().Burst = 1000, 1<<30
+	cfg.Sources.optimo().DailyRequestBudget = 1 << 30
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
-	if err := AuthTeamPro(ctx, env, cfg, AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(ctx, env, cfg, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
 		b.Fatal(err)
 	}
 	fmt.Fprintf(w, "season: %d days, scale %s, one sync a day of plyomat, teampro and optimo; query times are the best of %d runs\n", days, scale, runs)

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
-	"github.com/athlake/athlake/schemas"
 )
 
 // Status prints each source's stream state, the last runs and the lock.
@@ -49,14 +48,13 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 			}
 		}
 	}
-	if oc := cfg.Sources.Optimo; oc != nil {
-		q, err := (&quotaStore{st: st, key: optimoQuotaKey}).Load(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "\noptimo quota: %d of %d requests spent on %s (%s)\n", q.Used, oc.DailyRequestBudget, cmp.Or(q.Day, "-"), oc.Timezone)
-		if q.VendorRefused {
-			fmt.Fprintf(w, "  the vendor refused a request for its quota on %s: the next run tries one request first\n", q.Day)
+	for _, name := range cfg.sourceNames() {
+		if r, ok := cfg.Sources[name].(connector.Reporter); ok {
+			cenv := sourceEnv(env, cfg, name)
+			cenv.Lake = st
+			if err := r.Report(ctx, cenv, w); err != nil {
+				return err
+			}
 		}
 	}
 	runs, err := st.List(ctx, load.RunsDir+"/")
@@ -83,7 +81,7 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 		}
 		fmt.Fprintf(w, "  %s  %-8s %-7s %6.1fs %9d rows %5d rejects\n", s.RunID, s.Command, s.Status, s.Duration, rows, s.Rejects)
 	}
-	c, err := load.ListCommitted(ctx, st, schemas.All())
+	c, err := load.ListCommitted(ctx, st, tables())
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/athlake/athlake/extract/teampro"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/store/s3store"
@@ -114,27 +111,4 @@ func viewsS3(ctx context.Context, cfg *Config, st store.Store) (*views.S3, error
 		Region: s3.Region(), Endpoint: cfg.S3.Endpoint, PathStyle: cfg.S3.ForcePathStyle,
 		KeyID: creds.AccessKeyID, Secret: creds.SecretAccessKey, SessionToken: creds.SessionToken,
 	}, nil
-}
-
-// tokenStore is where the Team Pro token lives: a local file (mode 0600),
-// or an object at s3://bucket/key for pods without a persistent disk (same
-// S3 settings as the output; refreshes use compare-and-swap).
-func tokenStore(ctx context.Context, env *Env, cfg *Config) (teampro.TokenStore, error) {
-	p := cfg.Sources.TeamPro.TokenFile
-	if !strings.HasPrefix(p, "s3://") {
-		path, err := cfg.TokenFilePath(os.UserHomeDir)
-		if err != nil {
-			return nil, err
-		}
-		return teampro.TokenFile{Path: path}, nil
-	}
-	bucket, key, err := s3store.ParseURL(p)
-	if err != nil || key == "" {
-		return nil, &ConfigError{Key: "sources.teampro.token_file", Msg: "want a file path or s3://bucket/key"}
-	}
-	st, err := openS3(ctx, env, cfg, bucket, "")
-	if err != nil {
-		return nil, err
-	}
-	return teampro.ObjectToken{Store: st, Key: key}, nil
 }

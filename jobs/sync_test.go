@@ -231,7 +231,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	h.sb.Plyomat.SetFaults(sbp.Faults{ErrorRate: 0.05})
 	h.sync()
 	// A bad key: the error names the key, not its value.
-	h.cfg.Sources.Plyomat.APIKey = "pk_live_wrong_but_secret"
+	h.cfg.Sources.plyomat().APIKey = "pk_live_wrong_but_secret"
 	_, err := h.run(RunOptions{})
 	var cfgErr *ConfigError
 	if !errors.As(err, &cfgErr) || cfgErr.Key != "sources.plyomat.api_key" {
@@ -389,7 +389,7 @@ func (b *athleteBarrier) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestFirstSetsPassReadsAthletesConcurrently(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 19)
-	h.cfg.Sources.Plyomat.Concurrency = 3
+	h.cfg.Sources.plyomat().Concurrency = 3
 	barrier := &athleteBarrier{next: http.DefaultTransport, n: 3, release: make(chan struct{})}
 	env := h.env()
 	env.Transport = barrier

@@ -217,10 +217,10 @@ func TestTeamProBackfillSharesTheLimit(t *testing.T) {
 	const burst = 10
 	h := newTPHarness(t, 44, sbt.Options{Burst: burst, Rate: 1})
 	tp := h.sb.TeamPro
-	limit := RunOptions{Command: "sync", TeamProBurst: burst, TeamProRate: 1}
+	limit := RunOptions{Command: "sync", Burst: burst, Rate: 1}
 	h.sync(limit)
 	for _, o := range []RunOptions{
-		{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, TeamProBurst: burst, TeamProRate: 1},
+		{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Burst: burst, Rate: 1},
 		limit,
 	} {
 		tp.ResetStats()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
@@ -113,7 +114,7 @@ func TestTeamProVanishedRecords(t *testing.T) {
 	h := newTPHarness(t, 37, sbt.Options{})
 	// The next sync lists the whole history again, so records that come
 	// back are listed whatever their start.
-	h.cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour)
+	h.cfg.Sources.teampro().Lookback = connector.Duration(30 * 24 * time.Hour)
 	tp := h.sb.TeamPro
 	truth := tp.TruthWithoutSamples()
 	doomed := truth.Teams[0]

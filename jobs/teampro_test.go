@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/teampro"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
@@ -52,12 +53,12 @@ func newTPHarness(t *testing.T, seed int64, o sbt.Options) *tpHarness {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	cfg := SandboxConfig(srv.URL, dir)
-	cfg.Sources.Plyomat = nil
+	delete(cfg.Sources, "plyomat")
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	h := &tpHarness{t: t, sb: sb, cfg: cfg, dir: dir, logs: &syncBuffer{}, clock: clock}
-	if err := AuthTeamPro(context.Background(), h.env(), cfg, AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(context.Background(), h.env(), cfg, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
 		t.Fatalf("authorizing: %v", err)
 	}
 	return h
@@ -205,7 +206,7 @@ func TestTeamProBackfillAndIncrementalExact(t *testing.T) {
 	t.Parallel()
 	h := newTPHarness(t, 31, sbt.Options{})
 	// Advance edits sessions up to a few weeks old; look back that far.
-	h.cfg.Sources.TeamPro.Lookback = Duration(30 * 24 * time.Hour)
+	h.cfg.Sources.teampro().Lookback = connector.Duration(30 * 24 * time.Hour)
 	start := time.Now()
 	sum := h.sync(RunOptions{})
 	t.Logf("backfill sync took %v", time.Since(start))
@@ -273,7 +274,7 @@ func TestTeamProLimiterHoldsOff429s(t *testing.T) {
 	h := newTPHarness(t, 32, sbt.Options{Burst: burst, Rate: 1})
 	clock := h.clock
 	start := clock.Now()
-	sum := h.sync(RunOptions{TeamProBurst: burst, TeamProRate: 1})
+	sum := h.sync(RunOptions{Burst: burst, Rate: 1})
 	elapsed := clock.Now().Sub(start)
 	st := h.sb.TeamPro.Stats()
 	requests := sum.Requests["teampro"].Requests
@@ -292,7 +293,7 @@ func TestTeamProLimiterHoldsOff429s(t *testing.T) {
 
 	// A run right after finds the vendor's bucket empty, and knows it.
 	h.sb.TeamPro.ResetStats()
-	h.sync(RunOptions{TeamProBurst: burst, TeamProRate: 1})
+	h.sync(RunOptions{Burst: burst, Rate: 1})
 	if st := h.sb.TeamPro.Stats(); st.RateLimited != 0 {
 		t.Errorf("back-to-back run got %d 429s", st.RateLimited)
 	}
@@ -311,7 +312,7 @@ func TestTeamProTokenRotatesMidRun(t *testing.T) {
 	}
 	// The file holds the newest refresh token: the next run can refresh.
 	h.sync(RunOptions{})
-	info, err := os.Stat(h.cfg.Sources.TeamPro.TokenFile)
+	info, err := os.Stat(h.cfg.Sources.teampro().TokenFile)
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("token file: %v, mode %v", err, info.Mode())
 	}
@@ -323,7 +324,7 @@ func TestTeamProRevokedAuthorization(t *testing.T) {
 	h.sync(RunOptions{})
 	h.sb.TeamPro.RevokeRefreshTokens()
 	// Make the stored access token look expired so the run must refresh.
-	tok := expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.TeamPro.TokenFile})
+	tok := expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.teampro().TokenFile})
 	_, err := h.run(RunOptions{})
 	var cfgErr *ConfigError
 	if !errors.Is(err, teampro.ErrReauthorize) || !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "athlake auth teampro") {
@@ -345,10 +346,10 @@ func TestTeamProRevokedAuthorization(t *testing.T) {
 func TestTokenRefreshAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	h := newTPHarness(t, 35, sbt.Options{})
-	expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.TeamPro.TokenFile})
+	expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.teampro().TokenFile})
 	before := h.sb.TeamPro.Stats().TokenRequests
 	cfgPath := filepath.Join(h.dir, "tp.yaml")
-	tp := h.cfg.Sources.TeamPro
+	tp := h.cfg.Sources.teampro()
 	yaml := fmt.Sprintf("output: %s\nsources:\n  teampro:\n    base_url: %s\n    auth_url: %s\n    token_url: %s\n    client_id: %s\n    client_secret: %s\n    token_file: %s\n",
 		h.cfg.Output, tp.BaseURL, tp.AuthURL, tp.TokenURL, tp.ClientID, tp.ClientSecret.Reveal(), tp.TokenFile)
 	os.WriteFile(cfgPath, []byte(yaml), 0o600)
@@ -386,7 +387,11 @@ func childToken(path string) int {
 		fmt.Println(err)
 		return 2
 	}
-	ts := &teampro.TokenSource{Config: oauthConfig(cfg.Sources.TeamPro), Store: teampro.TokenFile{Path: cfg.Sources.TeamPro.TokenFile}}
+	ts, err := cfg.Sources.teampro().TokenSource(context.Background(), sourceEnv(&Env{Log: slog.Default()}, cfg, "teampro"))
+	if err != nil {
+		fmt.Println(err)
+		return 2
+	}
 	tok, err := ts.Token()
 	if err != nil {
 		fmt.Println(err)
@@ -415,7 +420,7 @@ func expireToken(t *testing.T, st teampro.TokenStore) *oauth2.Token {
 func TestTeamProUnchangedSyncWritesNothingAndEmptiedTeamsEmpty(t *testing.T) {
 	t.Parallel()
 	h := newTPHarness(t, 36, sbt.Options{})
-	h.cfg.Sources.Optimo = nil
+	delete(h.cfg.Sources, "optimo")
 	h.sync(RunOptions{})
 	files, _ := parquetFiles(t, h.cfg.Output)
 	if sum := h.sync(RunOptions{}); sum.Files != 0 {

@@ -38,7 +38,7 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := buildViews(ctx, cfg, st, schemas.All())
+	b, err := buildViews(ctx, cfg, st, tables())
 	if err != nil {
 		return err
 	}

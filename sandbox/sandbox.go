@@ -51,6 +51,9 @@ const (
 	OptimoTimezone = "Europe/Copenhagen"
 )
 
+// Notes says what `athlake sandbox` adds to the sources' settings.
+const Notes = "optimo also takes the coach token " + OptimoCoachToken + ", a role refused coach.list"
+
 // Options configures a sandbox.
 type Options struct {
 	Seed  int64

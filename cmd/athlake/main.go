@@ -239,9 +239,10 @@ func runCompact(ctx context.Context, c *command) error {
 }
 
 func runAuth(ctx context.Context, c *command) error {
-	if len(c.args) == 0 || c.args[0] != "teampro" {
-		return &jobs.UsageError{Msg: "usage: athlake auth teampro [--config FILE] [--no-browser]"}
+	if len(c.args) == 0 || strings.HasPrefix(c.args[0], "-") {
+		return &jobs.UsageError{Msg: "usage: athlake auth SOURCE [--config FILE] [--no-browser] (e.g. athlake auth teampro)"}
 	}
+	source := c.args[0]
 	c.args = c.args[1:]
 	cfgFlag := c.configFlag()
 	noBrowser := c.fs.Bool("no-browser", false, "do not open a browser; paste the code instead")
@@ -253,7 +254,7 @@ func runAuth(ctx context.Context, c *command) error {
 	if !*noBrowser && (c.getenv("DISPLAY") != "" || c.getenv("WAYLAND_DISPLAY") != "") {
 		o.Open = openBrowser
 	}
-	return jobs.AuthTeamPro(ctx, c.env, cfg, o)
+	return jobs.Authorize(ctx, c.env, cfg, source, o)
 }
 
 func runStatus(ctx context.Context, c *command) error {

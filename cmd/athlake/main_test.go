@@ -63,6 +63,11 @@ func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{[]string{"sync", "--config", write("s3key.yaml", "output: s3://b/lake\ns3:\n  access_key: AKIA\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "unknown key access_key"},
 		{[]string{"compact", "--config", write("c.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--table", "sets"}, "--table sets: no such table"},
 		{[]string{"backfill", "--config", write("two.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n  optimo:\n    base_url: http://x/xml-in\n    token: t\n"), "--athlete", "a1"}, "--athlete: an id belongs to one vendor; name it with --source"},
+		{[]string{"sync", "--config", write("src.yaml", "sources:\n  strava:\n    api_key: k\n")}, "sources.strava: line 2: unknown source (known: plyomat, optimo, teampro)"},
+		{[]string{"sync", "--config", write("srckey.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    apikey: k\n")}, "sources.plyomat.apikey: line 4: unknown key apikey"},
+		{[]string{"sync", "--config", write("srctype.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    page_size: lots\n")}, "sources.plyomat: line 5: cannot unmarshal"},
+		{[]string{"auth", "strava", "--config", write("a.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "auth strava: no such source to authorize (those that need it: teampro)"},
+		{[]string{"auth", "teampro", "--config", write("a2.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "sources.teampro: not configured"},
 		{[]string{"mirror", "--config", write("m.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "--to: required"},
 		{[]string{"views", "--config", write("v.yaml", "output: s3://b/lake\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--lake", "s3://b/other"}, "--lake: want a local folder"},
 	}

@@ -1,0 +1,90 @@
+package plyomat
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
+	"github.com/athlake/athlake/schemas"
+)
+
+// Connector is Plyomat to athlake.
+var Connector = connector.Connector{
+	Name:      "plyomat",
+	Title:     "Plyomat",
+	NewConfig: func() connector.Config { return &Config{} },
+	Tables:    schemas.Plyomat,
+	AuthError: func(err error) *connector.KeyError {
+		var api *APIError
+		if errors.As(err, &api) && api.Source == "plyomat" && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden) {
+			return &connector.KeyError{Key: "api_key", Msg: "the vendor rejected the credentials"}
+		}
+		return nil
+	},
+	Sandbox: func(base, _ string) connector.Config {
+		return &Config{BaseURL: base + sandbox.PlyomatPrefix, APIKey: sandbox.PlyomatKey}
+	},
+	DemoQuery: `SELECT a.first_name || ' ' || a.last_name AS athlete,
+       count(*) AS jumps,
+       round(max(r.jump_height_cm), 1) AS best_jump_cm,
+       round(avg(r.rsi), 2) AS mean_rsi
+FROM plyomat_reps r
+JOIN plyomat_sets s ON s.id = r.set_id
+JOIN plyomat_athletes a ON a.id = s.athlete_id
+WHERE r.is_kept
+GROUP BY ALL
+ORDER BY best_jump_cm DESC
+LIMIT 5`,
+}
+
+// Config is the section sources.plyomat.
+type Config struct {
+	BaseURL     string             `yaml:"base_url"`
+	APIKey      connector.Secret   `yaml:"api_key"`
+	Lookback    connector.Duration `yaml:"lookback"`
+	PageSize    int                `yaml:"page_size"`
+	Concurrency int                `yaml:"concurrency"`
+	Timeout     connector.Duration `yaml:"timeout"`
+}
+
+// Validate checks the section.
+func (c *Config) Validate() error {
+	if err := connector.Required("base_url", c.BaseURL); err != nil {
+		return err
+	}
+	if err := connector.CheckURL("base_url", c.BaseURL, "want an http:// or https:// URL"); err != nil {
+		return err
+	}
+	if err := connector.Required("api_key", c.APIKey); err != nil {
+		return err
+	}
+	if c.PageSize < 0 || c.PageSize > 500 {
+		return &connector.KeyError{Key: "page_size", Msg: "must be between 1 and 500"}
+	}
+	if c.Concurrency < 0 || c.Concurrency > 64 {
+		return &connector.KeyError{Key: "concurrency", Msg: "must be between 1 and 64"}
+	}
+	return nil
+}
+
+// Source builds the source of one run.
+func (c *Config) Source(_ context.Context, env *connector.Env) (pipeline.Source, error) {
+	cl, err := New(Options{
+		BaseURL: c.BaseURL, APIKey: c.APIKey.Reveal(), UserAgent: env.UserAgent,
+		PageSize: c.PageSize, Concurrency: c.Concurrency, Timeout: cmp.Or(env.Run.Timeout, time.Duration(c.Timeout)),
+		Backoff: env.Run.Backoff, Transport: env.Transport, Log: env.Log,
+	})
+	if err != nil {
+		return nil, &connector.KeyError{Msg: err.Error()}
+	}
+	r := env.Run
+	return NewSource(cl, SourceOptions{
+		Registry: env.Registry, Mem: env.Mem, RunID: env.RunID, Lookback: time.Duration(c.Lookback),
+		Concurrency: c.Concurrency, Backfill: r.Backfill, Athletes: r.Athletes, Since: r.Since, Until: r.Until,
+	}), nil
+}
