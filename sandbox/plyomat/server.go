@@ -118,6 +118,15 @@ func (s *Server) Stats() Stats { return s.stats.Get() }
 // ResetStats zeroes the counts.
 func (s *Server) ResetStats() { s.stats.Reset() }
 
+// encodeByID encodes the record of recs whose position byID gives for id.
+func encodeByID[T any](id string, byID map[string]int, recs []T, enc func([]byte, *T) []byte) ([]byte, bool) {
+	p, ok := byID[id]
+	if !ok {
+		return nil, false
+	}
+	return enc(nil, &recs[p]), true
+}
+
 // response is a computed answer, written after the data lock is released.
 type response struct {
 	status int
@@ -229,31 +238,20 @@ func (s *Server) handle(r *http.Request) response {
 func (s *Server) detail(rt route) response {
 	d, x := &s.data, s.idx
 	var (
-		p  int
-		ok bool
 		b  []byte
+		ok bool
 	)
 	switch rt.resource {
 	case "athletes":
-		if p, ok = x.athleteByID[rt.id]; ok {
-			b = appendAthlete(nil, &d.Athletes[p])
-		}
+		b, ok = encodeByID(rt.id, x.athleteByID, d.Athletes, appendAthlete)
 	case "groups":
-		if p, ok = x.groupByID[rt.id]; ok {
-			b = appendGroup(nil, &d.Groups[p])
-		}
+		b, ok = encodeByID(rt.id, x.groupByID, d.Groups, appendGroup)
 	case "devices":
-		if p, ok = x.deviceByID[rt.id]; ok {
-			b = appendDevice(nil, &d.Devices[p])
-		}
+		b, ok = encodeByID(rt.id, x.deviceByID, d.Devices, appendDevice)
 	case "sessions":
-		if p, ok = x.sessionByID[rt.id]; ok {
-			b = appendSession(nil, &d.Sessions[p])
-		}
+		b, ok = encodeByID(rt.id, x.sessionByID, d.Sessions, appendSession)
 	case "sets":
-		if p, ok = x.setByID[rt.id]; ok {
-			b = appendSet(nil, &d.Sets[p])
-		}
+		b, ok = encodeByID(rt.id, x.setByID, d.Sets, appendSet)
 	}
 	if !ok {
 		return errorResponse(http.StatusNotFound, "not_found", "no "+strings.TrimSuffix(rt.resource, "s")+" with this id")
