@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/order"
 )
 
 // AdvanceReport says what an Advance changed.
@@ -150,8 +152,8 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 			sessions = append(sessions, sess)
 			sets = append(sets, ss...)
 		}
-		slices.SortFunc(sessions, func(a, b Session) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-		slices.SortFunc(sets, func(a, b Set) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+		slices.SortFunc(sessions, func(a, b Session) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+		slices.SortFunc(sets, func(a, b Set) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 		for _, x := range sessions {
 			rep.NewSessions = append(rep.NewSessions, x.ID)
 		}

@@ -1,9 +1,10 @@
 package plyomat
 
 import (
-	"cmp"
 	"slices"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/order"
 )
 
 // Clone returns a deep copy of the dataset: no slice, map or pointer is
@@ -181,24 +182,16 @@ func (d *Dataset) normalize() {
 	}
 }
 
-// byCreated is the API's order: created_at, then id.
-func byCreated(at time.Time, id string, bt time.Time, bid string) int {
-	if c := at.Compare(bt); c != 0 {
-		return c
-	}
-	return cmp.Compare(id, bid)
-}
-
 // sort puts every record slice in the API's order (ids are unique, so the
 // order is total).
 func (d *Dataset) sort() {
-	slices.SortFunc(d.Athletes, func(a, b Athlete) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	slices.SortFunc(d.Groups, func(a, b Group) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	slices.SortFunc(d.Devices, func(a, b Device) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	slices.SortFunc(d.Sessions, func(a, b Session) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	slices.SortFunc(d.Sets, func(a, b Set) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	slices.SortFunc(d.Assessments, func(a, b Assessment) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	slices.SortFunc(d.OrgMembers, func(a, b OrgMember) int { return byCreated(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Athletes, func(a, b Athlete) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Groups, func(a, b Group) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Devices, func(a, b Device) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Sessions, func(a, b Session) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Sets, func(a, b Set) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.Assessments, func(a, b Assessment) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	slices.SortFunc(d.OrgMembers, func(a, b OrgMember) int { return order.TimeThenID(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 }
 
 // index holds, for each resource, the positions of its records in the API's
@@ -225,7 +218,7 @@ func inOrder[T any](recs []T, key func(*T) (time.Time, string)) []int {
 	slices.SortStableFunc(pos, func(i, j int) int {
 		at, aid := key(&recs[i])
 		bt, bid := key(&recs[j])
-		return byCreated(at, aid, bt, bid)
+		return order.TimeThenID(at, aid, bt, bid)
 	})
 	return pos
 }

@@ -3,6 +3,7 @@ package plyomat
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"time"
@@ -76,194 +77,105 @@ func (o *obj) end() []byte {
 	return append(o.b, '}')
 }
 
-func (o *obj) str(k, v string) {
-	if o.key(k) {
-		o.b = jsonw.AppendString(o.b, v)
-	}
+// A record is written field by field in its struct's order, each under
+// its JSON tag (the wire's name; "-" is not sent), with its Overrides
+// applied. encodeRecord builds the writer of a record type once.
+
+// wireField is one field of a record type and the writer of its value.
+type wireField struct {
+	index int
+	name  string
+	write func(b []byte, v reflect.Value) []byte
 }
 
-func (o *obj) strp(k string, v *string) {
-	if o.key(k) {
-		if v == nil {
-			o.b = append(o.b, "null"...)
-		} else {
-			o.b = jsonw.AppendString(o.b, *v)
+// encodeRecord returns the writer of records of type T.
+func encodeRecord[T any]() func(b []byte, r *T) []byte {
+	enc := recordWriter(reflect.TypeFor[T]())
+	return func(b []byte, r *T) []byte { return enc(b, reflect.ValueOf(r).Elem()) }
+}
+
+// recordWriter returns the writer of an addressable struct value of type t.
+func recordWriter(t reflect.Type) func(b []byte, v reflect.Value) []byte {
+	var fields []wireField
+	overrides := -1
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "Overrides" {
+			overrides = i
+			continue
+		}
+		if name := f.Tag.Get("json"); name != "" && name != "-" {
+			fields = append(fields, wireField{i, name, valueWriter(f.Type)})
 		}
 	}
-}
-
-func (o *obj) num(k string, v float64) {
-	if o.key(k) {
-		o.b = jsonw.AppendFloat(o.b, v)
-	}
-}
-
-func (o *obj) nump(k string, v *float64) {
-	if o.key(k) {
-		if v == nil {
-			o.b = append(o.b, "null"...)
-		} else {
-			o.b = jsonw.AppendFloat(o.b, *v)
+	return func(b []byte, v reflect.Value) []byte {
+		var ov map[string]any
+		if overrides >= 0 {
+			ov = *v.Field(overrides).Addr().Interface().(*map[string]any)
 		}
-	}
-}
-
-func (o *obj) int(k string, v int) {
-	if o.key(k) {
-		o.b = strconv.AppendInt(o.b, int64(v), 10)
-	}
-}
-
-func (o *obj) intp(k string, v *int) {
-	if o.key(k) {
-		if v == nil {
-			o.b = append(o.b, "null"...)
-		} else {
-			o.b = strconv.AppendInt(o.b, int64(*v), 10)
-		}
-	}
-}
-
-func (o *obj) bool(k string, v bool) {
-	if o.key(k) {
-		o.b = strconv.AppendBool(o.b, v)
-	}
-}
-
-func (o *obj) time(k string, v time.Time) {
-	if o.key(k) {
-		o.b = appendTime(o.b, v)
-	}
-}
-
-func (o *obj) timep(k string, v *time.Time) {
-	if o.key(k) {
-		if v == nil {
-			o.b = append(o.b, "null"...)
-		} else {
-			o.b = appendTime(o.b, *v)
-		}
-	}
-}
-
-func (o *obj) any(k string, v any) {
-	if o.key(k) {
-		o.b = appendAny(o.b, v)
-	}
-}
-
-func appendAthlete(b []byte, a *Athlete) []byte {
-	o := newObj(b, a.Overrides)
-	o.str("id", a.ID)
-	o.str("first_name", a.FirstName)
-	o.str("last_name", a.LastName)
-	o.str("gender", a.Gender)
-	o.num("body_weight_kg", a.BodyWeightKg)
-	o.strp("external_id", a.ExternalID)
-	o.strp("external_source", a.ExternalSource)
-	o.time("created_at", a.CreatedAt)
-	o.time("updated_at", a.UpdatedAt)
-	return o.end()
-}
-
-func appendGroup(b []byte, g *Group) []byte {
-	o := newObj(b, g.Overrides)
-	o.str("id", g.ID)
-	o.str("name", g.Name)
-	o.strp("description", g.Description)
-	o.time("created_at", g.CreatedAt)
-	o.time("updated_at", g.UpdatedAt)
-	return o.end()
-}
-
-func appendDevice(b []byte, d *Device) []byte {
-	o := newObj(b, d.Overrides)
-	o.str("id", d.ID)
-	o.str("serial_number", d.SerialNumber)
-	o.str("model", d.Model)
-	o.str("firmware_version", d.FirmwareVersion)
-	o.any("calibration", d.Calibration)
-	o.time("created_at", d.CreatedAt)
-	o.time("updated_at", d.UpdatedAt)
-	return o.end()
-}
-
-func appendSession(b []byte, s *Session) []byte {
-	o := newObj(b, s.Overrides)
-	o.str("id", s.ID)
-	o.str("athlete_id", s.AthleteID)
-	o.strp("device_id", s.DeviceID)
-	o.str("name", s.Name)
-	o.time("started_at", s.StartedAt)
-	o.timep("ended_at", s.EndedAt)
-	o.strp("notes", s.Notes)
-	o.time("created_at", s.CreatedAt)
-	o.time("updated_at", s.UpdatedAt)
-	return o.end()
-}
-
-func appendSet(b []byte, s *Set) []byte {
-	o := newObj(b, s.Overrides)
-	o.str("id", s.ID)
-	o.str("session_id", s.SessionID)
-	o.str("athlete_id", s.AthleteID)
-	o.str("mode", s.Mode)
-	o.nump("drop_height_cm", s.DropHeightCm)
-	o.time("started_at", s.StartedAt)
-	o.time("created_at", s.CreatedAt)
-	o.time("updated_at", s.UpdatedAt)
-	if o.key("reps") {
-		o.b = append(o.b, '[')
-		for i := range s.Reps {
-			if i > 0 {
-				o.b = append(o.b, ',')
+		o := newObj(b, ov)
+		for _, f := range fields {
+			if o.key(f.name) {
+				o.b = f.write(o.b, v.Field(f.index))
 			}
-			o.b = appendRep(o.b, &s.Reps[i])
 		}
-		o.b = append(o.b, ']')
+		return o.end()
 	}
-	return o.end()
 }
 
-func appendRep(b []byte, r *Rep) []byte {
-	o := newObj(b, r.Overrides)
-	o.int("rep_index", r.RepIndex)
-	o.int("flight_time_ms", r.FlightTimeMs)
-	o.intp("contact_time_ms", r.ContactTimeMs)
-	o.num("jump_height_cm", r.JumpHeightCm)
-	o.nump("rsi", r.RSI)
-	o.str("side", r.Side)
-	o.bool("is_kept", r.IsKept)
-	o.time("captured_at", r.CapturedAt)
-	return o.end()
+// valueWriter returns the writer of an addressable value of type t: nil
+// pointers as null, times as appendTime, a slice of records as an array,
+// any other type (Calibration) with encoding/json.
+func valueWriter(t reflect.Type) func(b []byte, v reflect.Value) []byte {
+	if t == reflect.TypeFor[time.Time]() {
+		return func(b []byte, v reflect.Value) []byte { return appendTime(b, *v.Addr().Interface().(*time.Time)) }
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		elem := valueWriter(t.Elem())
+		return func(b []byte, v reflect.Value) []byte {
+			if v.IsNil() {
+				return append(b, "null"...)
+			}
+			return elem(b, v.Elem())
+		}
+	case reflect.String:
+		return func(b []byte, v reflect.Value) []byte { return jsonw.AppendString(b, v.String()) }
+	case reflect.Float64:
+		return func(b []byte, v reflect.Value) []byte { return jsonw.AppendFloat(b, v.Float()) }
+	case reflect.Int:
+		return func(b []byte, v reflect.Value) []byte { return strconv.AppendInt(b, v.Int(), 10) }
+	case reflect.Bool:
+		return func(b []byte, v reflect.Value) []byte { return strconv.AppendBool(b, v.Bool()) }
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Struct {
+			elem := recordWriter(t.Elem())
+			return func(b []byte, v reflect.Value) []byte {
+				b = append(b, '[')
+				for i := range v.Len() {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = elem(b, v.Index(i))
+				}
+				return append(b, ']')
+			}
+		}
+	}
+	return func(b []byte, v reflect.Value) []byte { return appendAny(b, v.Interface()) }
 }
 
-func appendAssessment(b []byte, a *Assessment) []byte {
-	o := newObj(b, a.Overrides)
-	o.str("id", a.ID)
-	o.str("athlete_id", a.AthleteID)
-	o.str("name", a.Name)
-	o.num("score", a.Score)
-	o.str("unit", a.Unit)
-	o.time("assessed_at", a.AssessedAt)
-	o.time("created_at", a.CreatedAt)
-	o.time("updated_at", a.UpdatedAt)
-	return o.end()
-}
-
-func appendOrgMember(b []byte, m *OrgMember) []byte {
-	o := newObj(b, m.Overrides)
-	o.str("id", m.ID)
-	o.str("email", m.Email)
-	o.str("first_name", m.FirstName)
-	o.str("last_name", m.LastName)
-	o.str("role", m.Role)
-	o.bool("archived", m.Archived)
-	o.timep("archived_at", m.ArchivedAt)
-	o.time("created_at", m.CreatedAt)
-	o.time("updated_at", m.UpdatedAt)
-	return o.end()
-}
+// The writers of the wire records.
+var (
+	appendAthlete    = encodeRecord[Athlete]()
+	appendGroup      = encodeRecord[Group]()
+	appendDevice     = encodeRecord[Device]()
+	appendSession    = encodeRecord[Session]()
+	appendSet        = encodeRecord[Set]()
+	appendRep        = encodeRecord[Rep]()
+	appendAssessment = encodeRecord[Assessment]()
+	appendOrgMember  = encodeRecord[OrgMember]()
+)
 
 // MarshalJSON encodes the athlete as the API serves it.
 func (a Athlete) MarshalJSON() ([]byte, error) { return appendAthlete(nil, &a), nil }

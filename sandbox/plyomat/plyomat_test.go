@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/athlake/athlake/sandbox/internal/order"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
 	"github.com/athlake/athlake/sandbox/internal/scale"
 	"github.com/athlake/athlake/sandbox/internal/simtest"
@@ -156,7 +157,7 @@ func apiOrder[T any](xs []T, key func(T) (time.Time, string)) []T {
 	slices.SortFunc(xs, func(a, b T) int {
 		at, aid := key(a)
 		bt, bid := key(b)
-		return byCreated(at, aid, bt, bid)
+		return order.TimeThenID(at, aid, bt, bid)
 	})
 	return xs
 }

@@ -118,6 +118,20 @@ func (s *Server) Stats() Stats { return s.stats.Get() }
 // ResetStats zeroes the counts.
 func (s *Server) ResetStats() { s.stats.Reset() }
 
+// encodeAt returns the encoder of the record of recs at a position.
+func encodeAt[T any](recs []T, enc func([]byte, *T) []byte) func(b []byte, p int) []byte {
+	return func(b []byte, p int) []byte { return enc(b, &recs[p]) }
+}
+
+// encodeByID encodes the record of recs whose position byID gives for id.
+func encodeByID[T any](id string, byID map[string]int, recs []T, enc func([]byte, *T) []byte) ([]byte, bool) {
+	p, ok := byID[id]
+	if !ok {
+		return nil, false
+	}
+	return enc(nil, &recs[p]), true
+}
+
 // response is a computed answer, written after the data lock is released.
 type response struct {
 	status int
@@ -229,31 +243,20 @@ func (s *Server) handle(r *http.Request) response {
 func (s *Server) detail(rt route) response {
 	d, x := &s.data, s.idx
 	var (
-		p  int
-		ok bool
 		b  []byte
+		ok bool
 	)
 	switch rt.resource {
 	case "athletes":
-		if p, ok = x.athleteByID[rt.id]; ok {
-			b = appendAthlete(nil, &d.Athletes[p])
-		}
+		b, ok = encodeByID(rt.id, x.athleteByID, d.Athletes, appendAthlete)
 	case "groups":
-		if p, ok = x.groupByID[rt.id]; ok {
-			b = appendGroup(nil, &d.Groups[p])
-		}
+		b, ok = encodeByID(rt.id, x.groupByID, d.Groups, appendGroup)
 	case "devices":
-		if p, ok = x.deviceByID[rt.id]; ok {
-			b = appendDevice(nil, &d.Devices[p])
-		}
+		b, ok = encodeByID(rt.id, x.deviceByID, d.Devices, appendDevice)
 	case "sessions":
-		if p, ok = x.sessionByID[rt.id]; ok {
-			b = appendSession(nil, &d.Sessions[p])
-		}
+		b, ok = encodeByID(rt.id, x.sessionByID, d.Sessions, appendSession)
 	case "sets":
-		if p, ok = x.setByID[rt.id]; ok {
-			b = appendSet(nil, &d.Sets[p])
-		}
+		b, ok = encodeByID(rt.id, x.setByID, d.Sets, appendSet)
 	}
 	if !ok {
 		return errorResponse(http.StatusNotFound, "not_found", "no "+strings.TrimSuffix(rt.resource, "s")+" with this id")
@@ -312,16 +315,16 @@ func (s *Server) list(rt route, q url.Values) response {
 		if q.Has("group_id") {
 			rows = x.athletesByGroup[q.Get("group_id")]
 		}
-		enc = func(b []byte, p int) []byte { return appendAthlete(b, &d.Athletes[p]) }
+		enc = encodeAt(d.Athletes, appendAthlete)
 	case "groups":
 		rows = x.groups
-		enc = func(b []byte, p int) []byte { return appendGroup(b, &d.Groups[p]) }
+		enc = encodeAt(d.Groups, appendGroup)
 	case "devices":
 		rows = x.devices
-		enc = func(b []byte, p int) []byte { return appendDevice(b, &d.Devices[p]) }
+		enc = encodeAt(d.Devices, appendDevice)
 	case "assessments":
 		rows = x.assessments
-		enc = func(b []byte, p int) []byte { return appendAssessment(b, &d.Assessments[p]) }
+		enc = encodeAt(d.Assessments, appendAssessment)
 	case "org/members":
 		rows = x.members
 		include := false
@@ -335,7 +338,7 @@ func (s *Server) list(rt route, q url.Values) response {
 		if !include {
 			rows = filter(rows, func(p int) bool { return !d.OrgMembers[p].Archived })
 		}
-		enc = func(b []byte, p int) []byte { return appendOrgMember(b, &d.OrgMembers[p]) }
+		enc = encodeAt(d.OrgMembers, appendOrgMember)
 	case "sessions":
 		rows = x.sessions
 		if q.Has("athlete_id") {
@@ -344,7 +347,7 @@ func (s *Server) list(rt route, q url.Values) response {
 		if !since.IsZero() {
 			rows = filter(rows, func(p int) bool { return changedSince(d.Sessions[p].CreatedAt, d.Sessions[p].UpdatedAt) })
 		}
-		enc = func(b []byte, p int) []byte { return appendSession(b, &d.Sessions[p]) }
+		enc = encodeAt(d.Sessions, appendSession)
 	case "sets":
 		rows = x.sets
 		athlete, byAthlete := q.Get("athlete_id"), q.Has("athlete_id")
@@ -362,7 +365,7 @@ func (s *Server) list(rt route, q url.Values) response {
 				return (!byAthlete || st.AthleteID == athlete) && (!byMode || st.Mode == mode) && changedSince(st.CreatedAt, st.UpdatedAt)
 			})
 		}
-		enc = func(b []byte, p int) []byte { return appendSet(b, &d.Sets[p]) }
+		enc = encodeAt(d.Sets, appendSet)
 	}
 
 	total := len(rows)

@@ -1,10 +1,11 @@
 package teampro
 
 import (
-	"cmp"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/order"
 )
 
 // zoned is t as a UTC instant truncated to the millisecond.
@@ -100,18 +101,10 @@ func maskSamples(s *PlayerSession) {
 	}
 }
 
-// byStart is the API's order of sessions: start time, then id.
-func byStart(at time.Time, aid string, bt time.Time, bid string) int {
-	if c := at.Compare(bt); c != 0 {
-		return c
-	}
-	return cmp.Compare(aid, bid)
-}
-
 func (d *Dataset) sort() {
-	slices.SortStableFunc(d.Teams, func(a, b Team) int { return byStart(a.Created, a.ID, b.Created, b.ID) })
-	slices.SortStableFunc(d.TeamSessions, func(a, b TeamSession) int { return byStart(a.StartTime, a.ID, b.StartTime, b.ID) })
-	slices.SortStableFunc(d.PlayerSessions, func(a, b PlayerSession) int { return byStart(a.StartTime, a.ID, b.StartTime, b.ID) })
+	slices.SortStableFunc(d.Teams, func(a, b Team) int { return order.TimeThenID(a.Created, a.ID, b.Created, b.ID) })
+	slices.SortStableFunc(d.TeamSessions, func(a, b TeamSession) int { return order.TimeThenID(a.StartTime, a.ID, b.StartTime, b.ID) })
+	slices.SortStableFunc(d.PlayerSessions, func(a, b PlayerSession) int { return order.TimeThenID(a.StartTime, a.ID, b.StartTime, b.ID) })
 }
 
 // clone returns a deep copy of d: no slice, map or pointer is shared. With

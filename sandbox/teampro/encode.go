@@ -243,6 +243,18 @@ func appendTeamSession(b []byte, s *TeamSession, details bool) []byte {
 	return o.end()
 }
 
+// playerSessionTimes writes the fields from feeling to duration_ms, which
+// a player session's list item and its details send alike.
+func (o *obj) playerSessionTimes(s *PlayerSession) {
+	o.strp("feeling", s.Feeling)
+	o.strp("note", s.Note)
+	o.nump("latitude", s.Latitude)
+	o.nump("longitude", s.Longitude)
+	o.wall("start_time", s.StartTime)
+	o.wall("stop_time", s.StopTime)
+	o.int("duration_ms", s.DurationMs)
+}
+
 // appendPlayerSessionItem writes a player session as the player's list
 // sends it (with timezone_offset, nulls written).
 func appendPlayerSessionItem(b []byte, s *PlayerSession) []byte {
@@ -253,13 +265,7 @@ func appendPlayerSessionItem(b []byte, s *PlayerSession) []byte {
 	o.zoned("modified", s.Modified)
 	o.str("sport", s.Sport)
 	o.str("name", s.Name)
-	o.strp("feeling", s.Feeling)
-	o.strp("note", s.Note)
-	o.nump("latitude", s.Latitude)
-	o.nump("longitude", s.Longitude)
-	o.wall("start_time", s.StartTime)
-	o.wall("stop_time", s.StopTime)
-	o.int("duration_ms", s.DurationMs)
+	o.playerSessionTimes(s)
 	o.intp("timezone_offset", s.TimezoneOffset)
 	return o.end()
 }
@@ -273,13 +279,7 @@ func appendPlayerSessionDetails(b []byte, s *PlayerSession) obj {
 	o.zoned("created", s.Created)
 	o.zoned("modified", s.Modified)
 	o.str("name", s.Name)
-	o.strp("feeling", s.Feeling)
-	o.strp("note", s.Note)
-	o.nump("latitude", s.Latitude)
-	o.nump("longitude", s.Longitude)
-	o.wall("start_time", s.StartTime)
-	o.wall("stop_time", s.StopTime)
-	o.int("duration_ms", s.DurationMs)
+	o.playerSessionTimes(s)
 	o.nump("calories", s.Calories)
 	o.nump("distance_meters", s.DistanceMeters)
 	o.nump("training_load", s.TrainingLoad)

@@ -98,26 +98,14 @@ func (s *Server) responseFault(w http.ResponseWriter, r *http.Request, resp resp
 	path := r.URL.Path
 	s.faultMu.Lock()
 	f := &s.faults
-	malformed := false
-	switch {
-	case under(f.MalformedAlways, path):
-		malformed = true
-	case under(f.MalformedOnce, path):
-		malformed, f.MalformedOnce = true, ""
-	}
+	malformed := fault.MalformedFor(f.MalformedAlways, &f.MalformedOnce, func(p string) bool { return under(p, path) })
 	bf := fault.DrawBody(s.frng, malformed, f.ResetRate, f.HangRate, len(resp.body))
 	hangFor := f.HangFor
 	s.faultMu.Unlock()
-	switch bf.Kind {
-	case fault.None:
+	if bf.Kind == fault.None {
 		return false
-	case fault.Malformed:
-		s.stats.Count(func(st *Stats) { st.Malformed++ })
-	case fault.Reset:
-		s.stats.Count(func(st *Stats) { st.Resets++ })
-	case fault.Hang:
-		s.stats.Count(func(st *Stats) { st.Hangs++ })
 	}
+	s.stats.Count(func(st *Stats) { bf.Tally(&st.Malformed, &st.Resets, &st.Hangs) })
 	bf.Serve(w, r, s.clock(), resp.body, hangFor)
 	return true
 }

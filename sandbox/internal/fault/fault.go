@@ -99,3 +99,29 @@ func (f Body) Serve(w http.ResponseWriter, r *http.Request, date time.Time, body
 		// connection.
 	}
 }
+
+// MalformedFor reports whether a response is to be malformed: always when
+// matches(always), once when matches(*once) (which then clears *once). The
+// simulators name the requests by path or path prefix (matches says how).
+func MalformedFor(always string, once *string, matches func(string) bool) bool {
+	switch {
+	case matches(always):
+		return true
+	case matches(*once):
+		*once = ""
+		return true
+	}
+	return false
+}
+
+// Tally adds one to the count of f's kind: malformed, resets or hangs.
+func (f Body) Tally(malformed, resets, hangs *int) {
+	switch f.Kind {
+	case Malformed:
+		*malformed++
+	case Reset:
+		*resets++
+	case Hang:
+		*hangs++
+	}
+}

@@ -83,3 +83,28 @@ func TestServe(t *testing.T) {
 		}
 	}
 }
+
+func TestMalformedFor(t *testing.T) {
+	is := func(p string) bool { return p == "/x" }
+	once := "/x"
+	if !MalformedFor("", &once, is) || once != "" {
+		t.Errorf("once: not malformed or not cleared (%q)", once)
+	}
+	if MalformedFor("", &once, is) {
+		t.Error("once: malformed twice")
+	}
+	once = "/x"
+	if !MalformedFor("/x", &once, is) || once != "/x" {
+		t.Errorf("always: not malformed or once cleared (%q)", once)
+	}
+}
+
+func TestTally(t *testing.T) {
+	var m, r, h int
+	for _, k := range []Kind{None, Malformed, Reset, Reset, Hang, Hang, Hang} {
+		Body{Kind: k}.Tally(&m, &r, &h)
+	}
+	if m != 1 || r != 2 || h != 3 {
+		t.Errorf("tallies %d %d %d, want 1 2 3", m, r, h)
+	}
+}
