@@ -21,14 +21,14 @@ func checkedMem(t *testing.T) memory.Allocator {
 }
 
 // table returns the declared table vendor/name and the registry.
-func table(t *testing.T, vendor, name string) (*schemas.Registry, *schemas.Table) {
-	t.Helper()
+func table(tb testing.TB, vendor, name string) (*schemas.Registry, *schemas.Table) {
+	tb.Helper()
 	reg := schemas.All()
-	tb, ok := reg.Lookup(vendor, name)
+	t, ok := reg.Lookup(vendor, name)
 	if !ok {
-		t.Fatalf("no table %s/%s", vendor, name)
+		tb.Fatalf("no table %s/%s", vendor, name)
 	}
-	return reg, tb
+	return reg, t
 }
 
 // flush flushes dec and releases its records when the test ends (before

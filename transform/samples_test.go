@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/athlake/athlake/schemas"
 )
 
 func TestSamples(t *testing.T) {
@@ -83,7 +81,7 @@ func BenchmarkSamples(b *testing.B) {
 	}
 	sb.WriteString(`]}`)
 	raw := []byte(sb.String())
-	tb, _ := schemas.All().Lookup("teampro", "samples")
+	_, tb := table(b, "teampro", "samples")
 	dec := NewSamples(memory.NewGoAllocator(), tb)
 	off := int64(120)
 	start := time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC)
