@@ -68,9 +68,7 @@ func TestStateFormat(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	t.Parallel()
-	for name, newStore := range stores(t) {
-		t.Run(name, func(t *testing.T) { testLock(t, newStore(t)) })
-	}
+	inEachStore(t, testLock)
 }
 
 func testLock(t *testing.T, st store.Store) {
