@@ -20,19 +20,13 @@ import (
 	"github.com/athlake/athlake/transform"
 )
 
-// stores returns a constructor of empty stores per kind: a local folder and
+// inEachStore runs test on an empty store of each kind: a local folder and
 // a prefix on a real S3-compatible server.
-func stores(t *testing.T) map[string]func(t *testing.T) store.Store {
+func inEachStore(t *testing.T, test func(t *testing.T, st store.Store)) {
 	srv := s3test.Start(t)
 	bucket := srv.NewBucket(t)
-	n := 0
-	return map[string]func(t *testing.T) store.Store{
-		"local": func(t *testing.T) store.Store { return newStore(t) },
-		"s3": func(t *testing.T) store.Store {
-			n++
-			return srv.Store(t, bucket, "lake"+string(rune('a'+n)))
-		},
-	}
+	t.Run("local", func(t *testing.T) { test(t, newStore(t)) })
+	t.Run("s3", func(t *testing.T) { test(t, srv.Store(t, bucket, "lake")) })
 }
 
 func TestCommitOf(t *testing.T) {
@@ -66,131 +60,125 @@ func TestCommitOf(t *testing.T) {
 // marker never came (a run killed mid-commit) and unfinished uploads.
 func TestCommitMarkerAndRecover(t *testing.T) {
 	t.Parallel()
-	for kind, newStore := range stores(t) {
-		t.Run(kind, func(t *testing.T) {
-			ctx := context.Background()
-			st := newStore(t)
-			if _, _, err := Recover(ctx, st, schemas.All(), time.Now()); err != nil { // as a run's first step
-				t.Fatal(err)
+	inEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		if _, _, err := Recover(ctx, st, schemas.All(), time.Now()); err != nil { // as a run's first step
+			t.Fatal(err)
+		}
+		reg := schemas.All()
+		sink := NewSink(st, reg, memory.DefaultAllocator, "plyomat", "athletes", "20261122T183353.123Z-1a2b3c")
+		if err := sink.Add(ctx, athleteBatch(t, reg)); err != nil {
+			t.Fatal(err)
+		}
+		stats, err := sink.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := st.Get(ctx, "_commits/plyomat/20261122T183353.123Z-1a2b3c-athletes-0001.json")
+		if err != nil {
+			t.Fatalf("marker: %v", err)
+		}
+		var m marker
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, f := range m.Files {
+			keys = append(keys, f.Key)
+			// A file CommitOf did not recognise would never count
+			// as committed (and be deleted as a leftover).
+			if c, ok := CommitOf(f.Key); !ok || c.Marker() != "_commits/plyomat/20261122T183353.123Z-1a2b3c-athletes-0001.json" {
+				t.Errorf("CommitOf(%q) = %+v, %v", f.Key, c, ok)
 			}
-			reg := schemas.All()
-			sink := NewSink(st, reg, memory.DefaultAllocator, "plyomat", "athletes", "20261122T183353.123Z-1a2b3c")
-			if err := sink.Add(ctx, athleteBatch(t, reg)); err != nil {
-				t.Fatal(err)
-			}
-			stats, err := sink.Commit(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _, err := st.Get(ctx, "_commits/plyomat/20261122T183353.123Z-1a2b3c-athletes-0001.json")
-			if err != nil {
-				t.Fatalf("marker: %v", err)
-			}
-			var m marker
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatal(err)
-			}
-			var keys []string
-			for _, f := range m.Files {
-				keys = append(keys, f.Key)
-				// A file CommitOf did not recognise would never count
-				// as committed (and be deleted as a leftover).
-				if c, ok := CommitOf(f.Key); !ok || c.Marker() != "_commits/plyomat/20261122T183353.123Z-1a2b3c-athletes-0001.json" {
-					t.Errorf("CommitOf(%q) = %+v, %v", f.Key, c, ok)
-				}
-			}
-			want := []string{
-				"_raw/plyomat/athletes/20261122T183353.123Z-1a2b3c-athletes-0001.jsonl.zst",
-				"plyomat/athletes/20261122T183353.123Z-1a2b3c-athletes-0001.parquet",
-			}
-			if d := cmp.Diff(want, keys); d != "" || stats.Files != 2 || m.Rows["athletes"] != 2 {
-				t.Fatalf("marker files (-want +got):\n%s\nstats %+v, marker rows %v", d, stats, m.Rows)
-			}
+		}
+		want := []string{
+			"_raw/plyomat/athletes/20261122T183353.123Z-1a2b3c-athletes-0001.jsonl.zst",
+			"plyomat/athletes/20261122T183353.123Z-1a2b3c-athletes-0001.parquet",
+		}
+		if d := cmp.Diff(want, keys); d != "" || stats.Files != 2 || m.Rows["athletes"] != 2 {
+			t.Fatalf("marker files (-want +got):\n%s\nstats %+v, marker rows %v", d, stats, m.Rows)
+		}
 
-			// Objects outside the lake's folders (another lake nested in
-			// the bucket, anything else) are never the lake's business.
-			foreign := []string{"staging/plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0001.parquet", "notes/thesis.txt"}
+		// Objects outside the lake's folders (another lake nested in
+		// the bucket, anything else) are never the lake's business.
+		foreign := []string{"staging/plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0001.parquet", "notes/thesis.txt"}
+		for _, k := range foreign {
+			if err := st.Put(ctx, k, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer func() {
 			for _, k := range foreign {
-				if err := st.Put(ctx, k, []byte("x")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			defer func() {
-				for _, k := range foreign {
-					if _, _, err := st.Get(ctx, k); err != nil {
-						t.Errorf("foreign object %s: %v", k, err)
-					}
-				}
-			}()
-
-			// A killed run's commit: files without a marker.
-			orphan := "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0001.parquet"
-			if err := st.Put(ctx, orphan, []byte("x")); err != nil {
-				t.Fatal(err)
-			}
-			w, _ := st.Create(ctx, "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0002.parquet")
-			io.WriteString(w, "unfinished") // never committed or aborted
-			c, err := ListCommitted(ctx, st, schemas.All())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(c.Uncommitted) != 1 || c.Uncommitted[0].Key != orphan || c.Legacy {
-				t.Fatalf("uncommitted = %+v (legacy %v)", c.Uncommitted, c.Legacy)
-			}
-			for _, o := range c.Objects {
-				if strings.HasPrefix(o.Key, "staging/") || strings.HasPrefix(o.Key, "notes/") {
-					t.Errorf("listed a foreign object: %s", o.Key)
-				}
-			}
-			// Young leftovers are kept (their run may still be stopping).
-			if files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(-time.Hour)); err != nil || files != 0 {
-				t.Fatalf("Recover(an hour ago) = %d files, %v", files, err)
-			}
-			files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Minute))
-			if err != nil || files != 1 {
-				t.Fatalf("Recover = %d files, %v; want 1", files, err)
-			}
-			if _, _, err := st.Get(ctx, orphan); !errors.Is(err, store.ErrNotFound) {
-				t.Fatalf("orphan still there: %v", err)
-			}
-			for _, k := range want {
 				if _, _, err := st.Get(ctx, k); err != nil {
-					t.Fatalf("committed file %s: %v", k, err)
+					t.Errorf("foreign object %s: %v", k, err)
 				}
 			}
-		})
-	}
+		}()
+
+		// A killed run's commit: files without a marker.
+		orphan := "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0001.parquet"
+		if err := st.Put(ctx, orphan, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := st.Create(ctx, "plyomat/athletes/20261122T190000.000Z-ffffff-athletes-0002.parquet")
+		io.WriteString(w, "unfinished") // never committed or aborted
+		c, err := ListCommitted(ctx, st, schemas.All())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Uncommitted) != 1 || c.Uncommitted[0].Key != orphan || c.Legacy {
+			t.Fatalf("uncommitted = %+v (legacy %v)", c.Uncommitted, c.Legacy)
+		}
+		for _, o := range c.Objects {
+			if strings.HasPrefix(o.Key, "staging/") || strings.HasPrefix(o.Key, "notes/") {
+				t.Errorf("listed a foreign object: %s", o.Key)
+			}
+		}
+		// Young leftovers are kept (their run may still be stopping).
+		if files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(-time.Hour)); err != nil || files != 0 {
+			t.Fatalf("Recover(an hour ago) = %d files, %v", files, err)
+		}
+		files, _, err := Recover(ctx, st, schemas.All(), time.Now().Add(time.Minute))
+		if err != nil || files != 1 {
+			t.Fatalf("Recover = %d files, %v; want 1", files, err)
+		}
+		if _, _, err := st.Get(ctx, orphan); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("orphan still there: %v", err)
+		}
+		for _, k := range want {
+			if _, _, err := st.Get(ctx, k); err != nil {
+				t.Fatalf("committed file %s: %v", k, err)
+			}
+		}
+	})
 }
 
 // State saves are compare-and-swaps: a run whose state was written by
 // another run meanwhile fails with ErrLockLost instead of overwriting it.
 func TestStateCompareAndSwap(t *testing.T) {
 	t.Parallel()
-	for kind, newStore := range stores(t) {
-		t.Run(kind, func(t *testing.T) {
-			ctx := context.Background()
-			st := newStore(t)
-			a, b := &StateStore{Store: st}, &StateStore{Store: st}
-			for _, s := range []*StateStore{a, b} {
-				if _, err := s.Load(ctx, "plyomat"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := a.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":1}`)}); err != nil {
+	inEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		a, b := &StateStore{Store: st}, &StateStore{Store: st}
+		for _, s := range []*StateStore{a, b} {
+			if _, err := s.Load(ctx, "plyomat"); err != nil {
 				t.Fatal(err)
 			}
-			if err := a.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":2}`)}); err != nil {
-				t.Fatalf("second save of the same store: %v", err)
-			}
-			if err := b.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":9}`)}); !errors.Is(err, pipeline.ErrLockLost) {
-				t.Fatalf("save over another run's state: %v, want ErrLockLost", err)
-			}
-			got, err := (&StateStore{Store: st}).Load(ctx, "plyomat")
-			if err != nil || string(got["sets"]) != `{"n":2}` {
-				t.Fatalf("state = %s, %v; want the first run's", got["sets"], err)
-			}
-		})
-	}
+		}
+		if err := a.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":1}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":2}`)}); err != nil {
+			t.Fatalf("second save of the same store: %v", err)
+		}
+		if err := b.Save(ctx, "plyomat", map[string][]byte{"sets": []byte(`{"n":9}`)}); !errors.Is(err, pipeline.ErrLockLost) {
+			t.Fatalf("save over another run's state: %v, want ErrLockLost", err)
+		}
+		got, err := (&StateStore{Store: st}).Load(ctx, "plyomat")
+		if err != nil || string(got["sets"]) != `{"n":2}` {
+			t.Fatalf("state = %s, %v; want the first run's", got["sets"], err)
+		}
+	})
 }
 
 // athleteBatch is a page of two Plyomat athletes, decoded as the source

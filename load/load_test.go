@@ -13,19 +13,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/storetest"
 	"github.com/athlake/athlake/pipeline"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func newStore(t *testing.T) *store.Local {
-	t.Helper()
-	s, err := store.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newStore(t *testing.T) *store.Local { return storetest.NewLocal(t, t.TempDir()) }
 
 // TestStateFormat pins the state file format: a change must bump
 // StateVersion and keep reading old files.
@@ -74,9 +68,7 @@ func TestStateFormat(t *testing.T) {
 
 func TestLock(t *testing.T) {
 	t.Parallel()
-	for name, newStore := range stores(t) {
-		t.Run(name, func(t *testing.T) { testLock(t, newStore(t)) })
-	}
+	inEachStore(t, testLock)
 }
 
 func testLock(t *testing.T, st store.Store) {

@@ -8,14 +8,13 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/athlake/athlake/load/internal/pqwriter"
 )
 
 // RowGroupRows is the target row group length. pqarrow starts a row group
 // on every Write, so records are appended with WriteBuffered and cut here.
-const RowGroupRows = 128 * 1024
+const RowGroupRows = pqwriter.RowGroupRows
 
 // The writer is arrow-go's pqarrow rather than parquet-go, chosen by
 // measurement (load/internal/writerbench; 500k rows of reps and of 10 Hz
@@ -34,24 +33,12 @@ const RowGroupRows = 128 * 1024
 // simplicity win. The adapter stays tested in writerbench should the writer
 // ever dominate a profile.
 
-// writeParquet writes records (all of one schema) to w as one Parquet file:
-// zstd, real row groups, dictionary encoding off for float columns (it only
-// costs time and space on measurements), timestamps as
-// TIMESTAMP(MICROS) with isAdjustedToUTC set exactly for zoned columns.
+// writeParquet writes records (all of one schema) to w as one Parquet file
+// with the writer of pqwriter.New: zstd, real row groups, dictionary
+// encoding off for float columns, timestamps as TIMESTAMP(MICROS) with
+// isAdjustedToUTC set exactly for zoned columns.
 func writeParquet(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) error {
-	opts := []parquet.WriterProperty{
-		parquet.WithAllocator(mem),
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithMaxRowGroupLength(RowGroupRows),
-		parquet.WithCreatedBy("athlake"),
-	}
-	for _, f := range schema.Fields() {
-		if f.Type.ID() == arrow.FLOAT64 || f.Type.ID() == arrow.FLOAT32 {
-			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
-		}
-	}
-	fw, err := pqarrow.NewFileWriter(schema, w, parquet.NewWriterProperties(opts...),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem), pqarrow.WithStoreSchema()))
+	fw, err := pqwriter.New(w, mem, schema)
 	if err != nil {
 		return fmt.Errorf("parquet writer: %w", err)
 	}

@@ -9,9 +9,6 @@ func Optimo() []*Table {
 	// Ids are opaque text, as sent: the vendor's are numbers today, but
 	// nothing promises it, and an id must round-trip whatever it holds.
 	id := func(name, doc string) Column { return Column{Name: name, Type: String, Doc: doc} }
-	str := func(name, doc string) Column { return Column{Name: name, Type: String, Doc: doc} }
-	num := func(name, doc string) Column { return Column{Name: name, Type: Float64, Doc: doc} }
-	integer := func(name, doc string) Column { return Column{Name: name, Type: Int64, Doc: doc} }
 	boolean := func(name, doc string) Column { return Column{Name: name, Type: Bool, Doc: doc + " (sent as 1/0)"} }
 	wall := func(name, doc string) []Column {
 		return []Column{
@@ -33,7 +30,6 @@ func Optimo() []*Table {
 	}
 	created := wall("created_at", "Created")
 	updated := wall("updated_at", "Last changed")
-	month := func(col string) Partitioning { return Partitioning{Key: "month", Column: col, Granularity: Month} }
 	return []*Table{
 		{
 			Source: src, Name: "athletes", Endpoint: "athlete.list", Key: []string{"athlete_id"},
@@ -69,9 +65,7 @@ func Optimo() []*Table {
 			Parent:    &Parent{Table: "assessments", Field: "results", Keys: map[string]string{"assessment_id": "assessment_id"}},
 			Doc:       "Measured results of an assessment, in the order sent; rows belong to the latest version of the assessment.",
 			Columns: []Column{
-				{Name: "assessment_id", Type: String, Derived: true, Doc: "The assessment."},
-				{Name: "position", Type: Int64, Field: FieldPosition, Doc: "0-based position in the list as sent."},
-				str("metric", ""), num("value", ""), str("unit", ""),
+				derived("assessment_id", "The assessment."), position(), str("metric", ""), num("value", ""), str("unit", ""),
 			},
 		},
 	}

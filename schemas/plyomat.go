@@ -5,18 +5,15 @@ package schemas
 // the API is seen to send, and anything else lands in _extra.
 func Plyomat() []*Table {
 	const src = "plyomat"
-	ts := func(name, doc string) Column { return Column{Name: name, Type: Timestamp, Doc: doc} }
-	str := func(name, doc string) Column { return Column{Name: name, Type: String, Doc: doc} }
 	created := ts("created_at", "When the record was created at Plyomat (UTC).")
 	updated := ts("updated_at", "When the record was last changed at Plyomat (UTC).")
-	month := func(col string) Partitioning { return Partitioning{Key: "month", Column: col, Granularity: Month} }
 	return []*Table{
 		{
 			Source: src, Name: "athletes", Endpoint: "GET /athletes", Mode: Snapshot, Key: []string{"id"},
 			Doc: "The roster: one row per athlete.",
 			Columns: []Column{
 				str("id", "Athlete id."), str("first_name", ""), str("last_name", ""), str("gender", "As sent."),
-				{Name: "body_weight_kg", Type: Float64, Doc: "Body weight in kilograms."},
+				num("body_weight_kg", "Body weight in kilograms."),
 				str("external_id", "Id in an external system, if linked."), str("external_source", "Which external system."),
 				created, updated,
 			},
@@ -31,7 +28,7 @@ func Plyomat() []*Table {
 			Key: []string{"group_id", "athlete_id"},
 			Doc: "Which athletes belong to which group (from the athlete list filtered by group).",
 			Columns: []Column{
-				{Name: "group_id", Type: String, Derived: true, Doc: "Group id (the filter the list was read with)."},
+				derived("group_id", "Group id (the filter the list was read with)."),
 				{Name: "athlete_id", Type: String, Field: "id", Doc: "Athlete id."},
 			},
 		},
@@ -57,7 +54,7 @@ func Plyomat() []*Table {
 			Columns: []Column{
 				str("id", "Set id."), str("session_id", ""), str("athlete_id", ""),
 				str("mode", "Jump protocol as sent (cmj, squat_jump, drop_jump, rebound, ...)."),
-				{Name: "drop_height_cm", Type: Float64, Doc: "Drop height for drop jumps, in cm."},
+				num("drop_height_cm", "Drop height for drop jumps, in cm."),
 				ts("started_at", "Set start (UTC)."), created, updated,
 			},
 		},
@@ -67,14 +64,12 @@ func Plyomat() []*Table {
 			Parent:    &Parent{Table: "sets", Field: "reps", Keys: map[string]string{"set_id": "id"}},
 			Doc:       "Individual jumps, flattened out of their set; rows belong to the latest version of the set.",
 			Columns: []Column{
-				{Name: "set_id", Type: String, Derived: true, Doc: "The set the rep belongs to."},
-				{Name: "rep_index", Type: Int64, Doc: "Index of the rep within its set, as sent."},
-				{Name: "flight_time_ms", Type: Int64, Doc: "Flight time in milliseconds."},
-				{Name: "contact_time_ms", Type: Int64, Doc: "Ground contact time in milliseconds (null for jumps from standing)."},
-				{Name: "jump_height_cm", Type: Float64, Doc: "Jump height from flight time, g·t²/8, in cm."},
-				{Name: "rsi", Type: Float64, Doc: "Reactive strength index: jump height (m) / contact time (s)."},
-				str("side", "left, right or both, as sent."),
-				{Name: "is_kept", Type: Bool, Doc: "Whether the coach kept the rep."},
+				derived("set_id", "The set the rep belongs to."), integer("rep_index", "Index of the rep within its set, as sent."),
+				integer("flight_time_ms", "Flight time in milliseconds."),
+				integer("contact_time_ms", "Ground contact time in milliseconds (null for jumps from standing)."),
+				num("jump_height_cm", "Jump height from flight time, g·t²/8, in cm."),
+				num("rsi", "Reactive strength index: jump height (m) / contact time (s)."),
+				str("side", "left, right or both, as sent."), flag("is_kept", "Whether the coach kept the rep."),
 				ts("captured_at", "When the rep was captured (UTC)."),
 			},
 		},
@@ -83,7 +78,7 @@ func Plyomat() []*Table {
 			Doc: "Computed assessment results.",
 			Columns: []Column{
 				str("id", "Assessment id."), str("athlete_id", ""), str("name", ""),
-				{Name: "score", Type: Float64, Doc: "Score in the unit of the unit column."}, str("unit", ""),
+				num("score", "Score in the unit of the unit column."), str("unit", ""),
 				ts("assessed_at", "When the assessment was taken (UTC)."), created, updated,
 			},
 		},
@@ -92,7 +87,7 @@ func Plyomat() []*Table {
 			Doc: "Coaches and staff on the account, archived ones included.",
 			Columns: []Column{
 				str("id", "Member id."), str("email", ""), str("first_name", ""), str("last_name", ""), str("role", "As sent."),
-				{Name: "archived", Type: Bool, Doc: "Whether the member is archived."}, ts("archived_at", "When archived (UTC)."),
+				flag("archived", "Whether the member is archived."), ts("archived_at", "When archived (UTC)."),
 				created, updated,
 			},
 		},

@@ -5,24 +5,17 @@ package schemas
 // player-session list's timezone_offset gives the _utc columns beside them.
 func TeamPro() []*Table {
 	const src = "teampro"
-	ts := func(name, doc string) Column { return Column{Name: name, Type: Timestamp, Doc: doc} }
 	wall := func(name, doc string) Column {
 		return Column{Name: name, Type: WallTime, Doc: doc + " (local wall clock)"}
 	}
-	str := func(name, doc string) Column { return Column{Name: name, Type: String, Doc: doc} }
-	num := func(name, doc string) Column { return Column{Name: name, Type: Float64, Doc: doc} }
-	integer := func(name, doc string) Column { return Column{Name: name, Type: Int64, Doc: doc} }
 	ms := func(name, field, doc string) Column {
 		return Column{Name: name, Field: field, Type: Duration, Doc: doc + " (ISO-8601 duration as milliseconds)"}
 	}
 	utc := func(name, of, doc string) Column {
 		return Column{Name: name, Type: Timestamp, Derived: true, UTCOf: of, OffsetOf: "timezone_offset", Doc: doc + " in UTC (from timezone_offset)"}
 	}
-	derived := func(name, doc string) Column { return Column{Name: name, Type: String, Derived: true, Doc: doc} }
-	position := Column{Name: "position", Type: Int64, Field: FieldPosition, Doc: "0-based position in the list as sent."}
 	created := ts("created", "When the record was created at Polar (UTC).")
 	modified := ts("modified", "When the record was last changed at Polar (UTC).")
-	day := func(col string) Partitioning { return Partitioning{Key: "date", Column: col, Granularity: Day} }
 	inherit := Partitioning{Key: "date", Granularity: Day}
 	zoneKeys := map[string]string{"player_session_id": "player_session_id"}
 
@@ -68,7 +61,7 @@ func TeamPro() []*Table {
 			Parent: &Parent{Table: "team_sessions", Field: "markers", Keys: map[string]string{"team_session_id": "id"}},
 			Doc:    "Markers (phases, notes, recoveries) set in a team session.",
 			Columns: []Column{
-				derived("team_session_id", "Team training session id."), position,
+				derived("team_session_id", "Team training session id."), position(),
 				ts("start_time", "Marker start (UTC)."), ts("end_time", "Marker end (UTC)."),
 				str("marker_type", "PHASE, NOTE or RECOVERY, as sent."), str("name", ""), str("note", ""),
 			},
@@ -112,7 +105,7 @@ func TeamPro() []*Table {
 			Parent: &Parent{Table: "player_sessions", Field: "rr_intervals", Keys: map[string]string{"player_session_id": "id"}},
 			Doc:    "RR intervals of a player session, in order; nulls kept in place.",
 			Columns: []Column{
-				derived("player_session_id", "Player training session id."), position,
+				derived("player_session_id", "Player training session id."), position(),
 				{Name: "rr_ms", Type: Int64, Field: FieldElement, Doc: "RR interval, ms (null where the device sent null)."},
 			},
 		},

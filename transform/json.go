@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,7 +30,6 @@ type Lineage struct {
 // anything is appended: a wrong-typed value rejects the smallest record that
 // carries it, with the reason. Fields the schema does not know go to _extra.
 type JSON struct {
-	mem   memory.Allocator
 	table *schemas.Table
 	cols  []schemas.Column // AllColumns, in schema order
 	// fieldIndex maps a quoted vendor field name, as it appears in the
@@ -45,7 +43,7 @@ type JSON struct {
 	raw        [][]byte        // per column: the raw value of the current record
 	childRaw   [][]byte        // per child: the raw list of the current record
 	children   []*child
-	parts      map[string]*array.RecordBuilder
+	parts      parts
 	rejects    []pipeline.Reject
 	scratch    []value
 	// A child table's keys decoded from the current response (lineage):
@@ -65,7 +63,7 @@ type child struct {
 // NewJSON returns a decoder for table t; child tables declared in reg with t
 // as their parent are decoded from the parent's records.
 func NewJSON(mem memory.Allocator, reg *schemas.Registry, t *schemas.Table) *JSON {
-	d := &JSON{mem: mem, table: t, cols: t.AllColumns(), fieldIndex: map[string]int{}, childIndex: map[string]int{}, skip: map[string]bool{}, parts: map[string]*array.RecordBuilder{}}
+	d := &JSON{table: t, cols: t.AllColumns(), fieldIndex: map[string]int{}, childIndex: map[string]int{}, skip: map[string]bool{}, parts: newParts(mem, t)}
 	d.scratch = make([]value, len(d.cols))
 	d.raw = make([][]byte, len(d.cols))
 	d.elemCol, d.posCol = -1, -1
@@ -132,7 +130,7 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 		i := d.colIndex(p.Column)
 		part = p.Value(vals[i].t, !vals[i].null)
 	}
-	b := d.builder(part)
+	b := d.parts.builder(part)
 	for i := range d.cols {
 		appendValue(b.Field(i), vals[i])
 	}
@@ -305,13 +303,7 @@ func extraObject(ms []member) (string, error) {
 // Flush returns the Arrow records built so far, one per table and partition,
 // with the rejects, and resets the decoder. The caller releases the records.
 func (d *JSON) Flush() ([]pipeline.Records, []pipeline.Reject) {
-	var out []pipeline.Records
-	for _, part := range slices.Sorted(maps.Keys(d.parts)) {
-		b := d.parts[part]
-		out = append(out, pipeline.Records{Table: d.table.Name, Partition: part, Record: b.NewRecordBatch()})
-		b.Release()
-	}
-	clear(d.parts)
+	out := d.parts.flush()
 	rejects := d.rejects
 	d.rejects = nil
 	for _, ch := range d.children {
@@ -320,15 +312,6 @@ func (d *JSON) Flush() ([]pipeline.Records, []pipeline.Reject) {
 		rejects = append(rejects, rj...)
 	}
 	return out, rejects
-}
-
-func (d *JSON) builder(part string) *array.RecordBuilder {
-	b, ok := d.parts[part]
-	if !ok {
-		b = array.NewRecordBuilder(d.mem, d.table.ArrowSchema())
-		d.parts[part] = b
-	}
-	return b
 }
 
 func (d *JSON) colIndex(name string) int {

@@ -7,57 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/google/go-cmp/cmp"
 
-	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 )
 
-// rows renders records as maps for comparison (column -> value as text).
-func rows(t *testing.T, recs []pipeline.Records, table string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, r := range recs {
-		if r.Table != table {
-			continue
-		}
-		rec := r.Record
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := map[string]any{"_partition": r.Partition}
-			for j, f := range rec.Schema().Fields() {
-				col := rec.Column(j)
-				if col.IsNull(i) {
-					row[f.Name] = nil
-					continue
-				}
-				switch c := col.(type) {
-				case *array.String:
-					row[f.Name] = c.Value(i)
-				case *array.Int64:
-					row[f.Name] = c.Value(i)
-				case *array.Float64:
-					row[f.Name] = c.Value(i)
-				case *array.Boolean:
-					row[f.Name] = c.Value(i)
-				case *array.Timestamp:
-					row[f.Name] = c.Value(i).ToTime(arrow.Microsecond).Format(time.RFC3339Nano)
-				}
-			}
-			out = append(out, row)
-		}
-	}
-	return out
-}
-
 func TestJSONSetsAndReps(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	reg := schemas.All()
-	sets, _ := reg.Lookup("plyomat", "sets")
-	dec := NewJSON(mem, reg, sets)
+	reg, sets := table(t, "plyomat", "sets")
+	dec := NewJSON(checkedMem(t), reg, sets)
 	lin := Lineage{ExtractedAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), RunID: "run1", Endpoint: "GET /sets"}
 
 	good := `{"id":"s1","session_id":"x1","athlete_id":"a1","mode":"drop_jump","drop_height_cm":30,
@@ -73,12 +30,7 @@ func TestJSONSetsAndReps(t *testing.T) {
 	for _, r := range []string{good, badSet, noStart, `[1,2]`} {
 		dec.Add(json.RawMessage(r), lin, nil)
 	}
-	recs, rejects := dec.Flush()
-	defer func() {
-		for _, r := range recs {
-			r.Record.Release()
-		}
-	}()
+	recs, rejects := flush(t, dec)
 
 	ts := "2026-06-01T12:00:00Z"
 	wantSets := []map[string]any{
@@ -88,9 +40,7 @@ func TestJSONSetsAndReps(t *testing.T) {
 		{"_partition": schemas.DefaultPartition, "id": "s3", "session_id": nil, "athlete_id": nil, "mode": "cmj", "drop_height_cm": nil,
 			"started_at": nil, "created_at": nil, "updated_at": nil, "_extracted_at": ts, "_run_id": "run1", "_extra": nil},
 	}
-	if d := cmp.Diff(wantSets, rows(t, recs, "sets")); d != "" {
-		t.Errorf("sets (-want +got):\n%s", d)
-	}
+	wantDiff(t, "sets", wantSets, rows(t, recs, "sets"))
 	wantReps := []map[string]any{
 		{"_partition": "2026-05", "set_id": "s1", "rep_index": int64(0), "flight_time_ms": int64(512), "contact_time_ms": int64(201),
 			"jump_height_cm": 32.14, "rsi": 1.6, "side": "both", "is_kept": true, "captured_at": "2026-05-03T09:12:46Z",
@@ -99,25 +49,52 @@ func TestJSONSetsAndReps(t *testing.T) {
 			"jump_height_cm": 28.25, "rsi": nil, "side": "right", "is_kept": true, "captured_at": "2026-05-03T09:12:55Z",
 			"_extracted_at": ts, "_run_id": "run1", "_extra": `{"tempo":3}`},
 	}
-	if d := cmp.Diff(wantReps, rows(t, recs, "reps")); d != "" {
-		t.Errorf("reps (-want +got):\n%s", d)
-	}
-	type rj struct{ Table, Key, Reason string }
-	var got []rj
-	for _, r := range rejects {
-		got = append(got, rj{r.Table, r.Key, r.Reason})
-	}
-	want := []rj{
-		{"sets", "id=s2", `started_at: bad timestamp "yesterday" (want RFC 3339 with a zone)`},
-		{"sets", "", "record is not a JSON object"},
-		{"reps", "set_id=s1,rep_index=1", `flight_time_ms: want a number, got a string "fast"`},
-	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("rejects (-want +got):\n%s", d)
-	}
+	wantDiff(t, "reps", wantReps, rows(t, recs, "reps"))
+	wantDiff(t, "rejects", []string{
+		`sets id=s2: started_at: bad timestamp "yesterday" (want RFC 3339 with a zone)`,
+		"sets : record is not a JSON object",
+		`reps set_id=s1,rep_index=1: flight_time_ms: want a number, got a string "fast"`,
+	}, reasons(rejects))
 	if !strings.Contains(string(rejects[2].Record), `"fast"`) {
 		t.Errorf("reject does not carry the record: %s", rejects[2].Record)
 	}
+}
+
+// BenchmarkJSONSets decodes 500-set pages (the API's largest) with 6 reps
+// each into Arrow, as a sync does.
+func BenchmarkJSONSets(b *testing.B) {
+	reg, sets := table(b, "plyomat", "sets")
+	var recs []json.RawMessage
+	var size int
+	for i := range 500 {
+		var reps []string
+		for r := range 6 {
+			reps = append(reps, fmt.Sprintf(`{"rep_index":%d,"flight_time_ms":%d,"contact_time_ms":%d,"jump_height_cm":%.2f,"rsi":%.2f,"side":"both","is_kept":true,"captured_at":"2026-05-03T09:12:%02d.123Z"}`,
+				r, 400+r, 200+r, 30.5+float64(r), 1.5, r))
+		}
+		rec := fmt.Sprintf(`{"id":"set-%06d","session_id":"ses-%05d","athlete_id":"ath-%04d","mode":"drop_jump","drop_height_cm":30,"started_at":"2026-05-03T09:12:00Z","created_at":"2026-05-03T10:00:00Z","updated_at":"2026-05-03T10:00:00Z","reps":[%s]}`,
+			i, i/4, i/20, strings.Join(reps, ","))
+		recs = append(recs, json.RawMessage(rec))
+		size += len(rec)
+	}
+	mem := memory.NewGoAllocator()
+	dec := NewJSON(mem, reg, sets)
+	lin := Lineage{ExtractedAt: time.Now(), RunID: "bench"}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, r := range recs {
+			dec.Add(r, lin, nil)
+		}
+		out, rejects := dec.Flush()
+		if len(rejects) != 0 {
+			b.Fatal(rejects)
+		}
+		for _, r := range out {
+			r.Record.Release()
+		}
+	}
+	b.ReportMetric(float64(b.N*500*7)/b.Elapsed().Seconds(), "rows/s")
 }
 
 func TestParseJSONNumbers(t *testing.T) {
@@ -172,11 +149,8 @@ func FuzzJSONDecoder(f *testing.F) {
 }
 
 func TestJSONChildKeyRepeatedInAResponse(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	reg := schemas.All()
-	sets, _ := reg.Lookup("plyomat", "sets")
-	dec := NewJSON(mem, reg, sets)
+	reg, sets := table(t, "plyomat", "sets")
+	dec := NewJSON(checkedMem(t), reg, sets)
 	page1 := Lineage{ExtractedAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), RunID: "run1", Endpoint: "GET /sets?offset=0"}
 	page2 := Lineage{ExtractedAt: page1.ExtractedAt.Add(time.Second), RunID: "run1", Endpoint: "GET /sets?offset=500"}
 	set := func(id string, reps ...int) json.RawMessage {
@@ -189,12 +163,7 @@ func TestJSONChildKeyRepeatedInAResponse(t *testing.T) {
 	dec.Add(set("s1", 0, 1, 1, 2), page1, nil) // rep 1 twice
 	dec.Add(set("s1", 0), page1, nil)          // the set twice in one page
 	dec.Add(set("s1", 0, 1), page2, nil)       // the next page may repeat it
-	recs, rejects := dec.Flush()
-	defer func() {
-		for _, r := range recs {
-			r.Record.Release()
-		}
-	}()
+	recs, rejects := flush(t, dec)
 	var got []string
 	for _, r := range rows(t, recs, "reps") {
 		got = append(got, fmt.Sprintf("%s/%d@%s=%d", r["set_id"], r["rep_index"], r["_extracted_at"], r["flight_time_ms"]))
@@ -203,18 +172,9 @@ func TestJSONChildKeyRepeatedInAResponse(t *testing.T) {
 		"s1/0@2026-06-01T12:00:00Z=400", "s1/1@2026-06-01T12:00:00Z=401", "s1/2@2026-06-01T12:00:00Z=402",
 		"s1/0@2026-06-01T12:00:01Z=400", "s1/1@2026-06-01T12:00:01Z=401",
 	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("reps (-want +got):\n%s", d)
-	}
-	var reasons []string
-	for _, r := range rejects {
-		reasons = append(reasons, r.Table+" "+r.Key+": "+r.Reason)
-	}
-	wantRejects := []string{
+	wantDiff(t, "reps", want, got)
+	wantDiff(t, "rejects", []string{
 		"reps set_id=s1,rep_index=1: the response repeats this key: the first record with it is kept",
 		"reps set_id=s1,rep_index=0: the response repeats this key: the first record with it is kept",
-	}
-	if d := cmp.Diff(wantRejects, reasons); d != "" {
-		t.Errorf("rejects (-want +got):\n%s", d)
-	}
+	}, reasons(rejects))
 }

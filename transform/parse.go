@@ -24,10 +24,7 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 	case schemas.JSON:
 		return value{s: string(raw)}, nil
 	case schemas.String:
-		if raw[0] != '"' {
-			return value{}, fmt.Errorf("want a string, got %s", kindOf(raw))
-		}
-		s, err := unquote(raw)
+		s, err := jsonString(raw, "a string")
 		if err != nil {
 			return value{}, err
 		}
@@ -64,10 +61,7 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 		}
 		return value{i: ms}, nil
 	case schemas.Date:
-		if raw[0] != '"' {
-			return value{}, fmt.Errorf("want a date string, got %s", kindOf(raw))
-		}
-		s, err := unquote(raw)
+		s, err := jsonString(raw, "a date string")
 		if err != nil {
 			return value{}, err
 		}
@@ -77,10 +71,7 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 		}
 		return value{t: t}, nil
 	case schemas.Timestamp, schemas.WallTime:
-		if raw[0] != '"' {
-			return value{}, fmt.Errorf("want a timestamp string, got %s", kindOf(raw))
-		}
-		s, err := unquote(raw)
+		s, err := jsonString(raw, "a timestamp string")
 		if err != nil {
 			return value{}, err
 		}
@@ -91,6 +82,15 @@ func parseJSON(raw json.RawMessage, t schemas.Type) (value, error) {
 		return value{t: ts}, nil
 	}
 	return value{}, fmt.Errorf("unsupported column type %v", t)
+}
+
+// jsonString decodes raw, which must be a JSON string; want names what was
+// expected, for the error when it is not.
+func jsonString(raw []byte, want string) (string, error) {
+	if raw[0] != '"' {
+		return "", fmt.Errorf("want %s, got %s", want, kindOf(raw))
+	}
+	return unquote(raw)
 }
 
 // unquote decodes a JSON string; strings without escapes (nearly all) are

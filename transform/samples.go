@@ -23,14 +23,13 @@ import (
 // longer than fields are counted as anomalies (the raw response keeps the
 // extra values). A value of the wrong kind rejects its row alone.
 type Samples struct {
-	mem   memory.Allocator
 	table *schemas.Table
 	cols  []schemas.Column
 	// column indexes of the fixed columns
 	iSession, iOffset, iTime, iTimeUTC, iExtracted, iRun, iExtra int
 	byField                                                      map[string]int // vendor field -> column
 	valueCols                                                    []int          // the columns of byField, in order
-	parts                                                        map[string]*array.RecordBuilder
+	parts                                                        parts
 	rejects                                                      []pipeline.Reject
 
 	// per session, reused
@@ -43,7 +42,7 @@ type Samples struct {
 
 // NewSamples returns a decoder for the samples table t.
 func NewSamples(mem memory.Allocator, t *schemas.Table) *Samples {
-	s := &Samples{mem: mem, table: t, cols: t.AllColumns(), byField: map[string]int{}, parts: map[string]*array.RecordBuilder{}}
+	s := &Samples{table: t, cols: t.AllColumns(), byField: map[string]int{}, parts: newParts(mem, t)}
 	for i, c := range s.cols {
 		switch c.Name {
 		case "player_session_id":
@@ -249,7 +248,7 @@ type sessionWriter struct {
 }
 
 func (s *Samples) newSessionWriter(part, sessionID string, start time.Time, offsetMin *int64, lin Lineage) *sessionWriter {
-	b := s.builder(part)
+	b := s.parts.builder(part)
 	w := &sessionWriter{
 		b:           b,
 		valueCols:   s.valueCols,
@@ -329,24 +328,9 @@ func (w *sessionWriter) append(row *sampleRow, vals []float64, nulls []bool) {
 
 // Flush returns the records built so far and the rejected rows.
 func (s *Samples) Flush() ([]pipeline.Records, []pipeline.Reject) {
-	var out []pipeline.Records
-	for part, b := range s.parts {
-		out = append(out, pipeline.Records{Table: s.table.Name, Partition: part, Record: b.NewRecordBatch()})
-		b.Release()
-	}
-	clear(s.parts)
 	rj := s.rejects
 	s.rejects = nil
-	return out, rj
-}
-
-func (s *Samples) builder(part string) *array.RecordBuilder {
-	b, ok := s.parts[part]
-	if !ok {
-		b = array.NewRecordBuilder(s.mem, s.table.ArrowSchema())
-		s.parts[part] = b
-	}
-	return b
+	return s.parts.flush(), rj
 }
 
 func (s *Samples) reject(rec []byte, lin Lineage, sessionID, where, reason string) {

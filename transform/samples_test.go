@@ -7,17 +7,11 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/athlake/athlake/schemas"
 )
 
 func TestSamples(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	reg := schemas.All()
-	tb, _ := reg.Lookup("teampro", "samples")
-	dec := NewSamples(mem, tb)
+	_, tb := table(t, "teampro", "samples")
+	dec := NewSamples(checkedMem(t), tb)
 	lin := Lineage{ExtractedAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), RunID: "r1", Endpoint: "GET /v1/training_sessions/p1"}
 	start := time.Date(2026, 5, 3, 9, 20, 6, 0, time.UTC) // wall clock
 	offset := int64(120)
@@ -30,15 +24,8 @@ func TestSamples(t *testing.T) {
 		[5,96,1,1,1,1]
 	]}`
 	anomalies := dec.Add([]byte(raw), "p1", start, &offset, "2026-05-03", lin)
-	if d := cmp.Diff([]string{"player session p1: 1 sample rows longer than fields (extra values kept in _raw)"}, anomalies); d != "" {
-		t.Errorf("anomalies (-want +got):\n%s", d)
-	}
-	recs, rejects := dec.Flush()
-	defer func() {
-		for _, r := range recs {
-			r.Record.Release()
-		}
-	}()
+	wantDiff(t, "anomalies", []string{"player session p1: 1 sample rows longer than fields (extra values kept in _raw)"}, anomalies)
+	recs, rejects := flush(t, dec)
 	got := rows(t, recs, "samples")
 	ts := "2026-06-01T12:00:00Z"
 	base := map[string]any{"_partition": "2026-05-03", "player_session_id": "p1", "_extracted_at": ts, "_run_id": "r1",
@@ -61,29 +48,19 @@ func TestSamples(t *testing.T) {
 		row("offset_ms", int64(62300), "sample_time", "2026-05-03T09:21:08.3Z", "sample_time_utc", "2026-05-03T07:21:08.3Z",
 			"hr", 95.5, "lat", 55.6, "lon", 12.3, "power", int64(251), "_extra", nil),
 	}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("rows (-want +got):\n%s", d)
-	}
-	var reasons []string
-	for _, r := range rejects {
-		reasons = append(reasons, r.Key+": "+r.Reason)
-	}
-	wantRejects := []string{
-		`player_session_id=p1,row 3: hr: want a number, got a string "high"`,
-		"player_session_id=p1,row 4: power: want a whole number, got 2.5",
-		"player_session_id=p1,row 5: time: want an ISO-8601 duration, got a number 5",
-	}
-	if d := cmp.Diff(wantRejects, reasons); d != "" {
-		t.Errorf("rejects (-want +got):\n%s", d)
-	}
+	wantDiff(t, "rows", want, got)
+	wantDiff(t, "rejects", []string{
+		`samples player_session_id=p1,row 3: hr: want a number, got a string "high"`,
+		"samples player_session_id=p1,row 4: power: want a whole number, got 2.5",
+		"samples player_session_id=p1,row 5: time: want an ISO-8601 duration, got a number 5",
+	}, reasons(rejects))
 }
 
 func TestSamplesWithoutOffset(t *testing.T) {
-	reg := schemas.All()
-	tb, _ := reg.Lookup("teampro", "samples")
-	dec := NewSamples(memory.DefaultAllocator, tb)
+	_, tb := table(t, "teampro", "samples")
+	dec := NewSamples(checkedMem(t), tb)
 	dec.Add([]byte(`{"fields":["time","speed"],"values":[["PT0S",1.5]]}`), "p2", time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC), nil, "2026-05-03", Lineage{})
-	recs, _ := dec.Flush()
+	recs, _ := flush(t, dec)
 	got := rows(t, recs, "samples")
 	if len(got) != 1 || got[0]["sample_time_utc"] != nil || got[0]["speed"] != 1.5 {
 		t.Errorf("rows = %v", got)
@@ -104,7 +81,7 @@ func BenchmarkSamples(b *testing.B) {
 	}
 	sb.WriteString(`]}`)
 	raw := []byte(sb.String())
-	tb, _ := schemas.All().Lookup("teampro", "samples")
+	_, tb := table(b, "teampro", "samples")
 	dec := NewSamples(memory.NewGoAllocator(), tb)
 	off := int64(120)
 	start := time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC)
@@ -124,11 +101,8 @@ func BenchmarkSamples(b *testing.B) {
 }
 
 func TestSamplesRepeatedOffsetRejected(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	reg := schemas.All()
-	tb, _ := reg.Lookup("teampro", "samples")
-	dec := NewSamples(mem, tb)
+	_, tb := table(t, "teampro", "samples")
+	dec := NewSamples(checkedMem(t), tb)
 	start := time.Date(2026, 5, 3, 9, 0, 0, 0, time.UTC)
 	lin := Lineage{ExtractedAt: start, RunID: "r1"}
 	// 0.1 s repeated right away, 0 s repeated after the order broke, 0.3 s
@@ -136,29 +110,15 @@ func TestSamplesRepeatedOffsetRejected(t *testing.T) {
 	dec.Add([]byte(`{"fields":["time","hr"],"values":[["PT0S",90],["PT0.1S",91],["PT0.1S",92],["PT0.2S",93],["PT0S",94],["PT0.3S",95],["PT0.25S",96]]}`), "p1", start, nil, "2026-05-03", lin)
 	// Another session (another response) may use the same offsets.
 	dec.Add([]byte(`{"fields":["time","hr"],"values":[["PT0S",80],["PT0.1S",81]]}`), "p2", start, nil, "2026-05-03", lin)
-	recs, rejects := dec.Flush()
-	defer func() {
-		for _, r := range recs {
-			r.Record.Release()
-		}
-	}()
+	recs, rejects := flush(t, dec)
 	var got []string
 	for _, r := range rows(t, recs, "samples") {
 		got = append(got, fmt.Sprintf("%s@%d=%v", r["player_session_id"], r["offset_ms"], r["hr"]))
 	}
 	want := []string{"p1@0=90", "p1@100=91", "p1@200=93", "p1@300=95", "p1@250=96", "p2@0=80", "p2@100=81"}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("rows (-want +got):\n%s", d)
-	}
-	var reasons []string
-	for _, r := range rejects {
-		reasons = append(reasons, r.Key+": "+r.Reason)
-	}
-	wantRejects := []string{
-		"player_session_id=p1,row 2: time: the response repeats offset 100 ms: the first row with it is kept",
-		"player_session_id=p1,row 4: time: the response repeats offset 0 ms: the first row with it is kept",
-	}
-	if d := cmp.Diff(wantRejects, reasons); d != "" {
-		t.Errorf("rejects (-want +got):\n%s", d)
-	}
+	wantDiff(t, "rows", want, got)
+	wantDiff(t, "rejects", []string{
+		"samples player_session_id=p1,row 2: time: the response repeats offset 100 ms: the first row with it is kept",
+		"samples player_session_id=p1,row 4: time: the response repeats offset 0 ms: the first row with it is kept",
+	}, reasons(rejects))
 }

@@ -93,70 +93,62 @@ func skipContainer(b []byte, i int) (int, error) {
 // eachMember calls fn with the raw key (quotes included) and raw value of
 // each member of the object b.
 func eachMember(b []byte, fn func(key, val []byte)) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return errSyntax
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return trailing(b, i+1)
-	}
-	for {
-		i = skipSpace(b, i)
+	return eachItem(b, '{', '}', func(i int) (int, error) {
 		if i >= len(b) || b[i] != '"' {
-			return errSyntax
+			return 0, errSyntax
 		}
 		kEnd, err := skipString(b, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		key := b[i:kEnd]
-		i = skipSpace(b, kEnd)
-		if i >= len(b) || b[i] != ':' {
-			return errSyntax
+		j := skipSpace(b, kEnd)
+		if j >= len(b) || b[j] != ':' {
+			return 0, errSyntax
 		}
-		vStart := skipSpace(b, i+1)
+		vStart := skipSpace(b, j+1)
 		vEnd, err := skipValue(b, vStart)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		fn(key, b[vStart:vEnd])
-		i = skipSpace(b, vEnd)
-		if i >= len(b) {
-			return errSyntax
-		}
-		if b[i] == '}' {
-			return trailing(b, i+1)
-		}
-		if b[i] != ',' {
-			return errSyntax
-		}
-		i++
-	}
+		fn(b[i:kEnd], b[vStart:vEnd])
+		return vEnd, nil
+	})
 }
 
 // eachElement calls fn with the raw bytes of each element of the array b.
 func eachElement(b []byte, fn func(val []byte)) error {
+	return eachItem(b, '[', ']', func(i int) (int, error) {
+		end, err := skipValue(b, i)
+		if err != nil {
+			return 0, err
+		}
+		fn(b[i:end])
+		return end, nil
+	})
+}
+
+// eachItem walks the comma-separated items of b between open and close,
+// which must be all of b but for white space. item is called with the
+// offset of each item (after white space) and returns where it ends.
+func eachItem(b []byte, open, close byte, item func(i int) (end int, err error)) error {
 	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
+	if i >= len(b) || b[i] != open {
 		return errSyntax
 	}
 	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
+	if i < len(b) && b[i] == close {
 		return trailing(b, i+1)
 	}
 	for {
-		vStart := skipSpace(b, i)
-		vEnd, err := skipValue(b, vStart)
+		end, err := item(skipSpace(b, i))
 		if err != nil {
 			return err
 		}
-		fn(b[vStart:vEnd])
-		i = skipSpace(b, vEnd)
+		i = skipSpace(b, end)
 		if i >= len(b) {
 			return errSyntax
 		}
-		if b[i] == ']' {
+		if b[i] == close {
 			return trailing(b, i+1)
 		}
 		if b[i] != ',' {

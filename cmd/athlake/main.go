@@ -60,28 +60,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return nil
 	}
-	c := newCommand(args[0], args[1:], stdin, stdout, stderr, getenv)
-	switch c.name {
-	case "demo":
-		return runDemo(ctx, c)
-	case "sync", "backfill":
-		return runSync(ctx, c)
-	case "views":
-		return runViews(ctx, c)
-	case "mirror":
-		return runMirror(ctx, c)
-	case "compact":
-		return runCompact(ctx, c)
-	case "auth":
-		return runAuth(ctx, c)
-	case "status":
-		return runStatus(ctx, c)
-	case "schemas":
-		return runSchemas(ctx, c)
-	case "sandbox":
-		return runSandbox(ctx, c)
+	commands := map[string]func(context.Context, *command) error{
+		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
+		"compact": runCompact, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
 	}
-	return &jobs.UsageError{Msg: fmt.Sprintf("unknown command %q (see athlake --help)", c.name)}
+	runCmd, ok := commands[args[0]]
+	if !ok {
+		return &jobs.UsageError{Msg: fmt.Sprintf("unknown command %q (see athlake --help)", args[0])}
+	}
+	return runCmd(ctx, newCommand(args[0], args[1:], stdin, stdout, stderr, getenv))
 }
 
 // command is one command line: its flags, the common ones included, and

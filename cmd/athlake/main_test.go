@@ -14,7 +14,7 @@ import (
 
 	"github.com/athlake/athlake/jobs"
 	"github.com/athlake/athlake/load"
-	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/storetest"
 	"github.com/athlake/athlake/pipeline"
 )
 
@@ -159,10 +159,7 @@ func TestLockedOutputExits75(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	lake := filepath.Join(dir, "lake")
-	st, err := store.NewLocal(lake)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.NewLocal(t, lake)
 	holder := pipeline.Holder{RunID: "20261201T090000.000Z-abcdef", Command: "sync", Host: "airflow-worker-7", PID: 1}
 	if _, err := (&load.Lock{Store: st}).Acquire(context.Background(), holder); err != nil {
 		t.Fatal(err)

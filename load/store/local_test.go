@@ -12,13 +12,7 @@ import (
 
 func TestLocal(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := store.NewLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return storetest.NewLocal(t, t.TempDir()) })
 }
 
 // A killed writer's temporary file is removed once old enough.
@@ -26,10 +20,7 @@ func TestLocalAbortUnfinished(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := store.NewLocal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := storetest.NewLocal(t, dir)
 	w, _ := s.Create(ctx, "a/b.parquet")
 	w.Write([]byte("half"))
 	tmps := func() []string {

@@ -19,6 +19,7 @@ import (
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/store/s3store/s3test"
+	"github.com/athlake/athlake/load/store/storetest"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
@@ -66,11 +67,7 @@ func set(id string, updated int, reps ...int) string {
 func newLake(t *testing.T) (string, store.Store) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.NewLocal(filepath.Join(dir, "lake"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, st
+	return dir, storetest.NewLocal(t, filepath.Join(dir, "lake"))
 }
 
 // inEachMode runs a test over a database of tables and one of views over

@@ -74,29 +74,27 @@ func genReps(mem memory.Allocator, n, batchRows int) []arrow.RecordBatch {
 	b := array.NewRecordBuilder(mem, repsSchema)
 	defer b.Release()
 	var (
-		setID      = b.Field(0).(*array.StringBuilder)
-		repIndex   = b.Field(1).(*array.Int32Builder)
-		flight     = b.Field(2).(*array.Int32Builder)
-		contact    = b.Field(3).(*array.Int32Builder)
-		height     = b.Field(4).(*array.Float64Builder)
-		rsi        = b.Field(5).(*array.Float64Builder)
-		side       = b.Field(6).(*array.StringBuilder)
-		kept       = b.Field(7).(*array.BooleanBuilder)
-		captured   = b.Field(8).(*array.TimestampBuilder)
-		extracted  = b.Field(9).(*array.TimestampBuilder)
-		runIDCol   = b.Field(10).(*array.StringBuilder)
-		extra      = b.Field(11).(*array.StringBuilder)
-		sides      = [...]string{"left", "right", "both"}
-		runID      = uuidLike(r)
-		t          = time.Date(2024, 1, 8, 7, 30, 0, 0, time.UTC)
-		extractAt  = time.Date(2025, 6, 2, 3, 0, 0, 0, time.UTC)
-		set        string
-		setSide    string
-		left, rep  int
-		recs       []arrow.RecordBatch
-		batchStart int
+		setID     = b.Field(0).(*array.StringBuilder)
+		repIndex  = b.Field(1).(*array.Int32Builder)
+		flight    = b.Field(2).(*array.Int32Builder)
+		contact   = b.Field(3).(*array.Int32Builder)
+		height    = b.Field(4).(*array.Float64Builder)
+		rsi       = b.Field(5).(*array.Float64Builder)
+		side      = b.Field(6).(*array.StringBuilder)
+		kept      = b.Field(7).(*array.BooleanBuilder)
+		captured  = b.Field(8).(*array.TimestampBuilder)
+		extracted = b.Field(9).(*array.TimestampBuilder)
+		runIDCol  = b.Field(10).(*array.StringBuilder)
+		extra     = b.Field(11).(*array.StringBuilder)
+		sides     = [...]string{"left", "right", "both"}
+		runID     = uuidLike(r)
+		t         = time.Date(2024, 1, 8, 7, 30, 0, 0, time.UTC)
+		extractAt = time.Date(2025, 6, 2, 3, 0, 0, 0, time.UTC)
+		set       string
+		setSide   string
+		left, rep int
 	)
-	for i := range n {
+	return cut(b, n, batchRows, func(i int) {
 		if left == 0 {
 			set, left, rep = uuidLike(r), 6+r.IntN(5), 0
 			setSide = sides[r.IntN(3)]
@@ -130,12 +128,7 @@ func genReps(mem memory.Allocator, n, batchRows int) []arrow.RecordBatch {
 		}
 		left--
 		rep++
-		if i+1-batchStart == batchRows || i+1 == n {
-			recs = append(recs, b.NewRecordBatch())
-			batchStart = i + 1
-		}
-	}
-	return recs
+	})
 }
 
 // sessionRows is the length of one player session: 90 minutes at 10 Hz.
@@ -166,10 +159,8 @@ func genSamples(mem memory.Allocator, n, batchRows int) []arrow.RecordBatch {
 		hr, speed, dist, lat, lon, alt float64
 		heading                        float64
 		hrGap                          int
-		recs                           []arrow.RecordBatch
-		batchStart                     int
 	)
-	for i := range n {
+	return cut(b, n, batchRows, func(i int) {
 		k := i % sessionRows
 		if k == 0 {
 			s := i / sessionRows
@@ -223,9 +214,17 @@ func genSamples(mem memory.Allocator, n, batchRows int) []arrow.RecordBatch {
 		} else {
 			powCol.Append(int32(math.Round(speed*speed*6 + r.NormFloat64()*4)))
 		}
-		if i+1-batchStart == batchRows || i+1 == n {
+	})
+}
+
+// cut calls row(i) for i in [0,n), each call appending row i to b, and
+// returns the rows as records of batchRows rows (the last may be shorter).
+func cut(b *array.RecordBuilder, n, batchRows int, row func(i int)) []arrow.RecordBatch {
+	var recs []arrow.RecordBatch
+	for i := range n {
+		row(i)
+		if (i+1)%batchRows == 0 || i+1 == n {
 			recs = append(recs, b.NewRecordBatch())
-			batchStart = i + 1
 		}
 	}
 	return recs

@@ -16,11 +16,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	t.Run("CommitMakesVisible", func(t *testing.T) {
 		s := newStore(t)
-		w, err := s.Create(ctx, "a/b/c.parquet")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, "hello")
+		w := uncommitted(t, s, "a/b/c.parquet", "hello")
 		if objs, _ := s.List(ctx, "a/"); len(objs) != 0 {
 			t.Fatalf("uncommitted object listed: %v", objs)
 		}
@@ -41,11 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	})
 	t.Run("AbortLeavesNothing", func(t *testing.T) {
 		s := newStore(t)
-		w, err := s.Create(ctx, "x/y.bin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, "partial")
+		w := uncommitted(t, s, "x/y.bin", "partial")
 		if err := w.Abort(); err != nil {
 			t.Fatal(err)
 		}
@@ -96,11 +88,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if err := s.Put(ctx, "keep/a", []byte("a")); err != nil {
 			t.Fatal(err)
 		}
-		w, err := s.Create(ctx, "keep/b")
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(make([]byte, 1000)) // a killed writer never commits nor aborts
+		uncommitted(t, s, "keep/b", string(make([]byte, 1000))) // a killed writer never commits nor aborts
 		if _, err := s.AbortUnfinished(ctx, "keep/", time.Now().Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -123,4 +111,26 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			}
 		}
 	})
+}
+
+// uncommitted starts key in s and writes data to it, neither committing nor
+// aborting.
+func uncommitted(t *testing.T, s store.Store, key, data string) store.Writer {
+	t.Helper()
+	w, err := s.Create(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, data)
+	return w
+}
+
+// NewLocal returns a local store in dir, ending the test if it cannot.
+func NewLocal(t testing.TB, dir string) *store.Local {
+	t.Helper()
+	s, err := store.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
