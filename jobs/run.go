@@ -302,7 +302,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 				return nil, err
 			}
 			c, err := optimo.New(optimo.Options{
-				URL: oc.BaseURL, Token: oc.Token.Reveal(), UserAgent: userAgent(), Budget: budget,
+				BaseURL: oc.BaseURL, Token: oc.Token.Reveal(), UserAgent: userAgent(), Budget: budget,
 				Timeout: cmp.Or(o.Timeout, time.Duration(oc.Timeout)), Backoff: o.Backoff,
 				Transport: env.Transport, Log: log.With("source", n),
 			})
@@ -311,7 +311,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 			}
 			out = append(out, optimo.NewSource(c, optimo.SourceOptions{
 				Registry: reg, Mem: env.mem(), RunID: runID, Zone: oc.Zone(),
-				Overlap: time.Duration(oc.Overlap), CursorFields: oc.CursorFields.ByMethod(), Log: log.With("source", n),
+				Lookback: time.Duration(oc.Overlap), CursorFields: oc.CursorFields.ByMethod(), Log: log.With("source", n),
 				Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
 			}))
 		case "teampro":

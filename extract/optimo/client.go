@@ -25,7 +25,7 @@ import (
 
 // Options configures a Client.
 type Options struct {
-	URL         string // the account's endpoint, https://<account>.optimosport.com/api/2.1/xml-in
+	BaseURL     string // the account's endpoint, https://<account>.optimosport.com/api/2.1/xml-in
 	Token       string
 	UserAgent   string
 	Budget      *Budget
@@ -52,7 +52,7 @@ func New(o Options) (*Client, error) {
 	}
 	token := o.Token
 	h, err := httpx.New(httpx.Options{
-		Source: "optimo", BaseURL: o.URL, UserAgent: o.UserAgent,
+		Source: "optimo", BaseURL: o.BaseURL, UserAgent: o.UserAgent,
 		Timeout: o.Timeout, MaxAttempts: o.MaxAttempts, Backoff: o.Backoff,
 		Transport: o.Transport, Log: o.Log,
 		Validate: httpx.ValidXML("response", "request"),

@@ -21,9 +21,9 @@ import (
 // SourceName is the source's name in the lake and the config.
 const SourceName = "optimo"
 
-// DefaultOverlap is how far before the watermark an incremental pass asks
+// DefaultLookback is how far before the watermark an incremental pass asks
 // again (inclusive), for records stamped late.
-const DefaultOverlap = time.Hour
+const DefaultLookback = time.Hour
 
 // DefaultCursorField is the element that carries a record's change stamp,
 // the one updated_from filters on.
@@ -38,7 +38,7 @@ type SourceOptions struct {
 	Mem      memory.Allocator
 	RunID    string
 	Zone     *time.Location // the account's wall-clock zone
-	Overlap  time.Duration
+	Lookback time.Duration
 	// CursorFields names, per incremental method, the element holding the
 	// records' change stamp (default updated_at).
 	CursorFields map[string]string
@@ -65,8 +65,8 @@ type Source struct {
 
 // NewSource returns the Optimo source.
 func NewSource(c *Client, o SourceOptions) *Source {
-	if o.Overlap <= 0 {
-		o.Overlap = DefaultOverlap
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
 	}
 	if o.Mem == nil {
 		o.Mem = memory.DefaultAllocator
@@ -184,14 +184,14 @@ type state struct {
 	// seen every change: the newest cursor value it read, or the vendor's
 	// clock when it started if that is earlier (a pass that spans days
 	// must not step over changes made between its pages). The next pass
-	// asks for updated_from = Watermark - overlap.
+	// asks for updated_from = Watermark - lookback.
 	Watermark time.Time `json:"watermark,omitzero"`
 	Pass      *pass     `json:"pass,omitempty"`
 	// Warning is a problem of the last complete pass that the user should
 	// see (athlake status shows it); empty when there is none.
 	Warning string `json:"warning,omitempty"`
 	// Seen hashes, by key, the records the last complete pass committed
-	// that the next pass reads again (stamped within the overlap of the
+	// that the next pass reads again (stamped within the lookback of the
 	// watermark): those it finds unchanged it skips, so a sync that finds
 	// nothing new writes nothing.
 	Seen map[string]string `json:"seen,omitempty"`
@@ -294,7 +294,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	if state.Pass == nil || !st.incremental {
 		state.Pass = &pass{}
 		if st.incremental && !state.Watermark.IsZero() {
-			state.Pass.From = state.Watermark.Add(-s.o.Overlap)
+			state.Pass.From = state.Watermark.Add(-s.o.Lookback)
 		}
 	}
 	ps := state.Pass
@@ -473,7 +473,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		}
 		state.Seen = map[string]string{}
 		if !state.Watermark.IsZero() {
-			cut := state.Watermark.Add(-s.o.Overlap)
+			cut := state.Watermark.Add(-s.o.Lookback)
 			for k, r := range reads {
 				if !r.stamp.Before(cut) {
 					state.Seen[k] = r.hash
