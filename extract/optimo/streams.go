@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -85,6 +86,10 @@ func (s *Source) Name() string { return SourceName }
 
 // Stats reports the requests made so far.
 func (s *Source) Stats() pipeline.RequestStats { return s.c.Stats() }
+
+func (s *Source) table(name string) *schemas.Table {
+	return stream.Table(s.o.Registry, SourceName, name)
+}
 
 func (s *Source) cursor(method string) string {
 	if f := s.o.CursorFields[method]; f != "" {
@@ -271,10 +276,8 @@ func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 		return err
 	}
 	var state state
-	if raw != nil {
-		if err := json.Unmarshal(raw, &state); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &state); err != nil {
+		return err
 	}
 	for {
 		again, err := st.pass(ctx, &state, emit)
@@ -302,7 +305,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	if !ps.From.IsZero() {
 		args = append(args, Arg{"updated_from", ps.From.Format(wallLayout)})
 	}
-	t, _ := s.o.Registry.Lookup(SourceName, st.table)
+	t := s.table(st.table)
 	conv := transform.NewXML(s.o.Registry, t)
 	dec := transform.NewJSON(s.o.Mem, s.o.Registry, t).InZone(s.o.Zone)
 	cursor := s.cursor(st.method)
@@ -412,7 +415,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			if dropped {
 				ps.Done, ps.Edge = page-1, nil
 			}
-			b.State = mustJSON(state)
+			b.State = stream.JSON(state)
 		}
 		if err := send(ctx, b); err != nil {
 			return false, err
@@ -426,7 +429,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			prevTotal = p2.Total
 			if st.incremental {
 				ps.Done, ps.Edge = page, edge
-				b2.State = mustJSON(state)
+				b2.State = stream.JSON(state)
 			}
 			if err := send(ctx, b2); err != nil {
 				return false, err
@@ -449,7 +452,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			// at the old records would otherwise match it and leave the
 			// new snapshot in the views.
 			state.Fingerprint = ""
-			if err := emit(ctx, &pipeline.Batch{State: mustJSON(state), Sync: true}); err != nil {
+			if err := emit(ctx, &pipeline.Batch{State: stream.JSON(state), Sync: true}); err != nil {
 				return false, err
 			}
 		}
@@ -489,14 +492,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	// Not without a watermark (the next pass would read everything) nor
 	// after a shift (the next sync reads the same again anyway).
 	again = st.incremental && resumed && !ps.Shifted && !state.Watermark.IsZero()
-	done.Anomalies, done.State = anomalies, mustJSON(state)
+	done.Anomalies, done.State = anomalies, stream.JSON(state)
 	return again, emit(ctx, done)
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // plain structs
-	}
-	return b
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/extract/internal/resume"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -94,11 +95,7 @@ func (s *Source) Streams() []pipeline.Stream {
 }
 
 func (s *Source) table(name string) *schemas.Table {
-	t, ok := s.o.Registry.Lookup(SourceName, name)
-	if !ok {
-		panic("plyomat: table " + name + " not declared") // a programming error caught by every test
-	}
-	return t
+	return stream.Table(s.o.Registry, SourceName, name)
 }
 
 // decode turns a page into a batch: Arrow records, rejects and the raw body.
@@ -174,12 +171,10 @@ func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 // records and the last batch completes the snapshot of tables.
 func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emit, tables []string, next snapshotState, anomalies []string, write func() error) error {
 	var prev snapshotState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &prev); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &prev); err != nil {
+		return err
 	}
-	b := &pipeline.Batch{Anomalies: anomalies, State: mustJSON(next)}
+	b := &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(next)}
 	if next.Fingerprint != prev.Fingerprint {
 		if prev.Fingerprint != "" {
 			// Forget the old fingerprint first: were the run killed
@@ -188,7 +183,7 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 			// new snapshot in the views.
 			forgotten := prev
 			forgotten.Fingerprint = ""
-			if err := emit(ctx, &pipeline.Batch{State: mustJSON(forgotten), Sync: true}); err != nil {
+			if err := emit(ctx, &pipeline.Batch{State: stream.JSON(forgotten), Sync: true}); err != nil {
 				return err
 			}
 		}
@@ -259,7 +254,7 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 			for i, r := range p.Records {
 				var a ref
 				if json.Unmarshal(r, &a) == nil {
-					p.Records[i] = mustJSON(a)
+					p.Records[i] = stream.JSON(a)
 				}
 			}
 			fp.add(id, p.Records)
@@ -332,10 +327,8 @@ func (st *incremental) Name() string { return st.name }
 
 func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	var state incrementalState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &state); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &state); err != nil {
+		return err
 	}
 	if state.Watermark.IsZero() && st.perAthleteBackfill {
 		// The first pass goes athlete by athlete. It may span several runs
@@ -343,10 +336,10 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 		// what changed meanwhile for athletes done early is caught now,
 		// not at the next sync.
 		err := st.src.perAthlete(ctx, state.Backfill, "", emit,
-			func(b *backfillState) []byte { return mustJSON(incrementalState{Backfill: b}) },
+			func(b *backfillState) []byte { return stream.JSON(incrementalState{Backfill: b}) },
 			func(b *backfillState) []byte {
 				state = incrementalState{Watermark: b.StartedAt}
-				return mustJSON(state)
+				return stream.JSON(state)
 			},
 			[]perAthleteList{{st.table, st.list}}, Filter{}, time.Time{})
 		if err != nil {
@@ -358,7 +351,7 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 		f.Since = state.Watermark.Add(-st.src.o.Lookback)
 	}
 	dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.table))
-	unchanged := mustJSON(state)
+	unchanged := stream.JSON(state)
 	var start time.Time
 	next := map[string]string{} // the Seen of the next pass
 	keep := func(r json.RawMessage) bool {
@@ -388,7 +381,7 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 	if err != nil {
 		return err
 	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(incrementalState{Watermark: start, Seen: next})})
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(incrementalState{Watermark: start, Seen: next})})
 }
 
 // perAthleteList is one table read per athlete.
@@ -519,10 +512,8 @@ func (st *backfill) Name() string { return "backfill" }
 func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
 	var prev backfillState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &prev); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &prev); err != nil {
+		return err
 	}
 	params := resume.Key(s.o.Athletes, s.o.Since, s.o.Until)
 	var bf *backfillState
@@ -530,21 +521,14 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		bf = &prev
 	}
 	finished := func(b *backfillState) []byte {
-		return mustJSON(backfillState{StartedAt: b.StartedAt, Params: resume.Complete(params), Done: []string{}})
+		return stream.JSON(backfillState{StartedAt: b.StartedAt, Params: resume.Complete(params), Done: []string{}})
 	}
 	if bf != nil && bf.Params == resume.Complete(params) {
 		bf = nil // the same backfill again: do it again
 	}
 	return s.perAthlete(ctx, bf, params, emit,
-		func(b *backfillState) []byte { return mustJSON(b) }, finished,
+		func(b *backfillState) []byte { return stream.JSON(b) }, finished,
 		[]perAthleteList{{"sessions", s.c.Sessions}, {"sets", s.c.Sets}},
 		Filter{Since: s.o.Since}, s.o.Until)
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only plain structs are marshalled here
-	}
-	return b
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/extract/internal/resume"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/transform"
 )
@@ -86,10 +87,8 @@ func backfillWindow(since, until time.Time) (Window, func(listed) bool) {
 func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
 	var bf backfillState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &bf); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &bf); err != nil {
+		return err
 	}
 	s.restoreBucket(bf.Bucket)
 	named := slices.Clone(s.o.Athletes)
@@ -103,7 +102,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	r := s.newRun(emit)
 	r.checkpoint = func() []byte {
 		bf.Bucket = s.c.Bucket().State()
-		return mustJSON(bf)
+		return stream.JSON(bf)
 	}
 	if bf.Players == nil {
 		bf.Players = named

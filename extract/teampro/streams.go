@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -170,16 +171,14 @@ func (s *Source) newRun(emit pipeline.Emit) *run {
 func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
 	r := s.newRun(emit)
-	if raw != nil {
-		if err := json.Unmarshal(raw, &r.state); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &r.state); err != nil {
+		return err
 	}
 	s.restoreBucket(r.state.Bucket)
 	r.state.upgrade()
 	r.checkpoint = func() []byte {
 		r.state.Bucket = s.c.Bucket().State()
-		return mustJSON(r.state)
+		return stream.JSON(r.state)
 	}
 	// A pass resumed from an earlier run is followed by a fresh one, so
 	// what appeared meanwhile for players done early is caught now.
@@ -242,11 +241,7 @@ func (r *run) pass(ctx context.Context) error {
 }
 
 func (s *Source) table(name string) *schemas.Table {
-	t, ok := s.o.Registry.Lookup(SourceName, name)
-	if !ok {
-		panic("teampro: table " + name + " not declared") // a programming error caught by every test
-	}
-	return t
+	return stream.Table(s.o.Registry, SourceName, name)
 }
 
 // restoreBucket sets the rate limiter to the newest level saved: the
@@ -283,13 +278,6 @@ func (st *state) upgrade() {
 	st.Version = stateVersion
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only plain structs are marshalled here
-	}
-	return b
-}
 
 // skipped judges a detail request's error: a record deleted since its
 // list was read is skipped with an anomaly (emitted at once, with the
