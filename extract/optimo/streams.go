@@ -495,4 +495,3 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	done.Anomalies, done.State = anomalies, stream.JSON(state)
 	return again, emit(ctx, done)
 }
-

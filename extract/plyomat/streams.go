@@ -531,4 +531,3 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		[]perAthleteList{{"sessions", s.c.Sessions}, {"sets", s.c.Sets}},
 		Filter{Since: s.o.Since}, s.o.Until)
 }
-

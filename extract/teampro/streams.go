@@ -278,7 +278,6 @@ func (st *state) upgrade() {
 	st.Version = stateVersion
 }
 
-
 // skipped judges a detail request's error: a record deleted since its
 // list was read is skipped with an anomaly (emitted at once, with the
 // state as it is); any other error fails the stream.
