@@ -317,7 +317,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		stamp time.Time
 	}
 	reads := map[string]seenRec{}
-	fp := sha256.New()
+	fp := stream.NewFingerprint()
 	resumed := ps.Done > 0
 	seen, whole := 0, !resumed // a resumed pass cannot check the total
 	// read fetches a page and decodes it into a batch.
@@ -340,7 +340,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			}
 			sum := sha256.Sum256(rec)
 			h := hex.EncodeToString(sum[:8])
-			fmt.Fprintf(fp, "%d:%s", len(rec), rec)
+			fp.Add(rec)
 			if ok && k != "" {
 				reads[k] = seenRec{h, u}
 			}
@@ -445,7 +445,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	// The pass is complete.
 	state.Warning = ""
 	done := &pipeline.Batch{Anomalies: anomalies}
-	if sum := hex.EncodeToString(fp.Sum(nil)); !st.incremental && sum != state.Fingerprint {
+	if sum := fp.Sum(); !st.incremental && sum != state.Fingerprint {
 		if state.Fingerprint != "" {
 			// Forget the old fingerprint first: were the run killed
 			// between the snapshot's commit and its state, a vendor back

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"hash"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -150,11 +148,11 @@ func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	if err != nil {
 		return err
 	}
-	fp := newFingerprint()
+	fp := stream.NewFingerprint()
 	for _, p := range pages {
-		fp.add("", p.Records)
+		fp.Group("", p.Records)
 	}
-	return st.src.emitSnapshot(ctx, raw, emit, st.tables, snapshotState{RefreshedAt: at, Fingerprint: fp.sum()}, anomalies,
+	return st.src.emitSnapshot(ctx, raw, emit, st.tables, snapshotState{RefreshedAt: at, Fingerprint: fp.Sum()}, anomalies,
 		func() error {
 			dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.tables[0]))
 			for _, p := range pages {
@@ -195,22 +193,6 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 	return emit(ctx, b)
 }
 
-// fingerprint hashes records in the order read.
-type fingerprint struct{ h hash.Hash }
-
-func newFingerprint() *fingerprint { return &fingerprint{sha256.New()} }
-
-// add hashes records under a label (the group of a membership list).
-func (f *fingerprint) add(label string, recs []json.RawMessage) {
-	fmt.Fprintf(f.h, "%d:%s\n", len(label), label)
-	for _, r := range recs {
-		fmt.Fprintf(f.h, "%d:", len(r))
-		f.h.Write(r)
-	}
-}
-
-func (f *fingerprint) sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
-
 // groupsStream refreshes groups and, through GET /athletes?group_id= per
 // group, their members, as one snapshot.
 type groupsStream struct{ src *Source }
@@ -236,9 +218,9 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 	if err != nil {
 		return err
 	}
-	fp := newFingerprint()
+	fp := stream.NewFingerprint()
 	for _, p := range groupPages {
-		fp.add("", p.Records)
+		fp.Group("", p.Records)
 	}
 	type members struct {
 		group string
@@ -257,7 +239,7 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 					p.Records[i] = stream.JSON(a)
 				}
 			}
-			fp.add(id, p.Records)
+			fp.Group(id, p.Records)
 			m.pages = append(m.pages, p)
 			return nil
 		})
@@ -271,7 +253,7 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 		}
 		all = append(all, m)
 	}
-	return s.emitSnapshot(ctx, raw, emit, []string{"groups", "group_members"}, snapshotState{RefreshedAt: at, Fingerprint: fp.sum()}, anomalies,
+	return s.emitSnapshot(ctx, raw, emit, []string{"groups", "group_members"}, snapshotState{RefreshedAt: at, Fingerprint: fp.Sum()}, anomalies,
 		func() error {
 			groups := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("groups"))
 			for _, p := range groupPages {

@@ -2,8 +2,6 @@ package teampro
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -339,7 +337,7 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 	players := map[string]bool{}
 	var kept []string
 	var items []*Item
-	fp := sha256.New()
+	fp := stream.NewFingerprint()
 	for _, id := range ids {
 		it, err := r.s.c.Team(ctx, id)
 		// The anomaly waits for the snapshot's checkpoint: a state now
@@ -362,12 +360,11 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 			}
 		}
 		items = append(items, it)
-		fmt.Fprintf(fp, "%d:", len(it.Data))
-		fp.Write(it.Data)
+		fp.Add(it.Data)
 	}
 	// The snapshot is written only when it changed, whole, with the state.
 	done := &pipeline.Batch{Anomalies: anomalies}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != r.state.TeamsFingerprint {
+	if sum := fp.Sum(); sum != r.state.TeamsFingerprint {
 		if r.state.TeamsFingerprint != "" {
 			// Forget the old fingerprint first: were the run killed
 			// between the snapshot's commit and its state, teams back at

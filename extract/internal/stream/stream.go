@@ -53,9 +53,11 @@ type Fingerprint struct{ h hash.Hash }
 // NewFingerprint returns an empty fingerprint.
 func NewFingerprint() *Fingerprint { return &Fingerprint{sha256.New()} }
 
-// Label starts a group of records (a membership list's group).
-func (f *Fingerprint) Label(label string) {
+// Group hashes records under a label (Plyomat's fingerprints label each
+// page: "" for a list's, the group's id for its members).
+func (f *Fingerprint) Group(label string, recs []json.RawMessage) {
 	fmt.Fprintf(f.h, "%d:%s\n", len(label), label)
+	f.Add(recs...)
 }
 
 // Add hashes records, each length-prefixed.

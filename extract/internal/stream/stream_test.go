@@ -14,8 +14,8 @@ import (
 // before the fingerprint was shared, so states written then still match.
 func TestFingerprintFormat(t *testing.T) {
 	f := NewFingerprint()
-	f.Label("g1")
-	f.Add(json.RawMessage(`{"id":"a"}`), json.RawMessage(`{}`))
+	f.Group("g1", []json.RawMessage{json.RawMessage(`{"id":"a"}`)})
+	f.Add(json.RawMessage(`{}`))
 	want := sha256.Sum256([]byte("2:g1\n" + `10:{"id":"a"}2:{}`))
 	if got := f.Sum(); got != hex.EncodeToString(want[:]) {
 		t.Errorf("Sum = %s, want %x", got, want)
