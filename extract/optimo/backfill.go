@@ -89,7 +89,7 @@ func (s *Source) inWindow(rec json.RawMessage, field string) bool {
 	if json.Unmarshal(rec, &m) != nil || json.Unmarshal(m[field], &txt) != nil {
 		return true
 	}
-	w, err := time.Parse(wallLayout, txt)
+	w, err := time.Parse(stampLayout, txt)
 	if err != nil {
 		return true
 	}

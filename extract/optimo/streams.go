@@ -30,8 +30,9 @@ const DefaultLookback = time.Hour
 // the one updated_from filters on.
 const DefaultCursorField = "updated_at"
 
-// wallLayout is how Optimo writes times.
-const wallLayout = "2006-01-02 15:04:05"
+// stampLayout is how Optimo writes a wall-clock time, in its records and in
+// updated_from: date and time to the second, a space between, no zone.
+const stampLayout = "2006-01-02 15:04:05"
 
 // SourceOptions configures the streams.
 type SourceOptions struct {
@@ -261,7 +262,7 @@ func rowInfo(rec json.RawMessage, key, cursor string) (string, time.Time, bool) 
 	var txt string
 	ok := false
 	if json.Unmarshal(m[cursor], &txt) == nil {
-		if u, err := time.Parse(wallLayout, txt); err == nil {
+		if u, err := time.Parse(stampLayout, txt); err == nil {
 			stamp, ok = u, true
 		}
 	}
@@ -303,7 +304,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	ps := state.Pass
 	var args []Arg
 	if !ps.From.IsZero() {
-		args = append(args, Arg{"updated_from", ps.From.Format(wallLayout)})
+		args = append(args, Arg{"updated_from", ps.From.Format(stampLayout)})
 	}
 	t := s.table(st.table)
 	conv := transform.NewXML(s.o.Registry, t)
