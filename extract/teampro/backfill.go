@@ -2,7 +2,6 @@ package teampro
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -126,15 +125,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			bf.Current, bf.CurrentDone = player, nil
 		}
 		var todo []listed
-		anomalies, err := s.c.PlayerSessions(ctx, player, window, func(pg *Page) error {
-			for _, rec := range pg.Records {
-				var ps listed
-				if json.Unmarshal(rec, &ps) == nil && ps.ID != "" && keep(ps) {
-					todo = append(todo, ps)
-				}
-			}
-			return nil
-		})
+		anomalies, err := s.c.PlayerSessions(ctx, player, window, collect(&todo, keep))
 		var api *APIError
 		if len(named) > 0 && errors.As(err, &api) && api.Status == http.StatusNotFound {
 			// --athlete names ids of every source: one that is not a

@@ -402,15 +402,7 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 			continue
 		}
 		var todo []listed
-		anomalies, err := r.s.c.TeamSessions(ctx, team, r.window, func(pg *Page) error {
-			for _, rec := range pg.Records {
-				var ts listed
-				if json.Unmarshal(rec, &ts) == nil && ts.ID != "" {
-					todo = append(todo, ts)
-				}
-			}
-			return nil
-		})
+		anomalies, err := r.s.c.TeamSessions(ctx, team, r.window, collect(&todo, nil))
 		if err != nil {
 			return nil, err
 		}
@@ -466,15 +458,7 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 			continue
 		}
 		var todo []listed
-		anomalies, err := r.s.c.PlayerSessions(ctx, player, r.window, func(pg *Page) error {
-			for _, rec := range pg.Records {
-				var ps listed
-				if json.Unmarshal(rec, &ps) == nil && ps.ID != "" {
-					todo = append(todo, ps)
-				}
-			}
-			return nil
-		})
+		anomalies, err := r.s.c.PlayerSessions(ctx, player, r.window, collect(&todo, nil))
 		if err != nil {
 			return err
 		}
@@ -620,6 +604,20 @@ func (r *run) fetchPlayerSession(ctx context.Context, id, player string, ls list
 func noSummaryDue(ls listed, err error) bool {
 	var api *APIError
 	return ls.Type != "TEAM" && errors.As(err, &api) && api.Status == http.StatusNotFound
+}
+
+// collect returns a list callback that appends to todo the records with
+// an id that keep (nil: all) takes.
+func collect(todo *[]listed, keep func(listed) bool) func(*Page) error {
+	return func(pg *Page) error {
+		for _, rec := range pg.Records {
+			var ls listed
+			if json.Unmarshal(rec, &ls) == nil && ls.ID != "" && (keep == nil || keep(ls)) {
+				*todo = append(*todo, ls)
+			}
+		}
+		return nil
+	}
 }
 
 // releaseDecoded drops what was decoded but will not be emitted.
