@@ -108,13 +108,10 @@ func idOf(raw json.RawMessage) string {
 
 func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
-	release, err := s.turn(ctx, st.Name())
+	var bf backfillState
+	release, err := s.begin(ctx, st.Name(), raw, &bf)
 	defer release()
 	if err != nil {
-		return err
-	}
-	var bf backfillState
-	if err := stream.ReadState(raw, &bf); err != nil {
 		return err
 	}
 	params := resume.Key(s.o.Athletes, s.o.Since, s.o.Until)

@@ -172,6 +172,16 @@ func (s *Source) turn(ctx context.Context, stream string) (release func(), err e
 	return func() {}, s.c.budget.AwaitUnfinished(ctx)
 }
 
+// begin waits for the stream's turn at the budget (see turn), then reads
+// its state into v. The caller calls release when done, error or not.
+func (s *Source) begin(ctx context.Context, name string, raw []byte, v any) (release func(), err error) {
+	release, err = s.turn(ctx, name)
+	if err != nil {
+		return release, err
+	}
+	return release, stream.ReadState(raw, v)
+}
+
 // state is a list's position. A pass reads pages 1..pages; every page is
 // checkpointed, so a pass cut short by the quota resumes the next day. The
 // vendor orders records by id (new ones append, updated ones stay in
@@ -270,14 +280,10 @@ func rowInfo(rec json.RawMessage, key, cursor string) (string, time.Time, bool) 
 }
 
 func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
-	s := st.src
-	release, err := s.turn(ctx, st.Name())
+	var state state
+	release, err := st.src.begin(ctx, st.Name(), raw, &state)
 	defer release()
 	if err != nil {
-		return err
-	}
-	var state state
-	if err := stream.ReadState(raw, &state); err != nil {
 		return err
 	}
 	for {

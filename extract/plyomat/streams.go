@@ -147,10 +147,7 @@ func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	if err != nil {
 		return err
 	}
-	fp := stream.NewFingerprint()
-	for _, p := range pages {
-		fp.Group("", p.Records)
-	}
+	fp := fingerprint(pages)
 	return st.src.emitSnapshot(ctx, raw, emit, st.tables, snapshotState{RefreshedAt: at, Fingerprint: fp.Sum()}, anomalies,
 		func() error {
 			dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.tables[0]))
@@ -192,6 +189,15 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 	return emit(ctx, b)
 }
 
+// fingerprint hashes a list's pages, each under the label "".
+func fingerprint(pages []*Page) *stream.Fingerprint {
+	fp := stream.NewFingerprint()
+	for _, p := range pages {
+		fp.Group("", p.Records)
+	}
+	return fp
+}
+
 // groupsStream refreshes groups and, through GET /athletes?group_id= per
 // group, their members, as one snapshot.
 type groupsStream struct{ src *Source }
@@ -217,10 +223,7 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 	if err != nil {
 		return err
 	}
-	fp := stream.NewFingerprint()
-	for _, p := range groupPages {
-		fp.Group("", p.Records)
-	}
+	fp := fingerprint(groupPages)
 	type members struct {
 		group string
 		pages []*Page
