@@ -66,6 +66,7 @@ func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{[]string{"sync", "--config", write("src.yaml", "sources:\n  strava:\n    api_key: k\n")}, "sources.strava: line 2: unknown source (known: plyomat, optimo, teampro)"},
 		{[]string{"sync", "--config", write("srckey.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    apikey: k\n")}, "sources.plyomat.apikey: line 4: unknown key apikey"},
 		{[]string{"sync", "--config", write("srctype.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    page_size: lots\n")}, "sources.plyomat: line 5: cannot unmarshal"},
+		{[]string{"sync", "--config", write("lb.yaml", "sources:\n  optimo:\n    base_url: http://x/xml-in\n    token: t\n    lookback: 1h\n    overlap: 2h\n")}, "sources.optimo.overlap: the older name of lookback"},
 		{[]string{"auth", "strava", "--config", write("a.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "auth strava: no such source to authorize (those that need it: teampro)"},
 		{[]string{"auth", "teampro", "--config", write("a2.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "sources.teampro: not configured"},
 		{[]string{"mirror", "--config", write("m.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "--to: required"},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/internal/resume"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/transform"
 )
@@ -88,7 +89,7 @@ func (s *Source) inWindow(rec json.RawMessage, field string) bool {
 	if json.Unmarshal(rec, &m) != nil || json.Unmarshal(m[field], &txt) != nil {
 		return true
 	}
-	w, err := time.Parse(wallLayout, txt)
+	w, err := time.Parse(stampLayout, txt)
 	if err != nil {
 		return true
 	}
@@ -107,16 +108,11 @@ func idOf(raw json.RawMessage) string {
 
 func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
-	release, err := s.turn(ctx, st.Name())
+	var bf backfillState
+	release, err := s.begin(ctx, st.Name(), raw, &bf)
 	defer release()
 	if err != nil {
 		return err
-	}
-	var bf backfillState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &bf); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
 	}
 	params := resume.Key(s.o.Athletes, s.o.Since, s.o.Until)
 	if bf.Params != params { // another backfill's, or this one complete: start over
@@ -130,7 +126,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		}
 		anomalies = append(anomalies, more...)
 	} else {
-		t, _ := s.o.Registry.Lookup(SourceName, "athletes")
+		t := s.table("athletes")
 		conv := transform.NewXML(s.o.Registry, t)
 		dec := transform.NewJSON(s.o.Mem, s.o.Registry, t).InZone(s.o.Zone)
 		// fetch reads an athlete page: its rows go to optimo_athletes
@@ -172,7 +168,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 				bf.AthleteFirst = ids[0]
 			}
 			bf.AthletePage = page
-			if err := emit(ctx, &pipeline.Batch{State: mustJSON(bf)}); err != nil {
+			if err := emit(ctx, &pipeline.Batch{State: stream.JSON(bf)}); err != nil {
 				return err
 			}
 			more, err := st.athletes(ctx, &bf, ids, emit)
@@ -185,7 +181,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			}
 		}
 	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(backfillState{Params: resume.Complete(params), Done: []string{}})})
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(backfillState{Params: resume.Complete(params), Done: []string{}})})
 }
 
 // athletes reads the per-athlete lists of each athlete not done yet,
@@ -208,7 +204,7 @@ func (st *backfill) athletes(ctx context.Context, bf *backfillState, ids []strin
 				// The lists before are complete: a stop now resumes here,
 				// without reading their last page again.
 				bf.Method, bf.Pages, bf.Edge, from = l.method, 0, nil, 1
-				if err := emit(ctx, &pipeline.Batch{State: mustJSON(bf)}); err != nil {
+				if err := emit(ctx, &pipeline.Batch{State: stream.JSON(bf)}); err != nil {
 					return nil, err
 				}
 			}
@@ -220,7 +216,7 @@ func (st *backfill) athletes(ctx context.Context, bf *backfillState, ids []strin
 		}
 		bf.Done = append(bf.Done, id)
 		bf.Athlete, bf.Method, bf.Pages, bf.Edge = "", "", 0, nil
-		if err := emit(ctx, &pipeline.Batch{State: mustJSON(bf)}); err != nil {
+		if err := emit(ctx, &pipeline.Batch{State: stream.JSON(bf)}); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +227,7 @@ func (st *backfill) athletes(ctx context.Context, bf *backfillState, ids []strin
 // read last, again).
 func (st *backfill) list(ctx context.Context, bf *backfillState, id, method, table, at string, from int, emit pipeline.Emit) ([]string, error) {
 	s := st.src
-	t, _ := s.o.Registry.Lookup(SourceName, table)
+	t := s.table(table)
 	conv := transform.NewXML(s.o.Registry, t)
 	dec := transform.NewJSON(s.o.Mem, s.o.Registry, t).InZone(s.o.Zone)
 	args := append([]Arg{{"athlete_id", id}}, s.windowArgs()...)
@@ -279,7 +275,7 @@ func (st *backfill) list(ctx context.Context, bf *backfillState, id, method, tab
 		} else if len(keys) > 0 {
 			bf.Edge = []string{keys[0], keys[len(keys)-1]}
 		}
-		b.State = mustJSON(bf)
+		b.State = stream.JSON(bf)
 		if err := emit(ctx, b); err != nil {
 			return nil, err
 		}

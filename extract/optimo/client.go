@@ -8,7 +8,6 @@ package optimo
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -24,12 +23,9 @@ import (
 	"github.com/athlake/athlake/transform"
 )
 
-// PageSize is the most rows a list method returns.
-const PageSize = 100
-
 // Options configures a Client.
 type Options struct {
-	URL         string // the account's endpoint, https://<account>.optimosport.com/api/2.1/xml-in
+	BaseURL     string // the account's endpoint, https://<account>.optimosport.com/api/2.1/xml-in
 	Token       string
 	UserAgent   string
 	Budget      *Budget
@@ -56,7 +52,7 @@ func New(o Options) (*Client, error) {
 	}
 	token := o.Token
 	h, err := httpx.New(httpx.Options{
-		Source: "optimo", BaseURL: o.URL, UserAgent: o.UserAgent,
+		Source: "optimo", BaseURL: o.BaseURL, UserAgent: o.UserAgent,
 		Timeout: o.Timeout, MaxAttempts: o.MaxAttempts, Backoff: o.Backoff,
 		Transport: o.Transport, Log: o.Log,
 		Validate: httpx.ValidXML("response", "request"),
@@ -79,43 +75,6 @@ func New(o Options) (*Client, error) {
 
 // Stats reports the requests made so far.
 func (c *Client) Stats() pipeline.RequestStats { return c.h.Stats() }
-
-// Arg is a method argument; arguments keep their order in the request.
-type Arg struct{ Name, Value string }
-
-// Page is one page of a list method, its records converted to JSON objects.
-type Page struct {
-	Records  []json.RawMessage
-	Page     int
-	Pages    int
-	Total    int
-	Endpoint string
-	Body     []byte
-	Received time.Time
-	// ServerTime is the vendor's Date header (zero when absent).
-	ServerTime time.Time
-}
-
-// FailError is a response with status="fail".
-type FailError struct {
-	Method   string
-	Messages []string
-}
-
-func (e *FailError) Error() string {
-	return fmt.Sprintf("optimo %s: the vendor answered fail: %s", e.Method, strings.Join(e.Messages, "; "))
-}
-
-// quotaFail tells a fail response about the request limit.
-func (e *FailError) quotaFail() bool {
-	for _, m := range e.Messages {
-		m = strings.ToLower(m)
-		if strings.Contains(m, "limit") && (strings.Contains(m, "request") || strings.Contains(m, "exceeded")) {
-			return true
-		}
-	}
-	return false
-}
 
 // requestBody is the XML request of a method call.
 func requestBody(method string, args []Arg) []byte {
@@ -157,7 +116,7 @@ var errQuota = errors.New("quota answer")
 func (c *Client) list(ctx context.Context, method string, args []Arg, page int, conv *transform.XML) (*Page, error) {
 	resp, err := c.h.PostXML(ctx, "", requestBody(method, args))
 	if err != nil {
-		var api *httpx.APIError
+		var api *APIError
 		if errors.As(err, &api) && api.Status == http.StatusTooManyRequests {
 			c.budget.Exhaust(ctx)
 			return nil, errQuota

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
-	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
@@ -30,7 +29,7 @@ var Connector = connector.Connector{
 	NewConfig: func() connector.Config { return &Config{} },
 	Tables:    schemas.Optimo,
 	AuthError: func(err error) *connector.KeyError {
-		var api *httpx.APIError
+		var api *APIError
 		if errors.As(err, &api) && api.Source == "optimo" && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden) {
 			return &connector.KeyError{Key: "token", Msg: "the vendor rejected the credentials"}
 		}
@@ -47,8 +46,11 @@ type Config struct {
 	Token              connector.Secret   `yaml:"token"`
 	Timezone           string             `yaml:"timezone"` // the account's wall-clock zone (default UTC)
 	DailyRequestBudget int                `yaml:"daily_request_budget"`
-	Overlap            connector.Duration `yaml:"overlap"`
-	Timeout            connector.Duration `yaml:"timeout"`
+	Lookback           connector.Duration `yaml:"lookback"`
+	// Overlap is lookback's name before the three sources shared it; still
+	// read.
+	Overlap connector.Duration `yaml:"overlap"`
+	Timeout connector.Duration `yaml:"timeout"`
 	// CursorFields names the element that carries each method's change
 	// stamp (the one updated_from filters on), for accounts that do not
 	// call it updated_at.
@@ -91,6 +93,10 @@ func (c *Config) Validate() error {
 	if err := connector.Required("token", c.Token); err != nil {
 		return err
 	}
+	if c.Overlap != 0 && c.Lookback != 0 {
+		return &connector.KeyError{Key: "overlap", Msg: "the older name of lookback: set one of them"}
+	}
+	c.Lookback = cmp.Or(c.Lookback, c.Overlap)
 	c.Timezone = cmp.Or(c.Timezone, "UTC")
 	loc, err := time.LoadLocation(c.Timezone)
 	if err != nil {
@@ -118,7 +124,7 @@ func (c *Config) Source(ctx context.Context, env *connector.Env) (pipeline.Sourc
 		return nil, err
 	}
 	cl, err := New(Options{
-		URL: c.BaseURL, Token: c.Token.Reveal(), UserAgent: env.UserAgent, Budget: budget,
+		BaseURL: c.BaseURL, Token: c.Token.Reveal(), UserAgent: env.UserAgent, Budget: budget,
 		Timeout: cmp.Or(env.Run.Timeout, time.Duration(c.Timeout)), Backoff: env.Run.Backoff,
 		Transport: env.Transport, Log: env.Log,
 	})
@@ -128,7 +134,7 @@ func (c *Config) Source(ctx context.Context, env *connector.Env) (pipeline.Sourc
 	r := env.Run
 	return NewSource(cl, SourceOptions{
 		Registry: env.Registry, Mem: env.Mem, RunID: env.RunID, Zone: c.zone,
-		Overlap: time.Duration(c.Overlap), CursorFields: c.CursorFields.ByMethod(), Log: env.Log,
+		Lookback: time.Duration(c.Lookback), CursorFields: c.CursorFields.ByMethod(), Log: env.Log,
 		Backfill: r.Backfill, Athletes: r.Athletes, Since: r.Since, Until: r.Until,
 	}), nil
 }

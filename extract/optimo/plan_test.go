@@ -64,7 +64,7 @@ func TestUnfinishedFirstWithOneSlot(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		b, _ := NewBudget(ctx, &memQuota{}, sb.Zone(), 1000, nil)
-		c, err := New(Options{URL: srv.URL + sbo.Endpoint, Token: "tok", Budget: b})
+		c, err := New(Options{BaseURL: srv.URL + sbo.Endpoint, Token: "tok", Budget: b})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,7 @@ func TestStateFormat(t *testing.T) {
 	srv := httptest.NewServer(sb)
 	defer srv.Close()
 	b, _ := NewBudget(ctx, &memQuota{}, sb.Zone(), 100, nil)
-	c, err := New(Options{URL: srv.URL + sbo.Endpoint, Token: "tok", Budget: b})
+	c, err := New(Options{BaseURL: srv.URL + sbo.Endpoint, Token: "tok", Budget: b})
 	if err != nil {
 		t.Fatal(err)
 	}

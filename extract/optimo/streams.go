@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -21,16 +22,17 @@ import (
 // SourceName is the source's name in the lake and the config.
 const SourceName = "optimo"
 
-// DefaultOverlap is how far before the watermark an incremental pass asks
+// DefaultLookback is how far before the watermark an incremental pass asks
 // again (inclusive), for records stamped late.
-const DefaultOverlap = time.Hour
+const DefaultLookback = time.Hour
 
 // DefaultCursorField is the element that carries a record's change stamp,
 // the one updated_from filters on.
 const DefaultCursorField = "updated_at"
 
-// wallLayout is how Optimo writes times.
-const wallLayout = "2006-01-02 15:04:05"
+// stampLayout is how Optimo writes a wall-clock time, in its records and in
+// updated_from: date and time to the second, a space between, no zone.
+const stampLayout = "2006-01-02 15:04:05"
 
 // SourceOptions configures the streams.
 type SourceOptions struct {
@@ -38,7 +40,7 @@ type SourceOptions struct {
 	Mem      memory.Allocator
 	RunID    string
 	Zone     *time.Location // the account's wall-clock zone
-	Overlap  time.Duration
+	Lookback time.Duration
 	// CursorFields names, per incremental method, the element holding the
 	// records' change stamp (default updated_at).
 	CursorFields map[string]string
@@ -65,8 +67,8 @@ type Source struct {
 
 // NewSource returns the Optimo source.
 func NewSource(c *Client, o SourceOptions) *Source {
-	if o.Overlap <= 0 {
-		o.Overlap = DefaultOverlap
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
 	}
 	if o.Mem == nil {
 		o.Mem = memory.DefaultAllocator
@@ -85,6 +87,10 @@ func (s *Source) Name() string { return SourceName }
 
 // Stats reports the requests made so far.
 func (s *Source) Stats() pipeline.RequestStats { return s.c.Stats() }
+
+func (s *Source) table(name string) *schemas.Table {
+	return stream.Table(s.o.Registry, SourceName, name)
+}
 
 func (s *Source) cursor(method string) string {
 	if f := s.o.CursorFields[method]; f != "" {
@@ -166,6 +172,16 @@ func (s *Source) turn(ctx context.Context, stream string) (release func(), err e
 	return func() {}, s.c.budget.AwaitUnfinished(ctx)
 }
 
+// begin waits for the stream's turn at the budget (see turn), then reads
+// its state into v. The caller calls release when done, error or not.
+func (s *Source) begin(ctx context.Context, name string, raw []byte, v any) (release func(), err error) {
+	release, err = s.turn(ctx, name)
+	if err != nil {
+		return release, err
+	}
+	return release, stream.ReadState(raw, v)
+}
+
 // state is a list's position. A pass reads pages 1..pages; every page is
 // checkpointed, so a pass cut short by the quota resumes the next day. The
 // vendor orders records by id (new ones append, updated ones stay in
@@ -184,14 +200,14 @@ type state struct {
 	// seen every change: the newest cursor value it read, or the vendor's
 	// clock when it started if that is earlier (a pass that spans days
 	// must not step over changes made between its pages). The next pass
-	// asks for updated_from = Watermark - overlap.
+	// asks for updated_from = Watermark - lookback.
 	Watermark time.Time `json:"watermark,omitzero"`
 	Pass      *pass     `json:"pass,omitempty"`
 	// Warning is a problem of the last complete pass that the user should
 	// see (athlake status shows it); empty when there is none.
 	Warning string `json:"warning,omitempty"`
 	// Seen hashes, by key, the records the last complete pass committed
-	// that the next pass reads again (stamped within the overlap of the
+	// that the next pass reads again (stamped within the lookback of the
 	// watermark): those it finds unchanged it skips, so a sync that finds
 	// nothing new writes nothing.
 	Seen map[string]string `json:"seen,omitempty"`
@@ -256,7 +272,7 @@ func rowInfo(rec json.RawMessage, key, cursor string) (string, time.Time, bool) 
 	var txt string
 	ok := false
 	if json.Unmarshal(m[cursor], &txt) == nil {
-		if u, err := time.Parse(wallLayout, txt); err == nil {
+		if u, err := time.Parse(stampLayout, txt); err == nil {
 			stamp, ok = u, true
 		}
 	}
@@ -264,17 +280,11 @@ func rowInfo(rec json.RawMessage, key, cursor string) (string, time.Time, bool) 
 }
 
 func (st *list) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
-	s := st.src
-	release, err := s.turn(ctx, st.Name())
+	var state state
+	release, err := st.src.begin(ctx, st.Name(), raw, &state)
 	defer release()
 	if err != nil {
 		return err
-	}
-	var state state
-	if raw != nil {
-		if err := json.Unmarshal(raw, &state); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
 	}
 	for {
 		again, err := st.pass(ctx, &state, emit)
@@ -294,15 +304,15 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	if state.Pass == nil || !st.incremental {
 		state.Pass = &pass{}
 		if st.incremental && !state.Watermark.IsZero() {
-			state.Pass.From = state.Watermark.Add(-s.o.Overlap)
+			state.Pass.From = state.Watermark.Add(-s.o.Lookback)
 		}
 	}
 	ps := state.Pass
 	var args []Arg
 	if !ps.From.IsZero() {
-		args = append(args, Arg{"updated_from", ps.From.Format(wallLayout)})
+		args = append(args, Arg{"updated_from", ps.From.Format(stampLayout)})
 	}
-	t, _ := s.o.Registry.Lookup(SourceName, st.table)
+	t := s.table(st.table)
 	conv := transform.NewXML(s.o.Registry, t)
 	dec := transform.NewJSON(s.o.Mem, s.o.Registry, t).InZone(s.o.Zone)
 	cursor := s.cursor(st.method)
@@ -314,7 +324,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		stamp time.Time
 	}
 	reads := map[string]seenRec{}
-	fp := sha256.New()
+	fp := stream.NewFingerprint()
 	resumed := ps.Done > 0
 	seen, whole := 0, !resumed // a resumed pass cannot check the total
 	// read fetches a page and decodes it into a batch.
@@ -337,7 +347,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			}
 			sum := sha256.Sum256(rec)
 			h := hex.EncodeToString(sum[:8])
-			fmt.Fprintf(fp, "%d:%s", len(rec), rec)
+			fp.Add(rec)
 			if ok && k != "" {
 				reads[k] = seenRec{h, u}
 			}
@@ -412,7 +422,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			if dropped {
 				ps.Done, ps.Edge = page-1, nil
 			}
-			b.State = mustJSON(state)
+			b.State = stream.JSON(state)
 		}
 		if err := send(ctx, b); err != nil {
 			return false, err
@@ -426,7 +436,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			prevTotal = p2.Total
 			if st.incremental {
 				ps.Done, ps.Edge = page, edge
-				b2.State = mustJSON(state)
+				b2.State = stream.JSON(state)
 			}
 			if err := send(ctx, b2); err != nil {
 				return false, err
@@ -442,14 +452,14 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	// The pass is complete.
 	state.Warning = ""
 	done := &pipeline.Batch{Anomalies: anomalies}
-	if sum := hex.EncodeToString(fp.Sum(nil)); !st.incremental && sum != state.Fingerprint {
+	if sum := fp.Sum(); !st.incremental && sum != state.Fingerprint {
 		if state.Fingerprint != "" {
 			// Forget the old fingerprint first: were the run killed
 			// between the snapshot's commit and its state, a vendor back
 			// at the old records would otherwise match it and leave the
 			// new snapshot in the views.
 			state.Fingerprint = ""
-			if err := emit(ctx, &pipeline.Batch{State: mustJSON(state), Sync: true}); err != nil {
+			if err := emit(ctx, &pipeline.Batch{State: stream.JSON(state), Sync: true}); err != nil {
 				return false, err
 			}
 		}
@@ -473,7 +483,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		}
 		state.Seen = map[string]string{}
 		if !state.Watermark.IsZero() {
-			cut := state.Watermark.Add(-s.o.Overlap)
+			cut := state.Watermark.Add(-s.o.Lookback)
 			for k, r := range reads {
 				if !r.stamp.Before(cut) {
 					state.Seen[k] = r.hash
@@ -489,14 +499,6 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	// Not without a watermark (the next pass would read everything) nor
 	// after a shift (the next sync reads the same again anyway).
 	again = st.incremental && resumed && !ps.Shifted && !state.Watermark.IsZero()
-	done.Anomalies, done.State = anomalies, mustJSON(state)
+	done.Anomalies, done.State = anomalies, stream.JSON(state)
 	return again, emit(ctx, done)
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // plain structs
-	}
-	return b
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/paging"
 	"github.com/athlake/athlake/pipeline"
 )
 
@@ -68,55 +68,18 @@ func New(o Options) (*Client, error) {
 // Stats reports the requests made so far.
 func (c *Client) Stats() pipeline.RequestStats { return c.h.Stats() }
 
-// Page is one page of a list endpoint.
-type Page struct {
-	Records    []json.RawMessage
-	Total      int
-	Endpoint   string
-	Body       []byte
-	Received   time.Time
-	ServerTime time.Time // the server's clock (Date header), or Received
-}
-
 // list pages through path with offset paging until has_more is false. It
 // returns anomalies: a final row count that disagrees with the envelope's
 // total (records created or deleted while paging).
 func (c *Client) list(ctx context.Context, path string, q url.Values, fn func(*Page) error) ([]string, error) {
-	offset, seen := 0, 0
-	for {
-		qq := url.Values{}
-		for k, v := range q {
-			qq[k] = v
-		}
-		qq.Set("limit", strconv.Itoa(c.pageSize))
-		qq.Set("offset", strconv.Itoa(offset))
-		var env envelope
-		resp, err := c.h.GetJSON(ctx, path, qq, &env)
-		if err != nil {
-			return nil, err
-		}
-		if env.Data == nil && env.Total > 0 {
-			return nil, fmt.Errorf("plyomat %s: envelope without a data array", resp.Endpoint)
-		}
-		p := &Page{Records: env.Data, Total: env.Total, Endpoint: resp.Endpoint, Body: resp.Body, Received: resp.Received, ServerTime: resp.ServerTime}
-		if p.ServerTime.IsZero() {
-			p.ServerTime = resp.Received
-		}
-		if err := fn(p); err != nil {
-			return nil, err
-		}
-		seen += len(env.Data)
-		offset += len(env.Data)
-		if !env.HasMore {
-			if seen != env.Total {
-				return []string{fmt.Sprintf("%s: received %d rows in all, envelope total says %d", path, seen, env.Total)}, nil
-			}
-			return nil, nil
-		}
-		if len(env.Data) == 0 {
-			return nil, fmt.Errorf("plyomat %s: has_more is true on an empty page", resp.Endpoint)
-		}
-	}
+	return paging.List[envelope](ctx, c.h, paging.Scheme{
+		Source:    "plyomat",
+		TotalName: "envelope total",
+		Query: func(q url.Values, _, offset int) {
+			q.Set("limit", strconv.Itoa(c.pageSize))
+			q.Set("offset", strconv.Itoa(offset))
+		},
+	}, path, q, fn)
 }
 
 // Athletes lists athletes, optionally those of one group.

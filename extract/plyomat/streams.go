@@ -5,14 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"hash"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
-	"github.com/athlake/athlake/extract/internal/resume"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -94,11 +92,7 @@ func (s *Source) Streams() []pipeline.Stream {
 }
 
 func (s *Source) table(name string) *schemas.Table {
-	t, ok := s.o.Registry.Lookup(SourceName, name)
-	if !ok {
-		panic("plyomat: table " + name + " not declared") // a programming error caught by every test
-	}
-	return t
+	return stream.Table(s.o.Registry, SourceName, name)
 }
 
 // decode turns a page into a batch: Arrow records, rejects and the raw body.
@@ -153,11 +147,8 @@ func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	if err != nil {
 		return err
 	}
-	fp := newFingerprint()
-	for _, p := range pages {
-		fp.add("", p.Records)
-	}
-	return st.src.emitSnapshot(ctx, raw, emit, st.tables, snapshotState{RefreshedAt: at, Fingerprint: fp.sum()}, anomalies,
+	fp := fingerprint(pages)
+	return st.src.emitSnapshot(ctx, raw, emit, st.tables, snapshotState{RefreshedAt: at, Fingerprint: fp.Sum()}, anomalies,
 		func() error {
 			dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.tables[0]))
 			for _, p := range pages {
@@ -174,12 +165,10 @@ func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 // records and the last batch completes the snapshot of tables.
 func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emit, tables []string, next snapshotState, anomalies []string, write func() error) error {
 	var prev snapshotState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &prev); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &prev); err != nil {
+		return err
 	}
-	b := &pipeline.Batch{Anomalies: anomalies, State: mustJSON(next)}
+	b := &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(next)}
 	if next.Fingerprint != prev.Fingerprint {
 		if prev.Fingerprint != "" {
 			// Forget the old fingerprint first: were the run killed
@@ -188,7 +177,7 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 			// new snapshot in the views.
 			forgotten := prev
 			forgotten.Fingerprint = ""
-			if err := emit(ctx, &pipeline.Batch{State: mustJSON(forgotten), Sync: true}); err != nil {
+			if err := emit(ctx, &pipeline.Batch{State: stream.JSON(forgotten), Sync: true}); err != nil {
 				return err
 			}
 		}
@@ -200,21 +189,14 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 	return emit(ctx, b)
 }
 
-// fingerprint hashes records in the order read.
-type fingerprint struct{ h hash.Hash }
-
-func newFingerprint() *fingerprint { return &fingerprint{sha256.New()} }
-
-// add hashes records under a label (the group of a membership list).
-func (f *fingerprint) add(label string, recs []json.RawMessage) {
-	fmt.Fprintf(f.h, "%d:%s\n", len(label), label)
-	for _, r := range recs {
-		fmt.Fprintf(f.h, "%d:", len(r))
-		f.h.Write(r)
+// fingerprint hashes a list's pages, each under the label "".
+func fingerprint(pages []*Page) *stream.Fingerprint {
+	fp := stream.NewFingerprint()
+	for _, p := range pages {
+		fp.Group("", p.Records)
 	}
+	return fp
 }
-
-func (f *fingerprint) sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
 
 // groupsStream refreshes groups and, through GET /athletes?group_id= per
 // group, their members, as one snapshot.
@@ -241,10 +223,7 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 	if err != nil {
 		return err
 	}
-	fp := newFingerprint()
-	for _, p := range groupPages {
-		fp.add("", p.Records)
-	}
+	fp := fingerprint(groupPages)
 	type members struct {
 		group string
 		pages []*Page
@@ -259,10 +238,10 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 			for i, r := range p.Records {
 				var a ref
 				if json.Unmarshal(r, &a) == nil {
-					p.Records[i] = mustJSON(a)
+					p.Records[i] = stream.JSON(a)
 				}
 			}
-			fp.add(id, p.Records)
+			fp.Group(id, p.Records)
 			m.pages = append(m.pages, p)
 			return nil
 		})
@@ -276,7 +255,7 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 		}
 		all = append(all, m)
 	}
-	return s.emitSnapshot(ctx, raw, emit, []string{"groups", "group_members"}, snapshotState{RefreshedAt: at, Fingerprint: fp.sum()}, anomalies,
+	return s.emitSnapshot(ctx, raw, emit, []string{"groups", "group_members"}, snapshotState{RefreshedAt: at, Fingerprint: fp.Sum()}, anomalies,
 		func() error {
 			groups := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("groups"))
 			for _, p := range groupPages {
@@ -310,13 +289,6 @@ type incrementalState struct {
 	Backfill *backfillState    `json:"backfill,omitempty"`
 }
 
-// backfillState is the progress of a per-athlete pass.
-type backfillState struct {
-	StartedAt time.Time `json:"started_at"`
-	Params    string    `json:"params,omitempty"`
-	Done      []string  `json:"done"`
-}
-
 // incremental reads a table through `since`. Every page is a safe point to
 // commit (the state it carries is unchanged, so a crash re-reads the pass);
 // the watermark moves to the pass's start once the whole pass is committed.
@@ -332,10 +304,8 @@ func (st *incremental) Name() string { return st.name }
 
 func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	var state incrementalState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &state); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &state); err != nil {
+		return err
 	}
 	if state.Watermark.IsZero() && st.perAthleteBackfill {
 		// The first pass goes athlete by athlete. It may span several runs
@@ -343,10 +313,10 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 		// what changed meanwhile for athletes done early is caught now,
 		// not at the next sync.
 		err := st.src.perAthlete(ctx, state.Backfill, "", emit,
-			func(b *backfillState) []byte { return mustJSON(incrementalState{Backfill: b}) },
+			func(b *backfillState) []byte { return stream.JSON(incrementalState{Backfill: b}) },
 			func(b *backfillState) []byte {
 				state = incrementalState{Watermark: b.StartedAt}
-				return mustJSON(state)
+				return stream.JSON(state)
 			},
 			[]perAthleteList{{st.table, st.list}}, Filter{}, time.Time{})
 		if err != nil {
@@ -358,7 +328,7 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 		f.Since = state.Watermark.Add(-st.src.o.Lookback)
 	}
 	dec := transform.NewJSON(st.src.o.Mem, st.src.o.Registry, st.src.table(st.table))
-	unchanged := mustJSON(state)
+	unchanged := stream.JSON(state)
 	var start time.Time
 	next := map[string]string{} // the Seen of the next pass
 	keep := func(r json.RawMessage) bool {
@@ -388,163 +358,5 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 	if err != nil {
 		return err
 	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: mustJSON(incrementalState{Watermark: start, Seen: next})})
-}
-
-// perAthleteList is one table read per athlete.
-type perAthleteList struct {
-	table string
-	list  func(ctx context.Context, f Filter, fn func(*Page) error) ([]string, error)
-}
-
-// perAthlete reads tables athlete by athlete, committing each athlete as a
-// checkpoint, so an interrupted pass resumes after the last athlete done.
-func (s *Source) perAthlete(ctx context.Context, bf *backfillState, params string, emit pipeline.Emit,
-	progress, finished func(*backfillState) []byte, lists []perAthleteList, f Filter, until time.Time) error {
-	if bf == nil || bf.Params != params {
-		bf = &backfillState{Params: params}
-	}
-	athletes := s.o.Athletes
-	if len(athletes) == 0 {
-		var err error
-		athletes, err = s.athleteIDs(ctx, bf)
-		if err != nil {
-			return err
-		}
-	}
-	done := map[string]bool{}
-	for _, id := range bf.Done {
-		done[id] = true
-	}
-	decs := make([]*transform.JSON, len(lists))
-	for i, l := range lists {
-		decs[i] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(l.table))
-	}
-	var keep func(json.RawMessage) bool
-	if !until.IsZero() {
-		keep = func(r json.RawMessage) bool {
-			var t struct {
-				StartedAt time.Time `json:"started_at"`
-			}
-			return json.Unmarshal(r, &t) != nil || !t.StartedAt.After(until)
-		}
-	}
-	var todo []string
-	for _, id := range athletes {
-		if !done[id] {
-			todo = append(todo, id)
-			done[id] = true // an id listed twice is read once
-		}
-	}
-	// Athletes are read Concurrency at once and emitted in order, each
-	// followed by its checkpoint, so the state never names an athlete
-	// whose pages are not all committed.
-	type result struct {
-		list      int // index in lists, or -1 for anomalies alone
-		page      *Page
-		anomalies []string
-	}
-	var anomalies []string
-	var vanished httpx.Vanished // an athlete deleted since the listing
-	cur := progress(bf)
-	err := pipeline.Ordered(ctx, pipeline.OrderedOptions{Parallel: s.o.Concurrency},
-		todo, func(ctx context.Context, id string, send func(result) error) error {
-			for i, l := range lists {
-				ff := f
-				ff.AthleteID = id
-				more, err := l.list(ctx, ff, func(p *Page) error { return send(result{list: i, page: p}) })
-				gone, err := vanished.Check(err)
-				if err != nil {
-					return err
-				}
-				if gone != "" {
-					more = append(more, gone)
-				}
-				if len(more) > 0 {
-					if err := send(result{list: -1, anomalies: more}); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		}, func(_ string, r result) error {
-			if r.list < 0 {
-				anomalies = append(anomalies, r.anomalies...)
-				return nil
-			}
-			if bf.StartedAt.IsZero() {
-				bf.StartedAt = r.page.ServerTime
-				cur = progress(bf)
-			}
-			b := s.decode(decs[r.list], r.page, nil, keep)
-			b.State = cur
-			return emit(ctx, b)
-		}, func(id string) error {
-			bf.Done = append(bf.Done, id)
-			cur = progress(bf)
-			return emit(ctx, &pipeline.Batch{State: cur})
-		})
-	if err != nil {
-		return err
-	}
-	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: finished(bf)})
-}
-
-// athleteIDs lists every athlete's id, noting the server's clock at the
-// start of the pass.
-func (s *Source) athleteIDs(ctx context.Context, bf *backfillState) ([]string, error) {
-	var ids []string
-	_, err := s.c.Athletes(ctx, "", func(p *Page) error {
-		if bf.StartedAt.IsZero() {
-			bf.StartedAt = p.ServerTime
-		}
-		for _, r := range p.Records {
-			var a ref
-			if err := json.Unmarshal(r, &a); err == nil && a.ID != "" {
-				ids = append(ids, a.ID)
-			}
-		}
-		return nil
-	})
-	return ids, err
-}
-
-// backfill re-reads sessions and sets per athlete over a window, without
-// touching the incremental watermarks. Its progress is kept under its
-// parameters, so the same command resumes and a different one starts over.
-type backfill struct{ src *Source }
-
-func (st *backfill) Name() string { return "backfill" }
-
-func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
-	s := st.src
-	var prev backfillState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &prev); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
-	}
-	params := resume.Key(s.o.Athletes, s.o.Since, s.o.Until)
-	var bf *backfillState
-	if len(prev.Done) > 0 || !prev.StartedAt.IsZero() {
-		bf = &prev
-	}
-	finished := func(b *backfillState) []byte {
-		return mustJSON(backfillState{StartedAt: b.StartedAt, Params: resume.Complete(params), Done: []string{}})
-	}
-	if bf != nil && bf.Params == resume.Complete(params) {
-		bf = nil // the same backfill again: do it again
-	}
-	return s.perAthlete(ctx, bf, params, emit,
-		func(b *backfillState) []byte { return mustJSON(b) }, finished,
-		[]perAthleteList{{"sessions", s.c.Sessions}, {"sets", s.c.Sets}},
-		Filter{Since: s.o.Since}, s.o.Until)
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only plain structs are marshalled here
-	}
-	return b
+	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(incrementalState{Watermark: start, Seen: next})})
 }

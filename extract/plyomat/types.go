@@ -2,8 +2,10 @@ package plyomat
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/paging"
 )
 
 // MaxPageSize is the largest page the API serves.
@@ -21,6 +23,27 @@ type envelope struct {
 	Offset  int               `json:"offset"`
 	HasMore bool              `json:"has_more"`
 }
+
+func (e *envelope) Rows() []json.RawMessage { return e.Data }
+func (e *envelope) TotalRows() int          { return e.Total }
+
+func (e *envelope) Check() error {
+	if e.Data == nil && e.Total > 0 {
+		return errors.New("envelope without a data array")
+	}
+	return nil
+}
+
+func (e *envelope) Last(int) (bool, error) {
+	if e.HasMore && len(e.Data) == 0 {
+		return false, errors.New("has_more is true on an empty page")
+	}
+	return !e.HasMore, nil
+}
+
+// Page is one page of a list endpoint; its ServerTime is the server's
+// clock (Date header), or Received.
+type Page = paging.Page
 
 // ref is the part of a record the streams look at.
 type ref struct {

@@ -2,7 +2,6 @@ package teampro
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/extract/internal/resume"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/transform"
 )
@@ -86,10 +86,8 @@ func backfillWindow(since, until time.Time) (Window, func(listed) bool) {
 func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
 	var bf backfillState
-	if raw != nil {
-		if err := json.Unmarshal(raw, &bf); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &bf); err != nil {
+		return err
 	}
 	s.restoreBucket(bf.Bucket)
 	named := slices.Clone(s.o.Athletes)
@@ -103,7 +101,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 	r := s.newRun(emit)
 	r.checkpoint = func() []byte {
 		bf.Bucket = s.c.Bucket().State()
-		return mustJSON(bf)
+		return stream.JSON(bf)
 	}
 	if bf.Players == nil {
 		bf.Players = named
@@ -127,15 +125,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			bf.Current, bf.CurrentDone = player, nil
 		}
 		var todo []listed
-		anomalies, err := s.c.PlayerSessions(ctx, player, window, func(pg *Page) error {
-			for _, rec := range pg.Records {
-				var ps listed
-				if json.Unmarshal(rec, &ps) == nil && ps.ID != "" && keep(ps) {
-					todo = append(todo, ps)
-				}
-			}
-			return nil
-		})
+		anomalies, err := s.c.PlayerSessions(ctx, player, window, collect(&todo, keep))
 		var api *APIError
 		if len(named) > 0 && errors.As(err, &api) && api.Status == http.StatusNotFound {
 			// --athlete names ids of every source: one that is not a

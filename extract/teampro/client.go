@@ -10,7 +10,6 @@ package teampro
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/paging"
 	"github.com/athlake/athlake/pipeline"
 )
 
@@ -114,49 +114,17 @@ func (c *Client) Stats() pipeline.RequestStats { return c.h.Stats() }
 // Bucket is the client-side rate limiter (its state is kept between runs).
 func (c *Client) Bucket() *httpx.Bucket { return c.bucket }
 
-// Page is one page of a list endpoint.
-type Page struct {
-	Records  []json.RawMessage
-	Endpoint string
-	Body     []byte
-	Received time.Time
-}
-
-// Item is a single record (details, summary).
-type Item struct {
-	Data     json.RawMessage
-	Endpoint string
-	Body     []byte
-	Received time.Time
-}
-
 // list pages through path (pages from 0) until the last page; it returns an
 // anomaly when the rows received disagree with total_elements.
 func (c *Client) list(ctx context.Context, path string, q url.Values, fn func(*Page) error) ([]string, error) {
-	seen := 0
-	for page := 0; ; page++ {
-		qq := url.Values{}
-		for k, v := range q {
-			qq[k] = v
-		}
-		qq.Set("page", strconv.Itoa(page))
-		qq.Set("per_page", strconv.Itoa(c.pageSize))
-		var env listEnvelope
-		resp, err := c.h.GetJSON(ctx, path, qq, &env)
-		if err != nil {
-			return nil, err
-		}
-		if err := fn(&Page{Records: env.Data, Endpoint: resp.Endpoint, Body: resp.Body, Received: resp.Received}); err != nil {
-			return nil, err
-		}
-		seen += len(env.Data)
-		if page+1 >= env.Page.TotalPages || len(env.Data) == 0 {
-			if seen != env.Page.TotalElements {
-				return []string{fmt.Sprintf("%s: received %d rows in all, total_elements says %d", path, seen, env.Page.TotalElements)}, nil
-			}
-			return nil, nil
-		}
-	}
+	return paging.List[listEnvelope](ctx, c.h, paging.Scheme{
+		Source:    "teampro",
+		TotalName: "total_elements",
+		Query: func(q url.Values, index, _ int) {
+			q.Set("page", strconv.Itoa(index))
+			q.Set("per_page", strconv.Itoa(c.pageSize))
+		},
+	}, path, q, fn)
 }
 
 func (c *Client) item(ctx context.Context, path string, q url.Values) (*Item, error) {
@@ -187,15 +155,17 @@ type Window struct{ Since, Until time.Time }
 func (w Window) values() url.Values {
 	q := url.Values{}
 	if !w.Since.IsZero() {
-		q.Set("since", w.Since.Format(wallLayout))
+		q.Set("since", w.Since.Format(queryTimeLayout))
 	}
 	if !w.Until.IsZero() {
-		q.Set("until", w.Until.Format(wallLayout))
+		q.Set("until", w.Until.Format(queryTimeLayout))
 	}
 	return q
 }
 
-const wallLayout = "2006-01-02T15:04:05"
+// queryTimeLayout writes the wall-clock bounds of the since and until
+// query parameters (to the second, no zone).
+const queryTimeLayout = "2006-01-02T15:04:05"
 
 // TeamSessions lists a team's training sessions.
 func (c *Client) TeamSessions(ctx context.Context, teamID string, w Window, fn func(*Page) error) ([]string, error) {

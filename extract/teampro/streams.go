@@ -2,8 +2,6 @@ package teampro
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -170,16 +169,14 @@ func (s *Source) newRun(emit pipeline.Emit) *run {
 func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
 	s := st.src
 	r := s.newRun(emit)
-	if raw != nil {
-		if err := json.Unmarshal(raw, &r.state); err != nil {
-			return fmt.Errorf("reading state: %w", err)
-		}
+	if err := stream.ReadState(raw, &r.state); err != nil {
+		return err
 	}
 	s.restoreBucket(r.state.Bucket)
 	r.state.upgrade()
 	r.checkpoint = func() []byte {
 		r.state.Bucket = s.c.Bucket().State()
-		return mustJSON(r.state)
+		return stream.JSON(r.state)
 	}
 	// A pass resumed from an earlier run is followed by a fresh one, so
 	// what appeared meanwhile for players done early is caught now.
@@ -242,11 +239,7 @@ func (r *run) pass(ctx context.Context) error {
 }
 
 func (s *Source) table(name string) *schemas.Table {
-	t, ok := s.o.Registry.Lookup(SourceName, name)
-	if !ok {
-		panic("teampro: table " + name + " not declared") // a programming error caught by every test
-	}
-	return t
+	return stream.Table(s.o.Registry, SourceName, name)
 }
 
 // restoreBucket sets the rate limiter to the newest level saved: the
@@ -281,14 +274,6 @@ func (st *state) upgrade() {
 		}
 	}
 	st.Version = stateVersion
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only plain structs are marshalled here
-	}
-	return b
 }
 
 // skipped judges a detail request's error: a record deleted since its
@@ -352,7 +337,7 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 	players := map[string]bool{}
 	var kept []string
 	var items []*Item
-	fp := sha256.New()
+	fp := stream.NewFingerprint()
 	for _, id := range ids {
 		it, err := r.s.c.Team(ctx, id)
 		// The anomaly waits for the snapshot's checkpoint: a state now
@@ -375,12 +360,11 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 			}
 		}
 		items = append(items, it)
-		fmt.Fprintf(fp, "%d:", len(it.Data))
-		fp.Write(it.Data)
+		fp.Add(it.Data)
 	}
 	// The snapshot is written only when it changed, whole, with the state.
 	done := &pipeline.Batch{Anomalies: anomalies}
-	if sum := hex.EncodeToString(fp.Sum(nil)); sum != r.state.TeamsFingerprint {
+	if sum := fp.Sum(); sum != r.state.TeamsFingerprint {
 		if r.state.TeamsFingerprint != "" {
 			// Forget the old fingerprint first: were the run killed
 			// between the snapshot's commit and its state, teams back at
@@ -418,15 +402,7 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 			continue
 		}
 		var todo []listed
-		anomalies, err := r.s.c.TeamSessions(ctx, team, r.window, func(pg *Page) error {
-			for _, rec := range pg.Records {
-				var ts listed
-				if json.Unmarshal(rec, &ts) == nil && ts.ID != "" {
-					todo = append(todo, ts)
-				}
-			}
-			return nil
-		})
+		anomalies, err := r.s.c.TeamSessions(ctx, team, r.window, collect(&todo, nil))
 		if err != nil {
 			return nil, err
 		}
@@ -482,15 +458,7 @@ func (r *run) playerSessions(ctx context.Context, players []string) error {
 			continue
 		}
 		var todo []listed
-		anomalies, err := r.s.c.PlayerSessions(ctx, player, r.window, func(pg *Page) error {
-			for _, rec := range pg.Records {
-				var ps listed
-				if json.Unmarshal(rec, &ps) == nil && ps.ID != "" {
-					todo = append(todo, ps)
-				}
-			}
-			return nil
-		})
+		anomalies, err := r.s.c.PlayerSessions(ctx, player, r.window, collect(&todo, nil))
 		if err != nil {
 			return err
 		}
@@ -636,6 +604,20 @@ func (r *run) fetchPlayerSession(ctx context.Context, id, player string, ls list
 func noSummaryDue(ls listed, err error) bool {
 	var api *APIError
 	return ls.Type != "TEAM" && errors.As(err, &api) && api.Status == http.StatusNotFound
+}
+
+// collect returns a list callback that appends to todo the records with
+// an id that keep (nil: all) takes.
+func collect(todo *[]listed, keep func(listed) bool) func(*Page) error {
+	return func(pg *Page) error {
+		for _, rec := range pg.Records {
+			var ls listed
+			if json.Unmarshal(rec, &ls) == nil && ls.ID != "" && (keep == nil || keep(ls)) {
+				*todo = append(*todo, ls)
+			}
+		}
+		return nil
+	}
 }
 
 // releaseDecoded drops what was decoded but will not be emitted.

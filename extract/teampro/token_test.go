@@ -178,9 +178,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 			t.Fatalf("the store does not hold the token in use (%v)", err)
 		}
 		v.assertWorks(t, got)
-		if ok, refused := v.refreshes(); ok != 1 || refused != 0 {
-			t.Errorf("vendor refreshes: %d granted, %d refused; want 1, 0", ok, refused)
-		}
+		v.assertRefreshes(t, 1, 0)
 		// The old refresh token is spent: the rotated one had to be kept.
 		if _, err := v.cfg.TokenSource(v.ctx(), &oauth2.Token{RefreshToken: old.RefreshToken}).Token(); err == nil {
 			t.Error("the vendor still accepts the old refresh token: rotation not tested")
@@ -197,9 +195,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 			t.Fatalf("refreshing with the stored refresh token: %v", err)
 		}
 		v.assertWorks(t, next)
-		if ok, refused := v.refreshes(); ok != 2 || refused != 1 {
-			t.Errorf("vendor refreshes: %d granted, %d refused; want 2, 1", ok, refused)
-		}
+		v.assertRefreshes(t, 2, 1)
 	})
 
 	t.Run("ConcurrentRefresh", func(t *testing.T) {
@@ -259,9 +255,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 		if locked {
 			wantRefused = 0 // the second waits on the lock and reads the first's
 		}
-		if ok, refused := v.refreshes(); ok != 1 || refused != wantRefused {
-			t.Errorf("vendor refreshes: %d granted, %d refused; want 1, %d", ok, refused, wantRefused)
-		}
+		v.assertRefreshes(t, 1, wantRefused)
 	})
 
 	t.Run("ReauthorizedDuringRefresh", func(t *testing.T) {
@@ -292,9 +286,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 		if err != nil || stored.AccessToken != reauth.AccessToken || stored.RefreshToken != reauth.RefreshToken {
 			t.Errorf("the re-authorized token was overwritten (%v)", err)
 		}
-		if ok, refused := v.refreshes(); ok != 1 || refused != 0 {
-			t.Errorf("vendor refreshes: %d granted, %d refused; want 1, 0", ok, refused)
-		}
+		v.assertRefreshes(t, 1, 0)
 	})
 
 	t.Run("Revoked", func(t *testing.T) {
@@ -312,9 +304,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 		if stored, _, err := st.Get(ctx); err != nil || stored.RefreshToken != old.RefreshToken {
 			t.Errorf("the stored token changed (%v)", err)
 		}
-		if ok, refused := v.refreshes(); ok != 0 || refused != 1 {
-			t.Errorf("vendor refreshes: %d granted, %d refused; want 0, 1", ok, refused)
-		}
+		v.assertRefreshes(t, 0, 1)
 	})
 
 	t.Run("TokenEndpointErrorIsRedacted", func(t *testing.T) {
@@ -404,6 +394,14 @@ func (v *vendor) refreshes() (granted, refused int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.granted, v.refused
+}
+
+// assertRefreshes checks the refreshes the vendor granted and refused.
+func (v *vendor) assertRefreshes(t *testing.T, granted, refused int) {
+	t.Helper()
+	if ok, no := v.refreshes(); ok != granted || no != refused {
+		t.Errorf("vendor refreshes: %d granted, %d refused; want %d, %d", ok, no, granted, refused)
+	}
 }
 
 func (v *vendor) ctx() context.Context {

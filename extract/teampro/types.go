@@ -2,8 +2,10 @@ package teampro
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
+	"github.com/athlake/athlake/extract/internal/paging"
 )
 
 // MaxPageSize is the largest page the API serves.
@@ -18,6 +20,25 @@ type listEnvelope struct {
 		PageNumber    int `json:"page_number"`
 		TotalPages    int `json:"total_pages"`
 	} `json:"page"`
+}
+
+func (e *listEnvelope) Rows() []json.RawMessage { return e.Data }
+func (e *listEnvelope) TotalRows() int          { return e.Page.TotalElements }
+func (e *listEnvelope) Check() error            { return nil }
+
+func (e *listEnvelope) Last(index int) (bool, error) {
+	return index+1 >= e.Page.TotalPages || len(e.Data) == 0, nil
+}
+
+// Page is one page of a list endpoint.
+type Page = paging.Page
+
+// Item is a single record (details, summary).
+type Item struct {
+	Data     json.RawMessage
+	Endpoint string
+	Body     []byte
+	Received time.Time
 }
 
 // itemEnvelope wraps a single record.

@@ -1,0 +1,72 @@
+// Package stream holds the small pieces the vendors' pipeline streams
+// share: the lookup of a declared table, a stream state's JSON both ways,
+// and the fingerprint of a snapshot's records.
+package stream
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+
+	"github.com/athlake/athlake/schemas"
+)
+
+// Table is the declared table name of source. A table not declared is a
+// programming error, caught by every test that runs the stream: Table
+// panics.
+func Table(reg *schemas.Registry, source, name string) *schemas.Table {
+	t, ok := reg.Lookup(source, name)
+	if !ok {
+		panic(source + ": table " + name + " not declared")
+	}
+	return t
+}
+
+// ReadState decodes a stream's state into v; nil (no state yet) leaves v
+// as it is.
+func ReadState(raw []byte, v any) error {
+	if raw == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("reading state: %w", err)
+	}
+	return nil
+}
+
+// JSON encodes a state (or a record built from plain fields); it panics
+// if v cannot be encoded, which plain structs always can.
+func JSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Fingerprint hashes a snapshot's records in the order read: a refresh
+// whose fingerprint equals the one last committed writes nothing.
+type Fingerprint struct{ h hash.Hash }
+
+// NewFingerprint returns an empty fingerprint.
+func NewFingerprint() *Fingerprint { return &Fingerprint{sha256.New()} }
+
+// Group hashes records under a label (Plyomat's fingerprints label each
+// page: "" for a list's, the group's id for its members).
+func (f *Fingerprint) Group(label string, recs []json.RawMessage) {
+	fmt.Fprintf(f.h, "%d:%s\n", len(label), label)
+	f.Add(recs...)
+}
+
+// Add hashes records, each length-prefixed.
+func (f *Fingerprint) Add(recs ...json.RawMessage) {
+	for _, r := range recs {
+		fmt.Fprintf(f.h, "%d:", len(r))
+		f.h.Write(r)
+	}
+}
+
+// Sum is the fingerprint in hex.
+func (f *Fingerprint) Sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
