@@ -1,13 +1,16 @@
 package connector
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/extract/internal/httpx"
 	"gopkg.in/yaml.v3"
 )
 
@@ -80,4 +83,16 @@ func Required[T comparable](key string, v T) error {
 		return &KeyError{Key: key, Msg: "required"}
 	}
 	return nil
+}
+
+// RefusedCredential is the AuthError of a source whose one credential,
+// key, is what an HTTP 401 or 403 of its own refuses.
+func RefusedCredential(source, key string) func(err error) *KeyError {
+	return func(err error) *KeyError {
+		var api *httpx.APIError
+		if errors.As(err, &api) && api.Source == source && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden) {
+			return &KeyError{Key: key, Msg: "the vendor rejected the credentials"}
+		}
+		return nil
+	}
 }

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"path"
 	"regexp"
 	"slices"
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
@@ -28,13 +28,7 @@ var Connector = connector.Connector{
 	Title:     "Optimo Sport",
 	NewConfig: func() connector.Config { return &Config{} },
 	Tables:    schemas.Optimo,
-	AuthError: func(err error) *connector.KeyError {
-		var api *APIError
-		if errors.As(err, &api) && api.Source == "optimo" && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden) {
-			return &connector.KeyError{Key: "token", Msg: "the vendor rejected the credentials"}
-		}
-		return nil
-	},
+	AuthError: connector.RefusedCredential("optimo", "token"),
 	Sandbox: func(base, _ string) connector.Config {
 		return &Config{BaseURL: base + sandbox.OptimoPath, Token: sandbox.OptimoAdminToken, Timezone: sandbox.OptimoTimezone}
 	},
@@ -131,11 +125,9 @@ func (c *Config) Source(ctx context.Context, env *connector.Env) (pipeline.Sourc
 	if err != nil {
 		return nil, &connector.KeyError{Msg: err.Error()}
 	}
-	r := env.Run
 	return NewSource(cl, SourceOptions{
-		Registry: env.Registry, Mem: env.Mem, RunID: env.RunID, Zone: c.zone,
-		Lookback: time.Duration(c.Lookback), CursorFields: c.CursorFields.ByMethod(), Log: env.Log,
-		Backfill: r.Backfill, Athletes: r.Athletes, Since: r.Since, Until: r.Until,
+		Options: stream.FromEnv(env, time.Duration(c.Lookback)),
+		Zone:    c.zone, CursorFields: c.CursorFields.ByMethod(), Log: env.Log,
 	}), nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
 	"github.com/athlake/athlake/schemas"
@@ -68,7 +69,7 @@ func TestUnfinishedFirstWithOneSlot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := NewSource(c, SourceOptions{Registry: schemas.All(), Mem: memory.DefaultAllocator, Zone: sb.Zone()})
+		src := NewSource(c, SourceOptions{Options: stream.Options{Registry: schemas.All(), Mem: memory.DefaultAllocator}, Zone: sb.Zone()})
 		done := []byte(`{"watermark":"2026-05-31T00:00:00Z"}`)
 		states := &memStates{m: map[string][]byte{
 			"athletes": done, "coaches": done, "assessments": done,

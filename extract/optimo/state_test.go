@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
 	"github.com/athlake/athlake/schemas"
@@ -37,7 +38,7 @@ func TestStateFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := NewSource(c, SourceOptions{Registry: schemas.All(), Mem: mem, Zone: sb.Zone()})
+	src := NewSource(c, SourceOptions{Options: stream.Options{Registry: schemas.All(), Mem: mem}, Zone: sb.Zone()})
 	st := &list{src: src, method: "workout.list", table: "workouts", incremental: true}
 	old := `{"pass":{"pages_done":1,"max_updated_at":"2020-01-01T00:00:00Z"}}`
 	var states []string

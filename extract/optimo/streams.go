@@ -11,8 +11,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
@@ -36,23 +34,16 @@ const stampLayout = "2006-01-02 15:04:05"
 
 // SourceOptions configures the streams.
 type SourceOptions struct {
-	Registry *schemas.Registry
-	Mem      memory.Allocator
-	RunID    string
-	Zone     *time.Location // the account's wall-clock zone
-	Lookback time.Duration
+	// Options.Backfill replaces the streams by one pass per athlete
+	// (listed through athlete.list when none is named), reading
+	// workout.list and assessment.list with athlete_id, date_from and
+	// date_to.
+	stream.Options
+	Zone *time.Location // the account's wall-clock zone
 	// CursorFields names, per incremental method, the element holding the
 	// records' change stamp (default updated_at).
 	CursorFields map[string]string
-	// Backfill replaces the streams by one pass per athlete over the
-	// window [Since, Until] (zero: unbounded) for Athletes (none: every
-	// athlete, listed through athlete.list), reading workout.list and
-	// assessment.list with athlete_id, date_from and date_to.
-	Backfill bool
-	Athletes []string
-	Since    time.Time
-	Until    time.Time
-	Log      *slog.Logger
+	Log          *slog.Logger
 }
 
 // Source is an Optimo Sport account.
@@ -67,12 +58,7 @@ type Source struct {
 
 // NewSource returns the Optimo source.
 func NewSource(c *Client, o SourceOptions) *Source {
-	if o.Lookback <= 0 {
-		o.Lookback = DefaultLookback
-	}
-	if o.Mem == nil {
-		o.Mem = memory.DefaultAllocator
-	}
+	o.Options = o.WithDefaults(DefaultLookback)
 	if o.Zone == nil {
 		o.Zone = time.UTC
 	}

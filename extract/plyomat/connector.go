@@ -3,11 +3,10 @@ package plyomat
 import (
 	"cmp"
 	"context"
-	"errors"
-	"net/http"
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	"github.com/athlake/athlake/schemas"
@@ -19,13 +18,7 @@ var Connector = connector.Connector{
 	Title:     "Plyomat",
 	NewConfig: func() connector.Config { return &Config{} },
 	Tables:    schemas.Plyomat,
-	AuthError: func(err error) *connector.KeyError {
-		var api *APIError
-		if errors.As(err, &api) && api.Source == "plyomat" && (api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden) {
-			return &connector.KeyError{Key: "api_key", Msg: "the vendor rejected the credentials"}
-		}
-		return nil
-	},
+	AuthError: connector.RefusedCredential("plyomat", "api_key"),
 	Sandbox: func(base, _ string) connector.Config {
 		return &Config{BaseURL: base + sandbox.PlyomatPrefix, APIKey: sandbox.PlyomatKey}
 	},
@@ -82,9 +75,5 @@ func (c *Config) Source(_ context.Context, env *connector.Env) (pipeline.Source,
 	if err != nil {
 		return nil, &connector.KeyError{Msg: err.Error()}
 	}
-	r := env.Run
-	return NewSource(cl, SourceOptions{
-		Registry: env.Registry, Mem: env.Mem, RunID: env.RunID, Lookback: time.Duration(c.Lookback),
-		Concurrency: c.Concurrency, Backfill: r.Backfill, Athletes: r.Athletes, Since: r.Since, Until: r.Until,
-	}), nil
+	return NewSource(cl, SourceOptions{Options: stream.FromEnv(env, time.Duration(c.Lookback)), Concurrency: c.Concurrency}), nil
 }

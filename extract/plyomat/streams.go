@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
@@ -26,19 +24,10 @@ const DefaultLookback = time.Hour
 
 // SourceOptions configures the streams.
 type SourceOptions struct {
-	Registry *schemas.Registry
-	Mem      memory.Allocator
-	RunID    string
-	Lookback time.Duration
+	stream.Options
 	// Concurrency is how many athletes a per-athlete pass reads at once
 	// (default 4; the client bounds the requests in flight).
 	Concurrency int
-	// Backfill replaces the incremental streams by a per-athlete pass over
-	// the window [Since, Until] (zero: unbounded) for Athletes (none: all).
-	Backfill bool
-	Athletes []string
-	Since    time.Time
-	Until    time.Time
 }
 
 // Source is a Plyomat organisation.
@@ -49,12 +38,7 @@ type Source struct {
 
 // NewSource returns the Plyomat source.
 func NewSource(c *Client, o SourceOptions) *Source {
-	if o.Lookback <= 0 {
-		o.Lookback = DefaultLookback
-	}
-	if o.Mem == nil {
-		o.Mem = memory.DefaultAllocator
-	}
+	o.Options = o.WithDefaults(DefaultLookback)
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}

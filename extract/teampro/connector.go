@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
@@ -143,10 +144,7 @@ func (c *Config) Source(ctx context.Context, env *connector.Env) (pipeline.Sourc
 	if err != nil {
 		return nil, &connector.KeyError{Msg: err.Error()}
 	}
-	return NewSource(cl, SourceOptions{
-		Registry: env.Registry, Mem: env.Mem, RunID: env.RunID, Lookback: time.Duration(c.Lookback),
-		Samples: c.Samples, Backfill: r.Backfill, Athletes: r.Athletes, Since: r.Since, Until: r.Until,
-	}), nil
+	return NewSource(cl, SourceOptions{Options: stream.FromEnv(env, time.Duration(c.Lookback)), Samples: c.Samples}), nil
 }
 
 // TokenSource is the account's access tokens, refreshed as they expire.

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/pipeline"
@@ -30,18 +28,11 @@ const DefaultLookback = 7 * 24 * time.Hour
 
 // SourceOptions configures the stream.
 type SourceOptions struct {
-	Registry *schemas.Registry
-	Mem      memory.Allocator
-	RunID    string
-	Lookback time.Duration
-	Samples  string // the samples parameter: "all" (default) or a list
-	// Backfill replaces the training stream by a per-player pass over the
-	// sessions that started in [Since, Until] (zero: unbounded) of Athletes
-	// (player ids; none: every rostered player). See backfill.
-	Backfill bool
-	Athletes []string
-	Since    time.Time
-	Until    time.Time
+	// Options.Backfill replaces the training stream by a per-player pass
+	// over the sessions that started in [Since, Until] of Athletes (player
+	// ids; none: every rostered player). See backfill.
+	stream.Options
+	Samples string // the samples parameter: "all" (default) or a list
 }
 
 // Source is a Team Pro account.
@@ -60,12 +51,7 @@ func (s *Source) Plan(states map[string][]byte) { s.states = states }
 
 // NewSource returns the Team Pro source.
 func NewSource(c *Client, o SourceOptions) *Source {
-	if o.Lookback <= 0 {
-		o.Lookback = DefaultLookback
-	}
-	if o.Mem == nil {
-		o.Mem = memory.DefaultAllocator
-	}
+	o.Options = o.WithDefaults(DefaultLookback)
 	if o.Samples == "" {
 		o.Samples = "all"
 	}
