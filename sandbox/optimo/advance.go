@@ -33,22 +33,24 @@ type AdvanceReport struct {
 // is deterministic for a seed and a sequence of calls. A d under a second
 // changes nothing.
 func (s *Server) Advance(d time.Duration) AdvanceReport {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	from := s.now
-	to := from.Add(d).Truncate(time.Second)
-	rep := AdvanceReport{From: from, To: from}
+	var rep AdvanceReport
+	from, to := s.st.Advance(d, func(t time.Time) time.Time { return t.Truncate(time.Second) }, func(from, to time.Time) { s.advance(&rep, from, to) })
+	rep.From, rep.To = from, to
 	if !to.After(from) {
-		return rep
+		rep.To = from
 	}
-	s.now, rep.To = to, to
-	data := &s.data
-	defer s.reindex()
-	g := newGen(s.rng, s.loc, from.Add(-4*24*time.Hour), to)
+	return rep
+}
+
+// advance simulates the window (from, to] into rep. Callers hold the
+// write lock.
+func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
+	data := &s.st.Data
+	g := newGen(s.st.Rand, s.loc, from.Add(-4*24*time.Hour), to)
 	today := g.wall(to)
 	instant := func() (time.Time, bool) { return g.instant(from.Add(time.Second), to) }
 	if _, ok := instant(); !ok {
-		return rep // the window is all in a repeated hour's second occurrence
+		return // the window is all in a repeated hour's second occurrence
 	}
 	// stamp is a wall-clock stamp in the window, not before created.
 	stamp := func(created time.Time) time.Time {
@@ -198,7 +200,6 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 		}
 		data.Assessments = append(data.Assessments, made...)
 	}
-	return rep
 }
 
 // changed is a new value of a metric, different from v: a few of the

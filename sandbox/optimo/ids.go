@@ -38,14 +38,14 @@ func (s *Server) WireID(kind string, id int64) string {
 }
 
 // athleteByWire finds the athlete an athlete_id argument names (false when
-// none has that id). Call with mu held.
+// none has that id). Call with the data lock held.
 func (s *Server) athleteByWire(v string) (int64, bool) {
 	if !s.wire.hostile {
 		id, err := strconv.ParseInt(v, 10, 64)
 		return id, err == nil
 	}
-	for i := range s.data.Athletes {
-		if id := s.data.Athletes[i].AthleteID; s.wire.id('a', id) == v {
+	for i := range s.st.Data.Athletes {
+		if id := s.st.Data.Athletes[i].AthleteID; s.wire.id('a', id) == v {
 			return id, true
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/sandbox/internal/httpw"
+	"github.com/athlake/athlake/sandbox/internal/simstate"
 	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
@@ -37,11 +38,7 @@ type Server struct {
 	wire         wire
 	recordCalls  bool
 
-	mu   sync.RWMutex // guards data, idx, now, rng
-	data Dataset
-	idx  *index
-	now  time.Time
-	rng  *rand.Rand
+	st *simstate.State[Dataset, *index]
 
 	quotaMu   sync.Mutex // guards quotaDay, quotaUsed
 	quotaDay  string     // YYYY-MM-DD in loc
@@ -128,14 +125,16 @@ func New(o Options) *Server {
 	}
 	seed := uint64(o.Seed)
 	s := &Server{
-		admin:       o.AdminToken,
-		coach:       o.CoachToken,
-		loc:         loc,
-		quota:       quota,
-		quotaAs429:  o.QuotaAs429,
-		clock:       clock,
-		now:         start,
-		rng:         rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)),
+		admin:      o.AdminToken,
+		coach:      o.CoachToken,
+		loc:        loc,
+		quota:      quota,
+		quotaAs429: o.QuotaAs429,
+		clock:      clock,
+		st: simstate.New(start, rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)), simstate.Hooks[Dataset, *index]{
+			Clone:   (*Dataset).Clone,
+			Reindex: reindex,
+		}),
 		frng:        rand.New(rand.NewPCG(seed, 0x6f7074696d6f0002)),
 		stats:       stats.New(func(st *Stats) *map[string]int { return &st.ByMethod }),
 		wire:        wire{hostile: o.HostileIDs, stamp: cmp.Or(o.StampName, "updated_at")},
@@ -143,19 +142,15 @@ func New(o Options) *Server {
 	}
 	days := historyDays(loc, start)
 	s.params, s.days = paramsFor(o.Scale), days
-	g := newGen(s.rng, loc, start.Add(-time.Duration(days+4*365)*24*time.Hour), start)
-	s.data = generate(g, s.params, start, days)
-	s.idx = buildIndex(&s.data)
+	g := newGen(s.st.Rand, loc, start.Add(-time.Duration(days+4*365)*24*time.Hour), start)
+	s.st.Data = generate(g, s.params, start, days)
+	s.st.Index = buildIndex(&s.st.Data)
 	return s
 }
 
 // Now is the virtual clock (an instant, in UTC). It moves only with
 // Advance; the quota's day is taken on Options.Clock instead.
-func (s *Server) Now() time.Time {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.now
-}
+func (s *Server) Now() time.Time { return s.st.Now() }
 
 // Zone is the account's wall-clock zone.
 func (s *Server) Zone() *time.Location { return s.loc }
@@ -168,29 +163,19 @@ func (s *Server) WallToUTC(wall time.Time) time.Time { return wallToUTC(wall, s.
 
 // Truth returns a deep copy of the current data: exactly what the API
 // serves.
-func (s *Server) Truth() *Dataset {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.data.Clone()
-}
+func (s *Server) Truth() *Dataset { return s.st.Truth() }
 
 // Mutate runs fn on the data under the write lock, to set up any situation
 // (exact stamps, odd names, removed results, Extra elements...). Afterwards
 // every time is brought to the wire's form (its own wall-clock reading, in
 // the UTC location, whole seconds), the records are sorted by id and the
 // indexes are rebuilt.
-func (s *Server) Mutate(fn func(d *Dataset)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.reindex()
-	fn(&s.data)
-}
+func (s *Server) Mutate(fn func(d *Dataset)) { s.st.Mutate(fn) }
 
 // reindex normalises the data after a change and rebuilds the indexes.
-// Callers hold s.mu.
-func (s *Server) reindex() {
-	s.data.normalize()
-	s.idx = buildIndex(&s.data)
+func reindex(d *Dataset) *index {
+	d.normalize()
+	return buildIndex(d)
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
@@ -486,8 +471,8 @@ func (s *Server) handle(c call, who role) response {
 	if errs != nil {
 		return fail(http.StatusOK, errs...)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.st.RLock()
+	defer s.st.RUnlock()
 	if q.byAthlete {
 		id, ok := s.athleteByWire(q.athleteArg)
 		if !ok && !s.wire.hostile {
@@ -587,7 +572,7 @@ func matching[T any](q *query, recs []T, ofAthlete []int, dates func(*T) (at, up
 }
 
 func (s *Server) list(m method, q query) response {
-	d, x := &s.data, s.idx
+	d, x := &s.st.Data, s.st.Index
 	var (
 		rows []int
 		enc  func(b []byte, i int) []byte

@@ -39,23 +39,22 @@ const sessionSpan = time.Hour
 // deterministic for a seed and a sequence of calls. A d <= 0 changes
 // nothing.
 func (s *Server) Advance(d time.Duration) AdvanceReport {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	from, to := s.now, s.now.Add(d)
-	rep := AdvanceReport{From: from, To: to}
-	if d <= 0 {
-		return rep
-	}
-	s.now = to
-	g := newGen(s.rng)
-	data := &s.data
-	defer s.reindex()
+	var rep AdvanceReport
+	rep.From, rep.To = s.st.Advance(d, nil, func(from, to time.Time) { s.advance(&rep, from, to) })
+	return rep
+}
+
+// advance simulates the window (from, to] into rep. Callers hold the
+// write lock.
+func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
+	g := newGen(s.st.Rand)
+	data := &s.st.Data
 	instant := func() time.Time {
 		t, _ := g.instant(from, to)
 		return t
 	}
 	if _, ok := g.instant(from, to); !ok {
-		return rep // a window under a millisecond holds nothing
+		return // a window under a millisecond holds nothing
 	}
 
 	// Existing sets, edited: chosen before anything new exists.
@@ -134,7 +133,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 	if _, ok := g.instant(from, latest); ok {
 		p := s.rates()
 		athletes := len(data.Athletes) - 1
-		want := int(float64(athletes) * p * d.Hours() / (historyDays * 24))
+		want := int(float64(athletes) * p * to.Sub(from).Hours() / (historyDays * 24))
 		n := min(max(want, 3), athletes)
 		var sessions []Session
 		var sets []Set
@@ -164,16 +163,15 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 		data.Sessions = append(data.Sessions, sessions...)
 		data.Sets = append(data.Sets, sets...)
 	}
-	return rep
 }
 
 // rates is the mean number of sessions per athlete over the history, as
 // generated: the rate Advance keeps up.
 func (s *Server) rates() float64 {
-	if len(s.data.Athletes) == 0 {
+	if len(s.st.Data.Athletes) == 0 {
 		return 0
 	}
-	return float64(len(s.data.Sessions)) / float64(len(s.data.Athletes))
+	return float64(len(s.st.Data.Sessions)) / float64(len(s.st.Data.Athletes))
 }
 
 // HostileIDs are the ids AddHostileIDs gives athletes, groups, devices,
@@ -192,15 +190,15 @@ func HostileIDs() []string {
 // before now (the athletes, groups and devices a minute earlier). It
 // returns the ids. An id already present is not added twice.
 func (s *Server) AddHostileIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := newGen(s.rng)
-	data := &s.data
-	defer s.reindex()
+	s.st.Lock()
+	defer s.st.Unlock()
+	g := newGen(s.st.Rand)
+	data := &s.st.Data
+	defer s.st.Reindex()
 	ids := HostileIDs()
-	now := s.now
+	now := s.st.Clock
 	for i, id := range ids {
-		if _, ok := s.idx.athleteByID[id]; ok {
+		if _, ok := s.st.Index.athleteByID[id]; ok {
 			continue
 		}
 		created := now.Add(-sessionSpan - time.Minute + time.Duration(i)*time.Second)

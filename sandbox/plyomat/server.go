@@ -13,6 +13,7 @@ import (
 	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/simstate"
 	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
@@ -28,11 +29,7 @@ const (
 type Server struct {
 	key string
 
-	mu   sync.RWMutex // guards data, idx, now, rng
-	data Dataset
-	idx  *index
-	now  time.Time
-	rng  *rand.Rand
+	st *simstate.State[Dataset, *index]
 
 	faultMu sync.Mutex // guards faults, frng
 	faults  Faults
@@ -68,48 +65,36 @@ func New(opts Options) *Server {
 	start = ms(start)
 	seed := uint64(opts.Seed)
 	s := &Server{
-		key:   opts.APIKey,
-		now:   start,
-		rng:   rand.New(rand.NewPCG(seed, 0x706c796f6d617401)),
+		key: opts.APIKey,
+		st: simstate.New(start, rand.New(rand.NewPCG(seed, 0x706c796f6d617401)), simstate.Hooks[Dataset, *index]{
+			Clone:   (*Dataset).Clone,
+			Reindex: reindex,
+		}),
 		frng:  rand.New(rand.NewPCG(seed, 0x706c796f6d617402)),
 		stats: stats.New(func(st *Stats) *map[string]int { return &st.ByPath }),
 	}
-	s.data = generate(newGen(s.rng), paramsFor(opts.Scale), start)
-	s.idx = buildIndex(&s.data)
+	s.st.Data = generate(newGen(s.st.Rand), paramsFor(opts.Scale), start)
+	s.st.Index = buildIndex(&s.st.Data)
 	return s
 }
 
 // Now is the virtual clock. It moves only with Advance.
-func (s *Server) Now() time.Time {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.now
-}
+func (s *Server) Now() time.Time { return s.st.Now() }
 
 // Truth returns a deep copy of the current data: exactly what the API
 // serves (Overrides aside).
-func (s *Server) Truth() *Dataset {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.data.Clone()
-}
+func (s *Server) Truth() *Dataset { return s.st.Truth() }
 
 // Mutate runs fn on the data under the write lock, to set up any situation
 // (exact stamps, late records, removed reps, Overrides...). Afterwards every
 // time is brought to UTC milliseconds (the wire's precision) and the
 // indexes are rebuilt.
-func (s *Server) Mutate(fn func(d *Dataset)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.reindex()
-	fn(&s.data)
-}
+func (s *Server) Mutate(fn func(d *Dataset)) { s.st.Mutate(fn) }
 
 // reindex normalises the data after a change and rebuilds the indexes.
-// Callers hold s.mu.
-func (s *Server) reindex() {
-	s.data.normalize()
-	s.idx = buildIndex(&s.data)
+func reindex(d *Dataset) *index {
+	d.normalize()
+	return buildIndex(d)
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
@@ -232,8 +217,8 @@ func (s *Server) handle(r *http.Request) response {
 		resp.header = map[string]string{"Allow": "GET"}
 		return resp
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.st.RLock()
+	defer s.st.RUnlock()
 	if rt.detail {
 		return s.detail(rt)
 	}
@@ -241,7 +226,7 @@ func (s *Server) handle(r *http.Request) response {
 }
 
 func (s *Server) detail(rt route) response {
-	d, x := &s.data, s.idx
+	d, x := &s.st.Data, s.st.Index
 	var (
 		b  []byte
 		ok bool
@@ -297,7 +282,7 @@ func (s *Server) list(rt route, q url.Values) response {
 		return since.IsZero() || !created.Before(since) || !updated.Before(since)
 	}
 
-	d, x := &s.data, s.idx
+	d, x := &s.st.Data, s.st.Index
 	if s.unknownFilter404() {
 		for param, ids := range map[string]map[string]int{"group_id": x.groupByID, "athlete_id": x.athleteByID, "session_id": x.sessionByID} {
 			if _, ok := ids[q.Get(param)]; q.Has(param) && !ok {

@@ -47,17 +47,17 @@ func (g *gen) instant(after, upTo time.Time) time.Time {
 // changed record is stamped in the window. It is deterministic for a seed
 // and a sequence of calls. A d <= 0 changes nothing.
 func (s *Server) Advance(d time.Duration) AdvanceReport {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	from, to := s.now, s.now.Add(d)
-	rep := AdvanceReport{From: from, To: to}
-	if d <= 0 {
-		return rep
-	}
-	s.now = to
-	defer s.reindex()
-	g := newGen(s.rng, func(id string) bool { return s.idx.ids[id] })
-	data := &s.data
+	var rep AdvanceReport
+	rep.From, rep.To = s.st.Advance(d, nil, func(from, to time.Time) { s.advance(&rep, from, to) })
+	return rep
+}
+
+// advance simulates the window (from, to] into rep. Callers hold the
+// write lock.
+func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
+	d := to.Sub(from)
+	g := newGen(s.st.Rand, func(id string) bool { return s.st.Index.ids[id] })
+	data := &s.st.Data
 	p := paramsFor(s.opts.Scale)
 
 	// Team sessions get a note marker (before the player sessions, whose
@@ -77,7 +77,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 		slices.SortStableFunc(ts.Markers, func(a, b Marker) int { return a.StartTime.Compare(b.StartTime) })
 		ts.Modified = g.instant(from, to)
 		for _, pt := range ts.Participants {
-			if i, ok := s.idx.playerSessionByID[pt.PlayerSessionID]; ok {
+			if i, ok := s.st.Index.playerSessionByID[pt.PlayerSessionID]; ok {
 				ps := &data.PlayerSessions[i]
 				if ps.Summary != nil {
 					ps.Summary.Modified = laterOf(ts.Modified, ps.Modified)
@@ -106,7 +106,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 		s.srcs[ps.ID] = src
 		var ts *TeamSession
 		if ps.TeamSessionID != nil {
-			if i, ok := s.idx.teamSessionByID[*ps.TeamSessionID]; ok {
+			if i, ok := s.st.Index.teamSessionByID[*ps.TeamSessionID]; ok {
 				ts = &data.TeamSessions[i]
 			}
 		}
@@ -174,7 +174,6 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 	computeTotals(work)
 	data.TeamSessions = append(data.TeamSessions, newTS...)
 	data.PlayerSessions = append(data.PlayerSessions, newPS...)
-	return rep
 }
 
 // teamCtx is a team with its home; a team without one (added through

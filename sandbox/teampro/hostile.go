@@ -23,18 +23,18 @@ func HostileIDs() []string {
 // up is caught. The sessions (ten minutes each) lie in the hours before
 // now. Teams already present are not added again. It returns the ids.
 func (s *Server) AddHostileTeams() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.reindex()
+	s.st.Lock()
+	defer s.st.Unlock()
+	defer s.st.Reindex()
 	ids := HostileIDs()
 	n := len(ids)
-	g := newGen(s.rng, func(id string) bool { return s.idx.ids[id] })
-	data := &s.data
-	now := s.now
+	g := newGen(s.st.Rand, func(id string) bool { return s.st.Index.ids[id] })
+	data := &s.st.Data
+	now := s.st.Clock
 	var work []pending
 	var newPS []PlayerSession
 	for i, id := range ids {
-		if _, ok := s.idx.teamByID[id]; ok {
+		if _, ok := s.st.Index.teamByID[id]; ok {
 			continue
 		}
 		c := cities()[i%len(cities())]

@@ -12,6 +12,7 @@ import (
 	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/simstate"
 	"github.com/athlake/athlake/sandbox/internal/stats"
 )
 
@@ -23,13 +24,9 @@ type Server struct {
 	opts  Options // defaults applied
 	clock func() time.Time
 
-	mu    sync.RWMutex // guards data, srcs, idx, now, rng
-	data  Dataset
-	srcs  map[string]*sampleSource // by player session id: how to generate its samples
-	homes map[string]home          // by team id: where Advance's sessions take place
-	idx   *index
-	now   time.Time
-	rng   *rand.Rand
+	st    *simstate.State[Dataset, *index] // its lock guards srcs and homes too
+	srcs  map[string]*sampleSource         // by player session id: how to generate its samples
+	homes map[string]home                  // by team id: where Advance's sessions take place
 
 	authMu  sync.Mutex // guards codes, access, refresh, buckets
 	codes   map[string]authCode
@@ -96,8 +93,6 @@ func New(o Options) *Server {
 	s := &Server{
 		opts:    o,
 		clock:   o.Clock,
-		now:     start,
-		rng:     rand.New(rand.NewPCG(seed, 0x7465616d70726f01)),
 		frng:    rand.New(rand.NewPCG(seed, 0x7465616d70726f02)),
 		codes:   map[string]authCode{},
 		access:  map[string]accessToken{},
@@ -105,29 +100,29 @@ func New(o Options) *Server {
 		buckets: map[string]*bucket{},
 		stats:   stats.New(func(st *Stats) *map[string]int { return &st.ByRoute }),
 	}
-	s.data, s.srcs, s.homes = generate(newGen(s.rng, nil), paramsFor(o.Scale), start)
-	s.idx = buildIndex(&s.data)
+	s.st = simstate.New(start, rand.New(rand.NewPCG(seed, 0x7465616d70726f01)), simstate.Hooks[Dataset, *index]{
+		Clone:   func(d *Dataset) *Dataset { return d.clone(false) },
+		Reindex: s.reindex,
+	})
+	s.st.Data, s.srcs, s.homes = generate(newGen(s.st.Rand, nil), paramsFor(o.Scale), start)
+	s.st.Index = buildIndex(&s.st.Data)
 	return s
 }
 
 // Now is the data's virtual clock. It moves only with Advance.
-func (s *Server) Now() time.Time {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.now
-}
+func (s *Server) Now() time.Time { return s.st.Now() }
 
 // Truth returns a deep copy of the current data, samples and RR intervals
 // included: exactly what the API serves. Generating every session's
 // samples costs time and about 150 bytes per sample; at medium and large
 // scale prefer TruthWithoutSamples and SessionSamples.
 func (s *Server) Truth() *Dataset {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := s.data.clone(true)
+	s.st.RLock()
+	defer s.st.RUnlock()
+	out := s.st.Data.clone(true)
 	parallel(len(out.PlayerSessions), func(i int) {
 		ps := &out.PlayerSessions[i]
-		in := &s.data.PlayerSessions[i]
+		in := &s.st.Data.PlayerSessions[i]
 		if in.Samples == nil || in.RR == nil {
 			samples, rr := s.generated(in)
 			if in.Samples == nil {
@@ -143,22 +138,18 @@ func (s *Server) Truth() *Dataset {
 
 // TruthWithoutSamples is Truth with every session's Samples and RR left
 // nil: cheap at any scale.
-func (s *Server) TruthWithoutSamples() *Dataset {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.data.clone(false)
-}
+func (s *Server) TruthWithoutSamples() *Dataset { return s.st.Truth() }
 
 // SessionSamples returns a player session's samples and RR intervals as
 // the API serves them; ok is false for an unknown id.
 func (s *Server) SessionSamples(id string) (samples []Sample, rr []*int, ok bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	i, ok := s.idx.playerSessionByID[id]
+	s.st.RLock()
+	defer s.st.RUnlock()
+	i, ok := s.st.Index.playerSessionByID[id]
 	if !ok {
 		return nil, nil, false
 	}
-	ps := &s.data.PlayerSessions[i]
+	ps := &s.st.Data.PlayerSessions[i]
 	if ps.Samples == nil || ps.RR == nil {
 		samples, rr = s.generated(ps)
 	}
@@ -191,25 +182,20 @@ func (s *Server) generated(ps *PlayerSession) ([]Sample, []*int) {
 // and Short rows, the data is sorted and the indexes are rebuilt. Totals
 // and summaries are not recomputed. A session whose id changes loses its
 // generated samples.
-func (s *Server) Mutate(fn func(d *Dataset)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.reindex()
-	fn(&s.data)
-}
+func (s *Server) Mutate(fn func(d *Dataset)) { s.st.Mutate(fn) }
 
 // MutateSession runs fn on one player session, its samples and RR
 // intervals loaded, under the write lock; they stay in memory from then
 // on. It reports whether the session exists.
 func (s *Server) MutateSession(id string, fn func(ps *PlayerSession)) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i, ok := s.idx.playerSessionByID[id]
+	s.st.Lock()
+	defer s.st.Unlock()
+	i, ok := s.st.Index.playerSessionByID[id]
 	if !ok {
 		return false
 	}
-	defer s.reindex()
-	ps := &s.data.PlayerSessions[i]
+	defer s.st.Reindex()
+	ps := &s.st.Data.PlayerSessions[i]
 	if ps.Samples == nil || ps.RR == nil {
 		samples, rr := s.generated(ps)
 		if ps.Samples == nil {
@@ -227,15 +213,17 @@ func (s *Server) MutateSession(id string, fn func(ps *PlayerSession)) bool {
 }
 
 // reindex normalises the data after a change and rebuilds the indexes;
-// sources of sessions that are gone are dropped. Callers hold s.mu.
-func (s *Server) reindex() {
-	s.data.normalize()
-	s.idx = buildIndex(&s.data)
+// sources of sessions that are gone are dropped. Callers hold the write
+// lock.
+func (s *Server) reindex(d *Dataset) *index {
+	d.normalize()
+	idx := buildIndex(d)
 	for id := range s.srcs {
-		if _, ok := s.idx.playerSessionByID[id]; !ok {
+		if _, ok := idx.playerSessionByID[id]; !ok {
 			delete(s.srcs, id)
 		}
 	}
+	return idx
 }
 
 // Stats returns the request counts since the start or the last ResetStats.
@@ -351,9 +339,9 @@ func (s *Server) handle(r *http.Request, rt, id string) response {
 		return resp
 	}
 	q := r.URL.Query()
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	d, x := &s.data, s.idx
+	s.st.RLock()
+	defer s.st.RUnlock()
+	d, x := &s.st.Data, s.st.Index
 	switch rt {
 	case RouteTeams:
 		rows := make([]int, len(d.Teams))
