@@ -3,6 +3,7 @@ package optimo
 import (
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,12 +176,12 @@ func (r *rec) date(name string, t *time.Time) {
 
 // extra writes the unknown elements in name order, leaving out names that
 // are not XML names or that are known fields of the record.
-func (r *rec) extra(x Extra, known string) {
+func (r *rec) extra(x Extra, known []string) {
 	if len(x) == 0 {
 		return
 	}
 	for _, k := range slices.Sorted(maps.Keys(x)) {
-		if !validName(k) || knownField(known, k) {
+		if !validName(k) || slices.Contains(known, k) {
 			continue
 		}
 		v := x[k]
@@ -196,112 +197,154 @@ func (r *rec) extra(x Extra, known string) {
 	}
 }
 
-// The known elements of each record type, space-separated.
-const (
-	athleteFields    = "athlete_id first_name last_name email birth_date gender height_cm weight_kg body_fat_percentage active created_at updated_at"
-	coachFields      = "coach_id first_name last_name email is_admin created_at updated_at"
-	workoutFields    = "workout_id athlete_id source sport started_at duration_seconds distance_km avg_hr max_hr calories rpe intensity_percentage notes created_at updated_at"
-	assessmentFields = "assessment_id athlete_id name assessed_at notes created_at updated_at results"
-	resultFields     = "metric value unit"
+// A record is written element by element in its struct's order, each
+// under the name its wire tag gives, with these options:
+//
+//	ref=K       an id of a record of kind K (a, c, w, s), as the wire
+//	            spells it; the first field is the record's own id, and its
+//	            kind the record's table (for nilStyle)
+//	decimals=N  a float with N fixed decimals when they read back as it
+//	            (else, and without the option, in its shortest form)
+//	date        a *time.Time sent as a date (other times are wall-clock
+//	            readings)
+//	stamp       the change stamp: its element is the server's stamp name
+//	elem=E      a slice of records: one element E for each, inside the
+//	            field's element (an empty slice is an empty element)
+//
+// Extra is written where it stands, leaving out the names of the tags.
+
+// wireField is one field of a record type and the writer of its value.
+type wireField struct {
+	index int
+	write func(r *rec, v reflect.Value)
+}
+
+// recordType is how records of one struct type are written.
+type recordType struct {
+	elem   string // the record's element
+	table  byte   // the kind of its id, the first field
+	fields []wireField
+}
+
+// newRecordType returns the writer of records of type t, each in an
+// element elem.
+func newRecordType(t reflect.Type, elem string) *recordType {
+	rt := &recordType{elem: elem}
+	var known []string
+	extra := -1
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type == reflect.TypeFor[Extra]() {
+			extra = len(rt.fields)
+			rt.fields = append(rt.fields, wireField{index: i})
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("wire"), ",")
+		known = append(known, name)
+		if kind := tagOption(opts, "ref"); i == 0 && kind != "" {
+			rt.table = kind[0]
+		}
+		rt.fields = append(rt.fields, wireField{i, fieldWriter(f.Type, name, opts)})
+	}
+	if extra >= 0 {
+		rt.fields[extra].write = func(r *rec, v reflect.Value) { r.extra(v.Interface().(Extra), known) }
+	}
+	return rt
+}
+
+// tagOption is the value of the option key= of a wire tag's options
+// ("" when absent); a bare option has the value "true".
+func tagOption(opts, key string) string {
+	for o := range strings.SplitSeq(opts, ",") {
+		if o == key {
+			return "true"
+		}
+		if v, ok := strings.CutPrefix(o, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// fieldWriter returns the writer of a field of type t named name.
+func fieldWriter(t reflect.Type, name, opts string) func(r *rec, v reflect.Value) {
+	if kind := tagOption(opts, "ref"); kind != "" {
+		return func(r *rec, v reflect.Value) { r.ref(name, kind[0], v.Int()) }
+	}
+	decimals := -1
+	if d := tagOption(opts, "decimals"); d != "" {
+		decimals, _ = strconv.Atoi(d)
+	}
+	switch t {
+	case reflect.TypeFor[string]():
+		return func(r *rec, v reflect.Value) { r.str(name, v.String()) }
+	case reflect.TypeFor[*string]():
+		return func(r *rec, v reflect.Value) { r.strp(name, v.Interface().(*string)) }
+	case reflect.TypeFor[int64]():
+		return func(r *rec, v reflect.Value) { r.int(name, v.Int()) }
+	case reflect.TypeFor[*int]():
+		return func(r *rec, v reflect.Value) { r.intp(name, v.Interface().(*int)) }
+	case reflect.TypeFor[float64]():
+		return func(r *rec, v reflect.Value) { r.num(name, v.Float(), decimals) }
+	case reflect.TypeFor[*float64]():
+		return func(r *rec, v reflect.Value) { r.nump(name, v.Interface().(*float64), decimals) }
+	case reflect.TypeFor[bool]():
+		return func(r *rec, v reflect.Value) { r.bool(name, v.Bool()) }
+	case reflect.TypeFor[*time.Time]():
+		return func(r *rec, v reflect.Value) { r.date(name, v.Interface().(*time.Time)) }
+	case reflect.TypeFor[time.Time]():
+		if tagOption(opts, "stamp") != "" {
+			return func(r *rec, v reflect.Value) { r.wall(r.w.stamp, v.Interface().(time.Time)) }
+		}
+		return func(r *rec, v reflect.Value) { r.wall(name, v.Interface().(time.Time)) }
+	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+		elem := newRecordType(t.Elem(), tagOption(opts, "elem"))
+		return func(r *rec, v reflect.Value) {
+			if v.Len() == 0 {
+				r.b = append(r.b, '<')
+				r.b = append(r.b, name...)
+				r.b = append(r.b, '/', '>')
+				return
+			}
+			r.open(name)
+			for i := range v.Len() {
+				elem.write(r, v.Index(i))
+			}
+			r.shut(name)
+		}
+	}
+	panic("optimo: no wire writer for " + t.String())
+}
+
+// write writes the record v's element into r.
+func (rt *recordType) write(r *rec, v reflect.Value) {
+	r.open(rt.elem)
+	for _, f := range rt.fields {
+		f.write(r, v.Field(f.index))
+	}
+	r.shut(rt.elem)
+}
+
+// encodeRecord returns the writer of records of type T, one a line, each
+// in an element elem.
+func encodeRecord[T any](elem string) func(wr *wire, b []byte, x *T) []byte {
+	rt := newRecordType(reflect.TypeFor[T](), elem)
+	return func(wr *wire, b []byte, x *T) []byte {
+		v := reflect.ValueOf(x).Elem()
+		r := rec{b: b, table: rt.table, id: v.Field(0).Int(), w: wr}
+		rt.write(&r, v)
+		return append(r.b, '\n')
+	}
+}
+
+// The writers of the wire records.
+var (
+	appendAthlete    = encodeRecord[Athlete]("athlete")
+	appendCoach      = encodeRecord[Coach]("coach")
+	appendWorkout    = encodeRecord[Workout]("workout")
+	appendAssessment = encodeRecord[Assessment]("assessment")
 )
-
-// knownField reports whether name is one of the space-separated fields.
-func knownField(fields, name string) bool {
-	for f := range strings.FieldsSeq(fields) {
-		if f == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (wr *wire) appendAthlete(b []byte, a *Athlete) []byte {
-	r := rec{b: b, table: 'a', id: a.AthleteID, w: wr}
-	r.open("athlete")
-	r.ref("athlete_id", 'a', a.AthleteID)
-	r.str("first_name", a.FirstName)
-	r.str("last_name", a.LastName)
-	r.str("email", a.Email)
-	r.date("birth_date", a.BirthDate)
-	r.str("gender", a.Gender)
-	r.nump("height_cm", a.HeightCm, 1)
-	r.nump("weight_kg", a.WeightKg, 1)
-	r.intp("body_fat_percentage", a.BodyFatPercentage)
-	r.bool("active", a.Active)
-	r.extra(a.Extra, athleteFields)
-	r.wall("created_at", a.CreatedAt)
-	r.wall(wr.stamp, a.UpdatedAt)
-	r.shut("athlete")
-	return append(r.b, '\n')
-}
-
-func (wr *wire) appendCoach(b []byte, c *Coach) []byte {
-	r := rec{b: b, table: 'c', id: c.CoachID, w: wr}
-	r.open("coach")
-	r.int("coach_id", c.CoachID)
-	r.str("first_name", c.FirstName)
-	r.str("last_name", c.LastName)
-	r.str("email", c.Email)
-	r.bool("is_admin", c.IsAdmin)
-	r.extra(c.Extra, coachFields)
-	r.wall("created_at", c.CreatedAt)
-	r.wall(wr.stamp, c.UpdatedAt)
-	r.shut("coach")
-	return append(r.b, '\n')
-}
-
-func (wr *wire) appendWorkout(b []byte, w *Workout) []byte {
-	r := rec{b: b, table: 'w', id: w.WorkoutID, w: wr}
-	r.open("workout")
-	r.ref("workout_id", 'w', w.WorkoutID)
-	r.ref("athlete_id", 'a', w.AthleteID)
-	r.str("source", w.Source)
-	r.str("sport", w.Sport)
-	r.wall("started_at", w.StartedAt)
-	r.int("duration_seconds", w.DurationSeconds)
-	r.nump("distance_km", w.DistanceKm, 2)
-	r.intp("avg_hr", w.AvgHR)
-	r.intp("max_hr", w.MaxHR)
-	r.intp("calories", w.Calories)
-	r.intp("rpe", w.RPE)
-	r.intp("intensity_percentage", w.IntensityPercentage)
-	r.strp("notes", w.Notes)
-	r.extra(w.Extra, workoutFields)
-	r.wall("created_at", w.CreatedAt)
-	r.wall(wr.stamp, w.UpdatedAt)
-	r.shut("workout")
-	return append(r.b, '\n')
-}
-
-func (wr *wire) appendAssessment(b []byte, a *Assessment) []byte {
-	r := rec{b: b, table: 's', id: a.AssessmentID, w: wr}
-	r.open("assessment")
-	r.ref("assessment_id", 's', a.AssessmentID)
-	r.ref("athlete_id", 'a', a.AthleteID)
-	r.str("name", a.Name)
-	r.wall("assessed_at", a.AssessedAt)
-	r.strp("notes", a.Notes)
-	r.extra(a.Extra, assessmentFields)
-	r.wall("created_at", a.CreatedAt)
-	r.wall(wr.stamp, a.UpdatedAt)
-	if len(a.Results) == 0 {
-		r.b = append(r.b, "<results/>"...)
-	} else {
-		r.open("results")
-		for i := range a.Results {
-			res := &a.Results[i]
-			r.open("result")
-			r.str("metric", res.Metric)
-			r.num("value", res.Value, -1)
-			r.str("unit", res.Unit)
-			r.extra(res.Extra, resultFields)
-			r.shut("result")
-		}
-		r.shut("results")
-	}
-	r.shut("assessment")
-	return append(r.b, '\n')
-}
 
 // appendFloat writes v with decimals fixed decimals when that spelling
 // reads back as v, else in its shortest form.

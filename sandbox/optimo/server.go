@@ -580,16 +580,16 @@ func (s *Server) list(m method, q query) response {
 	switch m.list {
 	case "athletes":
 		rows = matching(&q, d.Athletes, nil, func(a *Athlete) (time.Time, time.Time) { return time.Time{}, a.UpdatedAt })
-		enc = func(b []byte, i int) []byte { return s.wire.appendAthlete(b, &d.Athletes[i]) }
+		enc = func(b []byte, i int) []byte { return appendAthlete(&s.wire, b, &d.Athletes[i]) }
 	case "coaches": // coach.list takes no filters: every coach
 		rows = matching(&q, d.Coaches, nil, func(*Coach) (time.Time, time.Time) { return time.Time{}, time.Time{} })
-		enc = func(b []byte, i int) []byte { return s.wire.appendCoach(b, &d.Coaches[i]) }
+		enc = func(b []byte, i int) []byte { return appendCoach(&s.wire, b, &d.Coaches[i]) }
 	case "workouts":
 		rows = matching(&q, d.Workouts, x.workoutsByAthlete[q.athleteID], func(w *Workout) (time.Time, time.Time) { return w.StartedAt, w.UpdatedAt })
-		enc = func(b []byte, i int) []byte { return s.wire.appendWorkout(b, &d.Workouts[i]) }
+		enc = func(b []byte, i int) []byte { return appendWorkout(&s.wire, b, &d.Workouts[i]) }
 	case "assessments":
 		rows = matching(&q, d.Assessments, x.assessmentsByAthlete[q.athleteID], func(a *Assessment) (time.Time, time.Time) { return a.AssessedAt, a.UpdatedAt })
-		enc = func(b []byte, i int) []byte { return s.wire.appendAssessment(b, &d.Assessments[i]) }
+		enc = func(b []byte, i int) []byte { return appendAssessment(&s.wire, b, &d.Assessments[i]) }
 	}
 	total := len(rows)
 	pages := (total + q.perPage - 1) / q.perPage
