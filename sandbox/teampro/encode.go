@@ -3,6 +3,8 @@ package teampro
 import (
 	"hash/fnv"
 	"math"
+	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -82,6 +84,7 @@ type obj struct {
 	b     []byte
 	n     int  // fields written
 	nulls bool // write nil values as null (else leave them out)
+	style int  // the spelling of durations
 }
 
 func newObj(b []byte, nulls bool) obj { return obj{b: append(b, '{'), nulls: nulls} }
@@ -179,183 +182,163 @@ func (o *obj) list(k string, n int, each func(b []byte, i int) []byte) {
 	o.b = append(o.b, ']')
 }
 
-func appendTeam(b []byte, t *Team, details bool) []byte {
-	o := newObj(b, !details)
-	o.str("id", t.ID)
-	o.str("name", t.Name)
-	o.str("organisation", t.Organisation)
-	o.zoned("created", t.Created)
-	o.zoned("modified", t.Modified)
-	if details {
-		o.list("players", len(t.Players), func(b []byte, i int) []byte {
-			p := &t.Players[i]
-			o := newObj(b, false)
-			o.str("player_id", p.PlayerID)
-			o.int("player_number", int64(p.PlayerNumber))
-			o.str("role", p.Role)
-			o.str("first_name", p.FirstName)
-			o.str("last_name", p.LastName)
-			return o.end()
-		})
+// A record is written in a view: some of its fields (all of them when
+// the view names none), in the view's order, each under its JSON tag.
+// Times are wall-clock readings unless tagged `wire:"zoned"`; an int64
+// tagged `wire:"duration"` (milliseconds) is an ISO-8601 duration in the
+// session's spelling; a slice of records is an array of objects with all
+// their fields, nil values left out.
+
+// wireField is one field of a view and the writer of its value.
+type wireField struct {
+	index int
+	write func(o *obj, v reflect.Value)
+}
+
+// view is how records of one type are written.
+type view []wireField
+
+// newView returns the view of records of type t with the fields named
+// (all, in struct order, when none are).
+func newView(t reflect.Type, names ...string) view {
+	byName := map[string]int{}
+	var all []string
+	for i := range t.NumField() {
+		name := t.Field(i).Tag.Get("json")
+		byName[name] = i
+		all = append(all, name)
 	}
+	if len(names) == 0 {
+		names = all
+	}
+	v := make(view, len(names))
+	for k, name := range names {
+		i, ok := byName[name]
+		if !ok {
+			panic("teampro: no field " + name + " in " + t.String())
+		}
+		v[k] = wireField{i, fieldWriter(t.Field(i), name)}
+	}
+	return v
+}
+
+// fieldWriter returns the writer of the field f under the key k.
+func fieldWriter(f reflect.StructField, k string) func(o *obj, v reflect.Value) {
+	format := f.Tag.Get("wire")
+	switch f.Type {
+	case reflect.TypeFor[string]():
+		return func(o *obj, v reflect.Value) { o.str(k, v.String()) }
+	case reflect.TypeFor[*string]():
+		return func(o *obj, v reflect.Value) { o.strp(k, v.Interface().(*string)) }
+	case reflect.TypeFor[int]():
+		return func(o *obj, v reflect.Value) { o.int(k, v.Int()) }
+	case reflect.TypeFor[int64]():
+		if format == "duration" {
+			return func(o *obj, v reflect.Value) { o.duration(k, v.Int(), o.style) }
+		}
+		return func(o *obj, v reflect.Value) { o.int(k, v.Int()) }
+	case reflect.TypeFor[*int]():
+		return func(o *obj, v reflect.Value) { o.intp(k, v.Interface().(*int)) }
+	case reflect.TypeFor[float64]():
+		return func(o *obj, v reflect.Value) { o.num(k, v.Float()) }
+	case reflect.TypeFor[*float64]():
+		return func(o *obj, v reflect.Value) { o.nump(k, v.Interface().(*float64)) }
+	case reflect.TypeFor[time.Time]():
+		if format == "zoned" {
+			return func(o *obj, v reflect.Value) { o.zoned(k, v.Interface().(time.Time)) }
+		}
+		return func(o *obj, v reflect.Value) { o.wall(k, v.Interface().(time.Time)) }
+	}
+	if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+		elem := newView(f.Type.Elem())
+		return func(o *obj, v reflect.Value) {
+			o.list(k, v.Len(), func(b []byte, i int) []byte {
+				e := obj{b: append(b, '{'), style: o.style}
+				elem.write(&e, v.Index(i))
+				return e.end()
+			})
+		}
+	}
+	panic("teampro: no wire writer for " + f.Type.String())
+}
+
+// write writes the fields of the record v into o.
+func (vw view) write(o *obj, v reflect.Value) {
+	for _, f := range vw {
+		f.write(o, v.Field(f.index))
+	}
+}
+
+// The fields a team session's list item sends, and a player session's
+// fields from feeling to duration_ms (its list item and details send them
+// alike).
+var (
+	teamSessionFields = []string{"id", "team_id", "name", "type", "note", "created", "modified",
+		"record_start_time", "record_end_time", "start_time", "end_time", "latitude", "longitude", "sport"}
+	playerSessionTimes = []string{"feeling", "note", "latitude", "longitude", "start_time", "stop_time", "duration_ms"}
+)
+
+// The wire's views of the records.
+var (
+	teamItem    = newView(reflect.TypeFor[Team](), "id", "name", "organisation", "created", "modified")
+	teamDetails = newView(reflect.TypeFor[Team]())
+
+	teamSessionItem    = newView(reflect.TypeFor[TeamSession](), teamSessionFields...)
+	teamSessionDetails = newView(reflect.TypeFor[TeamSession](), slices.Concat(teamSessionFields, []string{"arena", "participants", "markers"})...)
+
+	// The list item (with timezone_offset) and the details (up to the
+	// samples) of a player session.
+	playerSessionItem = newView(reflect.TypeFor[PlayerSession](),
+		slices.Concat([]string{"id", "type", "created", "modified", "sport", "name"}, playerSessionTimes, []string{"timezone_offset"})...)
+	playerSessionDetails = newView(reflect.TypeFor[PlayerSession](), slices.Concat([]string{"id", "type", "created", "modified", "name"}, playerSessionTimes,
+		[]string{"calories", "distance_meters", "training_load", "cardio_load", "muscle_load", "recovery_time_ms",
+			"fat_percentage", "heart_rate_max", "heart_rate_avg", "sport", "running_index", "ascent", "descent",
+			"sprint_counter", "product"})...)
+
+	summaryView = newView(reflect.TypeFor[Summary]())
+)
+
+// appendView writes the record x in the view vw; list items write nil
+// values as null, details leave them out.
+func appendView[T any](b []byte, vw view, x *T, nulls bool) []byte {
+	o := newObj(b, nulls)
+	vw.write(&o, reflect.ValueOf(x).Elem())
 	return o.end()
+}
+
+func appendTeam(b []byte, t *Team, details bool) []byte {
+	if details {
+		return appendView(b, teamDetails, t, false)
+	}
+	return appendView(b, teamItem, t, true)
 }
 
 func appendTeamSession(b []byte, s *TeamSession, details bool) []byte {
-	o := newObj(b, !details)
-	o.str("id", s.ID)
-	o.str("team_id", s.TeamID)
-	o.str("name", s.Name)
-	o.str("type", s.Type)
-	o.strp("note", s.Note)
-	o.zoned("created", s.Created)
-	o.zoned("modified", s.Modified)
-	o.wall("record_start_time", s.RecordStartTime)
-	o.wall("record_end_time", s.RecordEndTime)
-	o.wall("start_time", s.StartTime)
-	o.wall("end_time", s.EndTime)
-	o.nump("latitude", s.Latitude)
-	o.nump("longitude", s.Longitude)
-	o.str("sport", s.Sport)
-	if !details {
-		return o.end()
+	if details {
+		return appendView(b, teamSessionDetails, s, false)
 	}
-	o.strp("arena", s.Arena)
-	o.list("participants", len(s.Participants), func(b []byte, i int) []byte {
-		p := &s.Participants[i]
-		o := newObj(b, false)
-		o.str("player_id", p.PlayerID)
-		o.int("player_number", int64(p.PlayerNumber))
-		o.str("role", p.Role)
-		o.str("player_session_id", p.PlayerSessionID)
-		return o.end()
-	})
-	o.list("markers", len(s.Markers), func(b []byte, i int) []byte {
-		m := &s.Markers[i]
-		o := newObj(b, false)
-		o.zoned("start_time", m.StartTime)
-		o.zoned("end_time", m.EndTime)
-		o.str("marker_type", m.MarkerType)
-		o.str("name", m.Name)
-		o.strp("note", m.Note)
-		return o.end()
-	})
-	return o.end()
-}
-
-// playerSessionTimes writes the fields from feeling to duration_ms, which
-// a player session's list item and its details send alike.
-func (o *obj) playerSessionTimes(s *PlayerSession) {
-	o.strp("feeling", s.Feeling)
-	o.strp("note", s.Note)
-	o.nump("latitude", s.Latitude)
-	o.nump("longitude", s.Longitude)
-	o.wall("start_time", s.StartTime)
-	o.wall("stop_time", s.StopTime)
-	o.int("duration_ms", s.DurationMs)
+	return appendView(b, teamSessionItem, s, true)
 }
 
 // appendPlayerSessionItem writes a player session as the player's list
 // sends it (with timezone_offset, nulls written).
 func appendPlayerSessionItem(b []byte, s *PlayerSession) []byte {
-	o := newObj(b, true)
-	o.str("id", s.ID)
-	o.str("type", s.Type)
-	o.zoned("created", s.Created)
-	o.zoned("modified", s.Modified)
-	o.str("sport", s.Sport)
-	o.str("name", s.Name)
-	o.playerSessionTimes(s)
-	o.intp("timezone_offset", s.TimezoneOffset)
-	return o.end()
+	return appendView(b, playerSessionItem, s, true)
 }
 
 // appendPlayerSessionDetails writes a player session's details (nil values
 // left out) up to, not including, its samples; the caller closes it.
 func appendPlayerSessionDetails(b []byte, s *PlayerSession) obj {
 	o := newObj(b, false)
-	o.str("id", s.ID)
-	o.str("type", s.Type)
-	o.zoned("created", s.Created)
-	o.zoned("modified", s.Modified)
-	o.str("name", s.Name)
-	o.playerSessionTimes(s)
-	o.nump("calories", s.Calories)
-	o.nump("distance_meters", s.DistanceMeters)
-	o.nump("training_load", s.TrainingLoad)
-	o.nump("cardio_load", s.CardioLoad)
-	o.nump("muscle_load", s.MuscleLoad)
-	o.nump("recovery_time_ms", s.RecoveryTimeMs)
-	o.intp("fat_percentage", s.FatPercentage)
-	o.intp("heart_rate_max", s.HeartRateMax)
-	o.intp("heart_rate_avg", s.HeartRateAvg)
-	o.str("sport", s.Sport)
-	o.intp("running_index", s.RunningIndex)
-	o.nump("ascent", s.Ascent)
-	o.nump("descent", s.Descent)
-	o.intp("sprint_counter", s.SprintCounter)
-	o.strp("product", s.Product)
+	playerSessionDetails.write(&o, reflect.ValueOf(s).Elem())
 	return o
 }
 
+// appendSummary writes a summary, its durations in the spelling style.
 func appendSummary(b []byte, s *Summary, style int) []byte {
 	o := newObj(b, false)
-	o.str("player_session_id", s.PlayerSessionID)
-	o.zoned("created", s.Created)
-	o.zoned("modified", s.Modified)
-	o.wall("trimmed_start_time", s.TrimmedStartTime)
-	o.int("duration_ms", s.DurationMs)
-	o.nump("distance_meters", s.DistanceMeters)
-	o.nump("kilo_calories", s.KiloCalories)
-	o.intp("heart_rate_max", s.HeartRateMax)
-	o.intp("heart_rate_avg", s.HeartRateAvg)
-	o.intp("heart_rate_min", s.HeartRateMin)
-	o.intp("heart_rate_max_percent", s.HeartRateMaxPercent)
-	o.intp("heart_rate_avg_percent", s.HeartRateAvgPercent)
-	o.intp("heart_rate_min_percent", s.HeartRateMinPercent)
-	o.intp("sprint_counter", s.SprintCounter)
-	o.nump("speed_avg_kmh", s.SpeedAvgKmh)
-	o.nump("speed_max_kmh", s.SpeedMaxKmh)
-	o.intp("cadence_avg", s.CadenceAvg)
-	o.intp("cadence_max", s.CadenceMax)
-	o.nump("training_load", s.TrainingLoad)
-	o.nump("cardio_load", s.CardioLoad)
-	o.nump("muscle_load", s.MuscleLoad)
-	o.list("heart_rate_zones", len(s.HeartRateZones), func(b []byte, i int) []byte {
-		z := &s.HeartRateZones[i]
-		o := newObj(b, false)
-		o.int("index", int64(z.Index))
-		o.int("lower_limit", int64(z.LowerLimit))
-		o.int("higher_limit", int64(z.HigherLimit))
-		o.duration("in_zone", z.InZoneMs, style)
-		return o.end()
-	})
-	o.list("speed_zones_kmh", len(s.SpeedZones), func(b []byte, i int) []byte {
-		z := &s.SpeedZones[i]
-		o := newObj(b, false)
-		o.int("index", int64(z.Index))
-		o.int("lower_limit", int64(z.LowerLimit))
-		o.int("higher_limit", int64(z.HigherLimit))
-		o.num("in_zone_meters", z.InZoneMeters)
-		return o.end()
-	})
-	o.list("acceleration_zones_ms2", len(s.AccelerationZones), func(b []byte, i int) []byte {
-		z := &s.AccelerationZones[i]
-		o := newObj(b, false)
-		o.int("limit", int64(z.Limit))
-		o.num("counter", z.Counter)
-		return o.end()
-	})
-	o.list("power_zones", len(s.PowerZones), func(b []byte, i int) []byte {
-		z := &s.PowerZones[i]
-		o := newObj(b, false)
-		o.int("index", int64(z.Index))
-		o.int("lower_limit", int64(z.LowerLimit))
-		o.int("higher_limit", int64(z.HigherLimit))
-		o.duration("in_zone", z.InZoneMs, style)
-		o.num("in_zone_muscle_load", z.InZoneMuscleLoad)
-		return o.end()
-	})
+	o.style = style
+	summaryView.write(&o, reflect.ValueOf(s).Elem())
 	return o.end()
 }
 

@@ -137,8 +137,8 @@ type Team struct {
 	ID           string    `json:"id"`
 	Name         string    `json:"name"`
 	Organisation string    `json:"organisation"`
-	Created      time.Time `json:"created"`
-	Modified     time.Time `json:"modified"`
+	Created      time.Time `json:"created" wire:"zoned"`
+	Modified     time.Time `json:"modified" wire:"zoned"`
 	Players      []Player  `json:"players"`
 }
 
@@ -158,8 +158,8 @@ type TeamSession struct {
 	Name     string    `json:"name"`
 	Type     string    `json:"type"` // TRAINING, DRILL, TEST, GAME, MATCH, STRENGTH AND CONDITION, OTHER
 	Note     *string   `json:"note"`
-	Created  time.Time `json:"created"`
-	Modified time.Time `json:"modified"`
+	Created  time.Time `json:"created" wire:"zoned"`
+	Modified time.Time `json:"modified" wire:"zoned"`
 	// Wall clock: RecordStartTime <= StartTime < EndTime <= RecordEndTime.
 	RecordStartTime time.Time `json:"record_start_time"`
 	RecordEndTime   time.Time `json:"record_end_time"`
@@ -186,8 +186,8 @@ type Participant struct {
 // Marker is a phase, note or recovery marked in a team session. Its times
 // are zoned (sent with "Z", with milliseconds).
 type Marker struct {
-	StartTime  time.Time `json:"start_time"`
-	EndTime    time.Time `json:"end_time"`
+	StartTime  time.Time `json:"start_time" wire:"zoned"`
+	EndTime    time.Time `json:"end_time" wire:"zoned"`
 	MarkerType string    `json:"marker_type"` // PHASE, NOTE, RECOVERY
 	Name       string    `json:"name"`
 	Note       *string   `json:"note"`
@@ -201,8 +201,8 @@ type PlayerSession struct {
 	TeamSessionID *string `json:"team_session_id"` // not on the wire; nil for INDIVIDUAL
 	Type          string  `json:"type"`            // TEAM or INDIVIDUAL
 
-	Created  time.Time `json:"created"`
-	Modified time.Time `json:"modified"`
+	Created  time.Time `json:"created" wire:"zoned"`
+	Modified time.Time `json:"modified" wire:"zoned"`
 	Sport    string    `json:"sport"`
 	Name     string    `json:"name"`
 	// Feeling is raw, as sent: sometimes with a trailing comma ("AWESOME,").
@@ -305,8 +305,8 @@ type Sample struct {
 // Durations (in_zone) are spelled like the session's sample times.
 type Summary struct {
 	PlayerSessionID     string      `json:"player_session_id"`
-	Created             time.Time   `json:"created"`
-	Modified            time.Time   `json:"modified"` // the later of the team session's and the player session's
+	Created             time.Time   `json:"created" wire:"zoned"`
+	Modified            time.Time   `json:"modified" wire:"zoned"` // the later of the team session's and the player session's
 	TrimmedStartTime    time.Time   `json:"trimmed_start_time"`
 	DurationMs          int64       `json:"duration_ms"`
 	DistanceMeters      *float64    `json:"distance_meters"`
@@ -337,7 +337,7 @@ type HRZone struct {
 	Index       int   `json:"index"`
 	LowerLimit  int   `json:"lower_limit"`
 	HigherLimit int   `json:"higher_limit"`
-	InZoneMs    int64 `json:"in_zone"`
+	InZoneMs    int64 `json:"in_zone" wire:"duration"`
 }
 
 // SpeedZone is distance in a speed zone (km/h).
@@ -359,6 +359,6 @@ type PowerZone struct {
 	Index            int     `json:"index"`
 	LowerLimit       int     `json:"lower_limit"`
 	HigherLimit      int     `json:"higher_limit"`
-	InZoneMs         int64   `json:"in_zone"`
+	InZoneMs         int64   `json:"in_zone" wire:"duration"`
 	InZoneMuscleLoad float64 `json:"in_zone_muscle_load"`
 }
