@@ -60,15 +60,6 @@ type wire struct {
 	stamp   string // the element of updated_at
 }
 
-// ref writes the id of a record of kind (an athlete, workout, assessment
-// or coach) as the wire spells it.
-func (r *rec) ref(name string, kind byte, id int64) {
-	r.field++
-	r.open(name)
-	r.b = appendText(r.b, r.w.id(kind, id))
-	r.shut(name)
-}
-
 func (r *rec) open(name string) {
 	r.b = append(r.b, '<')
 	r.b = append(r.b, name...)
@@ -81,97 +72,22 @@ func (r *rec) shut(name string) {
 	r.b = append(r.b, '>')
 }
 
+// empty writes the empty element name.
+func (r *rec) empty(name string) {
+	r.b = append(r.b, '<')
+	r.b = append(r.b, name...)
+	r.b = append(r.b, '/', '>')
+}
+
 // null writes a nil value of the field name.
 func (r *rec) null(name string) {
 	switch nilStyle(r.table, r.id, r.field) {
 	case nilEmpty:
-		r.b = append(r.b, '<')
-		r.b = append(r.b, name...)
-		r.b = append(r.b, '/', '>')
+		r.empty(name)
 	case nilOpenShut:
 		r.open(name)
 		r.shut(name)
 	}
-}
-
-func (r *rec) str(name, v string) {
-	r.field++
-	r.open(name)
-	r.b = appendText(r.b, v)
-	r.shut(name)
-}
-
-func (r *rec) strp(name string, v *string) {
-	if v == nil {
-		r.field++
-		r.null(name)
-		return
-	}
-	r.str(name, *v)
-}
-
-func (r *rec) int(name string, v int64) {
-	r.field++
-	r.open(name)
-	r.b = strconv.AppendInt(r.b, v, 10)
-	r.shut(name)
-}
-
-func (r *rec) intp(name string, v *int) {
-	if v == nil {
-		r.field++
-		r.null(name)
-		return
-	}
-	r.int(name, int64(*v))
-}
-
-// num writes v with the given number of decimals when that spelling reads
-// back as v, else in its shortest form (decimals < 0: always shortest).
-func (r *rec) num(name string, v float64, decimals int) {
-	r.field++
-	r.open(name)
-	r.b = appendFloat(r.b, v, decimals)
-	r.shut(name)
-}
-
-func (r *rec) nump(name string, v *float64, decimals int) {
-	if v == nil {
-		r.field++
-		r.null(name)
-		return
-	}
-	r.num(name, *v, decimals)
-}
-
-func (r *rec) bool(name string, v bool) {
-	r.field++
-	r.open(name)
-	if v {
-		r.b = append(r.b, '1')
-	} else {
-		r.b = append(r.b, '0')
-	}
-	r.shut(name)
-}
-
-func (r *rec) wall(name string, t time.Time) {
-	r.field++
-	r.open(name)
-	r.b = t.AppendFormat(r.b, WallLayout)
-	r.shut(name)
-}
-
-func (r *rec) date(name string, t *time.Time) {
-	if t == nil {
-		r.field++
-		r.null(name)
-		return
-	}
-	r.field++
-	r.open(name)
-	r.b = t.AppendFormat(r.b, DateLayout)
-	r.shut(name)
 }
 
 // extra writes the unknown elements in name order, leaving out names that
@@ -184,36 +100,34 @@ func (r *rec) extra(x Extra, known []string) {
 		if !validName(k) || slices.Contains(known, k) {
 			continue
 		}
-		v := x[k]
-		if v == "" {
-			r.b = append(r.b, '<')
-			r.b = append(r.b, k...)
-			r.b = append(r.b, '/', '>')
-			continue
+		if v := x[k]; v == "" {
+			r.empty(k)
+		} else {
+			r.open(k)
+			r.b = appendText(r.b, v)
+			r.shut(k)
 		}
-		r.open(k)
-		r.b = appendText(r.b, v)
-		r.shut(k)
 	}
 }
 
 // A record is written element by element in its struct's order, each
-// under the name its wire tag gives, with these options:
+// field under its name in snake case (AthleteID: athlete_id): strings as
+// text, numbers in decimal (floats in their shortest form), booleans 1/0,
+// times as the wall-clock reading, a *time.Time as a date, nil as
+// nilStyle says, updated_at under the server's stamp name, Extra where it
+// stands (leaving out the record's field names), and a slice of records as
+// an element holding an element for each (its name without the plural s;
+// an empty slice is an empty element). A record's options name fields:
 //
-//	ref=K       an id of a record of kind K (a, c, w, s), as the wire
-//	            spells it; the first field is the record's own id, and its
-//	            kind the record's table (for nilStyle)
-//	decimals=N  a float with N fixed decimals when they read back as it
-//	            (else, and without the option, in its shortest form)
-//	date        a *time.Time sent as a date (other times are wall-clock
-//	            readings)
-//	stamp       the change stamp: its element is the server's stamp name
-//	elem=E      a slice of records: one element E for each, inside the
-//	            field's element (an empty slice is an empty element)
+//	"athlete_id ref=a"      an id of a record of kind a (a, c, w, s), as
+//	                        the wire spells it
+//	"height_cm decimals=1"  a float with 1 fixed decimal when it reads
+//	                        back as the value
 //
-// Extra is written where it stands, leaving out the names of the tags.
+// The first field is the record's id, and the kind of its ref the record's
+// table (for nilStyle).
 
-// wireField is one field of a record type and the writer of its value.
+// wireField is one field of a record type and the writer of its element.
 type wireField struct {
 	index int
 	write func(r *rec, v reflect.Value)
@@ -227,84 +141,57 @@ type recordType struct {
 }
 
 // newRecordType returns the writer of records of type t, each in an
-// element elem.
-func newRecordType(t reflect.Type, elem string) *recordType {
+// element elem, with the options of its fields.
+func newRecordType(t reflect.Type, elem string, options ...string) *recordType {
+	opts := map[string]string{}
+	for _, o := range options {
+		name, opt, _ := strings.Cut(o, " ")
+		opts[name] = opt
+	}
 	rt := &recordType{elem: elem}
 	var known []string
-	extra := -1
 	for i := range t.NumField() {
 		f := t.Field(i)
+		name := snakeCase(f.Name)
 		if f.Type == reflect.TypeFor[Extra]() {
-			extra = len(rt.fields)
-			rt.fields = append(rt.fields, wireField{index: i})
+			rt.fields = append(rt.fields, wireField{i, func(r *rec, v reflect.Value) { r.extra(v.Interface().(Extra), known) }})
 			continue
 		}
-		name, opts, _ := strings.Cut(f.Tag.Get("wire"), ",")
 		known = append(known, name)
-		if kind := tagOption(opts, "ref"); i == 0 && kind != "" {
+		opt := opts[name]
+		if kind, ok := strings.CutPrefix(opt, "ref="); ok && i == 0 {
 			rt.table = kind[0]
 		}
-		rt.fields = append(rt.fields, wireField{i, fieldWriter(f.Type, name, opts)})
-	}
-	if extra >= 0 {
-		rt.fields[extra].write = func(r *rec, v reflect.Value) { r.extra(v.Interface().(Extra), known) }
+		rt.fields = append(rt.fields, wireField{i, fieldWriter(f.Type, name, opt)})
 	}
 	return rt
 }
 
-// tagOption is the value of the option key= of a wire tag's options
-// ("" when absent); a bare option has the value "true".
-func tagOption(opts, key string) string {
-	for o := range strings.SplitSeq(opts, ",") {
-		if o == key {
-			return "true"
+// snakeCase is a Go field name in snake case: AthleteID athlete_id, AvgHR
+// avg_hr, RPE rpe.
+func snakeCase(s string) string {
+	var b []byte
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			if i > 0 && 'a' <= s[i-1] && s[i-1] <= 'z' {
+				b = append(b, '_')
+			}
+			c += 'a' - 'A'
 		}
-		if v, ok := strings.CutPrefix(o, key+"="); ok {
-			return v
-		}
+		b = append(b, c)
 	}
-	return ""
+	return string(b)
 }
 
-// fieldWriter returns the writer of a field of type t named name.
-func fieldWriter(t reflect.Type, name, opts string) func(r *rec, v reflect.Value) {
-	if kind := tagOption(opts, "ref"); kind != "" {
-		return func(r *rec, v reflect.Value) { r.ref(name, kind[0], v.Int()) }
-	}
-	decimals := -1
-	if d := tagOption(opts, "decimals"); d != "" {
-		decimals, _ = strconv.Atoi(d)
-	}
-	switch t {
-	case reflect.TypeFor[string]():
-		return func(r *rec, v reflect.Value) { r.str(name, v.String()) }
-	case reflect.TypeFor[*string]():
-		return func(r *rec, v reflect.Value) { r.strp(name, v.Interface().(*string)) }
-	case reflect.TypeFor[int64]():
-		return func(r *rec, v reflect.Value) { r.int(name, v.Int()) }
-	case reflect.TypeFor[*int]():
-		return func(r *rec, v reflect.Value) { r.intp(name, v.Interface().(*int)) }
-	case reflect.TypeFor[float64]():
-		return func(r *rec, v reflect.Value) { r.num(name, v.Float(), decimals) }
-	case reflect.TypeFor[*float64]():
-		return func(r *rec, v reflect.Value) { r.nump(name, v.Interface().(*float64), decimals) }
-	case reflect.TypeFor[bool]():
-		return func(r *rec, v reflect.Value) { r.bool(name, v.Bool()) }
-	case reflect.TypeFor[*time.Time]():
-		return func(r *rec, v reflect.Value) { r.date(name, v.Interface().(*time.Time)) }
-	case reflect.TypeFor[time.Time]():
-		if tagOption(opts, "stamp") != "" {
-			return func(r *rec, v reflect.Value) { r.wall(r.w.stamp, v.Interface().(time.Time)) }
-		}
-		return func(r *rec, v reflect.Value) { r.wall(name, v.Interface().(time.Time)) }
-	}
-	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
-		elem := newRecordType(t.Elem(), tagOption(opts, "elem"))
+// fieldWriter returns the writer of a field of type t named name with the
+// option opt.
+func fieldWriter(t reflect.Type, name, opt string) func(r *rec, v reflect.Value) {
+	if t.Kind() == reflect.Slice {
+		elem := newRecordType(t.Elem(), strings.TrimSuffix(name, "s"))
 		return func(r *rec, v reflect.Value) {
 			if v.Len() == 0 {
-				r.b = append(r.b, '<')
-				r.b = append(r.b, name...)
-				r.b = append(r.b, '/', '>')
+				r.empty(name)
 				return
 			}
 			r.open(name)
@@ -313,6 +200,62 @@ func fieldWriter(t reflect.Type, name, opts string) func(r *rec, v reflect.Value
 			}
 			r.shut(name)
 		}
+	}
+	text := textWriter(t, opt)
+	return func(r *rec, v reflect.Value) {
+		r.field++
+		if v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				r.null(name)
+				return
+			}
+			v = v.Elem()
+		}
+		el := name
+		if name == "updated_at" {
+			el = r.w.stamp
+		}
+		r.open(el)
+		r.b = text(r, v)
+		r.shut(el)
+	}
+}
+
+// textWriter returns the writer of the text of a value of type t (a
+// pointer's is its element's).
+func textWriter(t reflect.Type, opt string) func(r *rec, v reflect.Value) []byte {
+	if kind, ok := strings.CutPrefix(opt, "ref="); ok {
+		return func(r *rec, v reflect.Value) []byte { return appendText(r.b, r.w.id(kind[0], v.Int())) }
+	}
+	switch t {
+	case reflect.TypeFor[string]():
+		return func(r *rec, v reflect.Value) []byte { return appendText(r.b, v.String()) }
+	case reflect.TypeFor[int](), reflect.TypeFor[int64]():
+		return func(r *rec, v reflect.Value) []byte { return strconv.AppendInt(r.b, v.Int(), 10) }
+	case reflect.TypeFor[float64]():
+		decimals := -1
+		if d, ok := strings.CutPrefix(opt, "decimals="); ok {
+			decimals, _ = strconv.Atoi(d)
+		}
+		return func(r *rec, v reflect.Value) []byte { return appendFloat(r.b, v.Float(), decimals) }
+	case reflect.TypeFor[bool]():
+		return func(r *rec, v reflect.Value) []byte {
+			if v.Bool() {
+				return append(r.b, '1')
+			}
+			return append(r.b, '0')
+		}
+	case reflect.TypeFor[time.Time]():
+		layout := WallLayout
+		if opt == "date" {
+			layout = DateLayout
+		}
+		return func(r *rec, v reflect.Value) []byte { return v.Interface().(time.Time).AppendFormat(r.b, layout) }
+	case reflect.PointerTo(reflect.TypeFor[time.Time]()):
+		return textWriter(t.Elem(), "date")
+	}
+	if t.Kind() == reflect.Pointer {
+		return textWriter(t.Elem(), opt)
 	}
 	panic("optimo: no wire writer for " + t.String())
 }
@@ -327,9 +270,9 @@ func (rt *recordType) write(r *rec, v reflect.Value) {
 }
 
 // encodeRecord returns the writer of records of type T, one a line, each
-// in an element elem.
-func encodeRecord[T any](elem string) func(wr *wire, b []byte, x *T) []byte {
-	rt := newRecordType(reflect.TypeFor[T](), elem)
+// in an element elem, with the options of its fields.
+func encodeRecord[T any](elem string, options ...string) func(wr *wire, b []byte, x *T) []byte {
+	rt := newRecordType(reflect.TypeFor[T](), elem, options...)
 	return func(wr *wire, b []byte, x *T) []byte {
 		v := reflect.ValueOf(x).Elem()
 		r := rec{b: b, table: rt.table, id: v.Field(0).Int(), w: wr}
@@ -340,10 +283,10 @@ func encodeRecord[T any](elem string) func(wr *wire, b []byte, x *T) []byte {
 
 // The writers of the wire records.
 var (
-	appendAthlete    = encodeRecord[Athlete]("athlete")
-	appendCoach      = encodeRecord[Coach]("coach")
-	appendWorkout    = encodeRecord[Workout]("workout")
-	appendAssessment = encodeRecord[Assessment]("assessment")
+	appendAthlete    = encodeRecord[Athlete]("athlete", "athlete_id ref=a", "height_cm decimals=1", "weight_kg decimals=1")
+	appendCoach      = encodeRecord[Coach]("coach", "coach_id ref=c")
+	appendWorkout    = encodeRecord[Workout]("workout", "workout_id ref=w", "athlete_id ref=a", "distance_km decimals=2")
+	appendAssessment = encodeRecord[Assessment]("assessment", "assessment_id ref=s", "athlete_id ref=a")
 )
 
 // appendFloat writes v with decimals fixed decimals when that spelling

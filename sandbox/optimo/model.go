@@ -139,71 +139,71 @@ type Extra map[string]string
 
 // Athlete is an athlete of the account.
 type Athlete struct {
-	AthleteID         int64      `wire:"athlete_id,ref=a"`
-	FirstName         string     `wire:"first_name"`
-	LastName          string     `wire:"last_name"`
-	Email             string     `wire:"email"`
-	BirthDate         *time.Time `wire:"birth_date,date"`      // date only
-	Gender            string     `wire:"gender"`               // female, male, other
-	HeightCm          *float64   `wire:"height_cm,decimals=1"` // one decimal
-	WeightKg          *float64   `wire:"weight_kg,decimals=1"` // one decimal
-	BodyFatPercentage *int       `wire:"body_fat_percentage"`  // whole percent
-	Active            bool       `wire:"active"`
-	Extra             Extra      // <custom_field>
-	CreatedAt         time.Time  `wire:"created_at"`
-	UpdatedAt         time.Time  `wire:"updated_at,stamp"`
+	AthleteID         int64
+	FirstName         string
+	LastName          string
+	Email             string
+	BirthDate         *time.Time // date only
+	Gender            string     // female, male, other
+	HeightCm          *float64   // one decimal
+	WeightKg          *float64   // one decimal
+	BodyFatPercentage *int       // whole percent
+	Active            bool
+	Extra             Extra // <custom_field>
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // Coach is a coach (staff member) of the account.
 type Coach struct {
-	CoachID   int64     `wire:"coach_id,ref=c"`
-	FirstName string    `wire:"first_name"`
-	LastName  string    `wire:"last_name"`
-	Email     string    `wire:"email"`
-	IsAdmin   bool      `wire:"is_admin"`
-	Extra     Extra     // <phone>
-	CreatedAt time.Time `wire:"created_at"`
-	UpdatedAt time.Time `wire:"updated_at,stamp"`
+	CoachID   int64
+	FirstName string
+	LastName  string
+	Email     string
+	IsAdmin   bool
+	Extra     Extra // <phone>
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Workout is a workout imported from a Polar or Timex watch or a CSV file.
 type Workout struct {
-	WorkoutID           int64     `wire:"workout_id,ref=w"`
-	AthleteID           int64     `wire:"athlete_id,ref=a"`
-	Source              string    `wire:"source"` // polar, timex, csv (as imported)
-	Sport               string    `wire:"sport"`
-	StartedAt           time.Time `wire:"started_at"` // wall clock
-	DurationSeconds     int64     `wire:"duration_seconds"`
-	DistanceKm          *float64  `wire:"distance_km,decimals=2"` // two decimals
-	AvgHR               *int      `wire:"avg_hr"`
-	MaxHR               *int      `wire:"max_hr"`
-	Calories            *int      `wire:"calories"`
-	RPE                 *int      `wire:"rpe"`                  // 1–10
-	IntensityPercentage *int      `wire:"intensity_percentage"` // whole percent of the athlete's maximum heart rate
-	Notes               *string   `wire:"notes"`
-	Extra               Extra     // <device>
-	CreatedAt           time.Time `wire:"created_at"`
-	UpdatedAt           time.Time `wire:"updated_at,stamp"`
+	WorkoutID           int64
+	AthleteID           int64
+	Source              string // polar, timex, csv (as imported)
+	Sport               string
+	StartedAt           time.Time // wall clock
+	DurationSeconds     int64
+	DistanceKm          *float64 // two decimals
+	AvgHR               *int
+	MaxHR               *int
+	Calories            *int
+	RPE                 *int // 1–10
+	IntensityPercentage *int // whole percent of the athlete's maximum heart rate
+	Notes               *string
+	Extra               Extra // <device>
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
 }
 
 // Assessment is one assessment of an athlete with its measured results.
 type Assessment struct {
-	AssessmentID int64     `wire:"assessment_id,ref=s"`
-	AthleteID    int64     `wire:"athlete_id,ref=a"`
-	Name         string    `wire:"name"`
-	AssessedAt   time.Time `wire:"assessed_at"` // wall clock
-	Notes        *string   `wire:"notes"`
-	Extra        Extra     // <location>
-	CreatedAt    time.Time `wire:"created_at"`
-	UpdatedAt    time.Time `wire:"updated_at,stamp"`
-	Results      []Result  `wire:"results,elem=result"` // in the order sent
+	AssessmentID int64
+	AthleteID    int64
+	Name         string
+	AssessedAt   time.Time // wall clock
+	Notes        *string
+	Extra        Extra // <location>
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Results      []Result // in the order sent
 }
 
 // Result is one measured value of an assessment, e.g. "vo2max" 54.2
 // "ml/kg/min", "sprint_20m" 3.12 "s", "body_fat" 12 "%".
 type Result struct {
-	Metric string  `wire:"metric"`
-	Value  float64 `wire:"value"`
-	Unit   string  `wire:"unit"`
-	Extra  Extra   // <attempt> on some
+	Metric string
+	Value  float64
+	Unit   string
+	Extra  Extra // <attempt> on some
 }
