@@ -114,38 +114,14 @@ func (o *obj) str(k, v string) {
 	o.b = jsonw.AppendString(o.b, v)
 }
 
-func (o *obj) strp(k string, v *string) {
-	if v == nil {
-		o.null(k)
-		return
-	}
-	o.str(k, *v)
-}
-
 func (o *obj) num(k string, v float64) {
 	o.key(k)
 	o.b = appendFloat(o.b, v)
 }
 
-func (o *obj) nump(k string, v *float64) {
-	if v == nil {
-		o.null(k)
-		return
-	}
-	o.num(k, *v)
-}
-
 func (o *obj) int(k string, v int64) {
 	o.key(k)
 	o.b = strconv.AppendInt(o.b, v, 10)
-}
-
-func (o *obj) intp(k string, v *int) {
-	if v == nil {
-		o.null(k)
-		return
-	}
-	o.int(k, int64(*v))
 }
 
 func (o *obj) wall(k string, t time.Time) {
@@ -222,35 +198,43 @@ func newView(t reflect.Type, names ...string) view {
 	return v
 }
 
-// fieldWriter returns the writer of the field f under the key k.
+// fieldWriter returns the writer of the field f under the key k: a nil
+// pointer is null (or left out), any other value its element's writer's.
 func fieldWriter(f reflect.StructField, k string) func(o *obj, v reflect.Value) {
-	format := f.Tag.Get("wire")
-	switch f.Type {
+	t, format := f.Type, f.Tag.Get("wire")
+	if t.Kind() == reflect.Pointer {
+		elem := valueWriter(t.Elem(), k, format)
+		return func(o *obj, v reflect.Value) {
+			if v.IsNil() {
+				o.null(k)
+				return
+			}
+			elem(o, v.Elem())
+		}
+	}
+	return valueWriter(t, k, format)
+}
+
+// valueWriter returns the writer of a value of type t under the key k.
+func valueWriter(t reflect.Type, k, format string) func(o *obj, v reflect.Value) {
+	switch t {
 	case reflect.TypeFor[string]():
 		return func(o *obj, v reflect.Value) { o.str(k, v.String()) }
-	case reflect.TypeFor[*string]():
-		return func(o *obj, v reflect.Value) { o.strp(k, v.Interface().(*string)) }
-	case reflect.TypeFor[int]():
-		return func(o *obj, v reflect.Value) { o.int(k, v.Int()) }
-	case reflect.TypeFor[int64]():
+	case reflect.TypeFor[int](), reflect.TypeFor[int64]():
 		if format == "duration" {
 			return func(o *obj, v reflect.Value) { o.duration(k, v.Int(), o.style) }
 		}
 		return func(o *obj, v reflect.Value) { o.int(k, v.Int()) }
-	case reflect.TypeFor[*int]():
-		return func(o *obj, v reflect.Value) { o.intp(k, v.Interface().(*int)) }
 	case reflect.TypeFor[float64]():
 		return func(o *obj, v reflect.Value) { o.num(k, v.Float()) }
-	case reflect.TypeFor[*float64]():
-		return func(o *obj, v reflect.Value) { o.nump(k, v.Interface().(*float64)) }
 	case reflect.TypeFor[time.Time]():
 		if format == "zoned" {
 			return func(o *obj, v reflect.Value) { o.zoned(k, v.Interface().(time.Time)) }
 		}
 		return func(o *obj, v reflect.Value) { o.wall(k, v.Interface().(time.Time)) }
 	}
-	if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
-		elem := newView(f.Type.Elem())
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+		elem := newView(t.Elem())
 		return func(o *obj, v reflect.Value) {
 			o.list(k, v.Len(), func(b []byte, i int) []byte {
 				e := obj{b: append(b, '{'), style: o.style}
@@ -259,7 +243,7 @@ func fieldWriter(f reflect.StructField, k string) func(o *obj, v reflect.Value) 
 			})
 		}
 	}
-	panic("teampro: no wire writer for " + f.Type.String())
+	panic("teampro: no wire writer for " + t.String())
 }
 
 // write writes the fields of the record v into o.
