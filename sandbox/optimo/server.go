@@ -27,7 +27,19 @@ const maxBody = 1 << 20
 // Server simulates the Optimo Sport API. Its handler serves Endpoint
 // relative to the mount point: mount it with http.StripPrefix. It is safe
 // for concurrent use.
+//
+// Now is the virtual clock (an instant, in UTC; the quota's day is taken
+// on Options.Clock instead); Truth returns a deep copy of the data,
+// exactly what the API serves; Mutate changes it under the lock, to set
+// up any situation (exact stamps, odd names, removed results, Extra
+// elements...), after which every time is brought to the wire's form (its
+// own wall-clock reading, in the UTC location, whole seconds), the records
+// are sorted by id and the indexes are rebuilt. Stats counts the requests
+// (ResetStats leaves the quota alone).
 type Server struct {
+	stateAccess // Now, Truth, Mutate
+	counts      // Stats, ResetStats
+
 	admin, coach string
 	loc          *time.Location
 	quota        int
@@ -80,6 +92,13 @@ func (s *Server) SetDailyQuota(n int) {
 	s.quota = n
 }
 
+// What the server shares with the other simulators, embedded under
+// unexported names.
+type (
+	stateAccess = simstate.Access[Dataset, *index]
+	counts      = stats.Counts[Stats]
+)
+
 // Stats counts the requests the server received.
 type Stats struct {
 	Total int // every request, whatever its answer
@@ -125,16 +144,12 @@ func New(o Options) *Server {
 	}
 	seed := uint64(o.Seed)
 	s := &Server{
-		admin:      o.AdminToken,
-		coach:      o.CoachToken,
-		loc:        loc,
-		quota:      quota,
-		quotaAs429: o.QuotaAs429,
-		clock:      clock,
-		st: simstate.New(start, rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)), simstate.Hooks[Dataset, *index]{
-			Clone:   (*Dataset).Clone,
-			Reindex: reindex,
-		}),
+		admin:       o.AdminToken,
+		coach:       o.CoachToken,
+		loc:         loc,
+		quota:       quota,
+		quotaAs429:  o.QuotaAs429,
+		clock:       clock,
 		frng:        rand.New(rand.NewPCG(seed, 0x6f7074696d6f0002)),
 		stats:       stats.New(func(st *Stats) *map[string]int { return &st.ByMethod }),
 		wire:        wire{hostile: o.HostileIDs, stamp: cmp.Or(o.StampName, "updated_at")},
@@ -142,15 +157,14 @@ func New(o Options) *Server {
 	}
 	days := historyDays(loc, start)
 	s.params, s.days = paramsFor(o.Scale), days
-	g := newGen(s.st.Rand, loc, start.Add(-time.Duration(days+4*365)*24*time.Hour), start)
-	s.st.Data = generate(g, s.params, start, days)
-	s.st.Index = buildIndex(&s.st.Data)
+	s.st = simstate.New(start, rand.New(rand.NewPCG(seed, 0x6f7074696d6f0001)),
+		func(r *rand.Rand) Dataset {
+			return generate(newGen(r, loc, start.Add(-time.Duration(days+4*365)*24*time.Hour), start), s.params, start, days)
+		},
+		simstate.Hooks[Dataset, *index]{Clone: (*Dataset).Clone, Normalize: (*Dataset).normalize, Index: buildIndex})
+	s.stateAccess, s.counts = s.st.Access(), s.stats.Counts()
 	return s
 }
-
-// Now is the virtual clock (an instant, in UTC). It moves only with
-// Advance; the quota's day is taken on Options.Clock instead.
-func (s *Server) Now() time.Time { return s.st.Now() }
 
 // Zone is the account's wall-clock zone.
 func (s *Server) Zone() *time.Location { return s.loc }
@@ -160,29 +174,6 @@ func (s *Server) Zone() *time.Location { return s.loc }
 // (the offset before the change); a skipped reading (none is ever served)
 // is read with the offset before the spring change.
 func (s *Server) WallToUTC(wall time.Time) time.Time { return wallToUTC(wall, s.loc) }
-
-// Truth returns a deep copy of the current data: exactly what the API
-// serves.
-func (s *Server) Truth() *Dataset { return s.st.Truth() }
-
-// Mutate runs fn on the data under the write lock, to set up any situation
-// (exact stamps, odd names, removed results, Extra elements...). Afterwards
-// every time is brought to the wire's form (its own wall-clock reading, in
-// the UTC location, whole seconds), the records are sorted by id and the
-// indexes are rebuilt.
-func (s *Server) Mutate(fn func(d *Dataset)) { s.st.Mutate(fn) }
-
-// reindex normalises the data after a change and rebuilds the indexes.
-func reindex(d *Dataset) *index {
-	d.normalize()
-	return buildIndex(d)
-}
-
-// Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats { return s.stats.Get() }
-
-// ResetStats zeroes the counts (not the quota).
-func (s *Server) ResetStats() { s.stats.Reset() }
 
 // response is a computed answer.
 type response struct {

@@ -26,7 +26,17 @@ const (
 // Server simulates the Plyomat Open API. Its handler serves paths relative
 // to the API base ("/athletes", "/sets/{id}", ...): mount it with
 // http.StripPrefix. It is safe for concurrent use.
+//
+// Now is the virtual clock; Truth returns a deep copy of the data, exactly
+// what the API serves (Overrides aside); Mutate changes it under the lock,
+// to set up any situation (exact stamps, late records, removed reps,
+// Overrides...), after which every time is brought to UTC milliseconds
+// (the wire's precision) and the indexes are rebuilt. Stats counts the
+// requests.
 type Server struct {
+	stateAccess // Now, Truth, Mutate
+	counts      // Stats, ResetStats
+
 	key string
 
 	st *simstate.State[Dataset, *index]
@@ -37,6 +47,13 @@ type Server struct {
 
 	stats *stats.Counter[Stats]
 }
+
+// What the server shares with the other simulators, embedded under
+// unexported names.
+type (
+	stateAccess = simstate.Access[Dataset, *index]
+	counts      = stats.Counts[Stats]
+)
 
 // Stats counts the requests the server received.
 type Stats struct {
@@ -66,42 +83,15 @@ func New(opts Options) *Server {
 	seed := uint64(opts.Seed)
 	s := &Server{
 		key: opts.APIKey,
-		st: simstate.New(start, rand.New(rand.NewPCG(seed, 0x706c796f6d617401)), simstate.Hooks[Dataset, *index]{
-			Clone:   (*Dataset).Clone,
-			Reindex: reindex,
-		}),
+		st: simstate.New(start, rand.New(rand.NewPCG(seed, 0x706c796f6d617401)),
+			func(r *rand.Rand) Dataset { return generate(newGen(r), paramsFor(opts.Scale), start) },
+			simstate.Hooks[Dataset, *index]{Clone: (*Dataset).Clone, Normalize: (*Dataset).normalize, Index: buildIndex}),
 		frng:  rand.New(rand.NewPCG(seed, 0x706c796f6d617402)),
 		stats: stats.New(func(st *Stats) *map[string]int { return &st.ByPath }),
 	}
-	s.st.Data = generate(newGen(s.st.Rand), paramsFor(opts.Scale), start)
-	s.st.Index = buildIndex(&s.st.Data)
+	s.stateAccess, s.counts = s.st.Access(), s.stats.Counts()
 	return s
 }
-
-// Now is the virtual clock. It moves only with Advance.
-func (s *Server) Now() time.Time { return s.st.Now() }
-
-// Truth returns a deep copy of the current data: exactly what the API
-// serves (Overrides aside).
-func (s *Server) Truth() *Dataset { return s.st.Truth() }
-
-// Mutate runs fn on the data under the write lock, to set up any situation
-// (exact stamps, late records, removed reps, Overrides...). Afterwards every
-// time is brought to UTC milliseconds (the wire's precision) and the
-// indexes are rebuilt.
-func (s *Server) Mutate(fn func(d *Dataset)) { s.st.Mutate(fn) }
-
-// reindex normalises the data after a change and rebuilds the indexes.
-func reindex(d *Dataset) *index {
-	d.normalize()
-	return buildIndex(d)
-}
-
-// Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats { return s.stats.Get() }
-
-// ResetStats zeroes the counts.
-func (s *Server) ResetStats() { s.stats.Reset() }
 
 // encodeAt returns the encoder of the record of recs at a position.
 func encodeAt[T any](recs []T, enc func([]byte, *T) []byte) func(b []byte, p int) []byte {

@@ -19,8 +19,12 @@ import (
 // Server simulates the Polar Team Pro API and its OAuth2 server. Its
 // handler serves paths relative to the mount point ("/oauth/authorize",
 // "/oauth/token", "/v1/teams", ...): mount it with http.StripPrefix. It is
-// safe for concurrent use.
+// safe for concurrent use. Now is the data's virtual clock; Stats counts
+// the requests.
 type Server struct {
+	stateAccess // Now (Truth and Mutate are the Server's own)
+	counts      // Stats, ResetStats
+
 	opts  Options // defaults applied
 	clock func() time.Time
 
@@ -41,6 +45,13 @@ type Server struct {
 
 	stats *stats.Counter[Stats]
 }
+
+// What the server shares with the other simulators, embedded under
+// unexported names.
+type (
+	stateAccess = simstate.Access[Dataset, *index]
+	counts      = stats.Counts[Stats]
+)
 
 // Stats counts the requests the server received.
 type Stats struct {
@@ -100,17 +111,19 @@ func New(o Options) *Server {
 		buckets: map[string]*bucket{},
 		stats:   stats.New(func(st *Stats) *map[string]int { return &st.ByRoute }),
 	}
-	s.st = simstate.New(start, rand.New(rand.NewPCG(seed, 0x7465616d70726f01)), simstate.Hooks[Dataset, *index]{
-		Clone:   func(d *Dataset) *Dataset { return d.clone(false) },
-		Reindex: s.reindex,
-	})
-	s.st.Data, s.srcs, s.homes = generate(newGen(s.st.Rand, nil), paramsFor(o.Scale), start)
-	s.st.Index = buildIndex(&s.st.Data)
+	s.st = simstate.New(start, rand.New(rand.NewPCG(seed, 0x7465616d70726f01)),
+		func(r *rand.Rand) (d Dataset) {
+			d, s.srcs, s.homes = generate(newGen(r, nil), paramsFor(o.Scale), start)
+			return d
+		},
+		simstate.Hooks[Dataset, *index]{
+			Clone:     func(d *Dataset) *Dataset { return d.clone(false) },
+			Normalize: (*Dataset).normalize,
+			Index:     s.indexAndPrune,
+		})
+	s.stateAccess, s.counts = s.st.Access(), s.stats.Counts()
 	return s
 }
-
-// Now is the data's virtual clock. It moves only with Advance.
-func (s *Server) Now() time.Time { return s.st.Now() }
 
 // Truth returns a deep copy of the current data, samples and RR intervals
 // included: exactly what the API serves. Generating every session's
@@ -212,11 +225,9 @@ func (s *Server) MutateSession(id string, fn func(ps *PlayerSession)) bool {
 	return true
 }
 
-// reindex normalises the data after a change and rebuilds the indexes;
-// sources of sessions that are gone are dropped. Callers hold the write
-// lock.
-func (s *Server) reindex(d *Dataset) *index {
-	d.normalize()
+// indexAndPrune builds the data's indexes; sources of sessions that are gone are
+// dropped. Callers hold the write lock.
+func (s *Server) indexAndPrune(d *Dataset) *index {
 	idx := buildIndex(d)
 	for id := range s.srcs {
 		if _, ok := idx.playerSessionByID[id]; !ok {
@@ -225,12 +236,6 @@ func (s *Server) reindex(d *Dataset) *index {
 	}
 	return idx
 }
-
-// Stats returns the request counts since the start or the last ResetStats.
-func (s *Server) Stats() Stats { return s.stats.Get() }
-
-// ResetStats zeroes the counts.
-func (s *Server) ResetStats() { s.stats.Reset() }
 
 // response is a computed answer, written after the data lock is released.
 type response struct {

@@ -13,9 +13,10 @@ import (
 type Hooks[D, X any] struct {
 	// Clone returns a deep copy of a dataset.
 	Clone func(*D) *D
-	// Reindex brings a changed dataset to the wire's form and builds its
-	// indexes.
-	Reindex func(*D) X
+	// Normalize brings a changed dataset to the wire's form.
+	Normalize func(*D)
+	// Index builds a dataset's indexes.
+	Index func(*D) X
 }
 
 // State is a simulator's dataset, its indexes and its virtual clock. The
@@ -32,10 +33,15 @@ type State[D, X any] struct {
 	hooks Hooks[D, X]
 }
 
-// New returns a State at clock with the random source r, its dataset
-// and indexes zero (the simulator sets them).
-func New[D, X any](clock time.Time, r *rand.Rand, h Hooks[D, X]) *State[D, X] {
-	return &State[D, X]{Clock: clock, Rand: r, hooks: h}
+// New returns a State at clock with the random source r and the dataset
+// data, indexed (not normalised: generated data is in the wire's form).
+func New[D, X any](clock time.Time, r *rand.Rand, data func(r *rand.Rand) D, h Hooks[D, X]) *State[D, X] {
+	s := &State[D, X]{Clock: clock, Rand: r, hooks: h}
+	if data != nil {
+		s.Data = data(r)
+		s.Index = h.Index(&s.Data)
+	}
+	return s
 }
 
 // Now is the virtual clock.
@@ -62,7 +68,10 @@ func (s *State[D, X]) Mutate(fn func(d *D)) {
 
 // Reindex brings the dataset to the wire's form and rebuilds its indexes.
 // Callers hold the write lock.
-func (s *State[D, X]) Reindex() { s.Index = s.hooks.Reindex(&s.Data) }
+func (s *State[D, X]) Reindex() {
+	s.hooks.Normalize(&s.Data)
+	s.Index = s.hooks.Index(&s.Data)
+}
 
 // Advance moves the virtual clock forward under the write lock: the
 // window ends at the clock plus d, cut by round unless round is nil. When
@@ -84,3 +93,23 @@ func (s *State[D, X]) Advance(d time.Duration, round func(time.Time) time.Time, 
 	simulate(from, to)
 	return from, to
 }
+
+// Access is what a simulator's users call on its State (Now, Truth,
+// Mutate) without its fields and lock: the simulator's server embeds it.
+type Access[D, X any] struct{ s *State[D, X] }
+
+// Access returns the State's Access.
+func (s *State[D, X]) Access() Access[D, X] { return Access[D, X]{s} }
+
+// Now is the virtual clock. It moves only with Advance.
+func (a Access[D, X]) Now() time.Time { return a.s.Now() }
+
+// Truth returns a deep copy of the current data: exactly what the API
+// serves.
+func (a Access[D, X]) Truth() *D { return a.s.Truth() }
+
+// Mutate runs fn on the data under the write lock, to set up any
+// situation (exact stamps, late records, odd values...); afterwards the
+// data is brought to the wire's form (the Dataset's documentation says
+// what that means) and reindexed.
+func (a Access[D, X]) Mutate(fn func(d *D)) { a.s.Mutate(fn) }

@@ -11,9 +11,10 @@ type data struct{ xs []int }
 
 func newState() *State[data, int] {
 	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	return New(start, rand.New(rand.NewPCG(1, 2)), Hooks[data, int]{
-		Clone:   func(d *data) *data { return &data{xs: slices.Clone(d.xs)} },
-		Reindex: func(d *data) int { return len(d.xs) },
+	return New(start, rand.New(rand.NewPCG(1, 2)), nil, Hooks[data, int]{
+		Clone:     func(d *data) *data { return &data{xs: slices.Clone(d.xs)} },
+		Normalize: func(*data) {},
+		Index:     func(d *data) int { return len(d.xs) },
 	})
 }
 

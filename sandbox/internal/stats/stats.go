@@ -47,3 +47,17 @@ func (c *Counter[S]) Reset() {
 	c.s = zero
 	*c.byKey(&c.s) = map[string]int{}
 }
+
+// Counts is what a simulator's users call on its Counter (Stats,
+// ResetStats): the simulator's server embeds it.
+type Counts[S any] struct{ c *Counter[S] }
+
+// Counts returns the Counter's Counts.
+func (c *Counter[S]) Counts() Counts[S] { return Counts[S]{c} }
+
+// Stats returns the request counts since the start or the last
+// ResetStats.
+func (c Counts[S]) Stats() S { return c.c.Get() }
+
+// ResetStats zeroes the counts.
+func (c Counts[S]) ResetStats() { c.c.Reset() }
