@@ -66,16 +66,16 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 	// Existing workouts: notes or rpe edited.
 	if n := len(data.Workouts); n > 0 {
 		k := min(max(n/100, 2), 30, n)
-		for j, i := range g.r.Perm(n)[:k] {
+		for j, i := range g.R.Perm(n)[:k] {
 			w := &data.Workouts[i]
 			if j%2 == 0 {
-				note := g.pick(g.names.notes)
+				note := g.Pick(g.names.notes)
 				if w.Notes != nil && *w.Notes == note {
 					note += " (edited)"
 				}
 				w.Notes = ptr(note)
 			} else {
-				rpe := g.between(1, 10)
+				rpe := g.Between(1, 10)
 				if w.RPE != nil && *w.RPE == rpe {
 					rpe = rpe%10 + 1
 				}
@@ -95,15 +95,15 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 	}
 	if n := len(withResults); n > 0 {
 		k := min(max(n/50, 2), 20, n)
-		for j, i := range g.r.Perm(n)[:k] {
+		for j, i := range g.R.Perm(n)[:k] {
 			a := &data.Assessments[withResults[i]]
 			a.Results = slices.Clone(a.Results)
 			if j%2 == 1 && len(a.Results) >= 3 {
-				at := g.r.IntN(len(a.Results))
+				at := g.R.IntN(len(a.Results))
 				a.Results = slices.Delete(a.Results, at, at+1)
 				rep.RemovedResults++
 			} else {
-				r := &a.Results[g.r.IntN(len(a.Results))]
+				r := &a.Results[g.R.IntN(len(a.Results))]
 				r.Value = g.changed(r.Metric, r.Value)
 				rep.ChangedResults++
 			}
@@ -120,8 +120,8 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		}
 	}
 	if len(weighed) > 0 {
-		a := &data.Athletes[weighed[g.r.IntN(len(weighed))]]
-		delta := float64(g.between(1, 25)) / 10 * float64(1-2*g.r.IntN(2))
+		a := &data.Athletes[weighed[g.R.IntN(len(weighed))]]
+		delta := float64(g.Between(1, 25)) / 10 * float64(1-2*g.R.IntN(2))
 		a.WeightKg = ptr(round(max(*a.WeightKg+delta, 35), 1))
 		a.UpdatedAt = stamp(a.CreatedAt)
 		rep.UpdatedAthletes = append(rep.UpdatedAthletes, a.AthleteID)
@@ -154,7 +154,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		nLate := max(n/5, 1)
 		var made []Workout
 		for tries := 0; len(made) < n && tries < 20*n; tries++ {
-			p := active[g.r.IntN(len(active))]
+			p := active[g.R.IntN(len(active))]
 			lo, hi := from.Add(time.Second), to.Add(-2*time.Hour)
 			if len(made) < nLate && tries < 10*nLate {
 				lo, hi = from.Add(-3*24*time.Hour), from
@@ -184,7 +184,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 			if len(made) == n {
 				break
 			}
-			p := active[g.r.IntN(len(active))]
+			p := active[g.R.IntN(len(active))]
 			assessed, ok := g.instant(from.Add(time.Second), to.Add(-10*time.Minute))
 			if !ok {
 				continue
@@ -211,7 +211,7 @@ func (g *gen) changed(name string, v float64) float64 {
 			m = x
 		}
 	}
-	delta := float64(g.between(1, 5)) * m.step * float64(1-2*g.r.IntN(2))
+	delta := float64(g.Between(1, 5)) * m.step * float64(1-2*g.R.IntN(2))
 	out := round(v+delta, m.decimals)
 	if out == v {
 		out = round(v+m.step*5, max(m.decimals, 1))

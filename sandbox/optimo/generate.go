@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/rgen"
 	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
@@ -124,7 +125,7 @@ func batteries() []struct {
 
 // gen makes synthetic records from one seeded random stream.
 type gen struct {
-	r       *rand.Rand
+	rgen.Gen
 	loc     *time.Location
 	rep     []span // instants whose reading repeats an earlier one: never stamped
 	sports  []sport
@@ -135,7 +136,7 @@ type gen struct {
 
 // newGen returns a generator whose instants lie in [from, to].
 func newGen(r *rand.Rand, loc *time.Location, from, to time.Time) *gen {
-	g := &gen{r: r, loc: loc, rep: repeatedSpans(loc, from, to), sports: sports(), metrics: metrics(), emails: map[string]bool{}}
+	g := &gen{Gen: rgen.Gen{R: r, Step: time.Second}, loc: loc, rep: repeatedSpans(loc, from, to), sports: sports(), metrics: metrics(), emails: map[string]bool{}}
 	g.names.female = strings.Fields(femaleNames)
 	g.names.male = strings.Fields(maleNames)
 	g.names.last = strings.Split(lastNames, "|")
@@ -153,21 +154,8 @@ func round(x float64, decimals int) float64 {
 	return math.Round(x*p)/p + 0 // + 0: no negative zero (a vendor sends "0", not "-0")
 }
 
-func (g *gen) pick(list []string) string { return list[g.r.IntN(len(list))] }
-
-// between is a uniform integer in [lo, hi].
-func (g *gen) between(lo, hi int) int { return lo + g.r.IntN(hi-lo+1) }
-
 // uniform is a uniform float in [lo, hi).
-func (g *gen) uniform(lo, hi float64) float64 { return lo + g.r.Float64()*(hi-lo) }
-
-// chance is true with probability p.
-func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
-
-// dur is a uniform duration in [lo, hi], to the second.
-func (g *gen) dur(lo, hi time.Duration) time.Duration {
-	return lo + time.Duration(g.r.Int64N(int64((hi-lo)/time.Second)+1))*time.Second
-}
+func (g *gen) uniform(lo, hi float64) float64 { return lo + g.R.Float64()*(hi-lo) }
 
 // instant is a uniform whole second in [lo, hi] that is not the second
 // occurrence of a repeated wall-clock reading; ok is false when there is
@@ -205,7 +193,7 @@ func (g *gen) instant(lo, hi time.Time) (time.Time, bool) {
 	if total <= 0 {
 		return time.Time{}, false
 	}
-	n := g.r.Int64N(total)
+	n := g.R.Int64N(total)
 	for _, p := range pieces {
 		size := int64(p.hi.Sub(p.lo) / time.Second)
 		if n < size {
@@ -243,7 +231,7 @@ func (g *gen) wall(t time.Time) time.Time { return wallOf(t, g.loc) }
 // created itself, or with probability p a moment up to maxLater later
 // (never after limit).
 func (g *gen) later(created, limit time.Time, p float64, maxLater time.Duration) time.Time {
-	if !g.chance(p) || !limit.After(created) {
+	if !g.Chance(p) || !limit.After(created) {
 		return created
 	}
 	return g.must(created.Add(time.Second), minTime(created.Add(maxLater), limit))
@@ -312,39 +300,39 @@ func (g *gen) email(first, last, domain string) string {
 // athlete makes an athlete created at the instant created (its id is set
 // later), last changed no later than limit.
 func (g *gen) athlete(created, limit, today time.Time) Athlete {
-	a := Athlete{Active: !g.chance(0.1)}
+	a := Athlete{Active: !g.Chance(0.1)}
 	var height, weight [2]float64
 	var fat [2]int
-	switch x := g.r.IntN(100); {
+	switch x := g.R.IntN(100); {
 	case x < 48:
-		a.Gender, a.FirstName = "female", g.pick(g.names.female)
+		a.Gender, a.FirstName = "female", g.Pick(g.names.female)
 		height, weight, fat = [2]float64{155, 185}, [2]float64{50, 80}, [2]int{16, 30}
 	case x < 96:
-		a.Gender, a.FirstName = "male", g.pick(g.names.male)
+		a.Gender, a.FirstName = "male", g.Pick(g.names.male)
 		height, weight, fat = [2]float64{168, 200}, [2]float64{62, 105}, [2]int{7, 20}
 	default:
 		a.Gender = "other"
-		a.FirstName = g.pick(append(g.names.female[:len(g.names.female):len(g.names.female)], g.names.male...))
+		a.FirstName = g.Pick(append(g.names.female[:len(g.names.female):len(g.names.female)], g.names.male...))
 		height, weight, fat = [2]float64{158, 192}, [2]float64{55, 95}, [2]int{10, 26}
 	}
-	a.LastName = g.pick(g.names.last)
+	a.LastName = g.Pick(g.names.last)
 	a.Email = g.email(a.FirstName, a.LastName, "athletes.example")
-	if !g.chance(0.05) {
+	if !g.Chance(0.05) {
 		age := g.uniform(15, 40)
 		born := today.Add(-time.Duration(age * 365.25 * 24 * float64(time.Hour)))
 		a.BirthDate = ptr(time.Date(born.Year(), born.Month(), born.Day(), 0, 0, 0, 0, time.UTC))
 	}
-	if !g.chance(0.1) {
+	if !g.Chance(0.1) {
 		a.HeightCm = ptr(round(g.uniform(height[0], height[1]), 1))
 	}
-	if !g.chance(0.08) {
+	if !g.Chance(0.08) {
 		a.WeightKg = ptr(round(g.uniform(weight[0], weight[1]), 1))
 	}
-	if !g.chance(0.4) {
-		a.BodyFatPercentage = ptr(g.between(fat[0], fat[1]))
+	if !g.Chance(0.4) {
+		a.BodyFatPercentage = ptr(g.Between(fat[0], fat[1]))
 	}
-	if g.chance(0.7) {
-		a.Extra = Extra{"custom_field": g.pick(g.names.squads)}
+	if g.Chance(0.7) {
+		a.Extra = Extra{"custom_field": g.Pick(g.names.squads)}
 	}
 	a.CreatedAt = g.wall(created)
 	a.UpdatedAt = g.wall(g.later(created, limit, 0.4, 120*24*time.Hour))
@@ -354,15 +342,15 @@ func (g *gen) athlete(created, limit, today time.Time) Athlete {
 // coach makes a coach created at created.
 func (g *gen) coach(created, limit time.Time, admin bool) Coach {
 	c := Coach{IsAdmin: admin}
-	if g.chance(0.5) {
-		c.FirstName = g.pick(g.names.female)
+	if g.Chance(0.5) {
+		c.FirstName = g.Pick(g.names.female)
 	} else {
-		c.FirstName = g.pick(g.names.male)
+		c.FirstName = g.Pick(g.names.male)
 	}
-	c.LastName = g.pick(g.names.last)
+	c.LastName = g.Pick(g.names.last)
 	c.Email = g.email(c.FirstName, c.LastName, "club.example")
-	if g.chance(0.6) {
-		c.Extra = Extra{"phone": fmt.Sprintf("+45 %02d %02d %02d %02d", g.between(20, 99), g.r.IntN(100), g.r.IntN(100), g.r.IntN(100))}
+	if g.Chance(0.6) {
+		c.Extra = Extra{"phone": fmt.Sprintf("+45 %02d %02d %02d %02d", g.Between(20, 99), g.R.IntN(100), g.R.IntN(100), g.R.IntN(100))}
 	}
 	c.CreatedAt = g.wall(created)
 	c.UpdatedAt = g.wall(g.later(created, limit, 0.3, 300*24*time.Hour))
@@ -399,7 +387,7 @@ func profileOf(a *Athlete, today time.Time) profile {
 // (ok is false when that cannot be). With edits, some are changed later.
 func (g *gen) workout(p profile, started, after, limit time.Time, edits bool) (Workout, bool) {
 	w := Workout{AthleteID: p.id}
-	switch x := g.r.IntN(100); {
+	switch x := g.R.IntN(100); {
 	case x < 50:
 		w.Source = "polar"
 	case x < 80:
@@ -411,7 +399,7 @@ func (g *gen) workout(p profile, started, after, limit time.Time, edits bool) (W
 	for _, s := range g.sports {
 		total += s.weight
 	}
-	sp, n := g.sports[len(g.sports)-1], g.r.IntN(total)
+	sp, n := g.sports[len(g.sports)-1], g.R.IntN(total)
 	for _, s := range g.sports {
 		if n < s.weight {
 			sp = s
@@ -420,46 +408,46 @@ func (g *gen) workout(p profile, started, after, limit time.Time, edits bool) (W
 		n -= s.weight
 	}
 	w.Sport = sp.name
-	d := time.Duration(g.between(sp.minMin, sp.maxMin))*time.Minute + time.Duration(g.r.IntN(60))*time.Second
+	d := time.Duration(g.Between(sp.minMin, sp.maxMin))*time.Minute + time.Duration(g.R.IntN(60))*time.Second
 	w.DurationSeconds = int64(d / time.Second)
 	hours := d.Hours()
-	if sp.kmh[1] > 0 && !(w.Source == "csv" && g.chance(0.2)) {
+	if sp.kmh[1] > 0 && !(w.Source == "csv" && g.Chance(0.2)) {
 		speed := sp.kmh[0] + (sp.kmh[1]-sp.kmh[0])*clamp01(p.level+g.uniform(-0.2, 0.2))
 		w.DistanceKm = ptr(round(speed*hours, 2))
 	}
 	frac := g.uniform(sp.hrFrac[0], sp.hrFrac[1])
-	if !(w.Source == "csv" && g.chance(0.5)) {
+	if !(w.Source == "csv" && g.Chance(0.5)) {
 		avg := int(math.Round(float64(p.hrMax) * frac))
-		peak := min(avg+g.between(8, 25), p.hrMax)
+		peak := min(avg+g.Between(8, 25), p.hrMax)
 		w.AvgHR, w.MaxHR = ptr(avg), ptr(peak)
-		if !g.chance(0.05) {
+		if !g.Chance(0.05) {
 			w.IntensityPercentage = ptr(int(math.Round(float64(avg) / float64(p.hrMax) * 100)))
 		}
 	}
-	if !(w.Source == "csv" && g.chance(0.3)) {
+	if !(w.Source == "csv" && g.Chance(0.3)) {
 		w.Calories = ptr(int(math.Round(sp.met * p.weightKg * hours * g.uniform(0.9, 1.1))))
 	}
-	if !g.chance(0.25) {
-		w.RPE = ptr(min(max(int(math.Round((frac-0.45)*20))+g.between(-1, 1), 1), 10))
+	if !g.Chance(0.25) {
+		w.RPE = ptr(min(max(int(math.Round((frac-0.45)*20))+g.Between(-1, 1), 1), 10))
 	}
-	if g.chance(0.3) {
-		w.Notes = ptr(g.pick(g.names.notes))
+	if g.Chance(0.3) {
+		w.Notes = ptr(g.Pick(g.names.notes))
 	}
 	switch w.Source {
 	case "polar":
-		w.Extra = Extra{"device": g.pick(g.names.polar)}
+		w.Extra = Extra{"device": g.Pick(g.names.polar)}
 	case "timex":
-		w.Extra = Extra{"device": g.pick(g.names.timex)}
+		w.Extra = Extra{"device": g.Pick(g.names.timex)}
 	}
 	end := started.Add(d)
 	var lag time.Duration
 	switch w.Source {
 	case "polar":
-		lag = g.dur(2*time.Minute, 90*time.Minute)
+		lag = g.Dur(2*time.Minute, 90*time.Minute)
 	case "timex":
-		lag = g.dur(time.Hour, 72*time.Hour)
+		lag = g.Dur(time.Hour, 72*time.Hour)
 	default:
-		lag = g.dur(24*time.Hour, 14*24*time.Hour)
+		lag = g.Dur(24*time.Hour, 14*24*time.Hour)
 	}
 	created := g.allowed(minTime(end.Add(lag), limit))
 	if !created.After(end) || !created.After(after) || created.After(limit) {
@@ -492,12 +480,12 @@ func (g *gen) value(m metric, level float64) float64 {
 // cannot be). With edits, some are changed later.
 func (g *gen) assessment(p profile, assessed, after, limit time.Time, edits bool) (Assessment, bool) {
 	bs := batteries()
-	b := bs[g.r.IntN(len(bs))]
+	b := bs[g.R.IntN(len(bs))]
 	a := Assessment{AthleteID: p.id, Name: b.name}
-	n := g.between(2, 6)
+	n := g.Between(2, 6)
 	order := slices.Clone(b.metrics)
-	g.r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	for _, i := range g.r.Perm(len(g.metrics)) {
+	g.R.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	for _, i := range g.R.Perm(len(g.metrics)) {
 		if !slices.Contains(order, i) {
 			order = append(order, i)
 		}
@@ -505,18 +493,18 @@ func (g *gen) assessment(p profile, assessed, after, limit time.Time, edits bool
 	for _, i := range order[:n] {
 		m := g.metrics[i]
 		r := Result{Metric: m.name, Value: g.value(m, p.level), Unit: m.unit}
-		if m.attempts && g.chance(0.5) {
-			r.Extra = Extra{"attempt": strconv.Itoa(g.between(1, 3))}
+		if m.attempts && g.Chance(0.5) {
+			r.Extra = Extra{"attempt": strconv.Itoa(g.Between(1, 3))}
 		}
 		a.Results = append(a.Results, r)
 	}
-	if g.chance(0.35) {
-		a.Notes = ptr(g.pick(g.names.assessNotes))
+	if g.Chance(0.35) {
+		a.Notes = ptr(g.Pick(g.names.assessNotes))
 	}
-	if g.chance(0.7) {
-		a.Extra = Extra{"location": g.pick(g.names.locations)}
+	if g.Chance(0.7) {
+		a.Extra = Extra{"location": g.Pick(g.names.locations)}
 	}
-	created := g.allowed(minTime(assessed.Add(g.dur(10*time.Minute, 48*time.Hour)), limit))
+	created := g.allowed(minTime(assessed.Add(g.Dur(10*time.Minute, 48*time.Hour)), limit))
 	if created.Before(assessed) || !created.After(after) || created.After(limit) {
 		return a, false
 	}
@@ -572,7 +560,7 @@ func generate(g *gen, p params, start time.Time, days int) Dataset {
 	// Athletes: most joined before the history, some during it.
 	created = make([]time.Time, p.athletes)
 	for i := range created {
-		if g.chance(0.85) {
+		if g.Chance(0.85) {
 			created[i] = g.office(g.must(histStart.Add(-2*365*24*time.Hour), histStart))
 		} else {
 			created[i] = g.office(g.must(histStart, start.Add(-14*24*time.Hour)))

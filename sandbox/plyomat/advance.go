@@ -65,7 +65,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		}
 	}
 	nEdits := min(max(len(existing)/100, 3), 50, len(existing))
-	for k, i := range g.r.Perm(len(existing))[:nEdits] {
+	for k, i := range g.R.Perm(len(existing))[:nEdits] {
 		st := &data.Sets[existing[i]]
 		t := instant()
 		if t.Before(st.CreatedAt) {
@@ -73,21 +73,21 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		}
 		st.UpdatedAt = t
 		// Edit one rep's values, keeping the physics consistent.
-		r := &st.Reps[g.r.IntN(len(st.Reps))]
-		delta := g.between(5, 30) * (1 - 2*g.r.IntN(2))
+		r := &st.Reps[g.R.IntN(len(st.Reps))]
+		delta := g.Between(5, 30) * (1 - 2*g.R.IntN(2))
 		ft := r.FlightTimeMs + delta
 		if ft < 300 || ft > 650 {
 			ft = r.FlightTimeMs - delta // stay in range, and still change
 		}
 		var ct *int
 		if r.ContactTimeMs != nil {
-			ct = g.al.ints.new(*r.ContactTimeMs + g.between(-20, 20))
+			ct = g.al.ints.new(*r.ContactTimeMs + g.Between(-20, 20))
 		}
 		g.setJump(r, ft, ct)
 		rep.EditedReps++
 		// Remove a rep (not the last, so a gap shows) from every other set.
 		if k%2 == 0 && len(st.Reps) > 1 {
-			j := g.r.IntN(len(st.Reps) - 1)
+			j := g.R.IntN(len(st.Reps) - 1)
 			st.Reps = slices.Delete(slices.Clone(st.Reps), j, j+1)
 			rep.RemovedReps++
 		}
@@ -96,8 +96,8 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 
 	// A body weight changes.
 	if n := len(data.Athletes); n > 0 {
-		a := &data.Athletes[g.r.IntN(n)]
-		delta := float64(g.between(1, 25)) / 10 * float64(1-2*g.r.IntN(2))
+		a := &data.Athletes[g.R.IntN(n)]
+		delta := float64(g.Between(1, 25)) / 10 * float64(1-2*g.R.IntN(2))
 		a.BodyWeightKg = g.weight(max(a.BodyWeightKg+delta, 35))
 		t := instant()
 		if t.Before(a.CreatedAt) {
@@ -109,7 +109,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 
 	// A device is retired and a new one registered.
 	if n := len(data.Devices); n > 0 {
-		i := g.r.IntN(n)
+		i := g.R.IntN(n)
 		rep.RemovedDevices = append(rep.RemovedDevices, data.Devices[i].ID)
 		data.Devices = slices.Delete(data.Devices, i, i+1)
 	}
@@ -124,8 +124,8 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 	athlete.UpdatedAt = athlete.CreatedAt
 	data.Athletes = append(data.Athletes, athlete)
 	rep.NewAthletes = append(rep.NewAthletes, athlete.ID)
-	if len(data.Groups) > 0 && g.chance(0.7) {
-		data.Memberships = append(data.Memberships, Membership{GroupID: data.Groups[g.r.IntN(len(data.Groups))].ID, AthleteID: athlete.ID})
+	if len(data.Groups) > 0 && g.Chance(0.7) {
+		data.Memberships = append(data.Memberships, Membership{GroupID: data.Groups[g.R.IntN(len(data.Groups))].ID, AthleteID: athlete.ID})
 	}
 
 	// New sessions for several athletes (among those who existed before).
@@ -137,7 +137,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		n := min(max(want, 3), athletes)
 		var sessions []Session
 		var sets []Set
-		for _, i := range g.r.Perm(athletes)[:n] {
+		for _, i := range g.R.Perm(athletes)[:n] {
 			a := &data.Athletes[i]
 			start, _ := g.instant(from, latest)
 			if start.Before(a.CreatedAt) {
@@ -145,7 +145,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 			}
 			var devID *string
 			if len(data.Devices) > 0 {
-				devID = g.al.strs.new(data.Devices[g.r.IntN(len(data.Devices))].ID)
+				devID = g.al.strs.new(data.Devices[g.R.IntN(len(data.Devices))].ID)
 			}
 			sess, ss := g.session(a.ID, devID, start, to, false)
 			sessions = append(sessions, sess)

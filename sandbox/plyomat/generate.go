@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/rgen"
 	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
@@ -44,13 +45,13 @@ const (
 
 // gen makes synthetic records from one seeded random stream.
 type gen struct {
-	r     *rand.Rand
+	rgen.Gen
 	al    allocator
 	names struct{ female, male, last, groups, sessions, notes []string }
 }
 
 func newGen(r *rand.Rand) *gen {
-	g := &gen{r: r}
+	g := &gen{Gen: rgen.Gen{R: r, Step: time.Millisecond}}
 	g.names.female = strings.Fields(femaleNames)
 	g.names.male = strings.Fields(maleNames)
 	g.names.last = strings.Split(lastNames, "|")
@@ -60,27 +61,20 @@ func newGen(r *rand.Rand) *gen {
 	return g
 }
 
-func round2(x float64) float64 { return math.Round(x*100) / 100 }
-func round1(x float64) float64 { return math.Round(x*10) / 10 }
-
-func (g *gen) pick(list []string) string { return list[g.r.IntN(len(list))] }
-
-// between is a uniform integer in [lo, hi].
-func (g *gen) between(lo, hi int) int { return lo + g.r.IntN(hi-lo+1) }
-
-// dur is a uniform duration in [lo, hi], to the millisecond.
-func (g *gen) dur(lo, hi time.Duration) time.Duration {
-	return lo + time.Duration(g.r.Int64N(int64((hi-lo)/time.Millisecond)+1))*time.Millisecond
+// later is the time a record stamped at t was last changed: t itself, or
+// with probability p up to a few days later, never after limit.
+func (g *gen) later(t, limit time.Time, p float64) time.Time {
+	return g.Later(t, limit, p, 5*24*time.Hour)
 }
 
-// chance is true with probability p.
-func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
 
 // uuid is a random (version 4 shaped) UUID from the seeded stream.
 func (g *gen) uuid() string {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], g.r.Uint64())
-	binary.BigEndian.PutUint64(b[8:], g.r.Uint64())
+	binary.BigEndian.PutUint64(b[:8], g.R.Uint64())
+	binary.BigEndian.PutUint64(b[8:], g.R.Uint64())
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // variant 10
 	var out [36]byte
@@ -105,23 +99,7 @@ func (g *gen) instant(after, upTo time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	n := int64(hi.Sub(lo) / time.Millisecond)
-	return lo.Add(time.Duration(g.r.Int64N(n+1)) * time.Millisecond), true
-}
-
-// later is the time a record created at created was last updated: usually
-// created itself, sometimes up to a few days later, never after limit.
-func (g *gen) later(created, limit time.Time, p float64) time.Time {
-	if !g.chance(p) {
-		return created
-	}
-	t := created.Add(g.dur(time.Minute, 5*24*time.Hour))
-	if t.After(limit) {
-		t = limit
-	}
-	if t.Before(created) {
-		return created
-	}
-	return t
+	return lo.Add(time.Duration(g.R.Int64N(n+1)) * time.Millisecond), true
 }
 
 // ability is an athlete's typical CMJ flight time in ms, derived from the
@@ -134,28 +112,28 @@ func ability(athleteID string) int {
 
 func (g *gen) athlete(id string, created, limit time.Time) Athlete {
 	a := Athlete{ID: id, CreatedAt: created}
-	switch x := g.r.IntN(100); {
+	switch x := g.R.IntN(100); {
 	case x < 48:
-		a.Gender, a.FirstName = "female", g.pick(g.names.female)
-		a.BodyWeightKg = 50 + g.r.Float64()*32
+		a.Gender, a.FirstName = "female", g.Pick(g.names.female)
+		a.BodyWeightKg = 50 + g.R.Float64()*32
 	case x < 96:
-		a.Gender, a.FirstName = "male", g.pick(g.names.male)
-		a.BodyWeightKg = 62 + g.r.Float64()*45
+		a.Gender, a.FirstName = "male", g.Pick(g.names.male)
+		a.BodyWeightKg = 62 + g.R.Float64()*45
 	default:
 		a.Gender = "non_binary"
-		if g.chance(0.5) {
-			a.FirstName = g.pick(g.names.female)
+		if g.Chance(0.5) {
+			a.FirstName = g.Pick(g.names.female)
 		} else {
-			a.FirstName = g.pick(g.names.male)
+			a.FirstName = g.Pick(g.names.male)
 		}
-		a.BodyWeightKg = 55 + g.r.Float64()*35
+		a.BodyWeightKg = 55 + g.R.Float64()*35
 	}
-	a.LastName = g.pick(g.names.last)
+	a.LastName = g.Pick(g.names.last)
 	a.BodyWeightKg = g.weight(a.BodyWeightKg)
-	if g.chance(0.4) {
-		src := []string{"teambuildr", "smartabase", "csv_import"}[g.r.IntN(3)]
+	if g.Chance(0.4) {
+		src := []string{"teambuildr", "smartabase", "csv_import"}[g.R.IntN(3)]
 		a.ExternalSource = g.al.strs.new(src)
-		a.ExternalID = g.al.strs.new(fmt.Sprintf("%s-%05d", strings.ToUpper(src[:2]), g.r.IntN(100000)))
+		a.ExternalID = g.al.strs.new(fmt.Sprintf("%s-%05d", strings.ToUpper(src[:2]), g.R.IntN(100000)))
 	}
 	a.UpdatedAt = g.later(created, limit, 0.3)
 	return a
@@ -164,7 +142,7 @@ func (g *gen) athlete(id string, created, limit time.Time) Athlete {
 // weight is w rounded to a whole kilogram about a third of the time, else to
 // a tenth.
 func (g *gen) weight(w float64) float64 {
-	if g.chance(0.35) {
+	if g.Chance(0.35) {
 		return math.Round(w)
 	}
 	return round1(w)
@@ -172,7 +150,7 @@ func (g *gen) weight(w float64) float64 {
 
 func (g *gen) group(name string, created, limit time.Time) Group {
 	gr := Group{ID: g.uuid(), Name: name, CreatedAt: created}
-	if g.chance(0.6) {
+	if g.Chance(0.6) {
 		gr.Description = g.al.strs.new(name + " squad, tested weekly")
 	}
 	gr.UpdatedAt = g.later(created, limit, 0.3)
@@ -183,16 +161,16 @@ func (g *gen) device(created, limit time.Time) Device {
 	models := []string{"Plyomat Pro", "Plyomat Pro 2", "Plyomat Lite"}
 	d := Device{
 		ID:              g.uuid(),
-		SerialNumber:    fmt.Sprintf("PM-%06d", g.r.IntN(1000000)),
-		Model:           models[g.r.IntN(len(models))],
-		FirmwareVersion: fmt.Sprintf("%d.%d.%d", g.between(2, 4), g.r.IntN(10), g.r.IntN(20)),
+		SerialNumber:    fmt.Sprintf("PM-%06d", g.R.IntN(1000000)),
+		Model:           models[g.R.IntN(len(models))],
+		FirmwareVersion: fmt.Sprintf("%d.%d.%d", g.Between(2, 4), g.R.IntN(10), g.R.IntN(20)),
 		CreatedAt:       created,
 	}
 	d.UpdatedAt = g.later(created, limit, 0.5)
 	d.Calibration = map[string]any{
-		"offset_ms":  round2(g.r.Float64()*4 - 2),
+		"offset_ms":  round2(g.R.Float64()*4 - 2),
 		"checked_at": ms(d.UpdatedAt).Format(wireTime),
-		"sensor":     map[string]any{"gain": round2(0.95 + g.r.Float64()*0.1), "zeroed": g.chance(0.8)},
+		"sensor":     map[string]any{"gain": round2(0.95 + g.R.Float64()*0.1), "zeroed": g.Chance(0.8)},
 	}
 	return d
 }
@@ -206,15 +184,15 @@ func (g *gen) orgMembers(n int, start time.Time) []OrgMember {
 			roles = append(roles, "staff")
 		}
 	}
-	archived := 1 + g.r.IntN(2)
+	archived := 1 + g.R.IntN(2)
 	out := make([]OrgMember, n)
 	for i := range out {
-		first := g.pick(g.names.female)
-		if g.chance(0.5) {
-			first = g.pick(g.names.male)
+		first := g.Pick(g.names.female)
+		if g.Chance(0.5) {
+			first = g.Pick(g.names.male)
 		}
-		last := g.pick(g.names.last)
-		created := start.Add(-g.dur(200*24*time.Hour, 1000*24*time.Hour))
+		last := g.Pick(g.names.last)
+		created := start.Add(-g.Dur(200*24*time.Hour, 1000*24*time.Hour))
 		m := OrgMember{
 			ID:        g.uuid(),
 			Email:     strings.ToLower(strings.NewReplacer(" ", "", "'", "").Replace(first+"."+last)) + fmt.Sprintf("%d@club.example", i),
@@ -237,24 +215,24 @@ func (g *gen) orgMembers(n int, start time.Time) []OrgMember {
 // assessment kinds: name, unit, and a score generator.
 func (g *gen) assessment(athleteID string, assessed, limit time.Time) Assessment {
 	a := Assessment{ID: g.uuid(), AthleteID: athleteID, AssessedAt: assessed}
-	switch g.r.IntN(5) {
+	switch g.R.IntN(5) {
 	case 0:
 		a.Name, a.Unit = "CMJ height", "cm"
-		a.Score = JumpHeightCm(ability(athleteID) + g.between(-20, 20))
+		a.Score = JumpHeightCm(ability(athleteID) + g.Between(-20, 20))
 	case 1:
 		a.Name, a.Unit = "RSI 10/5", "ratio"
-		a.Score = round2(1.2 + g.r.Float64()*1.8)
+		a.Score = round2(1.2 + g.R.Float64()*1.8)
 	case 2:
 		a.Name, a.Unit = "Squat 1RM", "kg"
-		a.Score = float64(g.between(16, 44) * 5) // whole numbers
+		a.Score = float64(g.Between(16, 44) * 5) // whole numbers
 	case 3:
 		a.Name, a.Unit = "10 m sprint", "s"
-		a.Score = round2(1.6 + g.r.Float64()*0.5)
+		a.Score = round2(1.6 + g.R.Float64()*0.5)
 	default:
 		a.Name, a.Unit = "Readiness", "%"
-		a.Score = round1(55 + g.r.Float64()*45)
+		a.Score = round1(55 + g.R.Float64()*45)
 	}
-	a.CreatedAt = assessed.Add(g.dur(time.Minute, time.Hour))
+	a.CreatedAt = assessed.Add(g.Dur(time.Minute, time.Hour))
 	if a.CreatedAt.After(limit) {
 		a.CreatedAt = limit
 	}
@@ -271,15 +249,15 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 		ID:        g.uuid(),
 		AthleteID: athleteID,
 		DeviceID:  deviceID,
-		Name:      g.pick(g.names.sessions),
+		Name:      g.Pick(g.names.sessions),
 		StartedAt: start,
 	}
-	if g.chance(0.3) {
-		s.Notes = g.al.strs.new(g.pick(g.names.notes))
+	if g.Chance(0.3) {
+		s.Notes = g.al.strs.new(g.Pick(g.names.notes))
 	}
-	base := ability(athleteID) + g.between(-15, 15) // the day's form
-	t := start.Add(g.dur(time.Minute, 5*time.Minute))
-	nSets := g.between(2, 5)
+	base := ability(athleteID) + g.Between(-15, 15) // the day's form
+	t := start.Add(g.Dur(time.Minute, 5*time.Minute))
+	nSets := g.Between(2, 5)
 	sets := make([]Set, nSets)
 	pUpdate := 0.0
 	if later {
@@ -289,16 +267,16 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 		sets[i] = g.set(s, base, t)
 		st := &sets[i]
 		st.UpdatedAt = g.later(st.CreatedAt, limit, pUpdate)
-		t = st.CreatedAt.Add(g.dur(time.Minute, 4*time.Minute))
+		t = st.CreatedAt.Add(g.Dur(time.Minute, 4*time.Minute))
 	}
 	last := sets[nSets-1].CreatedAt
-	if g.chance(0.03) {
+	if g.Chance(0.03) {
 		// Never closed on the mat: no end, uploaded a minute later.
 		s.CreatedAt = last.Add(time.Minute)
 	} else {
-		end := last.Add(g.dur(30*time.Second, 5*time.Minute))
+		end := last.Add(g.Dur(30*time.Second, 5*time.Minute))
 		s.EndedAt = g.al.times.new(end)
-		s.CreatedAt = end.Add(g.dur(0, 5*time.Second))
+		s.CreatedAt = end.Add(g.Dur(0, 5*time.Second))
 	}
 	if later {
 		s.UpdatedAt = g.later(s.CreatedAt, limit, 0.1)
@@ -311,22 +289,22 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 // set makes one set of a session starting at start.
 func (g *gen) set(s Session, base int, start time.Time) Set {
 	modes := []string{"cmj", "squat_jump", "drop_jump", "rebound"}
-	st := Set{ID: g.uuid(), SessionID: s.ID, AthleteID: s.AthleteID, Mode: modes[g.r.IntN(len(modes))], StartedAt: start}
+	st := Set{ID: g.uuid(), SessionID: s.ID, AthleteID: s.AthleteID, Mode: modes[g.R.IntN(len(modes))], StartedAt: start}
 	var gap [2]time.Duration // time between reps
 	switch st.Mode {
 	case "cmj", "squat_jump":
 		gap = [2]time.Duration{4 * time.Second, 10 * time.Second}
 	case "drop_jump":
 		heights := []float64{20, 30, 40, 60}
-		st.DropHeightCm = g.al.floats.new(heights[g.r.IntN(len(heights))])
+		st.DropHeightCm = g.al.floats.new(heights[g.R.IntN(len(heights))])
 		gap = [2]time.Duration{10 * time.Second, 25 * time.Second}
 	default: // rebound: continuous hops
 		gap = [2]time.Duration{400 * time.Millisecond, 900 * time.Millisecond}
 	}
-	single := st.Mode == "rebound" && g.chance(0.4) || g.chance(0.1)
-	n := g.between(3, 8)
+	single := st.Mode == "rebound" && g.Chance(0.4) || g.Chance(0.1)
+	n := g.Between(3, 8)
 	st.Reps = make([]Rep, n)
-	at := start.Add(g.dur(1500*time.Millisecond, 4*time.Second))
+	at := start.Add(g.Dur(1500*time.Millisecond, 4*time.Second))
 	for i := range st.Reps {
 		r := &st.Reps[i]
 		r.RepIndex = i
@@ -338,8 +316,8 @@ func (g *gen) set(s Session, base int, start time.Time) Set {
 				r.Side = "right"
 			}
 		}
-		r.IsKept = !g.chance(0.1)
-		ft := base + g.between(-35, 35)
+		r.IsKept = !g.Chance(0.1)
+		ft := base + g.Between(-35, 35)
 		switch st.Mode {
 		case "squat_jump":
 			ft -= 20
@@ -354,14 +332,14 @@ func (g *gen) set(s Session, base int, start time.Time) Set {
 		var ct *int
 		switch st.Mode {
 		case "drop_jump":
-			ct = g.al.ints.new(g.between(180, 350))
+			ct = g.al.ints.new(g.Between(180, 350))
 		case "rebound":
-			ct = g.al.ints.new(g.between(140, 260))
+			ct = g.al.ints.new(g.Between(140, 260))
 		}
 		g.setJump(r, ft, ct)
-		at = at.Add(g.dur(gap[0], gap[1]))
+		at = at.Add(g.Dur(gap[0], gap[1]))
 	}
-	st.CreatedAt = st.Reps[n-1].CapturedAt.Add(g.dur(2*time.Second, 20*time.Second))
+	st.CreatedAt = st.Reps[n-1].CapturedAt.Add(g.Dur(2*time.Second, 20*time.Second))
 	st.UpdatedAt = st.CreatedAt
 	return st
 }
@@ -390,10 +368,10 @@ func generate(g *gen, p params, start time.Time) Dataset {
 		if i >= len(g.names.groups) {
 			name = fmt.Sprintf("%s %d", name, i/len(g.names.groups)+1)
 		}
-		d.Groups = append(d.Groups, g.group(name, histStart.Add(-g.dur(30*24*time.Hour, 700*24*time.Hour)), limit))
+		d.Groups = append(d.Groups, g.group(name, histStart.Add(-g.Dur(30*24*time.Hour, 700*24*time.Hour)), limit))
 	}
 	for range p.devices {
-		d.Devices = append(d.Devices, g.device(histStart.Add(-g.dur(24*time.Hour, 700*24*time.Hour)), limit))
+		d.Devices = append(d.Devices, g.device(histStart.Add(-g.Dur(24*time.Hour, 700*24*time.Hour)), limit))
 	}
 	d.OrgMembers = g.orgMembers(p.orgMembers, start)
 
@@ -403,33 +381,33 @@ func generate(g *gen, p params, start time.Time) Dataset {
 	d.Sets = make([]Set, 0, nSessions*4)
 	for range p.athletes {
 		id := g.uuid()
-		a := g.athlete(id, histStart.Add(-g.dur(24*time.Hour, 400*24*time.Hour)), limit)
+		a := g.athlete(id, histStart.Add(-g.Dur(24*time.Hour, 400*24*time.Hour)), limit)
 		d.Athletes = append(d.Athletes, a)
 		// 0–2 groups.
 		nGroups := 0
-		switch x := g.r.IntN(100); {
+		switch x := g.R.IntN(100); {
 		case x < 55:
 			nGroups = 1
 		case x < 80:
 			nGroups = 2
 		}
-		for _, gi := range g.r.Perm(len(d.Groups))[:min(nGroups, len(d.Groups))] {
+		for _, gi := range g.R.Perm(len(d.Groups))[:min(nGroups, len(d.Groups))] {
 			d.Memberships = append(d.Memberships, Membership{GroupID: d.Groups[gi].ID, AthleteID: id})
 		}
 		// Sessions on distinct days of the history, between 06:00 and 19:59.
-		n := min(p.sessionsPerAthlete/2+g.r.IntN(p.sessionsPerAthlete+1), historyDays)
-		for _, dd := range g.r.Perm(historyDays)[:n] {
-			at := day.Add(-time.Duration(dd+1) * 24 * time.Hour).Add(g.dur(6*time.Hour, 14*time.Hour))
+		n := min(p.sessionsPerAthlete/2+g.R.IntN(p.sessionsPerAthlete+1), historyDays)
+		for _, dd := range g.R.Perm(historyDays)[:n] {
+			at := day.Add(-time.Duration(dd+1) * 24 * time.Hour).Add(g.Dur(6*time.Hour, 14*time.Hour))
 			var dev *string
-			if len(d.Devices) > 0 && g.chance(0.92) {
-				dev = g.al.strs.new(d.Devices[g.r.IntN(len(d.Devices))].ID)
+			if len(d.Devices) > 0 && g.Chance(0.92) {
+				dev = g.al.strs.new(d.Devices[g.R.IntN(len(d.Devices))].ID)
 			}
 			s, sets := g.session(id, dev, at, limit, true)
 			d.Sessions = append(d.Sessions, s)
 			d.Sets = append(d.Sets, sets...)
 		}
-		for range g.r.IntN(5) {
-			at := histStart.Add(g.dur(0, historyDays*24*time.Hour-2*time.Hour))
+		for range g.R.IntN(5) {
+			at := histStart.Add(g.Dur(0, historyDays*24*time.Hour-2*time.Hour))
 			d.Assessments = append(d.Assessments, g.assessment(id, at, limit))
 		}
 	}

@@ -36,7 +36,7 @@ func (g *gen) instant(after, upTo time.Time) time.Time {
 	if hi.Before(lo) {
 		return upTo
 	}
-	return lo.Add(time.Duration(g.r.Int64N(int64(hi.Sub(lo)/time.Second)+1)) * time.Second)
+	return lo.Add(time.Duration(g.R.Int64N(int64(hi.Sub(lo)/time.Second)+1)) * time.Second)
 }
 
 // Advance moves the virtual clock forward by d and simulates the activity
@@ -68,11 +68,11 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 			tsOld = append(tsOld, i)
 		}
 	}
-	for _, k := range g.r.Perm(len(tsOld))[:min(2, len(tsOld))] {
+	for _, k := range g.R.Perm(len(tsOld))[:min(2, len(tsOld))] {
 		ts := &data.TeamSessions[tsOld[k]]
 		utcStart, _ := utcOfWall(ts.StartTime)
-		at := utcStart.Add(time.Duration(g.r.Int64N(max(int64(ts.EndTime.Sub(ts.StartTime)/time.Millisecond), 1))) * time.Millisecond)
-		note := g.pick(g.names.teamNotes)
+		at := utcStart.Add(time.Duration(g.R.Int64N(max(int64(ts.EndTime.Sub(ts.StartTime)/time.Millisecond), 1))) * time.Millisecond)
+		note := g.Pick(g.names.teamNotes)
 		ts.Markers = append(slices.Clone(ts.Markers), Marker{StartTime: at, EndTime: at, MarkerType: "NOTE", Name: "Coach note", Note: &note})
 		slices.SortStableFunc(ts.Markers, func(a, b Marker) int { return a.StartTime.Compare(b.StartTime) })
 		ts.Modified = g.instant(from, to)
@@ -96,10 +96,10 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		}
 	}
 	var work []pending
-	for _, k := range g.r.Perm(len(psOld))[:min(max(len(psOld)/20, 2), 20, len(psOld))] {
+	for _, k := range g.R.Perm(len(psOld))[:min(max(len(psOld)/20, 2), 20, len(psOld))] {
 		ps := &data.PlayerSessions[psOld[k]]
 		ps.Modified = g.instant(from, to)
-		note := "Edited: " + g.pick(g.names.psNotes)
+		note := "Edited: " + g.Pick(g.names.psNotes)
 		ps.Note = &note
 		ps.Feeling = g.feeling()
 		src := s.srcs[ps.ID].withRev()
@@ -128,7 +128,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		n := min(max(want, 1), maxNewPerTeam)
 		slot := d / time.Duration(n)
 		for k := range n {
-			dur := g.dur(p.minDur, p.maxDur)
+			dur := g.Dur(p.minDur, p.maxDur)
 			lo := from.Add(time.Duration(k) * slot)
 			latest := lo.Add(slot - dur - uploadLag)
 			if !latest.After(lo) {
@@ -147,11 +147,11 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 	}
 	// A new INDIVIDUAL session.
 	if len(data.Teams) > 0 {
-		team := &data.Teams[g.r.IntN(len(data.Teams))]
-		dur := g.dur(p.indMin, p.indMax)
+		team := &data.Teams[g.R.IntN(len(data.Teams))]
+		dur := g.Dur(p.indMin, p.indMax)
 		if latest := to.Add(-dur - uploadLag); latest.After(from) && len(team.Players) > 0 {
 			tc := s.teamCtx(g, team)
-			ps, src := g.individual(tc, team.Players[g.r.IntN(len(team.Players))], g.instant(from, latest), dur, to, false)
+			ps, src := g.individual(tc, team.Players[g.R.IntN(len(team.Players))], g.instant(from, latest), dur, to, false)
 			newPS = append(newPS, ps)
 			newSrcs = append(newSrcs, src)
 			rep.NewIndividualSessions = append(rep.NewIndividualSessions, ps.ID)

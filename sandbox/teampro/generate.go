@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/rgen"
 	"github.com/athlake/athlake/sandbox/internal/scale"
 )
 
@@ -89,7 +90,7 @@ func roles(sport string) []string {
 
 // gen makes synthetic records from one seeded random stream.
 type gen struct {
-	r     *rand.Rand
+	rgen.Gen
 	taken func(string) bool // ids in use before this generator
 	made  map[string]bool
 	names struct {
@@ -98,7 +99,7 @@ type gen struct {
 }
 
 func newGen(r *rand.Rand, taken func(string) bool) *gen {
-	g := &gen{r: r, taken: taken, made: map[string]bool{}}
+	g := &gen{Gen: rgen.Gen{R: r, Step: time.Second}, taken: taken, made: map[string]bool{}}
 	g.names.first = strings.Split(firstNames, "|")
 	g.names.last = strings.Split(lastNames, "|")
 	g.names.nick = strings.Split(nicknames, "|")
@@ -111,20 +112,17 @@ func newGen(r *rand.Rand, taken func(string) bool) *gen {
 	return g
 }
 
-func (g *gen) pick(list []string) string { return list[g.r.IntN(len(list))] }
-func (g *gen) chance(p float64) bool     { return g.r.Float64() < p }
-func (g *gen) between(lo, hi int) int    { return lo + g.r.IntN(hi-lo+1) }
-
-// dur is a uniform duration in [lo, hi] in whole seconds.
-func (g *gen) dur(lo, hi time.Duration) time.Duration {
-	return lo + time.Duration(g.r.Int64N(int64((hi-lo)/time.Second)+1))*time.Second
+// later is the time a record stamped at t was last changed: t itself, or
+// with probability p up to a few days later, never after limit.
+func (g *gen) later(t, limit time.Time, p float64) time.Time {
+	return g.Later(t, limit, p, 4*24*time.Hour)
 }
 
 func (g *gen) strp(list []string, p float64) *string {
-	if !g.chance(p) {
+	if !g.Chance(p) {
 		return nil
 	}
-	s := g.pick(list)
+	s := g.Pick(list)
 	return &s
 }
 
@@ -134,7 +132,7 @@ func (g *gen) id() string {
 	var b [8]byte
 	for {
 		for i := range b {
-			b[i] = alphabet[g.r.IntN(len(alphabet))]
+			b[i] = alphabet[g.R.IntN(len(alphabet))]
 		}
 		id := string(b[:])
 		if !g.made[id] && (g.taken == nil || !g.taken(id)) {
@@ -142,22 +140,6 @@ func (g *gen) id() string {
 			return id
 		}
 	}
-}
-
-// later is the time a record stamped at t was last changed: t itself, or
-// with probability p up to a few days later, never after limit.
-func (g *gen) later(t, limit time.Time, p float64) time.Time {
-	if !g.chance(p) {
-		return t
-	}
-	u := t.Add(g.dur(time.Minute, 4*24*time.Hour))
-	if u.After(limit) {
-		u = limit
-	}
-	if u.Before(t) {
-		return t
-	}
-	return u
 }
 
 // CET/CEST: summer time from the last Sunday of March, 01:00 UTC, to the
@@ -199,10 +181,10 @@ type venue struct {
 
 func (g *gen) venue(c city, name string) venue {
 	return venue{
-		lat:   c.lat + (g.r.Float64()*2-1)*0.04,
-		lon:   c.lon + (g.r.Float64()*2-1)*0.06,
-		alt:   c.alt + float64(g.between(-5, 15)),
-		angle: g.r.Float64() * math.Pi,
+		lat:   c.lat + (g.R.Float64()*2-1)*0.04,
+		lon:   c.lon + (g.R.Float64()*2-1)*0.06,
+		alt:   c.alt + float64(g.Between(-5, 15)),
+		angle: g.R.Float64() * math.Pi,
 		arena: name,
 	}
 }
@@ -223,7 +205,7 @@ type teamCtx struct {
 
 func (g *gen) team(i int, c city, sport string, created, limit time.Time, players int) teamCtx {
 	nick := g.names.nick[i%len(g.names.nick)]
-	suffix := []string{"First Team", "U19", "U17", "Women", "Reserves"}[g.r.IntN(5)]
+	suffix := []string{"First Team", "U19", "U17", "Women", "Reserves"}[g.R.IntN(5)]
 	t := &Team{
 		ID:           g.id(),
 		Name:         fmt.Sprintf("%s %s %s", c.name, nick, suffix),
@@ -232,24 +214,24 @@ func (g *gen) team(i int, c city, sport string, created, limit time.Time, player
 	}
 	t.Modified = g.later(created, limit, 0.5)
 	rs := roles(sport)
-	numbers := g.r.Perm(99)
+	numbers := g.R.Perm(99)
 	for k := range players {
-		role := rs[g.r.IntN(len(rs))]
-		if g.chance(0.05) {
+		role := rs[g.R.IntN(len(rs))]
+		if g.Chance(0.05) {
 			role = "" // not set by the coach
 		}
 		t.Players = append(t.Players, Player{
 			PlayerID:     g.id(),
 			PlayerNumber: numbers[k] + 1,
 			Role:         role,
-			FirstName:    g.pick(g.names.first),
-			LastName:     g.pick(g.names.last),
+			FirstName:    g.Pick(g.names.first),
+			LastName:     g.Pick(g.names.last),
 		})
 	}
 	slices.SortFunc(t.Players, func(a, b Player) int { return a.PlayerNumber - b.PlayerNumber })
-	arena := fmt.Sprintf("%s Sports Park, pitch %d", c.name, g.between(1, 4))
+	arena := fmt.Sprintf("%s Sports Park, pitch %d", c.name, g.Between(1, 4))
 	if indoor(sport) {
-		arena = c.name + " Arena, hall " + strconv.Itoa(g.between(1, 3))
+		arena = c.name + " Arena, hall " + strconv.Itoa(g.Between(1, 3))
 	}
 	return teamCtx{team: t, home: home{sport: sport, city: c, venue: g.venue(c, arena)}}
 }
@@ -288,22 +270,22 @@ func program(typ string) int {
 func (g *gen) sessionName(typ string, wall time.Time) string {
 	switch typ {
 	case "MATCH":
-		return []string{"Match against ", "League match: ", "Cup match vs "}[g.r.IntN(3)] + g.pick(g.names.opp)
+		return []string{"Match against ", "League match: ", "Cup match vs "}[g.R.IntN(3)] + g.Pick(g.names.opp)
 	case "GAME":
-		return []string{"Internal game", "Friendly vs " + g.pick(g.names.opp)}[g.r.IntN(2)]
+		return []string{"Internal game", "Friendly vs " + g.Pick(g.names.opp)}[g.R.IntN(2)]
 	case "DRILL":
-		return []string{"Passing drills", "Finishing drills", "Set pieces"}[g.r.IntN(3)]
+		return []string{"Passing drills", "Finishing drills", "Set pieces"}[g.R.IntN(3)]
 	case "TEST":
-		return []string{"Yo-Yo IR1 test", "30-15 IFT", "Sprint test 30 m"}[g.r.IntN(3)]
+		return []string{"Yo-Yo IR1 test", "30-15 IFT", "Sprint test 30 m"}[g.R.IntN(3)]
 	case "STRENGTH AND CONDITION":
-		return []string{"Gym + conditioning", "S&C block"}[g.r.IntN(2)]
+		return []string{"Gym + conditioning", "S&C block"}[g.R.IntN(2)]
 	case "OTHER":
-		return []string{"Team walk", "Mobility & yoga"}[g.r.IntN(2)]
+		return []string{"Team walk", "Mobility & yoga"}[g.R.IntN(2)]
 	}
-	if g.chance(0.5) {
+	if g.Chance(0.5) {
 		return wall.Weekday().String() + " training"
 	}
-	return []string{"Technical session", "Possession game", "Pre-match activation", "Recovery training"}[g.r.IntN(4)]
+	return []string{"Technical session", "Possession game", "Pre-match activation", "Recovery training"}[g.R.IntN(4)]
 }
 
 // Marker names of a program's phases.
@@ -325,39 +307,39 @@ func (g *gen) markers(prog, rows int, utcStart time.Time) []Marker {
 	src := sampleSource{rows: rows, prog: prog}
 	phases := src.phases()
 	at := func(row int) time.Time {
-		return utcStart.Add(time.Duration(row)*100*time.Millisecond + time.Duration(g.r.IntN(1000))*time.Millisecond)
+		return utcStart.Add(time.Duration(row)*100*time.Millisecond + time.Duration(g.R.IntN(1000))*time.Millisecond)
 	}
 	var out []Marker
 	from := 0
 	for k, ph := range phases {
-		if g.chance(0.85) {
+		if g.Chance(0.85) {
 			m := Marker{StartTime: at(from), EndTime: at(ph.end), MarkerType: "PHASE", Name: phaseName(prog, k)}
-			if g.chance(0.3) {
-				m.Note = &[]string{"Cooling down", "High tempo", "Focus on transitions", "Keep it light"}[g.r.IntN(4)]
+			if g.Chance(0.3) {
+				m.Note = &[]string{"Cooling down", "High tempo", "Focus on transitions", "Keep it light"}[g.R.IntN(4)]
 			}
 			out = append(out, m)
 		}
 		from = ph.end
 	}
-	for range g.r.IntN(3) {
-		t := at(g.r.IntN(max(rows, 1)))
-		note := []string{"Sub: #7 on", "Injury stop", "Goal ⚽", "Drinks", "Player left early"}[g.r.IntN(5)]
+	for range g.R.IntN(3) {
+		t := at(g.R.IntN(max(rows, 1)))
+		note := []string{"Sub: #7 on", "Injury stop", "Goal ⚽", "Drinks", "Player left early"}[g.R.IntN(5)]
 		out = append(out, Marker{StartTime: t, EndTime: t, MarkerType: "NOTE", Name: "Note", Note: &note})
 	}
-	if prog != progMatch && g.chance(0.4) && rows > 0 {
-		a := g.r.IntN(rows)
-		out = append(out, Marker{StartTime: at(a), EndTime: at(min(rows, a+600+g.r.IntN(1200))), MarkerType: "RECOVERY", Name: "Water break"})
+	if prog != progMatch && g.Chance(0.4) && rows > 0 {
+		a := g.R.IntN(rows)
+		out = append(out, Marker{StartTime: at(a), EndTime: at(min(rows, a+600+g.R.IntN(1200))), MarkerType: "RECOVERY", Name: "Water break"})
 	}
 	slices.SortStableFunc(out, func(a, b Marker) int { return a.StartTime.Compare(b.StartTime) })
 	return out
 }
 
 func (g *gen) feeling() *string {
-	if g.chance(0.35) {
+	if g.Chance(0.35) {
 		return nil
 	}
 	var f string
-	switch x := g.r.IntN(100); {
+	switch x := g.R.IntN(100); {
 	case x < 5:
 		f = "BAD"
 	case x < 15:
@@ -369,7 +351,7 @@ func (g *gen) feeling() *string {
 	default:
 		f = "AWESOME"
 	}
-	if g.chance(0.3) {
+	if g.Chance(0.3) {
 		f += "," // as the vendor's example sends it
 	}
 	return &f
@@ -380,7 +362,7 @@ func (g *gen) feeling() *string {
 func (g *gen) fields(gps, power bool) []string {
 	var fs []string
 	add := func(p float64, names ...string) {
-		if g.chance(p) {
+		if g.Chance(p) {
 			fs = append(fs, names...)
 		}
 	}
@@ -399,8 +381,8 @@ func (g *gen) fields(gps, power bool) []string {
 	if len(fs) == 0 {
 		fs = append(fs, "hr")
 	}
-	if g.chance(0.35) {
-		g.r.Shuffle(len(fs), func(i, j int) { fs[i], fs[j] = fs[j], fs[i] })
+	if g.Chance(0.35) {
+		g.R.Shuffle(len(fs), func(i, j int) { fs[i], fs[j] = fs[j], fs[i] })
 	}
 	return append([]string{sampleFieldTime}, fs...)
 }
@@ -413,26 +395,26 @@ func (g *gen) anomalies(rows, nFields int) (extra, short map[int]int) {
 	used := map[int]bool{}
 	row := func() int {
 		for {
-			if i := g.r.IntN(rows); !used[i] || len(used) >= rows {
+			if i := g.R.IntN(rows); !used[i] || len(used) >= rows {
 				used[i] = true
 				return i
 			}
 		}
 	}
-	if g.chance(0.4) && nFields > 1 {
+	if g.Chance(0.4) && nFields > 1 {
 		short = map[int]int{}
-		if g.chance(0.3) {
+		if g.Chance(0.3) {
 			used[0] = true
 			short[0] = 1 // like the vendor's first example row
 		}
-		for range g.between(1, 3) {
-			short[row()] = g.between(1, min(3, nFields-1))
+		for range g.Between(1, 3) {
+			short[row()] = g.Between(1, min(3, nFields-1))
 		}
 	}
-	if g.chance(0.3) {
+	if g.Chance(0.3) {
 		extra = map[int]int{}
-		for range g.between(1, 3) {
-			extra[row()] = g.between(1, 2)
+		for range g.Between(1, 3) {
+			extra[row()] = g.Between(1, 2)
 		}
 	}
 	return extra, short
@@ -453,35 +435,35 @@ type pending struct {
 func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit time.Time, participants []int, edited bool) (TeamSession, []PlayerSession, []*sampleSource) {
 	off := cetOffset(utcStart)
 	wallStart := wallOf(utcStart, off)
-	typ := sessionType(g.r.IntN(100))
+	typ := sessionType(g.R.IntN(100))
 	prog := program(typ)
 	v := tc.venue
-	if typ == "MATCH" && g.chance(0.5) {
-		v = g.venue(tc.city, g.pick(g.names.opp)+" stadium")
+	if typ == "MATCH" && g.Chance(0.5) {
+		v = g.venue(tc.city, g.Pick(g.names.opp)+" stadium")
 	}
-	gps := !indoor(tc.sport) && g.chance(0.92)
+	gps := !indoor(tc.sport) && g.Chance(0.92)
 	ts := TeamSession{
 		ID:              g.id(),
 		TeamID:          tc.team.ID,
 		Name:            g.sessionName(typ, wallStart),
 		Type:            typ,
 		Note:            g.strp(g.names.teamNotes, 0.4),
-		RecordStartTime: wallStart.Add(-g.dur(0, 5*time.Minute)),
+		RecordStartTime: wallStart.Add(-g.Dur(0, 5*time.Minute)),
 		StartTime:       wallStart,
 		EndTime:         wallStart.Add(d),
 		Sport:           tc.sport,
 	}
-	ts.RecordEndTime = ts.EndTime.Add(g.dur(0, 10*time.Minute))
+	ts.RecordEndTime = ts.EndTime.Add(g.Dur(0, 10*time.Minute))
 	if gps {
 		lat, lon := f32(v.lat), f32(v.lon)
 		ts.Latitude, ts.Longitude = &lat, &lon
 	}
-	if g.chance(0.85) {
+	if g.Chance(0.85) {
 		a := v.arena
 		ts.Arena = &a
 	}
 	recordEnd := utcStart.Add(ts.RecordEndTime.Sub(ts.StartTime))
-	ts.Created = minTime(recordEnd.Add(g.dur(5*time.Minute, 90*time.Minute)), limit)
+	ts.Created = minTime(recordEnd.Add(g.Dur(5*time.Minute, 90*time.Minute)), limit)
 	ts.Modified = ts.Created
 	if edited {
 		ts.Modified = g.later(ts.Created, limit, 0.2)
@@ -499,7 +481,7 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 			PlayerID:      pl.PlayerID,
 			TeamSessionID: &tsID,
 			Type:          TypeTeam,
-			Created:       minTime(ts.Created.Add(g.dur(time.Second, 30*time.Second)), limit),
+			Created:       minTime(ts.Created.Add(g.Dur(time.Second, 30*time.Second)), limit),
 			Sport:         tc.sport,
 			Name:          ts.Name,
 			Feeling:       g.feeling(),
@@ -511,9 +493,9 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 		}
 		g.stamp(&ps, off, limit, edited)
 		src := &sampleSource{
-			seed: g.r.Uint64(), rows: rows, prog: prog, gps: gps,
+			seed: g.R.Uint64(), rows: rows, prog: prog, gps: gps,
 			lat0: v.lat, lon0: v.lon, alt0: v.alt, angle: v.angle,
-			hasPower: g.chance(0.25), hasRR: g.chance(0.85), prof: profileOf(pl.PlayerID),
+			hasPower: g.Chance(0.25), hasRR: g.Chance(0.85), prof: profileOf(pl.PlayerID),
 		}
 		ps.Fields = g.fields(gps, src.hasPower)
 		ps.Extra, ps.Short = g.anomalies(rows, len(ps.Fields))
@@ -531,14 +513,14 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 	off := cetOffset(utcStart)
 	wallStart := wallOf(utcStart, off)
 	rows := int(d / (100 * time.Millisecond))
-	gps := g.chance(0.95)
+	gps := g.Chance(0.95)
 	ps := PlayerSession{
 		ID:         g.id(),
 		PlayerID:   player.PlayerID,
 		Type:       TypeIndividual,
-		Created:    minTime(utcStart.Add(d).Add(g.dur(2*time.Minute, 2*time.Hour)), limit),
+		Created:    minTime(utcStart.Add(d).Add(g.Dur(2*time.Minute, 2*time.Hour)), limit),
 		Sport:      "RUNNING",
-		Name:       g.pick(g.names.ind),
+		Name:       g.Pick(g.names.ind),
 		Feeling:    g.feeling(),
 		Note:       g.strp(g.names.psNotes, 0.3),
 		StartTime:  wallStart,
@@ -549,9 +531,9 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 	g.stamp(&ps, off, limit, edited)
 	start := g.venue(tc.city, "")
 	src := &sampleSource{
-		seed: g.r.Uint64(), rows: rows, prog: progRun, gps: gps,
+		seed: g.R.Uint64(), rows: rows, prog: progRun, gps: gps,
 		lat0: start.lat, lon0: start.lon, alt0: start.alt, angle: 0,
-		hasPower: g.chance(0.4), hasRR: g.chance(0.7), prof: profileOf(player.PlayerID),
+		hasPower: g.Chance(0.4), hasRR: g.Chance(0.7), prof: profileOf(player.PlayerID),
 	}
 	ps.Fields = g.fields(gps, src.hasPower)
 	ps.Extra, ps.Short = g.anomalies(rows, len(ps.Fields))
@@ -566,7 +548,7 @@ func (g *gen) stamp(ps *PlayerSession, off int, limit time.Time, edited bool) {
 	if edited {
 		ps.Modified = g.later(ps.Created, limit, 0.15)
 	}
-	if g.chance(0.92) {
+	if g.Chance(0.92) {
 		ps.TimezoneOffset = &off
 	}
 }
@@ -582,7 +564,7 @@ func minTime(a, b time.Time) time.Time {
 func (g *gen) participants(n int, all bool) []int {
 	var out []int
 	for k := range n {
-		if all || g.chance(0.9) {
+		if all || g.Chance(0.9) {
 			out = append(out, k)
 		}
 	}
@@ -605,9 +587,9 @@ func generate(g *gen, p params, start time.Time) (Dataset, map[string]*sampleSou
 	for i := range p.teams {
 		sport := "SOCCER"
 		if i > 0 {
-			sport = sports[g.r.IntN(len(sports))]
+			sport = sports[g.R.IntN(len(sports))]
 		}
-		created := start.Add(-time.Duration(p.historyDays)*24*time.Hour - g.dur(30*24*time.Hour, 900*24*time.Hour))
+		created := start.Add(-time.Duration(p.historyDays)*24*time.Hour - g.Dur(30*24*time.Hour, 900*24*time.Hour))
 		tc := g.team(i, cs[i%len(cs)], sport, created, limit, p.players)
 		teams = append(teams, tc)
 		homes[tc.team.ID] = tc.home
@@ -616,12 +598,12 @@ func generate(g *gen, p params, start time.Time) (Dataset, map[string]*sampleSou
 
 	var work []pending
 	for _, tc := range teams {
-		days := g.r.Perm(p.historyDays)[:min(p.sessions, p.historyDays)]
+		days := g.R.Perm(p.historyDays)[:min(p.sessions, p.historyDays)]
 		for _, dd := range days {
 			// Local 09:00–19:30.
-			wall := today.Add(-time.Duration(dd+1) * 24 * time.Hour).Add(g.dur(9*time.Hour, 19*time.Hour+30*time.Minute))
+			wall := today.Add(-time.Duration(dd+1) * 24 * time.Hour).Add(g.Dur(9*time.Hour, 19*time.Hour+30*time.Minute))
 			utcStart, _ := utcOfWall(wall)
-			ts, pss, ss := g.teamSession(tc, utcStart, g.dur(p.minDur, p.maxDur), limit, g.participants(len(tc.team.Players), p.allPlay), true)
+			ts, pss, ss := g.teamSession(tc, utcStart, g.Dur(p.minDur, p.maxDur), limit, g.participants(len(tc.team.Players), p.allPlay), true)
 			d.TeamSessions = append(d.TeamSessions, ts)
 			for k := range pss {
 				d.PlayerSessions = append(d.PlayerSessions, pss[k])
@@ -633,17 +615,17 @@ func generate(g *gen, p params, start time.Time) (Dataset, map[string]*sampleSou
 	// session of the day. At small scale, one each for two players.
 	var who []int
 	if p.allPlay {
-		who = g.r.Perm(p.players)[:min(p.individual, p.players)]
+		who = g.R.Perm(p.players)[:min(p.individual, p.players)]
 	}
 	for k := range p.individual {
-		tc := teams[g.r.IntN(len(teams))]
-		pi := g.r.IntN(len(tc.team.Players))
+		tc := teams[g.R.IntN(len(teams))]
+		pi := g.R.IntN(len(tc.team.Players))
 		if who != nil {
 			tc, pi = teams[0], who[k%len(who)]
 		}
-		wall := today.Add(-time.Duration(g.r.IntN(p.historyDays)+1) * 24 * time.Hour).Add(g.dur(6*time.Hour, 8*time.Hour-time.Second))
+		wall := today.Add(-time.Duration(g.R.IntN(p.historyDays)+1) * 24 * time.Hour).Add(g.Dur(6*time.Hour, 8*time.Hour-time.Second))
 		utcStart, _ := utcOfWall(wall)
-		ps, src := g.individual(tc, tc.team.Players[pi], utcStart, g.dur(p.indMin, p.indMax), limit, true)
+		ps, src := g.individual(tc, tc.team.Players[pi], utcStart, g.Dur(p.indMin, p.indMax), limit, true)
 		d.PlayerSessions = append(d.PlayerSessions, ps)
 		srcs[ps.ID] = src
 	}
