@@ -316,23 +316,8 @@ func appendText(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			var rep string
-			switch {
-			case c == '&':
-				rep = "&amp;"
-			case c == '<':
-				rep = "&lt;"
-			case c == '>':
-				rep = "&gt;"
-			case c == '"':
-				rep = "&quot;"
-			case c == '\'':
-				rep = "&apos;"
-			case c == '\r':
-				rep = "&#xD;"
-			case c < 0x20 && c != '\t' && c != '\n':
-				rep = "\uFFFD"
-			default:
+			rep := asciiEscapes[c]
+			if rep == "" {
 				i++
 				continue
 			}
@@ -352,6 +337,17 @@ func appendText(b []byte, s string) []byte {
 	}
 	return append(b, s[start:]...)
 }
+
+// asciiEscapes is how appendText spells an ASCII character ("" for as is).
+var asciiEscapes = func() (e [utf8.RuneSelf]string) {
+	for c := range byte(0x20) {
+		if c != '\t' && c != '\n' {
+			e[c] = "\uFFFD"
+		}
+	}
+	e['&'], e['<'], e['>'], e['"'], e['\''], e['\r'] = "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#xD;"
+	return e
+}()
 
 // xmlChar reports whether XML 1.0 allows r (beyond ASCII).
 func xmlChar(r rune) bool {
