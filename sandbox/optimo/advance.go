@@ -167,12 +167,8 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 				made = append(made, w)
 			}
 		}
-		slices.SortStableFunc(made, func(a, b Workout) int { return byCreated(a.CreatedAt, b.CreatedAt) })
-		for i := range made {
-			made[i].WorkoutID = maxWorkout + 1 + int64(i)
-			rep.NewWorkouts = append(rep.NewWorkouts, made[i].WorkoutID)
-		}
-		data.Workouts = append(data.Workouts, made...)
+		data.Workouts, rep.NewWorkouts = appendNew(data.Workouts, made, maxWorkout,
+			func(w *Workout) (*int64, time.Time) { return &w.WorkoutID, w.CreatedAt })
 	}
 
 	// New assessments.
@@ -193,13 +189,27 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 				made = append(made, a)
 			}
 		}
-		slices.SortStableFunc(made, func(a, b Assessment) int { return byCreated(a.CreatedAt, b.CreatedAt) })
-		for i := range made {
-			made[i].AssessmentID = maxAssessment + 1 + int64(i)
-			rep.NewAssessments = append(rep.NewAssessments, made[i].AssessmentID)
-		}
-		data.Assessments = append(data.Assessments, made...)
+		data.Assessments, rep.NewAssessments = appendNew(data.Assessments, made, maxAssessment,
+			func(a *Assessment) (*int64, time.Time) { return &a.AssessmentID, a.CreatedAt })
 	}
+}
+
+// appendNew appends the new records made to recs in the order of their
+// creation, with ids after maxID, and returns them and the new ids. key
+// gives a record's id and created_at.
+func appendNew[T any](recs, made []T, maxID int64, key func(*T) (*int64, time.Time)) ([]T, []int64) {
+	slices.SortStableFunc(made, func(a, b T) int {
+		_, ca := key(&a)
+		_, cb := key(&b)
+		return byCreated(ca, cb)
+	})
+	var ids []int64
+	for i := range made {
+		id, _ := key(&made[i])
+		*id = maxID + 1 + int64(i)
+		ids = append(ids, *id)
+	}
+	return append(recs, made...), ids
 }
 
 // changed is a new value of a metric, different from v: a few of the
