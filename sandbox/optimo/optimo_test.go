@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -45,11 +44,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 		o.CoachToken = coachToken
 	}
 	s := New(o)
-	mux := http.NewServeMux()
-	mux.Handle(prefix+"/", http.StripPrefix(prefix, s))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &fixture{t: t, s: s, srv: srv}
+	return &fixture{t: t, s: s, srv: simtest.Mount(t, prefix, s)}
 }
 
 type reply struct {
@@ -62,24 +57,13 @@ type reply struct {
 // token (none when empty).
 func (f *fixture) do(method, path, token, password, body string) reply {
 	f.t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+prefix+path, strings.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	req := simtest.Request(f.t, method, f.srv.URL+prefix+path, strings.NewReader(body))
 	if token != "" {
 		req.SetBasicAuth(token, password)
 	}
 	req.Header.Set("User-Agent", "athlake-test/1")
-	resp, err := f.srv.Client().Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		f.t.Fatalf("%s %s: reading body: %v", method, path, err)
-	}
-	return reply{resp.StatusCode, resp.Header, b}
+	status, header, b := simtest.Do(f.t, f.srv.Client(), req)
+	return reply{status, header, b}
 }
 
 // requestXML is a method call with its arguments (name, value pairs).

@@ -41,11 +41,7 @@ type fixture struct {
 func newFixture(t *testing.T, seed int64) *fixture {
 	t.Helper()
 	s := New(Options{Seed: seed, Scale: scale.Small, APIKey: testKey})
-	mux := http.NewServeMux()
-	mux.Handle(prefix+"/", http.StripPrefix(prefix, s))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &fixture{t: t, s: s, srv: srv}
+	return &fixture{t: t, s: s, srv: simtest.Mount(t, prefix, s)}
 }
 
 type reply struct {
@@ -63,23 +59,12 @@ func (f *fixture) get(path string) reply {
 
 func (f *fixture) do(method, path, auth string) reply {
 	f.t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+prefix+path, nil)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	req := simtest.Request(f.t, method, f.srv.URL+prefix+path, nil)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := f.srv.Client().Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		f.t.Fatalf("%s %s: reading body: %v", method, path, err)
-	}
-	return reply{resp.StatusCode, resp.Header, b}
+	status, header, body := simtest.Do(f.t, f.srv.Client(), req)
+	return reply{status, header, body}
 }
 
 type envelope struct {

@@ -56,19 +56,8 @@ func newFixture(t *testing.T, o Options) *fixture {
 		o.Clock = clock.Now
 	}
 	s := New(o)
-	// Mounted like the combined sandbox does: no http.ServeMux, which
-	// cleans paths (an id ".." sent as %2E%2E must reach the server).
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.EscapedPath(), mount+"/") {
-			http.NotFound(w, r)
-			return
-		}
-		http.StripPrefix(mount, s).ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	hc := *srv.Client()
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &fixture{t: t, s: s, srv: srv, clock: clock, hc: &hc}
+	srv := simtest.Mount(t, mount, s)
+	return &fixture{t: t, s: s, srv: srv, clock: clock, hc: srv.Client()}
 }
 
 type reply struct {
@@ -79,26 +68,15 @@ type reply struct {
 
 func (f *fixture) do(req *http.Request) reply {
 	f.t.Helper()
-	resp, err := f.hc.Do(req)
-	if err != nil {
-		f.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		f.t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
-	}
-	return reply{resp.StatusCode, resp.Header, b}
+	status, header, body := simtest.Do(f.t, f.hc, req)
+	return reply{status, header, body}
 }
 
 // call requests path (relative to the mount point) with a bearer token
 // ("" for none).
 func (f *fixture) call(method, path, token string) reply {
 	f.t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+mount+path, nil)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	req := simtest.Request(f.t, method, f.srv.URL+mount+path, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -1,14 +1,65 @@
-// Package simtest holds what the simulators' tests share: a fake clock and
-// the check that a simulator is deterministic.
+// Package simtest holds what the simulators' tests share: a simulator
+// mounted on a test server, requests to it, a fake clock and the check
+// that a simulator is deterministic.
 package simtest
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
+
+// Mount serves h under prefix on a test server closed when the test
+// ends, the way the combined sandbox mounts a simulator: paths outside
+// prefix are 404s, and no http.ServeMux cleans paths (an id ".." sent as
+// %2E%2E must reach the simulator). The server's client does not follow
+// redirects.
+func Mount(t testing.TB, prefix string, h http.Handler) *httptest.Server {
+	t.Helper()
+	strip := http.StripPrefix(prefix, h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.EscapedPath(), prefix+"/") {
+			http.NotFound(w, r)
+			return
+		}
+		strip.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	srv.Client().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return srv
+}
+
+// Request returns a new request; a failure ends the test.
+func Request(t testing.TB, method, url string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// Do sends req with c and reads the whole response; a failure ends the
+// test.
+func Do(t testing.TB, c *http.Client, req *http.Request) (status int, header http.Header, body []byte) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
 
 // Clock is a clock a test sets and moves, safe for concurrent use.
 type Clock struct {
