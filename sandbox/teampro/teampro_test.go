@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -437,6 +438,19 @@ type rowStats struct {
 // rows: extra and short are what the rows' lengths say.
 func decodeSamples(t *testing.T, id string, fields []string, rows [][]json.RawMessage, st *rowStats) (samples []Sample, extra, short map[int]int) {
 	t.Helper()
+	// cols are the Sample fields the columns fill, by their JSON names.
+	cols := make([]int, len(fields))
+	for j, name := range fields {
+		cols[j] = -1
+		for k := range reflect.TypeFor[Sample]().NumField() {
+			if reflect.TypeFor[Sample]().Field(k).Tag.Get("json") == name {
+				cols[j] = k
+			}
+		}
+		if cols[j] < 0 {
+			t.Fatalf("%s: unknown field %q", id, name)
+		}
+	}
 	samples = make([]Sample, len(rows))
 	for i, row := range rows {
 		st.rows++
@@ -486,36 +500,19 @@ func decodeSamples(t *testing.T, id string, fields []string, rows [][]json.RawMe
 				st.midNulls++
 				sawNull = false
 			}
-			v, err := strconv.ParseFloat(raw, 64)
-			if err != nil {
-				t.Fatalf("%s row %d: %s = %s", id, i, fields[j], raw)
-			}
-			p := &v
-			switch fields[j] {
-			case "distance":
-				x.Distance = p
-			case "hr":
-				x.HR = p
-			case "speed":
-				x.Speed = p
-			case "cadence":
-				x.Cadence = p
-			case "lat":
-				x.Lat = p
-			case "lon":
-				x.Lon = p
-			case "altitude":
-				x.Altitude = p
-			case "forward_acceleration":
-				x.ForwardAcceleration = p
-			case "power":
+			switch f := reflect.ValueOf(x).Elem().Field(cols[j]).Addr().Interface().(type) {
+			case **float64:
+				v, err := strconv.ParseFloat(raw, 64)
+				if err != nil {
+					t.Fatalf("%s row %d: %s = %s", id, i, fields[j], raw)
+				}
+				*f = &v
+			case **int64:
 				n, err := strconv.ParseInt(raw, 10, 64)
 				if err != nil {
-					t.Fatalf("%s row %d: power %s is not an integer", id, i, raw)
+					t.Fatalf("%s row %d: %s %s is not an integer", id, i, fields[j], raw)
 				}
-				x.Power = &n
-			default:
-				t.Fatalf("%s: unknown field %q", id, fields[j])
+				*f = &n
 			}
 		}
 		for _, raw := range row[min(len(row), len(fields)):] {
