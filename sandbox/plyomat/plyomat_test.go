@@ -469,31 +469,25 @@ func TestAuthAndErrors(t *testing.T) {
 		t.Errorf("server without a key accepted an empty bearer: %d", rec.Code)
 	}
 
+	// Requests by the answer they get.
 	for _, c := range []struct {
-		method, path string
-		status       int
-		code         string
+		status int
+		code   string
+		reqs   []string // "METHOD path"
 	}{
-		{"GET", "/athletes/no-such-athlete", 404, "not_found"},
-		{"GET", "/sets/no-such-set", 404, "not_found"},
-		{"GET", "/sessions/x", 404, "not_found"},
-		{"GET", "/groups/x", 404, "not_found"},
-		{"GET", "/devices/x", 404, "not_found"},
-		{"GET", "/assessments/x", 404, "not_found"},
-		{"GET", "/nothing", 404, "not_found"},
-		{"GET", "/athletes/", 404, "not_found"},
-		{"GET", "/org", 404, "not_found"},
-		{"GET", "/org/members/x", 404, "not_found"},
-		{"POST", "/athletes", 405, "method_not_allowed"},
-		{"DELETE", "/sets/x", 405, "method_not_allowed"},
-		{"PUT", "/org/members", 405, "method_not_allowed"},
+		{404, "not_found", []string{"GET /athletes/no-such-athlete", "GET /sets/no-such-set", "GET /sessions/x", "GET /groups/x",
+			"GET /devices/x", "GET /assessments/x", "GET /nothing", "GET /athletes/", "GET /org", "GET /org/members/x"}},
+		{405, "method_not_allowed", []string{"POST /athletes", "DELETE /sets/x", "PUT /org/members"}},
 	} {
-		r := f.do(c.method, c.path, "Bearer "+testKey)
-		if r.status != c.status || errCode(r.body) != c.code {
-			t.Errorf("%s %s: %d %s; want %d %s", c.method, c.path, r.status, r.body, c.status, c.code)
-		}
-		if ct := r.header.Get("Content-Type"); ct != "application/json" {
-			t.Errorf("%s %s: Content-Type %q", c.method, c.path, ct)
+		for _, req := range c.reqs {
+			method, path, _ := strings.Cut(req, " ")
+			r := f.do(method, path, "Bearer "+testKey)
+			if r.status != c.status || errCode(r.body) != c.code {
+				t.Errorf("%s: %d %s; want %d %s", req, r.status, r.body, c.status, c.code)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("%s: Content-Type %q", req, ct)
+			}
 		}
 	}
 
