@@ -50,6 +50,10 @@ type gen struct {
 	names struct{ female, male, last, groups, sessions, notes []string }
 }
 
+// changeLag bounds how long after its stamp a generated record was last
+// changed.
+const changeLag = 5 * 24 * time.Hour
+
 func newGen(r *rand.Rand) *gen {
 	g := &gen{Gen: rgen.Gen{R: r, Step: time.Millisecond}}
 	g.names.female = strings.Fields(femaleNames)
@@ -59,12 +63,6 @@ func newGen(r *rand.Rand) *gen {
 	g.names.sessions = strings.Split(sessionKind, "|")
 	g.names.notes = strings.Split(noteTexts, "|")
 	return g
-}
-
-// later is the time a record stamped at t was last changed: t itself, or
-// with probability p up to a few days later, never after limit.
-func (g *gen) later(t, limit time.Time, p float64) time.Time {
-	return g.Later(t, limit, p, 5*24*time.Hour)
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
@@ -135,7 +133,7 @@ func (g *gen) athlete(id string, created, limit time.Time) Athlete {
 		a.ExternalSource = g.al.strs.new(src)
 		a.ExternalID = g.al.strs.new(fmt.Sprintf("%s-%05d", strings.ToUpper(src[:2]), g.R.IntN(100000)))
 	}
-	a.UpdatedAt = g.later(created, limit, 0.3)
+	a.UpdatedAt = g.Later(created, limit, 0.3, changeLag)
 	return a
 }
 
@@ -153,7 +151,7 @@ func (g *gen) group(name string, created, limit time.Time) Group {
 	if g.Chance(0.6) {
 		gr.Description = g.al.strs.new(name + " squad, tested weekly")
 	}
-	gr.UpdatedAt = g.later(created, limit, 0.3)
+	gr.UpdatedAt = g.Later(created, limit, 0.3, changeLag)
 	return gr
 }
 
@@ -166,7 +164,7 @@ func (g *gen) device(created, limit time.Time) Device {
 		FirmwareVersion: fmt.Sprintf("%d.%d.%d", g.Between(2, 4), g.R.IntN(10), g.R.IntN(20)),
 		CreatedAt:       created,
 	}
-	d.UpdatedAt = g.later(created, limit, 0.5)
+	d.UpdatedAt = g.Later(created, limit, 0.5, changeLag)
 	d.Calibration = map[string]any{
 		"offset_ms":  round2(g.R.Float64()*4 - 2),
 		"checked_at": ms(d.UpdatedAt).Format(wireTime),
@@ -201,7 +199,7 @@ func (g *gen) orgMembers(n int, start time.Time) []OrgMember {
 			Role:      roles[i],
 			CreatedAt: created,
 		}
-		m.UpdatedAt = g.later(created, start.Add(-time.Hour), 0.3)
+		m.UpdatedAt = g.Later(created, start.Add(-time.Hour), 0.3, changeLag)
 		// The last members (never the owner) are archived.
 		if i >= n-archived && i > 0 {
 			at, _ := g.instant(created, start.Add(-time.Hour))
@@ -236,7 +234,7 @@ func (g *gen) assessment(athleteID string, assessed, limit time.Time) Assessment
 	if a.CreatedAt.After(limit) {
 		a.CreatedAt = limit
 	}
-	a.UpdatedAt = g.later(a.CreatedAt, limit, 0.15)
+	a.UpdatedAt = g.Later(a.CreatedAt, limit, 0.15, changeLag)
 	return a
 }
 
@@ -266,7 +264,7 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 	for i := range sets {
 		sets[i] = g.set(s, base, t)
 		st := &sets[i]
-		st.UpdatedAt = g.later(st.CreatedAt, limit, pUpdate)
+		st.UpdatedAt = g.Later(st.CreatedAt, limit, pUpdate, changeLag)
 		t = st.CreatedAt.Add(g.Dur(time.Minute, 4*time.Minute))
 	}
 	last := sets[nSets-1].CreatedAt
@@ -279,7 +277,7 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 		s.CreatedAt = end.Add(g.Dur(0, 5*time.Second))
 	}
 	if later {
-		s.UpdatedAt = g.later(s.CreatedAt, limit, 0.1)
+		s.UpdatedAt = g.Later(s.CreatedAt, limit, 0.1, changeLag)
 	} else {
 		s.UpdatedAt = s.CreatedAt
 	}

@@ -98,6 +98,10 @@ type gen struct {
 	}
 }
 
+// changeLag bounds how long after its stamp a generated record was last
+// changed.
+const changeLag = 4 * 24 * time.Hour
+
 func newGen(r *rand.Rand, taken func(string) bool) *gen {
 	g := &gen{Gen: rgen.Gen{R: r, Step: time.Second}, taken: taken, made: map[string]bool{}}
 	g.names.first = strings.Split(firstNames, "|")
@@ -110,12 +114,6 @@ func newGen(r *rand.Rand, taken func(string) bool) *gen {
 	g.names.products = strings.Split(products, "|")
 	g.names.watches = strings.Split(watches, "|")
 	return g
-}
-
-// later is the time a record stamped at t was last changed: t itself, or
-// with probability p up to a few days later, never after limit.
-func (g *gen) later(t, limit time.Time, p float64) time.Time {
-	return g.Later(t, limit, p, 4*24*time.Hour)
 }
 
 func (g *gen) strp(list []string, p float64) *string {
@@ -212,7 +210,7 @@ func (g *gen) team(i int, c city, sport string, created, limit time.Time, player
 		Organisation: c.name + " " + nick + " Sports Club",
 		Created:      created,
 	}
-	t.Modified = g.later(created, limit, 0.5)
+	t.Modified = g.Later(created, limit, 0.5, changeLag)
 	rs := roles(sport)
 	numbers := g.R.Perm(99)
 	for k := range players {
@@ -466,7 +464,7 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 	ts.Created = minTime(recordEnd.Add(g.Dur(5*time.Minute, 90*time.Minute)), limit)
 	ts.Modified = ts.Created
 	if edited {
-		ts.Modified = g.later(ts.Created, limit, 0.2)
+		ts.Modified = g.Later(ts.Created, limit, 0.2, changeLag)
 	}
 	rows := int(d / (100 * time.Millisecond))
 	ts.Markers = g.markers(prog, rows, utcStart)
@@ -546,7 +544,7 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 func (g *gen) stamp(ps *PlayerSession, off int, limit time.Time, edited bool) {
 	ps.Modified = ps.Created
 	if edited {
-		ps.Modified = g.later(ps.Created, limit, 0.15)
+		ps.Modified = g.Later(ps.Created, limit, 0.15, changeLag)
 	}
 	if g.Chance(0.92) {
 		ps.TimezoneOffset = &off
