@@ -16,12 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/sandbox"
-	sbo "github.com/athlake/athlake/sandbox/optimo"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
-	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
 
 // TestMain doubles as a child process: with ATHLAKE_CHILD_CONFIG set, the
@@ -132,81 +129,6 @@ func (w *dieAfterWriter) Commit() error {
 	err := w.Writer.Commit()
 	w.d.wrote(w.key)
 	return err
-}
-
-// TestKilledSyncsConverge kills syncs with SIGKILL at random moments, then
-// lets one finish: the views must equal the sandbox's truth exactly, with no
-// key doubled. The vendor's data moves on between attempts, as it would.
-func TestKilledSyncsConverge(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, 21)
-	killAndFinish(t, h.dir, h.cfg, 21, 8, func(attempt int, finished bool) {
-		if finished || attempt%3 == 2 {
-			h.sb.Plyomat.Advance(12 * time.Hour)
-		}
-	})
-	h.assertExact(expected(h.sb.Plyomat.Truth()))
-	if t.Failed() {
-		st := readState(t, h, "plyomat")
-		t.Logf("state: sets=%s sessions=%s", st["sets"], st["sessions"])
-		for _, q := range []string{
-			"SELECT _run_id, count(*), max(updated_at), max(created_at) FROM read_parquet('" + h.cfg.Output + "/plyomat/sets/**/*.parquet') GROUP BY 1 ORDER BY 1",
-		} {
-			t.Logf("%s: %v", q, h.query(q))
-		}
-		runs, _ := filepath.Glob(filepath.Join(h.cfg.Output, "_runs", "*.json"))
-		for _, r := range runs {
-			b, _ := os.ReadFile(r)
-			t.Logf("%s", b)
-		}
-	}
-	for _, q := range []string{
-		"SELECT count(*) - count(DISTINCT id) FROM plyomat_sets",
-		"SELECT count(*) - count(DISTINCT (set_id, rep_index)) FROM plyomat_reps",
-		"SELECT count(*) - count(DISTINCT id) FROM plyomat_sessions",
-	} {
-		if got := h.query(q); got[0][0] != "0" {
-			t.Errorf("%s = %s", q, got[0][0])
-		}
-	}
-}
-
-// TestKilledTeamProSyncsConverge is the crash test for Team Pro:
-// per-session checkpoints and the 10 Hz samples survive SIGKILL.
-//
-// Access tokens keep their 12 h here. A kill between the vendor rotating
-// the refresh token and athlake saving the new one loses the authorization
-// (the old token no longer works): no client can close that window, and the
-// next run says to run `athlake auth teampro` again. With a refresh every
-// 12 hours the window is a few milliseconds a day.
-func TestKilledTeamProSyncsConverge(t *testing.T) {
-	t.Parallel()
-	// The vendor's 1/s limit would make these runs take minutes; lift it
-	// on both sides (the limiter has tests of its own).
-	h := newTPHarness(t, 23, sbt.Options{Rate: 1000, Burst: 100000})
-	h.cfg.Sources.teampro().Rate, h.cfg.Sources.teampro().Burst = 1000, 100000
-	h.cfg.Sources.teampro().Lookback = connector.Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
-	killAndFinish(t, h.dir, h.cfg, 23, 2, func(attempt int, finished bool) {
-		if finished || attempt == 0 {
-			h.sb.TeamPro.Advance(24 * time.Hour)
-		}
-	})
-	h.assertExact(tpExpected(h.sb.TeamPro.Truth()))
-}
-
-// TestKilledOptimoSyncsConverge is the crash test for Optimo: per-page
-// checkpoints of passes (re-read boundary pages, watermarks bounded by the
-// pass's start) survive SIGKILL while the vendor's data moves on.
-func TestKilledOptimoSyncsConverge(t *testing.T) {
-	t.Parallel()
-	h := newOPHarness(t, 24, sbo.Options{Scale: sandbox.ScaleMedium})
-	dir := filepath.Dir(h.cfg.Output)
-	killAndFinish(t, dir, h.cfg, 24, 4, func(attempt int, finished bool) {
-		if finished || attempt%2 == 1 {
-			h.sb.Optimo.Advance(12 * time.Hour)
-		}
-	})
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 }
 
 // TestSIGTERMStopsCleanly: a terminated sync commits what is complete,

@@ -120,7 +120,9 @@ func (h *opHarness) assertExact(want map[string][][]string) {
 	assertViews(h.t, h.query, "optimo_", opQueries, want)
 }
 
-func TestOptimoBackfillAndIncrementalExact(t *testing.T) {
+// TestOptimoBackfillMinimumRequests: a backfill makes one request per page
+// of each method, no more (the conformance suite proves it exact).
+func TestOptimoBackfillMinimumRequests(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 41, sbo.Options{})
 	sum, err := h.run()
@@ -137,14 +139,6 @@ func TestOptimoBackfillAndIncrementalExact(t *testing.T) {
 	if got != minimum {
 		t.Errorf("backfill made %d requests, the minimum is %d", got, minimum)
 	}
-
-	h.sb.Optimo.Advance(36 * time.Hour)
-	h.sb.Optimo.ResetStats()
-	if _, err := h.run(); err != nil {
-		t.Fatal(err)
-	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
-	t.Logf("incremental: %d requests", h.sb.Optimo.Stats().Total)
 }
 
 // TestOptimoQuotaStopsAndResumes: the budget runs out in the middle of a
@@ -222,22 +216,6 @@ func TestOptimoVendorQuotaAnd429(t *testing.T) {
 	}
 }
 
-func TestOptimoFaultsAndRequestRoot(t *testing.T) {
-	t.Parallel()
-	h := newOPHarness(t, 44, sbo.Options{})
-	h.sb.Optimo.SetFaults(sbo.Faults{ErrorRate: 0.1, MalformedOnce: true, HTMLOnce: true, RequestRootRate: 0.5})
-	if _, err := h.run(); err != nil {
-		t.Fatal(err)
-	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
-	h.sb.Optimo.SetFaults(sbo.Faults{MalformedAlways: true})
-	h.sb.Optimo.Advance(24 * time.Hour)
-	_, err := h.run()
-	if err == nil || errors.Is(err, pipeline.ErrStopEarly) {
-		t.Fatalf("permanently malformed responses: err = %v", err)
-	}
-}
-
 func TestOptimoCoachTokenSkipsCoaches(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 45, sbo.Options{})
@@ -257,32 +235,18 @@ func TestOptimoCoachTokenSkipsCoaches(t *testing.T) {
 	}
 }
 
-func TestOptimoUnchangedSyncWritesNothingAndEmptiedCoachesEmpty(t *testing.T) {
+// TestOptimoEmptiedCoachesEmpty: the coaches snapshot follows the vendor
+// down to nothing (the conformance suite proves an unchanged sync writes
+// nothing).
+func TestOptimoEmptiedCoachesEmpty(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 47, sbo.Options{})
 	if _, err := h.run(); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := parquetFiles(t, h.cfg.Output)
-	// Nothing changed at the vendor: the overlap's records are read again
-	// and skipped, the coaches snapshot is the same: no file.
-	sum, err := h.run()
-	if err != nil {
-		t.Fatal(err)
+	if n := h.query("SELECT count(*) > 0 FROM optimo_coaches"); n[0][0] != "true" {
+		t.Fatal("no coaches: the test would prove nothing")
 	}
-	if sum.Files != 0 {
-		t.Errorf("a sync that found nothing new wrote %d files (rows %v)", sum.Files, sum.Rows)
-	}
-	if n, _ := parquetFiles(t, h.cfg.Output); n != files {
-		t.Errorf("Parquet files: %d -> %d after a sync that found nothing new", files, n)
-	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
-	// New records still arrive, exactly.
-	h.sb.Optimo.Advance(36 * time.Hour)
-	if _, err := h.run(); err != nil {
-		t.Fatal(err)
-	}
-	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
 
 	// Every coach deleted at the vendor: the view empties.
 	h.sb.Optimo.Mutate(func(d *sbo.Dataset) { d.Coaches = nil })
