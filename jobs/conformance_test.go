@@ -84,6 +84,9 @@ type simulator struct {
 	badSecret func() (secret, key string)
 	// kills is how many runs the SIGKILL test kills.
 	kills int
+	// commitBytes, if set, is the commit size of the runs that stop at
+	// each checkpoint (the default gives a small simulator too few).
+	commitBytes int64
 }
 
 // lake is a source's simulator on a real loopback listener and a lake in
@@ -409,7 +412,7 @@ func testResumeFromEveryCheckpoint(t *testing.T, source string) {
 	scratch.cfg = &Config{Output: filepath.Join(l.dir, "whole"), DuckDB: filepath.Join(l.dir, "whole.duckdb"), Sources: l.cfg.Sources}
 	env := scratch.env()
 	env.WrapStore = count.wrap
-	if _, err := scratch.runEnv(env, RunOptions{CommitBytes: 1}); err != nil {
+	if _, err := scratch.runEnv(env, RunOptions{CommitBytes: l.sim.commitBytes}); err != nil {
 		t.Fatal(err)
 	}
 	markers := count.n
@@ -426,13 +429,13 @@ func testResumeFromEveryCheckpoint(t *testing.T, source string) {
 			fail := &stopAfterMarkers{limit: n}
 			env := r.env()
 			env.WrapStore = fail.wrap
-			if _, err := r.runEnv(env, RunOptions{CommitBytes: 1}); err == nil && n < markers {
+			if _, err := r.runEnv(env, RunOptions{CommitBytes: l.sim.commitBytes}); err == nil && n < markers {
 				t.Errorf("the run did not fail after its marker %d of %d", n, markers)
 			}
 			if fail.n != n {
 				t.Fatalf("the run wrote %d markers, want %d", fail.n, n)
 			}
-			if _, err := r.run(RunOptions{CommitBytes: 1}); err != nil {
+			if _, err := r.run(RunOptions{CommitBytes: l.sim.commitBytes}); err != nil {
 				t.Fatalf("the run after the one stopped at marker %d: %v", n, err)
 			}
 			r.assertExact(want)

@@ -112,25 +112,31 @@ func teamproSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	sec.Rate, sec.Burst = 1000, 100000
 	sec.Lookback = connector.Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
 	tp := sb.TeamPro
-	// One team session of the three (and the INDIVIDUAL ones): the 10 Hz
-	// samples of the others would only make every comparison slower.
-	tp.Mutate(func(d *sbt.Dataset) {
-		keep := d.TeamSessions[0].ID
-		d.TeamSessions = d.TeamSessions[:1]
-		d.PlayerSessions = slices.DeleteFunc(d.PlayerSessions, func(x sbt.PlayerSession) bool {
-			return x.TeamSessionID != nil && *x.TeamSessionID != keep
-		})
-	})
+	// A minute of 10 Hz samples a session: the hours of the generated
+	// ones would only make every run and comparison slower.
+	trimmed := map[string]bool{}
+	trim := func() {
+		for _, ps := range tp.TruthWithoutSamples().PlayerSessions {
+			if !trimmed[ps.ID] {
+				trimmed[ps.ID] = true
+				tp.MutateSession(ps.ID, func(x *sbt.PlayerSession) {
+					x.Samples, x.RR = x.Samples[:min(len(x.Samples), 600)], x.RR[:min(len(x.RR), 100)]
+				})
+			}
+		}
+	}
+	trim()
 	var ids []string
 	if o.Hostile {
 		ids = tp.AddHostileTeams()
+		trim()
 	}
 	return &simulator{
 		sb: sb, section: sec,
 		run:     RunOptions{Clock: clock.Now, Sleep: clock.Sleep},
 		queries: tpQueries,
 		want:    func() map[string][][]string { return tpExpected(tp.Truth()) },
-		advance: func() { tp.Advance(24 * time.Hour) },
+		advance: func() { tp.Advance(24 * time.Hour); trim() },
 		faults: func(on bool) {
 			f := sbt.Faults{}
 			if on {
@@ -197,8 +203,9 @@ func teamproSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 			}
 			return []string{sandbox.TeamProClientSecret, tok.AccessToken, tok.RefreshToken}
 		},
-		keep:  []string{sec.TokenFile},
-		kills: 2,
+		keep:        []string{sec.TokenFile},
+		kills:       2,
+		commitBytes: 1 << 20,
 	}
 }
 
