@@ -90,11 +90,12 @@ type simulator struct {
 }
 
 // lake is a source's simulator on a real loopback listener and a lake in
-// a temp dir with only that source; the vendor tests use it too.
+// a temp dir with only that source; the vendors' own tests use it too.
 type lake struct {
 	t    *testing.T
 	name string
 	sim  *simulator
+	sb   *sandbox.Sandbox
 	dir  string
 	cfg  *Config
 	logs *syncBuffer
@@ -103,8 +104,7 @@ type lake struct {
 	transport http.RoundTripper
 }
 
-// newLake starts the simulator of source name (made by simulators[name])
-// and authorizes the section if it needs it, through its real flow.
+// newLake starts the simulator of source name (made by simulators[name]).
 func newLake(t *testing.T, name string, seed int64, o simOptions) *lake {
 	t.Helper()
 	mk, ok := simulators[name]
@@ -112,8 +112,14 @@ func newLake(t *testing.T, name string, seed int64, o simOptions) *lake {
 		t.Fatalf("source %s has no simulator adapter", name)
 	}
 	dir := t.TempDir()
-	sim := mk(t, dir, seed, o)
-	l := &lake{t: t, name: name, sim: sim, dir: dir, logs: &syncBuffer{}, out: &syncBuffer{}}
+	return openLake(t, name, dir, mk(t, dir, seed, o))
+}
+
+// openLake configures a lake in dir over sim and authorizes the section
+// if it needs it, through its real flow.
+func openLake(t *testing.T, name, dir string, sim *simulator) *lake {
+	t.Helper()
+	l := &lake{t: t, name: name, sim: sim, sb: sim.sb, dir: dir, logs: &syncBuffer{}, out: &syncBuffer{}}
 	l.cfg = &Config{
 		Output:  filepath.Join(dir, "lake"),
 		DuckDB:  filepath.Join(dir, "athlake.duckdb"),
@@ -167,9 +173,15 @@ func (l *lake) runEnv(env *Env, o RunOptions) (*Summary, error) {
 
 func (l *lake) sync() *Summary {
 	l.t.Helper()
-	sum, err := l.run(RunOptions{})
+	return l.syncWith(RunOptions{})
+}
+
+// syncWith runs, and fails the test if the run fails.
+func (l *lake) syncWith(o RunOptions) *Summary {
+	l.t.Helper()
+	sum, err := l.run(o)
 	if err != nil {
-		l.t.Fatalf("sync: %v", err)
+		l.t.Fatalf("%s: %v", cmp.Or(o.Command, "sync"), err)
 	}
 	return sum
 }
@@ -407,11 +419,11 @@ func testResumeFromEveryCheckpoint(t *testing.T, source string) {
 	l := newLake(t, source, 105, simOptions{})
 	want := l.sim.want()
 	// Count the markers of a whole run (in a scratch lake).
-	count := &stopAfterMarkers{}
+	count := &cutStore{only: markerPrefix}
 	scratch := *l
 	scratch.cfg = &Config{Output: filepath.Join(l.dir, "whole"), DuckDB: filepath.Join(l.dir, "whole.duckdb"), Sources: l.cfg.Sources}
 	env := scratch.env()
-	env.WrapStore = count.wrap
+	env.WrapStore = func(st store.Store) store.Store { count.Store = st; return count }
 	if _, err := scratch.runEnv(env, RunOptions{CommitBytes: l.sim.commitBytes}); err != nil {
 		t.Fatal(err)
 	}
@@ -426,9 +438,9 @@ func testResumeFromEveryCheckpoint(t *testing.T, source string) {
 			r := *l
 			r.t = t
 			r.cfg = &Config{Output: filepath.Join(l.dir, fmt.Sprint("at", n)), DuckDB: filepath.Join(l.dir, fmt.Sprint("at", n, ".duckdb")), Sources: l.cfg.Sources}
-			fail := &stopAfterMarkers{limit: n}
+			fail := &cutStore{only: markerPrefix, limit: n}
 			env := r.env()
-			env.WrapStore = fail.wrap
+			env.WrapStore = func(st store.Store) store.Store { fail.Store = st; return fail }
 			if _, err := r.runEnv(env, RunOptions{CommitBytes: l.sim.commitBytes}); err == nil && n < markers {
 				t.Errorf("the run did not fail after its marker %d of %d", n, markers)
 			}
@@ -442,103 +454,6 @@ func testResumeFromEveryCheckpoint(t *testing.T, source string) {
 			r.assertNoKeyDoubled()
 		})
 	}
-}
-
-var errStopped = errors.New("injected: the process died")
-
-// stopAfterMarkers is a store whose writes fail once limit commit
-// markers were written (limit 0: never; n counts them, started those
-// begun): a run stopped right after a checkpoint, in process. The run lock
-// is let through, as if the dead holder's lease had been taken over.
-type stopAfterMarkers struct {
-	store.Store
-	mu         sync.Mutex
-	limit      int
-	started, n int
-}
-
-func (f *stopAfterMarkers) wrap(st store.Store) store.Store {
-	f.Store = st
-	return f
-}
-
-func isMarker(key string) bool { return strings.HasPrefix(key, "_commits/") }
-
-// check says whether a write of key may begin (a writer's Commit begins
-// it): no marker past the limit (streams commit concurrently), nothing
-// once the limit's are written.
-func (f *stopAfterMarkers) check(key string, begin bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch {
-	case f.limit == 0 || key == load.LockKey:
-	case isMarker(key) && f.started >= f.limit, f.n >= f.limit:
-		return errStopped
-	}
-	if begin && isMarker(key) {
-		f.started++
-	}
-	return nil
-}
-
-// wrote counts a commit marker written.
-func (f *stopAfterMarkers) wrote(key string, err error) {
-	if err == nil && isMarker(key) {
-		f.mu.Lock()
-		f.n++
-		f.mu.Unlock()
-	}
-}
-
-func (f *stopAfterMarkers) Put(ctx context.Context, key string, data []byte) error {
-	if err := f.check(key, true); err != nil {
-		return err
-	}
-	err := f.Store.Put(ctx, key, data)
-	f.wrote(key, err)
-	return err
-}
-
-func (f *stopAfterMarkers) PutIf(ctx context.Context, key string, data []byte, ifVersion string) (string, error) {
-	if err := f.check(key, true); err != nil {
-		return "", err
-	}
-	v, err := f.Store.PutIf(ctx, key, data, ifVersion)
-	f.wrote(key, err)
-	return v, err
-}
-
-func (f *stopAfterMarkers) Delete(ctx context.Context, key string) error {
-	if err := f.check(key, false); err != nil {
-		return err
-	}
-	return f.Store.Delete(ctx, key)
-}
-
-func (f *stopAfterMarkers) Create(ctx context.Context, key string) (store.Writer, error) {
-	if err := f.check(key, false); err != nil {
-		return nil, err
-	}
-	w, err := f.Store.Create(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	return &stopAfterMarkersWriter{Writer: w, f: f, key: key}, nil
-}
-
-type stopAfterMarkersWriter struct {
-	store.Writer
-	f   *stopAfterMarkers
-	key string
-}
-
-func (w *stopAfterMarkersWriter) Commit() error {
-	if err := w.f.check(w.key, true); err != nil {
-		return err
-	}
-	err := w.Writer.Commit()
-	w.f.wrote(w.key, err)
-	return err
 }
 
 // testHostileIDs: ids hostile to paths, URLs, XML and quoting sync

@@ -2,13 +2,8 @@ package jobs
 
 import (
 	"bytes"
-	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,21 +15,8 @@ import (
 	"github.com/athlake/athlake/extract/optimo"
 	"github.com/athlake/athlake/extract/plyomat"
 	"github.com/athlake/athlake/extract/teampro"
-	"github.com/athlake/athlake/load/views"
-	"github.com/athlake/athlake/sandbox"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
-
-// harness is a sandbox on a real loopback listener and a lake in a temp dir.
-type harness struct {
-	t    *testing.T
-	sb   *sandbox.Sandbox
-	srv  *httptest.Server
-	dir  string
-	cfg  *Config
-	logs *syncBuffer
-	out  *syncBuffer
-}
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -53,57 +35,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T, seed int64) *harness {
+// newHarness is a Plyomat simulator and a lake with only that source.
+func newHarness(t *testing.T, seed int64) *lake {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{Seed: seed, Scale: sandbox.ScaleSmall})
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	cfg := &Config{
-		Output:  filepath.Join(dir, "lake"),
-		DuckDB:  filepath.Join(dir, "athlake.duckdb"),
-		Sources: Sources{"plyomat": plyomat.Connector.Sandbox(srv.URL, dir)},
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return &harness{t: t, sb: sb, srv: srv, dir: dir, cfg: cfg, logs: &syncBuffer{}, out: &syncBuffer{}}
-}
-
-func (h *harness) env() *Env {
-	return &Env{
-		Stdout: h.out, Stderr: h.logs,
-		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-}
-
-// run syncs (or backfills) with short timeouts and backoff.
-func (h *harness) run(o RunOptions) (*Summary, error) {
-	h.t.Helper()
-	if o.Command == "" {
-		o.Command = "sync"
-	}
-	o.Timeout = cmp.Or(o.Timeout, 2*time.Second)
-	o.Backoff = cmp.Or(o.Backoff, 5*time.Millisecond)
-	return Run(context.Background(), h.env(), h.cfg, o)
-}
-
-func (h *harness) sync() *Summary {
-	h.t.Helper()
-	sum, err := h.run(RunOptions{})
-	if err != nil {
-		h.t.Fatalf("sync: %v", err)
-	}
-	return sum
-}
-
-func (h *harness) query(q string) [][]string {
-	h.t.Helper()
-	_, rows, err := views.Query(context.Background(), h.cfg.DuckDB, q)
-	if err != nil {
-		h.t.Fatalf("%s: %v", q, err)
-	}
-	return rows
+	return newLake(t, "plyomat", seed, simOptions{})
 }
 
 // Cell formatting shared by expectations and views.Query's output.
@@ -221,16 +156,6 @@ var viewQueries = map[string]string{
 	"org_members":   "SELECT id, email, first_name, last_name, role, archived, archived_at, created_at, updated_at FROM plyomat_org_members",
 }
 
-// actual reads every view.
-func (h *harness) actual() map[string][][]string {
-	h.t.Helper()
-	m := map[string][][]string{}
-	for table, q := range viewQueries {
-		m[table] = sortRows(normalizeDevices(q, h.query(q)))
-	}
-	return m
-}
-
 // normalizeDevices makes the devices' calibration JSON comparable.
 func normalizeDevices(q string, rows [][]string) [][]string {
 	if q == viewQueries["devices"] {
@@ -239,12 +164,6 @@ func normalizeDevices(q string, rows [][]string) [][]string {
 		}
 	}
 	return rows
-}
-
-// assertExact compares every view with the truth, value by value.
-func (h *harness) assertExact(want map[string][][]string) {
-	h.t.Helper()
-	assertViews(h.t, func(q string) [][]string { return normalizeDevices(q, h.query(q)) }, "plyomat_", viewQueries, want)
 }
 
 func truncateDiff(d string) string {

@@ -183,7 +183,7 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 55, sbo.Options{HostileIDs: true, RecordCalls: true})
 	sb := h.sb.Optimo
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	streams := []string{"athletes", "coaches", "workouts", "assessments"}
@@ -218,7 +218,7 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 	}
 	// The backfill read the day's changes of workouts and assessments;
 	// the next sync brings the rest (the coaches) and the views are exact.
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	h.assertExact(opExpectedIDs(sb.Truth(), wallUTCOracle(sb.Zone().String()), sb.WireID))

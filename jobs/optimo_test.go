@@ -6,59 +6,27 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
-	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
 )
 
-// opHarness is an Optimo sandbox on a loopback listener and a lake with
-// only the optimo source.
-type opHarness struct {
-	t    *testing.T
-	sb   *sandbox.Sandbox
-	cfg  *Config
-	logs *syncBuffer
-}
+// opHarness is an Optimo simulator on a loopback listener and a lake
+// with only the optimo source.
+type opHarness struct{ *lake }
 
 // newOPHarness starts the sandbox, behind wrap if given (a test's hook
 // between requests).
 func newOPHarness(t *testing.T, seed int64, o sbo.Options, wrap ...func(http.Handler) http.Handler) *opHarness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Seed: seed, Optimo: o})
-	var hd http.Handler = sb
-	for _, w := range wrap {
-		hd = w(hd)
-	}
-	srv := httptest.NewServer(hd)
-	t.Cleanup(srv.Close)
-	cfg := SandboxConfig(srv.URL, t.TempDir())
-	delete(cfg.Sources, "plyomat")
-	delete(cfg.Sources, "teampro")
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return &opHarness{t: t, sb: sb, cfg: cfg, logs: &syncBuffer{}}
-}
-
-func (h *opHarness) run() (*Summary, error) {
-	env := &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.NewJSONHandler(h.logs, nil))}
-	return Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 5 * time.Second, Backoff: 5 * time.Millisecond})
-}
-
-func (h *opHarness) query(q string) [][]string {
-	h.t.Helper()
-	_, rows, err := views.Query(context.Background(), h.cfg.DuckDB, q)
-	if err != nil {
-		h.t.Fatalf("%s: %v", q, err)
-	}
-	return rows
+	dir := t.TempDir()
+	return &opHarness{openLake(t, "optimo", dir, optimoOn(t, dir, sb, wrap...))}
 }
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
@@ -115,17 +83,12 @@ var opQueries = map[string]string{
 	"assessment_results": "SELECT assessment_id, position, metric, value, unit FROM optimo_assessment_results",
 }
 
-func (h *opHarness) assertExact(want map[string][][]string) {
-	h.t.Helper()
-	assertViews(h.t, h.query, "optimo_", opQueries, want)
-}
-
 // TestOptimoBackfillMinimumRequests: a backfill makes one request per page
 // of each method, no more (the conformance suite proves it exact).
 func TestOptimoBackfillMinimumRequests(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 41, sbo.Options{})
-	sum, err := h.run()
+	sum, err := h.run(RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +168,7 @@ func TestOptimoVendorQuotaAnd429(t *testing.T) {
 	for _, as429 := range []bool{false, true} {
 		t.Run(fmt.Sprint("429=", as429), func(t *testing.T) {
 			h := newOPHarness(t, 43, sbo.Options{QuotaAs429: as429, DailyQuota: 4})
-			_, err := h.run()
+			_, err := h.run(RunOptions{})
 			if !errors.Is(err, pipeline.ErrStopEarly) {
 				t.Fatalf("err = %v, want a stop", err)
 			}
@@ -220,7 +183,7 @@ func TestOptimoCoachTokenSkipsCoaches(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 45, sbo.Options{})
 	h.cfg.Sources.optimo().Token = connector.Secret(sandbox.OptimoCoachToken)
-	sum, err := h.run()
+	sum, err := h.run(RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +204,7 @@ func TestOptimoCoachTokenSkipsCoaches(t *testing.T) {
 func TestOptimoEmptiedCoachesEmpty(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 47, sbo.Options{})
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.query("SELECT count(*) > 0 FROM optimo_coaches"); n[0][0] != "true" {
@@ -250,7 +213,7 @@ func TestOptimoEmptiedCoachesEmpty(t *testing.T) {
 
 	// Every coach deleted at the vendor: the view empties.
 	h.sb.Optimo.Mutate(func(d *sbo.Dataset) { d.Coaches = nil })
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.query("SELECT count(*) FROM optimo_coaches"); n[0][0] != "0" {

@@ -40,6 +40,7 @@ func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	}
 	return &simulator{
 		sb: sb, section: sec,
+		run:       RunOptions{Timeout: 2 * time.Second},
 		queries:   viewQueries,
 		normalize: normalizeDevices,
 		want:      func() map[string][][]string { return expected(p.Truth()) },
@@ -102,13 +103,25 @@ func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	}
 }
 
+// teamproOn is Team Pro simulator sb, its rate limit on clock, as a lake
+// drives it.
+func teamproOn(t *testing.T, dir string, sb *sandbox.Sandbox, clock *fakeClock) *simulator {
+	return &simulator{
+		sb: sb, section: teampro.Connector.Sandbox(serve(t, sb), dir),
+		run:     RunOptions{Clock: clock.Now, Sleep: clock.Sleep},
+		queries: tpQueries,
+		want:    func() map[string][][]string { return tpExpected(sb.TeamPro.Truth()) },
+	}
+}
+
 func teamproSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	// The vendor's rate limit, on a fake clock shared by the sandbox and
 	// the client, is lifted on both sides (the limiter has tests of its
 	// own); child processes run on the real clock.
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
 	sb := sandbox.New(sandbox.Options{Seed: seed, TeamPro: sbt.Options{Rate: 1000, Burst: 100000, Clock: clock.Now}})
-	sec := teampro.Connector.Sandbox(serve(t, sb), dir).(*teampro.Config)
+	sim := teamproOn(t, dir, sb, clock)
+	sec := sim.section.(*teampro.Config)
 	sec.Rate, sec.Burst = 1000, 100000
 	sec.Lookback = connector.Duration(30 * 24 * time.Hour) // Advance edits sessions weeks old
 	tp := sb.TeamPro
@@ -131,11 +144,8 @@ func teamproSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		ids = tp.AddHostileTeams()
 		trim()
 	}
-	return &simulator{
-		sb: sb, section: sec,
-		run:     RunOptions{Clock: clock.Now, Sleep: clock.Sleep},
-		queries: tpQueries,
-		want:    func() map[string][][]string { return tpExpected(tp.Truth()) },
+	*sim = simulator{
+		sb: sb, section: sec, run: sim.run, queries: sim.queries, want: sim.want,
 		advance: func() { tp.Advance(24 * time.Hour); trim() },
 		faults: func(on bool) {
 			f := sbt.Faults{}
@@ -207,6 +217,20 @@ func teamproSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		kills:       2,
 		commitBytes: 1 << 20,
 	}
+	return sim
+}
+
+// optimoOn is Optimo simulator sb (behind wrap, if given) as a lake
+// drives it.
+func optimoOn(t *testing.T, dir string, sb *sandbox.Sandbox, wrap ...func(http.Handler) http.Handler) *simulator {
+	op := sb.Optimo
+	return &simulator{
+		sb: sb, section: optimo.Connector.Sandbox(serve(t, sb, wrap...), dir),
+		queries: opQueries,
+		want: func() map[string][][]string {
+			return opExpectedIDs(op.Truth(), wallUTCOracle(op.Zone().String()), op.WireID)
+		},
+	}
 }
 
 func optimoSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
@@ -215,15 +239,14 @@ func optimoSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		opts.Scale = sandbox.ScaleMedium // lists of several pages
 	}
 	sb := sandbox.New(sandbox.Options{Seed: seed, Optimo: opts})
-	sec := optimo.Connector.Sandbox(serve(t, sb), dir).(*optimo.Config)
+	sim := optimoOn(t, dir, sb)
+	sec := sim.section.(*optimo.Config)
 	op := sb.Optimo
 	want := func(d *sbo.Dataset) map[string][][]string {
 		return opExpectedIDs(d, wallUTCOracle(op.Zone().String()), op.WireID)
 	}
-	return &simulator{
-		sb: sb, section: sec,
-		queries: opQueries,
-		want:    func() map[string][][]string { return want(op.Truth()) },
+	*sim = simulator{
+		sb: sb, section: sec, queries: sim.queries, want: sim.want,
 		advance: func() { op.Advance(24 * time.Hour) },
 		faults: func(on bool) {
 			f := sbo.Faults{}
@@ -279,4 +302,5 @@ func optimoSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		},
 		kills: 4,
 	}
+	return sim
 }

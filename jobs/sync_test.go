@@ -134,7 +134,7 @@ func TestBackfillOneAthlete(t *testing.T) {
 		t.Errorf("backfill of one athlete wrote %s sets of others", other[0][0])
 	}
 	// The incremental state is untouched: the next sync is a full backfill.
-	if _, ok := readState(t, h, "plyomat")["sets"]; ok {
+	if _, ok := h.readState()["sets"]; ok {
 		t.Error("backfill wrote the incremental sets state")
 	}
 	h.sync()
@@ -160,19 +160,6 @@ func TestDemo(t *testing.T) {
 	if i < 0 || strings.Count(strings.TrimSpace(text[i:strings.Index(text[i:], "\n\n")+i]), "\n") != 5 {
 		t.Errorf("demo did not print five result rows:\n%s", text)
 	}
-}
-
-func readState(t *testing.T, h *harness, source string) map[string][]byte {
-	t.Helper()
-	st, err := store.NewLocal(h.cfg.Output)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := (&load.StateStore{Store: st}).Load(context.Background(), source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // athleteBarrier holds per-athlete sets requests until n are in flight at
@@ -231,8 +218,8 @@ func TestFirstSetsPassReadsAthletesConcurrently(t *testing.T) {
 	var st struct {
 		Watermark time.Time `json:"watermark"`
 	}
-	if err := json.Unmarshal(readState(t, h, "plyomat")["sets"], &st); err != nil || st.Watermark.IsZero() {
-		t.Fatalf("sets state after the first pass: %s (%v)", readState(t, h, "plyomat")["sets"], err)
+	if err := json.Unmarshal(h.readState()["sets"], &st); err != nil || st.Watermark.IsZero() {
+		t.Fatalf("sets state after the first pass: %s (%v)", h.readState()["sets"], err)
 	}
 }
 
@@ -342,7 +329,7 @@ func TestNotFoundOnEveryDetailFails(t *testing.T) {
 	var st struct {
 		Watermark time.Time `json:"watermark"`
 	}
-	json.Unmarshal(readState(t, h, "plyomat")["sets"], &st)
+	json.Unmarshal(h.readState()["sets"], &st)
 	if !st.Watermark.IsZero() {
 		t.Errorf("the first sets pass was taken as complete (watermark %s) although every athlete's sets answered 404", st.Watermark)
 	}

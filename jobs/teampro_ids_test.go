@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
-	"github.com/athlake/athlake/load"
-	"github.com/athlake/athlake/load/store"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
 
@@ -153,7 +150,7 @@ func TestTeamProVanishedRecords(t *testing.T) {
 			}
 		}
 	})
-	sum := h.sync(RunOptions{})
+	sum := h.sync()
 	tp.OnList(nil)
 	mu.Lock()
 	defer mu.Unlock()
@@ -187,7 +184,7 @@ func TestTeamProVanishedRecords(t *testing.T) {
 		Seen      map[string]json.RawMessage `json:"seen"`
 		TeamSeen  map[string]json.RawMessage `json:"team_seen"`
 	}
-	if err := json.Unmarshal(readTPState(t, h)["training"], &st); err != nil {
+	if err := json.Unmarshal(h.readState()["training"], &st); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{gonePS.ID, newest.ID, noSummary} {
@@ -222,14 +219,14 @@ func TestTeamProVanishedRecords(t *testing.T) {
 			}
 		}
 	})
-	sum = h.sync(RunOptions{})
+	sum = h.sync()
 	h.assertExact(tpExpected(tp.Truth()))
 	for _, a := range sum.Anomalies {
 		if strings.Contains(a, "not found") {
 			t.Errorf("anomaly after the records came back: %s", a)
 		}
 	}
-	if err := json.Unmarshal(readTPState(t, h)["training"], &st); err != nil || !st.Watermark.Equal(newest.StartTime) {
+	if err := json.Unmarshal(h.readState()["training"], &st); err != nil || !st.Watermark.Equal(newest.StartTime) {
 		t.Errorf("watermark %v (%v) once the newest session is back; want its start %v", st.Watermark, err, newest.StartTime)
 	}
 }
@@ -252,23 +249,9 @@ func TestTeamProEveryDetailNotFound(t *testing.T) {
 	if err == nil || sum == nil || sum.Status != "failed" || !strings.Contains(err.Error(), "HTTP 404") || !strings.Contains(err.Error(), "base_url") {
 		t.Fatalf("err = %v; want a failed run naming the 404 and base_url", err)
 	}
-	if _, ok := readTPState(t, h)["training"]; ok && strings.Contains(string(readTPState(t, h)["training"]), `"watermark"`) {
-		t.Errorf("a failed run moved the watermark: %s", readTPState(t, h)["training"])
+	if _, ok := h.readState()["training"]; ok && strings.Contains(string(h.readState()["training"]), `"watermark"`) {
+		t.Errorf("a failed run moved the watermark: %s", h.readState()["training"])
 	}
-}
-
-// readTPState reads the teampro source's stream states from the lake.
-func readTPState(t *testing.T, h *tpHarness) map[string][]byte {
-	t.Helper()
-	st, err := store.NewLocal(h.cfg.Output)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := (&load.StateStore{Store: st}).Load(context.Background(), "teampro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // forbidDetails answers 403 to the team session details, as the vendor
