@@ -98,6 +98,14 @@ func sortRows(rows [][]string) [][]string {
 	return rows
 }
 
+// sortTables sorts the rows of every table, in place.
+func sortTables(m map[string][][]string) map[string][][]string {
+	for _, rows := range m {
+		sortRows(rows)
+	}
+	return m
+}
+
 // rowsDiff is cmp.Diff, fast when the rows are equal (large tables).
 func rowsDiff(want, got [][]string) string {
 	if slices.EqualFunc(want, got, slices.Equal) {
@@ -137,10 +145,7 @@ func expected(d *sbp.Dataset) map[string][][]string {
 	for _, x := range d.OrgMembers {
 		m["org_members"] = append(m["org_members"], []string{s(x.ID), s(x.Email), s(x.FirstName), s(x.LastName), s(x.Role), b(x.Archived), pts(x.ArchivedAt), ts(x.CreatedAt), ts(x.UpdatedAt)})
 	}
-	for k := range m {
-		sortRows(m[k])
-	}
-	return m
+	return sortTables(m)
 }
 
 // viewQueries select, per table, the columns expected() renders.

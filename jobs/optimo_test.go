@@ -67,10 +67,7 @@ func opExpectedIDs(d *sbo.Dataset, utc func(time.Time) time.Time, wid func(kind 
 			add("assessment_results", wid("assessment", a.AssessmentID), i(j), r.Metric, f(r.Value), r.Unit)
 		}
 	}
-	for k := range m {
-		sortRows(m[k])
-	}
-	return m
+	return sortTables(m)
 }
 
 var opQueries = map[string]string{

@@ -30,6 +30,15 @@ var simulators = map[string]func(t *testing.T, dir string, seed int64, o simOpti
 	"optimo":  optimoSim,
 }
 
+// when is f if on, else none (the zero value).
+func when[F any](on bool, f F) F {
+	if !on {
+		var none F
+		return none
+	}
+	return f
+}
+
 func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	sb := sandbox.New(sandbox.Options{Seed: seed, Scale: sandbox.ScaleSmall})
 	sec := plyomat.Connector.Sandbox(serve(t, sb), dir).(*plyomat.Config)
@@ -46,20 +55,12 @@ func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		want:      func() map[string][][]string { return expected(p.Truth()) },
 		advance:   func() { p.Advance(36 * time.Hour) },
 		faults: func(on bool) {
-			f := sbp.Faults{}
-			if on {
-				f = sbp.Faults{ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
-					Storm429: 3, RetryAfter: 1, MalformedOnce: "/sets"}
-			}
-			p.SetFaults(f)
+			p.SetFaults(when(on, sbp.Faults{ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
+				Storm429: 3, RetryAfter: 1, MalformedOnce: "/sets"}))
 		},
 		faultWaits: 3,
 		broken: func(on bool) (string, []string) {
-			f := sbp.Faults{}
-			if on {
-				f.MalformedAlways = "/sets"
-			}
-			p.SetFaults(f)
+			p.SetFaults(when(on, sbp.Faults{MalformedAlways: "/sets"}))
 			return "GET /plyomat/v1/sets", []string{"sets", "reps"}
 		},
 		hostile: func(t *testing.T, l *lake, _ *Summary) {
@@ -148,20 +149,12 @@ func teamproSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		sb: sb, section: sec, run: sim.run, queries: sim.queries, want: sim.want,
 		advance: func() { tp.Advance(24 * time.Hour); trim() },
 		faults: func(on bool) {
-			f := sbt.Faults{}
-			if on {
-				f = sbt.Faults{ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
-					Storm429: 3, RetryAfter: 1, MalformedOnce: "/v1/training_sessions/"}
-			}
-			tp.SetFaults(f)
+			tp.SetFaults(when(on, sbt.Faults{ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
+				Storm429: 3, RetryAfter: 1, MalformedOnce: "/v1/training_sessions/"}))
 		},
 		faultWaits: 3,
 		broken: func(on bool) (string, []string) {
-			f := sbt.Faults{}
-			if on {
-				f.MalformedAlways = "/v1/teams/training_sessions"
-			}
-			tp.SetFaults(f)
+			tp.SetFaults(when(on, sbt.Faults{MalformedAlways: "/v1/teams/training_sessions"}))
 			return "GET /teampro/v1/teams/training_sessions/", nil
 		},
 		hostile: func(t *testing.T, l *lake, _ *Summary) {
@@ -249,11 +242,7 @@ func optimoSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		sb: sb, section: sec, queries: sim.queries, want: sim.want,
 		advance: func() { op.Advance(24 * time.Hour) },
 		faults: func(on bool) {
-			f := sbo.Faults{}
-			if on {
-				f = sbo.Faults{ErrorRate: 0.1, MalformedOnce: true, HTMLOnce: true, RequestRootRate: 0.5}
-			}
-			op.SetFaults(f)
+			op.SetFaults(when(on, sbo.Faults{ErrorRate: 0.1, MalformedOnce: true, HTMLOnce: true, RequestRootRate: 0.5}))
 		},
 		broken: func(on bool) (string, []string) {
 			op.SetFaults(sbo.Faults{MalformedAlways: on})

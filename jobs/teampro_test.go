@@ -117,10 +117,7 @@ func tpExpected(d *sbt.Dataset) map[string][][]string {
 			}
 		}
 	}
-	for k := range m {
-		sortRows(m[k])
-	}
-	return m
+	return sortTables(m)
 }
 
 var tpQueries = map[string]string{
