@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,11 +67,11 @@ type simulator struct {
 	faultWaits int64
 	// broken breaks a list page for good (off: repaired); the error must
 	// contain endpoint, and the failed run must leave the views of tables
-	// (nil: every table) as they were.
-	broken func(on bool) (endpoint string, tables []string)
+	// (nil: every table) and the states of streams as they were.
+	broken func(on bool) (endpoint string, tables, streams []string)
 	// hostile checks, after a sync of a simulator made with Hostile, that
 	// each hostile id came through in each of its roles.
-	hostile func(t *testing.T, l *lake, sum *Summary)
+	hostile func(t *testing.T, l *lake)
 	// wrongType makes one record wrong-typed on the wire (in the simulator
 	// or through l.transport); after a sync, rejects are the lines of
 	// _rejects/ expected ("table key reason"), want the views.
@@ -361,9 +362,9 @@ func testTransientFaults(t *testing.T, source string) {
 func testBrokenPage(t *testing.T, source string) {
 	l := newLake(t, source, 103, simOptions{})
 	l.sync()
-	before := l.actual()
+	before, states := l.actual(), l.readState()
 	l.sim.advance()
-	endpoint, tables := l.sim.broken(true)
+	endpoint, tables, streams := l.sim.broken(true)
 	sum, err := l.run(RunOptions{})
 	if err == nil {
 		t.Fatal("sync with a permanently broken page succeeded")
@@ -378,13 +379,13 @@ func testBrokenPage(t *testing.T, source string) {
 		t.Errorf("summary = %+v", sum)
 	}
 	if tables == nil {
-		tables = slices.Collect(func(yield func(string) bool) {
-			for tb := range l.sim.queries {
-				if !yield(tb) {
-					return
-				}
-			}
-		})
+		tables = slices.Collect(maps.Keys(l.sim.queries))
+	}
+	after := l.readState()
+	for _, st := range streams {
+		if string(after[st]) != string(states[st]) {
+			t.Errorf("state of %s moved on failure: %s -> %s", st, states[st], after[st])
+		}
 	}
 	got := l.actual()
 	for _, tb := range tables {
@@ -463,7 +464,7 @@ func testHostileIDs(t *testing.T, source string) {
 	l := newLake(t, source, 106, simOptions{Hostile: true})
 	sum := l.sync()
 	l.assertExact(l.sim.want())
-	l.sim.hostile(t, l, sum)
+	l.sim.hostile(t, l)
 	for _, a := range sum.Anomalies {
 		if strings.Contains(a, "not found") {
 			t.Errorf("anomaly: %s", a)
