@@ -2,16 +2,10 @@ package jobs
 
 import (
 	"bytes"
-	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,21 +15,8 @@ import (
 	"github.com/athlake/athlake/extract/optimo"
 	"github.com/athlake/athlake/extract/plyomat"
 	"github.com/athlake/athlake/extract/teampro"
-	"github.com/athlake/athlake/load/views"
-	"github.com/athlake/athlake/sandbox"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
-
-// harness is a sandbox on a real loopback listener and a lake in a temp dir.
-type harness struct {
-	t    *testing.T
-	sb   *sandbox.Sandbox
-	srv  *httptest.Server
-	dir  string
-	cfg  *Config
-	logs *syncBuffer
-	out  *syncBuffer
-}
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -54,57 +35,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T, seed int64) *harness {
+// newHarness is a Plyomat simulator and a lake with only that source.
+func newHarness(t *testing.T, seed int64) *lake {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{Seed: seed, Scale: sandbox.ScaleSmall})
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	cfg := &Config{
-		Output:  filepath.Join(dir, "lake"),
-		DuckDB:  filepath.Join(dir, "athlake.duckdb"),
-		Sources: Sources{"plyomat": plyomat.Connector.Sandbox(srv.URL, dir)},
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return &harness{t: t, sb: sb, srv: srv, dir: dir, cfg: cfg, logs: &syncBuffer{}, out: &syncBuffer{}}
-}
-
-func (h *harness) env() *Env {
-	return &Env{
-		Stdout: h.out, Stderr: h.logs,
-		Log: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-}
-
-// run syncs (or backfills) with short timeouts and backoff.
-func (h *harness) run(o RunOptions) (*Summary, error) {
-	h.t.Helper()
-	if o.Command == "" {
-		o.Command = "sync"
-	}
-	o.Timeout = cmp.Or(o.Timeout, 2*time.Second)
-	o.Backoff = cmp.Or(o.Backoff, 5*time.Millisecond)
-	return Run(context.Background(), h.env(), h.cfg, o)
-}
-
-func (h *harness) sync() *Summary {
-	h.t.Helper()
-	sum, err := h.run(RunOptions{})
-	if err != nil {
-		h.t.Fatalf("sync: %v", err)
-	}
-	return sum
-}
-
-func (h *harness) query(q string) [][]string {
-	h.t.Helper()
-	_, rows, err := views.Query(context.Background(), h.cfg.DuckDB, q)
-	if err != nil {
-		h.t.Fatalf("%s: %v", q, err)
-	}
-	return rows
+	return newLake(t, "plyomat", seed, simOptions{})
 }
 
 // Cell formatting shared by expectations and views.Query's output.
@@ -158,22 +92,18 @@ func normJSON(v string) string {
 	return string(out)
 }
 
-// sortRows sorts rows by all their cells, in place.
+// sortRows sorts rows by their cells, in place.
 func sortRows(rows [][]string) [][]string {
-	keys := make(map[*string]string, len(rows)) // first cell's address identifies a row
-	for _, r := range rows {
-		if len(r) > 0 {
-			keys[&r[0]] = strings.Join(r, "\x00")
-		}
-	}
-	key := func(r []string) string {
-		if len(r) == 0 {
-			return ""
-		}
-		return keys[&r[0]]
-	}
-	slices.SortFunc(rows, func(a, b []string) int { return strings.Compare(key(a), key(b)) })
+	slices.SortFunc(rows, slices.Compare)
 	return rows
+}
+
+// sortTables sorts the rows of every table, in place.
+func sortTables(m map[string][][]string) map[string][][]string {
+	for _, rows := range m {
+		sortRows(rows)
+	}
+	return m
 }
 
 // rowsDiff is cmp.Diff, fast when the rows are equal (large tables).
@@ -215,10 +145,7 @@ func expected(d *sbp.Dataset) map[string][][]string {
 	for _, x := range d.OrgMembers {
 		m["org_members"] = append(m["org_members"], []string{s(x.ID), s(x.Email), s(x.FirstName), s(x.LastName), s(x.Role), b(x.Archived), pts(x.ArchivedAt), ts(x.CreatedAt), ts(x.UpdatedAt)})
 	}
-	for k := range m {
-		sortRows(m[k])
-	}
-	return m
+	return sortTables(m)
 }
 
 // viewQueries select, per table, the columns expected() renders.
@@ -234,16 +161,6 @@ var viewQueries = map[string]string{
 	"org_members":   "SELECT id, email, first_name, last_name, role, archived, archived_at, created_at, updated_at FROM plyomat_org_members",
 }
 
-// actual reads every view.
-func (h *harness) actual() map[string][][]string {
-	h.t.Helper()
-	m := map[string][][]string{}
-	for table, q := range viewQueries {
-		m[table] = sortRows(normalizeDevices(q, h.query(q)))
-	}
-	return m
-}
-
 // normalizeDevices makes the devices' calibration JSON comparable.
 func normalizeDevices(q string, rows [][]string) [][]string {
 	if q == viewQueries["devices"] {
@@ -252,12 +169,6 @@ func normalizeDevices(q string, rows [][]string) [][]string {
 		}
 	}
 	return rows
-}
-
-// assertExact compares every view with the truth, value by value.
-func (h *harness) assertExact(want map[string][][]string) {
-	h.t.Helper()
-	assertViews(h.t, func(q string) [][]string { return normalizeDevices(q, h.query(q)) }, "plyomat_", viewQueries, want)
 }
 
 func truncateDiff(d string) string {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,61 +13,6 @@ import (
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
 )
-
-// assertInsideLake fails if any file of the harness's folder lies outside
-// the lake, other than the views database.
-func (h *opHarness) assertInsideLake() {
-	h.t.Helper()
-	root := filepath.Dir(h.cfg.Output)
-	lake := h.cfg.Output + string(filepath.Separator)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if !strings.HasPrefix(p, lake) && !strings.HasPrefix(p, h.cfg.DuckDBPath()) {
-			h.t.Errorf("a file outside the lake: %s", p)
-		}
-		return nil
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	tables := map[string]bool{"athletes": true, "coaches": true, "workouts": true, "assessments": true, "assessment_results": true}
-	entries, err := filepath.Glob(filepath.Join(h.cfg.Output, "optimo", "*"))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !tables[filepath.Base(e)] {
-			h.t.Errorf("an unexpected folder in the lake's optimo folder: %s", e)
-		}
-	}
-}
-
-// TestOptimoHostileIDs: ids that are path and query syntax, XML markup,
-// entities, quotes, percent escapes, non-ASCII or long round-trip into the
-// views value by value, and nothing lands outside the lake.
-func TestOptimoHostileIDs(t *testing.T) {
-	t.Parallel()
-	h := newOPHarness(t, 53, sbo.Options{HostileIDs: true})
-	sb := h.sb.Optimo
-	if _, err := h.run(); err != nil {
-		t.Fatal(err)
-	}
-	h.assertExact(opExpectedIDs(sb.Truth(), wallUTCOracle(sb.Zone().String()), sb.WireID))
-	sb.Advance(36 * time.Hour)
-	if _, err := h.run(); err != nil {
-		t.Fatal(err)
-	}
-	truth := sb.Truth()
-	h.assertExact(opExpectedIDs(truth, wallUTCOracle(sb.Zone().String()), sb.WireID))
-	for _, id := range sbo.HostileIDs[:min(len(sbo.HostileIDs), len(truth.Athletes))] {
-		if got := h.query("SELECT count(*) FROM optimo_athletes WHERE athlete_id = '" + strings.ReplaceAll(id, "'", "''") + "'"); got[0][0] != "1" {
-			t.Errorf("athlete %q: %s rows", id, got[0][0])
-		}
-	}
-	h.assertInsideLake()
-}
 
 // backfillCase gives an athlete (hostile ids: one with an exact hostile
 // id) 500 workouts over 250 days, twice a day at 07:15 and 19:15 wall
@@ -240,7 +183,7 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 	t.Parallel()
 	h := newOPHarness(t, 55, sbo.Options{HostileIDs: true, RecordCalls: true})
 	sb := h.sb.Optimo
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	streams := []string{"athletes", "coaches", "workouts", "assessments"}
@@ -275,11 +218,11 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 	}
 	// The backfill read the day's changes of workouts and assessments;
 	// the next sync brings the rest (the coaches) and the views are exact.
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	h.assertExact(opExpectedIDs(sb.Truth(), wallUTCOracle(sb.Zone().String()), sb.WireID))
-	h.assertInsideLake()
+	assertInsideLake(t, h.cfg, "optimo")
 }
 
 // TestOptimoBackfillAllAthletesResumes: a backfill of every athlete, cut

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/optimo"
-	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
@@ -26,26 +24,15 @@ import (
 
 // runAt runs a sync (or o.Command) on the fake clock (the budget's day).
 func (h *opHarness) runAt(clock *fakeClock, o RunOptions) (*Summary, error) {
-	o.Command = cmp.Or(o.Command, "sync")
-	o.Clock, o.Sleep = clock.Now, clock.Sleep
-	o.Timeout, o.Backoff = 5*time.Second, time.Millisecond
-	env := &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.NewJSONHandler(h.logs, nil))}
-	return Run(context.Background(), env, h.cfg, o)
+	o.Clock, o.Sleep, o.Backoff = clock.Now, clock.Sleep, time.Millisecond
+	return h.run(o)
 }
 
 // streamState reads one Optimo stream's state from the lake.
 func (h *opHarness) streamState(stream string) map[string]any {
 	h.t.Helper()
-	st, err := store.NewLocal(h.cfg.Output)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	states, err := (&load.StateStore{Store: st}).Load(context.Background(), "optimo")
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	var m map[string]any
-	if raw := states[stream]; raw != nil {
+	if raw := h.readState()[stream]; raw != nil {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			h.t.Fatal(err)
 		}
@@ -100,7 +87,7 @@ func TestOptimoDeletionsBetweenPages(t *testing.T) {
 	if n := len(h.sb.Optimo.Truth().Workouts); n <= 100 {
 		t.Fatalf("%d workouts: one page, nothing to shift", n)
 	}
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(deleted) != 3 {
@@ -137,14 +124,14 @@ func TestOptimoUpdateDuringPassIsNotSkipped(t *testing.T) {
 			d.Workouts[len(d.Workouts)-1].UpdatedAt = start.Add(3 * time.Hour) // on the last page, still to read
 		})
 	}))
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if x == 0 {
 		t.Fatal("the update never happened")
 	}
 	h.sb.Optimo.Advance(24 * time.Hour)
-	if _, err := h.run(); err != nil {
+	if _, err := h.run(RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	h.assertExact(opExpected(h.sb.Optimo.Truth(), wallUTCOracle(h.sb.Optimo.Zone().String())))
@@ -231,7 +218,7 @@ func TestOptimoCursorFields(t *testing.T) {
 	t.Run("missing", func(t *testing.T) {
 		t.Parallel()
 		h := newOPHarness(t, 50, sbo.Options{StampName: "modified", RecordCalls: true})
-		sum, err := h.run()
+		sum, err := h.run(RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +240,7 @@ func TestOptimoCursorFields(t *testing.T) {
 		}
 		h.sb.Optimo.Advance(24 * time.Hour)
 		before := len(h.sb.Optimo.Calls())
-		if _, err := h.run(); err != nil {
+		if _, err := h.run(RunOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range h.sb.Optimo.Calls()[before:] {
@@ -266,7 +253,7 @@ func TestOptimoCursorFields(t *testing.T) {
 		t.Parallel()
 		h := newOPHarness(t, 50, sbo.Options{StampName: "modified", RecordCalls: true})
 		h.cfg.Sources.optimo().CursorFields = optimo.CursorFields{Athletes: "modified", Workouts: "modified", Assessments: "modified"}
-		sum, err := h.run()
+		sum, err := h.run(RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +262,7 @@ func TestOptimoCursorFields(t *testing.T) {
 		}
 		h.sb.Optimo.Advance(24 * time.Hour)
 		before := len(h.sb.Optimo.Calls())
-		if _, err := h.run(); err != nil {
+		if _, err := h.run(RunOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		asked := map[string]bool{}

@@ -37,7 +37,7 @@ func s3Config(cfg *Config, srv *s3test.Server, bucket, prefix string) {
 
 // newS3Harness is a Plyomat harness whose output is the prefix "lake" of a
 // new bucket on a real S3-compatible server.
-func newS3Harness(t *testing.T, seed int64) (*harness, *s3test.Server, string) {
+func newS3Harness(t *testing.T, seed int64) (*lake, *s3test.Server, string) {
 	t.Helper()
 	srv := s3test.Start(t)
 	bucket := srv.NewBucket(t)

@@ -107,20 +107,20 @@ func TestTeamProBackfillPlayersWindow(t *testing.T) {
 	if st := tp.Stats(); st.ByRoute[sbt.RoutePlayerSession] != len(want.PlayerSessions) || st.ByRoute[sbt.RoutePlayerSessions] != len(players)+1 {
 		t.Errorf("requests %v: want %d details and %d lists", st.ByRoute, len(want.PlayerSessions), len(players)+1)
 	}
-	if _, ok := readTPState(t, h)["training"]; ok {
+	if _, ok := h.readState()["training"]; ok {
 		t.Error("the backfill wrote the training stream's state")
 	}
 
 	// A sync after it is the full backfill, and a backfill after that
 	// (the same one, complete: done again) leaves its state as it was.
-	h.sync(RunOptions{})
+	h.sync()
 	h.assertExact(tpExpected(tp.Truth()))
-	training := readTPState(t, h)["training"]
+	training := h.readState()["training"]
 	tp.ResetStats()
 	if _, err := h.run(backfill); err != nil {
 		t.Fatalf("backfill again: %v", err)
 	}
-	if got := readTPState(t, h)["training"]; string(got) != string(training) {
+	if got := h.readState()["training"]; string(got) != string(training) {
 		t.Errorf("the backfill changed the training state:\n%s\nwas\n%s", got, training)
 	}
 	if st := tp.Stats(); st.ByRoute[sbt.RoutePlayerSession] != len(want.PlayerSessions) {
@@ -175,7 +175,7 @@ func TestTeamProBackfillResumes(t *testing.T) {
 		Current     string   `json:"current"`
 		CurrentDone []string `json:"current_done"`
 	}
-	raw := readTPState(t, h)["backfill"]
+	raw := h.readState()["backfill"]
 	if err := json.Unmarshal(raw, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestTeamProBackfillResumes(t *testing.T) {
 	if got := h.query("SELECT count(*) FROM teampro_teams"); got[0][0] != i(len(truth.Teams)) {
 		t.Errorf("%s teams, want the %d listed for the rosters", got[0][0], len(truth.Teams))
 	}
-	if _, ok := readTPState(t, h)["training"]; ok {
+	if _, ok := h.readState()["training"]; ok {
 		t.Error("the backfill wrote the training stream's state")
 	}
 }
@@ -218,7 +218,7 @@ func TestTeamProBackfillSharesTheLimit(t *testing.T) {
 	h := newTPHarness(t, 44, sbt.Options{Burst: burst, Rate: 1})
 	tp := h.sb.TeamPro
 	limit := RunOptions{Command: "sync", Burst: burst, Rate: 1}
-	h.sync(limit)
+	h.syncWith(limit)
 	for _, o := range []RunOptions{
 		{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Burst: burst, Rate: 1},
 		limit,
