@@ -121,7 +121,9 @@ func (c *Client) list(ctx context.Context, method string, args []Arg, page int, 
 			c.budget.Exhaust(ctx)
 			return nil, errQuota
 		}
-		return nil, err
+		// The transport names the one endpoint every call shares; the
+		// method and page say which call failed.
+		return nil, fmt.Errorf("%s page %d: %w", method, page, err)
 	}
 	p := &Page{Endpoint: endpoint(method, args), Body: resp.Body, Received: resp.Received, ServerTime: resp.ServerTime}
 	if err := parseList(resp.Body, method, conv, p); err != nil {
