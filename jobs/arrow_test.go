@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/athlake/athlake/extract/connector"
 )
 
 // Every record a run builds is released by whoever holds it last: after
@@ -50,7 +51,7 @@ func TestSyncsReleaseArrowMemory(t *testing.T) {
 		cut := &failAfter{next: http.DefaultTransport}
 		cut.left.Store(60)
 		s.env.Transport = cut
-		if _, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync", Backoff: time.Millisecond}); err == nil {
+		if _, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync", Run: connector.Run{Backoff: time.Millisecond}}); err == nil {
 			t.Fatal("a sync cut off by the network succeeded")
 		}
 		mem.AssertSize(t, 0)

@@ -49,7 +49,7 @@ func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	}
 	return &simulator{
 		sb: sb, section: sec,
-		run:       RunOptions{Timeout: 2 * time.Second},
+		run:       RunOptions{Run: connector.Run{Timeout: 2 * time.Second}},
 		queries:   viewQueries,
 		normalize: normalizeDevices,
 		want:      func() map[string][][]string { return expected(p.Truth()) },
@@ -109,7 +109,7 @@ func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 func teamproOn(t *testing.T, dir string, sb *sandbox.Sandbox, clock *fakeClock) *simulator {
 	return &simulator{
 		sb: sb, section: teampro.Connector.Sandbox(serve(t, sb), dir),
-		run:     RunOptions{Clock: clock.Now, Sleep: clock.Sleep},
+		run:     RunOptions{Run: connector.Run{Clock: clock.Now, Sleep: clock.Sleep}},
 		queries: tpQueries,
 		want:    func() map[string][][]string { return tpExpected(sb.TeamPro.Truth()) },
 	}
