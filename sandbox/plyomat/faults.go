@@ -82,10 +82,8 @@ func samePath(fault, path string) bool {
 // wrote the response.
 func (s *Server) listFault(w http.ResponseWriter, r *http.Request, path string, resp response) bool {
 	s.faultMu.Lock()
-	f := &s.faults
-	malformed := fault.MalformedFor(f.MalformedAlways, &f.MalformedOnce, func(p string) bool { return samePath(p, path) })
-	bf := fault.DrawBody(s.frng, malformed, f.ResetRate, f.HangRate, len(resp.body))
-	hangFor := f.HangFor
+	bf := s.faults.DrawBody(s.frng, func(p string) bool { return samePath(p, path) }, len(resp.body))
+	hangFor := s.faults.HangFor
 	s.faultMu.Unlock()
 	if bf.Kind == fault.None {
 		return false

@@ -76,10 +76,8 @@ func under(prefix, path string) bool { return prefix != "" && strings.HasPrefix(
 func (s *Server) responseFault(w http.ResponseWriter, r *http.Request, resp response) bool {
 	path := r.URL.Path
 	s.faultMu.Lock()
-	f := &s.faults
-	malformed := fault.MalformedFor(f.MalformedAlways, &f.MalformedOnce, func(p string) bool { return under(p, path) })
-	bf := fault.DrawBody(s.frng, malformed, f.ResetRate, f.HangRate, len(resp.body))
-	hangFor := f.HangFor
+	bf := s.faults.DrawBody(s.frng, func(p string) bool { return under(p, path) }, len(resp.body))
+	hangFor := s.faults.HangFor
 	s.faultMu.Unlock()
 	if bf.Kind == fault.None {
 		return false

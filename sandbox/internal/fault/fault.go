@@ -145,6 +145,15 @@ func MalformedFor(always string, once *string, matches func(string) bool) bool {
 	return false
 }
 
+// DrawBody decides the fault of a successful response whose body is n
+// bytes long with h's knobs: matches says whether a MalformedAlways or
+// MalformedOnce path names the response (MalformedOnce is then cleared);
+// see the function DrawBody.
+func (h *HTTP) DrawBody(rng *rand.Rand, matches func(path string) bool, n int) Body {
+	malformed := MalformedFor(h.MalformedAlways, &h.MalformedOnce, matches)
+	return DrawBody(rng, malformed, h.ResetRate, h.HangRate, n)
+}
+
 // Tally adds one to the count of f's kind: malformed, resets or hangs.
 func (f Body) Tally(malformed, resets, hangs *int) {
 	switch f.Kind {
