@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/athlake/athlake/extract/connector"
 )
 
 // Every record a run builds is released by whoever holds it last: after
@@ -19,9 +21,7 @@ func TestSyncsReleaseArrowMemory(t *testing.T) {
 	ctx := context.Background()
 	t.Run("FullThenIncremental", func(t *testing.T) {
 		t.Parallel()
-		s := newSeason(t, 61)
-		mem, used := checkedAllocator(t)
-		s.env.Mem = mem
+		s, mem, used := memSeason(t, 61)
 		sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
 		if err != nil {
 			t.Fatal(err)
@@ -44,44 +44,45 @@ func TestSyncsReleaseArrowMemory(t *testing.T) {
 	})
 	t.Run("CutOff", func(t *testing.T) {
 		t.Parallel()
-		s := newSeason(t, 62)
-		mem, used := checkedAllocator(t)
-		s.env.Mem = mem
+		s, mem, used := memSeason(t, 62)
 		cut := &failAfter{next: http.DefaultTransport}
 		cut.left.Store(60)
 		s.env.Transport = cut
-		if _, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync", Backoff: time.Millisecond}); err == nil {
-			t.Fatal("a sync cut off by the network succeeded")
-		}
-		mem.AssertSize(t, 0)
-		if used.Load() == 0 {
-			t.Error("the sync allocated nothing from Env.Mem before it was cut off")
-		}
+		syncFailsReleasing(ctx, t, s, mem, used, RunOptions{Command: "sync", Run: connector.Run{Backoff: time.Millisecond}}, "cut off by the network")
 	})
 	t.Run("Cancelled", func(t *testing.T) {
 		t.Parallel()
-		s := newSeason(t, 63)
-		mem, used := checkedAllocator(t)
-		s.env.Mem = mem
+		s, mem, used := memSeason(t, 63)
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		s.env.Transport = &cancelAfter{next: http.DefaultTransport, n: 60, cancel: cancel}
-		if _, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"}); err == nil {
-			t.Fatal("a cancelled sync succeeded")
-		}
-		mem.AssertSize(t, 0)
-		if used.Load() == 0 {
-			t.Error("the sync allocated nothing from Env.Mem before it was cancelled")
-		}
+		syncFailsReleasing(ctx, t, s, mem, used, RunOptions{Command: "sync"}, "cancelled")
 	})
 }
 
-// checkedAllocator is a leak-checking allocator and the count of its
-// allocations (which show that a run allocates from it at all).
-func checkedAllocator(t *testing.T) (*memory.CheckedAllocator, *atomic.Int64) {
+// syncFailsReleasing runs a sync of s that must fail (how says why) and
+// checks that it allocated from mem before it stopped, and released it all.
+func syncFailsReleasing(ctx context.Context, t *testing.T, s *season, mem *memory.CheckedAllocator, used *atomic.Int64, o RunOptions, how string) {
 	t.Helper()
+	if _, err := Run(ctx, s.env, s.cfg, o); err == nil {
+		t.Fatalf("a sync %s succeeded", how)
+	}
+	mem.AssertSize(t, 0)
+	if used.Load() == 0 {
+		t.Errorf("the sync allocated nothing from Env.Mem before it was %s", how)
+	}
+}
+
+// memSeason is a season whose runs allocate from mem, a leak-checking
+// allocator; used counts its allocations (which show that a run allocates
+// from it at all).
+func memSeason(t *testing.T, seed int64) (s *season, mem *memory.CheckedAllocator, used *atomic.Int64) {
+	t.Helper()
+	s = newSeason(t, seed)
 	c := &countingAllocator{Allocator: memory.NewGoAllocator()}
-	return memory.NewCheckedAllocator(c), &c.n
+	mem = memory.NewCheckedAllocator(c)
+	s.env.Mem = mem
+	return s, mem, &c.n
 }
 
 type countingAllocator struct {

@@ -346,7 +346,7 @@ func testBackfillIncrementalUnchanged(t *testing.T, source string) {
 func testTransientFaults(t *testing.T, source string) {
 	l := newLake(t, source, 102, simOptions{})
 	l.sim.faults(true)
-	sum, err := l.run(RunOptions{Timeout: 500 * time.Millisecond})
+	sum, err := l.run(RunOptions{Run: connector.Run{Timeout: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatalf("sync under faults: %v", err)
 	}
@@ -572,7 +572,7 @@ func readRejects(t *testing.T, output string) []string {
 func testSecrets(t *testing.T, source string) {
 	l := newLake(t, source, 108, simOptions{})
 	l.sim.faults(true)
-	if _, err := l.run(RunOptions{Timeout: 500 * time.Millisecond}); err != nil {
+	if _, err := l.run(RunOptions{Run: connector.Run{Timeout: 500 * time.Millisecond}}); err != nil {
 		t.Fatal(err)
 	}
 	l.sim.faults(false)

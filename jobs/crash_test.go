@@ -188,7 +188,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 22)
 	// Slow the vendor down so the signal lands mid-run.
-	h.sb.Plyomat.SetFaults(sbp.Faults{Storm429: 2, RetryAfter: 3})
+	h.sb.Plyomat.SetFaults(sbp.Faults{HTTP: sandbox.HTTPFaults{Storm429: 2, RetryAfter: 3}})
 	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
 	killed, out := runChild(t, cfgPath, 2500*time.Millisecond, syscall.SIGTERM)
 	if !killed {

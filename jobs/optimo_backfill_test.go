@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
@@ -102,7 +103,7 @@ func TestOptimoBackfillAthleteWindow(t *testing.T) {
 				t.Fatalf("athlete id %q, want the hostile %q", wire, sbo.HostileIDs[2])
 			}
 			h.cfg.Sources.optimo().DailyRequestBudget = 2
-			o := RunOptions{Command: "backfill", Backfill: true, Athletes: []string{wire}, Since: since, Until: until}
+			o := RunOptions{Command: "backfill", Run: connector.Run{Backfill: true, Athletes: []string{wire}, Since: since, Until: until}}
 			stops := 0
 			for day := 0; ; day++ {
 				if day > 10 {
@@ -195,7 +196,7 @@ func TestOptimoBackfillKeepsIncrementalState(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
 	for round := range 2 {
 		calls := len(sb.Calls())
-		if _, err := h.runAt(clock, RunOptions{Command: "backfill", Backfill: true}); err != nil {
+		if _, err := h.runAt(clock, RunOptions{Command: "backfill", Run: connector.Run{Backfill: true}}); err != nil {
 			t.Fatalf("backfill %d: %v", round, err)
 		}
 		perAthlete := 0
@@ -241,7 +242,7 @@ func TestOptimoBackfillAllAthletesResumes(t *testing.T) {
 		if day > 12 {
 			t.Fatal("the backfill never finished")
 		}
-		_, err := h.runAt(clock, RunOptions{Command: "backfill", Backfill: true})
+		_, err := h.runAt(clock, RunOptions{Command: "backfill", Run: connector.Run{Backfill: true}})
 		if err == nil {
 			break
 		}
@@ -304,7 +305,7 @@ func TestOptimoBackfillDeletionsBetweenPages(t *testing.T) {
 	sb := h.sb.Optimo
 	var since, until time.Time
 	athlete, since, until = backfillCase(t, sb)
-	if _, err := h.runNow(RunOptions{Command: "backfill", Backfill: true, Athletes: []string{sb.WireID("athlete", athlete)}, Since: since, Until: until}); err != nil {
+	if _, err := h.runNow(RunOptions{Command: "backfill", Run: connector.Run{Backfill: true, Athletes: []string{sb.WireID("athlete", athlete)}, Since: since, Until: until}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(deleted) != 3 {

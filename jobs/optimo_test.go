@@ -118,7 +118,7 @@ func TestOptimoQuotaStopsAndResumes(t *testing.T) {
 		}
 		before := h.sb.Optimo.Stats().Total
 		_, err := Run(context.Background(), &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.DiscardHandler)}, h.cfg,
-			RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep, Backoff: time.Millisecond})
+			RunOptions{Command: "sync", Run: connector.Run{Clock: clock.Now, Sleep: clock.Sleep, Backoff: time.Millisecond}})
 		spent := h.sb.Optimo.Stats().Total - before
 		if spent > 4 {
 			t.Fatalf("day %d: %d requests, budget 4", day, spent)
@@ -131,7 +131,7 @@ func TestOptimoQuotaStopsAndResumes(t *testing.T) {
 			stops++
 			again := h.sb.Optimo.Stats().Total
 			if _, err := Run(context.Background(), &Env{Stdout: h.logs, Stderr: h.logs, Log: slog.New(slog.DiscardHandler)}, h.cfg,
-				RunOptions{Command: "sync", Clock: clock.Now, Sleep: clock.Sleep}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
+				RunOptions{Command: "sync", Run: connector.Run{Clock: clock.Now, Sleep: clock.Sleep}}); !errors.Is(err, pipeline.ErrStopEarly) || ExitCode(err) != ExitStopped {
 				t.Fatalf("day %d, second run: %v (exit %d), want a stop (exit 75)", day, err, ExitCode(err))
 			}
 			if n := h.sb.Optimo.Stats().Total - again; n != 0 {

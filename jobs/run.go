@@ -77,28 +77,19 @@ func (e *UsageError) Error() string { return e.Msg }
 
 // RunOptions select what a sync or backfill covers.
 type RunOptions struct {
-	Command  string   // "sync", "backfill", "demo"
-	Sources  []string // none: every configured source
-	Backfill bool
-	Athletes []string
-	Since    time.Time
-	Until    time.Time
+	Command string   // "sync", "backfill", "demo"
+	Sources []string // none: every configured source
+	// Run is what each source covers (backfill, athletes, time range)
+	// and its HTTP tuning (tests shorten timeouts and backoff, and run
+	// client-side rate limits on a fake clock); zero values are the
+	// configured limits and the real clock.
+	connector.Run
 	// LockTTL and CommitBytes override defaults (tests).
 	LockTTL     time.Duration
 	CommitBytes int64
 	// CompactGrace overrides how long files a compaction replaced stay
 	// (tests, benchmarks; negative: none).
 	CompactGrace time.Duration
-	// HTTP tuning (tests shorten timeouts and backoff).
-	Timeout time.Duration
-	Backoff time.Duration
-	// Client-side rate limits (Team Pro's): rate, burst and clock (tests
-	// run it on a fake clock); zero values are the configured limits and
-	// the real clock.
-	Rate  float64
-	Burst int
-	Clock func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Summary is what a run did; it is printed and written under _runs/.
@@ -277,10 +268,7 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 	for _, n := range names {
 		cenv := sourceEnv(env, cfg, n)
 		cenv.Lake, cenv.Registry, cenv.RunID, cenv.Log = st, reg, runID, log.With("source", n)
-		cenv.Run = connector.Run{
-			Backfill: o.Backfill, Athletes: o.Athletes, Since: o.Since, Until: o.Until,
-			Timeout: o.Timeout, Backoff: o.Backoff, Rate: o.Rate, Burst: o.Burst, Clock: o.Clock, Sleep: o.Sleep,
-		}
+		cenv.Run = o.Run
 		s, err := cfg.Sources[n].Source(ctx, cenv)
 		if err != nil {
 			return nil, sourceError(n, err)

@@ -39,6 +39,19 @@ func when[F any](on bool, f F) F {
 	return f
 }
 
+// httpChaosStorm is the length of httpChaos's 429 storm.
+const httpChaosStorm = 3
+
+// httpChaos is the mix of faults the JSON simulators inject while the
+// conformance suite's faults are on: server errors, cut and stalled
+// bodies, a 429 storm and one malformed response at path once.
+func httpChaos(once string) sandbox.HTTPFaults {
+	return sandbox.HTTPFaults{
+		ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
+		Storm429: httpChaosStorm, RetryAfter: 1, MalformedOnce: once,
+	}
+}
+
 func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	sb := sandbox.New(sandbox.Options{Seed: seed, Scale: sandbox.ScaleSmall})
 	sec := plyomat.Connector.Sandbox(serve(t, sb), dir).(*plyomat.Config)
@@ -49,18 +62,17 @@ func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 	}
 	return &simulator{
 		sb: sb, section: sec,
-		run:       RunOptions{Timeout: 2 * time.Second},
+		run:       RunOptions{Run: connector.Run{Timeout: 2 * time.Second}},
 		queries:   viewQueries,
 		normalize: normalizeDevices,
 		want:      func() map[string][][]string { return expected(p.Truth()) },
 		advance:   func() { p.Advance(36 * time.Hour) },
 		faults: func(on bool) {
-			p.SetFaults(when(on, sbp.Faults{ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
-				Storm429: 3, RetryAfter: 1, MalformedOnce: "/sets"}))
+			p.SetFaults(when(on, sbp.Faults{HTTP: httpChaos("/sets")}))
 		},
-		faultWaits: 3,
+		faultWaits: httpChaosStorm,
 		broken: func(on bool) (string, []string, []string) {
-			p.SetFaults(when(on, sbp.Faults{MalformedAlways: "/sets"}))
+			p.SetFaults(when(on, sbp.Faults{HTTP: sandbox.HTTPFaults{MalformedAlways: "/sets"}}))
 			return "GET /plyomat/v1/sets", []string{"sets", "reps"}, []string{"sets"}
 		},
 		hostile: func(t *testing.T, l *lake) {
@@ -109,7 +121,7 @@ func plyomatSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 func teamproOn(t *testing.T, dir string, sb *sandbox.Sandbox, clock *fakeClock) *simulator {
 	return &simulator{
 		sb: sb, section: teampro.Connector.Sandbox(serve(t, sb), dir),
-		run:     RunOptions{Clock: clock.Now, Sleep: clock.Sleep},
+		run:     RunOptions{Run: connector.Run{Clock: clock.Now, Sleep: clock.Sleep}},
 		queries: tpQueries,
 		want:    func() map[string][][]string { return tpExpected(sb.TeamPro.Truth()) },
 	}
@@ -149,12 +161,11 @@ func teamproSim(t *testing.T, dir string, seed int64, o simOptions) *simulator {
 		sb: sb, section: sec, run: sim.run, queries: sim.queries, want: sim.want,
 		advance: func() { tp.Advance(24 * time.Hour); trim() },
 		faults: func(on bool) {
-			tp.SetFaults(when(on, sbt.Faults{ErrorRate: 0.05, ResetRate: 0.04, HangRate: 0.02, HangFor: 5 * time.Second,
-				Storm429: 3, RetryAfter: 1, MalformedOnce: "/v1/training_sessions/"}))
+			tp.SetFaults(when(on, sbt.Faults{HTTP: httpChaos("/v1/training_sessions/")}))
 		},
-		faultWaits: 3,
+		faultWaits: httpChaosStorm,
 		broken: func(on bool) (string, []string, []string) {
-			tp.SetFaults(when(on, sbt.Faults{MalformedAlways: "/v1/teams/training_sessions"}))
+			tp.SetFaults(when(on, sbt.Faults{HTTP: sandbox.HTTPFaults{MalformedAlways: "/v1/teams/training_sessions"}}))
 			// The training stream saves its pass in progress (and the
 			// rate bucket) without data: its state moves, its views not.
 			return "GET /teampro/v1/teams/training_sessions/", nil, nil

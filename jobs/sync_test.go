@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
@@ -117,7 +118,7 @@ func TestBackfillOneAthlete(t *testing.T) {
 	truth := h.sb.Plyomat.Truth()
 	athlete := truth.Sets[0].AthleteID
 	since := truth.Sets[0].StartedAt.Add(-time.Hour)
-	if _, err := h.run(RunOptions{Command: "backfill", Backfill: true, Athletes: []string{athlete}, Since: since}); err != nil {
+	if _, err := h.run(RunOptions{Command: "backfill", Run: connector.Run{Backfill: true, Athletes: []string{athlete}, Since: since}}); err != nil {
 		t.Fatal(err)
 	}
 	var want [][]string
@@ -207,7 +208,7 @@ func TestFirstSetsPassReadsAthletesConcurrently(t *testing.T) {
 	barrier := &athleteBarrier{next: http.DefaultTransport, n: 3, release: make(chan struct{})}
 	env := h.env()
 	env.Transport = barrier
-	if _, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 2 * time.Minute}); err != nil {
+	if _, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Run: connector.Run{Timeout: 2 * time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
 	if barrier.most != 3 {
@@ -265,7 +266,7 @@ func TestRecordsVanishingMidRunAreSkipped(t *testing.T) {
 	env := h.env()
 	env.Transport = &deleter{next: http.DefaultTransport, sb: h.sb.Plyomat,
 		groups: map[string]bool{group: true}, athletes: map[string]bool{athlete: true}}
-	sum, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 2 * time.Second, Backoff: 5 * time.Millisecond})
+	sum, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Run: connector.Run{Timeout: 2 * time.Second, Backoff: 5 * time.Millisecond}})
 	if err != nil {
 		t.Fatalf("sync with records deleted mid-run: %v", err)
 	}
@@ -322,7 +323,7 @@ func TestNotFoundOnEveryDetailFails(t *testing.T) {
 	for _, a := range h.sb.Plyomat.Truth().Athletes {
 		env.Transport.(*deleter).athletes[a.ID] = true
 	}
-	_, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Timeout: 2 * time.Second, Backoff: 5 * time.Millisecond})
+	_, err := Run(context.Background(), env, h.cfg, RunOptions{Command: "sync", Run: connector.Run{Timeout: 2 * time.Second, Backoff: 5 * time.Millisecond}})
 	if err == nil || !strings.Contains(err.Error(), "GET /plyomat/v1/sets?athlete_id=") || !strings.Contains(err.Error(), "HTTP 404") {
 		t.Fatalf("err = %v, want the 404 naming the sets endpoint", err)
 	}
@@ -381,7 +382,7 @@ func TestBackfillAthleteNeedsOneSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
-	_, err := Run(context.Background(), env, cfg, RunOptions{Command: "backfill", Backfill: true, Athletes: []string{"a1"}})
+	_, err := Run(context.Background(), env, cfg, RunOptions{Command: "backfill", Run: connector.Run{Backfill: true, Athletes: []string{"a1"}}})
 	var usage *UsageError
 	if !errors.As(err, &usage) || !strings.Contains(err.Error(), "--source") {
 		t.Fatalf("err = %v, want a usage error asking for --source", err)

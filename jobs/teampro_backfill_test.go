@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
 
@@ -88,7 +89,7 @@ func TestTeamProBackfillPlayersWindow(t *testing.T) {
 	// --athlete names ids of every source: a Plyomat athlete's id is no
 	// Team Pro player, and is skipped with an anomaly.
 	other := "plyomat-athlete-42"
-	backfill := RunOptions{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Athletes: append([]string{other}, players...), Since: since, Until: until}
+	backfill := RunOptions{Command: "backfill", Sources: []string{"teampro"}, Run: connector.Run{Backfill: true, Athletes: append([]string{other}, players...), Since: since, Until: until}}
 	sum, err := h.run(backfill)
 	if err != nil {
 		t.Fatalf("backfill: %v\n%s", err, h.logs.String())
@@ -161,7 +162,7 @@ func TestTeamProBackfillResumes(t *testing.T) {
 	}
 	in := func(ps *sbt.PlayerSession) bool { return rostered[ps.PlayerID] && !instantOf(ps).Before(since) }
 	want := sessionsOnly(truth, in)
-	backfill := RunOptions{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Since: since}
+	backfill := RunOptions{Command: "backfill", Sources: []string{"teampro"}, Run: connector.Run{Backfill: true, Since: since}}
 
 	cut := &failAfter{next: http.DefaultTransport}
 	cut.left.Store(20)
@@ -217,10 +218,10 @@ func TestTeamProBackfillSharesTheLimit(t *testing.T) {
 	const burst = 10
 	h := newTPHarness(t, 44, sbt.Options{Burst: burst, Rate: 1})
 	tp := h.sb.TeamPro
-	limit := RunOptions{Command: "sync", Burst: burst, Rate: 1}
+	limit := RunOptions{Command: "sync", Run: connector.Run{Burst: burst, Rate: 1}}
 	h.syncWith(limit)
 	for _, o := range []RunOptions{
-		{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Burst: burst, Rate: 1},
+		{Command: "backfill", Sources: []string{"teampro"}, Run: connector.Run{Backfill: true, Burst: burst, Rate: 1}},
 		limit,
 	} {
 		tp.ResetStats()

@@ -30,7 +30,7 @@ func TestTeamProBackfillHostilePlayers(t *testing.T) {
 			hostilePlayers = append(hostilePlayers, tm.Players[0].PlayerID)
 		}
 	}
-	if _, err := h.run(RunOptions{Command: "backfill", Backfill: true, Sources: []string{"teampro"}, Athletes: hostilePlayers}); err != nil {
+	if _, err := h.run(RunOptions{Command: "backfill", Sources: []string{"teampro"}, Run: connector.Run{Backfill: true, Athletes: hostilePlayers}}); err != nil {
 		t.Fatalf("backfill of hostile players: %v", err)
 	}
 	if st := h.sb.TeamPro.Stats(); st.ByRoute[sbt.RoutePlayerSessions] != len(ids) || st.ByRoute[sbt.RoutePlayerSession] != len(ids) || st.ByRoute[sbt.RouteUnknown] != 0 {

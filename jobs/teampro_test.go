@@ -213,7 +213,7 @@ func TestTeamProLimiterHoldsOff429s(t *testing.T) {
 	h := newTPHarness(t, 32, sbt.Options{Burst: burst, Rate: 1})
 	clock := h.clock
 	start := clock.Now()
-	sum := h.syncWith(RunOptions{Burst: burst, Rate: 1})
+	sum := h.syncWith(RunOptions{Run: connector.Run{Burst: burst, Rate: 1}})
 	elapsed := clock.Now().Sub(start)
 	st := h.sb.TeamPro.Stats()
 	requests := sum.Requests["teampro"].Requests
@@ -232,7 +232,7 @@ func TestTeamProLimiterHoldsOff429s(t *testing.T) {
 
 	// A run right after finds the vendor's bucket empty, and knows it.
 	h.sb.TeamPro.ResetStats()
-	h.syncWith(RunOptions{Burst: burst, Rate: 1})
+	h.syncWith(RunOptions{Run: connector.Run{Burst: burst, Rate: 1}})
 	if st := h.sb.TeamPro.Stats(); st.RateLimited != 0 {
 		t.Errorf("back-to-back run got %d 429s", st.RateLimited)
 	}

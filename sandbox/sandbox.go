@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/sandbox/internal/fault"
 	"github.com/athlake/athlake/sandbox/internal/scale"
 	"github.com/athlake/athlake/sandbox/optimo"
 	"github.com/athlake/athlake/sandbox/plyomat"
@@ -30,6 +31,10 @@ const (
 // ParseScale parses "small", "medium" or "large" (any case, spaces around
 // ignored).
 func ParseScale(s string) (Scale, error) { return scale.Parse(s) }
+
+// HTTPFaults are the faults Plyomat's and Team Pro's simulators share:
+// their Faults embed them.
+type HTTPFaults = fault.HTTP
 
 // Path prefixes of the simulated APIs.
 const (

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/jobs"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
@@ -168,7 +169,7 @@ func runSync(ctx context.Context, c *command) error {
 	if err := c.parse(); err != nil {
 		return err
 	}
-	o := jobs.RunOptions{Command: c.name, Sources: sources, Athletes: athletes, Backfill: backfill}
+	o := jobs.RunOptions{Command: c.name, Sources: sources, Run: connector.Run{Backfill: backfill, Athletes: athletes}}
 	if backfill {
 		var err error
 		if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {

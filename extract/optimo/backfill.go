@@ -145,9 +145,7 @@ func (st *backfill) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 					ids = append(ids, idOf(m[t.Key[0]]))
 				}
 			}
-			recs, rejects := dec.Flush()
-			return p, ids, emit(ctx, &pipeline.Batch{Records: recs, Rejects: rejects,
-				Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}})
+			return p, ids, emit(ctx, stream.Batch(dec, pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}, true))
 		}
 		// A resumed backfill reads its athlete page again (the athletes
 		// done are skipped). If that page's first athlete is no longer on
@@ -250,8 +248,7 @@ func (st *backfill) list(ctx context.Context, bf *backfillState, id, method, tab
 				dec.Add(rec, lin, nil)
 			}
 		}
-		recs, rejects := dec.Flush()
-		b := &pipeline.Batch{Records: recs, Rejects: rejects, Raw: []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}}
+		b := stream.Batch(dec, pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}, true)
 		if resumed && page == from && len(bf.Edge) > 0 && !slices.ContainsFunc(bf.Edge, func(k string) bool { return slices.Contains(keys, k) }) && page > 1 {
 			// Rows moved by more than a page since the last run: read the
 			// athlete's list from its first page (what this page holds is

@@ -343,12 +343,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			dec.Add(rec, lin, nil)
 			kept++
 		}
-		recs, rejects := dec.Flush()
-		b := &pipeline.Batch{Records: recs, Rejects: rejects}
-		if kept > 0 {
-			b.Raw = []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}
-		}
-		return p, keys, b, nil
+		return p, keys, stream.Batch(dec, pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}, kept > 0), nil
 	}
 	// A snapshot list holds its pages until it knows whether they differ
 	// from the snapshot last committed; what it still holds on return is

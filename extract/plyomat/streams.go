@@ -89,14 +89,7 @@ func (s *Source) decode(dec *transform.JSON, p *Page, derived map[string]string,
 			kept++
 		}
 	}
-	recs, rejects := dec.Flush()
-	b := &pipeline.Batch{Records: recs, Rejects: rejects}
-	if kept > 0 {
-		// A page with nothing kept holds nothing to rebuild a table
-		// from: a sync that finds nothing new writes no file.
-		b.Raw = []pipeline.Raw{{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}}
-	}
-	return b
+	return stream.Batch(dec, pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}, kept > 0)
 }
 
 // snapshotState is the state of a fully refreshed stream.

@@ -383,54 +383,38 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error) {
 	var participants []string
 	p := r.state.Pass
-	for _, team := range teams {
-		if slices.Contains(p.TeamsDone, team) {
-			continue
+	err := r.eachListed(ctx, teams, &p.TeamsDone, r.s.c.TeamSessions, func(_ string, ts listed) error {
+		prev, known := r.state.TeamSeen[ts.ID]
+		if known && prev.Modified == ts.Modified {
+			return nil
 		}
-		var todo []listed
-		anomalies, err := r.s.c.TeamSessions(ctx, team, r.window, collect(&todo, nil))
-		if err != nil {
-			return nil, err
+		it, err := r.s.c.TeamSession(ctx, ts.ID)
+		if skip, err := r.skipped(ctx, err); err != nil || skip {
+			return err // deleted: not recorded as seen, so fetched if it comes back
 		}
-		for _, ts := range todo {
-			prev, known := r.state.TeamSeen[ts.ID]
-			if known && prev.Modified == ts.Modified {
-				continue
-			}
-			it, err := r.s.c.TeamSession(ctx, ts.ID)
-			if skip, err := r.skipped(ctx, err); err != nil || skip {
-				if err != nil {
-					return nil, err
-				}
-				continue // deleted: not recorded as seen, so fetched if it comes back
-			}
-			var d listed
-			if json.Unmarshal(it.Data, &d) == nil {
-				for _, pt := range d.Participants {
-					if pt.PlayerSessionID != "" {
-						participants = append(participants, pt.PlayerSessionID)
-						if known {
-							if p.Resummarize == nil {
-								p.Resummarize = map[string]bool{}
-							}
-							p.Resummarize[pt.PlayerSessionID] = true
+		var d listed
+		if json.Unmarshal(it.Data, &d) == nil {
+			for _, pt := range d.Participants {
+				if pt.PlayerSessionID != "" {
+					participants = append(participants, pt.PlayerSessionID)
+					if known {
+						if p.Resummarize == nil {
+							p.Resummarize = map[string]bool{}
 						}
+						p.Resummarize[pt.PlayerSessionID] = true
 					}
 				}
 			}
-			r.decs["team_sessions"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
-			start, _ := transform.ParseTime(ts.RecordStart, true)
-			r.state.TeamSeen[ts.ID] = seen{Modified: ts.Modified, Start: start}
-			b := r.flush([]pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}, nil)
-			b.State = r.checkpoint()
-			if err := r.emit(ctx, b); err != nil {
-				return nil, err
-			}
 		}
-		p.TeamsDone = append(p.TeamsDone, team)
-		if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
-			return nil, err
-		}
+		r.decs["team_sessions"].Add(it.Data, r.lineage(it.Endpoint, it.Received), nil)
+		start, _ := transform.ParseTime(ts.RecordStart, true)
+		r.state.TeamSeen[ts.ID] = seen{Modified: ts.Modified, Start: start}
+		b := r.flush([]pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}, nil)
+		b.State = r.checkpoint()
+		return r.emit(ctx, b)
+	}, nil)
+	if err != nil {
+		return nil, err
 	}
 	return participants, nil
 }
@@ -439,43 +423,59 @@ func (r *run) teamSessions(ctx context.Context, teams []string) ([]string, error
 // window and fetches those new or modified, checkpointing each.
 func (r *run) playerSessions(ctx context.Context, players []string) error {
 	p := r.state.Pass
-	for _, player := range players {
-		if slices.Contains(p.PlayersDone, player) {
+	return r.eachListed(ctx, players, &p.PlayersDone, r.s.c.PlayerSessions, func(player string, ps listed) error {
+		if r.fetched[ps.ID] || r.gone[ps.ID] {
+			return nil // listed twice (a player on two teams)
+		}
+		// The watermark moves only over sessions committed, now or
+		// before: one deleted between list and details does not count.
+		start, _ := transform.ParseTime(ps.StartTime, true)
+		if e, ok := r.state.Seen[ps.ID]; ok && e.Modified == ps.Modified {
+			r.fetched[ps.ID] = true
+			if start.After(p.MaxStart) {
+				p.MaxStart = start
+			}
+			if p.Resummarize[ps.ID] && ps.Type != "INDIVIDUAL" {
+				return r.summaryOnly(ctx, ps)
+			}
+			return nil
+		}
+		if err := r.playerSession(ctx, ps.ID, player, ps); err != nil {
+			return err
+		}
+		if r.fetched[ps.ID] && start.After(p.MaxStart) {
+			p.MaxStart = start
+		}
+		return nil
+	}, func() { r.prune(p.MaxStart) })
+}
+
+// eachListed lists the sessions of each owner (a team or a player) in the
+// window with list, skipping the owners in *done, and calls fetch with
+// the owner and each listed session. Then it adds the owner to *done, calls finish (if
+// any) and checkpoints with the list's anomalies.
+func (r *run) eachListed(ctx context.Context, owners []string, done *[]string,
+	list func(ctx context.Context, owner string, w Window, fn func(*Page) error) ([]string, error),
+	fetch func(owner string, ls listed) error, finish func(),
+) error {
+	for _, owner := range owners {
+		if slices.Contains(*done, owner) {
 			continue
 		}
 		var todo []listed
-		anomalies, err := r.s.c.PlayerSessions(ctx, player, r.window, collect(&todo, nil))
+		anomalies, err := list(ctx, owner, r.window, collect(&todo, nil))
 		if err != nil {
 			return err
 		}
-		for _, ps := range todo {
-			if r.fetched[ps.ID] || r.gone[ps.ID] {
-				continue // listed twice (a player on two teams)
-			}
-			// The watermark moves only over sessions committed, now or
-			// before: one deleted between list and details does not count.
-			start, _ := transform.ParseTime(ps.StartTime, true)
-			if e, ok := r.state.Seen[ps.ID]; ok && e.Modified == ps.Modified {
-				r.fetched[ps.ID] = true
-				if start.After(p.MaxStart) {
-					p.MaxStart = start
-				}
-				if p.Resummarize[ps.ID] && ps.Type != "INDIVIDUAL" {
-					if err := r.summaryOnly(ctx, ps); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			if err := r.playerSession(ctx, ps.ID, player, ps); err != nil {
+		for _, ls := range todo {
+			if err := fetch(owner, ls); err != nil {
 				return err
 			}
-			if r.fetched[ps.ID] && start.After(p.MaxStart) {
-				p.MaxStart = start
-			}
 		}
-		p.PlayersDone = append(p.PlayersDone, player)
-		r.prune(p.MaxStart)
+		*done = append(*done, owner)
+		if finish != nil {
+			finish()
+		}
 		if err := r.emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: r.checkpoint()}); err != nil {
 			return err
 		}

@@ -77,6 +77,15 @@ func TestTokenStores(t *testing.T) {
 	})
 }
 
+// seeded is a new store of kind k holding a new vendor's authorization,
+// old, whose access token must be refreshed (see vendor.seed).
+func (k tokenStoreKind) seeded(t *testing.T) (st teampro.TokenStore, v *vendor, old *oauth2.Token) {
+	t.Helper()
+	st, _ = k.new(t)
+	v = newVendor(t)
+	return st, v, v.seed(t, st)
+}
+
 func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 	ctx := context.Background()
 
@@ -162,9 +171,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 
 	t.Run("RefreshSavesRotatedToken", func(t *testing.T) {
 		t.Parallel()
-		st, _ := kind.new(t)
-		v := newVendor(t)
-		old := v.seed(t, st)
+		st, v, old := kind.seeded(t)
 		got, err := (&teampro.TokenSource{Config: v.cfg, Store: st}).Token()
 		if err != nil {
 			t.Fatal(err)
@@ -200,9 +207,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 
 	t.Run("ConcurrentRefresh", func(t *testing.T) {
 		t.Parallel()
-		st, _ := kind.new(t)
-		v := newVendor(t)
-		v.seed(t, st)
+		st, v, _ := kind.seeded(t)
 		_, locked := st.(teampro.TokenLocker)
 		var arrived chan struct{}
 		release := make(chan struct{})
@@ -260,9 +265,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 
 	t.Run("ReauthorizedDuringRefresh", func(t *testing.T) {
 		t.Parallel()
-		st, _ := kind.new(t)
-		v := newVendor(t)
-		v.seed(t, st)
+		st, v, _ := kind.seeded(t)
 		reauth := v.exchange(t)
 		var once sync.Once
 		v.onRefresh(func(http.ResponseWriter, *http.Request) bool {
@@ -291,9 +294,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 
 	t.Run("Revoked", func(t *testing.T) {
 		t.Parallel()
-		st, _ := kind.new(t)
-		v := newVendor(t)
-		old := v.seed(t, st)
+		st, v, old := kind.seeded(t)
 		v.sb.RevokeRefreshTokens()
 		// The wait for another process's token ends with nothing.
 		_, err := (&teampro.TokenSource{Config: v.cfg, Store: st, SaveWait: 50 * time.Millisecond}).Token()
@@ -309,9 +310,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 
 	t.Run("TokenEndpointErrorIsRedacted", func(t *testing.T) {
 		t.Parallel()
-		st, _ := kind.new(t)
-		v := newVendor(t)
-		old := v.seed(t, st)
+		st, v, old := kind.seeded(t)
 		v.onRefresh(func(w http.ResponseWriter, r *http.Request) bool {
 			// A broken endpoint echoes the request, refresh token included.
 			body, _ := io.ReadAll(r.Body)

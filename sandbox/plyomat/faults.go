@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/athlake/athlake/sandbox/internal/fault"
 )
@@ -14,31 +13,10 @@ import (
 // value injects none. Fault decisions come from their own seeded random
 // stream, so they never disturb the data's.
 type Faults struct {
-	// ErrorRate is the fraction of (authorised) requests answered with a
-	// 500, 502 or 503 JSON error.
-	ErrorRate float64
-	// Storm429 is the number of next (authorised) requests answered with
-	// 429 and "Retry-After: <RetryAfter>".
-	Storm429 int
-	// RetryAfter is the 429s' Retry-After in seconds (0: 1).
-	RetryAfter int
-	// ResetRate is the fraction of list responses whose connection is cut
-	// mid-body: status line, headers with the full Content-Length and part
-	// of the body, then the connection is closed.
-	ResetRate float64
-	// HangRate is the fraction of list responses that send the headers and
-	// part of the body, then stall until the request's context is done or
-	// HangFor elapses (and then the connection is cut).
-	HangRate float64
-	// HangFor bounds a stall (0: 30 s).
-	HangFor time.Duration
-	// MalformedOnce is a list path ("/sets") whose next successful list
-	// response is a 200 whose body is not JSON (truncated JSON or an HTML
-	// error page); it is cleared once used.
-	MalformedOnce string
-	// MalformedAlways is a list path whose successful list responses are
-	// always a 200 whose body is not JSON.
-	MalformedAlways string
+	// HTTP's faults apply to authorised requests; ResetRate and HangRate
+	// to list responses only. Its paths are list paths ("/sets"), and
+	// MalformedOnce and MalformedAlways name successful list responses.
+	fault.HTTP
 	// UnknownFilter404 answers a list filtered by a group_id, athlete_id
 	// or session_id that names no record with the vendor's 404 for an
 	// unknown id, instead of an empty page (the document does not say
@@ -104,10 +82,8 @@ func samePath(fault, path string) bool {
 // wrote the response.
 func (s *Server) listFault(w http.ResponseWriter, r *http.Request, path string, resp response) bool {
 	s.faultMu.Lock()
-	f := &s.faults
-	malformed := fault.MalformedFor(f.MalformedAlways, &f.MalformedOnce, func(p string) bool { return samePath(p, path) })
-	bf := fault.DrawBody(s.frng, malformed, f.ResetRate, f.HangRate, len(resp.body))
-	hangFor := f.HangFor
+	bf := s.faults.DrawBody(s.frng, func(p string) bool { return samePath(p, path) }, len(resp.body))
+	hangFor := s.faults.HangFor
 	s.faultMu.Unlock()
 	if bf.Kind == fault.None {
 		return false

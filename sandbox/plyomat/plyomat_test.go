@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/athlake/athlake/sandbox/internal/fault"
 	"github.com/athlake/athlake/sandbox/internal/order"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
 	"github.com/athlake/athlake/sandbox/internal/scale"
@@ -819,7 +820,7 @@ func TestHostileIDs(t *testing.T) {
 
 func TestMalformed(t *testing.T) {
 	f := newFixture(t, 14)
-	f.s.SetFaults(Faults{MalformedOnce: "/sets"})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{MalformedOnce: "/sets"}})
 	if r := f.get("/athletes"); !json.Valid(r.body) {
 		t.Error("MalformedOnce on /sets broke /athletes")
 	}
@@ -839,7 +840,7 @@ func TestMalformed(t *testing.T) {
 		t.Errorf("stats: %+v", st)
 	}
 
-	f.s.SetFaults(Faults{MalformedAlways: "/sessions"})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{MalformedAlways: "/sessions"}})
 	for range 5 {
 		if r := f.get("/sessions"); r.status != http.StatusOK || json.Valid(r.body) {
 			t.Errorf("/sessions with MalformedAlways: %d, valid %v", r.status, json.Valid(r.body))
@@ -856,7 +857,7 @@ func TestMalformed(t *testing.T) {
 
 func TestStorm429AndErrors(t *testing.T) {
 	f := newFixture(t, 15)
-	f.s.SetFaults(Faults{Storm429: 3, RetryAfter: 2})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{Storm429: 3, RetryAfter: 2}})
 	for i := range 3 {
 		r := f.get("/athletes")
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "2" || errCode(r.body) != "rate_limited" {
@@ -866,7 +867,7 @@ func TestStorm429AndErrors(t *testing.T) {
 	if r := f.get("/athletes"); r.status != http.StatusOK {
 		t.Errorf("after the storm: %d", r.status)
 	}
-	f.s.SetFaults(Faults{Storm429: 1})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{Storm429: 1}})
 	if r := f.get("/groups"); r.header.Get("Retry-After") != "1" {
 		t.Errorf("default Retry-After = %q", r.header.Get("Retry-After"))
 	}
@@ -875,7 +876,7 @@ func TestStorm429AndErrors(t *testing.T) {
 		t.Errorf("no key during faults: %d", r.status)
 	}
 
-	f.s.SetFaults(Faults{ErrorRate: 1})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{ErrorRate: 1}})
 	statuses := map[int]int{}
 	for range 30 {
 		r := f.get("/groups")
@@ -887,7 +888,7 @@ func TestStorm429AndErrors(t *testing.T) {
 	if statuses[500]+statuses[502]+statuses[503] != 30 || len(statuses) < 2 {
 		t.Errorf("ErrorRate 1: statuses %v", statuses)
 	}
-	f.s.SetFaults(Faults{ErrorRate: 0.3})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{ErrorRate: 0.3}})
 	errs := 0
 	for range 200 {
 		if f.get("/groups").status >= 500 {
@@ -920,7 +921,7 @@ func TestResetAndHang(t *testing.T) {
 		_, err = io.ReadAll(resp.Body)
 		return err
 	}
-	f.s.SetFaults(Faults{ResetRate: 1})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{ResetRate: 1}})
 	for range 3 {
 		if err := get(context.Background(), "/sets"); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("reset: err = %v, want unexpected EOF", err)
@@ -930,7 +931,7 @@ func TestResetAndHang(t *testing.T) {
 		t.Errorf("reset applies to lists only: %v", err)
 	}
 
-	f.s.SetFaults(Faults{HangRate: 1, HangFor: time.Minute})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{HangRate: 1, HangFor: time.Minute}})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	began := time.Now()
 	err := get(ctx, "/sessions")
@@ -938,7 +939,7 @@ func TestResetAndHang(t *testing.T) {
 	if err == nil || time.Since(began) > 10*time.Second {
 		t.Errorf("hang: err = %v after %v", err, time.Since(began))
 	}
-	f.s.SetFaults(Faults{HangRate: 1, HangFor: 50 * time.Millisecond})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{HangRate: 1, HangFor: 50 * time.Millisecond}})
 	if err := get(context.Background(), "/sessions"); err == nil {
 		t.Error("hang that ends: the body came whole")
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/athlake/athlake/sandbox/internal/fault"
 )
@@ -16,31 +15,11 @@ import (
 // disturb the data's. Requests refused with 401 or by the rate limit get
 // no fault.
 type Faults struct {
-	// ErrorRate is the fraction of API requests answered with a 500, 502
-	// or 503 JSON error.
-	ErrorRate float64
-	// Storm429 is the number of next API requests answered with 429 and
-	// "Retry-After: <RetryAfter>", whatever the bucket holds.
-	Storm429 int
-	// RetryAfter is the storm's Retry-After in seconds (0: 1).
-	RetryAfter int
-	// MalformedOnce is a path prefix ("/v1/training_sessions/"): the next
-	// successful response under it is a 200 whose body is not JSON
-	// (truncated JSON or an HTML error page); it is cleared once used.
-	MalformedOnce string
-	// MalformedAlways is a path prefix whose successful responses are
-	// always a 200 whose body is not JSON.
-	MalformedAlways string
-	// ResetRate is the fraction of successful responses whose connection
-	// is cut mid-body: status line, headers with the full Content-Length
-	// and part of the body, then the connection is closed.
-	ResetRate float64
-	// HangRate is the fraction of successful responses that send the
-	// headers and part of the body, then stall until the request's context
-	// is done or HangFor elapses (and then the connection is cut).
-	HangRate float64
-	// HangFor bounds a stall (0: 30 s).
-	HangFor time.Duration
+	// HTTP's faults apply to API requests (a 429 storm whatever the bucket
+	// holds); ResetRate and HangRate to successful responses. Its paths
+	// are path prefixes ("/v1/training_sessions/") covering the responses
+	// under them.
+	fault.HTTP
 	// NotFound lists routes (RouteTeam, RoutePlayerSession, ...) answered
 	// 404 whatever the data holds, as when a base URL points at the wrong
 	// service.
@@ -97,10 +76,8 @@ func under(prefix, path string) bool { return prefix != "" && strings.HasPrefix(
 func (s *Server) responseFault(w http.ResponseWriter, r *http.Request, resp response) bool {
 	path := r.URL.Path
 	s.faultMu.Lock()
-	f := &s.faults
-	malformed := fault.MalformedFor(f.MalformedAlways, &f.MalformedOnce, func(p string) bool { return under(p, path) })
-	bf := fault.DrawBody(s.frng, malformed, f.ResetRate, f.HangRate, len(resp.body))
-	hangFor := f.HangFor
+	bf := s.faults.DrawBody(s.frng, func(p string) bool { return under(p, path) }, len(resp.body))
+	hangFor := s.faults.HangFor
 	s.faultMu.Unlock()
 	if bf.Kind == fault.None {
 		return false

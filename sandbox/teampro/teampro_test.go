@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
 
+	"github.com/athlake/athlake/sandbox/internal/fault"
 	"github.com/athlake/athlake/sandbox/internal/scale"
 	"github.com/athlake/athlake/sandbox/internal/simtest"
 )
@@ -1809,7 +1810,7 @@ func TestFaults(t *testing.T) {
 	f := newFixture(t, Options{Seed: 15})
 	ps := f.s.TruthWithoutSamples().PlayerSessions[0]
 	f.get(RouteTeams)
-	f.s.SetFaults(Faults{Storm429: 2, RetryAfter: 3})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{Storm429: 2, RetryAfter: 3}})
 	for range 2 {
 		if r := f.get(RouteTeams); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "3" {
 			t.Errorf("storm: %d %q", r.status, r.header.Get("Retry-After"))
@@ -1821,7 +1822,7 @@ func TestFaults(t *testing.T) {
 	if r := f.call(http.MethodGet, RouteTeams, "bad"); r.status != http.StatusUnauthorized {
 		t.Errorf("bad token during faults: %d", r.status)
 	}
-	f.s.SetFaults(Faults{MalformedOnce: "/v1/training_sessions/"})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{MalformedOnce: "/v1/training_sessions/"}})
 	if r := f.get(RouteTeams); !json.Valid(r.body) {
 		t.Error("MalformedOnce broke another path")
 	}
@@ -1831,14 +1832,14 @@ func TestFaults(t *testing.T) {
 	if r := f.get("/v1/training_sessions/" + ps.ID + "?samples=all"); !json.Valid(r.body) {
 		t.Error("MalformedOnce struck twice")
 	}
-	f.s.SetFaults(Faults{ErrorRate: 1})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{ErrorRate: 1}})
 	for range 10 {
 		if r := f.get(RouteTeams); r.status < 500 || !json.Valid(r.body) {
 			t.Errorf("ErrorRate 1: %d %s", r.status, r.body)
 		}
 	}
 	// Cut connections (a real client sees an unexpected EOF).
-	f.s.SetFaults(Faults{ResetRate: 1})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{ResetRate: 1}})
 	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+mount+"/v1/training_sessions/"+ps.ID+"?samples=all", nil)
 	req.Header.Set("Authorization", "Bearer "+f.tok)
 	resp, err := f.hc.Do(req)
@@ -1849,7 +1850,7 @@ func TestFaults(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("reset: %v", err)
 	}
-	f.s.SetFaults(Faults{HangRate: 1, HangFor: 20 * time.Millisecond})
+	f.s.SetFaults(Faults{HTTP: fault.HTTP{HangRate: 1, HangFor: 20 * time.Millisecond}})
 	req, _ = http.NewRequest(http.MethodGet, f.srv.URL+mount+RouteTeams, nil)
 	req.Header.Set("Authorization", "Bearer "+f.tok)
 	if resp, err := f.hc.Do(req); err == nil {

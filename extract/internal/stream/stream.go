@@ -1,6 +1,6 @@
 // Package stream holds the small pieces the vendors' pipeline streams
 // share: the lookup of a declared table, a stream state's JSON both ways,
-// and the fingerprint of a snapshot's records.
+// the batch of a decoded page and the fingerprint of a snapshot's records.
 package stream
 
 import (
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 )
 
@@ -22,6 +23,20 @@ func Table(reg *schemas.Registry, source, name string) *schemas.Table {
 		panic(source + ": table " + name + " not declared")
 	}
 	return t
+}
+
+// Batch flushes dec (a transform decoder) into a batch, with raw, the
+// page's body, if keep: a page with nothing kept holds nothing to rebuild
+// a table from, so a sync that finds nothing new writes no file.
+func Batch(dec interface {
+	Flush() ([]pipeline.Records, []pipeline.Reject)
+}, raw pipeline.Raw, keep bool) *pipeline.Batch {
+	recs, rejects := dec.Flush()
+	b := &pipeline.Batch{Records: recs, Rejects: rejects}
+	if keep {
+		b.Raw = []pipeline.Raw{raw}
+	}
+	return b
 }
 
 // ReadState decodes a stream's state into v; nil (no state yet) leaves v

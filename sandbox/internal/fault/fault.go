@@ -18,6 +18,37 @@ import (
 const BadGatewayPage = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n" +
 	"<body><h1>Bad Gateway</h1><p>The upstream server returned an invalid response.</p></body></html>\n"
 
+// HTTP are the faults the JSON simulators (Plyomat, Team Pro) share; each
+// one's Faults embeds them and says which requests they apply to, and how
+// a path names responses. The zero value injects none.
+type HTTP struct {
+	// ErrorRate is the fraction of requests answered with a 500, 502 or
+	// 503 JSON error.
+	ErrorRate float64
+	// Storm429 is the number of next requests answered with 429 and
+	// "Retry-After: <RetryAfter>".
+	Storm429 int
+	// RetryAfter is the 429s' Retry-After in seconds (0: 1).
+	RetryAfter int
+	// ResetRate is the fraction of responses whose connection is cut
+	// mid-body: status line, headers with the full Content-Length and part
+	// of the body, then the connection is closed.
+	ResetRate float64
+	// HangRate is the fraction of responses that send the headers and
+	// part of the body, then stall until the request's context is done or
+	// HangFor elapses (and then the connection is cut).
+	HangRate float64
+	// HangFor bounds a stall (0: 30 s).
+	HangFor time.Duration
+	// MalformedOnce is a path whose next successful response is a 200
+	// whose body is not JSON (truncated JSON or an HTML error page); it is
+	// cleared once used.
+	MalformedOnce string
+	// MalformedAlways is a path whose successful responses are always a
+	// 200 whose body is not JSON.
+	MalformedAlways string
+}
+
 // ServerError decides whether a request is answered with a server error:
 // with probability rate, a 500, 502 or 503, equally likely.
 func ServerError(rng *rand.Rand, rate float64) (status int, ok bool) {
@@ -112,6 +143,15 @@ func MalformedFor(always string, once *string, matches func(string) bool) bool {
 		return true
 	}
 	return false
+}
+
+// DrawBody decides the fault of a successful response whose body is n
+// bytes long with h's knobs: matches says whether a MalformedAlways or
+// MalformedOnce path names the response (MalformedOnce is then cleared);
+// see the function DrawBody.
+func (h *HTTP) DrawBody(rng *rand.Rand, matches func(path string) bool, n int) Body {
+	malformed := MalformedFor(h.MalformedAlways, &h.MalformedOnce, matches)
+	return DrawBody(rng, malformed, h.ResetRate, h.HangRate, n)
 }
 
 // Tally adds one to the count of f's kind: malformed, resets or hangs.
