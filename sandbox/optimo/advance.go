@@ -69,7 +69,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		for j, i := range g.R.Perm(n)[:k] {
 			w := &data.Workouts[i]
 			if j%2 == 0 {
-				note := g.Pick(g.names.notes)
+				note := g.Pick(noteTexts)
 				if w.Notes != nil && *w.Notes == note {
 					note += " (edited)"
 				}

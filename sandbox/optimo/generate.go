@@ -39,17 +39,17 @@ const (
 	firstAssessmentID = 50001
 )
 
-// Word lists (constants, split when a generator is made).
-const (
-	femaleNames = "Ida Freja Emma Sofie Clara Anna Maja Zoë Ingrid Åsa Frederikke Nora Amara Chloe Hana Isla Leila Maya Priya Rosa Saoirse José Ylva Aoife Beatriz Carmen"
-	maleNames   = "Mikkel Søren Magnus Oliver Noah Lucas Emil Jürgen Kai Luca Oskar Ethan Jonas Malik Rafael Théo Victor Yusuf Aaron Nnamdi Caleb Diego Finn Hugo Kenji Marco Nils Omar"
-	lastNames   = "Jensen|Nielsen|Hansen|Pedersen|Andersen|Østergaard|Nørgaard|Christensen|Larsen|Sørensen|O'Brien|García|Müller|D'Souza|Kowalski|Nakamura|Okafor|Rossi|Dubois|Haddad|Silva|Novak|Kim|Walker|Schmidt|Ó Súilleabháin|van der Berg|Lindqvist|Chen|Petrov"
-	noteTexts   = "Intervals 6×800 m @ <4:00/km> & cool-down|Felt great 💪|Knee niggle — stopped early|Coach said \"easy\", it wasn't|Line one\nline two of the notes|HR strap lost contact; max HR suspect|Tempo run, 'comfortably hard'|Recovery session|Race simulation: 3×10' Z4|Hot day (31 °C), drank 1.5 l|Back-to-back with the morning session|Group ride, drafting most of the way"
-	assessNotes = "Retest in 6 weeks|Wet track, times slow|Athlete unwell the day before|Baseline after injury (ACL)|Good effort — new PB on sprint & CMJ|Tested with <new> timing gates|Morning test, fasted"
-	locations   = "Lab 1|Lab 2|Indoor track|Gym — rack 3|Pitch 2|Pool (25 m)"
-	squads      = "Senior|U21|U19|Academy|Rehab|Elite & Talent|Masters"
-	polarModels = "Polar Vantage V3|Polar Grit X2 Pro|Polar Pacer Pro|Polar H10 + Beat"
-	timexModels = "Timex Ironman R300|Timex Marathon GPS|Timex Expedition"
+// Word lists the generator picks from.
+var (
+	femaleNames = strings.Fields("Ida Freja Emma Sofie Clara Anna Maja Zoë Ingrid Åsa Frederikke Nora Amara Chloe Hana Isla Leila Maya Priya Rosa Saoirse José Ylva Aoife Beatriz Carmen")
+	maleNames   = strings.Fields("Mikkel Søren Magnus Oliver Noah Lucas Emil Jürgen Kai Luca Oskar Ethan Jonas Malik Rafael Théo Victor Yusuf Aaron Nnamdi Caleb Diego Finn Hugo Kenji Marco Nils Omar")
+	lastNames   = strings.Split("Jensen|Nielsen|Hansen|Pedersen|Andersen|Østergaard|Nørgaard|Christensen|Larsen|Sørensen|O'Brien|García|Müller|D'Souza|Kowalski|Nakamura|Okafor|Rossi|Dubois|Haddad|Silva|Novak|Kim|Walker|Schmidt|Ó Súilleabháin|van der Berg|Lindqvist|Chen|Petrov", "|")
+	noteTexts   = strings.Split("Intervals 6×800 m @ <4:00/km> & cool-down|Felt great 💪|Knee niggle — stopped early|Coach said \"easy\", it wasn't|Line one\nline two of the notes|HR strap lost contact; max HR suspect|Tempo run, 'comfortably hard'|Recovery session|Race simulation: 3×10' Z4|Hot day (31 °C), drank 1.5 l|Back-to-back with the morning session|Group ride, drafting most of the way", "|")
+	assessNotes = strings.Split("Retest in 6 weeks|Wet track, times slow|Athlete unwell the day before|Baseline after injury (ACL)|Good effort — new PB on sprint & CMJ|Tested with <new> timing gates|Morning test, fasted", "|")
+	locations   = strings.Split("Lab 1|Lab 2|Indoor track|Gym — rack 3|Pitch 2|Pool (25 m)", "|")
+	squads      = strings.Split("Senior|U21|U19|Academy|Rehab|Elite & Talent|Masters", "|")
+	polarModels = strings.Split("Polar Vantage V3|Polar Grit X2 Pro|Polar Pacer Pro|Polar H10 + Beat", "|")
+	timexModels = strings.Split("Timex Ironman R300|Timex Marathon GPS|Timex Expedition", "|")
 )
 
 // sport is a kind of workout with plausible ranges.
@@ -130,23 +130,12 @@ type gen struct {
 	rep     []span // instants whose reading repeats an earlier one: never stamped
 	sports  []sport
 	metrics []metric
-	names   struct{ female, male, last, notes, assessNotes, locations, squads, polar, timex []string }
 	emails  map[string]bool
 }
 
 // newGen returns a generator whose instants lie in [from, to].
 func newGen(r *rand.Rand, loc *time.Location, from, to time.Time) *gen {
-	g := &gen{Gen: rgen.Gen{R: r, Step: time.Second}, loc: loc, rep: repeatedSpans(loc, from, to), sports: sports(), metrics: metrics(), emails: map[string]bool{}}
-	g.names.female = strings.Fields(femaleNames)
-	g.names.male = strings.Fields(maleNames)
-	g.names.last = strings.Split(lastNames, "|")
-	g.names.notes = strings.Split(noteTexts, "|")
-	g.names.assessNotes = strings.Split(assessNotes, "|")
-	g.names.locations = strings.Split(locations, "|")
-	g.names.squads = strings.Split(squads, "|")
-	g.names.polar = strings.Split(polarModels, "|")
-	g.names.timex = strings.Split(timexModels, "|")
-	return g
+	return &gen{Gen: rgen.Gen{R: r, Step: time.Second}, loc: loc, rep: repeatedSpans(loc, from, to), sports: sports(), metrics: metrics(), emails: map[string]bool{}}
 }
 
 func round(x float64, decimals int) float64 {
@@ -305,17 +294,17 @@ func (g *gen) athlete(created, limit, today time.Time) Athlete {
 	var fat [2]int
 	switch x := g.R.IntN(100); {
 	case x < 48:
-		a.Gender, a.FirstName = "female", g.Pick(g.names.female)
+		a.Gender, a.FirstName = "female", g.Pick(femaleNames)
 		height, weight, fat = [2]float64{155, 185}, [2]float64{50, 80}, [2]int{16, 30}
 	case x < 96:
-		a.Gender, a.FirstName = "male", g.Pick(g.names.male)
+		a.Gender, a.FirstName = "male", g.Pick(maleNames)
 		height, weight, fat = [2]float64{168, 200}, [2]float64{62, 105}, [2]int{7, 20}
 	default:
 		a.Gender = "other"
-		a.FirstName = g.Pick(append(g.names.female[:len(g.names.female):len(g.names.female)], g.names.male...))
+		a.FirstName = g.Pick(append(femaleNames[:len(femaleNames):len(femaleNames)], maleNames...))
 		height, weight, fat = [2]float64{158, 192}, [2]float64{55, 95}, [2]int{10, 26}
 	}
-	a.LastName = g.Pick(g.names.last)
+	a.LastName = g.Pick(lastNames)
 	a.Email = g.email(a.FirstName, a.LastName, "athletes.example")
 	if !g.Chance(0.05) {
 		age := g.uniform(15, 40)
@@ -332,7 +321,7 @@ func (g *gen) athlete(created, limit, today time.Time) Athlete {
 		a.BodyFatPercentage = ptr(g.Between(fat[0], fat[1]))
 	}
 	if g.Chance(0.7) {
-		a.Extra = Extra{"custom_field": g.Pick(g.names.squads)}
+		a.Extra = Extra{"custom_field": g.Pick(squads)}
 	}
 	a.CreatedAt = g.wall(created)
 	a.UpdatedAt = g.wall(g.later(created, limit, 0.4, 120*24*time.Hour))
@@ -343,11 +332,11 @@ func (g *gen) athlete(created, limit, today time.Time) Athlete {
 func (g *gen) coach(created, limit time.Time, admin bool) Coach {
 	c := Coach{IsAdmin: admin}
 	if g.Chance(0.5) {
-		c.FirstName = g.Pick(g.names.female)
+		c.FirstName = g.Pick(femaleNames)
 	} else {
-		c.FirstName = g.Pick(g.names.male)
+		c.FirstName = g.Pick(maleNames)
 	}
-	c.LastName = g.Pick(g.names.last)
+	c.LastName = g.Pick(lastNames)
 	c.Email = g.email(c.FirstName, c.LastName, "club.example")
 	if g.Chance(0.6) {
 		c.Extra = Extra{"phone": fmt.Sprintf("+45 %02d %02d %02d %02d", g.Between(20, 99), g.R.IntN(100), g.R.IntN(100), g.R.IntN(100))}
@@ -431,13 +420,13 @@ func (g *gen) workout(p profile, started, after, limit time.Time, edits bool) (W
 		w.RPE = ptr(min(max(int(math.Round((frac-0.45)*20))+g.Between(-1, 1), 1), 10))
 	}
 	if g.Chance(0.3) {
-		w.Notes = ptr(g.Pick(g.names.notes))
+		w.Notes = ptr(g.Pick(noteTexts))
 	}
 	switch w.Source {
 	case "polar":
-		w.Extra = Extra{"device": g.Pick(g.names.polar)}
+		w.Extra = Extra{"device": g.Pick(polarModels)}
 	case "timex":
-		w.Extra = Extra{"device": g.Pick(g.names.timex)}
+		w.Extra = Extra{"device": g.Pick(timexModels)}
 	}
 	end := started.Add(d)
 	var lag time.Duration
@@ -499,10 +488,10 @@ func (g *gen) assessment(p profile, assessed, after, limit time.Time, edits bool
 		a.Results = append(a.Results, r)
 	}
 	if g.Chance(0.35) {
-		a.Notes = ptr(g.Pick(g.names.assessNotes))
+		a.Notes = ptr(g.Pick(assessNotes))
 	}
 	if g.Chance(0.7) {
-		a.Extra = Extra{"location": g.Pick(g.names.locations)}
+		a.Extra = Extra{"location": g.Pick(locations)}
 	}
 	created := g.allowed(minTime(assessed.Add(g.Dur(10*time.Minute, 48*time.Hour)), limit))
 	if created.Before(assessed) || !created.After(after) || created.After(limit) {
@@ -658,7 +647,7 @@ func (g *gen) plantDST(d *Dataset, joined []time.Time, histStart, start, today t
 	plant := func(p profile, started time.Time, dur time.Duration, created time.Time, note string) {
 		w, _ := g.workout(p, started, time.Time{}, start, false)
 		w.Source, w.Sport = "polar", "running"
-		w.Extra = Extra{"device": g.names.polar[0]}
+		w.Extra = Extra{"device": polarModels[0]}
 		w.DurationSeconds = int64(dur / time.Second)
 		w.DistanceKm = ptr(round(11*dur.Hours(), 2))
 		w.Notes = ptr(note)

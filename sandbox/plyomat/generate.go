@@ -33,21 +33,20 @@ func paramsFor(s scale.Scale) params {
 	return params{athletes: 20, groups: 3, devices: 3, orgMembers: 6, sessionsPerAthlete: 6}
 }
 
-// Word lists (constants, split when a generator is made).
-const (
-	femaleNames = "Ava Mia Zoe Lena Nora Ingrid Sofia Amara Chloe Freya Hana Isla Jade Kaia Leila Maya Nia Olivia Priya Rosa Saoirse Tamsin Uma Yara Zara Ylva Aoife Beatriz Carmen Dalia"
-	maleNames   = "Liam Noah Mateo Kai Luca Oskar Ethan Jonas Malik Rafael Sam Theo Victor Yusuf Aaron Bastian Caleb Diego Emil Finn Hugo Ivan Joaquin Kenji Lars Marco Nils Omar Pedro Ruben"
-	lastNames   = "Smith|Okafor|Nakamura|García|Müller|Rossi|Johansson|Kowalski|O'Brien|Dubois|Haddad|Silva|Novak|Andersen|Kim|Walker|Schmidt|Costa|Jensen|Murphy|Ibrahim|Fischer|Moreau|Park|Santos|Lindqvist|Nowak|Chen|Hughes|Petrov|van der Berg|Ó Súilleabháin"
-	groupNames  = "Varsity Women|Varsity Men|Sprinters|Jumpers|Throwers|Academy U18|Academy U16|Return to Play|Basketball|Volleyball|Rugby Forwards|Rugby Backs|Soccer First Team|Soccer Reserves|Rowing|Tennis|Alpine Ski|Track Juniors|Masters|Injured List"
-	sessionKind = "Weekly monitoring|Plyo block A|Plyo block B|Pre-season testing|Return-to-play check|Morning jumps|Post-match readiness|Reactive strength|Power day|Taper check"
-	noteTexts   = "Felt heavy after travel|PB on the CMJ!|Left ankle taped|Coach: \"good stiffness\" on rebounds|Slept 5h — expect low numbers|Warm-up cut short|Mat moved to the turf hall|Δ +2 cm vs last week ✓|Athlete reported soreness (calves)|Testing under fatigue\nsecond line of notes"
+// Word lists the generator picks from.
+var (
+	femaleNames = strings.Fields("Ava Mia Zoe Lena Nora Ingrid Sofia Amara Chloe Freya Hana Isla Jade Kaia Leila Maya Nia Olivia Priya Rosa Saoirse Tamsin Uma Yara Zara Ylva Aoife Beatriz Carmen Dalia")
+	maleNames   = strings.Fields("Liam Noah Mateo Kai Luca Oskar Ethan Jonas Malik Rafael Sam Theo Victor Yusuf Aaron Bastian Caleb Diego Emil Finn Hugo Ivan Joaquin Kenji Lars Marco Nils Omar Pedro Ruben")
+	lastNames   = strings.Split("Smith|Okafor|Nakamura|García|Müller|Rossi|Johansson|Kowalski|O'Brien|Dubois|Haddad|Silva|Novak|Andersen|Kim|Walker|Schmidt|Costa|Jensen|Murphy|Ibrahim|Fischer|Moreau|Park|Santos|Lindqvist|Nowak|Chen|Hughes|Petrov|van der Berg|Ó Súilleabháin", "|")
+	groupNames  = strings.Split("Varsity Women|Varsity Men|Sprinters|Jumpers|Throwers|Academy U18|Academy U16|Return to Play|Basketball|Volleyball|Rugby Forwards|Rugby Backs|Soccer First Team|Soccer Reserves|Rowing|Tennis|Alpine Ski|Track Juniors|Masters|Injured List", "|")
+	sessionKind = strings.Split("Weekly monitoring|Plyo block A|Plyo block B|Pre-season testing|Return-to-play check|Morning jumps|Post-match readiness|Reactive strength|Power day|Taper check", "|")
+	noteTexts   = strings.Split("Felt heavy after travel|PB on the CMJ!|Left ankle taped|Coach: \"good stiffness\" on rebounds|Slept 5h — expect low numbers|Warm-up cut short|Mat moved to the turf hall|Δ +2 cm vs last week ✓|Athlete reported soreness (calves)|Testing under fatigue\nsecond line of notes", "|")
 )
 
 // gen makes synthetic records from one seeded random stream.
 type gen struct {
 	rgen.Gen
-	al    allocator
-	names struct{ female, male, last, groups, sessions, notes []string }
+	al allocator
 }
 
 // changeLag bounds how long after its stamp a generated record was last
@@ -55,14 +54,7 @@ type gen struct {
 const changeLag = 5 * 24 * time.Hour
 
 func newGen(r *rand.Rand) *gen {
-	g := &gen{Gen: rgen.Gen{R: r, Step: time.Millisecond}}
-	g.names.female = strings.Fields(femaleNames)
-	g.names.male = strings.Fields(maleNames)
-	g.names.last = strings.Split(lastNames, "|")
-	g.names.groups = strings.Split(groupNames, "|")
-	g.names.sessions = strings.Split(sessionKind, "|")
-	g.names.notes = strings.Split(noteTexts, "|")
-	return g
+	return &gen{Gen: rgen.Gen{R: r, Step: time.Millisecond}}
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
@@ -112,21 +104,21 @@ func (g *gen) athlete(id string, created, limit time.Time) Athlete {
 	a := Athlete{ID: id, CreatedAt: created}
 	switch x := g.R.IntN(100); {
 	case x < 48:
-		a.Gender, a.FirstName = "female", g.Pick(g.names.female)
+		a.Gender, a.FirstName = "female", g.Pick(femaleNames)
 		a.BodyWeightKg = 50 + g.R.Float64()*32
 	case x < 96:
-		a.Gender, a.FirstName = "male", g.Pick(g.names.male)
+		a.Gender, a.FirstName = "male", g.Pick(maleNames)
 		a.BodyWeightKg = 62 + g.R.Float64()*45
 	default:
 		a.Gender = "non_binary"
 		if g.Chance(0.5) {
-			a.FirstName = g.Pick(g.names.female)
+			a.FirstName = g.Pick(femaleNames)
 		} else {
-			a.FirstName = g.Pick(g.names.male)
+			a.FirstName = g.Pick(maleNames)
 		}
 		a.BodyWeightKg = 55 + g.R.Float64()*35
 	}
-	a.LastName = g.Pick(g.names.last)
+	a.LastName = g.Pick(lastNames)
 	a.BodyWeightKg = g.weight(a.BodyWeightKg)
 	if g.Chance(0.4) {
 		src := []string{"teambuildr", "smartabase", "csv_import"}[g.R.IntN(3)]
@@ -185,11 +177,11 @@ func (g *gen) orgMembers(n int, start time.Time) []OrgMember {
 	archived := 1 + g.R.IntN(2)
 	out := make([]OrgMember, n)
 	for i := range out {
-		first := g.Pick(g.names.female)
+		first := g.Pick(femaleNames)
 		if g.Chance(0.5) {
-			first = g.Pick(g.names.male)
+			first = g.Pick(maleNames)
 		}
-		last := g.Pick(g.names.last)
+		last := g.Pick(lastNames)
 		created := start.Add(-g.Dur(200*24*time.Hour, 1000*24*time.Hour))
 		m := OrgMember{
 			ID:        g.uuid(),
@@ -247,11 +239,11 @@ func (g *gen) session(athleteID string, deviceID *string, start, limit time.Time
 		ID:        g.uuid(),
 		AthleteID: athleteID,
 		DeviceID:  deviceID,
-		Name:      g.Pick(g.names.sessions),
+		Name:      g.Pick(sessionKind),
 		StartedAt: start,
 	}
 	if g.Chance(0.3) {
-		s.Notes = g.al.strs.new(g.Pick(g.names.notes))
+		s.Notes = g.al.strs.new(g.Pick(noteTexts))
 	}
 	base := ability(athleteID) + g.Between(-15, 15) // the day's form
 	t := start.Add(g.Dur(time.Minute, 5*time.Minute))
@@ -362,9 +354,9 @@ func generate(g *gen, p params, start time.Time) Dataset {
 	histStart := start.Add(-historyDays * 24 * time.Hour)
 
 	for i := range p.groups {
-		name := g.names.groups[i%len(g.names.groups)]
-		if i >= len(g.names.groups) {
-			name = fmt.Sprintf("%s %d", name, i/len(g.names.groups)+1)
+		name := groupNames[i%len(groupNames)]
+		if i >= len(groupNames) {
+			name = fmt.Sprintf("%s %d", name, i/len(groupNames)+1)
 		}
 		d.Groups = append(d.Groups, g.group(name, histStart.Add(-g.Dur(30*24*time.Hour, 700*24*time.Hour)), limit))
 	}

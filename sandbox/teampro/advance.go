@@ -72,7 +72,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		ts := &data.TeamSessions[tsOld[k]]
 		utcStart, _ := utcOfWall(ts.StartTime)
 		at := utcStart.Add(time.Duration(g.R.Int64N(max(int64(ts.EndTime.Sub(ts.StartTime)/time.Millisecond), 1))) * time.Millisecond)
-		note := g.Pick(g.names.teamNotes)
+		note := g.Pick(teamNotes)
 		ts.Markers = append(slices.Clone(ts.Markers), Marker{StartTime: at, EndTime: at, MarkerType: "NOTE", Name: "Coach note", Note: &note})
 		slices.SortStableFunc(ts.Markers, func(a, b Marker) int { return a.StartTime.Compare(b.StartTime) })
 		ts.Modified = g.instant(from, to)
@@ -99,7 +99,7 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 	for _, k := range g.R.Perm(len(psOld))[:min(max(len(psOld)/20, 2), 20, len(psOld))] {
 		ps := &data.PlayerSessions[psOld[k]]
 		ps.Modified = g.instant(from, to)
-		note := "Edited: " + g.Pick(g.names.psNotes)
+		note := "Edited: " + g.Pick(psNotes)
 		ps.Note = &note
 		ps.Feeling = g.feeling()
 		src := s.srcs[ps.ID].withRev()

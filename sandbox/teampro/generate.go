@@ -39,17 +39,17 @@ func paramsFor(s scale.Scale) params {
 		individual: 2, indMin: 20 * time.Minute, indMax: 40 * time.Minute, historyDays: 14, allPlay: true}
 }
 
-// Word lists (constants, split when a generator is made).
-const (
-	firstNames = "Ava|Mia|Zoe|Lena|Nora|Ingrid|Sofia|Amara|Freya|Hana|Isla|Jade|Maya|Nia|Priya|Saoirse|Yara|Ylva|Liam|Noah|Mateo|Kai|Luca|Oskar|Ethan|Jonas|Malik|Rafael|Theo|Victor|Yusuf|Bastian|Caleb|Diego|Emil|Finn|Hugo|Joaquín|Kenji|Lars|Nils|Omar|Pedro|Søren|Ólafur|Jürgen|Zoë|François"
-	lastNames  = "Smith|Okafor|Nakamura|García|Müller|Rossi|Johansson|Kowalski|O'Brien|Dubois|Haddad|Silva|Novak|Andersen|Kim|Walker|Schmidt|Costa|Jensen|Murphy|Ibrahim|Fischer|Moreau|Park|Santos|Lindqvist|Nowak|Chen|Hughes|Petrov|van der Berg|Ó Súilleabháin|Nørgaard|Åberg"
-	nicknames  = "Vikings|Falcons|Rovers|Wanderers|Athletic|United|Lions|Harbour|Academy|Ravens"
-	opponents  = "Brazil national team|FC Nordvest|Lyngby Boldklub|Malmö FF U19|Hertha Zehlendorf|AFC Ajax Amateurs|Rosenborg 2|\"The Old Boys\"|SK Rapid II|Borussia Jugend"
-	teamNotes  = "Game started very well, but we lost 0-8|Heavy rain, pitch slippery|Focus: pressing triggers\nsecond half: 4-4-2|Coach away – assistant led the session|Windy 12 m/s from NW|Good intensity ✓|New GPS vests on the U19s|Short session after travel|Δ tempo blocks vs last week|Altitude camp prep"
-	psNotes    = "Awesome training.|Legs heavy|Tight hamstring (left)|Felt great 💪|Slept badly|Sore after Sunday's match|Strap slipped in 2nd half|Easy day|Pushed hard in the last block|\"Best session this month\""
-	indNames   = "Morning run|Recovery jog|Tempo run|Easy run|Long run|Hill repeats|Fartlek"
-	products   = "Polar Team Pro Shirt|Polar Team Pro|Polar Verity Sense|Polar H10"
-	watches    = "Polar Vantage V3|Polar Grit X2 Pro|Polar Pacer Pro|Polar Ignite 3"
+// Word lists the generator picks from.
+var (
+	firstNames = strings.Split("Ava|Mia|Zoe|Lena|Nora|Ingrid|Sofia|Amara|Freya|Hana|Isla|Jade|Maya|Nia|Priya|Saoirse|Yara|Ylva|Liam|Noah|Mateo|Kai|Luca|Oskar|Ethan|Jonas|Malik|Rafael|Theo|Victor|Yusuf|Bastian|Caleb|Diego|Emil|Finn|Hugo|Joaquín|Kenji|Lars|Nils|Omar|Pedro|Søren|Ólafur|Jürgen|Zoë|François", "|")
+	lastNames  = strings.Split("Smith|Okafor|Nakamura|García|Müller|Rossi|Johansson|Kowalski|O'Brien|Dubois|Haddad|Silva|Novak|Andersen|Kim|Walker|Schmidt|Costa|Jensen|Murphy|Ibrahim|Fischer|Moreau|Park|Santos|Lindqvist|Nowak|Chen|Hughes|Petrov|van der Berg|Ó Súilleabháin|Nørgaard|Åberg", "|")
+	nicknames  = strings.Split("Vikings|Falcons|Rovers|Wanderers|Athletic|United|Lions|Harbour|Academy|Ravens", "|")
+	opponents  = strings.Split("Brazil national team|FC Nordvest|Lyngby Boldklub|Malmö FF U19|Hertha Zehlendorf|AFC Ajax Amateurs|Rosenborg 2|\"The Old Boys\"|SK Rapid II|Borussia Jugend", "|")
+	teamNotes  = strings.Split("Game started very well, but we lost 0-8|Heavy rain, pitch slippery|Focus: pressing triggers\nsecond half: 4-4-2|Coach away – assistant led the session|Windy 12 m/s from NW|Good intensity ✓|New GPS vests on the U19s|Short session after travel|Δ tempo blocks vs last week|Altitude camp prep", "|")
+	psNotes    = strings.Split("Awesome training.|Legs heavy|Tight hamstring (left)|Felt great 💪|Slept badly|Sore after Sunday's match|Strap slipped in 2nd half|Easy day|Pushed hard in the last block|\"Best session this month\"", "|")
+	indNames   = strings.Split("Morning run|Recovery jog|Tempo run|Easy run|Long run|Hill repeats|Fartlek", "|")
+	products   = strings.Split("Polar Team Pro Shirt|Polar Team Pro|Polar Verity Sense|Polar H10", "|")
+	watches    = strings.Split("Polar Vantage V3|Polar Grit X2 Pro|Polar Pacer Pro|Polar Ignite 3", "|")
 )
 
 // city is a team's home town (all in the CET/CEST zone).
@@ -93,9 +93,6 @@ type gen struct {
 	rgen.Gen
 	taken func(string) bool // ids in use before this generator
 	made  map[string]bool
-	names struct {
-		first, last, nick, opp, teamNotes, psNotes, ind, products, watches []string
-	}
 }
 
 // changeLag bounds how long after its stamp a generated record was last
@@ -103,17 +100,7 @@ type gen struct {
 const changeLag = 4 * 24 * time.Hour
 
 func newGen(r *rand.Rand, taken func(string) bool) *gen {
-	g := &gen{Gen: rgen.Gen{R: r, Step: time.Second}, taken: taken, made: map[string]bool{}}
-	g.names.first = strings.Split(firstNames, "|")
-	g.names.last = strings.Split(lastNames, "|")
-	g.names.nick = strings.Split(nicknames, "|")
-	g.names.opp = strings.Split(opponents, "|")
-	g.names.teamNotes = strings.Split(teamNotes, "|")
-	g.names.psNotes = strings.Split(psNotes, "|")
-	g.names.ind = strings.Split(indNames, "|")
-	g.names.products = strings.Split(products, "|")
-	g.names.watches = strings.Split(watches, "|")
-	return g
+	return &gen{Gen: rgen.Gen{R: r, Step: time.Second}, taken: taken, made: map[string]bool{}}
 }
 
 func (g *gen) strp(list []string, p float64) *string {
@@ -202,7 +189,7 @@ type teamCtx struct {
 }
 
 func (g *gen) team(i int, c city, sport string, created, limit time.Time, players int) teamCtx {
-	nick := g.names.nick[i%len(g.names.nick)]
+	nick := nicknames[i%len(nicknames)]
 	suffix := []string{"First Team", "U19", "U17", "Women", "Reserves"}[g.R.IntN(5)]
 	t := &Team{
 		ID:           g.id(),
@@ -222,8 +209,8 @@ func (g *gen) team(i int, c city, sport string, created, limit time.Time, player
 			PlayerID:     g.id(),
 			PlayerNumber: numbers[k] + 1,
 			Role:         role,
-			FirstName:    g.Pick(g.names.first),
-			LastName:     g.Pick(g.names.last),
+			FirstName:    g.Pick(firstNames),
+			LastName:     g.Pick(lastNames),
 		})
 	}
 	slices.SortFunc(t.Players, func(a, b Player) int { return a.PlayerNumber - b.PlayerNumber })
@@ -268,9 +255,9 @@ func program(typ string) int {
 func (g *gen) sessionName(typ string, wall time.Time) string {
 	switch typ {
 	case "MATCH":
-		return []string{"Match against ", "League match: ", "Cup match vs "}[g.R.IntN(3)] + g.Pick(g.names.opp)
+		return []string{"Match against ", "League match: ", "Cup match vs "}[g.R.IntN(3)] + g.Pick(opponents)
 	case "GAME":
-		return []string{"Internal game", "Friendly vs " + g.Pick(g.names.opp)}[g.R.IntN(2)]
+		return []string{"Internal game", "Friendly vs " + g.Pick(opponents)}[g.R.IntN(2)]
 	case "DRILL":
 		return []string{"Passing drills", "Finishing drills", "Set pieces"}[g.R.IntN(3)]
 	case "TEST":
@@ -437,7 +424,7 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 	prog := program(typ)
 	v := tc.venue
 	if typ == "MATCH" && g.Chance(0.5) {
-		v = g.venue(tc.city, g.Pick(g.names.opp)+" stadium")
+		v = g.venue(tc.city, g.Pick(opponents)+" stadium")
 	}
 	gps := !indoor(tc.sport) && g.Chance(0.92)
 	ts := TeamSession{
@@ -445,7 +432,7 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 		TeamID:          tc.team.ID,
 		Name:            g.sessionName(typ, wallStart),
 		Type:            typ,
-		Note:            g.strp(g.names.teamNotes, 0.4),
+		Note:            g.strp(teamNotes, 0.4),
 		RecordStartTime: wallStart.Add(-g.Dur(0, 5*time.Minute)),
 		StartTime:       wallStart,
 		EndTime:         wallStart.Add(d),
@@ -483,11 +470,11 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 			Sport:         tc.sport,
 			Name:          ts.Name,
 			Feeling:       g.feeling(),
-			Note:          g.strp(g.names.psNotes, 0.25),
+			Note:          g.strp(psNotes, 0.25),
 			StartTime:     ts.StartTime,
 			StopTime:      ts.EndTime,
 			DurationMs:    d.Milliseconds(),
-			Product:       g.strp(g.names.products, 0.95),
+			Product:       g.strp(products, 0.95),
 		}
 		g.stamp(&ps, off, limit, edited)
 		src := &sampleSource{
@@ -518,13 +505,13 @@ func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.D
 		Type:       TypeIndividual,
 		Created:    minTime(utcStart.Add(d).Add(g.Dur(2*time.Minute, 2*time.Hour)), limit),
 		Sport:      "RUNNING",
-		Name:       g.Pick(g.names.ind),
+		Name:       g.Pick(indNames),
 		Feeling:    g.feeling(),
-		Note:       g.strp(g.names.psNotes, 0.3),
+		Note:       g.strp(psNotes, 0.3),
 		StartTime:  wallStart,
 		StopTime:   wallStart.Add(d),
 		DurationMs: d.Milliseconds(),
-		Product:    g.strp(g.names.watches, 0.97),
+		Product:    g.strp(watches, 0.97),
 	}
 	g.stamp(&ps, off, limit, edited)
 	start := g.venue(tc.city, "")
