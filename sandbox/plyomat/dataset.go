@@ -5,76 +5,61 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/sandbox/internal/order"
+	"github.com/athlake/athlake/sandbox/internal/recs"
 )
 
 // Clone returns a deep copy of the dataset: no slice, map or pointer is
 // shared with d.
 func (d *Dataset) Clone() *Dataset {
 	var al allocator
-	out := &Dataset{
-		Athletes:    slices.Clone(d.Athletes),
-		Groups:      slices.Clone(d.Groups),
-		Memberships: slices.Clone(d.Memberships),
-		Devices:     slices.Clone(d.Devices),
-		Sessions:    slices.Clone(d.Sessions),
-		Sets:        slices.Clone(d.Sets),
-		Assessments: slices.Clone(d.Assessments),
-		OrgMembers:  slices.Clone(d.OrgMembers),
-	}
-	for i := range out.Athletes {
-		a := &out.Athletes[i]
-		a.ExternalID = al.strs.clone(a.ExternalID)
-		a.ExternalSource = al.strs.clone(a.ExternalSource)
-		a.Overrides = cloneMap(a.Overrides)
-	}
-	for i := range out.Groups {
-		g := &out.Groups[i]
-		g.Description = al.strs.clone(g.Description)
-		g.Overrides = cloneMap(g.Overrides)
-	}
-	for i := range out.Devices {
-		dv := &out.Devices[i]
-		dv.Calibration = cloneMap(dv.Calibration)
-		dv.Overrides = cloneMap(dv.Overrides)
-	}
-	for i := range out.Sessions {
-		s := &out.Sessions[i]
-		s.DeviceID = al.strs.clone(s.DeviceID)
-		s.EndedAt = al.times.clone(s.EndedAt)
-		s.Notes = al.strs.clone(s.Notes)
-		s.Overrides = cloneMap(s.Overrides)
-	}
 	reps := 0
-	for i := range out.Sets {
-		reps += len(out.Sets[i].Reps)
+	for i := range d.Sets {
+		reps += len(d.Sets[i].Reps)
 	}
 	repSlab := make([]Rep, 0, reps)
-	for i := range out.Sets {
-		s := &out.Sets[i]
-		s.DropHeightCm = al.floats.clone(s.DropHeightCm)
-		s.Overrides = cloneMap(s.Overrides)
-		if s.Reps == nil {
-			continue
-		}
-		n := len(repSlab)
-		repSlab = append(repSlab, s.Reps...)
-		s.Reps = repSlab[n:len(repSlab):len(repSlab)]
-		for j := range s.Reps {
-			r := &s.Reps[j]
-			r.ContactTimeMs = al.ints.clone(r.ContactTimeMs)
-			r.RSI = al.floats.clone(r.RSI)
-			r.Overrides = cloneMap(r.Overrides)
-		}
+	return &Dataset{
+		Athletes: recs.Clone(d.Athletes, func(a *Athlete) {
+			a.ExternalID = al.strs.clone(a.ExternalID)
+			a.ExternalSource = al.strs.clone(a.ExternalSource)
+			a.Overrides = cloneMap(a.Overrides)
+		}),
+		Groups: recs.Clone(d.Groups, func(g *Group) {
+			g.Description = al.strs.clone(g.Description)
+			g.Overrides = cloneMap(g.Overrides)
+		}),
+		Memberships: slices.Clone(d.Memberships),
+		Devices: recs.Clone(d.Devices, func(dv *Device) {
+			dv.Calibration = cloneMap(dv.Calibration)
+			dv.Overrides = cloneMap(dv.Overrides)
+		}),
+		Sessions: recs.Clone(d.Sessions, func(s *Session) {
+			s.DeviceID = al.strs.clone(s.DeviceID)
+			s.EndedAt = al.times.clone(s.EndedAt)
+			s.Notes = al.strs.clone(s.Notes)
+			s.Overrides = cloneMap(s.Overrides)
+		}),
+		Sets: recs.Clone(d.Sets, func(s *Set) {
+			s.DropHeightCm = al.floats.clone(s.DropHeightCm)
+			s.Overrides = cloneMap(s.Overrides)
+			if s.Reps == nil {
+				return
+			}
+			n := len(repSlab)
+			repSlab = append(repSlab, s.Reps...)
+			s.Reps = repSlab[n:len(repSlab):len(repSlab)]
+			for j := range s.Reps {
+				r := &s.Reps[j]
+				r.ContactTimeMs = al.ints.clone(r.ContactTimeMs)
+				r.RSI = al.floats.clone(r.RSI)
+				r.Overrides = cloneMap(r.Overrides)
+			}
+		}),
+		Assessments: recs.Clone(d.Assessments, func(a *Assessment) { a.Overrides = cloneMap(a.Overrides) }),
+		OrgMembers: recs.Clone(d.OrgMembers, func(m *OrgMember) {
+			m.ArchivedAt = al.times.clone(m.ArchivedAt)
+			m.Overrides = cloneMap(m.Overrides)
+		}),
 	}
-	for i := range out.Assessments {
-		out.Assessments[i].Overrides = cloneMap(out.Assessments[i].Overrides)
-	}
-	for i := range out.OrgMembers {
-		m := &out.OrgMembers[i]
-		m.ArchivedAt = al.times.clone(m.ArchivedAt)
-		m.Overrides = cloneMap(m.Overrides)
-	}
-	return out
 }
 
 func cloneMap(m map[string]any) map[string]any {
@@ -147,39 +132,24 @@ func msp(t *time.Time) {
 // normalize brings every time of d to UTC milliseconds, so that the truth
 // equals what the wire carries.
 func (d *Dataset) normalize() {
-	for i := range d.Athletes {
-		a := &d.Athletes[i]
-		a.CreatedAt, a.UpdatedAt = ms(a.CreatedAt), ms(a.UpdatedAt)
-	}
-	for i := range d.Groups {
-		g := &d.Groups[i]
-		g.CreatedAt, g.UpdatedAt = ms(g.CreatedAt), ms(g.UpdatedAt)
-	}
-	for i := range d.Devices {
-		dv := &d.Devices[i]
-		dv.CreatedAt, dv.UpdatedAt = ms(dv.CreatedAt), ms(dv.UpdatedAt)
-	}
-	for i := range d.Sessions {
-		s := &d.Sessions[i]
+	recs.Each(d.Athletes, func(a *Athlete) { a.CreatedAt, a.UpdatedAt = ms(a.CreatedAt), ms(a.UpdatedAt) })
+	recs.Each(d.Groups, func(g *Group) { g.CreatedAt, g.UpdatedAt = ms(g.CreatedAt), ms(g.UpdatedAt) })
+	recs.Each(d.Devices, func(dv *Device) { dv.CreatedAt, dv.UpdatedAt = ms(dv.CreatedAt), ms(dv.UpdatedAt) })
+	recs.Each(d.Sessions, func(s *Session) {
 		s.StartedAt, s.CreatedAt, s.UpdatedAt = ms(s.StartedAt), ms(s.CreatedAt), ms(s.UpdatedAt)
 		msp(s.EndedAt)
-	}
-	for i := range d.Sets {
-		s := &d.Sets[i]
+	})
+	recs.Each(d.Sets, func(s *Set) {
 		s.StartedAt, s.CreatedAt, s.UpdatedAt = ms(s.StartedAt), ms(s.CreatedAt), ms(s.UpdatedAt)
-		for j := range s.Reps {
-			s.Reps[j].CapturedAt = ms(s.Reps[j].CapturedAt)
-		}
-	}
-	for i := range d.Assessments {
-		a := &d.Assessments[i]
+		recs.Each(s.Reps, func(r *Rep) { r.CapturedAt = ms(r.CapturedAt) })
+	})
+	recs.Each(d.Assessments, func(a *Assessment) {
 		a.AssessedAt, a.CreatedAt, a.UpdatedAt = ms(a.AssessedAt), ms(a.CreatedAt), ms(a.UpdatedAt)
-	}
-	for i := range d.OrgMembers {
-		m := &d.OrgMembers[i]
+	})
+	recs.Each(d.OrgMembers, func(m *OrgMember) {
 		m.CreatedAt, m.UpdatedAt = ms(m.CreatedAt), ms(m.UpdatedAt)
 		msp(m.ArchivedAt)
-	}
+	})
 }
 
 // sort puts every record slice in the API's order (ids are unique, so the
