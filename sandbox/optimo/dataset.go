@@ -5,57 +5,38 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/athlake/athlake/sandbox/internal/recs"
 )
 
 // Clone returns a deep copy of the dataset: no slice, map or pointer is
 // shared with d.
 func (d *Dataset) Clone() *Dataset {
-	out := &Dataset{
-		Athletes:    slices.Clone(d.Athletes),
-		Coaches:     slices.Clone(d.Coaches),
-		Workouts:    slices.Clone(d.Workouts),
-		Assessments: slices.Clone(d.Assessments),
+	return &Dataset{
+		Athletes: recs.Clone(d.Athletes, func(a *Athlete) {
+			a.BirthDate = recs.Ptr(a.BirthDate)
+			a.HeightCm = recs.Ptr(a.HeightCm)
+			a.WeightKg = recs.Ptr(a.WeightKg)
+			a.BodyFatPercentage = recs.Ptr(a.BodyFatPercentage)
+			a.Extra = maps.Clone(a.Extra)
+		}),
+		Coaches: recs.Clone(d.Coaches, func(c *Coach) { c.Extra = maps.Clone(c.Extra) }),
+		Workouts: recs.Clone(d.Workouts, func(w *Workout) {
+			w.DistanceKm = recs.Ptr(w.DistanceKm)
+			w.AvgHR = recs.Ptr(w.AvgHR)
+			w.MaxHR = recs.Ptr(w.MaxHR)
+			w.Calories = recs.Ptr(w.Calories)
+			w.RPE = recs.Ptr(w.RPE)
+			w.IntensityPercentage = recs.Ptr(w.IntensityPercentage)
+			w.Notes = recs.Ptr(w.Notes)
+			w.Extra = maps.Clone(w.Extra)
+		}),
+		Assessments: recs.Clone(d.Assessments, func(a *Assessment) {
+			a.Notes = recs.Ptr(a.Notes)
+			a.Extra = maps.Clone(a.Extra)
+			a.Results = recs.Clone(a.Results, func(r *Result) { r.Extra = maps.Clone(r.Extra) })
+		}),
 	}
-	for i := range out.Athletes {
-		a := &out.Athletes[i]
-		a.BirthDate = clonep(a.BirthDate)
-		a.HeightCm = clonep(a.HeightCm)
-		a.WeightKg = clonep(a.WeightKg)
-		a.BodyFatPercentage = clonep(a.BodyFatPercentage)
-		a.Extra = maps.Clone(a.Extra)
-	}
-	for i := range out.Coaches {
-		out.Coaches[i].Extra = maps.Clone(out.Coaches[i].Extra)
-	}
-	for i := range out.Workouts {
-		w := &out.Workouts[i]
-		w.DistanceKm = clonep(w.DistanceKm)
-		w.AvgHR = clonep(w.AvgHR)
-		w.MaxHR = clonep(w.MaxHR)
-		w.Calories = clonep(w.Calories)
-		w.RPE = clonep(w.RPE)
-		w.IntensityPercentage = clonep(w.IntensityPercentage)
-		w.Notes = clonep(w.Notes)
-		w.Extra = maps.Clone(w.Extra)
-	}
-	for i := range out.Assessments {
-		a := &out.Assessments[i]
-		a.Notes = clonep(a.Notes)
-		a.Extra = maps.Clone(a.Extra)
-		a.Results = slices.Clone(a.Results)
-		for j := range a.Results {
-			a.Results[j].Extra = maps.Clone(a.Results[j].Extra)
-		}
-	}
-	return out
-}
-
-func clonep[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -65,26 +46,20 @@ func ptr[T any](v T) *T { return &v }
 // every slice by id, the API's order (stable: duplicate ids keep their
 // order).
 func (d *Dataset) normalize() {
-	for i := range d.Athletes {
-		a := &d.Athletes[i]
+	recs.Each(d.Athletes, func(a *Athlete) {
 		a.CreatedAt, a.UpdatedAt = asWall(a.CreatedAt), asWall(a.UpdatedAt)
 		if a.BirthDate != nil {
 			b := *a.BirthDate
 			a.BirthDate = ptr(time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC))
 		}
-	}
-	for i := range d.Coaches {
-		c := &d.Coaches[i]
-		c.CreatedAt, c.UpdatedAt = asWall(c.CreatedAt), asWall(c.UpdatedAt)
-	}
-	for i := range d.Workouts {
-		w := &d.Workouts[i]
+	})
+	recs.Each(d.Coaches, func(c *Coach) { c.CreatedAt, c.UpdatedAt = asWall(c.CreatedAt), asWall(c.UpdatedAt) })
+	recs.Each(d.Workouts, func(w *Workout) {
 		w.StartedAt, w.CreatedAt, w.UpdatedAt = asWall(w.StartedAt), asWall(w.CreatedAt), asWall(w.UpdatedAt)
-	}
-	for i := range d.Assessments {
-		a := &d.Assessments[i]
+	})
+	recs.Each(d.Assessments, func(a *Assessment) {
 		a.AssessedAt, a.CreatedAt, a.UpdatedAt = asWall(a.AssessedAt), asWall(a.CreatedAt), asWall(a.UpdatedAt)
-	}
+	})
 	slices.SortStableFunc(d.Athletes, func(a, b Athlete) int { return cmp.Compare(a.AthleteID, b.AthleteID) })
 	slices.SortStableFunc(d.Coaches, func(a, b Coach) int { return cmp.Compare(a.CoachID, b.CoachID) })
 	slices.SortStableFunc(d.Workouts, func(a, b Workout) int { return cmp.Compare(a.WorkoutID, b.WorkoutID) })
