@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/sandbox/internal/order"
+	"github.com/athlake/athlake/sandbox/internal/recs"
 )
 
 // zoned is t as a UTC instant truncated to the millisecond.
@@ -21,22 +22,14 @@ func wall(t time.Time) time.Time {
 // samples consistent with their session's Fields and Short rows (the wire
 // cannot carry anything else), and sorts d in the API's order.
 func (d *Dataset) normalize() {
-	for i := range d.Teams {
-		t := &d.Teams[i]
-		t.Created, t.Modified = zoned(t.Created), zoned(t.Modified)
-	}
-	for i := range d.TeamSessions {
-		s := &d.TeamSessions[i]
+	recs.Each(d.Teams, func(t *Team) { t.Created, t.Modified = zoned(t.Created), zoned(t.Modified) })
+	recs.Each(d.TeamSessions, func(s *TeamSession) {
 		s.Created, s.Modified = zoned(s.Created), zoned(s.Modified)
 		s.RecordStartTime, s.RecordEndTime = wall(s.RecordStartTime), wall(s.RecordEndTime)
 		s.StartTime, s.EndTime = wall(s.StartTime), wall(s.EndTime)
-		for j := range s.Markers {
-			m := &s.Markers[j]
-			m.StartTime, m.EndTime = zoned(m.StartTime), zoned(m.EndTime)
-		}
-	}
-	for i := range d.PlayerSessions {
-		s := &d.PlayerSessions[i]
+		recs.Each(s.Markers, func(m *Marker) { m.StartTime, m.EndTime = zoned(m.StartTime), zoned(m.EndTime) })
+	})
+	recs.Each(d.PlayerSessions, func(s *PlayerSession) {
 		s.Created, s.Modified = zoned(s.Created), zoned(s.Modified)
 		s.StartTime, s.StopTime = wall(s.StartTime), wall(s.StopTime)
 		if sm := s.Summary; sm != nil {
@@ -46,7 +39,7 @@ func (d *Dataset) normalize() {
 		if s.Samples != nil {
 			maskSamples(s)
 		}
-	}
+	})
 	d.sort()
 }
 
@@ -110,52 +103,41 @@ func (d *Dataset) sort() {
 // clone returns a deep copy of d: no slice, map or pointer is shared. With
 // samples false, Samples and RR are left nil.
 func (d *Dataset) clone(samples bool) *Dataset {
-	out := &Dataset{
-		Teams:          slices.Clone(d.Teams),
-		TeamSessions:   slices.Clone(d.TeamSessions),
-		PlayerSessions: slices.Clone(d.PlayerSessions),
+	return &Dataset{
+		Teams: recs.Clone(d.Teams, func(t *Team) { t.Players = slices.Clone(t.Players) }),
+		TeamSessions: recs.Clone(d.TeamSessions, func(s *TeamSession) {
+			s.Note = recs.Ptr(s.Note)
+			s.Latitude, s.Longitude = recs.Ptr(s.Latitude), recs.Ptr(s.Longitude)
+			s.Arena = recs.Ptr(s.Arena)
+			s.Participants = slices.Clone(s.Participants)
+			s.Markers = recs.Clone(s.Markers, func(m *Marker) { m.Note = recs.Ptr(m.Note) })
+		}),
+		PlayerSessions: recs.Clone(d.PlayerSessions, func(s *PlayerSession) {
+			s.TeamSessionID = recs.Ptr(s.TeamSessionID)
+			s.Feeling, s.Note, s.Product = recs.Ptr(s.Feeling), recs.Ptr(s.Note), recs.Ptr(s.Product)
+			s.Latitude, s.Longitude = recs.Ptr(s.Latitude), recs.Ptr(s.Longitude)
+			s.TimezoneOffset = recs.Ptr(s.TimezoneOffset)
+			for _, p := range []**float64{&s.Calories, &s.DistanceMeters, &s.TrainingLoad, &s.CardioLoad, &s.MuscleLoad, &s.RecoveryTimeMs, &s.Ascent, &s.Descent} {
+				*p = recs.Ptr(*p)
+			}
+			for _, p := range []**int{&s.FatPercentage, &s.HeartRateMax, &s.HeartRateAvg, &s.RunningIndex, &s.SprintCounter} {
+				*p = recs.Ptr(*p)
+			}
+			s.Fields = slices.Clone(s.Fields)
+			s.Extra, s.Short = maps.Clone(s.Extra), maps.Clone(s.Short)
+			s.Summary = s.Summary.clone()
+			if samples && s.Samples != nil {
+				s.Samples = cloneSamples(s.Samples)
+			} else {
+				s.Samples = nil
+			}
+			if samples && s.RR != nil {
+				s.RR = cloneRR(s.RR)
+			} else {
+				s.RR = nil
+			}
+		}),
 	}
-	for i := range out.Teams {
-		out.Teams[i].Players = slices.Clone(out.Teams[i].Players)
-	}
-	for i := range out.TeamSessions {
-		s := &out.TeamSessions[i]
-		s.Note = strp(s.Note)
-		s.Latitude, s.Longitude = floatp(s.Latitude), floatp(s.Longitude)
-		s.Arena = strp(s.Arena)
-		s.Participants = slices.Clone(s.Participants)
-		s.Markers = slices.Clone(s.Markers)
-		for j := range s.Markers {
-			s.Markers[j].Note = strp(s.Markers[j].Note)
-		}
-	}
-	for i := range out.PlayerSessions {
-		s := &out.PlayerSessions[i]
-		s.TeamSessionID = strp(s.TeamSessionID)
-		s.Feeling, s.Note, s.Product = strp(s.Feeling), strp(s.Note), strp(s.Product)
-		s.Latitude, s.Longitude = floatp(s.Latitude), floatp(s.Longitude)
-		s.TimezoneOffset = intp(s.TimezoneOffset)
-		for _, p := range []**float64{&s.Calories, &s.DistanceMeters, &s.TrainingLoad, &s.CardioLoad, &s.MuscleLoad, &s.RecoveryTimeMs, &s.Ascent, &s.Descent} {
-			*p = floatp(*p)
-		}
-		for _, p := range []**int{&s.FatPercentage, &s.HeartRateMax, &s.HeartRateAvg, &s.RunningIndex, &s.SprintCounter} {
-			*p = intp(*p)
-		}
-		s.Fields = slices.Clone(s.Fields)
-		s.Extra, s.Short = maps.Clone(s.Extra), maps.Clone(s.Short)
-		s.Summary = s.Summary.clone()
-		if samples && s.Samples != nil {
-			s.Samples = cloneSamples(s.Samples)
-		} else {
-			s.Samples = nil
-		}
-		if samples && s.RR != nil {
-			s.RR = cloneRR(s.RR)
-		} else {
-			s.RR = nil
-		}
-	}
-	return out
 }
 
 // cloneSamples copies samples; the values share one slab.
@@ -206,43 +188,19 @@ func (s *Summary) clone() *Summary {
 		return nil
 	}
 	c := *s
-	c.DistanceMeters, c.KiloCalories = floatp(c.DistanceMeters), floatp(c.KiloCalories)
+	c.DistanceMeters, c.KiloCalories = recs.Ptr(c.DistanceMeters), recs.Ptr(c.KiloCalories)
 	for _, p := range []**int{&c.HeartRateMax, &c.HeartRateAvg, &c.HeartRateMin, &c.HeartRateMaxPercent,
 		&c.HeartRateAvgPercent, &c.HeartRateMinPercent, &c.SprintCounter, &c.CadenceAvg, &c.CadenceMax} {
-		*p = intp(*p)
+		*p = recs.Ptr(*p)
 	}
 	for _, p := range []**float64{&c.SpeedAvgKmh, &c.SpeedMaxKmh, &c.TrainingLoad, &c.CardioLoad, &c.MuscleLoad} {
-		*p = floatp(*p)
+		*p = recs.Ptr(*p)
 	}
 	c.HeartRateZones = slices.Clone(c.HeartRateZones)
 	c.SpeedZones = slices.Clone(c.SpeedZones)
 	c.AccelerationZones = slices.Clone(c.AccelerationZones)
 	c.PowerZones = slices.Clone(c.PowerZones)
 	return &c
-}
-
-func strp(p *string) *string {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
-}
-
-func floatp(p *float64) *float64 {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
-}
-
-func intp(p *int) *int {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }
 
 // index holds lookups by id and the lists' groupings, each in the API's
