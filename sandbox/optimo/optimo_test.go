@@ -1106,9 +1106,7 @@ func TestAdvance(t *testing.T) {
 	before := f.s.Truth()
 	start := f.s.Now()
 	rep := f.s.Advance(36 * time.Hour)
-	if !rep.From.Equal(start) || !rep.To.Equal(start.Add(36*time.Hour)) || !f.s.Now().Equal(rep.To) {
-		t.Errorf("window %v – %v, now %v", rep.From, rep.To, f.s.Now())
-	}
+	simtest.Window(t, 36*time.Hour, start, rep.From, rep.To, f.s.Now())
 	if len(rep.NewAthletes) != 1 || len(rep.UpdatedAthletes) != 1 || len(rep.NewWorkouts) < 3 || len(rep.UpdatedWorkouts) < 2 ||
 		len(rep.NewAssessments) < 1 || len(rep.UpdatedAssessments) < 2 || rep.ChangedResults+rep.RemovedResults != len(rep.UpdatedAssessments) {
 		t.Errorf("report %+v", rep)

@@ -1633,9 +1633,7 @@ func TestAdvance(t *testing.T) {
 	start := f.s.Now()
 	rep := f.s.Advance(48 * time.Hour)
 	end := f.s.Now()
-	if !rep.From.Equal(start) || !rep.To.Equal(end) || end.Sub(start) != 48*time.Hour {
-		t.Fatalf("window %v–%v, now %v -> %v", rep.From, rep.To, start, end)
-	}
+	simtest.Window(t, 48*time.Hour, start, rep.From, rep.To, end)
 	if len(rep.NewTeamSessions) != 1 || len(rep.NewPlayerSessions) != 6 || len(rep.NewIndividualSessions) != 1 ||
 		len(rep.ModifiedTeamSessions) == 0 || len(rep.ModifiedPlayerSessions) < 2 {
 		t.Fatalf("report: %+v", rep)

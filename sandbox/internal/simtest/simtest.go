@@ -91,6 +91,16 @@ func (c *Clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// Window checks what an Advance by d did to a simulator whose clock read
+// start: it reported the window [from, to] = [start, start+d] and left the
+// clock at now = to. A failure ends the test.
+func Window(t testing.TB, d time.Duration, start, from, to, now time.Time) {
+	t.Helper()
+	if !from.Equal(start) || !to.Equal(start.Add(d)) || !now.Equal(to) {
+		t.Fatalf("Advance(%v) from %v: window %v – %v, now %v", d, start, from, to, now)
+	}
+}
+
 // Deterministic checks that fixtures a and b, made with the same seed,
 // serve the same bytes (serve's), make the same report when advance moves
 // their clocks and then serve the same bytes and hold the same truth;
