@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/teampro"
+	"github.com/athlake/athlake/extract/teampro/teamprotest"
 	"github.com/athlake/athlake/sandbox"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
@@ -263,7 +262,7 @@ func TestTeamProRevokedAuthorization(t *testing.T) {
 	h.sync()
 	h.sb.TeamPro.RevokeRefreshTokens()
 	// Make the stored access token look expired so the run must refresh.
-	tok := expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.teampro().TokenFile})
+	tok := teamprotest.ExpireToken(t, teampro.TokenFile{Path: h.cfg.Sources.teampro().TokenFile})
 	_, err := h.run(RunOptions{})
 	var cfgErr *ConfigError
 	if !errors.Is(err, teampro.ErrReauthorize) || !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "athlake auth teampro") {
@@ -285,7 +284,7 @@ func TestTeamProRevokedAuthorization(t *testing.T) {
 func TestTokenRefreshAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	h := newTPHarness(t, 35, sbt.Options{})
-	expireToken(t, teampro.TokenFile{Path: h.cfg.Sources.teampro().TokenFile})
+	teamprotest.ExpireToken(t, teampro.TokenFile{Path: h.cfg.Sources.teampro().TokenFile})
 	before := h.sb.TeamPro.Stats().TokenRequests
 	cfgPath := filepath.Join(h.dir, "tp.yaml")
 	tp := h.cfg.Sources.teampro()
@@ -339,21 +338,6 @@ func childToken(path string) int {
 	b, _ := json.Marshal(len(tok.AccessToken))
 	fmt.Printf("access token %s %s\n", b, tok.AccessToken[len(tok.AccessToken)-6:])
 	return 0
-}
-
-// expireToken makes the stored access token look expired, so that the next
-// run must refresh it, and returns the token.
-func expireToken(t *testing.T, st teampro.TokenStore) *oauth2.Token {
-	t.Helper()
-	tok, ver, err := st.Get(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok.Expiry = time.Now().Add(-time.Hour)
-	if err := st.Put(context.Background(), tok, ver); err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 // TestTeamProEmptiedTeamsEmpty: the teams snapshot follows the vendor

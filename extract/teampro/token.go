@@ -2,8 +2,6 @@ package teampro
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,12 +94,7 @@ func (f TokenFile) Get(context.Context) (*oauth2.Token, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return t, fileVersion(b), nil
-}
-
-func fileVersion(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:16])
+	return t, store.ContentVersion(b), nil
 }
 
 // Put saves the token if the file is still at ifVersion. The check is exact
@@ -112,7 +105,7 @@ func (f TokenFile) Put(_ context.Context, t *oauth2.Token, ifVersion string) err
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if err != nil || fileVersion(b) != ifVersion {
+		if err != nil || store.ContentVersion(b) != ifVersion {
 			return fmt.Errorf("%s: %w", f.Path, ErrTokenChanged)
 		}
 	}

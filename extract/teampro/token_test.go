@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/athlake/athlake/extract/teampro"
+	"github.com/athlake/athlake/extract/teampro/teamprotest"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/store/s3store/s3test"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
@@ -196,7 +197,7 @@ func runTokenStoreSuite(t *testing.T, kind tokenStoreKind) {
 			t.Fatalf("second source: %v (same token %v)", err, err == nil && again.AccessToken == got.AccessToken)
 		}
 		// And once it expires, the stored refresh token is the live one.
-		expire(t, st)
+		teamprotest.ExpireToken(t, st)
 		next, err := (&teampro.TokenSource{Config: v.cfg, Store: st}).Token()
 		if err != nil {
 			t.Fatalf("refreshing with the stored refresh token: %v", err)
@@ -427,19 +428,6 @@ func (v *vendor) seed(t *testing.T, st teampro.TokenStore) *oauth2.Token {
 		t.Fatal(err)
 	}
 	return tok
-}
-
-// expire makes the stored access token look expired.
-func expire(t *testing.T, st teampro.TokenStore) {
-	t.Helper()
-	tok, ver, err := st.Get(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok.Expiry = time.Now().Add(-time.Hour)
-	if err := st.Put(context.Background(), tok, ver); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // assertWorks calls the API with the token.

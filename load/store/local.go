@@ -128,10 +128,13 @@ func (l *Local) Get(_ context.Context, key string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return b, version(b), nil
+	return b, ContentVersion(b), nil
 }
 
-func version(b []byte) string {
+// ContentVersion is the version Local gives an object holding b: a digest
+// of the content alone. A file kept outside a Store (Team Pro's token file)
+// can use it for the same compare-and-swap.
+func ContentVersion(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:16])
 }
@@ -170,7 +173,7 @@ func (l *Local) PutIf(ctx context.Context, key string, data []byte, ifVersion st
 		if err := l.check(ctx, key, ifVersion); err != nil {
 			return err
 		}
-		v = version(data)
+		v = ContentVersion(data)
 		return l.Put(ctx, key, data)
 	})
 	return v, err
