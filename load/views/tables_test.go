@@ -24,6 +24,14 @@ import (
 // "ready" and holds it until its stdin closes; then it prints how many sets
 // it sees.
 func TestMain(m *testing.M) {
+	// It is also either side of the raw-samples benchmark (rawChild).
+	if side := os.Getenv("ATHLAKE_RAWBENCH_SIDE"); side != "" {
+		if err := rawChild(side); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if p := os.Getenv("ATHLAKE_HOLD_DB"); p != "" {
 		db, err := sql.Open("duckdb", p+"?access_mode="+os.Getenv("ATHLAKE_HOLD_MODE"))
 		if err == nil {

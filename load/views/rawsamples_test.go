@@ -1,0 +1,446 @@
+package views_test
+
+// The raw-samples benchmark (issue 12, item 2): on the same raw Team Pro
+// player-session responses (10 Hz columnar samples with nulls and ragged
+// rows, as the sandbox serves them with samples=all), athlake's path from
+// raw JSON to committed Parquet against DuckDB's own best path, each in a
+// child process of the test binary so that its peak RSS is its own:
+//
+//	go test ./load/views -run '^$' -bench RawSamples -benchtime 1x
+//
+// ATHLAKE_RAWBENCH_SESSIONS (default 24) sets how many sessions, the
+// longest of the sandbox's medium scale (45–90 minutes, up to 54,000 rows).
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/oauth2"
+
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
+	sbt "github.com/athlake/athlake/sandbox/teampro"
+	"github.com/athlake/athlake/schemas"
+	"github.com/athlake/athlake/transform"
+)
+
+// rawInput is a directory of raw player-session responses.
+type rawInput struct {
+	Dir      string
+	Sessions []rawSession
+	Bytes    int64 // total size of the responses
+}
+
+// rawSession is one response file and what the stream knows besides its
+// body: the session's timezone_offset comes from the player's list.
+type rawSession struct {
+	File           string `json:"file"`
+	ID             string `json:"id"`
+	TimezoneOffset *int64 `json:"timezone_offset"`
+	Bytes          int64  `json:"bytes"`
+}
+
+// writeRawSessions fetches the n longest player sessions of the sandbox at
+// sc with samples=all and writes each response body to a file in dir, with
+// a manifest (manifest.json) the child processes read.
+func writeRawSessions(tb testing.TB, dir string, sc sandbox.Scale, n int) rawInput {
+	tb.Helper()
+	sb := sandbox.New(sandbox.Options{Seed: 12, Scale: sc, TeamPro: sbt.Options{Rate: 1e6, Burst: -1}})
+	srv := httptest.NewServer(sb)
+	defer srv.Close()
+	cfg := oauth2.Config{
+		ClientID: sandbox.TeamProClientID, ClientSecret: sandbox.TeamProClientSecret,
+		Endpoint: oauth2.Endpoint{TokenURL: srv.URL + sandbox.TeamProPrefix + "/oauth/token"},
+	}
+	ctx := context.Background()
+	tok, err := cfg.Exchange(ctx, sb.TeamPro.AuthorizeCode(""))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hc := cfg.Client(ctx, tok)
+
+	pss := sb.TeamPro.TruthWithoutSamples().PlayerSessions
+	slices.SortStableFunc(pss, func(a, b sbt.PlayerSession) int {
+		if a.DurationMs != b.DurationMs {
+			return int(b.DurationMs - a.DurationMs)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	in := rawInput{Dir: dir}
+	for i, ps := range pss[:min(n, len(pss))] {
+		resp, err := hc.Get(srv.URL + sandbox.TeamProPrefix + "/v1/training_sessions/" + ps.ID + "?samples=all")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var body bytes.Buffer
+		_, err = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			tb.Fatalf("session %s: %d %v", ps.ID, resp.StatusCode, err)
+		}
+		s := rawSession{File: fmt.Sprintf("session-%03d.json", i), ID: ps.ID, Bytes: int64(body.Len())}
+		if ps.TimezoneOffset != nil {
+			off := int64(*ps.TimezoneOffset)
+			s.TimezoneOffset = &off
+		}
+		if err := os.WriteFile(filepath.Join(dir, s.File), body.Bytes(), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		in.Sessions = append(in.Sessions, s)
+		in.Bytes += s.Bytes
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return in
+}
+
+// rawResult is what a child process reports.
+type rawResult struct {
+	Rows     int64         `json:"rows"`
+	Rejects  int           `json:"rejects"`
+	Elapsed  time.Duration `json:"elapsed"`  // from reading the first response to the last file written
+	PeakRSS  int64         `json:"peak_rss"` // VmHWM at the end
+	OutBytes int64         `json:"-"`        // Parquet bytes written (counted by the parent)
+}
+
+// rawChild is the child-process side (see TestMain): it runs one path over
+// the manifest in ATHLAKE_RAWBENCH_IN, writing under ATHLAKE_RAWBENCH_OUT,
+// and prints a rawResult as JSON.
+func rawChild(side string) error {
+	b, err := os.ReadFile(filepath.Join(os.Getenv("ATHLAKE_RAWBENCH_IN"), "manifest.json"))
+	if err != nil {
+		return err
+	}
+	var in rawInput
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	out := os.Getenv("ATHLAKE_RAWBENCH_OUT")
+	var res rawResult
+	switch side {
+	case "athlake":
+		res, err = rawAthlake(in, out)
+	case "duckdb":
+		res, err = rawDuckDB(in, out)
+	default:
+		err = fmt.Errorf("unknown side %q", side)
+	}
+	if err != nil {
+		return err
+	}
+	if res.PeakRSS, err = peakRSS(); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// rawRunID is the run id of athlake's commits.
+const rawRunID = "20261206T120000.000Z-12ab34"
+
+// rawAthlake is athlake's path, one thread as a sync runs it: each
+// response's data is decoded as the Team Pro stream decodes a player
+// session (player_sessions for its partition, then the samples decoder),
+// and the samples records go to a load.Sink on a local store, committed
+// whenever it holds the runner's default 64 MiB and at the end. Only the
+// samples are committed: a rebuild would not write the raw responses
+// again, and the player_sessions rows are what DuckDB's side does not make.
+func rawAthlake(in rawInput, out string) (rawResult, error) {
+	var res rawResult
+	ctx := context.Background()
+	st, err := store.NewLocal(out)
+	if err != nil {
+		return res, err
+	}
+	reg := schemas.All()
+	mem := memory.DefaultAllocator
+	psTable, _ := reg.Lookup("teampro", "player_sessions")
+	smTable, _ := reg.Lookup("teampro", "samples")
+	sink := load.NewSink(st, reg, mem, "teampro", "training", rawRunID)
+	defer sink.Close()
+	commit := func() error {
+		cs, err := sink.Commit(ctx)
+		res.Rows += cs.Rows["samples"]
+		res.Rejects += cs.Rejects
+		return err
+	}
+	start := time.Now()
+	psDec := transform.NewJSON(mem, reg, psTable)
+	samples := transform.NewSamples(mem, smTable)
+	for _, s := range in.Sessions {
+		body, err := os.ReadFile(filepath.Join(in.Dir, s.File))
+		if err != nil {
+			return res, err
+		}
+		lin := transform.Lineage{ExtractedAt: start, RunID: rawRunID, Endpoint: "GET /v1/training_sessions/" + s.ID}
+		data := transform.Members(body, "data")[0]
+		rec := data
+		if s.TimezoneOffset != nil {
+			rec = append([]byte(`{"timezone_offset":`+strconv.FormatInt(*s.TimezoneOffset, 10)+`,`), data[1:]...)
+		}
+		part, ok := psDec.Add(rec, lin, nil)
+		if !ok {
+			return res, fmt.Errorf("session %s rejected", s.ID)
+		}
+		recs, _ := psDec.Flush()
+		for _, r := range recs {
+			r.Record.Release()
+		}
+		m := transform.Members(data, "start_time", "samples")
+		var startText string
+		if err := json.Unmarshal(m[0], &startText); err != nil {
+			return res, err
+		}
+		t0, err := transform.ParseTime(startText, true)
+		if err != nil {
+			return res, err
+		}
+		samples.Add(m[1], s.ID, t0, s.TimezoneOffset, part, lin)
+		srecs, rejects := samples.Flush()
+		if err := sink.Add(ctx, &pipeline.Batch{Records: srecs, Rejects: rejects}); err != nil {
+			return res, err
+		}
+		if sink.Buffered() >= 64<<20 {
+			if err := commit(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := commit(); err != nil {
+		return res, err
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in bytes.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
+}
+
+// rawValueCols are the samples table's value columns and their SQL types.
+var rawValueCols = []struct{ name, typ string }{
+	{"distance", "DOUBLE"}, {"hr", "DOUBLE"}, {"speed", "DOUBLE"}, {"cadence", "DOUBLE"},
+	{"lat", "DOUBLE"}, {"lon", "DOUBLE"}, {"altitude", "DOUBLE"},
+	{"forward_acceleration", "DOUBLE"}, {"power", "BIGINT"},
+}
+
+// rawDuckDBSQL is DuckDB's best path over the same responses: read_json
+// with the members it needs typed (each sample row a VARCHAR[] that keeps
+// the numbers' text), the session's timezone_offset joined from the list,
+// unnest, the ISO-8601 offset parsed with one regexp, each value found by
+// its field's position in the session's fields (rows shorter than fields
+// give NULL), cast, and COPY to one zstd Parquet file. The lineage columns
+// (_extracted_at, _run_id: constants; _extra: null) are left out.
+func rawDuckDBSQL(in rawInput, out string) string {
+	var files, offs []string
+	for _, s := range in.Sessions {
+		files = append(files, rawLiteral(filepath.Join(in.Dir, s.File)))
+		off := "NULL"
+		if s.TimezoneOffset != nil {
+			off = strconv.FormatInt(*s.TimezoneOffset, 10)
+		}
+		offs = append(offs, "("+rawLiteral(s.ID)+", "+off+")")
+	}
+	var vals []string
+	for _, c := range rawValueCols {
+		vals = append(vals, fmt.Sprintf("CAST(v[list_position(f, '%s')] AS %s) AS %s", c.name, c.typ, c.name))
+	}
+	return `COPY (
+  WITH s AS (
+    SELECT r.data.id AS id, r.data.start_time AS start, tz.off AS off,
+      r.data.samples.fields AS f, unnest(r.data.samples."values") AS v
+    FROM read_json([` + strings.Join(files, ", ") + `],
+      columns = {data: 'STRUCT(id VARCHAR, start_time TIMESTAMP, samples STRUCT(fields VARCHAR[], "values" VARCHAR[][]))'},
+      maximum_object_size = 1073741824) r
+    LEFT JOIN (VALUES ` + strings.Join(offs, ", ") + `) tz(id, off) ON tz.id = r.data.id
+  ), d AS (
+    SELECT *, regexp_extract(v[1], '^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$', ['h', 'm', 's']) AS p FROM s
+  ), o AS (
+    SELECT *, coalesce(TRY_CAST(p.h AS BIGINT), 0) * 3600000 + coalesce(TRY_CAST(p.m AS BIGINT), 0) * 60000
+      + CAST(round(coalesce(TRY_CAST(p.s AS DOUBLE), 0) * 1000) AS BIGINT) AS offset_ms FROM d
+  )
+  SELECT id AS player_session_id, offset_ms,
+    start + to_milliseconds(offset_ms) AS sample_time,
+    CAST(start + to_milliseconds(offset_ms) - to_minutes(off) AS TIMESTAMPTZ) AS sample_time_utc,
+    ` + strings.Join(vals, ",\n    ") + `
+  FROM o
+) TO ` + rawLiteral(filepath.Join(out, "samples.parquet")) + ` (FORMAT parquet, COMPRESSION zstd)`
+}
+
+func rawLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// rawDuckDB runs rawDuckDBSQL in an in-memory database with DuckDB's
+// defaults (every core, 80 % of the memory).
+func rawDuckDB(in rawInput, out string) (rawResult, error) {
+	var res rawResult
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return res, err
+	}
+	defer db.Close()
+	if _, err := db.Exec("SET TimeZone = 'UTC'"); err != nil {
+		return res, err
+	}
+	start := time.Now()
+	r, err := db.Exec(rawDuckDBSQL(in, out))
+	if err != nil {
+		return res, err
+	}
+	res.Elapsed = time.Since(start)
+	res.Rows, err = r.RowsAffected()
+	return res, err
+}
+
+// runRawChild runs one side in a child process of the test binary.
+func runRawChild(tb testing.TB, side string, in rawInput, out string) rawResult {
+	tb.Helper()
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ATHLAKE_RAWBENCH_SIDE="+side, "ATHLAKE_RAWBENCH_IN="+in.Dir, "ATHLAKE_RAWBENCH_OUT="+out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("%s: %v\n%s%s", side, err, stdout, stderr.Bytes())
+	}
+	var res rawResult
+	if err := json.Unmarshal(stdout, &res); err != nil {
+		tb.Fatalf("%s: %v in %q", side, err, stdout)
+	}
+	err = filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			res.OutBytes += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res
+}
+
+// rawCompare runs both sides on in and checks they wrote the same rows:
+// the same count, and no row of one missing from the other.
+func rawCompare(tb testing.TB, in rawInput, out string) (athlake, duck rawResult) {
+	tb.Helper()
+	athlake = runRawChild(tb, "athlake", in, filepath.Join(out, "athlake"))
+	duck = runRawChild(tb, "duckdb", in, filepath.Join(out, "duckdb"))
+	if athlake.Rows != duck.Rows || athlake.Rejects != 0 {
+		tb.Fatalf("rows: athlake %d (%d rejects), DuckDB %d", athlake.Rows, athlake.Rejects, duck.Rows)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	cols := "player_session_id, offset_ms, sample_time, sample_time_utc"
+	for _, c := range rawValueCols {
+		cols += ", " + c.name
+	}
+	a := "SELECT " + cols + " FROM read_parquet(" + rawLiteral(filepath.Join(out, "athlake", "teampro", "samples", "*", "*.parquet")) + ", hive_partitioning = false)"
+	d := "SELECT " + cols + " FROM read_parquet(" + rawLiteral(filepath.Join(out, "duckdb", "*.parquet")) + ")"
+	for _, q := range [][2]string{{a, d}, {d, a}} {
+		var diff string
+		err := db.QueryRow("SELECT count(*)::VARCHAR || ' rows, first: ' || coalesce(CAST(first(x) AS VARCHAR), '') FROM (" + q[0] + " EXCEPT ALL " + q[1] + ") x").Scan(&diff)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if !strings.HasPrefix(diff, "0 rows") {
+			tb.Fatalf("rows of one side missing from the other: %s\n%s\nEXCEPT ALL\n%s", diff, q[0], q[1])
+		}
+	}
+	return athlake, duck
+}
+
+// TestRawSamplesBench runs the benchmark's two sides on two small
+// sessions, so that it cannot rot.
+func TestRawSamplesBench(t *testing.T) {
+	in := writeRawSessions(t, t.TempDir(), sandbox.ScaleSmall, 2)
+	a, d := rawCompare(t, in, t.TempDir())
+	if a.Rows < 10000 || a.OutBytes == 0 || d.OutBytes == 0 || a.PeakRSS == 0 || d.PeakRSS == 0 {
+		t.Fatalf("athlake %+v, DuckDB %+v", a, d)
+	}
+}
+
+// BenchmarkRawSamples compares, in one run on the same responses, athlake's
+// path from raw JSON to committed Parquet with DuckDB's, and reports each
+// side's throughput, peak RSS and file size, and their ratios
+// (athlake/DuckDB). The responses are written once per process.
+func BenchmarkRawSamples(b *testing.B) {
+	n := 24
+	if v := os.Getenv("ATHLAKE_RAWBENCH_SESSIONS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	in := writeRawSessions(b, b.TempDir(), sandbox.ScaleMedium, n)
+	var rows int64
+	var a, d rawResult
+	b.ResetTimer()
+	for b.Loop() {
+		a, d = rawCompare(b, in, b.TempDir())
+		rows = a.Rows
+	}
+	mb := float64(in.Bytes) / 1e6
+	mbps := func(r rawResult) float64 { return mb / r.Elapsed.Seconds() }
+	rps := func(r rawResult) float64 { return float64(r.Rows) / r.Elapsed.Seconds() }
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	b.Logf("input: %d sessions, %.1f MB of JSON, %d rows; GOMAXPROCS %d", len(in.Sessions), mb, rows, runtime.GOMAXPROCS(0))
+	for _, s := range []struct {
+		name string
+		r    rawResult
+	}{{"athlake", a}, {"duckdb", d}} {
+		b.Logf("%-8s %6.2f s  %6.1f MB/s  %9.0f rows/s  peak RSS %6.1f MiB  file %6.2f MB",
+			s.name, s.r.Elapsed.Seconds(), mbps(s.r), rps(s.r), mib(s.r.PeakRSS), float64(s.r.OutBytes)/1e6)
+		b.ReportMetric(mbps(s.r), s.name+"-MB/s")
+		b.ReportMetric(rps(s.r), s.name+"-rows/s")
+		b.ReportMetric(mib(s.r.PeakRSS), s.name+"-peak-MiB")
+		b.ReportMetric(float64(s.r.OutBytes)/1e6, s.name+"-file-MB")
+	}
+	ratio := func(x, y float64) float64 { return x / y }
+	b.Logf("athlake/DuckDB: throughput %.2fx, peak RSS %.2fx, file %.2fx (target >= 8x, <= 0.25x, <= 1.1x)",
+		ratio(mbps(a), mbps(d)), ratio(float64(a.PeakRSS), float64(d.PeakRSS)), ratio(float64(a.OutBytes), float64(d.OutBytes)))
+	b.ReportMetric(ratio(mbps(a), mbps(d)), "x-throughput")
+	b.ReportMetric(ratio(float64(a.PeakRSS), float64(d.PeakRSS)), "x-peak-rss")
+	b.ReportMetric(ratio(float64(a.OutBytes), float64(d.OutBytes)), "x-file")
+	b.ReportMetric(0, "ns/op")
+}
