@@ -8,7 +8,8 @@ package views_test
 //
 //	go test ./load/views -run '^$' -bench RawSamples -benchtime 1x
 //
-// ATHLAKE_RAWBENCH_SESSIONS (default 24) sets how many sessions, the
+// With -cpuprofile FILE, each side's CPU profile goes to FILE.athlake and
+// FILE.duckdb. ATHLAKE_RAWBENCH_SESSIONS (default 24) sets how many sessions, the
 // longest of the sandbox's medium scale (45–90 minutes, up to 54,000 rows).
 
 import (
@@ -16,6 +17,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,6 +141,17 @@ func rawChild(side string) error {
 		return err
 	}
 	out := os.Getenv("ATHLAKE_RAWBENCH_OUT")
+	if prof := os.Getenv("ATHLAKE_RAWBENCH_CPUPROFILE"); prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var res rawResult
 	switch side {
 	case "athlake":
@@ -331,6 +345,11 @@ func runRawChild(tb testing.TB, side string, in rawInput, out string) rawResult 
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ATHLAKE_RAWBENCH_SIDE="+side, "ATHLAKE_RAWBENCH_IN="+in.Dir, "ATHLAKE_RAWBENCH_OUT="+out)
+	// -cpuprofile FILE profiles each side too, into FILE.<side>: the
+	// parent itself only waits.
+	if f := flag.Lookup("test.cpuprofile"); f != nil && f.Value.String() != "" {
+		cmd.Env = append(cmd.Env, "ATHLAKE_RAWBENCH_CPUPROFILE="+f.Value.String()+"."+side)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
