@@ -462,4 +462,41 @@ func BenchmarkRawSamples(b *testing.B) {
 	b.ReportMetric(ratio(float64(a.PeakRSS), float64(d.PeakRSS)), "x-peak-rss")
 	b.ReportMetric(ratio(float64(a.OutBytes), float64(d.OutBytes)), "x-file")
 	b.ReportMetric(0, "ns/op")
+	rawColumnSizes(b, filepath.Join(b.TempDir(), "cols"), in)
+}
+
+// rawColumnSizes logs each column's compressed bytes and encodings in
+// both sides' files (run again, untimed, for the files).
+func rawColumnSizes(b *testing.B, out string, in rawInput) {
+	runRawChild(b, "athlake", in, filepath.Join(out, "athlake"))
+	runRawChild(b, "duckdb", in, filepath.Join(out, "duckdb"))
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	meta := func(glob string) string {
+		return `SELECT path_in_schema AS col, sum(total_compressed_size) AS bytes, string_agg(DISTINCT encodings, ' ') AS enc
+			FROM parquet_metadata(` + rawLiteral(glob) + `) GROUP BY col`
+	}
+	rows, err := db.Query(`SELECT col, coalesce(a.bytes, 0), coalesce(a.enc, ''), coalesce(d.bytes, 0), coalesce(d.enc, '')
+		FROM (` + meta(filepath.Join(out, "athlake", "teampro", "samples", "*", "*.parquet")) + `) a
+		FULL JOIN (` + meta(filepath.Join(out, "duckdb", "*.parquet")) + `) d USING (col) ORDER BY col`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	// Printed, not logged: a benchmark's log is cut to 10 lines.
+	fmt.Printf("%-22s %10s %-34s %10s %s\n", "column", "athlake B", "encodings", "DuckDB B", "encodings")
+	for rows.Next() {
+		var col, ae, de string
+		var ab, dbytes int64
+		if err := rows.Scan(&col, &ab, &ae, &dbytes, &de); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Printf("%-22s %10d %-34s %10d %s\n", col, ab, ae, dbytes, de)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
 }
