@@ -3,25 +3,18 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
 	"github.com/athlake/athlake/extract/connector"
 )
 
-// AuthOptions configure `athlake auth <source>`.
-type AuthOptions struct {
-	// Open shows the authorize URL in a browser; nil prints it only.
-	Open func(ctx context.Context, authURL string) error
-	// Input is read for a pasted code or redirect URL (headless machines).
-	Input io.Reader
-}
-
 // Authorize runs a source's interactive authorization (Team Pro's OAuth2
 // authorization-code flow) and saves what it gets (a token file, mode
 // 0600).
-func Authorize(ctx context.Context, env *Env, cfg *Config, source string, o AuthOptions) error {
+//
+// The instructions go to o.Prompt, default env.Stderr.
+func Authorize(ctx context.Context, env *Env, cfg *Config, source string, o connector.AuthOptions) error {
 	var can []string
 	for _, c := range registry {
 		if _, ok := c.NewConfig().(connector.Authorizer); ok {
@@ -32,11 +25,14 @@ func Authorize(ctx context.Context, env *Env, cfg *Config, source string, o Auth
 	if !ok || !slices.Contains(can, source) {
 		return &UsageError{Msg: fmt.Sprintf("auth %s: no such source to authorize (those that need it: %s)", source, strings.Join(can, ", "))}
 	}
+	if o.Prompt == nil {
+		o.Prompt = env.Stderr
+	}
 	sec := cfg.Sources[source]
 	if sec == nil {
 		return &ConfigError{Key: "sources." + source, Msg: "not configured"}
 	}
-	where, err := sec.(connector.Authorizer).Authorize(ctx, sourceEnv(env, cfg, source), connector.AuthOptions{Open: o.Open, Prompt: env.Stderr, Input: o.Input})
+	where, err := sec.(connector.Authorizer).Authorize(ctx, sourceEnv(env, cfg, source, env.Log), o)
 	if err != nil {
 		return sourceError(source, err)
 	}

@@ -325,7 +325,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 	start := env.now().UTC()
 	runID := newRunID(start)
 	log := env.Log.With("run_id", runID)
-	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}, work: cfg.DuckDBPath() + ".compact"}
+	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}, work: cfg.compactWork()}
 	var rep *CompactReport
 	if o.DryRun {
 		rep, err = k.run(ctx, names)

@@ -43,7 +43,7 @@ func newSeason(t *testing.T, seed int64) *season {
 		t.Fatal(err)
 	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
-	if err := Authorize(context.Background(), env, cfg, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(context.Background(), env, cfg, "teampro", connector.AuthOptions{Open: FollowRedirects}); err != nil {
 		t.Fatal(err)
 	}
 	return &season{t: t, sb: sb, cfg: cfg, env: env}

@@ -309,6 +309,9 @@ func (c *Config) IsS3() bool { return strings.HasPrefix(c.Output, "s3://") }
 // DuckDBPath is where the views database lives.
 func (c *Config) DuckDBPath() string { return c.path(c.DuckDB) }
 
+// compactWork is the folder compactions work in, beside the database.
+func (c *Config) compactWork() string { return c.DuckDBPath() + ".compact" }
+
 // path resolves a configured path against the config file's folder.
 func (c *Config) path(p string) string {
 	if p == "" || filepath.IsAbs(p) || c.Dir == "" {

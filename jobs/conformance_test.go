@@ -130,7 +130,7 @@ func openLake(t *testing.T, name, dir string, sim *simulator) *lake {
 		t.Fatal(err)
 	}
 	if _, ok := sim.section.(connector.Authorizer); ok {
-		if err := Authorize(context.Background(), l.env(), l.cfg, name, AuthOptions{Open: FollowRedirects}); err != nil {
+		if err := Authorize(context.Background(), l.env(), l.cfg, name, connector.AuthOptions{Open: FollowRedirects}); err != nil {
 			t.Fatalf("authorizing %s: %v", name, err)
 		}
 	}

@@ -59,7 +59,7 @@ func Demo(ctx context.Context, env *Env, o DemoOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := AuthorizeSandbox(ctx, env, cfg); err != nil {
+	if err := authorizeSandbox(ctx, env, cfg); err != nil {
 		return err
 	}
 	if _, err := Run(ctx, env, cfg, RunOptions{Command: "demo"}); err != nil {
@@ -97,18 +97,18 @@ func SandboxConfig(base, dir string) *Config {
 	return cfg
 }
 
-// AuthorizeSandbox authorizes every configured source that needs it
+// authorizeSandbox authorizes every configured source that needs it
 // through its real flow against the sandbox (new on every run, so is its
 // OAuth2 server), with an HTTP client as the "browser" that approves and
 // follows the redirect to the loopback listener.
-func AuthorizeSandbox(ctx context.Context, env *Env, cfg *Config) error {
+func authorizeSandbox(ctx context.Context, env *Env, cfg *Config) error {
 	quiet := *env
 	quiet.Stdout, quiet.Stderr = io.Discard, io.Discard
 	for _, name := range cfg.sourceNames() {
 		if _, ok := cfg.Sources[name].(connector.Authorizer); !ok {
 			continue
 		}
-		if err := Authorize(ctx, &quiet, cfg, name, AuthOptions{Open: FollowRedirects}); err != nil {
+		if err := Authorize(ctx, &quiet, cfg, name, connector.AuthOptions{Open: FollowRedirects}); err != nil {
 			return fmt.Errorf("authorizing %s: %w", name, err)
 		}
 		env.Log.Info("authorized through the sandbox's flow", "source", name)

@@ -16,9 +16,6 @@ var registry = []connector.Connector{
 	teampro.Connector,
 }
 
-// Connectors returns the registry (the conformance suite runs every entry).
-func Connectors() []connector.Connector { return registry }
-
 // lookup finds a source by name.
 func lookup(name string) (connector.Connector, bool) {
 	for _, c := range registry {

@@ -147,7 +147,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	host, _ := os.Hostname()
 	prog := newProgress(env)
 	k := &compactor{st: st, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.DuckDBPath() + ".compact"}
+		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.compactWork()}
 	var compacted *CompactReport
 	runner := &pipeline.Runner{
 		Log:    log,
@@ -266,8 +266,8 @@ func selectSources(cfg *Config, want []string) ([]string, error) {
 func buildSources(ctx context.Context, cfg *Config, st store.Store, names []string, env *Env, log *slog.Logger, reg *schemas.Registry, runID string, o RunOptions) ([]pipeline.Source, error) {
 	var out []pipeline.Source
 	for _, n := range names {
-		cenv := sourceEnv(env, cfg, n)
-		cenv.Lake, cenv.Registry, cenv.RunID, cenv.Log = st, reg, runID, log.With("source", n)
+		cenv := sourceEnv(env, cfg, n, log)
+		cenv.Lake, cenv.Registry, cenv.RunID = st, reg, runID
 		cenv.Run = o.Run
 		s, err := cfg.Sources[n].Source(ctx, cenv)
 		if err != nil {
@@ -279,8 +279,9 @@ func buildSources(ctx context.Context, cfg *Config, st store.Store, names []stri
 }
 
 // sourceEnv is what every use of a source's section gets from the
-// surroundings: the HTTP transport, paths, S3 buckets and the allocator.
-func sourceEnv(env *Env, cfg *Config, name string) *connector.Env {
+// surroundings: the HTTP transport, paths, S3 buckets, the allocator, and
+// log saying which source.
+func sourceEnv(env *Env, cfg *Config, name string, log *slog.Logger) *connector.Env {
 	return &connector.Env{
 		Path: func(p string) (string, error) { return cfg.resolve(p, os.UserHomeDir) },
 		OpenBucket: func(ctx context.Context, bucket string) (store.Store, error) {
@@ -290,7 +291,7 @@ func sourceEnv(env *Env, cfg *Config, name string) *connector.Env {
 			}
 			return st, nil
 		},
-		Mem: env.mem(), Log: env.Log.With("source", name), Transport: env.Transport, UserAgent: userAgent(),
+		Mem: env.mem(), Log: log.With("source", name), Transport: env.Transport, UserAgent: userAgent(),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store/s3store"
 	"github.com/athlake/athlake/load/store/s3store/s3test"
@@ -127,7 +128,7 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		if err := Authorize(ctx, env, cfg, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
+		if err := Authorize(ctx, env, cfg, "teampro", connector.AuthOptions{Open: FollowRedirects}); err != nil {
 			t.Fatal(err)
 		}
 		return cfg
@@ -141,7 +142,7 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 	if err := remote.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := Authorize(ctx, env, remote, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(ctx, env, remote, "teampro", connector.AuthOptions{Open: FollowRedirects}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := srv.Store(t, bucket, "secrets").Get(ctx, "teampro-token.json"); err != nil {
@@ -448,7 +449,7 @@ func BenchmarkSyncOutput(b *testing.B) {
 	if err := base.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	if err := Authorize(ctx, env, base, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(ctx, env, base, "teampro", connector.AuthOptions{Open: FollowRedirects}); err != nil {
 		b.Fatal(err)
 	}
 	for _, kind := range []string{"local", "s3"} {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
 	sbo "github.com/athlake/athlake/sandbox/optimo"
@@ -102,7 +103,7 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 		b.Fatal(err)
 	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
-	if err := Authorize(ctx, env, cfg, "teampro", AuthOptions{Open: FollowRedirects}); err != nil {
+	if err := Authorize(ctx, env, cfg, "teampro", connector.AuthOptions{Open: FollowRedirects}); err != nil {
 		b.Fatal(err)
 	}
 	fmt.Fprintf(w, "season: %d days, scale %s, one sync a day of plyomat, teampro and optimo; query times are the best of %d runs\n", days, scale, runs)

@@ -50,7 +50,7 @@ func Status(ctx context.Context, env *Env, cfg *Config) error {
 	}
 	for _, name := range cfg.sourceNames() {
 		if r, ok := cfg.Sources[name].(connector.Reporter); ok {
-			cenv := sourceEnv(env, cfg, name)
+			cenv := sourceEnv(env, cfg, name, env.Log)
 			cenv.Lake = st
 			if err := r.Report(ctx, cenv, w); err != nil {
 				return err

@@ -325,7 +325,7 @@ func childToken(path string) int {
 		fmt.Println(err)
 		return 2
 	}
-	ts, err := cfg.Sources.teampro().TokenSource(context.Background(), sourceEnv(&Env{Log: slog.Default()}, cfg, "teampro"))
+	ts, err := cfg.Sources.teampro().TokenSource(context.Background(), sourceEnv(&Env{}, cfg, "teampro", slog.Default()))
 	if err != nil {
 		fmt.Println(err)
 		return 2

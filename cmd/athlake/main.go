@@ -238,7 +238,7 @@ func runAuth(ctx context.Context, c *command) error {
 	if err != nil {
 		return err
 	}
-	o := jobs.AuthOptions{Input: c.stdin}
+	o := connector.AuthOptions{Input: c.stdin}
 	if !*noBrowser && (c.getenv("DISPLAY") != "" || c.getenv("WAYLAND_DISPLAY") != "") {
 		o.Open = openBrowser
 	}

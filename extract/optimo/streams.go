@@ -2,8 +2,6 @@ package optimo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,8 +329,7 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 			if ok && u.After(ps.MaxStamp) {
 				ps.MaxStamp = u
 			}
-			sum := sha256.Sum256(rec)
-			h := hex.EncodeToString(sum[:8])
+			h := stream.RecordHash(rec)
 			fp.Add(rec)
 			if ok && k != "" {
 				reads[k] = seenRec{h, u}

@@ -2,8 +2,6 @@ package plyomat
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -317,8 +315,7 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 		if json.Unmarshal(r, &rec) != nil || rec.ID == "" {
 			return true // the decoder rejects it with the reason
 		}
-		sum := sha256.Sum256(r)
-		h := hex.EncodeToString(sum[:8])
+		h := stream.RecordHash(r)
 		if cut := start.Add(-st.src.o.Lookback); !rec.CreatedAt.Before(cut) || !rec.UpdatedAt.Before(cut) {
 			next[rec.ID] = h
 		}

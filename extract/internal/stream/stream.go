@@ -85,3 +85,11 @@ func (f *Fingerprint) Add(recs ...json.RawMessage) {
 
 // Sum is the fingerprint in hex.
 func (f *Fingerprint) Sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
+
+// RecordHash is a short digest of a record's bytes as the vendor sent
+// them: an incremental stream keeps it per id to tell an edited record
+// from one read again unchanged.
+func RecordHash(r []byte) string {
+	sum := sha256.Sum256(r)
+	return hex.EncodeToString(sum[:8])
+}
