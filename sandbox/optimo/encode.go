@@ -202,6 +202,7 @@ func fieldWriter(t reflect.Type, name, opt string) func(r *rec, v reflect.Value)
 		}
 	}
 	text := textWriter(t, opt)
+	stamp := name == "updated_at" // its element name is the account's
 	return func(r *rec, v reflect.Value) {
 		r.field++
 		if v.Kind() == reflect.Pointer {
@@ -212,7 +213,7 @@ func fieldWriter(t reflect.Type, name, opt string) func(r *rec, v reflect.Value)
 			v = v.Elem()
 		}
 		el := name
-		if name == "updated_at" {
+		if stamp {
 			el = r.w.stamp
 		}
 		r.open(el)
@@ -250,7 +251,9 @@ func textWriter(t reflect.Type, opt string) func(r *rec, v reflect.Value) []byte
 		if opt == "date" {
 			layout = DateLayout
 		}
-		return func(r *rec, v reflect.Value) []byte { return v.Interface().(time.Time).AppendFormat(r.b, layout) }
+		return func(r *rec, v reflect.Value) []byte {
+			return v.Addr().Interface().(*time.Time).AppendFormat(r.b, layout)
+		}
 	case reflect.PointerTo(reflect.TypeFor[time.Time]()):
 		return textWriter(t.Elem(), "date")
 	}

@@ -63,11 +63,7 @@ func (s *Server) requestFault() (response, bool) {
 		return resp, true
 	case failed:
 		s.stats.Count(func(st *Stats) { st.ServerErrors++ })
-		msg := map[int]string{
-			http.StatusInternalServerError: "internal server error",
-			http.StatusBadGateway:          "bad gateway",
-			http.StatusServiceUnavailable:  "service temporarily unavailable",
-		}[status]
+		msg := serverErrors[status]
 		return errorResponse(status, "internal", msg), true
 	}
 	return response{}, false
@@ -91,4 +87,11 @@ func (s *Server) listFault(w http.ResponseWriter, r *http.Request, path string, 
 	s.stats.Count(func(st *Stats) { bf.Tally(&st.Malformed, &st.Resets, &st.Hangs) })
 	bf.Serve(w, r, s.Now(), resp.body, hangFor)
 	return true
+}
+
+// serverErrors are the messages of the injected server errors.
+var serverErrors = map[int]string{
+	http.StatusInternalServerError: "internal server error",
+	http.StatusBadGateway:          "bad gateway",
+	http.StatusServiceUnavailable:  "service temporarily unavailable",
 }

@@ -229,9 +229,9 @@ func valueWriter(t reflect.Type, k, format string) func(o *obj, v reflect.Value)
 		return func(o *obj, v reflect.Value) { o.num(k, v.Float()) }
 	case reflect.TypeFor[time.Time]():
 		if format == "zoned" {
-			return func(o *obj, v reflect.Value) { o.zoned(k, v.Interface().(time.Time)) }
+			return func(o *obj, v reflect.Value) { o.zoned(k, *v.Addr().Interface().(*time.Time)) }
 		}
-		return func(o *obj, v reflect.Value) { o.wall(k, v.Interface().(time.Time)) }
+		return func(o *obj, v reflect.Value) { o.wall(k, *v.Addr().Interface().(*time.Time)) }
 	}
 	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
 		elem := newView(t.Elem())
@@ -326,9 +326,11 @@ func appendSummary(b []byte, s *Summary, style int) []byte {
 	return o.end()
 }
 
-// appendFloat formats like encoding/json (jsonw.AppendFloat: strconv's
-// shortest round-tripping digits, integral values as integers, non-finite
-// values as null), with a fast path for the values the generator rounds.
+// appendFloat formats like jsonw.AppendFloat (strconv's shortest
+// round-tripping digits, integral values as integers, non-finite values as
+// null), with a fast path for the values the generator rounds; unlike
+// encoding/json, the fast path writes values below 1e-6 in plain decimals
+// (1e-7 as 0.0000001) and -0 as 0 — valid JSON of the same number.
 func appendFloat(b []byte, f float64) []byte {
 	// Fast path: a value with at most 7 decimals that is the float64
 	// nearest to that decimal (every value the generator rounds) prints as
