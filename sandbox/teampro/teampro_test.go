@@ -288,145 +288,92 @@ func (d *isoDur) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// The wire's records are the model's with their times and durations
+// shadowed by the wire types above: the JSON names are the model's, the
+// spellings are decoded here.
+
 type wTeam struct {
-	ID           string   `json:"id"`
-	Name         string   `json:"name"`
-	Organisation string   `json:"organisation"`
-	Created      zonedT   `json:"created"`
-	Modified     zonedT   `json:"modified"`
-	Players      []Player `json:"players"`
+	Team
+	Created  zonedT `json:"created"`
+	Modified zonedT `json:"modified"`
+}
+
+func (w wTeam) truth() Team {
+	t := w.Team
+	t.Created, t.Modified = w.Created.Time, w.Modified.Time
+	return t
 }
 
 type wMarker struct {
-	StartTime  zonedT  `json:"start_time"`
-	EndTime    zonedT  `json:"end_time"`
-	MarkerType string  `json:"marker_type"`
-	Name       string  `json:"name"`
-	Note       *string `json:"note"`
+	Marker
+	StartTime zonedT `json:"start_time"`
+	EndTime   zonedT `json:"end_time"`
 }
 
 type wTeamSession struct {
-	ID              string        `json:"id"`
-	TeamID          string        `json:"team_id"`
-	Name            string        `json:"name"`
-	Type            string        `json:"type"`
-	Note            *string       `json:"note"`
-	Created         zonedT        `json:"created"`
-	Modified        zonedT        `json:"modified"`
-	RecordStartTime wallT         `json:"record_start_time"`
-	RecordEndTime   wallT         `json:"record_end_time"`
-	StartTime       wallT         `json:"start_time"`
-	EndTime         wallT         `json:"end_time"`
-	Latitude        *float64      `json:"latitude"`
-	Longitude       *float64      `json:"longitude"`
-	Sport           string        `json:"sport"`
-	Arena           *string       `json:"arena"`
-	Participants    []Participant `json:"participants"`
-	Markers         []wMarker     `json:"markers"`
+	TeamSession
+	Created         zonedT    `json:"created"`
+	Modified        zonedT    `json:"modified"`
+	RecordStartTime wallT     `json:"record_start_time"`
+	RecordEndTime   wallT     `json:"record_end_time"`
+	StartTime       wallT     `json:"start_time"`
+	EndTime         wallT     `json:"end_time"`
+	Markers         []wMarker `json:"markers"`
 }
 
 func (w wTeamSession) truth() TeamSession {
-	ts := TeamSession{
-		ID: w.ID, TeamID: w.TeamID, Name: w.Name, Type: w.Type, Note: w.Note, Created: w.Created.Time, Modified: w.Modified.Time,
-		RecordStartTime: w.RecordStartTime.Time, RecordEndTime: w.RecordEndTime.Time, StartTime: w.StartTime.Time, EndTime: w.EndTime.Time,
-		Latitude: w.Latitude, Longitude: w.Longitude, Sport: w.Sport, Arena: w.Arena, Participants: w.Participants,
-	}
+	ts := w.TeamSession
+	ts.Created, ts.Modified = w.Created.Time, w.Modified.Time
+	ts.RecordStartTime, ts.RecordEndTime, ts.StartTime, ts.EndTime = w.RecordStartTime.Time, w.RecordEndTime.Time, w.StartTime.Time, w.EndTime.Time
 	for _, m := range w.Markers {
-		ts.Markers = append(ts.Markers, Marker{StartTime: m.StartTime.Time, EndTime: m.EndTime.Time, MarkerType: m.MarkerType, Name: m.Name, Note: m.Note})
+		x := m.Marker
+		x.StartTime, x.EndTime = m.StartTime.Time, m.EndTime.Time
+		ts.Markers = append(ts.Markers, x)
 	}
 	return ts
 }
 
+// wPlayerSession is a player session's list item or details; the list
+// item has no samples, the details no timezone_offset.
 type wPlayerSession struct {
-	ID             string   `json:"id"`
-	Type           string   `json:"type"`
-	Created        zonedT   `json:"created"`
-	Modified       zonedT   `json:"modified"`
-	Sport          string   `json:"sport"`
-	Name           string   `json:"name"`
-	Feeling        *string  `json:"feeling"`
-	Note           *string  `json:"note"`
-	Latitude       *float64 `json:"latitude"`
-	Longitude      *float64 `json:"longitude"`
-	StartTime      wallT    `json:"start_time"`
-	StopTime       wallT    `json:"stop_time"`
-	DurationMs     int64    `json:"duration_ms"`
-	TimezoneOffset *int     `json:"timezone_offset"` // list only
-	// Details only.
-	Calories       *float64 `json:"calories"`
-	DistanceMeters *float64 `json:"distance_meters"`
-	TrainingLoad   *float64 `json:"training_load"`
-	CardioLoad     *float64 `json:"cardio_load"`
-	MuscleLoad     *float64 `json:"muscle_load"`
-	RecoveryTimeMs *float64 `json:"recovery_time_ms"`
-	FatPercentage  *int     `json:"fat_percentage"`
-	HeartRateMax   *int     `json:"heart_rate_max"`
-	HeartRateAvg   *int     `json:"heart_rate_avg"`
-	RunningIndex   *int     `json:"running_index"`
-	Ascent         *float64 `json:"ascent"`
-	Descent        *float64 `json:"descent"`
-	SprintCounter  *int     `json:"sprint_counter"`
-	Product        *string  `json:"product"`
-	Samples        *struct {
+	PlayerSession
+	Created   zonedT `json:"created"`
+	Modified  zonedT `json:"modified"`
+	StartTime wallT  `json:"start_time"`
+	StopTime  wallT  `json:"stop_time"`
+	Samples   *struct {
 		Fields []string            `json:"fields"`
 		Values [][]json.RawMessage `json:"values"`
 	} `json:"samples"`
-	RR []*int `json:"rr_intervals"`
 }
 
+// wZone is a heart-rate or power zone.
 type wZone struct {
-	Index            int     `json:"index"`
-	LowerLimit       int     `json:"lower_limit"`
-	HigherLimit      int     `json:"higher_limit"`
-	InZone           isoDur  `json:"in_zone"`
-	InZoneMuscleLoad float64 `json:"in_zone_muscle_load"`
+	PowerZone
+	InZone isoDur `json:"in_zone"`
 }
 
 type wSummary struct {
-	PlayerSessionID     string      `json:"player_session_id"`
-	Created             zonedT      `json:"created"`
-	Modified            zonedT      `json:"modified"`
-	TrimmedStartTime    wallT       `json:"trimmed_start_time"`
-	DurationMs          int64       `json:"duration_ms"`
-	DistanceMeters      *float64    `json:"distance_meters"`
-	KiloCalories        *float64    `json:"kilo_calories"`
-	HeartRateMax        *int        `json:"heart_rate_max"`
-	HeartRateAvg        *int        `json:"heart_rate_avg"`
-	HeartRateMin        *int        `json:"heart_rate_min"`
-	HeartRateMaxPercent *int        `json:"heart_rate_max_percent"`
-	HeartRateAvgPercent *int        `json:"heart_rate_avg_percent"`
-	HeartRateMinPercent *int        `json:"heart_rate_min_percent"`
-	SprintCounter       *int        `json:"sprint_counter"`
-	SpeedAvgKmh         *float64    `json:"speed_avg_kmh"`
-	SpeedMaxKmh         *float64    `json:"speed_max_kmh"`
-	CadenceAvg          *int        `json:"cadence_avg"`
-	CadenceMax          *int        `json:"cadence_max"`
-	TrainingLoad        *float64    `json:"training_load"`
-	CardioLoad          *float64    `json:"cardio_load"`
-	MuscleLoad          *float64    `json:"muscle_load"`
-	HeartRateZones      []wZone     `json:"heart_rate_zones"`
-	SpeedZones          []SpeedZone `json:"speed_zones_kmh"`
-	AccelerationZones   []AccelZone `json:"acceleration_zones_ms2"`
-	PowerZones          []wZone     `json:"power_zones"`
+	Summary
+	Created          zonedT  `json:"created"`
+	Modified         zonedT  `json:"modified"`
+	TrimmedStartTime wallT   `json:"trimmed_start_time"`
+	HeartRateZones   []wZone `json:"heart_rate_zones"`
+	PowerZones       []wZone `json:"power_zones"`
 }
 
 func (w wSummary) truth() *Summary {
-	s := &Summary{
-		PlayerSessionID: w.PlayerSessionID, Created: w.Created.Time, Modified: w.Modified.Time, TrimmedStartTime: w.TrimmedStartTime.Time,
-		DurationMs: w.DurationMs, DistanceMeters: w.DistanceMeters, KiloCalories: w.KiloCalories,
-		HeartRateMax: w.HeartRateMax, HeartRateAvg: w.HeartRateAvg, HeartRateMin: w.HeartRateMin,
-		HeartRateMaxPercent: w.HeartRateMaxPercent, HeartRateAvgPercent: w.HeartRateAvgPercent, HeartRateMinPercent: w.HeartRateMinPercent,
-		SprintCounter: w.SprintCounter, SpeedAvgKmh: w.SpeedAvgKmh, SpeedMaxKmh: w.SpeedMaxKmh, CadenceAvg: w.CadenceAvg, CadenceMax: w.CadenceMax,
-		TrainingLoad: w.TrainingLoad, CardioLoad: w.CardioLoad, MuscleLoad: w.MuscleLoad,
-		SpeedZones: w.SpeedZones, AccelerationZones: w.AccelerationZones,
-	}
+	s := w.Summary
+	s.Created, s.Modified, s.TrimmedStartTime = w.Created.Time, w.Modified.Time, w.TrimmedStartTime.Time
 	for _, z := range w.HeartRateZones {
 		s.HeartRateZones = append(s.HeartRateZones, HRZone{Index: z.Index, LowerLimit: z.LowerLimit, HigherLimit: z.HigherLimit, InZoneMs: z.InZone.ms})
 	}
 	for _, z := range w.PowerZones {
-		s.PowerZones = append(s.PowerZones, PowerZone{Index: z.Index, LowerLimit: z.LowerLimit, HigherLimit: z.HigherLimit, InZoneMs: z.InZone.ms, InZoneMuscleLoad: z.InZoneMuscleLoad})
+		x := z.PowerZone
+		x.InZoneMs = z.InZone.ms
+		s.PowerZones = append(s.PowerZones, x)
 	}
-	return s
+	return &s
 }
 
 // rowStats counts what the wire's sample rows looked like.
@@ -539,7 +486,7 @@ func crawl(f *fixture) (*Dataset, rowStats) {
 		if t.ID != tl.ID || !t.Modified.Equal(tl.Modified.Time) {
 			f.t.Errorf("team %s: list %+v, details %+v", tl.ID, tl, t)
 		}
-		d.Teams = append(d.Teams, Team{ID: t.ID, Name: t.Name, Organisation: t.Organisation, Created: t.Created.Time, Modified: t.Modified.Time, Players: t.Players})
+		d.Teams = append(d.Teams, t.truth())
 		for _, item := range all[wTeamSession](f, "/v1/teams/"+url.PathEscape(t.ID)+"/training_sessions", 2) {
 			var w struct{ Data wTeamSession }
 			f.ok("/v1/teams/training_sessions/"+url.PathEscape(item.ID), &w)
@@ -559,15 +506,9 @@ func crawl(f *fixture) (*Dataset, rowStats) {
 				var w struct{ Data wPlayerSession }
 				f.ok("/v1/training_sessions/"+url.PathEscape(item.ID)+"?samples=all", &w)
 				x := w.Data
-				ps := PlayerSession{
-					ID: x.ID, PlayerID: pl.PlayerID, Type: x.Type, Created: x.Created.Time, Modified: x.Modified.Time,
-					Sport: x.Sport, Name: x.Name, Feeling: x.Feeling, Note: x.Note, Latitude: x.Latitude, Longitude: x.Longitude,
-					StartTime: x.StartTime.Time, StopTime: x.StopTime.Time, DurationMs: x.DurationMs, TimezoneOffset: item.TimezoneOffset,
-					Calories: x.Calories, DistanceMeters: x.DistanceMeters, TrainingLoad: x.TrainingLoad, CardioLoad: x.CardioLoad,
-					MuscleLoad: x.MuscleLoad, RecoveryTimeMs: x.RecoveryTimeMs, FatPercentage: x.FatPercentage, HeartRateMax: x.HeartRateMax,
-					HeartRateAvg: x.HeartRateAvg, RunningIndex: x.RunningIndex, Ascent: x.Ascent, Descent: x.Descent,
-					SprintCounter: x.SprintCounter, Product: x.Product, RR: x.RR,
-				}
+				ps := x.PlayerSession
+				ps.PlayerID, ps.Created, ps.Modified = pl.PlayerID, x.Created.Time, x.Modified.Time
+				ps.StartTime, ps.StopTime, ps.TimezoneOffset = x.StartTime.Time, x.StopTime.Time, item.TimezoneOffset
 				if x.TimezoneOffset != nil {
 					f.t.Errorf("%s: details carry timezone_offset", x.ID)
 				}
