@@ -54,25 +54,10 @@ func maskSamples(s *PlayerSession) {
 		}
 	}
 	clear := func(x *Sample, ch int) {
-		switch ch {
-		case chDistance:
-			x.Distance = nil
-		case chHR:
-			x.HR = nil
-		case chSpeed:
-			x.Speed = nil
-		case chCadence:
-			x.Cadence = nil
-		case chLat:
-			x.Lat = nil
-		case chLon:
-			x.Lon = nil
-		case chAltitude:
-			x.Altitude = nil
-		case chAccel:
-			x.ForwardAcceleration = nil
-		case chPower:
+		if ch == chPower {
 			x.Power = nil
+		} else {
+			*channels[ch].field(x) = nil
 		}
 	}
 	for i := range s.Samples {

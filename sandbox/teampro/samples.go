@@ -25,55 +25,32 @@ const (
 	nChan
 )
 
+// channels are the channels' sample field names and the Sample fields
+// of the float channels (power, an integer, has none).
+var channels = [nChan]struct {
+	name  string
+	field func(x *Sample) **float64
+}{
+	chDistance: {"distance", func(x *Sample) **float64 { return &x.Distance }},
+	chHR:       {"hr", func(x *Sample) **float64 { return &x.HR }},
+	chSpeed:    {"speed", func(x *Sample) **float64 { return &x.Speed }},
+	chCadence:  {"cadence", func(x *Sample) **float64 { return &x.Cadence }},
+	chLat:      {"lat", func(x *Sample) **float64 { return &x.Lat }},
+	chLon:      {"lon", func(x *Sample) **float64 { return &x.Lon }},
+	chAltitude: {"altitude", func(x *Sample) **float64 { return &x.Altitude }},
+	chAccel:    {"forward_acceleration", func(x *Sample) **float64 { return &x.ForwardAcceleration }},
+	chPower:    {name: "power"},
+}
+
 // channelOf is the channel of a sample field name, or -1 ("time" and
 // unknown names).
 func channelOf(name string) int {
-	switch name {
-	case "distance":
-		return chDistance
-	case "hr":
-		return chHR
-	case "speed":
-		return chSpeed
-	case "cadence":
-		return chCadence
-	case "lat":
-		return chLat
-	case "lon":
-		return chLon
-	case "altitude":
-		return chAltitude
-	case "forward_acceleration":
-		return chAccel
-	case "power":
-		return chPower
+	for ch, c := range channels {
+		if c.name == name {
+			return ch
+		}
 	}
 	return -1
-}
-
-// channelName is the field name of a channel.
-func channelName(ch int) string {
-	switch ch {
-	case chDistance:
-		return "distance"
-	case chHR:
-		return "hr"
-	case chSpeed:
-		return "speed"
-	case chCadence:
-		return "cadence"
-	case chLat:
-		return "lat"
-	case chLon:
-		return "lon"
-	case chAltitude:
-		return "altitude"
-	case chAccel:
-		return "forward_acceleration"
-	case chPower:
-		return "power"
-	}
-	return ""
 }
 
 // series is a session's samples in columns: NaN is null, a nil column is
@@ -584,14 +561,9 @@ func (s *series) toSamples() []Sample {
 	for i := range out {
 		o := &out[i]
 		o.OffsetMs = int64(i) * 100
-		o.Distance = ptr(chDistance, i)
-		o.HR = ptr(chHR, i)
-		o.Speed = ptr(chSpeed, i)
-		o.Cadence = ptr(chCadence, i)
-		o.Lat = ptr(chLat, i)
-		o.Lon = ptr(chLon, i)
-		o.Altitude = ptr(chAltitude, i)
-		o.ForwardAcceleration = ptr(chAccel, i)
+		for ch, c := range channels[:chPower] {
+			*c.field(o) = ptr(ch, i)
+		}
 		if v := s.at(chPower, i); !math.IsNaN(v) {
 			powers = append(powers, int64(v))
 			o.Power = &powers[len(powers)-1]
@@ -635,14 +607,9 @@ func seriesOf(samples []Sample, rr []*int) (*series, []int64) {
 	for i := range samples {
 		x := &samples[i]
 		offsets[i] = x.OffsetMs
-		s.col[chDistance][i] = get(x.Distance)
-		s.col[chHR][i] = get(x.HR)
-		s.col[chSpeed][i] = get(x.Speed)
-		s.col[chCadence][i] = get(x.Cadence)
-		s.col[chLat][i] = get(x.Lat)
-		s.col[chLon][i] = get(x.Lon)
-		s.col[chAltitude][i] = get(x.Altitude)
-		s.col[chAccel][i] = get(x.ForwardAcceleration)
+		for ch, c := range channels[:chPower] {
+			s.col[ch][i] = get(*c.field(x))
+		}
 		s.col[chPower][i] = math.NaN()
 		if x.Power != nil {
 			s.col[chPower][i] = float64(*x.Power)
