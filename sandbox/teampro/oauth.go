@@ -229,49 +229,51 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.tokenError(w, http.StatusBadRequest, "invalid_request", "Unreadable form body")
 		return
 	}
-	f := r.PostForm
 	s.authMu.Lock()
 	defer s.authMu.Unlock()
 	now := s.clock()
+	if code, desc := s.grant(r.PostForm, now); code != "" {
+		s.tokenError(w, http.StatusBadRequest, code, desc)
+		return
+	}
+	s.write(w, s.issue(now))
+}
+
+// grant checks a token request's grant, using up its code or refresh
+// token; a refused grant gives the OAuth2 error code and description.
+// Callers hold authMu.
+func (s *Server) grant(f url.Values, now time.Time) (code, desc string) {
 	switch grant := f.Get("grant_type"); grant {
 	case "":
-		s.tokenError(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
-		return
+		return "invalid_request", "Missing grant type"
 	case "authorization_code":
-		code := f.Get("code")
-		if code == "" {
-			s.tokenError(w, http.StatusBadRequest, "invalid_request", "Missing authorization code")
-			return
+		ac := f.Get("code")
+		if ac == "" {
+			return "invalid_request", "Missing authorization code"
 		}
-		c, ok := s.codes[code]
-		delete(s.codes, code) // single use, whatever happens next
+		c, ok := s.codes[ac]
+		delete(s.codes, ac) // single use, whatever happens next
 		switch {
 		case !ok:
-			s.tokenError(w, http.StatusBadRequest, "invalid_grant", "Invalid authorization code")
-			return
+			return "invalid_grant", "Invalid authorization code"
 		case !now.Before(c.expires):
-			s.tokenError(w, http.StatusBadRequest, "invalid_grant", "Authorization code expired")
-			return
+			return "invalid_grant", "Authorization code expired"
 		case c.redirect != "" && f.Get("redirect_uri") != c.redirect:
-			s.tokenError(w, http.StatusBadRequest, "invalid_grant", "Redirect URI mismatch")
-			return
+			return "invalid_grant", "Redirect URI mismatch"
 		}
 	case "refresh_token":
 		rt := f.Get("refresh_token")
 		if rt == "" {
-			s.tokenError(w, http.StatusBadRequest, "invalid_request", "Missing refresh token")
-			return
+			return "invalid_request", "Missing refresh token"
 		}
 		if _, ok := s.refresh[rt]; !ok {
-			s.tokenError(w, http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
-			return
+			return "invalid_grant", "Invalid refresh token"
 		}
 		delete(s.refresh, rt) // rotated: the old one stops working
 	default:
-		s.tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+grant)
-		return
+		return "unsupported_grant_type", "Unsupported grant type: " + grant
 	}
-	s.write(w, s.issue(now))
+	return "", ""
 }
 
 // issue makes a new access and refresh token pair. Callers hold authMu.
