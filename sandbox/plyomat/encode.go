@@ -151,14 +151,7 @@ func valueWriter(t reflect.Type) func(b []byte, v reflect.Value) []byte {
 		if t.Elem().Kind() == reflect.Struct {
 			elem := recordWriter(t.Elem())
 			return func(b []byte, v reflect.Value) []byte {
-				b = append(b, '[')
-				for i := range v.Len() {
-					if i > 0 {
-						b = append(b, ',')
-					}
-					b = elem(b, v.Index(i))
-				}
-				return append(b, ']')
+				return jsonw.AppendArray(b, v.Len(), func(b []byte, i int) []byte { return elem(b, v.Index(i)) })
 			}
 		}
 	}

@@ -347,14 +347,9 @@ func (s *Server) list(rt route, q url.Values) response {
 	lo := min(offset, total)
 	page := rows[lo : lo+min(limit, total-lo)]
 	b := make([]byte, 0, 64+len(page)*256)
-	b = append(b, `{"data":[`...)
-	for i, p := range page {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = enc(b, p)
-	}
-	b = append(b, `],"total":`...)
+	b = append(b, `{"data":`...)
+	b = jsonw.AppendArray(b, len(page), func(b []byte, i int) []byte { return enc(b, page[i]) })
+	b = append(b, `,"total":`...)
 	b = strconv.AppendInt(b, int64(total), 10)
 	b = append(b, `,"limit":`...)
 	b = strconv.AppendInt(b, int64(limit), 10)

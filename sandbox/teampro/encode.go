@@ -148,14 +148,7 @@ func (o *obj) duration(k string, ms int64, style int) {
 // list writes k: [...] with n elements written by each.
 func (o *obj) list(k string, n int, each func(b []byte, i int) []byte) {
 	o.key(k)
-	o.b = append(o.b, '[')
-	for i := range n {
-		if i > 0 {
-			o.b = append(o.b, ',')
-		}
-		o.b = each(o.b, i)
-	}
-	o.b = append(o.b, ']')
+	o.b = jsonw.AppendArray(o.b, n, each)
 }
 
 // A record is written in a view: some of its fields (all of them when

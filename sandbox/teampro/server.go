@@ -460,14 +460,9 @@ func (s *Server) list(r *http.Request, q url.Values, rows []int, enc func(b []by
 		shown = rows[lo:min(lo+perPage, total)]
 	}
 	b := make([]byte, 0, 128+len(shown)*400)
-	b = append(b, `{"data":[`...)
-	for k, i := range shown {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = enc(b, i)
-	}
-	b = append(b, `],"page":{"per_page":`...)
+	b = append(b, `{"data":`...)
+	b = jsonw.AppendArray(b, len(shown), func(b []byte, k int) []byte { return enc(b, shown[k]) })
+	b = append(b, `,"page":{"per_page":`...)
 	b = strconv.AppendInt(b, int64(perPage), 10)
 	b = append(b, `,"total_elements":`...)
 	b = strconv.AppendInt(b, int64(total), 10)
@@ -611,18 +606,12 @@ func (s *Server) appendPlayerSession(b []byte, ps *PlayerSession, sel selection)
 	}
 	if sel.rr && ser.rr != nil {
 		o.key("rr_intervals")
-		o.b = append(o.b, '[')
-		for i, v := range ser.rr {
-			if i > 0 {
-				o.b = append(o.b, ',')
+		o.b = jsonw.AppendArray(o.b, len(ser.rr), func(b []byte, i int) []byte {
+			if v := ser.rr[i]; v >= 0 {
+				return strconv.AppendInt(b, v, 10)
 			}
-			if v < 0 {
-				o.b = append(o.b, "null"...)
-			} else {
-				o.b = strconv.AppendInt(o.b, v, 10)
-			}
-		}
-		o.b = append(o.b, ']')
+			return append(b, "null"...)
+		})
 	}
 	return o.end()
 }

@@ -77,3 +77,16 @@ func AppendFloat(b []byte, f float64) []byte {
 	}
 	return b
 }
+
+// AppendArray writes a JSON array of n elements, element i written by
+// each.
+func AppendArray(b []byte, n int, each func(b []byte, i int) []byte) []byte {
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = each(b, i)
+	}
+	return append(b, ']')
+}

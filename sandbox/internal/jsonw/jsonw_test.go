@@ -24,3 +24,12 @@ func TestAppendFloatIsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendArray(t *testing.T) {
+	for n, want := range []string{"[]", "[0]", "[0,1]", "[0,1,2]"} {
+		got := AppendArray([]byte("x"), n, func(b []byte, i int) []byte { return append(b, byte('0'+i)) })
+		if string(got) != "x"+want {
+			t.Errorf("AppendArray(%d) = %s, want x%s", n, got, want)
+		}
+	}
+}
