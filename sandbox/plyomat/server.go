@@ -13,6 +13,7 @@ import (
 	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/recs"
 	"github.com/athlake/athlake/sandbox/internal/simstate"
 	"github.com/athlake/athlake/sandbox/internal/stats"
 )
@@ -311,7 +312,7 @@ func (s *Server) list(rt route, q url.Values) response {
 			include = v
 		}
 		if !include {
-			rows = filter(rows, func(p int) bool { return !d.OrgMembers[p].Archived })
+			rows = recs.Filter(rows, func(p int) bool { return !d.OrgMembers[p].Archived })
 		}
 		enc = encodeAt(d.OrgMembers, appendOrgMember)
 	case "sessions":
@@ -320,7 +321,7 @@ func (s *Server) list(rt route, q url.Values) response {
 			rows = x.sessionsByAthlete[q.Get("athlete_id")]
 		}
 		if !since.IsZero() {
-			rows = filter(rows, func(p int) bool { return changedSince(d.Sessions[p].CreatedAt, d.Sessions[p].UpdatedAt) })
+			rows = recs.Filter(rows, func(p int) bool { return changedSince(d.Sessions[p].CreatedAt, d.Sessions[p].UpdatedAt) })
 		}
 		enc = encodeAt(d.Sessions, appendSession)
 	case "sets":
@@ -335,7 +336,7 @@ func (s *Server) list(rt route, q url.Values) response {
 			byAthlete = false
 		}
 		if byAthlete || byMode || !since.IsZero() {
-			rows = filter(rows, func(p int) bool {
+			rows = recs.Filter(rows, func(p int) bool {
 				st := &d.Sets[p]
 				return (!byAthlete || st.AthleteID == athlete) && (!byMode || st.Mode == mode) && changedSince(st.CreatedAt, st.UpdatedAt)
 			})
@@ -359,14 +360,4 @@ func (s *Server) list(rt route, q url.Values) response {
 	b = strconv.AppendBool(b, offset+len(page) < total)
 	b = append(b, '}')
 	return response{status: http.StatusOK, body: b, list: true}
-}
-
-func filter(rows []int, keep func(p int) bool) []int {
-	var out []int
-	for _, p := range rows {
-		if keep(p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }

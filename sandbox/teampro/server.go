@@ -12,6 +12,7 @@ import (
 	"github.com/athlake/athlake/sandbox/internal/httpw"
 	"github.com/athlake/athlake/sandbox/internal/jsonw"
 	"github.com/athlake/athlake/sandbox/internal/pathseg"
+	"github.com/athlake/athlake/sandbox/internal/recs"
 	"github.com/athlake/athlake/sandbox/internal/simstate"
 	"github.com/athlake/athlake/sandbox/internal/stats"
 )
@@ -368,7 +369,7 @@ func (s *Server) handle(r *http.Request, rt, id string) response {
 		if msg != "" {
 			return s.apiError(r, http.StatusBadRequest, msg)
 		}
-		rows := filter(x.teamSessionsByTeam[id], func(i int) bool { return inWindow(d.TeamSessions[i].RecordStartTime, since, until) })
+		rows := recs.Filter(x.teamSessionsByTeam[id], func(i int) bool { return inWindow(d.TeamSessions[i].RecordStartTime, since, until) })
 		return s.list(r, q, rows, func(b []byte, i int) []byte { return appendTeamSession(b, &d.TeamSessions[i], false) })
 	case RouteTeamSession:
 		i, ok := x.teamSessionByID[id]
@@ -390,7 +391,7 @@ func (s *Server) handle(r *http.Request, rt, id string) response {
 		default:
 			return s.apiError(r, http.StatusBadRequest, "type must be one of ALL, TEAM, INDIVIDUAL")
 		}
-		rows := filter(x.playerSessionsByPlayer[id], func(i int) bool {
+		rows := recs.Filter(x.playerSessionsByPlayer[id], func(i int) bool {
 			ps := &d.PlayerSessions[i]
 			return inWindow(ps.StartTime, since, until) && (typ == "" || typ == "ALL" || ps.Type == typ)
 		})
@@ -423,16 +424,6 @@ func dataOpen() []byte { return append(make([]byte, 0, 1024), `{"data":`...) }
 
 func data(b []byte) response {
 	return response{status: http.StatusOK, body: append(b, '}')}
-}
-
-func filter(rows []int, keep func(i int) bool) []int {
-	out := make([]int, 0, len(rows))
-	for _, i := range rows {
-		if keep(i) {
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 // list writes one page of rows in the vendor's envelope.

@@ -1,4 +1,4 @@
-// Package recs copies and walks the simulators' record slices.
+// Package recs copies, walks and filters the simulators' record slices.
 package recs
 
 import "slices"
@@ -25,4 +25,16 @@ func Ptr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// Filter returns the positions among rows for which keep is true, in
+// order.
+func Filter(rows []int, keep func(p int) bool) []int {
+	out := make([]int, 0, len(rows))
+	for _, p := range rows {
+		if keep(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

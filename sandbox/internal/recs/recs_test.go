@@ -24,3 +24,10 @@ func TestEach(t *testing.T) {
 		t.Errorf("Each: %v", s)
 	}
 }
+
+func TestFilter(t *testing.T) {
+	got := Filter([]int{5, 2, 8, 3}, func(p int) bool { return p > 2 })
+	if len(got) != 3 || got[0] != 5 || got[1] != 8 || got[2] != 3 {
+		t.Errorf("Filter = %v, want [5 8 3]", got)
+	}
+}
