@@ -431,15 +431,8 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 	state.Warning = ""
 	done := &pipeline.Batch{Anomalies: anomalies}
 	if sum := fp.Sum(); !st.incremental && sum != state.Fingerprint {
-		if state.Fingerprint != "" {
-			// Forget the old fingerprint first: were the run killed
-			// between the snapshot's commit and its state, a vendor back
-			// at the old records would otherwise match it and leave the
-			// new snapshot in the views.
-			state.Fingerprint = ""
-			if err := emit(ctx, &pipeline.Batch{State: stream.JSON(state), Sync: true}); err != nil {
-				return false, err
-			}
+		if err := stream.ForgetFingerprint(ctx, emit, &state.Fingerprint, func() []byte { return stream.JSON(state) }); err != nil {
+			return false, err
 		}
 		for len(held) > 0 {
 			b := held[0]

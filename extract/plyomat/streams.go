@@ -145,16 +145,8 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 	}
 	b := &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(next)}
 	if next.Fingerprint != prev.Fingerprint {
-		if prev.Fingerprint != "" {
-			// Forget the old fingerprint first: were the run killed
-			// between the snapshot's commit and its state, a vendor back
-			// at the old records would otherwise match it and leave the
-			// new snapshot in the views.
-			forgotten := prev
-			forgotten.Fingerprint = ""
-			if err := emit(ctx, &pipeline.Batch{State: stream.JSON(forgotten), Sync: true}); err != nil {
-				return err
-			}
+		if err := stream.ForgetFingerprint(ctx, emit, &prev.Fingerprint, func() []byte { return stream.JSON(prev) }); err != nil {
+			return err
 		}
 		if err := write(); err != nil {
 			return err

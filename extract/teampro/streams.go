@@ -351,15 +351,8 @@ func (r *run) teams(ctx context.Context) ([]string, []string, error) {
 	// The snapshot is written only when it changed, whole, with the state.
 	done := &pipeline.Batch{Anomalies: anomalies}
 	if sum := fp.Sum(); sum != r.state.TeamsFingerprint {
-		if r.state.TeamsFingerprint != "" {
-			// Forget the old fingerprint first: were the run killed
-			// between the snapshot's commit and its state, teams back at
-			// the old details would otherwise match it and leave the new
-			// snapshot in the views.
-			r.state.TeamsFingerprint = ""
-			if err := r.emit(ctx, &pipeline.Batch{State: r.checkpoint(), Sync: true}); err != nil {
-				return nil, nil, err
-			}
+		if err := stream.ForgetFingerprint(ctx, r.emit, &r.state.TeamsFingerprint, r.checkpoint); err != nil {
+			return nil, nil, err
 		}
 		var raws []pipeline.Raw
 		for _, it := range items {

@@ -4,6 +4,7 @@
 package stream
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -85,6 +86,20 @@ func (f *Fingerprint) Add(recs ...json.RawMessage) {
 
 // Sum is the fingerprint in hex.
 func (f *Fingerprint) Sum() string { return hex.EncodeToString(f.h.Sum(nil)) }
+
+// ForgetFingerprint clears *fp, the fingerprint of the snapshot last
+// committed, and when there was one emits state() (the stream's state,
+// which holds *fp) as a synced batch before a changed snapshot is written:
+// were the run killed between the snapshot's commit and its state, a
+// vendor back at the old records would otherwise match the old
+// fingerprint and leave the new snapshot in the views.
+func ForgetFingerprint(ctx context.Context, emit pipeline.Emit, fp *string, state func() []byte) error {
+	if *fp == "" {
+		return nil
+	}
+	*fp = ""
+	return emit(ctx, &pipeline.Batch{State: state(), Sync: true})
+}
 
 // RecordHash is a short digest of a record's bytes as the vendor sent
 // them: an incremental stream keeps it per id to tell an edited record

@@ -1,12 +1,14 @@
 package stream
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 )
 
@@ -19,6 +21,25 @@ func TestFingerprintFormat(t *testing.T) {
 	want := sha256.Sum256([]byte("2:g1\n" + `10:{"id":"a"}2:{}`))
 	if got := f.Sum(); got != hex.EncodeToString(want[:]) {
 		t.Errorf("Sum = %s, want %x", got, want)
+	}
+}
+
+// TestForgetFingerprint: a fingerprint is forgotten by a synced state
+// without it; none to forget emits nothing.
+func TestForgetFingerprint(t *testing.T) {
+	st := struct{ Fingerprint string }{"old"}
+	var got []*pipeline.Batch
+	emit := func(_ context.Context, b *pipeline.Batch) error {
+		got = append(got, b)
+		return nil
+	}
+	for range 2 {
+		if err := ForgetFingerprint(context.Background(), emit, &st.Fingerprint, func() []byte { return JSON(st) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 || !got[0].Sync || string(got[0].State) != `{"Fingerprint":""}` {
+		t.Errorf("emitted %+v, want one synced batch with the fingerprint cleared", got)
 	}
 }
 

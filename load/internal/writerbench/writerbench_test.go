@@ -51,12 +51,12 @@ var writers = []writer{
 	}},
 	{"pgo-structs-pages", false, writePGoStructsFor},
 	{"pgo-structs-1batch", true, writePGoStructsFor},
-	{"pgo-columns-pages", false, func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
-		return writePGoColumns(w, d.schema, recs)
-	}},
-	{"pgo-columns-1batch", true, func(w io.Writer, mem memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
-		return writePGoColumns(w, d.schema, recs)
-	}},
+	{"pgo-columns-pages", false, writePGoColumnsFor},
+	{"pgo-columns-1batch", true, writePGoColumnsFor},
+}
+
+func writePGoColumnsFor(w io.Writer, _ memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
+	return writePGoColumns(w, d.schema, recs)
 }
 
 func writePGoStructsFor(w io.Writer, _ memory.Allocator, d *dataset, recs []arrow.RecordBatch) error {
