@@ -74,11 +74,16 @@ type compactor struct {
 	// committed (beside the views database, not a /tmp that may be
 	// memory); a killed compaction's are removed by the next.
 	work string
+	// unchanged is the lake as the last run listed it, when that run
+	// changed nothing (nil otherwise): the views build of the same sync
+	// need not list it again.
+	unchanged *load.Committed
 }
 
 // run deletes the files replaced more than the grace ago, then compacts
 // the families due. It returns what it did.
 func (k *compactor) run(ctx context.Context, sources []string) (*CompactReport, error) {
+	k.unchanged = nil
 	rep := &CompactReport{}
 	if !k.o.DryRun {
 		if err := os.RemoveAll(k.work); err != nil {
@@ -120,6 +125,9 @@ func (k *compactor) run(ctx context.Context, sources []string) (*CompactReport, 
 		if done != nil {
 			rep.Tables = append(rep.Tables, *done)
 		}
+	}
+	if rep.Deleted == 0 && len(rep.Tables) == 0 {
+		k.unchanged = c
 	}
 	return rep, nil
 }
@@ -349,7 +357,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 		return rep, err
 	}
 	if !o.DryRun {
-		if _, err := buildViews(ctx, cfg, st, reg); err != nil && !errors.Is(err, views.ErrNoHTTPFS) {
+		if _, err := buildViews(ctx, cfg, st, reg, nil); err != nil && !errors.Is(err, views.ErrNoHTTPFS) {
 			return rep, fmt.Errorf("building views: %w", err)
 		}
 	}

@@ -38,7 +38,7 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := buildViews(ctx, cfg, st, tables())
+	b, err := buildViews(ctx, cfg, st, tables(), nil)
 	if err != nil {
 		return err
 	}
@@ -66,12 +66,14 @@ type ViewsBuild struct {
 }
 
 // buildViews brings the views database up to date with the committed
-// files of the lake.
-func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry) (*ViewsBuild, error) {
+// files of the lake, as listed by c (nil: listed now).
+func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed) (*ViewsBuild, error) {
 	start := time.Now()
-	c, err := load.ListCommitted(ctx, st, reg)
-	if err != nil {
-		return nil, err
+	var err error
+	if c == nil {
+		if c, err = load.ListCommitted(ctx, st, reg); err != nil {
+			return nil, err
+		}
 	}
 	files := viewFiles(c, reg)
 	o := views.Options{
