@@ -11,7 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/athlake/athlake/schemas"
 )
@@ -21,7 +24,8 @@ import (
 // every query its binding); the schema internal holds the bookkeeping. A
 // notebook's query runs on DuckDB's own storage (as fast as native tables,
 // and offline for an s3:// lake); each build applies only the files
-// committed since the last one, in one transaction:
+// committed since the last one, a table family (a root table and its
+// children) in one transaction, families on two connections at once:
 //
 //   - a root table's new rows are deduplicated among themselves and replace
 //     the rows of their keys when newer (by _extracted_at, then _run_id);
@@ -44,8 +48,27 @@ import (
 // into place.
 const internal = "_athlake"
 
-// tablesFormat is the version of the internal schema's layout.
-const tablesFormat = 1
+// tablesFormat is the version of the database's layout: 2 is stored in
+// DuckDB's storage format v1.4.0 (see newDatabase).
+const tablesFormat = 2
+
+// storageVersion is the DuckDB storage format of the database: from
+// v1.4.0 on, a checkpoint reuses the metadata of the row groups a build
+// left unchanged, where older formats rewrite a changed table's metadata
+// whole (a build's checkpoint, at the end of every sync, then grows with
+// the tables). DuckDB 1.4 and newer open it.
+const storageVersion = "v1.4.0"
+
+// newDatabase creates an empty database file in storageVersion.
+func newDatabase(ctx context.Context, path string) error {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "ATTACH "+literal(path)+" AS fresh (STORAGE_VERSION '"+storageVersion+"'); DETACH fresh")
+	return err
+}
 
 // Report says what a build did.
 type Report struct {
@@ -160,6 +183,11 @@ func copyFile(from, to string) error {
 // (fresh: creates it first). It returns why the database must be rebuilt
 // instead, if it must.
 func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, rep *Report) (string, error) {
+	if fresh {
+		if err := newDatabase(ctx, path); err != nil {
+			return "", fmt.Errorf("creating %s: %w", path, err)
+		}
+	}
 	db, err := sql.Open("duckdb", path) // the driver opens the file here
 	var conn *sql.Conn
 	if err == nil {
@@ -209,21 +237,16 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 			return "the table schemas changed", nil
 		}
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback()
-	a := &applier{ctx: ctx, tx: tx, o: o, lake: lake, work: work, rep: rep, changed: map[string]bool{}}
 	if fresh {
-		if err := a.create(fingerprint); err != nil {
+		if err := create(ctx, conn, o.Tables, lake, fingerprint); err != nil {
 			return "", err
 		}
 	}
-	if reason, err := a.apply(); err != nil || reason != "" {
+	p, reason, err := plan(ctx, conn, o)
+	if err != nil || reason != "" {
 		return reason, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := p.apply(ctx, db, o, lake, work, rep); err != nil {
 		return "", err
 	}
 	if err := conn.Close(); err != nil {
@@ -232,14 +255,15 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 	return "", db.Close() // checkpoints: the WAL goes into the file
 }
 
-// applier applies the lake's new files to the tables, in one transaction.
+// applier applies table families' new files in one transaction.
 type applier struct {
 	ctx  context.Context
 	tx   *sql.Tx
 	o    Options
 	lake string
-	work string // temporary folder: staged files, spill
-	rep  *Report
+	work string // temporary folder: staged files
+	// files counts the files read.
+	files int
 	// changed holds the root tables with rows that changed in this
 	// build: their new rows are in the temporary table chg_<view>, the
 	// keys those replaced in old_<view>; true when the table was replaced
@@ -254,52 +278,74 @@ func (a *applier) exec(q string, args ...any) error {
 
 func table(t *schemas.Table) string { return "main." + ident(t.ViewName()) }
 
-// create makes the internal schema and the empty tables.
-func (a *applier) create(fingerprint string) error {
+// create makes the internal schema and the empty tables, in one
+// transaction.
+func create(ctx context.Context, conn *sql.Conn, tables []*schemas.Table, lake, fingerprint string) error {
 	in := ident(internal)
-	if err := a.exec("CREATE SCHEMA " + in + "; CREATE TABLE " + in + ".meta (format INTEGER, lake VARCHAR, schemas VARCHAR); CREATE TABLE " + in + `.files ("table" VARCHAR, key VARCHAR)`); err != nil {
-		return err
-	}
-	if err := a.exec("INSERT INTO "+in+".meta VALUES (?, ?, ?)", tablesFormat, a.lake, fingerprint); err != nil {
-		return err
-	}
-	for _, t := range a.o.Tables {
+	stmts := []string{"CREATE SCHEMA " + in, "CREATE TABLE " + in + ".meta (format INTEGER, lake VARCHAR, schemas VARCHAR)",
+		"CREATE TABLE " + in + `.files ("table" VARCHAR, key VARCHAR)`,
+		fmt.Sprintf("INSERT INTO %s.meta VALUES (%d, %s, %s)", in, tablesFormat, literal(lake), literal(fingerprint))}
+	for _, t := range tables {
 		cols := make([]string, 0, len(t.AllColumns()))
 		for _, c := range t.AllColumns() {
 			cols = append(cols, ident(c.Name)+" "+c.Type.DuckDB())
 		}
-		if err := a.exec(fmt.Sprintf("CREATE TABLE %s (%s)", table(t), strings.Join(cols, ", "))); err != nil {
-			return fmt.Errorf("%s: %w", t.ViewName(), err)
-		}
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s (%s)", table(t), strings.Join(cols, ", ")))
 	}
-	return nil
+	_, err := conn.ExecContext(ctx, "BEGIN; "+strings.Join(stmts, "; ")+"; COMMIT")
+	return err
 }
 
-// apply applies every table's new files, parents before children, and
-// records the files applied. It returns why the database must be rebuilt
-// instead, if it must.
-func (a *applier) apply() (string, error) {
+// A family is a root table and its children: the unit of work of a build
+// (children are chosen by their parent's rows that changed, which live in
+// the transaction that changed them).
+type family struct {
+	tables []tableWork
+	record []appliedFile // to add to internal.files
+	forget []string      // keys to drop from it
+	fresh  int           // files to read
+}
+
+// tableWork is what a build does to a table.
+type tableWork struct {
+	t *schemas.Table
+	// files are the table's live files, fresh those to read; replace
+	// says a snapshot table is replaced by its newest snapshot.
+	files, fresh []string
+	replace      bool
+}
+
+// planned is what a build does, decided before anything is written.
+type planned struct {
+	families []*family
+	recorded int // compaction outputs recorded without reading
+}
+
+// plan reads which files the database holds and decides, table by table,
+// what to apply. It returns why the database must be rebuilt instead, if
+// it must.
+func plan(ctx context.Context, conn *sql.Conn, o Options) (*planned, string, error) {
 	applied := map[string]string{} // key -> view name
-	rows, err := a.tx.QueryContext(a.ctx, `SELECT key, "table" FROM `+ident(internal)+".files")
+	rows, err := conn.QueryContext(ctx, `SELECT key, "table" FROM `+ident(internal)+".files")
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	for rows.Next() {
 		var k, t string
 		if err := rows.Scan(&k, &t); err != nil {
 			rows.Close()
-			return "", err
+			return nil, "", err
 		}
 		applied[k] = t
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	// A compaction's output holds nothing new when every file it
 	// replaced is applied.
 	recorded := func(key string) bool {
-		from := a.o.Compacted[key]
+		from := o.Compacted[key]
 		for _, r := range from {
 			if _, ok := applied[r]; !ok {
 				return false
@@ -307,55 +353,146 @@ func (a *applier) apply() (string, error) {
 		}
 		return len(from) > 0
 	}
-	var record []appliedFile // to add to internal.files
-	var forget []string      // keys to drop from it
+	p := &planned{}
+	byRoot := map[string]*family{} // root table ID -> its family
+	of := map[string]*family{}     // view name -> its table's family
 	live := map[string]bool{}
-	for _, t := range a.o.Tables {
-		base, delta := a.o.Files(t)
-		files := append(slices.Clone(base), delta...)
-		var fresh []string
-		for _, k := range files {
+	for _, t := range o.Tables {
+		root := t.ID()
+		if t.Parent != nil {
+			root = t.Source + "/" + t.Parent.Table
+		}
+		f := byRoot[root]
+		if f == nil {
+			f = &family{}
+			byRoot[root] = f
+			p.families = append(p.families, f)
+		}
+		of[t.ViewName()] = f
+		base, delta := o.Files(t)
+		w := tableWork{t: t, files: append(slices.Clone(base), delta...)}
+		for _, k := range w.files {
 			live[k] = true
 			if _, ok := applied[k]; ok {
 				continue
 			}
-			record = append(record, appliedFile{view: t.ViewName(), key: k})
+			f.record = append(f.record, appliedFile{view: t.ViewName(), key: k})
 			if t.Mode == schemas.Incremental && recorded(k) {
-				a.rep.Recorded++
+				p.recorded++
 				continue
 			}
-			fresh = append(fresh, k)
+			w.fresh = append(w.fresh, k)
 		}
-		var err error
-		switch {
-		case t.Mode == schemas.Snapshot && t.Parent == nil:
-			if len(fresh) > 0 || len(files) != countOf(applied, t.ViewName()) {
-				err = a.replaceSnapshot(t, files)
-			}
-		case t.Parent == nil:
-			if len(fresh) > 0 {
-				err = a.upsert(t, fresh)
-			}
-		default:
-			err = a.children(t, files, fresh)
-		}
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", t.ViewName(), err)
-		}
-		if err := os.RemoveAll(filepath.Join(a.work, "in")); err != nil { // staged files
-			return "", err
-		}
+		w.replace = t.Mode == schemas.Snapshot && t.Parent == nil && (len(w.fresh) > 0 || len(w.files) != countOf(applied, t.ViewName()))
+		f.fresh += len(w.fresh)
+		f.tables = append(f.tables, w)
 	}
 	for k, view := range applied {
 		if live[k] {
 			continue
 		}
-		if t := a.lookup(view); t != nil && t.Mode == schemas.Incremental && !a.o.Replaced[k] {
-			return "a file the database holds is no longer in the lake (" + k + ")", nil
+		f := of[view]
+		if f == nil {
+			continue // a table no longer built: its rows went with it
 		}
-		forget = append(forget, k)
+		if t := lookup(o.Tables, view); t.Mode == schemas.Incremental && !o.Replaced[k] {
+			return nil, "a file the database holds is no longer in the lake (" + k + ")", nil
+		}
+		f.forget = append(f.forget, k)
 	}
-	return "", a.recordFiles(record, forget)
+	// The families with most to read first, so that the workers finish
+	// together.
+	slices.SortStableFunc(p.families, func(a, b *family) int { return b.fresh - a.fresh })
+	return p, "", nil
+}
+
+// apply applies the planned families on parallel connections, each
+// worker in one transaction of its own (families are independent, and
+// DuckDB runs the small statements of a build on one thread each); a
+// notebook sees none of it before the database is closed. Killed midway,
+// the database holds the families of the workers that committed, and
+// the next build applies the rest.
+func (p *planned) apply(ctx context.Context, db *sql.DB, o Options, lake, work string, rep *Report) error {
+	rep.Recorded += p.recorded
+	queue := make(chan *family, len(p.families))
+	for _, f := range p.families {
+		if f.fresh > 0 || len(f.record)+len(f.forget) > 0 || f.replaces() {
+			queue <- f
+		}
+	}
+	close(queue)
+	workers := min(len(queue), applyWorkers)
+	files := make([]int, workers)
+	g, ctx := errgroup.WithContext(ctx)
+	for i := range workers {
+		g.Go(func() error {
+			conn, err := db.Conn(ctx) // temporary tables live per connection
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			tx, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			a := &applier{ctx: ctx, tx: tx, o: o, lake: lake, work: filepath.Join(work, strconv.Itoa(i)), changed: map[string]bool{}}
+			var record []appliedFile
+			var forget []string
+			for f := range queue {
+				for _, w := range f.tables {
+					if err := a.table(w); err != nil {
+						return fmt.Errorf("%s: %w", w.t.ViewName(), err)
+					}
+				}
+				record, forget = append(record, f.record...), append(forget, f.forget...)
+			}
+			files[i] = a.files
+			if err := a.recordFiles(record, forget); err != nil {
+				return err
+			}
+			return tx.Commit()
+		})
+	}
+	err := g.Wait()
+	for _, n := range files {
+		rep.Files += n
+	}
+	return err
+}
+
+// applyWorkers is how many connections a build applies families on.
+const applyWorkers = 2
+
+// replaces says whether the family replaces a snapshot table.
+func (f *family) replaces() bool {
+	for _, w := range f.tables {
+		if w.replace {
+			return true
+		}
+	}
+	return false
+}
+
+// table applies one table's work.
+func (a *applier) table(w tableWork) error {
+	var err error
+	switch t := w.t; {
+	case t.Mode == schemas.Snapshot && t.Parent == nil:
+		if w.replace {
+			err = a.replaceSnapshot(t, w.files)
+		}
+	case t.Parent == nil:
+		if len(w.fresh) > 0 {
+			err = a.upsert(t, w.fresh)
+		}
+	default:
+		err = a.children(t, w.files, w.fresh)
+	}
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(a.work, "in")) // staged files
 }
 
 func countOf(applied map[string]string, view string) int {
@@ -368,8 +505,8 @@ func countOf(applied map[string]string, view string) int {
 	return n
 }
 
-func (a *applier) lookup(view string) *schemas.Table {
-	for _, t := range a.o.Tables {
+func lookup(tables []*schemas.Table, view string) *schemas.Table {
+	for _, t := range tables {
 		if t.ViewName() == view {
 			return t
 		}
@@ -393,7 +530,7 @@ func (a *applier) scan(t *schemas.Table, keys []string) (string, error) {
 		}
 		files[i].Path = p
 	}
-	a.rep.Files += len(files)
+	a.files += len(files)
 	scan := scanFiles(files, false)
 	cols, err := columnsOf(a.ctx, a.tx, "SELECT * FROM "+scan, t)
 	if err != nil {
