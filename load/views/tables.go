@@ -387,18 +387,23 @@ func plan(ctx context.Context, conn *sql.Conn, o Options) (*planned, string, err
 		f.fresh += len(w.fresh)
 		f.tables = append(f.tables, w)
 	}
+	var orphans []string // files of tables this build does not hold
 	for k, view := range applied {
 		if live[k] {
 			continue
 		}
 		f := of[view]
 		if f == nil {
-			continue // a table no longer built: its rows went with it
+			orphans = append(orphans, k)
+			continue
 		}
 		if t := lookup(o.Tables, view); t.Mode == schemas.Incremental && !o.Replaced[k] {
 			return nil, "a file the database holds is no longer in the lake (" + k + ")", nil
 		}
 		f.forget = append(f.forget, k)
+	}
+	if len(orphans) > 0 {
+		p.families = append(p.families, &family{forget: orphans})
 	}
 	// The families with most to read first, so that the workers finish
 	// together.
@@ -416,7 +421,7 @@ func (p *planned) apply(ctx context.Context, db *sql.DB, o Options, lake, work s
 	rep.Recorded += p.recorded
 	queue := make(chan *family, len(p.families))
 	for _, f := range p.families {
-		if f.fresh > 0 || len(f.record)+len(f.forget) > 0 || f.replaces() {
+		if len(f.record)+len(f.forget) > 0 { // files to apply or gone
 			queue <- f
 		}
 	}
@@ -463,16 +468,6 @@ func (p *planned) apply(ctx context.Context, db *sql.DB, o Options, lake, work s
 
 // applyWorkers is how many connections a build applies families on.
 const applyWorkers = 2
-
-// replaces says whether the family replaces a snapshot table.
-func (f *family) replaces() bool {
-	for _, w := range f.tables {
-		if w.replace {
-			return true
-		}
-	}
-	return false
-}
 
 // table applies one table's work.
 func (a *applier) table(w tableWork) error {
