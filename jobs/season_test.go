@@ -107,10 +107,11 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 		b.Fatal(err)
 	}
 	fmt.Fprintf(w, "season: %d days, scale %s, one sync a day of plyomat, teampro and optimo; query times are the best of %d runs\n", days, scale, runs)
-	fmt.Fprintf(w, "views: the syncs' updates of the tables database since the last line (median and max); rebuild: that database from every file; files: views over the Parquet files\n")
-	fmt.Fprintf(w, "%4s %6s %6s %7s %7s %7s %11s %8s %7s  %-46s %8s %8s %8s %6s %6s\n", "day", "files", "parts", "lake MB", "db MB", "sync s", "views s", "rebuild s", "files s",
+	fmt.Fprintf(w, "views: the syncs' updates of the tables database since the last line (median, max and its day, * if that sync compacted); rebuild: that database from every file; files: views over the Parquet files\n")
+	fmt.Fprintf(w, "%4s %6s %6s %7s %7s %7s %16s %8s %7s  %-46s %8s %8s %8s %6s %6s\n", "day", "files", "parts", "lake MB", "db MB", "sync s", "views s", "rebuild s", "files s",
 		"query", "tables", "files", "native", "tables", "files")
 	var updates []float64 // the syncs' views updates since the last line
+	mostDay := ""         // the day of the longest, * if it compacted
 	for day := 0; day <= days; day++ {
 		if day > 0 {
 			sb.Plyomat.Advance(24 * time.Hour)
@@ -126,6 +127,12 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 		}
 		synced := time.Since(start)
 		if day > 0 {
+			if len(updates) == 0 || sum.Views.Seconds > slices.Max(updates) {
+				mostDay = fmt.Sprint(day)
+				if sum.Compacted != nil && len(sum.Compacted.Tables) > 0 {
+					mostDay += "*"
+				}
+			}
 			updates = append(updates, sum.Views.Seconds)
 		}
 		if day%every != 0 && day != days {
@@ -163,8 +170,8 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 			b.Fatalf("day %d: %v", day, err)
 		}
 		for i, t := range timings {
-			lead := fmt.Sprintf("%4d %6d %6d %7.1f %7.1f %7.2f %5.2f %5.2f %8.2f %7.2f", day, files, parts, float64(bytes)/1e6, float64(info.Size())/1e6,
-				synced.Seconds(), med, most, built[views.Tables].Seconds(), built[views.Files].Seconds())
+			lead := fmt.Sprintf("%4d %6d %6d %7.1f %7.1f %7.2f %5.2f %5.2f@%-4s %8.2f %7.2f", day, files, parts, float64(bytes)/1e6, float64(info.Size())/1e6,
+				synced.Seconds(), med, most, mostDay, built[views.Tables].Seconds(), built[views.Files].Seconds())
 			if i > 0 {
 				lead = strings.Repeat(" ", len(lead))
 			}
