@@ -355,7 +355,11 @@ func plan(ctx context.Context, conn *sql.Conn, o Options) (*planned, string, err
 	}
 	p := &planned{}
 	byRoot := map[string]*family{} // root table ID -> its family
-	of := map[string]*family{}     // view name -> its table's family
+	type held struct {
+		t *schemas.Table
+		f *family
+	}
+	byView := map[string]held{} // view name -> its table and family
 	live := map[string]bool{}
 	for _, t := range o.Tables {
 		root := t.ID()
@@ -368,7 +372,7 @@ func plan(ctx context.Context, conn *sql.Conn, o Options) (*planned, string, err
 			byRoot[root] = f
 			p.families = append(p.families, f)
 		}
-		of[t.ViewName()] = f
+		byView[t.ViewName()] = held{t, f}
 		base, delta := o.Files(t)
 		w := tableWork{t: t, files: append(slices.Clone(base), delta...)}
 		for _, k := range w.files {
@@ -392,15 +396,15 @@ func plan(ctx context.Context, conn *sql.Conn, o Options) (*planned, string, err
 		if live[k] {
 			continue
 		}
-		f := of[view]
-		if f == nil {
+		h, ok := byView[view]
+		if !ok {
 			orphans = append(orphans, k)
 			continue
 		}
-		if t := lookup(o.Tables, view); t.Mode == schemas.Incremental && !o.Replaced[k] {
+		if h.t.Mode == schemas.Incremental && !o.Replaced[k] {
 			return nil, "a file the database holds is no longer in the lake (" + k + ")", nil
 		}
-		f.forget = append(f.forget, k)
+		h.f.forget = append(h.f.forget, k)
 	}
 	if len(orphans) > 0 {
 		p.families = append(p.families, &family{forget: orphans})
@@ -498,15 +502,6 @@ func countOf(applied map[string]string, view string) int {
 		}
 	}
 	return n
-}
-
-func lookup(tables []*schemas.Table, view string) *schemas.Table {
-	for _, t := range tables {
-		if t.ViewName() == view {
-			return t
-		}
-	}
-	return nil
 }
 
 // scan reads lake files (staged locally first for an s3:// lake); files
