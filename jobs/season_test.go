@@ -110,8 +110,8 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 	fmt.Fprintf(w, "views: the syncs' updates of the tables database since the last line (median, max and its day, * if that sync compacted); rebuild: that database from every file; files: views over the Parquet files\n")
 	fmt.Fprintf(w, "%4s %6s %6s %7s %7s %7s %16s %8s %7s  %-46s %8s %8s %8s %6s %6s\n", "day", "files", "parts", "lake MB", "db MB", "sync s", "views s", "rebuild s", "files s",
 		"query", "tables", "files", "native", "tables", "files")
-	var updates []float64 // the syncs' views updates since the last line
-	mostDay := ""         // the day of the longest, * if it compacted
+	var updates []float64    // the syncs' views updates since the last line
+	most, mostDay := 0.0, "" // the longest, its day, * if that sync compacted
 	for day := 0; day <= days; day++ {
 		if day > 0 {
 			sb.Plyomat.Advance(24 * time.Hour)
@@ -127,8 +127,8 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 		}
 		synced := time.Since(start)
 		if day > 0 {
-			if len(updates) == 0 || sum.Views.Seconds > slices.Max(updates) {
-				mostDay = fmt.Sprint(day)
+			if len(updates) == 0 || sum.Views.Seconds > most {
+				most, mostDay = sum.Views.Seconds, fmt.Sprint(day)
 				if sum.Compacted != nil && len(sum.Compacted.Tables) > 0 {
 					mostDay += "*"
 				}
@@ -138,11 +138,11 @@ func runSeason(b testing.TB, scale sandbox.Scale, days, every, runs int, w io.Wr
 		if day%every != 0 && day != days {
 			continue
 		}
-		med, most := 0.0, 0.0
+		med := 0.0
 		if len(updates) > 0 {
 			slices.Sort(updates)
-			med, most = updates[len(updates)/2], updates[len(updates)-1]
-			updates = updates[:0]
+			med = updates[len(updates)/2]
+			updates = updates[:0] // the next interval's first sync resets most
 		}
 		files, bytes := parquetFiles(b, cfg.Output)
 		parts := partitions(b, cfg.Output)
