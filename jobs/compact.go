@@ -357,7 +357,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 		return rep, err
 	}
 	if !o.DryRun {
-		if _, err := buildViews(ctx, cfg, st, reg, nil); err != nil && !errors.Is(err, views.ErrNoHTTPFS) {
+		if _, err := buildViews(ctx, cfg, st, reg, nil, ""); err != nil && !errors.Is(err, views.ErrNoHTTPFS) {
 			return rep, fmt.Errorf("building views: %w", err)
 		}
 	}

@@ -303,6 +303,7 @@ var conformance = []struct {
 	{"HostileIDs", testHostileIDs},
 	{"WrongTypeRejectedAlone", testWrongType},
 	{"SecretsNeverWritten", testSecrets},
+	{"Rebuild", testRebuild},
 }
 
 // testBackfillIncrementalUnchanged: a backfill is exact; after the vendor

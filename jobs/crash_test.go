@@ -61,6 +61,12 @@ func childSync(path string) int {
 		_, err := Run(ctx, env, cfg, RunOptions{Command: "sync", CommitBytes: commit})
 		return err
 	}
+	if os.Getenv("ATHLAKE_CHILD_REBUILD") != "" {
+		run = func() error {
+			_, err := Rebuild(ctx, env, cfg, RebuildOptions{})
+			return err
+		}
+	}
 	if os.Getenv("ATHLAKE_CHILD_COMPACT") != "" {
 		run = func() error {
 			_, err := Compact(ctx, env, cfg, CompactOptions{Grace: -1})

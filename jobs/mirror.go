@@ -27,7 +27,7 @@ type MirrorOptions struct {
 	// Parallel bounds the objects copied at once (default 8).
 	Parallel int
 
-	copy func(ctx context.Context, src store.Store, dst *store.Local, obj store.Object) (int64, error) // tests cut mirrors short
+	copy func(ctx context.Context, src store.Store, dst store.Store, obj store.Object) (int64, error) // tests cut mirrors short
 }
 
 // MirrorStats is what a mirror did.
@@ -211,10 +211,10 @@ func hasFile(dst *store.Local, key string, size int64) bool {
 	return err == nil && info.Size() == size
 }
 
-// copyObject streams one object into the local store; the copy keeps the
-// object's modification time (views pick the newest snapshot by the time of
-// its commit marker).
-func copyObject(ctx context.Context, src store.Store, dst *store.Local, obj store.Object) (int64, error) {
+// copyObject streams one object into another store; a local copy keeps
+// the object's modification time (views pick the newest snapshot by the
+// time of its commit marker).
+func copyObject(ctx context.Context, src, dst store.Store, obj store.Object) (int64, error) {
 	r, err := src.Open(ctx, obj.Key)
 	if err != nil {
 		return 0, err
@@ -234,6 +234,9 @@ func copyObject(ctx context.Context, src store.Store, dst *store.Local, obj stor
 	}
 	if err := w.Commit(); err != nil {
 		return n, err
+	}
+	if _, ok := dst.(*store.Local); !ok {
+		return n, nil
 	}
 	p := filepath.Join(dst.URL(), filepath.FromSlash(obj.Key))
 	return n, os.Chtimes(p, obj.ModTime, obj.ModTime)

@@ -151,7 +151,7 @@ func TestInterruptedMirrorResumes(t *testing.T) {
 	h.sync()
 	to := filepath.Join(h.dir, "copy")
 	var calls atomic.Int32
-	failing := func(ctx context.Context, src store.Store, dst *store.Local, obj store.Object) (int64, error) {
+	failing := func(ctx context.Context, src store.Store, dst store.Store, obj store.Object) (int64, error) {
 		if calls.Add(1) == 5 {
 			return 0, errors.New("connection reset")
 		}

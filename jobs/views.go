@@ -38,7 +38,7 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := buildViews(ctx, cfg, st, tables(), nil)
+	b, err := buildViews(ctx, cfg, st, tables(), nil, "")
 	if err != nil {
 		return err
 	}
@@ -66,8 +66,9 @@ type ViewsBuild struct {
 }
 
 // buildViews brings the views database up to date with the committed
-// files of the lake, as listed by c (nil: listed now).
-func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed) (*ViewsBuild, error) {
+// files of the lake, as listed by c (nil: listed now); anew, if set, says
+// why it is built from every file instead.
+func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed, anew string) (*ViewsBuild, error) {
 	start := time.Now()
 	var err error
 	if c == nil {
@@ -77,7 +78,7 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 	}
 	files := viewFiles(c, reg)
 	o := views.Options{
-		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg), Mode: views.Mode(cfg.Views),
+		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg), Mode: views.Mode(cfg.Views), Anew: anew,
 		Files: func(t *schemas.Table) ([]string, []string) {
 			if f := files[t.ID()]; f != nil {
 				return f.base, f.delta

@@ -9,7 +9,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -52,6 +51,8 @@ type Sink struct {
 	snapshots []string // completed snapshot tables
 	bytes     int64
 	seq       int
+	redo      int          // the seq of the commit the next one rewrites (Redo)
+	keep      []markerFile // files of that commit left as they are
 }
 
 type tablePart struct{ table, part string }
@@ -117,6 +118,17 @@ func (s *Sink) Add(_ context.Context, b *pipeline.Batch) error {
 	return nil
 }
 
+// Redo makes the next commit a rewrite of the run's commit seq (`athlake
+// rebuild`): it takes that commit's name, so its files replace the old
+// ones key for key, and its marker also lists keep, the files of that
+// commit left as they are.
+func (s *Sink) Redo(seq int, keep []store.Object) {
+	s.redo, s.keep = seq, nil
+	for _, o := range keep {
+		s.keep = append(s.keep, markerFile{Key: o.Key, Bytes: o.Size})
+	}
+}
+
 // Buffered is the size of what is waiting to be committed.
 func (s *Sink) Buffered() int64 { return s.bytes }
 
@@ -132,15 +144,19 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 			s.recs[tablePart{table: table}] = nil
 		}
 	}
-	if len(s.recs) == 0 && len(s.raw) == 0 && len(s.rejects) == 0 {
+	if len(s.recs) == 0 && len(s.raw) == 0 && len(s.rejects) == 0 && len(s.keep) == 0 {
 		return st, nil
 	}
 	// The sequence moves on only after a successful commit: a retried
 	// commit overwrites the same names instead of duplicating.
 	seq := s.seq + 1
+	if s.redo > 0 {
+		seq = s.redo
+	}
 	name := commitName(s.runID, s.stream, seq)
-	m := marker{RunID: s.runID, Source: s.source, Stream: s.stream, Seq: seq, Rows: st.Rows}
+	m := marker{RunID: s.runID, Source: s.source, Stream: s.stream, Seq: seq, Rows: st.Rows, Files: slices.Clone(s.keep)}
 	added := func(key string, n int64) {
+		st.Keys = append(st.Keys, key)
 		st.Files++
 		st.Bytes += n
 		m.Files = append(m.Files, markerFile{Key: key, Bytes: n})
@@ -198,7 +214,10 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 	if err := s.store.Put(ctx, markerKey(s.source, name), append(b, '\n')); err != nil {
 		return st, fmt.Errorf("writing the commit marker: %w", err)
 	}
-	s.seq = seq
+	if s.redo == 0 {
+		s.seq = seq
+	}
+	s.redo, s.keep = 0, nil
 	s.reset()
 	return st, nil
 }
@@ -229,12 +248,7 @@ func (s *Sink) writeRaw(ctx context.Context, key string) (int64, error) {
 	}
 	enc := json.NewEncoder(zw)
 	for _, r := range s.raw {
-		line := struct {
-			Endpoint  string    `json:"endpoint"`
-			FetchedAt time.Time `json:"fetched_at"`
-			Body      string    `json:"body"`
-		}{r.Endpoint, r.FetchedAt.UTC(), string(r.Body)}
-		if err := enc.Encode(line); err != nil {
+		if err := enc.Encode(rawLine{r.Endpoint, r.FetchedAt.UTC(), string(r.Body), r.Skip, r.With}); err != nil {
 			zw.Close()
 			w.Abort()
 			return 0, err

@@ -68,11 +68,19 @@ type Records struct {
 }
 
 // Raw is an API response as received, kept so tables can be rebuilt without
-// re-fetching.
+// re-fetching (`athlake rebuild`), with what decoding it took besides the
+// body.
 type Raw struct {
 	Endpoint  string
 	FetchedAt time.Time
 	Body      []byte
+	// Skip lists, by position in the body's list, the records the stream
+	// did not decode (read again unchanged, outside a backfill's window).
+	Skip []int
+	// With holds what the stream knew besides the body and decoded it
+	// with: a field of the list the record was fetched through (a Team Pro
+	// session's player and timezone offset), the parent of a membership.
+	With map[string]string
 }
 
 // Reject is a record that could not be transformed, with the reason.
@@ -98,6 +106,7 @@ type Sink interface {
 // CommitStats is what one commit wrote.
 type CommitStats struct {
 	Rows    map[string]int64 // by table
+	Keys    []string         // the files written
 	Files   int
 	Bytes   int64
 	Rejects int

@@ -41,6 +41,7 @@ Usage:
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake mirror    [--config FILE] --to DIR
   athlake compact   [--config FILE] [--source NAME]... [--table VIEW]... [--dry-run]
+  athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large] [--latency D]
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	commands := map[string]func(context.Context, *command) error{
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
-		"compact": runCompact, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
+		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
@@ -223,6 +224,29 @@ func runCompact(ctx context.Context, c *command) error {
 		return err
 	}
 	_, err = jobs.Compact(ctx, c.env, cfg, jobs.CompactOptions{Sources: sources, Tables: tables, DryRun: *dry})
+	return err
+}
+
+func runRebuild(ctx context.Context, c *command) error {
+	cfgFlag := c.configFlag()
+	var sources, tables multiFlag
+	c.fs.Var(&sources, "source", "only this source (repeatable)")
+	c.fs.Var(&tables, "table", "only this table and its family, by its view name, e.g. teampro_samples (repeatable)")
+	since := c.fs.String("since", "", "only the responses of runs started at or after this time (RFC 3339, or YYYY-MM-DD)")
+	to := c.fs.String("to", "", "rebuild into this other lake (a folder or s3:// URL) instead of in place")
+	if err := c.parse(); err != nil {
+		return err
+	}
+	o := jobs.RebuildOptions{Sources: sources, Tables: tables, To: *to}
+	var err error
+	if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
+		return err
+	}
+	cfg, err := c.loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	_, err = jobs.Rebuild(ctx, c.env, cfg, o)
 	return err
 }
 

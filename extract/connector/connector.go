@@ -6,8 +6,8 @@
 // vendor is writing its package and one registry entry.
 //
 // Extra abilities are optional interfaces of a section, found by type
-// assertion: Authorizer (`athlake auth <source>`) and Reporter (lines of
-// its own in `athlake status`).
+// assertion: Authorizer (`athlake auth <source>`), Reporter (lines of
+// its own in `athlake status`) and Replayer (`athlake rebuild`).
 package connector
 
 import (
@@ -74,6 +74,23 @@ type AuthOptions struct {
 	// code or redirect URL (machines without a browser).
 	Prompt io.Writer
 	Input  io.Reader
+}
+
+// Replayer is a section whose raw responses can be decoded again, with the
+// code of this version, without a request to the vendor (`athlake
+// rebuild`).
+type Replayer interface {
+	Replay(env *Env) (Replay, error)
+}
+
+// Replay decodes raw responses as the source's streams decode what they
+// receive.
+type Replay interface {
+	// Decode decodes one raw response that run runID's stream received
+	// into the batch the stream would emit for it (records, rejects,
+	// anomalies; no raw, no state). An error means the response cannot be
+	// decoded at all.
+	Decode(stream, runID string, raw pipeline.Raw) (*pipeline.Batch, error)
 }
 
 // Reporter is a section with more to say in `athlake status` than its

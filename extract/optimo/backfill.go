@@ -239,16 +239,19 @@ func (st *backfill) list(ctx context.Context, bf *backfillState, id, method, tab
 		}
 		lin := transform.Lineage{ExtractedAt: p.Received, RunID: s.o.RunID, Endpoint: p.Endpoint}
 		keys := make([]string, 0, len(p.Records))
-		for _, rec := range p.Records {
+		raw := pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}
+		for i, rec := range p.Records {
 			var m map[string]json.RawMessage
 			if json.Unmarshal(rec, &m) == nil {
 				keys = append(keys, string(m[t.Key[0]]))
 			}
 			if s.inWindow(rec, at) {
 				dec.Add(rec, lin, nil)
+			} else {
+				raw.Skip = append(raw.Skip, i)
 			}
 		}
-		b := stream.Batch(dec, pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}, true)
+		b := stream.Batch(dec, raw, true)
 		if resumed && page == from && len(bf.Edge) > 0 && !slices.ContainsFunc(bf.Edge, func(k string) bool { return slices.Contains(keys, k) }) && page > 1 {
 			// Rows moved by more than a page since the last run: read the
 			// athlete's list from its first page (what this page holds is

@@ -322,8 +322,8 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 		}
 		lin := transform.Lineage{ExtractedAt: p.Received, RunID: s.o.RunID, Endpoint: p.Endpoint}
 		keys := make([]string, 0, len(p.Records))
-		kept := 0
-		for _, rec := range p.Records {
+		raw := pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}
+		for i, rec := range p.Records {
 			k, u, ok := rowInfo(rec, t.Key[0], cursor)
 			keys = append(keys, k)
 			if ok && u.After(ps.MaxStamp) {
@@ -335,12 +335,12 @@ func (st *list) pass(ctx context.Context, state *state, emit pipeline.Emit) (aga
 				reads[k] = seenRec{h, u}
 			}
 			if st.incremental && k != "" && state.Seen[k] == h {
-				continue // committed unchanged by the last pass
+				raw.Skip = append(raw.Skip, i) // committed unchanged by the last pass
+				continue
 			}
 			dec.Add(rec, lin, nil)
-			kept++
 		}
-		return p, keys, stream.Batch(dec, pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}, kept > 0), nil
+		return p, keys, stream.Batch(dec, raw, len(raw.Skip) < len(p.Records)), nil
 	}
 	// A snapshot list holds its pages until it knows whether they differ
 	// from the snapshot last committed; what it still holds on return is

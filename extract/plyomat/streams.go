@@ -80,14 +80,15 @@ func (s *Source) table(name string) *schemas.Table {
 // decode turns a page into a batch: Arrow records, rejects and the raw body.
 func (s *Source) decode(dec *transform.JSON, p *Page, derived map[string]string, keep func(json.RawMessage) bool) *pipeline.Batch {
 	lin := transform.Lineage{ExtractedAt: p.Received, RunID: s.o.RunID, Endpoint: p.Endpoint}
-	kept := 0
-	for _, r := range p.Records {
+	raw := pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body, With: derived}
+	for i, r := range p.Records {
 		if keep == nil || keep(r) {
 			dec.Add(r, lin, derived)
-			kept++
+		} else {
+			raw.Skip = append(raw.Skip, i)
 		}
 	}
-	return stream.Batch(dec, pipeline.Raw{Endpoint: p.Endpoint, FetchedAt: p.Received, Body: p.Body}, kept > 0)
+	return stream.Batch(dec, raw, len(raw.Skip) < len(p.Records))
 }
 
 // snapshotState is the state of a fully refreshed stream.
@@ -200,13 +201,8 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 	for _, id := range ids {
 		m := members{group: id}
 		more, err := s.c.Athletes(ctx, id, func(p *Page) error {
-			// A membership row is the pair; the athlete's other fields
-			// belong to plyomat_athletes, not to this row's _extra.
 			for i, r := range p.Records {
-				var a ref
-				if json.Unmarshal(r, &a) == nil {
-					p.Records[i] = stream.JSON(a)
-				}
+				p.Records[i] = membership(r)
 			}
 			fp.Group(id, p.Records)
 			m.pages = append(m.pages, p)
@@ -325,4 +321,15 @@ func (st *incremental) Run(ctx context.Context, raw []byte, emit pipeline.Emit) 
 		return err
 	}
 	return emit(ctx, &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(incrementalState{Watermark: start, Seen: next})})
+}
+
+// membership is the row of group_members a group's athlete list gives: the
+// pair alone, as the athlete's other fields belong to plyomat_athletes,
+// not to this row's _extra.
+func membership(r json.RawMessage) json.RawMessage {
+	var a ref
+	if json.Unmarshal(r, &a) != nil {
+		return r // the decoder rejects it with the reason
+	}
+	return stream.JSON(a)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -138,18 +137,12 @@ type run struct {
 	vanished *httpx.Vanished
 	// checkpoint serialises the stream's state (training or backfill).
 	checkpoint func() []byte
-	decs       map[string]*transform.JSON
-	samples    *transform.Samples
+	*decoders
 }
 
 // newRun returns a run of one stream with its decoders.
 func (s *Source) newRun(emit pipeline.Emit) *run {
-	r := &run{s: s, emit: emit, fetched: map[string]bool{}, gone: map[string]bool{}, vanished: &httpx.Vanished{}, decs: map[string]*transform.JSON{}}
-	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
-		r.decs[t] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(t))
-	}
-	r.samples = transform.NewSamples(s.o.Mem, s.table("samples"))
-	return r
+	return &run{s: s, emit: emit, fetched: map[string]bool{}, gone: map[string]bool{}, vanished: &httpx.Vanished{}, decoders: newDecoders(s.o.Options)}
 }
 
 func (st *training) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
@@ -290,18 +283,6 @@ func (r *run) prune(latest time.Time) {
 
 func (r *run) lineage(endpoint string, at time.Time) transform.Lineage {
 	return transform.Lineage{ExtractedAt: at, RunID: r.s.o.RunID, Endpoint: endpoint}
-}
-
-// flush turns everything decoded so far into a batch.
-func (r *run) flush(raw []pipeline.Raw, anomalies []string) *pipeline.Batch {
-	b := &pipeline.Batch{Raw: raw, Anomalies: anomalies}
-	for _, t := range []string{"teams", "team_sessions", "player_sessions", "session_summaries"} {
-		recs, rejects := r.decs[t].Flush()
-		b.Records, b.Rejects = append(b.Records, recs...), append(b.Rejects, rejects...)
-	}
-	recs, rejects := r.samples.Flush()
-	b.Records, b.Rejects = append(b.Records, recs...), append(b.Rejects, rejects...)
-	return b
 }
 
 // teams refreshes teams and rosters as one snapshot and returns the team
@@ -534,29 +515,9 @@ func (r *run) fetchPlayerSession(ctx context.Context, id, player string, ls list
 		return nil, false, err
 	}
 	r.fetched[id] = true
-	raws := []pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body}}
-	lin := r.lineage(it.Endpoint, it.Received)
-	// The details lack the list's timezone_offset: put it first, so a
-	// value the details carry themselves wins.
-	rec := it.Data
-	if ls.TimezoneOffset != nil {
-		rec = append([]byte(`{"timezone_offset":`+fmt.Sprint(*ls.TimezoneOffset)+`,`), it.Data[1:]...)
-	}
-	derived := map[string]string{}
-	if player != "" {
-		derived["player_id"] = player
-	}
-	var anomalies []string
-	part, ok := r.decs["player_sessions"].Add(rec, lin, derived)
-	if ok {
-		m := transform.Members(it.Data, "start_time", "samples")
-		var startText string
-		json.Unmarshal(m[0], &startText)
-		start, err := transform.ParseTime(startText, true)
-		if m[1] != nil && string(m[1]) != "null" && err == nil {
-			anomalies = r.samples.Add(m[1], id, start, ls.TimezoneOffset, part, lin)
-		}
-	}
+	with := sessionWith(player, ls)
+	raws := []pipeline.Raw{{Endpoint: it.Endpoint, FetchedAt: it.Received, Body: it.Body, With: with}}
+	anomalies := r.decodePlayerSession(it.Data, id, r.lineage(it.Endpoint, it.Received), with)
 	complete = true
 	if ls.Type != "INDIVIDUAL" {
 		sum, err := r.s.c.SessionSummary(ctx, id)
@@ -596,13 +557,5 @@ func collect(todo *[]listed, keep func(listed) bool) func(*Page) error {
 			}
 		}
 		return nil
-	}
-}
-
-// releaseDecoded drops what was decoded but will not be emitted.
-func (r *run) releaseDecoded() {
-	b := r.flush(nil, nil)
-	for _, rec := range b.Records {
-		rec.Record.Release()
 	}
 }

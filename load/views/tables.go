@@ -97,6 +97,8 @@ func buildTables(ctx context.Context, o Options, lake string) (*Report, error) {
 		os.Remove(tmp + ".wal")
 	}
 	switch _, err := os.Stat(o.DB); {
+	case o.Anew != "":
+		rep.Reason = o.Anew
 	case err == nil:
 		reason, err := applyTables(ctx, o, lake, o.DB, false, rep)
 		if err != nil || reason == "" {

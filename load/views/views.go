@@ -51,6 +51,9 @@ type Options struct {
 	// Stage copies a file of an s3:// lake into dir and returns its local
 	// path (nil for a local lake, read in place).
 	Stage func(ctx context.Context, key, dir string) (string, error)
+	// Anew, if set, says why the database is built from every file
+	// instead of being updated (files rewritten in place by a rebuild).
+	Anew string
 }
 
 // Mode is what the views database holds.

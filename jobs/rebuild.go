@@ -1,0 +1,548 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
+)
+
+// RebuildOptions select what a rebuild covers.
+type RebuildOptions struct {
+	Sources []string // none: every configured source
+	// Tables are view names (plyomat_sets); a table's family (its parent
+	// and children, compacted together) comes with it. None: all.
+	Tables []string
+	// Since keeps the responses of runs started at or after it (zero:
+	// all).
+	Since time.Time
+	// To is another lake to rebuild into (a folder or an s3:// URL of
+	// the config's S3 settings); "" rebuilds the lake in place.
+	To string
+	// LockTTL overrides the lock's lease (tests).
+	LockTTL time.Duration
+}
+
+// RebuildReport is what a rebuild did.
+type RebuildReport struct {
+	RunID     string           `json:"run_id"`
+	Lake      string           `json:"lake"`
+	Commits   int              `json:"commits_rebuilt"`
+	Responses int              `json:"responses_decoded"`
+	Rows      map[string]int64 `json:"rows"`
+	Rejects   int              `json:"rejects"`
+	Anomalies []string         `json:"anomalies"`
+	Files     int              `json:"files"`
+	Bytes     int64            `json:"bytes_written"`
+	// Uncompacted counts the compactions undone in place: the files they
+	// replaced are rewritten, and the next sync compacts them again.
+	Uncompacted int         `json:"compactions_undone"`
+	Resumed     bool        `json:"resumed"`
+	Seconds     float64     `json:"seconds"`
+	Views       *ViewsBuild `json:"views,omitempty"`
+}
+
+// rebuildState is the progress of a rebuild, kept in the lake it writes:
+// the commits up to Last (in name order) are rewritten. A run with the
+// same parameters resumes after Last; once the rebuild is complete, the
+// same command does it again.
+type rebuildState struct {
+	Params string `json:"params"`
+	Last   string `json:"last,omitempty"`
+	Done   bool   `json:"done,omitempty"`
+}
+
+// rebuildKey is the rebuild's progress in the lake it writes.
+var rebuildKey = path.Join(load.StateDir, "rebuild.json")
+
+// Rebuild re-derives tables from the raw responses the lake keeps, with
+// this version's decoders, without a request to any vendor. Each commit
+// whose responses are decoded again is rewritten whole, under its own
+// name, so its files replace the old ones key for key (in place) or
+// appear in the other lake as a sync would have written them (--to). Rows
+// keep their lineage: the run that fetched them and when.
+//
+// In place, a commit whose files a compaction replaced is rewritten with
+// every commit that compaction covered, and the compaction is then undone,
+// so the views read the rewritten files; the next sync compacts again.
+// Killed at any moment, a rebuild leaves the views consistent, and the same
+// command resumes it.
+func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*RebuildReport, error) {
+	names, err := selectSources(cfg, o.Sources)
+	if err != nil {
+		return nil, err
+	}
+	reg := tables()
+	family, err := rebuildTables(reg, names, o.Tables)
+	if err != nil {
+		return nil, err
+	}
+	from, err := openStore(ctx, env, cfg)
+	if err != nil {
+		return nil, err
+	}
+	to, toCfg := from, cfg
+	if o.To != "" {
+		c := *cfg
+		c.Output, c.DuckDB = o.To, ""
+		if !c.IsS3() {
+			c.Output = filepath.Clean(o.To)
+			c.DuckDB = filepath.Join(c.Output, "athlake.duckdb")
+		}
+		if to, err = openStore(ctx, env, &c); err != nil {
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				return nil, &UsageError{Msg: "--to: " + ce.Msg}
+			}
+			return nil, err
+		}
+		if to.URL() == from.URL() {
+			return nil, &UsageError{Msg: "--to: that is the lake itself; leave --to out to rebuild in place"}
+		}
+		toCfg = &c
+	}
+	if err := prepareWrite(ctx, to); err != nil {
+		return nil, err
+	}
+	start := env.now().UTC()
+	runID := newRunID(start)
+	log := env.Log.With("run_id", runID)
+	replays := map[string]connector.Replay{}
+	for _, n := range names {
+		r, ok := cfg.Sources[n].(connector.Replayer)
+		if !ok {
+			return nil, &UsageError{Msg: fmt.Sprintf("--source %s: its responses cannot be decoded again", n)}
+		}
+		cenv := sourceEnv(env, cfg, n, log)
+		cenv.Lake, cenv.Registry, cenv.RunID = from, reg, runID
+		if replays[n], err = r.Replay(cenv); err != nil {
+			return nil, sourceError(n, err)
+		}
+	}
+	b := &rebuilder{
+		from: from, to: to, reg: reg, mem: env.mem(), replays: replays, family: family, since: o.Since,
+		inPlace: o.To == "", params: fmt.Sprintf("since=%s tables=%s", o.Since.UTC().Format(time.RFC3339), strings.Join(slices.Sorted(maps.Keys(family)), ",")),
+		rep: &RebuildReport{RunID: runID, Lake: to.URL(), Rows: map[string]int64{}, Anomalies: []string{}},
+	}
+	host, _ := os.Hostname()
+	runner := &pipeline.Runner{
+		Log: log, State: &load.StateStore{Store: to}, Lock: &load.Lock{Store: to, TTL: o.LockTTL},
+		Holder:  pipeline.Holder{RunID: runID, Command: "rebuild", Host: host, PID: os.Getpid(), StartedAt: start},
+		Recover: recoverOutput(to, reg, log),
+		After:   b.run,
+	}
+	log.Info("rebuild starting", "sources", names, "from", from.URL(), "to", to.URL())
+	_, err = runner.Run(ctx, nil)
+	rep := b.rep
+	if err == nil && !b.finished {
+		err = cmp.Or(ctx.Err(), errors.New("the rebuild did not run"))
+	}
+	if err != nil {
+		return rep, err
+	}
+	anew := ""
+	if b.inPlace && rep.Commits > 0 {
+		anew = "files rewritten by a rebuild"
+	}
+	if rep.Views, err = buildViews(ctx, toCfg, to, reg, nil, anew); err != nil {
+		return rep, fmt.Errorf("building views: %w", err)
+	}
+	rep.Seconds = env.now().Sub(start).Seconds()
+	fmt.Fprintf(env.Stdout, "rebuilt %d commits of %s from %d raw responses into %s in %.1fs: %d files, %d rejects",
+		rep.Commits, strings.Join(names, ", "), rep.Responses, to.URL(), rep.Seconds, rep.Files, rep.Rejects)
+	if rep.Resumed {
+		fmt.Fprint(env.Stdout, " (resumed)")
+	}
+	fmt.Fprintln(env.Stdout)
+	for _, t := range slices.Sorted(maps.Keys(rep.Rows)) {
+		fmt.Fprintf(env.Stdout, "  %-32s %d rows\n", t, rep.Rows[t])
+	}
+	for _, a := range rep.Anomalies {
+		fmt.Fprintf(env.Stdout, "  anomaly: %s\n", a)
+	}
+	if rep.Uncompacted > 0 {
+		fmt.Fprintf(env.Stdout, "  %d compactions undone; the next sync compacts again\n", rep.Uncompacted)
+	}
+	return rep, nil
+}
+
+// rebuildTables resolves --table to the table IDs rebuilt: whole families
+// of the chosen sources.
+func rebuildTables(reg *schemas.Registry, sources, names []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	root := func(t *schemas.Table) string {
+		if t.Parent != nil {
+			return t.Source + "/" + t.Parent.Table
+		}
+		return t.ID()
+	}
+	for _, name := range names {
+		i := slices.IndexFunc(reg.Tables(), func(t *schemas.Table) bool { return name == t.ViewName() || name == t.ID() })
+		if i < 0 {
+			return nil, &UsageError{Msg: fmt.Sprintf("--table %s: no such table (see athlake schemas; e.g. %s)", name, reg.Tables()[0].ViewName())}
+		}
+		if t := reg.Tables()[i]; !slices.Contains(sources, t.Source) {
+			return nil, &UsageError{Msg: fmt.Sprintf("--table %s: not a table of %s", name, strings.Join(sources, ", "))}
+		}
+		r := root(reg.Tables()[i])
+		for _, t := range reg.Tables() {
+			if root(t) == r {
+				out[t.ID()] = true
+			}
+		}
+	}
+	if len(names) == 0 {
+		for _, t := range reg.Tables() {
+			if slices.Contains(sources, t.Source) {
+				out[t.ID()] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// rebuilder rewrites a lake's commits under the lock.
+type rebuilder struct {
+	from, to store.Store
+	reg      *schemas.Registry
+	mem      memory.Allocator
+	replays  map[string]connector.Replay
+	family   map[string]bool // table IDs rebuilt
+	since    time.Time
+	inPlace  bool
+	params   string
+	rep      *RebuildReport
+	finished bool
+}
+
+// commit is a commit of the lake read: its marker and files.
+type commit struct {
+	load.Commit
+	seq    int
+	raw    *store.Object
+	files  []store.Object // present, but the raw file
+	listed []string       // what its marker lists (files deleted since included)
+}
+
+// rebuilt says whether a data file's table is rebuilt.
+func (b *rebuilder) rebuilt(key string) bool { return b.family[tableID(key)] }
+
+func (b *rebuilder) run(ctx context.Context) error {
+	var st rebuildState
+	switch data, _, err := b.to.Get(ctx, rebuildKey); {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("reading %s: %w", rebuildKey, err)
+	default:
+		if err := json.Unmarshal(data, &st); err != nil {
+			return fmt.Errorf("%s: %w", rebuildKey, err)
+		}
+	}
+	if st.Params != b.params || st.Done {
+		st = rebuildState{Params: b.params}
+	}
+	b.rep.Resumed = st.Last != ""
+	c, err := load.ListCommitted(ctx, b.from, b.reg)
+	if err != nil {
+		return err
+	}
+	commits, err := b.commits(ctx, c)
+	if err != nil {
+		return err
+	}
+	todo, undo := b.plan(c, commits)
+	for _, cm := range todo {
+		if cm.Name <= st.Last {
+			continue
+		}
+		if err := b.rewrite(ctx, cm); err != nil {
+			return fmt.Errorf("rebuilding %s: %w", cm.Name, err)
+		}
+		st.Last = cm.Name
+		if err := b.save(ctx, st); err != nil {
+			return err
+		}
+	}
+	// The compactions undone, newest first: each step leaves the views
+	// reading one row per key, from the rewritten files or from what a
+	// compaction still holds.
+	for _, m := range undo {
+		if err := b.to.Delete(ctx, m); err != nil {
+			return fmt.Errorf("undoing the compaction %s: %w", m, err)
+		}
+		b.rep.Uncompacted++
+	}
+	st.Done = true
+	if err := b.save(ctx, st); err != nil {
+		return err
+	}
+	b.finished = true
+	return nil
+}
+
+func (b *rebuilder) save(ctx context.Context, st rebuildState) error {
+	data, _ := json.Marshal(st)
+	if err := b.to.Put(ctx, rebuildKey, data); err != nil {
+		return fmt.Errorf("saving the rebuild's progress: %w", err)
+	}
+	return nil
+}
+
+// commits lists the lake's sync commits of the rebuilt sources (not
+// compactions) with their files, in name order: by run, then stream, then
+// sequence.
+func (b *rebuilder) commits(ctx context.Context, c *load.Committed) (map[string]*commit, error) {
+	out := map[string]*commit{}
+	for key := range c.Markers {
+		source, file := path.Split(strings.TrimPrefix(key, load.CommitsDir+"/"))
+		source = strings.TrimSuffix(source, "/")
+		name := strings.TrimSuffix(file, ".json")
+		if _, ok := b.replays[source]; !ok {
+			continue
+		}
+		cm, ok := load.CommitOf(path.Join(load.RawDir, source, "x", name+".jsonl.zst"))
+		if !ok || cm.Compacted() {
+			continue
+		}
+		seq, _ := strconv.Atoi(name[strings.LastIndex(name, "-")+1:])
+		out[name] = &commit{Commit: cm, seq: seq}
+	}
+	for _, o := range c.Objects {
+		cm, ok := load.CommitOf(o.Key)
+		x := out[cm.Name]
+		if !ok || x == nil || x.Source != cm.Source {
+			continue
+		}
+		if strings.HasPrefix(o.Key, load.RawDir+"/") {
+			x.raw = &o
+		} else {
+			x.files = append(x.files, o)
+		}
+	}
+	for _, x := range out {
+		data, _, err := b.from.Get(ctx, x.Marker())
+		if errors.Is(err, store.ErrNotFound) {
+			delete(out, x.Name) // a compaction's or a run's, gone since the listing
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", x.Marker(), err)
+		}
+		var m struct {
+			Files []struct {
+				Key string `json:"key"`
+			} `json:"files"`
+		}
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", x.Marker(), err)
+		}
+		for _, f := range m.Files {
+			x.listed = append(x.listed, f.Key)
+		}
+		for _, f := range x.files {
+			if !slices.Contains(x.listed, f.Key) {
+				x.listed = append(x.listed, f.Key) // an adopted commit's marker may list none
+			}
+		}
+	}
+	return out, nil
+}
+
+// plan picks the commits to rewrite, in name order, and (in place) the
+// compaction markers to delete afterwards, newest first.
+func (b *rebuilder) plan(c *load.Committed, commits map[string]*commit) ([]*commit, []string) {
+	picked := map[string]bool{}
+	for name, x := range commits {
+		if b.since.IsZero() || !runStart(x.RunID).Before(b.since) {
+			if slices.ContainsFunc(x.listed, b.rebuilt) {
+				picked[name] = true
+			}
+		}
+	}
+	var undo []string
+	if b.inPlace {
+		// A compaction that replaced a rewritten file is undone, and every
+		// commit it covered (through earlier compactions too) rewritten.
+		dropped := map[string]bool{}
+		for again := true; again; {
+			again = false
+			for _, cp := range c.Compactions {
+				if dropped[cp.Marker] || !slices.ContainsFunc(cp.Replaces, func(k string) bool {
+					cm, ok := load.CommitOf(k)
+					return ok && b.rebuilt(k) && (picked[cm.Name] || dropped[cm.Marker()])
+				}) {
+					continue
+				}
+				dropped[cp.Marker], again = true, true
+				for _, k := range cp.Replaces {
+					if cm, ok := load.CommitOf(k); ok && commits[cm.Name] != nil {
+						picked[cm.Name] = true
+					}
+				}
+			}
+		}
+		for i := len(c.Compactions) - 1; i >= 0; i-- {
+			if m := c.Compactions[i].Marker; dropped[m] {
+				undo = append(undo, m)
+			}
+		}
+		// The newest snapshot of a table is the one whose marker the store
+		// wrote last: once a commit holding a snapshot is rewritten, every
+		// later one of that table is rewritten after it.
+		for id := range b.family {
+			t := b.tableOf(id)
+			if t.Mode != schemas.Snapshot {
+				continue
+			}
+			first := ""
+			for name, x := range commits {
+				if picked[name] && slices.ContainsFunc(x.listed, func(k string) bool { return tableID(k) == id }) && (first == "" || name < first) {
+					first = name
+				}
+			}
+			for name, x := range commits {
+				if first != "" && name > first && slices.ContainsFunc(x.listed, func(k string) bool { return tableID(k) == id }) {
+					picked[name] = true
+				}
+			}
+		}
+	}
+	var out []*commit
+	for _, name := range slices.Sorted(maps.Keys(picked)) {
+		out = append(out, commits[name])
+	}
+	return out, undo
+}
+
+func (b *rebuilder) tableOf(id string) *schemas.Table {
+	source, name, _ := strings.Cut(id, "/")
+	t, _ := b.reg.Lookup(source, name)
+	return t
+}
+
+// tableID is the table of a data file (a table's Parquet file or a
+// rejects file), "" for others.
+func tableID(key string) string {
+	parts := strings.Split(key, "/")
+	switch {
+	case parts[0] == load.RejectsDir && len(parts) == 4:
+		return parts[1] + "/" + parts[2]
+	case !strings.HasPrefix(parts[0], "_") && len(parts) >= 3:
+		return parts[0] + "/" + parts[1]
+	}
+	return ""
+}
+
+// runStart is when a run started, by its id.
+func runStart(runID string) time.Time {
+	t, _ := time.Parse("20060102T150405.000Z", strings.SplitN(runID, "-", 2)[0])
+	return t
+}
+
+// rewrite decodes a commit's raw responses again and commits the result
+// under the commit's name: its files of rebuilt tables replace the old
+// ones (in place), the others stay as they are.
+func (b *rebuilder) rewrite(ctx context.Context, cm *commit) error {
+	sink := load.NewSink(b.to, b.reg, b.mem, cm.Source, cm.Stream, cm.RunID)
+	defer sink.Close()
+	var keep []store.Object
+	if cm.raw != nil {
+		if !b.inPlace {
+			if _, err := copyObject(ctx, b.from, b.to, *cm.raw); err != nil {
+				return fmt.Errorf("copying %s: %w", cm.raw.Key, err)
+			}
+		}
+		keep = append(keep, *cm.raw)
+	}
+	if b.inPlace {
+		for _, f := range cm.files {
+			if !b.rebuilt(f.Key) {
+				keep = append(keep, f)
+			}
+		}
+	}
+	sink.Redo(cm.seq, keep)
+	if cm.raw != nil {
+		replay := b.replays[cm.Source]
+		err := load.ReadRaw(ctx, b.from, cm.raw.Key, func(raw pipeline.Raw) error {
+			batch, err := replay.Decode(cm.Stream, cm.RunID, raw)
+			if err != nil {
+				return err
+			}
+			b.rep.Responses++
+			b.rep.Anomalies = append(b.rep.Anomalies, batch.Anomalies...)
+			b.keepRebuilt(cm.Source, batch)
+			return sink.Add(ctx, batch)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// A snapshot's commit holds a file of the table even when the
+	// snapshot is empty.
+	var snaps []string
+	for _, k := range cm.listed {
+		if id := tableID(k); b.family[id] && !strings.HasPrefix(k, load.RejectsDir+"/") {
+			if t := b.tableOf(id); t.Mode == schemas.Snapshot && !slices.Contains(snaps, t.Name) {
+				snaps = append(snaps, t.Name)
+			}
+		}
+	}
+	if err := sink.Add(ctx, &pipeline.Batch{Snapshots: snaps}); err != nil {
+		return err
+	}
+	st, err := sink.Commit(ctx)
+	if err != nil {
+		return err
+	}
+	for t, n := range st.Rows {
+		b.rep.Rows[cm.Source+"_"+t] += n
+	}
+	b.rep.Commits++
+	b.rep.Rejects += st.Rejects
+	b.rep.Files += st.Files
+	b.rep.Bytes += st.Bytes
+	// Files of the old commit the new one did not write again (a record
+	// now rejected no more, a partition of another layout) go.
+	if b.inPlace {
+		for _, f := range cm.files {
+			if b.rebuilt(f.Key) && !slices.Contains(st.Keys, f.Key) {
+				if err := b.to.Delete(ctx, f.Key); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// keepRebuilt drops from a batch what belongs to tables not rebuilt.
+func (b *rebuilder) keepRebuilt(source string, batch *pipeline.Batch) {
+	recs := batch.Records[:0]
+	for _, r := range batch.Records {
+		if b.family[source+"/"+r.Table] {
+			recs = append(recs, r)
+		} else {
+			r.Record.Release()
+		}
+	}
+	batch.Records = recs
+	batch.Rejects = slices.DeleteFunc(batch.Rejects, func(r pipeline.Reject) bool { return !b.family[source+"/"+r.Table] })
+}

@@ -1,0 +1,155 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/schemas"
+)
+
+// noRequests fails a test on any vendor request: a rebuild makes none.
+type noRequests struct{ t *testing.T }
+
+func (n noRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	n.t.Errorf("a rebuild sent a request: %s %s", r.Method, r.URL)
+	return nil, fmt.Errorf("no requests in a rebuild")
+}
+
+// testRebuild: after a backfill and an incremental sync, a rebuild from
+// _raw/ into a fresh lake gives the same views, lineage included, without
+// a request; a lake whose files lack a column (written by a version that
+// did not decode it) gets it filled by a rebuild in place, and rebuilds
+// killed with SIGKILL at several points converge to the same views.
+func testRebuild(t *testing.T, source string) {
+	l := newLake(t, source, 106, simOptions{})
+	l.sync()
+	l.sim.advance()
+	l.sync()
+	want := dumpViewsExcept(t, l.cfg.DuckDBPath())
+	ctx := context.Background()
+	env := l.env()
+	env.Transport = noRequests{t}
+
+	to := filepath.Join(l.dir, "rebuilt")
+	var writes *cutStore // the target's: opened last
+	env.WrapStore = func(st store.Store) store.Store { writes = &cutStore{Store: st}; return writes }
+	rep, err := Rebuild(ctx, env, l.cfg, RebuildOptions{To: to})
+	env.WrapStore = nil
+	if err != nil {
+		t.Fatalf("rebuild --to: %v", err)
+	}
+	if rep.Commits == 0 || rep.Responses == 0 || len(rep.Rows) == 0 {
+		t.Errorf("rebuild --to report = %+v", rep)
+	}
+	assertSameViews(t, want, dumpViewsExcept(t, filepath.Join(to, "athlake.duckdb")))
+	// The rebuilt lake is a lake: it can be rebuilt in turn.
+	if _, err := os.Stat(filepath.Join(to, "_raw", source)); err != nil {
+		t.Errorf("the rebuilt lake has no raw responses: %v", err)
+	}
+
+	// An older version's files: one column of one table never decoded.
+	table, col := strippable(t, source)
+	stripColumn(t, l.cfg.Output, table, col)
+	l.viewsAnew()
+	view := table.ViewName()
+	if got := l.query(fmt.Sprintf("SELECT count(%q) FROM %s", col, view)); got[0][0] != "0" {
+		t.Fatalf("%s.%s after stripping: %s values, want none", view, col, got[0][0])
+	}
+	// Rebuilds killed at points spread over the writes of a whole one,
+	// then one to the end.
+	cfgPath := writeChildConfig(t, l.dir, "rebuild.yaml", l.cfg)
+	killed := 0
+	for _, die := range []string{
+		"ATHLAKE_CHILD_DIE_AFTER_WRITES=" + strconv.Itoa(max(writes.n/8, 1)), // mid-commit
+		"ATHLAKE_CHILD_DIE_AFTER_MARKERS=2",                                  // a commit rewritten, its progress saved, the next rewritten
+		"ATHLAKE_CHILD_DIE_AFTER_MARKERS=1",                                  // the resumed rebuild's first commit rewritten
+	} {
+		var out syncBuffer
+		if err := childCmd(cfgPath, &out, "ATHLAKE_CHILD_REBUILD=1", die).Run(); err == nil {
+			t.Fatalf("rebuild meant to die (%s) finished:\n%s", die, out.String())
+		}
+		killed++
+	}
+	rep, err = Rebuild(ctx, env, l.cfg, RebuildOptions{})
+	if err != nil {
+		t.Fatalf("rebuild in place: %v", err)
+	}
+	if !rep.Resumed || killed != 3 {
+		t.Errorf("the rebuild after %d killed ones did not resume", killed)
+	}
+	assertSameViews(t, want, dumpViewsExcept(t, l.cfg.DuckDBPath()))
+	l.assertNoKeyDoubled()
+	// A sync after the rebuild finds nothing new and keeps the views.
+	l.sync()
+	assertSameViews(t, want, dumpViewsExcept(t, l.cfg.DuckDBPath()))
+}
+
+// viewsAnew rebuilds the views database from every file.
+func (l *lake) viewsAnew() {
+	l.t.Helper()
+	st, err := openStore(context.Background(), l.env(), l.cfg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if _, err := buildViews(context.Background(), l.cfg, st, tables(), nil, "test"); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// strippable picks a source's first incremental root table and its first
+// column that is neither a key nor lineage.
+func strippable(t *testing.T, source string) (*schemas.Table, string) {
+	for _, tb := range tables().Tables() {
+		if tb.Source != source || tb.Parent != nil || tb.Mode == schemas.Snapshot {
+			continue
+		}
+		for _, c := range tb.Columns {
+			if !slices.Contains(tb.Key, c.Name) && !strings.HasPrefix(c.Name, "_") {
+				return tb, c.Name
+			}
+		}
+	}
+	t.Fatalf("%s: no column to strip", source)
+	return nil, ""
+}
+
+// stripColumn rewrites every Parquet file of a table without col, as an
+// older athlake that did not decode it would have written them.
+func stripColumn(t *testing.T, lake string, tb *schemas.Table, col string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(lake, tb.Source, tb.Name, "*", "*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob(filepath.Join(lake, tb.Source, tb.Name, "*.parquet"))
+	files = append(files, more...)
+	if len(files) == 0 {
+		t.Fatalf("%s: no files", tb.ViewName())
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, f := range files {
+		tmp := f + ".stripped"
+		q := fmt.Sprintf(`COPY (SELECT * EXCLUDE (%q) FROM read_parquet('%s')) TO '%s' (FORMAT parquet)`, col, f, tmp)
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if err := os.Rename(tmp, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
