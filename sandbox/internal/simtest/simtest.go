@@ -103,9 +103,10 @@ func Window(t testing.TB, d time.Duration, start, from, to, now time.Time) {
 
 // Deterministic checks that fixtures a and b, made with the same seed,
 // serve the same bytes (serve's), make the same report when advance moves
-// their clocks and then serve the same bytes and hold the same truth;
-// and that c, made with another seed, serves other bytes.
-func Deterministic[F any](t *testing.T, a, b, c F, serve func(F) []string, advance, truth func(F) any) {
+// their clocks and then serve the same bytes and hold the same truth
+// (compared with opts); and that c, made with another seed, serves other
+// bytes.
+func Deterministic[F any](t *testing.T, a, b, c F, serve func(F) []string, advance, truth func(F) any, opts ...cmp.Option) {
 	t.Helper()
 	if d := cmp.Diff(serve(a), serve(b)); d != "" {
 		t.Errorf("same seed, different bytes (-a +b):\n%s", d)
@@ -119,7 +120,7 @@ func Deterministic[F any](t *testing.T, a, b, c F, serve func(F) []string, advan
 	if d := cmp.Diff(serve(a), serve(b)); d != "" {
 		t.Errorf("same seed, different bytes after Advance (-a +b):\n%s", d)
 	}
-	if d := cmp.Diff(truth(a), truth(b)); d != "" {
+	if d := cmp.Diff(truth(a), truth(b), opts...); d != "" {
 		t.Errorf("same seed, different truth:\n%s", d)
 	}
 }
