@@ -45,9 +45,16 @@ func Request(t testing.TB, method, url string, body io.Reader) *http.Request {
 	return req
 }
 
+// Reply is a response read whole.
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
 // Do sends req with c and reads the whole response; a failure ends the
 // test.
-func Do(t testing.TB, c *http.Client, req *http.Request) (status int, header http.Header, body []byte) {
+func Do(t testing.TB, c *http.Client, req *http.Request) Reply {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -58,7 +65,7 @@ func Do(t testing.TB, c *http.Client, req *http.Request) (status int, header htt
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
 	}
-	return resp.StatusCode, resp.Header, b
+	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // Clock is a clock a test sets and moves, safe for concurrent use.
