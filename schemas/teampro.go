@@ -17,7 +17,17 @@ func TeamPro() []*Table {
 	created := ts("created", "When the record was created at Polar (UTC).")
 	modified := ts("modified", "When the record was last changed at Polar (UTC).")
 	inherit := Partitioning{Key: "date", Granularity: Day}
-	zoneKeys := map[string]string{"player_session_id": "player_session_id"}
+	// zones declares a table of the zones in a session summary's field: a
+	// row per zone, keyed by the player session and the first of cols.
+	zones := func(name, field, doc string, cols ...Column) *Table {
+		return &Table{
+			Source: src, Name: name, Endpoint: "session_summary " + field,
+			Key: []string{"player_session_id", cols[0].Name}, Partition: inherit,
+			Parent:  &Parent{Table: "session_summaries", Field: field, Keys: map[string]string{"player_session_id": "player_session_id"}},
+			Doc:     doc,
+			Columns: append([]Column{derived("player_session_id", "")}, cols...),
+		}
+	}
 
 	return []*Table{
 		{
@@ -123,44 +133,20 @@ func TeamPro() []*Table {
 				num("training_load", ""), num("cardio_load", ""), num("muscle_load", ""),
 			},
 		},
-		{
-			Source: src, Name: "hr_zones", Endpoint: "session_summary heart_rate_zones",
-			Key: []string{"player_session_id", "index"}, Partition: inherit,
-			Parent: &Parent{Table: "session_summaries", Field: "heart_rate_zones", Keys: zoneKeys},
-			Doc:    "Time in each heart-rate zone.",
-			Columns: []Column{
-				derived("player_session_id", ""), integer("index", "Zone index."), integer("lower_limit", "bpm."), integer("higher_limit", "bpm."),
-				ms("in_zone_ms", "in_zone", "Time in the zone"),
-			},
-		},
-		{
-			Source: src, Name: "speed_zones", Endpoint: "session_summary speed_zones_kmh",
-			Key: []string{"player_session_id", "index"}, Partition: inherit,
-			Parent: &Parent{Table: "session_summaries", Field: "speed_zones_kmh", Keys: zoneKeys},
-			Doc:    "Distance in each speed zone.",
-			Columns: []Column{
-				derived("player_session_id", ""), integer("index", "Zone index."), num("lower_limit", "km/h."), num("higher_limit", "km/h."),
-				num("in_zone_meters", "Distance in the zone, m."),
-			},
-		},
-		{
-			Source: src, Name: "power_zones", Endpoint: "session_summary power_zones",
-			Key: []string{"player_session_id", "index"}, Partition: inherit,
-			Parent: &Parent{Table: "session_summaries", Field: "power_zones", Keys: zoneKeys},
-			Doc:    "Time and muscle load in each power zone.",
-			Columns: []Column{
-				derived("player_session_id", ""), integer("index", "Zone index."), num("lower_limit", "W."), num("higher_limit", "W."),
-				ms("in_zone_ms", "in_zone", "Time in the zone"), num("in_zone_muscle_load", ""),
-			},
-		},
-		{
-			Source: src, Name: "acceleration_zones", Endpoint: "session_summary acceleration_zones_ms2",
-			Key: []string{"player_session_id", "limit"}, Partition: inherit,
-			Parent: &Parent{Table: "session_summaries", Field: "acceleration_zones_ms2", Keys: zoneKeys},
-			Doc:    "Accelerations counted per zone.",
-			Columns: []Column{
-				derived("player_session_id", ""), num("limit", "Lower boundary of the zone, m/s²."), num("counter", "Accelerations in the zone."),
-			},
-		},
+		zones("hr_zones", "heart_rate_zones", "Time in each heart-rate zone.",
+			integer("index", "Zone index."), integer("lower_limit", "bpm."), integer("higher_limit", "bpm."),
+			ms("in_zone_ms", "in_zone", "Time in the zone"),
+		),
+		zones("speed_zones", "speed_zones_kmh", "Distance in each speed zone.",
+			integer("index", "Zone index."), num("lower_limit", "km/h."), num("higher_limit", "km/h."),
+			num("in_zone_meters", "Distance in the zone, m."),
+		),
+		zones("power_zones", "power_zones", "Time and muscle load in each power zone.",
+			integer("index", "Zone index."), num("lower_limit", "W."), num("higher_limit", "W."),
+			ms("in_zone_ms", "in_zone", "Time in the zone"), num("in_zone_muscle_load", ""),
+		),
+		zones("acceleration_zones", "acceleration_zones_ms2", "Accelerations counted per zone.",
+			num("limit", "Lower boundary of the zone, m/s²."), num("counter", "Accelerations in the zone."),
+		),
 	}
 }

@@ -47,23 +47,16 @@ func newFixture(t *testing.T, o Options) *fixture {
 	return &fixture{t: t, s: s, srv: simtest.Mount(t, prefix, s)}
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // do sends a request to path (relative to the mount) with basic auth user
 // token (none when empty).
-func (f *fixture) do(method, path, token, password, body string) reply {
+func (f *fixture) do(method, path, token, password, body string) simtest.Reply {
 	f.t.Helper()
 	req := simtest.Request(f.t, method, f.srv.URL+prefix+path, strings.NewReader(body))
 	if token != "" {
 		req.SetBasicAuth(token, password)
 	}
 	req.Header.Set("User-Agent", "athlake-test/1")
-	status, header, b := simtest.Do(f.t, f.srv.Client(), req)
-	return reply{status, header, b}
+	return simtest.Do(f.t, f.srv.Client(), req)
 }
 
 // requestXML is a method call with its arguments (name, value pairs).
@@ -81,7 +74,7 @@ func requestXML(method string, args ...string) string {
 }
 
 // post calls a method with the token.
-func (f *fixture) post(token, method string, args ...string) reply {
+func (f *fixture) post(token, method string, args ...string) simtest.Reply {
 	f.t.Helper()
 	return f.do(http.MethodPost, Endpoint, token, "X", requestXML(method, args...))
 }
@@ -128,23 +121,23 @@ func decode(body []byte) (doc, error) {
 }
 
 // ok decodes an ok list response.
-func (f *fixture) ok(r reply) doc {
+func (f *fixture) ok(r simtest.Reply) doc {
 	f.t.Helper()
-	d, err := decode(r.body)
-	if err != nil || r.status != http.StatusOK || d.status != "ok" || d.root != "response" {
-		f.t.Fatalf("want an ok response, got %d (%v):\n%s", r.status, err, r.body)
+	d, err := decode(r.Body)
+	if err != nil || r.Status != http.StatusOK || d.status != "ok" || d.root != "response" {
+		f.t.Fatalf("want an ok response, got %d (%v):\n%s", r.Status, err, r.Body)
 	}
 	return d
 }
 
 // failed decodes a fail response with HTTP status want.
-func (f *fixture) failed(r reply, want int) doc {
+func (f *fixture) failed(r simtest.Reply, want int) doc {
 	f.t.Helper()
-	d, err := decode(r.body)
-	if err != nil || r.status != want || d.status != "fail" || d.root != "response" || len(d.errors) == 0 {
-		f.t.Fatalf("want a fail response with %d, got %d (%v):\n%s", want, r.status, err, r.body)
+	d, err := decode(r.Body)
+	if err != nil || r.Status != want || d.status != "fail" || d.root != "response" || len(d.errors) == 0 {
+		f.t.Fatalf("want a fail response with %d, got %d (%v):\n%s", want, r.Status, err, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/xml") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/xml") {
 		f.t.Errorf("fail response Content-Type %q", ct)
 	}
 	return d
@@ -428,7 +421,7 @@ func TestDeterministic(t *testing.T) {
 		for _, m := range []string{"athlete.list", "coach.list", "workout.list", "assessment.list"} {
 			for page := 1; page <= 3; page++ {
 				r := f.post(adminToken, m, "page", strconv.Itoa(page), "per_page", "100")
-				out = append(out, r.header.Get("Date")+"\n"+string(r.body))
+				out = append(out, r.Header.Get("Date")+"\n"+string(r.Body))
 			}
 		}
 		return out
@@ -695,10 +688,10 @@ func TestAuth(t *testing.T) {
 	for _, c := range []struct{ name, token string }{{"none", ""}, {"wrong", "nope"}, {"admin+x", adminToken + "x"}, {"prefix", adminToken[:5]}} {
 		r := f.do(http.MethodPost, Endpoint, c.token, "X", body)
 		d := f.failed(r, http.StatusUnauthorized)
-		if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
-			t.Errorf("%s: WWW-Authenticate %q", c.name, r.header.Get("WWW-Authenticate"))
+		if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("%s: WWW-Authenticate %q", c.name, r.Header.Get("WWW-Authenticate"))
 		}
-		if strings.Contains(string(r.body), adminToken) || c.token != "" && strings.Contains(string(r.body), c.token) {
+		if strings.Contains(string(r.Body), adminToken) || c.token != "" && strings.Contains(string(r.Body), c.token) {
 			t.Errorf("%s: the 401 echoes a token: %s", c.name, d.errors)
 		}
 	}
@@ -729,7 +722,7 @@ func TestAuth(t *testing.T) {
 		t.Errorf("coach on coach.list: %q", d.errors)
 	}
 	for _, m := range []string{"athlete.list", "workout.list", "assessment.list"} {
-		if a, c := f.post(adminToken, m), f.post(coachToken, m); !bytes.Equal(a.body, c.body) {
+		if a, c := f.post(adminToken, m), f.post(coachToken, m); !bytes.Equal(a.Body, c.Body) {
 			t.Errorf("%s: the coach sees other data than the admin", m)
 		}
 	}
@@ -788,8 +781,8 @@ func TestFailResponses(t *testing.T) {
 	// Other HTTP methods and paths: XML fail bodies.
 	r := f.do(http.MethodGet, Endpoint, adminToken, "X", "")
 	f.failed(r, http.StatusMethodNotAllowed)
-	if r.header.Get("Allow") != "POST" {
-		t.Errorf("405 Allow = %q", r.header.Get("Allow"))
+	if r.Header.Get("Allow") != "POST" {
+		t.Errorf("405 Allow = %q", r.Header.Get("Allow"))
 	}
 	f.failed(f.do(http.MethodPut, Endpoint, adminToken, "X", requestXML("athlete.list")), http.StatusMethodNotAllowed)
 	f.failed(f.do(http.MethodPost, "/api/2.1/xml-in/", adminToken, "X", requestXML("athlete.list")), http.StatusNotFound)
@@ -828,8 +821,8 @@ func TestQuota(t *testing.T) {
 				if !cmp.Equal(d.errors, []string{"Request limit exceeded: 5 requests per day"}) {
 					t.Errorf("quota errors %q", d.errors)
 				}
-				if as429 && r.header.Get("Retry-After") != "60" {
-					t.Errorf("Retry-After %q, want 60 (to local midnight)", r.header.Get("Retry-After"))
+				if as429 && r.Header.Get("Retry-After") != "60" {
+					t.Errorf("Retry-After %q, want 60 (to local midnight)", r.Header.Get("Retry-After"))
 				}
 			}
 			f.failed(f.post(coachToken, "athlete.list"), wantStatus)
@@ -872,11 +865,11 @@ func TestRequestRoot(t *testing.T) {
 	f.s.SetFaults(Faults{RequestRootRate: 1})
 	for _, m := range []string{"athlete.list", "coach.list", "workout.list", "assessment.list"} {
 		r := f.post(adminToken, m)
-		d, err := decode(r.body)
+		d, err := decode(r.Body)
 		if err != nil || d.root != "request" || d.status != "ok" || len(d.list.Nodes) == 0 {
 			t.Errorf("%s: root %q status %q (%v)", m, d.root, d.status, err)
 		}
-		if !bytes.HasSuffix(r.body, []byte("</request>\n")) {
+		if !bytes.HasSuffix(r.Body, []byte("</request>\n")) {
 			t.Errorf("%s: body does not end with </request>", m)
 		}
 	}
@@ -885,7 +878,7 @@ func TestRequestRoot(t *testing.T) {
 	f.s.SetFaults(Faults{RequestRootRate: 0.5})
 	roots := map[string]int{}
 	for range 60 {
-		d, _ := decode(f.post(adminToken, "coach.list").body)
+		d, _ := decode(f.post(adminToken, "coach.list").Body)
 		roots[d.root]++
 	}
 	if roots["request"] < 10 || roots["response"] < 10 {
@@ -898,32 +891,32 @@ func TestRequestRoot(t *testing.T) {
 
 func TestMalformedHTMLAndErrors(t *testing.T) {
 	f := newFixture(t, Options{Seed: 10})
-	valid := func(r reply) bool { _, err := decode(r.body); return err == nil }
+	valid := func(r simtest.Reply) bool { _, err := decode(r.Body); return err == nil }
 	f.s.SetFaults(Faults{MalformedOnce: true})
 	f.failed(f.post(adminToken, "nope"), http.StatusOK) // fail responses are not broken
 	r := f.post(adminToken, "workout.list")
-	if r.status != http.StatusOK || valid(r) || !bytes.HasPrefix(r.body, []byte("<?xml")) {
-		t.Errorf("MalformedOnce: %d, valid %v", r.status, valid(r))
+	if r.Status != http.StatusOK || valid(r) || !bytes.HasPrefix(r.Body, []byte("<?xml")) {
+		t.Errorf("MalformedOnce: %d, valid %v", r.Status, valid(r))
 	}
 	for range 3 {
 		f.ok(f.post(adminToken, "workout.list"))
 	}
 	f.s.SetFaults(Faults{MalformedAlways: true})
 	for range 3 {
-		if r := f.post(adminToken, "athlete.list"); r.status != http.StatusOK || valid(r) {
-			t.Errorf("MalformedAlways: %d, valid %v", r.status, valid(r))
+		if r := f.post(adminToken, "athlete.list"); r.Status != http.StatusOK || valid(r) {
+			t.Errorf("MalformedAlways: %d, valid %v", r.Status, valid(r))
 		}
 	}
 	f.s.SetFaults(Faults{HTMLOnce: true})
 	r = f.post(adminToken, "athlete.list")
-	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || !bytes.HasPrefix(r.body, []byte("<!DOCTYPE html>")) {
-		t.Errorf("HTMLOnce: %d %q %.40s", r.status, r.header.Get("Content-Type"), r.body)
+	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || !bytes.HasPrefix(r.Body, []byte("<!DOCTYPE html>")) {
+		t.Errorf("HTMLOnce: %d %q %.40s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
 	f.ok(f.post(adminToken, "athlete.list"))
 	f.s.SetFaults(Faults{ErrorRate: 1})
 	statuses := map[int]int{}
 	for range 30 {
-		statuses[f.post(adminToken, "athlete.list").status]++
+		statuses[f.post(adminToken, "athlete.list").Status]++
 	}
 	if statuses[500]+statuses[502]+statuses[503] != 30 || len(statuses) < 2 {
 		t.Errorf("ErrorRate 1: %v", statuses)
@@ -931,7 +924,7 @@ func TestMalformedHTMLAndErrors(t *testing.T) {
 	f.s.SetFaults(Faults{ErrorRate: 0.3})
 	errs := 0
 	for range 200 {
-		if f.post(adminToken, "coach.list").status >= 500 {
+		if f.post(adminToken, "coach.list").Status >= 500 {
 			errs++
 		}
 	}
@@ -939,8 +932,8 @@ func TestMalformedHTMLAndErrors(t *testing.T) {
 		t.Errorf("ErrorRate 0.3: %d of 200", errs)
 	}
 	// Unauthenticated and over-quota requests are answered before faults.
-	if r := f.do(http.MethodPost, Endpoint, "", "", requestXML("coach.list")); r.status != http.StatusUnauthorized {
-		t.Errorf("no token during faults: %d", r.status)
+	if r := f.do(http.MethodPost, Endpoint, "", "", requestXML("coach.list")); r.Status != http.StatusUnauthorized {
+		t.Errorf("no token during faults: %d", r.Status)
 	}
 	f.s.SetFaults(Faults{})
 	st := f.s.Stats()
@@ -964,11 +957,11 @@ func TestEscaping(t *testing.T) {
 	})
 	r := f.post(adminToken, "athlete.list", "per_page", "1")
 	for _, raw := range []string{"Ab &amp; &lt;Co&gt; &quot;quoted&quot; &apos;single&apos; ]]&gt;", "O&apos;Brien-Ó Súilleabháin", "<custom_field>&lt;x&gt;&amp;amp;&lt;/x&gt;</custom_field>", "<ok-2.x/>"} {
-		if !strings.Contains(string(r.body), raw) {
-			t.Errorf("body lacks %q:\n%s", raw, r.body)
+		if !strings.Contains(string(r.Body), raw) {
+			t.Errorf("body lacks %q:\n%s", raw, r.Body)
 		}
 	}
-	if strings.Contains(string(r.body), "dropped") {
+	if strings.Contains(string(r.Body), "dropped") {
 		t.Error("an invalid element name was sent")
 	}
 	got := wireAthlete(t, f.ok(r).list.Nodes[0])
@@ -1308,8 +1301,8 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 15 {
 				r := f.post(adminToken, "workout.list", "page", strconv.Itoa(1+(w+i)%3), "per_page", "50")
-				if d, err := decode(r.body); err != nil || d.status != "ok" {
-					t.Errorf("%d %s", r.status, r.body)
+				if d, err := decode(r.Body); err != nil || d.status != "ok" {
+					t.Errorf("%d %s", r.Status, r.Body)
 				}
 			}
 		})

@@ -45,27 +45,20 @@ func newFixture(t *testing.T, seed int64) *fixture {
 	return &fixture{t: t, s: s, srv: simtest.Mount(t, prefix, s)}
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // get requests path (relative to the API base, with its query) with the
 // key.
-func (f *fixture) get(path string) reply {
+func (f *fixture) get(path string) simtest.Reply {
 	f.t.Helper()
 	return f.do(http.MethodGet, path, "Bearer "+testKey)
 }
 
-func (f *fixture) do(method, path, auth string) reply {
+func (f *fixture) do(method, path, auth string) simtest.Reply {
 	f.t.Helper()
 	req := simtest.Request(f.t, method, f.srv.URL+prefix+path, nil)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	status, header, body := simtest.Do(f.t, f.srv.Client(), req)
-	return reply{status, header, body}
+	return simtest.Do(f.t, f.srv.Client(), req)
 }
 
 type envelope struct {
@@ -79,11 +72,11 @@ type envelope struct {
 func (f *fixture) list(path string) envelope {
 	f.t.Helper()
 	r := f.get(path)
-	if r.status != http.StatusOK {
-		f.t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	if r.Status != http.StatusOK {
+		f.t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
 	}
 	var env envelope
-	if err := json.Unmarshal(r.body, &env); err != nil {
+	if err := json.Unmarshal(r.Body, &env); err != nil {
 		f.t.Fatalf("GET %s: %v", path, err)
 	}
 	return env
@@ -162,7 +155,7 @@ func TestDeterministic(t *testing.T) {
 		var out []string
 		for _, p := range paths {
 			r := f.get(p)
-			out = append(out, r.header.Get("Date")+"\n"+string(r.body))
+			out = append(out, r.Header.Get("Date")+"\n"+string(r.Body))
 		}
 		return out
 	}
@@ -245,20 +238,20 @@ func TestWireIsTruth(t *testing.T) {
 	// Detail endpoints serve the bare record.
 	var got Set
 	want := truth.Sets[5]
-	if err := json.Unmarshal(f.get("/sets/"+want.ID).body, &got); err != nil {
+	if err := json.Unmarshal(f.get("/sets/"+want.ID).Body, &got); err != nil {
 		t.Fatal(err)
 	}
 	check("set detail", got, want)
 	for _, path := range []string{"/athletes/" + truth.Athletes[0].ID, "/groups/" + truth.Groups[0].ID, "/devices/" + truth.Devices[0].ID, "/sessions/" + truth.Sessions[0].ID} {
 		r := f.get(path)
-		if r.status != http.StatusOK || !json.Valid(r.body) || strings.HasPrefix(string(r.body), `{"data"`) {
-			t.Errorf("GET %s: %d %s", path, r.status, r.body)
+		if r.Status != http.StatusOK || !json.Valid(r.Body) || strings.HasPrefix(string(r.Body), `{"data"`) {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Body)
 		}
 	}
 
 	// Wire format details: millisecond UTC times, nulls kept, nested
 	// calibration.
-	raw := f.get("/sets/" + want.ID).body
+	raw := f.get("/sets/" + want.ID).Body
 	var m map[string]any
 	json.Unmarshal(raw, &m)
 	if ts, _ := m["created_at"].(string); len(ts) != len("2026-05-03T09:12:45.123Z") || !strings.HasSuffix(ts, "Z") {
@@ -270,7 +263,7 @@ func TestWireIsTruth(t *testing.T) {
 		}
 	}
 	var dev map[string]any
-	json.Unmarshal(f.get("/devices/"+truth.Devices[0].ID).body, &dev)
+	json.Unmarshal(f.get("/devices/"+truth.Devices[0].ID).Body, &dev)
 	if cal, ok := dev["calibration"].(map[string]any); !ok || cal["checked_at"] == nil {
 		t.Errorf("device calibration = %#v", dev["calibration"])
 	}
@@ -301,13 +294,13 @@ func TestPaging(t *testing.T) {
 	if len(env.Data) != 3 || env.HasMore {
 		t.Errorf("last page: %d rows, has_more %v", len(env.Data), env.HasMore)
 	}
-	if r := f.get("/sets?offset=9223372036854775807&limit=500"); r.status != http.StatusOK {
-		t.Errorf("huge offset: %d %s", r.status, r.body)
+	if r := f.get("/sets?offset=9223372036854775807&limit=500"); r.Status != http.StatusOK {
+		t.Errorf("huge offset: %d %s", r.Status, r.Body)
 	}
 	for _, q := range []string{"limit=0", "limit=-1", "limit=abc", "limit=1.5", "limit=", "offset=-1", "offset=x", "since=yesterday", "since=2026-05-01"} {
 		r := f.get("/sets?" + q)
-		if r.status != http.StatusBadRequest || errCode(r.body) != "bad_request" {
-			t.Errorf("GET /sets?%s: %d %s; want 400 bad_request", q, r.status, r.body)
+		if r.Status != http.StatusBadRequest || errCode(r.Body) != "bad_request" {
+			t.Errorf("GET /sets?%s: %d %s; want 400 bad_request", q, r.Status, r.Body)
 		}
 	}
 }
@@ -448,18 +441,18 @@ func TestAuthAndErrors(t *testing.T) {
 	f := newFixture(t, 6)
 	for _, auth := range []string{"", "Bearer wrong", "Basic " + testKey, testKey, "Bearer " + testKey + "x"} {
 		r := f.do(http.MethodGet, "/athletes", auth)
-		if r.status != http.StatusUnauthorized || errCode(r.body) != "unauthorized" {
-			t.Errorf("auth %q: %d %s", auth, r.status, r.body)
+		if r.Status != http.StatusUnauthorized || errCode(r.Body) != "unauthorized" {
+			t.Errorf("auth %q: %d %s", auth, r.Status, r.Body)
 		}
-		if strings.Contains(string(r.body), testKey) || strings.Contains(string(r.body), "wrong") {
-			t.Errorf("auth %q: the 401 echoes the key: %s", auth, r.body)
+		if strings.Contains(string(r.Body), testKey) || strings.Contains(string(r.Body), "wrong") {
+			t.Errorf("auth %q: the 401 echoes the key: %s", auth, r.Body)
 		}
 	}
-	if r := f.do(http.MethodGet, "/athletes", "bearer "+testKey); r.status != http.StatusOK {
-		t.Errorf("lower-case scheme: %d", r.status)
+	if r := f.do(http.MethodGet, "/athletes", "bearer "+testKey); r.Status != http.StatusOK {
+		t.Errorf("lower-case scheme: %d", r.Status)
 	}
-	if r := f.do(http.MethodGet, "/athletes", "Bearer "+testKey); r.status != http.StatusOK {
-		t.Errorf("good key: %d", r.status)
+	if r := f.do(http.MethodGet, "/athletes", "Bearer "+testKey); r.Status != http.StatusOK {
+		t.Errorf("good key: %d", r.Status)
 	}
 	noKey := New(Options{Seed: 1})
 	rec := httptest.NewRecorder()
@@ -483,10 +476,10 @@ func TestAuthAndErrors(t *testing.T) {
 		for _, req := range c.reqs {
 			method, path, _ := strings.Cut(req, " ")
 			r := f.do(method, path, "Bearer "+testKey)
-			if r.status != c.status || errCode(r.body) != c.code {
-				t.Errorf("%s: %d %s; want %d %s", req, r.status, r.body, c.status, c.code)
+			if r.Status != c.status || errCode(r.Body) != c.code {
+				t.Errorf("%s: %d %s; want %d %s", req, r.Status, r.Body, c.status, c.code)
 			}
-			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("%s: Content-Type %q", req, ct)
 			}
 		}
@@ -494,12 +487,12 @@ func TestAuthAndErrors(t *testing.T) {
 
 	// The Date header is the virtual clock.
 	r := f.get("/groups")
-	if got, want := r.header.Get("Date"), f.s.Now().Format(http.TimeFormat); got != want {
+	if got, want := r.Header.Get("Date"), f.s.Now().Format(http.TimeFormat); got != want {
 		t.Errorf("Date = %q, want the virtual clock %q", got, want)
 	}
 	f.s.Advance(90 * time.Minute)
 	r = f.get("/groups")
-	if got, want := r.header.Get("Date"), "Mon, 01 Jun 2026 01:30:00 GMT"; got != want {
+	if got, want := r.Header.Get("Date"), "Mon, 01 Jun 2026 01:30:00 GMT"; got != want {
 		t.Errorf("Date after Advance = %q, want %q", got, want)
 	}
 }
@@ -600,7 +593,7 @@ func TestAdvance(t *testing.T) {
 	gaps := 0
 	for _, id := range rep.UpdatedSets {
 		var s Set
-		json.Unmarshal(f.get("/sets/"+url.PathEscape(id)).body, &s)
+		json.Unmarshal(f.get("/sets/"+url.PathEscape(id)).Body, &s)
 		if !s.UpdatedAt.After(start) || s.UpdatedAt.After(f.s.Now()) {
 			t.Errorf("updated set %s: updated_at %v outside the window", id, s.UpdatedAt)
 		}
@@ -619,26 +612,26 @@ func TestAdvance(t *testing.T) {
 	}
 	for _, id := range rep.NewSets {
 		var s Set
-		json.Unmarshal(f.get("/sets/"+id).body, &s)
+		json.Unmarshal(f.get("/sets/"+id).Body, &s)
 		if !s.CreatedAt.After(start) || s.UpdatedAt.After(f.s.Now()) || len(s.Reps) < 3 {
 			t.Errorf("new set %s: created %v, updated %v, %d reps", id, s.CreatedAt, s.UpdatedAt, len(s.Reps))
 		}
 	}
-	if r := f.get("/devices/" + rep.RemovedDevices[0]); r.status != http.StatusNotFound {
-		t.Errorf("removed device: %d", r.status)
+	if r := f.get("/devices/" + rep.RemovedDevices[0]); r.Status != http.StatusNotFound {
+		t.Errorf("removed device: %d", r.Status)
 	}
 	if devs := ids(all[Device](f, "/devices", 500), func(d Device) string { return d.ID }); slices.Contains(devs, rep.RemovedDevices[0]) {
 		t.Error("removed device still listed")
 	}
 	var athlete Athlete
-	json.Unmarshal(f.get("/athletes/"+rep.UpdatedAthletes[0]).body, &athlete)
+	json.Unmarshal(f.get("/athletes/"+rep.UpdatedAthletes[0]).Body, &athlete)
 	for _, a := range before.Athletes {
 		if a.ID == athlete.ID && (a.BodyWeightKg == athlete.BodyWeightKg || !athlete.UpdatedAt.After(start)) {
 			t.Errorf("athlete %s: weight %v -> %v, updated %v", a.ID, a.BodyWeightKg, athlete.BodyWeightKg, athlete.UpdatedAt)
 		}
 	}
-	if r := f.get("/athletes/" + rep.NewAthletes[0]); r.status != http.StatusOK {
-		t.Errorf("new athlete: %d", r.status)
+	if r := f.get("/athletes/" + rep.NewAthletes[0]); r.Status != http.StatusOK {
+		t.Errorf("new athlete: %d", r.Status)
 	}
 	if len(after.Athletes) != len(before.Athletes)+1 {
 		t.Errorf("%d athletes after, %d before", len(after.Athletes), len(before.Athletes))
@@ -696,8 +689,8 @@ func TestTruthIsACopyAndMutateReindexes(t *testing.T) {
 	})
 	var s Set
 	r := f.get("/sets/late-set-0001")
-	if err := json.Unmarshal(r.body, &s); err != nil || r.status != 200 {
-		t.Fatalf("late set: %d %s", r.status, r.body)
+	if err := json.Unmarshal(r.Body, &s); err != nil || r.Status != 200 {
+		t.Fatalf("late set: %d %s", r.Status, r.Body)
 	}
 	if want := late.Truncate(time.Millisecond); !s.CreatedAt.Equal(want) || s.Reps[0].RepIndex != 1 {
 		t.Errorf("late set: created %v (want %v), first rep index %d", s.CreatedAt, want, s.Reps[0].RepIndex)
@@ -709,7 +702,7 @@ func TestTruthIsACopyAndMutateReindexes(t *testing.T) {
 	if got := f.list("/sets?since=2026-05-31T23:50:00.123Z"); got.Total != 1 {
 		t.Errorf("since the late stamp: %d sets", got.Total)
 	}
-	json.Unmarshal(f.get("/sets/"+id).body, &s)
+	json.Unmarshal(f.get("/sets/"+id).Body, &s)
 	if len(s.Reps) != 1 {
 		t.Errorf("set %s has %d reps after Mutate kept 1", id, len(s.Reps))
 	}
@@ -726,7 +719,7 @@ func TestOverrides(t *testing.T) {
 		d.Athletes[0].Overrides = map[string]any{"body_weight_kg": nil}
 	})
 	var m map[string]any
-	json.Unmarshal(f.get("/sets/"+setID).body, &m)
+	json.Unmarshal(f.get("/sets/"+setID).Body, &m)
 	if m["started_at"] != 1714726365.0 || !cmp.Equal(m["vendor_extra"], map[string]any{"a": []any{1.0, "x"}}) {
 		t.Errorf("set overrides not on the wire: %v", m)
 	}
@@ -749,7 +742,7 @@ func TestOverrides(t *testing.T) {
 		t.Error("overrides missing from the list response")
 	}
 	var a map[string]any
-	json.Unmarshal(f.get("/athletes/"+f.s.Truth().Athletes[0].ID).body, &a)
+	json.Unmarshal(f.get("/athletes/"+f.s.Truth().Athletes[0].ID).Body, &a)
 	if v, ok := a["body_weight_kg"]; !ok || v != nil {
 		t.Errorf("body_weight_kg override to null: %v, %v", v, ok)
 	}
@@ -773,8 +766,8 @@ func TestHostileIDs(t *testing.T) {
 		for _, res := range []string{"athletes", "groups", "devices", "sessions", "sets"} {
 			r := f.get("/" + res + "/" + pathseg.Escape(id))
 			var rec struct{ ID string }
-			if r.status != http.StatusOK || json.Unmarshal(r.body, &rec) != nil || rec.ID != id {
-				t.Errorf("GET /%s/%s: %d %s", res, pathseg.Escape(id), r.status, r.body)
+			if r.Status != http.StatusOK || json.Unmarshal(r.Body, &rec) != nil || rec.ID != id {
+				t.Errorf("GET /%s/%s: %d %s", res, pathseg.Escape(id), r.Status, r.Body)
 			}
 		}
 		sets := all[Set](f, "/sets?athlete_id="+url.QueryEscape(id), 500)
@@ -811,27 +804,27 @@ func TestHostileIDs(t *testing.T) {
 		t.Errorf("second AddHostileIDs: %d -> %d athletes", n, m)
 	}
 	// The raw, unescaped "a/b" is another path.
-	if r := f.get("/athletes/a/b"); r.status != http.StatusNotFound {
-		t.Errorf("GET /athletes/a/b: %d", r.status)
+	if r := f.get("/athletes/a/b"); r.Status != http.StatusNotFound {
+		t.Errorf("GET /athletes/a/b: %d", r.Status)
 	}
 }
 
 func TestMalformed(t *testing.T) {
 	f := newFixture(t, 14)
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{MalformedOnce: "/sets"}})
-	if r := f.get("/athletes"); !json.Valid(r.body) {
+	if r := f.get("/athletes"); !json.Valid(r.Body) {
 		t.Error("MalformedOnce on /sets broke /athletes")
 	}
-	if r := f.get("/sets/" + f.s.Truth().Sets[0].ID); !json.Valid(r.body) {
+	if r := f.get("/sets/" + f.s.Truth().Sets[0].ID); !json.Valid(r.Body) {
 		t.Error("MalformedOnce broke a detail response")
 	}
 	r := f.get("/sets?limit=5")
-	if r.status != http.StatusOK || json.Valid(r.body) {
-		t.Errorf("first /sets after MalformedOnce: %d, valid JSON %v", r.status, json.Valid(r.body))
+	if r.Status != http.StatusOK || json.Valid(r.Body) {
+		t.Errorf("first /sets after MalformedOnce: %d, valid JSON %v", r.Status, json.Valid(r.Body))
 	}
 	for range 3 {
-		if r := f.get("/sets?limit=5"); r.status != http.StatusOK || !json.Valid(r.body) {
-			t.Errorf("later /sets: %d %s", r.status, r.body)
+		if r := f.get("/sets?limit=5"); r.Status != http.StatusOK || !json.Valid(r.Body) {
+			t.Errorf("later /sets: %d %s", r.Status, r.Body)
 		}
 	}
 	if st := f.s.Stats(); st.Malformed != 1 || st.Faults() != 1 {
@@ -840,15 +833,15 @@ func TestMalformed(t *testing.T) {
 
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{MalformedAlways: "/sessions"}})
 	for range 5 {
-		if r := f.get("/sessions"); r.status != http.StatusOK || json.Valid(r.body) {
-			t.Errorf("/sessions with MalformedAlways: %d, valid %v", r.status, json.Valid(r.body))
+		if r := f.get("/sessions"); r.Status != http.StatusOK || json.Valid(r.Body) {
+			t.Errorf("/sessions with MalformedAlways: %d, valid %v", r.Status, json.Valid(r.Body))
 		}
 	}
-	if r := f.get("/sets"); !json.Valid(r.body) {
+	if r := f.get("/sets"); !json.Valid(r.Body) {
 		t.Error("MalformedAlways on /sessions broke /sets")
 	}
 	f.s.SetFaults(Faults{})
-	if r := f.get("/sessions"); !json.Valid(r.body) {
+	if r := f.get("/sessions"); !json.Valid(r.Body) {
 		t.Error("cleared faults still break /sessions")
 	}
 }
@@ -858,29 +851,29 @@ func TestStorm429AndErrors(t *testing.T) {
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{Storm429: 3, RetryAfter: 2}})
 	for i := range 3 {
 		r := f.get("/athletes")
-		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "2" || errCode(r.body) != "rate_limited" {
-			t.Errorf("request %d of the storm: %d, Retry-After %q, %s", i, r.status, r.header.Get("Retry-After"), r.body)
+		if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "2" || errCode(r.Body) != "rate_limited" {
+			t.Errorf("request %d of the storm: %d, Retry-After %q, %s", i, r.Status, r.Header.Get("Retry-After"), r.Body)
 		}
 	}
-	if r := f.get("/athletes"); r.status != http.StatusOK {
-		t.Errorf("after the storm: %d", r.status)
+	if r := f.get("/athletes"); r.Status != http.StatusOK {
+		t.Errorf("after the storm: %d", r.Status)
 	}
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{Storm429: 1}})
-	if r := f.get("/groups"); r.header.Get("Retry-After") != "1" {
-		t.Errorf("default Retry-After = %q", r.header.Get("Retry-After"))
+	if r := f.get("/groups"); r.Header.Get("Retry-After") != "1" {
+		t.Errorf("default Retry-After = %q", r.Header.Get("Retry-After"))
 	}
 	// Unauthorised requests are refused before any fault.
-	if r := f.do("GET", "/groups", ""); r.status != http.StatusUnauthorized {
-		t.Errorf("no key during faults: %d", r.status)
+	if r := f.do("GET", "/groups", ""); r.Status != http.StatusUnauthorized {
+		t.Errorf("no key during faults: %d", r.Status)
 	}
 
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{ErrorRate: 1}})
 	statuses := map[int]int{}
 	for range 30 {
 		r := f.get("/groups")
-		statuses[r.status]++
-		if errCode(r.body) != "internal" {
-			t.Errorf("5xx body: %s", r.body)
+		statuses[r.Status]++
+		if errCode(r.Body) != "internal" {
+			t.Errorf("5xx body: %s", r.Body)
 		}
 	}
 	if statuses[500]+statuses[502]+statuses[503] != 30 || len(statuses) < 2 {
@@ -889,7 +882,7 @@ func TestStorm429AndErrors(t *testing.T) {
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{ErrorRate: 0.3}})
 	errs := 0
 	for range 200 {
-		if f.get("/groups").status >= 500 {
+		if f.get("/groups").Status >= 500 {
 			errs++
 		}
 	}
@@ -979,8 +972,8 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 20 {
 				r := f.get("/sets?limit=50&offset=" + strconv.Itoa((w*20+i)%300))
-				if r.status != http.StatusOK || !json.Valid(r.body) {
-					t.Errorf("%d %s", r.status, r.body)
+				if r.Status != http.StatusOK || !json.Valid(r.Body) {
+					t.Errorf("%d %s", r.Status, r.Body)
 				}
 			}
 		})

@@ -85,20 +85,20 @@ func TestOnListAndNotFound(t *testing.T) {
 	if len(listed) == 0 || listed[0].ID != deleted {
 		t.Fatalf("listed %d sessions, the hook deleted %q", len(listed), deleted)
 	}
-	if r := f.get("/v1/teams/training_sessions/" + deleted); r.status != http.StatusNotFound {
-		t.Errorf("deleted team session: %d %s", r.status, r.body)
+	if r := f.get("/v1/teams/training_sessions/" + deleted); r.Status != http.StatusNotFound {
+		t.Errorf("deleted team session: %d %s", r.Status, r.Body)
 	}
-	if r := f.get("/v1/teams/training_sessions/" + listed[1].ID); r.status != http.StatusOK {
-		t.Errorf("other team session: %d %s", r.status, r.body)
+	if r := f.get("/v1/teams/training_sessions/" + listed[1].ID); r.Status != http.StatusOK {
+		t.Errorf("other team session: %d %s", r.Status, r.Body)
 	}
 	f.s.OnList(nil)
 
 	f.s.SetFaults(Faults{NotFound: []string{RouteTeam}})
-	if r := f.get("/v1/teams/" + team); r.status != http.StatusNotFound {
-		t.Errorf("team under NotFound: %d", r.status)
+	if r := f.get("/v1/teams/" + team); r.Status != http.StatusNotFound {
+		t.Errorf("team under NotFound: %d", r.Status)
 	}
-	if r := f.get("/v1/teams"); r.status != http.StatusOK {
-		t.Errorf("teams list under NotFound of RouteTeam: %d", r.status)
+	if r := f.get("/v1/teams"); r.Status != http.StatusOK {
+		t.Errorf("teams list under NotFound of RouteTeam: %d", r.Status)
 	}
 	if st := f.s.Stats(); st.NotFound != 1 || st.Faults() != 1 {
 		t.Errorf("stats: %d not found, %d faults; want 1, 1", st.NotFound, st.Faults())

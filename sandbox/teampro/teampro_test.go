@@ -62,21 +62,14 @@ func newFixture(t *testing.T, o Options) *fixture {
 	return &fixture{t: t, s: s, srv: srv, clock: clock, hc: srv.Client()}
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (f *fixture) do(req *http.Request) reply {
+func (f *fixture) do(req *http.Request) simtest.Reply {
 	f.t.Helper()
-	status, header, body := simtest.Do(f.t, f.hc, req)
-	return reply{status, header, body}
+	return simtest.Do(f.t, f.hc, req)
 }
 
 // call requests path (relative to the mount point) with a bearer token
 // ("" for none).
-func (f *fixture) call(method, path, token string) reply {
+func (f *fixture) call(method, path, token string) simtest.Reply {
 	f.t.Helper()
 	req := simtest.Request(f.t, method, f.srv.URL+mount+path, nil)
 	if token != "" {
@@ -86,12 +79,12 @@ func (f *fixture) call(method, path, token string) reply {
 }
 
 // get requests an API path with the fixture's access token.
-func (f *fixture) get(path string) reply {
+func (f *fixture) get(path string) simtest.Reply {
 	f.t.Helper()
 	if f.tok == "" {
 		tr, r := f.exchange(f.s.AuthorizeCode(""), "")
-		if r.status != http.StatusOK {
-			f.t.Fatalf("token: %d %s", r.status, r.body)
+		if r.Status != http.StatusOK {
+			f.t.Fatalf("token: %d %s", r.Status, r.Body)
 		}
 		f.tok = tr.AccessToken
 	}
@@ -102,10 +95,10 @@ func (f *fixture) get(path string) reply {
 func (f *fixture) ok(path string, v any) {
 	f.t.Helper()
 	r := f.get(path)
-	if r.status != http.StatusOK {
-		f.t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	if r.Status != http.StatusOK {
+		f.t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
 	}
-	if err := json.Unmarshal(r.body, v); err != nil {
+	if err := json.Unmarshal(r.Body, v); err != nil {
 		f.t.Fatalf("GET %s: %v", path, err)
 	}
 }
@@ -123,7 +116,7 @@ type tokenReply struct {
 
 // postToken posts form to the token endpoint with basic client
 // credentials (form-encoded, as RFC 6749 says).
-func (f *fixture) postToken(form url.Values, user, pass string) (tokenReply, reply) {
+func (f *fixture) postToken(form url.Values, user, pass string) (tokenReply, simtest.Reply) {
 	f.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+mount+PathToken, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -132,13 +125,13 @@ func (f *fixture) postToken(form url.Values, user, pass string) (tokenReply, rep
 	}
 	r := f.do(req)
 	var tr tokenReply
-	if err := json.Unmarshal(r.body, &tr); err != nil {
-		f.t.Fatalf("token endpoint: %d %s: %v", r.status, r.body, err)
+	if err := json.Unmarshal(r.Body, &tr); err != nil {
+		f.t.Fatalf("token endpoint: %d %s: %v", r.Status, r.Body, err)
 	}
 	return tr, r
 }
 
-func (f *fixture) exchange(code, redirect string) (tokenReply, reply) {
+func (f *fixture) exchange(code, redirect string) (tokenReply, simtest.Reply) {
 	f.t.Helper()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}}
 	if redirect != "" {
@@ -147,7 +140,7 @@ func (f *fixture) exchange(code, redirect string) (tokenReply, reply) {
 	return f.postToken(form, testClient, testSecret)
 }
 
-func (f *fixture) refresh(rt string) (tokenReply, reply) {
+func (f *fixture) refresh(rt string) (tokenReply, simtest.Reply) {
 	f.t.Helper()
 	return f.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, testClient, testSecret)
 }
@@ -525,15 +518,15 @@ func crawl(f *fixture) (*Dataset, rowStats) {
 				ps.Samples, ps.Extra, ps.Short = decodeSamples(f.t, ps.ID, x.Samples.Fields, x.Samples.Values, &st)
 				r := f.get("/v1/training_sessions/" + url.PathEscape(ps.ID) + "/session_summary")
 				switch {
-				case ps.Type == TypeTeam && r.status == http.StatusOK:
+				case ps.Type == TypeTeam && r.Status == http.StatusOK:
 					var w struct{ Data wSummary }
-					if err := json.Unmarshal(r.body, &w); err != nil {
+					if err := json.Unmarshal(r.Body, &w); err != nil {
 						f.t.Fatalf("summary of %s: %v", ps.ID, err)
 					}
 					ps.Summary = w.Data.truth()
-				case ps.Type == TypeIndividual && r.status == http.StatusNotFound:
+				case ps.Type == TypeIndividual && r.Status == http.StatusNotFound:
 				default:
-					f.t.Errorf("summary of %s session %s: %d %s", ps.Type, ps.ID, r.status, r.body)
+					f.t.Errorf("summary of %s session %s: %d %s", ps.Type, ps.ID, r.Status, r.Body)
 				}
 				d.PlayerSessions = append(d.PlayerSessions, ps)
 			}
@@ -638,8 +631,8 @@ func TestBackfillRequests(t *testing.T) {
 	requests := 0
 	get := func(path string) {
 		requests++
-		if r := f.get(path); r.status != http.StatusOK && !strings.HasSuffix(path, "session_summary") {
-			t.Fatalf("GET %s: %d", path, r.status)
+		if r := f.get(path); r.Status != http.StatusOK && !strings.HasSuffix(path, "session_summary") {
+			t.Fatalf("GET %s: %d", path, r.Status)
 		}
 	}
 	get("/v1/teams?per_page=100")
@@ -672,7 +665,7 @@ func TestBackfillRequests(t *testing.T) {
 func TestOAuthFlow(t *testing.T) {
 	f := newFixture(t, Options{Seed: 5})
 	loop := "http://127.0.0.1:53682/callback"
-	authorize := func(q url.Values) reply {
+	authorize := func(q url.Values) simtest.Reply {
 		return f.call(http.MethodGet, PathAuthorize+"?"+q.Encode(), "")
 	}
 	base := url.Values{"client_id": {testClient}, "response_type": {"code"}, "scope": {Scope}, "state": {"st8"}}
@@ -693,83 +686,83 @@ func TestOAuthFlow(t *testing.T) {
 
 	// authorize -> 302 to the loopback redirect with state and code.
 	r := authorize(with("redirect_uri", loop))
-	loc, err := url.Parse(r.header.Get("Location"))
-	if r.status != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), loop+"?") || loc.Query().Get("state") != "st8" || len(loc.Query().Get("code")) != 32 {
-		t.Fatalf("authorize: %d Location %q", r.status, r.header.Get("Location"))
+	loc, err := url.Parse(r.Header.Get("Location"))
+	if r.Status != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), loop+"?") || loc.Query().Get("state") != "st8" || len(loc.Query().Get("code")) != 32 {
+		t.Fatalf("authorize: %d Location %q", r.Status, r.Header.Get("Location"))
 	}
 	code := loc.Query().Get("code")
 
 	// The redirect_uri given at authorize must come back.
-	if tr, r := f.exchange(code, "http://127.0.0.1:1/other"); r.status != http.StatusBadRequest || tr.Error != "invalid_grant" {
-		t.Errorf("redirect mismatch: %d %+v", r.status, tr)
+	if tr, r := f.exchange(code, "http://127.0.0.1:1/other"); r.Status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Errorf("redirect mismatch: %d %+v", r.Status, tr)
 	}
 	r = authorize(with("redirect_uri", loop))
 	code = mustCode(t, r)
 	tr, r := f.exchange(code, loop)
-	if r.status != http.StatusOK || tr.TokenType != "bearer" || tr.ExpiresIn != 43199 || tr.Scope != Scope || tr.JTI == "" ||
-		tr.AccessToken == "" || tr.RefreshToken == "" || r.header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("exchange: %d %s %v", r.status, r.body, r.header)
+	if r.Status != http.StatusOK || tr.TokenType != "bearer" || tr.ExpiresIn != 43199 || tr.Scope != Scope || tr.JTI == "" ||
+		tr.AccessToken == "" || tr.RefreshToken == "" || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("exchange: %d %s %v", r.Status, r.Body, r.Header)
 	}
 	// Codes are single-use.
-	if tr2, r := f.exchange(code, loop); r.status != http.StatusBadRequest || tr2.Error != "invalid_grant" || tr2.ErrorDescription == "" {
-		t.Errorf("code reuse: %d %s", r.status, r.body)
+	if tr2, r := f.exchange(code, loop); r.Status != http.StatusBadRequest || tr2.Error != "invalid_grant" || tr2.ErrorDescription == "" {
+		t.Errorf("code reuse: %d %s", r.Status, r.Body)
 	}
-	if r := f.call(http.MethodGet, RouteTeams, tr.AccessToken); r.status != http.StatusOK {
-		t.Fatalf("API with the access token: %d %s", r.status, r.body)
+	if r := f.call(http.MethodGet, RouteTeams, tr.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("API with the access token: %d %s", r.Status, r.Body)
 	}
 
 	// Refresh rotates: the new pair works, the old refresh token is dead.
 	tr2, r := f.refresh(tr.RefreshToken)
-	if r.status != http.StatusOK || tr2.RefreshToken == tr.RefreshToken || tr2.AccessToken == tr.AccessToken {
-		t.Fatalf("refresh: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || tr2.RefreshToken == tr.RefreshToken || tr2.AccessToken == tr.AccessToken {
+		t.Fatalf("refresh: %d %s", r.Status, r.Body)
 	}
-	if tr3, r := f.refresh(tr.RefreshToken); r.status != http.StatusBadRequest || tr3.Error != "invalid_grant" {
-		t.Errorf("old refresh token: %d %s", r.status, r.body)
+	if tr3, r := f.refresh(tr.RefreshToken); r.Status != http.StatusBadRequest || tr3.Error != "invalid_grant" {
+		t.Errorf("old refresh token: %d %s", r.Status, r.Body)
 	}
-	if r := f.call(http.MethodGet, RouteTeams, tr2.AccessToken); r.status != http.StatusOK {
-		t.Errorf("refreshed access token: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, tr2.AccessToken); r.Status != http.StatusOK {
+		t.Errorf("refreshed access token: %d", r.Status)
 	}
 	tr3, r := f.refresh(tr2.RefreshToken)
-	if r.status != http.StatusOK {
-		t.Fatalf("second refresh: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("second refresh: %d %s", r.Status, r.Body)
 	}
 
 	// Revoked refresh tokens; expired access tokens.
 	f.s.RevokeRefreshTokens()
-	if tr4, r := f.refresh(tr3.RefreshToken); r.status != http.StatusBadRequest || tr4.Error != "invalid_grant" {
-		t.Errorf("revoked refresh token: %d %s", r.status, r.body)
+	if tr4, r := f.refresh(tr3.RefreshToken); r.Status != http.StatusBadRequest || tr4.Error != "invalid_grant" {
+		t.Errorf("revoked refresh token: %d %s", r.Status, r.Body)
 	}
-	if r := f.call(http.MethodGet, RouteTeams, tr3.AccessToken); r.status != http.StatusOK {
-		t.Errorf("access token after revoking refresh tokens: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, tr3.AccessToken); r.Status != http.StatusOK {
+		t.Errorf("access token after revoking refresh tokens: %d", r.Status)
 	}
 	f.s.ExpireAccessTokens()
 	r = f.call(http.MethodGet, RouteTeams, tr3.AccessToken)
-	if r.status != http.StatusUnauthorized || !strings.Contains(r.header.Get("WWW-Authenticate"), "invalid_token") || !json.Valid(r.body) {
-		t.Errorf("expired access token: %d %s %v", r.status, r.body, r.header)
+	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), "invalid_token") || !json.Valid(r.Body) {
+		t.Errorf("expired access token: %d %s %v", r.Status, r.Body, r.Header)
 	}
 
 	// Access tokens expire by the clock.
 	tr5, _ := f.exchange(f.s.AuthorizeCode(""), "")
 	f.clock.Add(12*time.Hour - time.Second)
-	if r := f.call(http.MethodGet, RouteTeams, tr5.AccessToken); r.status != http.StatusOK {
-		t.Errorf("access token just before 12 h: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, tr5.AccessToken); r.Status != http.StatusOK {
+		t.Errorf("access token just before 12 h: %d", r.Status)
 	}
 	f.clock.Add(time.Second)
-	if r := f.call(http.MethodGet, RouteTeams, tr5.AccessToken); r.status != http.StatusUnauthorized {
-		t.Errorf("access token after 12 h: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, tr5.AccessToken); r.Status != http.StatusUnauthorized {
+		t.Errorf("access token after 12 h: %d", r.Status)
 	}
 	// Codes expire after 10 minutes.
 	old := f.s.AuthorizeCode("")
 	f.clock.Add(CodeTTL)
-	if tr, r := f.exchange(old, ""); r.status != http.StatusBadRequest || tr.Error != "invalid_grant" {
-		t.Errorf("expired code: %d %s", r.status, r.body)
+	if tr, r := f.exchange(old, ""); r.Status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Errorf("expired code: %d %s", r.Status, r.Body)
 	}
 
 	// Client authentication.
 	for _, c := range []struct{ user, pass string }{{"", ""}, {testClient, "wrong"}, {"other", testSecret}} {
 		tr, r := f.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {f.s.AuthorizeCode("")}}, c.user, c.pass)
-		if r.status != http.StatusUnauthorized || tr.Error != "invalid_client" || strings.Contains(string(r.body), testSecret) {
-			t.Errorf("client %q/%q: %d %s", c.user, c.pass, r.status, r.body)
+		if r.Status != http.StatusUnauthorized || tr.Error != "invalid_client" || strings.Contains(string(r.Body), testSecret) {
+			t.Errorf("client %q/%q: %d %s", c.user, c.pass, r.Status, r.Body)
 		}
 	}
 	// Protocol errors.
@@ -784,26 +777,26 @@ func TestOAuthFlow(t *testing.T) {
 		{url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}}, "invalid_grant"},
 		{url.Values{"grant_type": {"authorization_code"}, "code": {"nope"}}, "invalid_grant"},
 	} {
-		if tr, r := f.postToken(c.form, testClient, testSecret); r.status != http.StatusBadRequest || tr.Error != c.code {
-			t.Errorf("token %v: %d %s; want 400 %s", c.form, r.status, r.body, c.code)
+		if tr, r := f.postToken(c.form, testClient, testSecret); r.Status != http.StatusBadRequest || tr.Error != c.code {
+			t.Errorf("token %v: %d %s; want 400 %s", c.form, r.Status, r.Body, c.code)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+mount+PathToken, strings.NewReader(`{"grant_type":"refresh_token"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(testClient, url.QueryEscape(testSecret))
-	if r := f.do(req); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "invalid_request") {
-		t.Errorf("JSON body: %d %s", r.status, r.body)
+	if r := f.do(req); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "invalid_request") {
+		t.Errorf("JSON body: %d %s", r.Status, r.Body)
 	}
-	if r := f.call(http.MethodGet, PathToken, ""); r.status != http.StatusMethodNotAllowed {
-		t.Errorf("GET token endpoint: %d", r.status)
+	if r := f.call(http.MethodGet, PathToken, ""); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("GET token endpoint: %d", r.Status)
 	}
 
 	// Authorization errors: the server's own page when it cannot
 	// redirect; a redirect with error and state otherwise.
 	for _, q := range []url.Values{with("client_id", "unknown"), with("client_id", ""), with("redirect_uri", "https://evil.example/cb"), with("redirect_uri", "http://192.168.1.5:8080/cb")} {
 		r := authorize(q)
-		if r.status != http.StatusBadRequest || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || r.header.Get("Location") != "" {
-			t.Errorf("authorize %v: %d %v", q, r.status, r.header)
+		if r.Status != http.StatusBadRequest || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || r.Header.Get("Location") != "" {
+			t.Errorf("authorize %v: %d %v", q, r.Status, r.Header)
 		}
 	}
 	for _, c := range []struct {
@@ -816,18 +809,18 @@ func TestOAuthFlow(t *testing.T) {
 		{with("response_type", ""), "invalid_request"},
 	} {
 		r := authorize(c.q)
-		loc, _ := url.Parse(r.header.Get("Location"))
-		if r.status != http.StatusFound || !strings.HasPrefix(loc.String(), testRedirect+"?") || loc.Query().Get("error") != c.code || loc.Query().Get("state") != "st8" || loc.Query().Has("code") {
-			t.Errorf("authorize %v: %d %q; want a redirect with error=%s", c.q, r.status, r.header.Get("Location"), c.code)
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.Status != http.StatusFound || !strings.HasPrefix(loc.String(), testRedirect+"?") || loc.Query().Get("error") != c.code || loc.Query().Get("state") != "st8" || loc.Query().Has("code") {
+			t.Errorf("authorize %v: %d %q; want a redirect with error=%s", c.q, r.Status, r.Header.Get("Location"), c.code)
 		}
 	}
 	// Without redirect_uri: the registered one; localhost on any port too.
 	for _, q := range []url.Values{with(), with("redirect_uri", "http://localhost:9/x?keep=1"), with("redirect_uri", "http://[::1]:7777/cb"), with("scope", "team_read team_read")} {
-		if r := authorize(q); r.status != http.StatusFound || mustCode(t, r) == "" {
-			t.Errorf("authorize %v: %d", q, r.status)
+		if r := authorize(q); r.Status != http.StatusFound || mustCode(t, r) == "" {
+			t.Errorf("authorize %v: %d", q, r.Status)
 		}
 	}
-	if loc := authorize(with("redirect_uri", "http://localhost:9/x?keep=1")).header.Get("Location"); !strings.HasPrefix(loc, "http://localhost:9/x?keep=1&state=st8&code=") {
+	if loc := authorize(with("redirect_uri", "http://localhost:9/x?keep=1")).Header.Get("Location"); !strings.HasPrefix(loc, "http://localhost:9/x?keep=1&state=st8&code=") {
 		t.Errorf("existing query not kept: %q", loc)
 	}
 
@@ -837,11 +830,11 @@ func TestOAuthFlow(t *testing.T) {
 	}
 }
 
-func mustCode(t *testing.T, r reply) string {
+func mustCode(t *testing.T, r simtest.Reply) string {
 	t.Helper()
-	loc, err := url.Parse(r.header.Get("Location"))
+	loc, err := url.Parse(r.Header.Get("Location"))
 	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("no code in %d %q", r.status, r.header.Get("Location"))
+		t.Fatalf("no code in %d %q", r.Status, r.Header.Get("Location"))
 	}
 	return loc.Query().Get("code")
 }
@@ -869,8 +862,8 @@ func TestOAuth2Library(t *testing.T) {
 	if err != nil || fresh.RefreshToken == tok.RefreshToken || fresh.AccessToken == tok.AccessToken {
 		t.Fatalf("refresh through x/oauth2: %v", err)
 	}
-	if r := f.call(http.MethodGet, RouteTeams, fresh.AccessToken); r.status != http.StatusOK {
-		t.Errorf("API: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, fresh.AccessToken); r.Status != http.StatusOK {
+		t.Errorf("API: %d", r.Status)
 	}
 	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	var re *oauth2.RetrieveError
@@ -891,44 +884,44 @@ func TestRateLimit(t *testing.T) {
 		if i%2 == 1 {
 			tk = b // the bucket is the client's, shared by its tokens
 		}
-		if r := f.call(http.MethodGet, RouteTeams, tk); r.status != http.StatusOK {
-			t.Fatalf("request %d of the burst: %d", i, r.status)
+		if r := f.call(http.MethodGet, RouteTeams, tk); r.Status != http.StatusOK {
+			t.Fatalf("request %d of the burst: %d", i, r.Status)
 		}
 	}
 	r := f.call(http.MethodGet, RouteTeams, b)
-	if s, msg := errorOf(r.body); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" || s != 429 || msg == "" {
-		t.Fatalf("101st request: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	if s, msg := errorOf(r.Body); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "1" || s != 429 || msg == "" {
+		t.Fatalf("101st request: %d Retry-After %q %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
 	// The token endpoint is not limited.
-	if _, r := f.exchange(f.s.AuthorizeCode(""), ""); r.status != http.StatusOK {
-		t.Errorf("token endpoint with an empty bucket: %d", r.status)
+	if _, r := f.exchange(f.s.AuthorizeCode(""), ""); r.Status != http.StatusOK {
+		t.Errorf("token endpoint with an empty bucket: %d", r.Status)
 	}
 	// Refills at 1/s.
 	f.clock.Add(time.Second)
-	if r := f.call(http.MethodGet, RouteTeams, a); r.status != http.StatusOK {
-		t.Errorf("after 1 s: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, a); r.Status != http.StatusOK {
+		t.Errorf("after 1 s: %d", r.Status)
 	}
 	f.clock.Add(500 * time.Millisecond)
-	if r := f.call(http.MethodGet, RouteTeams, a); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" {
-		t.Errorf("after 0.5 s: %d Retry-After %q", r.status, r.header.Get("Retry-After"))
+	if r := f.call(http.MethodGet, RouteTeams, a); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "1" {
+		t.Errorf("after 0.5 s: %d Retry-After %q", r.Status, r.Header.Get("Retry-After"))
 	}
 	f.clock.Add(500 * time.Millisecond)
-	if r := f.call(http.MethodGet, RouteTeams, a); r.status != http.StatusOK {
-		t.Errorf("after another 0.5 s: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, a); r.Status != http.StatusOK {
+		t.Errorf("after another 0.5 s: %d", r.Status)
 	}
 	f.clock.Add(10 * time.Second)
 	for i := range 10 {
-		if r := f.call(http.MethodGet, RouteTeams, a); r.status != http.StatusOK {
-			t.Errorf("request %d after 10 s: %d", i, r.status)
+		if r := f.call(http.MethodGet, RouteTeams, a); r.Status != http.StatusOK {
+			t.Errorf("request %d after 10 s: %d", i, r.Status)
 		}
 	}
-	if r := f.call(http.MethodGet, RouteTeams, a); r.status != http.StatusTooManyRequests {
-		t.Errorf("11th request after 10 s: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, a); r.Status != http.StatusTooManyRequests {
+		t.Errorf("11th request after 10 s: %d", r.Status)
 	}
 	// A bucket refills only up to its size.
 	f.clock.Add(time.Hour)
 	n := 0
-	for f.call(http.MethodGet, RouteTeams, a).status == http.StatusOK {
+	for f.call(http.MethodGet, RouteTeams, a).Status == http.StatusOK {
 		n++
 	}
 	if n != 100 {
@@ -938,20 +931,20 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("stats: %+v", st)
 	}
 	// Unauthorised requests do not spend the bucket.
-	if r := f.call(http.MethodGet, RouteTeams, "nope"); r.status != http.StatusUnauthorized {
-		t.Errorf("bad token with an empty bucket: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, "nope"); r.Status != http.StatusUnauthorized {
+		t.Errorf("bad token with an empty bucket: %d", r.Status)
 	}
 
 	slow := newFixture(t, Options{Seed: 7, Rate: 0.25, Burst: 2})
 	slow.get(RouteTeams)
 	slow.get(RouteTeams)
-	if r := slow.get(RouteTeams); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "4" {
-		t.Errorf("rate 0.25: %d Retry-After %q", r.status, r.header.Get("Retry-After"))
+	if r := slow.get(RouteTeams); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "4" {
+		t.Errorf("rate 0.25: %d Retry-After %q", r.Status, r.Header.Get("Retry-After"))
 	}
 	unlimited := newFixture(t, Options{Seed: 7, Burst: -1})
 	for i := range 300 {
-		if r := unlimited.get(RouteTeams); r.status != http.StatusOK {
-			t.Fatalf("no limit: request %d: %d", i, r.status)
+		if r := unlimited.get(RouteTeams); r.Status != http.StatusOK {
+			t.Fatalf("no limit: request %d: %d", i, r.Status)
 		}
 	}
 }
@@ -994,8 +987,8 @@ func TestPagingAndErrors(t *testing.T) {
 	}
 	for _, q := range []string{"per_page=0", "per_page=101", "per_page=abc", "per_page=", "page=-1", "page=x", "page=1.5", "since=yesterday", "since=2026-05-01", "until=2026-05-01T25:00:00"} {
 		r := f.get(path + "?" + q)
-		if s, msg := errorOf(r.body); r.status != http.StatusBadRequest || s != 400 || msg == "" {
-			t.Errorf("?%s: %d %s", q, r.status, r.body)
+		if s, msg := errorOf(r.Body); r.Status != http.StatusBadRequest || s != 400 || msg == "" {
+			t.Errorf("?%s: %d %s", q, r.Status, r.Body)
 		}
 	}
 	ps := truth.PlayerSessions[0]
@@ -1020,10 +1013,10 @@ func TestPagingAndErrors(t *testing.T) {
 		{"DELETE", "/v1/training_sessions/" + ps.ID, 405},
 	} {
 		r := f.call(c.method, c.path, f.tokenOrFetch())
-		if s, msg := errorOf(r.body); r.status != c.status || s != c.status || msg == "" {
-			t.Errorf("%s %s: %d %s; want %d with a JSON error", c.method, c.path, r.status, r.body, c.status)
+		if s, msg := errorOf(r.Body); r.Status != c.status || s != c.status || msg == "" {
+			t.Errorf("%s %s: %d %s; want %d with a JSON error", c.method, c.path, r.Status, r.Body, c.status)
 		}
-		if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("%s %s: Content-Type %q", c.method, c.path, ct)
 		}
 	}
@@ -1035,12 +1028,12 @@ func TestPagingAndErrors(t *testing.T) {
 		}
 		r := f.do(req)
 		var e struct{ Error string }
-		if r.status != http.StatusUnauthorized || json.Unmarshal(r.body, &e) != nil || e.Error == "" || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("auth %q: %d %s", auth, r.status, r.body)
+		if r.Status != http.StatusUnauthorized || json.Unmarshal(r.Body, &e) != nil || e.Error == "" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("auth %q: %d %s", auth, r.Status, r.Body)
 		}
 	}
 	// The Date header is the real clock's (here the fake one).
-	if got, want := f.get(RouteTeams).header.Get("Date"), f.clock.Now().Format(http.TimeFormat); got != want {
+	if got, want := f.get(RouteTeams).Header.Get("Date"), f.clock.Now().Format(http.TimeFormat); got != want {
 		t.Errorf("Date = %q, want %q", got, want)
 	}
 }
@@ -1144,8 +1137,8 @@ func TestSamplesParameter(t *testing.T) {
 		var raw struct{ Data map[string]json.RawMessage }
 		var w struct{ Data wPlayerSession }
 		r := f.get("/v1/training_sessions/" + ps.ID + q)
-		if json.Unmarshal(r.body, &raw) != nil || json.Unmarshal(r.body, &w) != nil {
-			t.Fatalf("%s: %d %s", q, r.status, r.body)
+		if json.Unmarshal(r.Body, &raw) != nil || json.Unmarshal(r.Body, &w) != nil {
+			t.Fatalf("%s: %d %s", q, r.Status, r.Body)
 		}
 		return raw.Data, w.Data
 	}
@@ -1545,27 +1538,15 @@ func TestDeterministic(t *testing.T) {
 		var out []string
 		for _, p := range paths(f.s.TruthWithoutSamples()) {
 			r := f.get(p)
-			out = append(out, string(r.body))
+			out = append(out, string(r.Body))
 		}
 		return out
 	}
-	a, b, c := newFixture(t, Options{Seed: 21}), newFixture(t, Options{Seed: 21}), newFixture(t, Options{Seed: 22})
-	if d := cmp.Diff(fetch(a), fetch(b)); d != "" {
-		t.Errorf("same seed, different bytes (-a +b):\n%s", d)
-	}
-	if cmp.Equal(a.s.TruthWithoutSamples(), c.s.TruthWithoutSamples()) {
-		t.Error("different seeds, same data")
-	}
-	ra, rb := a.s.Advance(50*time.Hour), b.s.Advance(50*time.Hour)
-	if d := cmp.Diff(ra, rb); d != "" {
-		t.Errorf("same seed, different Advance reports:\n%s", d)
-	}
-	if d := diffData(a.s.Truth(), b.s.Truth()); d != "" {
-		t.Errorf("same seed, different truth after Advance:\n%s", d)
-	}
-	if d := cmp.Diff(fetch(a), fetch(b)); d != "" {
-		t.Errorf("same seed, different bytes after Advance:\n%s", d)
-	}
+	// Samples are compared by diffSamples: cmp on every sample is slow.
+	sameSamples := cmp.Comparer(func(x, y []Sample) bool { return diffSamples(x, y) == "" })
+	simtest.Deterministic(t, newFixture(t, Options{Seed: 21}), newFixture(t, Options{Seed: 21}), newFixture(t, Options{Seed: 22}), fetch,
+		func(f *fixture) any { return f.s.Advance(50 * time.Hour) },
+		func(f *fixture) any { return f.s.Truth() }, sameSamples)
 }
 
 func TestAdvance(t *testing.T) {
@@ -1740,8 +1721,8 @@ func TestTruthIsACopyAndMutate(t *testing.T) {
 	f.s.Mutate(func(d *Dataset) {
 		d.PlayerSessions = slices.DeleteFunc(d.PlayerSessions, func(x PlayerSession) bool { return x.ID == ps.ID })
 	})
-	if r := f.get("/v1/training_sessions/" + ps.ID); r.status != http.StatusNotFound {
-		t.Errorf("removed session: %d", r.status)
+	if r := f.get("/v1/training_sessions/" + ps.ID); r.Status != http.StatusNotFound {
+		t.Errorf("removed session: %d", r.Status)
 	}
 }
 
@@ -1751,30 +1732,30 @@ func TestFaults(t *testing.T) {
 	f.get(RouteTeams)
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{Storm429: 2, RetryAfter: 3}})
 	for range 2 {
-		if r := f.get(RouteTeams); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "3" {
-			t.Errorf("storm: %d %q", r.status, r.header.Get("Retry-After"))
+		if r := f.get(RouteTeams); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "3" {
+			t.Errorf("storm: %d %q", r.Status, r.Header.Get("Retry-After"))
 		}
 	}
-	if r := f.get(RouteTeams); r.status != http.StatusOK {
-		t.Errorf("after the storm: %d", r.status)
+	if r := f.get(RouteTeams); r.Status != http.StatusOK {
+		t.Errorf("after the storm: %d", r.Status)
 	}
-	if r := f.call(http.MethodGet, RouteTeams, "bad"); r.status != http.StatusUnauthorized {
-		t.Errorf("bad token during faults: %d", r.status)
+	if r := f.call(http.MethodGet, RouteTeams, "bad"); r.Status != http.StatusUnauthorized {
+		t.Errorf("bad token during faults: %d", r.Status)
 	}
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{MalformedOnce: "/v1/training_sessions/"}})
-	if r := f.get(RouteTeams); !json.Valid(r.body) {
+	if r := f.get(RouteTeams); !json.Valid(r.Body) {
 		t.Error("MalformedOnce broke another path")
 	}
-	if r := f.get("/v1/training_sessions/" + ps.ID + "?samples=all"); r.status != http.StatusOK || json.Valid(r.body) {
-		t.Errorf("malformed: %d, valid %v", r.status, json.Valid(r.body))
+	if r := f.get("/v1/training_sessions/" + ps.ID + "?samples=all"); r.Status != http.StatusOK || json.Valid(r.Body) {
+		t.Errorf("malformed: %d, valid %v", r.Status, json.Valid(r.Body))
 	}
-	if r := f.get("/v1/training_sessions/" + ps.ID + "?samples=all"); !json.Valid(r.body) {
+	if r := f.get("/v1/training_sessions/" + ps.ID + "?samples=all"); !json.Valid(r.Body) {
 		t.Error("MalformedOnce struck twice")
 	}
 	f.s.SetFaults(Faults{HTTP: fault.HTTP{ErrorRate: 1}})
 	for range 10 {
-		if r := f.get(RouteTeams); r.status < 500 || !json.Valid(r.body) {
-			t.Errorf("ErrorRate 1: %d %s", r.status, r.body)
+		if r := f.get(RouteTeams); r.Status < 500 || !json.Valid(r.Body) {
+			t.Errorf("ErrorRate 1: %d %s", r.Status, r.Body)
 		}
 	}
 	// Cut connections (a real client sees an unexpected EOF).
@@ -1800,8 +1781,8 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	f.s.SetFaults(Faults{})
-	if r := f.get(RouteTeams); r.status != http.StatusOK {
-		t.Errorf("faults cleared: %d", r.status)
+	if r := f.get(RouteTeams); r.Status != http.StatusOK {
+		t.Errorf("faults cleared: %d", r.Status)
 	}
 	st := f.s.Stats()
 	if st.Storm429 != 2 || st.Malformed != 1 || st.ServerErrors != 10 || st.Resets != 1 || st.Hangs != 1 || st.Faults() != 15 || st.RateLimited != 0 || st.Unauthorized != 1 {
@@ -1826,8 +1807,8 @@ func TestConcurrent(t *testing.T) {
 				ps := d.PlayerSessions[(w*8+i)%len(d.PlayerSessions)]
 				for _, p := range []string{"/v1/training_sessions/" + ps.ID + "?samples=hr,rr", "/v1/players/" + ps.PlayerID + "/training_sessions", RouteTeams} {
 					r := f.call(http.MethodGet, p, f.tok)
-					if (r.status != http.StatusOK && r.status != http.StatusNotFound) || !json.Valid(r.body) {
-						t.Errorf("%s: %d", p, r.status)
+					if (r.Status != http.StatusOK && r.Status != http.StatusNotFound) || !json.Valid(r.Body) {
+						t.Errorf("%s: %d", p, r.Status)
 					}
 				}
 			}
@@ -1938,8 +1919,8 @@ func TestHostileMutations(t *testing.T) {
 		for _, q := range []string{"?samples=all", "?samples=hr,rr", ""} {
 			r := f.get("/v1/training_sessions/" + url.PathEscape(id) + q)
 			var w struct{ Data wPlayerSession }
-			if r.status != http.StatusOK || json.Unmarshal(r.body, &w) != nil {
-				t.Errorf("%s%s: %d %.200s", id, q, r.status, r.body)
+			if r.Status != http.StatusOK || json.Unmarshal(r.Body, &w) != nil {
+				t.Errorf("%s%s: %d %.200s", id, q, r.Status, r.Body)
 			}
 		}
 		if _, _, found := f.s.SessionSamples(id); !found {

@@ -45,9 +45,16 @@ func Request(t testing.TB, method, url string, body io.Reader) *http.Request {
 	return req
 }
 
+// Reply is a response read whole.
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
 // Do sends req with c and reads the whole response; a failure ends the
 // test.
-func Do(t testing.TB, c *http.Client, req *http.Request) (status int, header http.Header, body []byte) {
+func Do(t testing.TB, c *http.Client, req *http.Request) Reply {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -58,7 +65,7 @@ func Do(t testing.TB, c *http.Client, req *http.Request) (status int, header htt
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
 	}
-	return resp.StatusCode, resp.Header, b
+	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // Clock is a clock a test sets and moves, safe for concurrent use.
@@ -103,9 +110,10 @@ func Window(t testing.TB, d time.Duration, start, from, to, now time.Time) {
 
 // Deterministic checks that fixtures a and b, made with the same seed,
 // serve the same bytes (serve's), make the same report when advance moves
-// their clocks and then serve the same bytes and hold the same truth;
-// and that c, made with another seed, serves other bytes.
-func Deterministic[F any](t *testing.T, a, b, c F, serve func(F) []string, advance, truth func(F) any) {
+// their clocks and then serve the same bytes and hold the same truth
+// (compared with opts); and that c, made with another seed, serves other
+// bytes.
+func Deterministic[F any](t *testing.T, a, b, c F, serve func(F) []string, advance, truth func(F) any, opts ...cmp.Option) {
 	t.Helper()
 	if d := cmp.Diff(serve(a), serve(b)); d != "" {
 		t.Errorf("same seed, different bytes (-a +b):\n%s", d)
@@ -119,7 +127,7 @@ func Deterministic[F any](t *testing.T, a, b, c F, serve func(F) []string, advan
 	if d := cmp.Diff(serve(a), serve(b)); d != "" {
 		t.Errorf("same seed, different bytes after Advance (-a +b):\n%s", d)
 	}
-	if d := cmp.Diff(truth(a), truth(b)); d != "" {
+	if d := cmp.Diff(truth(a), truth(b), opts...); d != "" {
 		t.Errorf("same seed, different truth:\n%s", d)
 	}
 }
