@@ -34,8 +34,8 @@ const RowGroupRows = pqwriter.RowGroupRows
 // ever dominate a profile.
 
 // writeParquet writes records (all of one schema) to w as one Parquet file
-// with pqwriter.Write: zstd, real row groups, dictionary encoding off for
-// float columns, timestamps as TIMESTAMP(MICROS) with isAdjustedToUTC set
+// with pqwriter.Write: zstd, real row groups, the encodings of
+// pqwriter's properties, timestamps as TIMESTAMP(MICROS) with isAdjustedToUTC set
 // exactly for zoned columns, each row group's columns encoded in parallel.
 func writeParquet(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) error {
 	if err := pqwriter.Write(w, mem, schema, recs); err != nil {

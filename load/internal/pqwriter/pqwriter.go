@@ -24,19 +24,39 @@ import (
 // RowGroupRows is the target row group length.
 const RowGroupRows = 128 * 1024
 
+// DictionaryPageLimit is the size a column chunk's dictionary may reach
+// before its writer falls back to plain encoding.
+const DictionaryPageLimit = 256 << 10
+
 // properties are the writer properties of every file: zstd, row groups of
-// RowGroupRows, dictionary encoding off for float columns (it only costs
-// time and space on measurements).
+// RowGroupRows, and encodings chosen by measurement (10 Hz Team Pro
+// samples, 1.28 M rows; column chunk bytes after zstd):
+//
+//   - int64 and timestamp columns DELTA_BINARY_PACKED: regular derived
+//     times (start + offset) cost almost nothing (sample_time 2.1 kB
+//     against 3.34 MB dictionary encoded, DuckDB's plain 1.9 MB), and
+//     even irregular ones shrink (power 0.37 MB against 0.55 MB);
+//   - everything else dictionary encoded, falling back to plain where the
+//     dictionary outgrows DictionaryPageLimit (32 Ki float64 values): the
+//     floats of few distinct values gain (altitude 0.38 MB against
+//     0.56 MB plain; lat 2.59 against 2.78), those of many (distance, a
+//     running total: 4.99 MB dictionary encoded, 2.93 MB plain) fall back.
+//
+// The whole file: 13.2 MB against 23.5 MB with dictionary-encoded times
+// and plain floats, and DuckDB's 18.1 MB.
 func properties(mem memory.Allocator, schema *arrow.Schema) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithAllocator(mem),
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithMaxRowGroupLength(RowGroupRows),
+		parquet.WithDictionaryPageSizeLimit(DictionaryPageLimit),
 		parquet.WithCreatedBy("athlake"),
 	}
 	for _, f := range schema.Fields() {
-		if f.Type.ID() == arrow.FLOAT64 || f.Type.ID() == arrow.FLOAT32 {
-			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
+		switch f.Type.ID() {
+		case arrow.INT64, arrow.TIMESTAMP:
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false),
+				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
 		}
 	}
 	return parquet.NewWriterProperties(opts...)

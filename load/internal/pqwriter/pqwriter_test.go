@@ -3,12 +3,15 @@ package pqwriter
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
 // testRecords are records of a samples-like schema with nulls, in sizes
@@ -75,7 +78,25 @@ func TestWriteAsPQArrow(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Fatalf("Write wrote %d bytes, pqarrow %d, not the same", got.Len(), want.Len())
 	}
-	if g := rowGroups(recs, RowGroupRows); len(g) != 4 {
-		t.Errorf("%d row groups, want 4", len(g))
+	rd, err := file.NewParquetReader(bytes.NewReader(got.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	md := rd.MetaData()
+	if md.NumRowGroups() != 4 || md.GetCreatedBy() != "athlake" {
+		t.Errorf("%d row groups, created by %q; want 4, athlake", md.NumRowGroups(), md.GetCreatedBy())
+	}
+	for g := range md.NumRowGroups() {
+		for c, f := range schema.Fields() {
+			cc, err := md.RowGroup(g).ColumnChunk(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delta := slices.Contains(cc.Encodings(), parquet.Encodings.DeltaBinaryPacked)
+			if id := f.Type.ID(); delta != (id == arrow.INT64 || id == arrow.TIMESTAMP) {
+				t.Errorf("row group %d %s: encodings %v", g, f.Name, cc.Encodings())
+			}
+		}
 	}
 }
