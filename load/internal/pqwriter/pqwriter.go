@@ -36,14 +36,14 @@ const DictionaryPageLimit = 256 << 10
 //     times (start + offset) cost almost nothing (sample_time 2.1 kB
 //     against 3.34 MB dictionary encoded, DuckDB's plain 1.9 MB), and
 //     even irregular ones shrink (power 0.37 MB against 0.55 MB);
-//   - everything else dictionary encoded, falling back to plain where the
-//     dictionary outgrows DictionaryPageLimit (32 Ki float64 values): the
-//     floats of few distinct values gain (altitude 0.38 MB against
-//     0.56 MB plain; lat 2.59 against 2.78), those of many (distance, a
-//     running total: 4.99 MB dictionary encoded, 2.93 MB plain) fall back.
+//   - floats plain: dictionaries (capped at DictionaryPageLimit, so that
+//     the many-valued fall back) would save 1.4 MB of the file's 14.5 MB
+//     but their hashing was 15% of the CPU of a raw-samples export
+//     (load/views BenchmarkRawSamples);
+//   - the rest (strings) dictionary encoded up to DictionaryPageLimit.
 //
-// The whole file: 13.2 MB against 23.5 MB with dictionary-encoded times
-// and plain floats, and DuckDB's 18.1 MB.
+// The whole file: 14.5 MB against 23.5 MB with dictionary-encoded times,
+// and DuckDB's 18.1 MB.
 func properties(mem memory.Allocator, schema *arrow.Schema) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithAllocator(mem),
@@ -57,6 +57,8 @@ func properties(mem memory.Allocator, schema *arrow.Schema) *parquet.WriterPrope
 		case arrow.INT64, arrow.TIMESTAMP:
 			opts = append(opts, parquet.WithDictionaryFor(f.Name, false),
 				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
+		case arrow.FLOAT64, arrow.FLOAT32:
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
 		}
 	}
 	return parquet.NewWriterProperties(opts...)
