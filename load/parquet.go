@@ -34,19 +34,12 @@ const RowGroupRows = pqwriter.RowGroupRows
 // ever dominate a profile.
 
 // writeParquet writes records (all of one schema) to w as one Parquet file
-// with the writer of pqwriter.New: zstd, real row groups, dictionary
-// encoding off for float columns, timestamps as TIMESTAMP(MICROS) with
-// isAdjustedToUTC set exactly for zoned columns.
+// with pqwriter.Write: zstd, real row groups, the encodings of
+// pqwriter's properties, timestamps as TIMESTAMP(MICROS) with isAdjustedToUTC set
+// exactly for zoned columns, each row group's columns encoded in parallel.
 func writeParquet(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) error {
-	fw, err := pqwriter.New(w, mem, schema)
-	if err != nil {
-		return fmt.Errorf("parquet writer: %w", err)
+	if err := pqwriter.Write(w, mem, schema, recs); err != nil {
+		return fmt.Errorf("parquet write: %w", err)
 	}
-	for _, rec := range recs {
-		if err := fw.WriteBuffered(rec); err != nil {
-			fw.Close()
-			return fmt.Errorf("parquet write: %w", err)
-		}
-	}
-	return fw.Close()
+	return nil
 }

@@ -31,6 +31,8 @@ type Samples struct {
 	valueCols                                                    []int          // the columns of byField, in order
 	parts                                                        parts
 	rejects                                                      []pipeline.Reject
+	// rowByRow turns off decodeRowAt (tests compare the two paths).
+	rowByRow bool
 
 	// per session, reused
 	fieldCol []int // wire position -> column (-1: time, -2: unknown field)
@@ -98,10 +100,24 @@ func (s *Samples) Add(raw []byte, sessionID string, start time.Time, offsetMin *
 	}
 	w := s.newSessionWriter(part, sessionID, start, offsetMin, lin)
 	rows, longer := 0, 0
-	err = eachElement(values, func(r []byte) {
+	err = eachItem(values, '[', ']', func(i int) (int, error) {
+		var (
+			end int
+			row *sampleRow
+		)
+		if !s.rowByRow {
+			end, row = s.decodeRowAt(values, i)
+		}
+		if row == nil {
+			var err error
+			if end, err = skipValue(values, i); err != nil {
+				return 0, err
+			}
+			row = s.decodeRow(values[i:end])
+		}
+		r := values[i:end]
 		n := rows
 		rows++
-		row := s.decodeRow(r)
 		if row.longer {
 			longer++
 		}
@@ -110,9 +126,10 @@ func (s *Samples) Add(raw []byte, sessionID string, start time.Time, offsetMin *
 		}
 		if row.problem != "" {
 			s.reject(r, lin, sessionID, fmt.Sprintf("row %d", n), row.problem)
-			return
+			return end, nil
 		}
 		w.append(row, s.vals, s.nulls)
+		return end, nil
 	})
 	var anomalies []string
 	if err != nil {
@@ -180,6 +197,82 @@ func (s *Samples) decodeRow(r []byte) *sampleRow {
 	return row
 }
 
+// decodeRowAt is decodeRow for the row starting at b[i], found and
+// decoded in one pass. It returns where the row ends and the row, or a nil
+// row where the row is anything but a list of numbers, nulls and strings
+// without escapes, well formed: decodeRow then takes it.
+func (s *Samples) decodeRowAt(b []byte, i int) (int, *sampleRow) {
+	if i >= len(b) || b[i] != '[' {
+		return 0, nil
+	}
+	row := &s.row
+	*row = sampleRow{extra: row.extra[:0]}
+	for k := range s.nulls {
+		s.nulls[k] = true
+	}
+	j := skipSpace(b, i+1)
+	if j < len(b) && b[j] == ']' {
+		row.problem = "time: missing"
+		return j + 1, row
+	}
+	for p := 0; ; p++ {
+		if j >= len(b) {
+			return 0, nil
+		}
+		start := j
+		switch c := b[j]; {
+		case c == '-' || '0' <= c && c <= '9':
+			j++
+			for j < len(b) && numberByte[b[j]] {
+				j++
+			}
+		case c == 'n':
+			if len(b)-j < 4 || string(b[j:j+4]) != "null" {
+				return 0, nil
+			}
+			j += 4
+		case c == '"':
+			j++
+			for j < len(b) && b[j] != '"' {
+				if b[j] == '\\' {
+					return 0, nil
+				}
+				j++
+			}
+			if j == len(b) {
+				return 0, nil
+			}
+			j++
+		default:
+			return 0, nil
+		}
+		if row.problem == "" {
+			s.decodeValue(row, p, b[start:j])
+		}
+		j = skipSpace(b, j)
+		if j >= len(b) {
+			return 0, nil
+		}
+		switch b[j] {
+		case ',':
+			j = skipSpace(b, j+1)
+		case ']':
+			if row.problem == "" && !row.haveTime {
+				row.problem = "time: missing"
+			}
+			return j + 1, row
+		default:
+			return 0, nil
+		}
+	}
+}
+
+// numberByte marks the bytes skipValue takes as part of a number.
+var numberByte = [256]bool{
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'.': true, 'e': true, 'E': true, '+': true, '-': true,
+}
+
 // decodeValue decodes the value at position p of a row.
 func (s *Samples) decodeValue(row *sampleRow, p int, v []byte) {
 	if p >= len(s.fieldCol) {
@@ -209,7 +302,7 @@ func (s *Samples) decodeValue(row *sampleRow, p int, v []byte) {
 			row.problem = fmt.Sprintf("%s: want a number, got %s", s.names[p], kindOf(v))
 			return
 		}
-		f, err := strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+		f, err := parseFloat(v)
 		if err != nil {
 			row.problem = fmt.Sprintf("%s: bad number %s", s.names[p], v)
 			return
@@ -342,4 +435,46 @@ func (s *Samples) reject(rec []byte, lin Lineage, sessionID, where, reason strin
 		Table: s.table.Name, Endpoint: lin.Endpoint, Key: key, Reason: reason,
 		Record: append([]byte(nil), rec...), At: lin.ExtractedAt.UTC(),
 	})
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseFloat is strconv.ParseFloat(v, 64) with a fast path for plain
+// decimals (-?digits[.digits], at most 15 significant digits, no
+// exponent), which cover the samples: their mantissa and the power of ten
+// it is divided by are exact float64s, so one division gives the
+// correctly rounded value, as strconv's own exact path does. Anything else
+// goes to strconv.
+func parseFloat(v []byte) (float64, error) {
+	i, neg := 0, false
+	if len(v) > 0 && v[0] == '-' {
+		i, neg = 1, true
+	}
+	var mant uint64
+	digits, frac, dot := 0, 0, -1
+	for ; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case '0' <= c && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if dot >= 0 {
+				frac++
+			}
+		case c == '.' && dot < 0:
+			dot = i
+		default:
+			return strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+		}
+	}
+	if digits == 0 || digits > 15 || dot >= 0 && (frac == 0 || dot == 0 || v[dot-1] == '-') {
+		return strconv.ParseFloat(unsafe.String(unsafe.SliceData(v), len(v)), 64)
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, nil
 }

@@ -67,10 +67,20 @@ func skipString(b []byte, i int) (int, error) {
 	return 0, errSyntax
 }
 
+// containerByte marks the bytes skipContainer stops at: everything else
+// inside an object or array is skipped in a tight loop.
+var containerByte = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
+
 // skipContainer skips an object or array, tracking nesting and strings.
 func skipContainer(b []byte, i int) (int, error) {
 	depth := 0
 	for j := i; j < len(b); j++ {
+		for j < len(b) && !containerByte[b[j]] {
+			j++
+		}
+		if j == len(b) {
+			break
+		}
 		switch b[j] {
 		case '"':
 			end, err := skipString(b, j)
