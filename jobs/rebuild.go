@@ -138,7 +138,7 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	}
 	b := &rebuilder{
 		from: from, to: to, reg: reg, mem: env.mem(), replays: replays, family: family, since: o.Since,
-		inPlace: o.To == "", params: fmt.Sprintf("since=%s tables=%s", o.Since.UTC().Format(time.RFC3339), strings.Join(slices.Sorted(maps.Keys(family)), ",")),
+		inPlace: o.To == "", whole: len(o.Tables) == 0 && o.Since.IsZero(), params: fmt.Sprintf("since=%s tables=%s", o.Since.UTC().Format(time.RFC3339), strings.Join(slices.Sorted(maps.Keys(family)), ",")),
 		rep: &RebuildReport{RunID: runID, Lake: to.URL(), Rows: map[string]int64{}, Anomalies: []string{}},
 	}
 	host, _ := os.Hostname()
@@ -227,6 +227,7 @@ type rebuilder struct {
 	family   map[string]bool // table IDs rebuilt
 	since    time.Time
 	inPlace  bool
+	whole    bool // every table of the sources, every run
 	params   string
 	rep      *RebuildReport
 	finished bool
@@ -289,11 +290,40 @@ func (b *rebuilder) run(ctx context.Context) error {
 		}
 		b.rep.Uncompacted++
 	}
+	if !b.inPlace && b.whole {
+		if err := b.copyStates(ctx); err != nil {
+			return err
+		}
+	}
 	st.Done = true
 	if err := b.save(ctx, st); err != nil {
 		return err
 	}
 	b.finished = true
+	return nil
+}
+
+// copyStates gives a whole lake rebuilt elsewhere the states of its
+// sources (streams, quotas), unless it has its own by now: a sync of the
+// new lake goes on where the old one's would have.
+func (b *rebuilder) copyStates(ctx context.Context) error {
+	objs, err := b.from.List(ctx, load.StateDir+"/")
+	if err != nil {
+		return err
+	}
+	for source := range b.replays {
+		if _, _, err := b.to.Get(ctx, path.Join(load.StateDir, source+".json")); !errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		for _, o := range objs {
+			base := path.Base(o.Key)
+			if strings.HasPrefix(base, source+".") || strings.HasPrefix(base, source+"-") {
+				if _, err := copyObject(ctx, b.from, b.to, o); err != nil {
+					return fmt.Errorf("copying %s: %w", o.Key, err)
+				}
+			}
+		}
+	}
 	return nil
 }
 
@@ -311,18 +341,12 @@ func (b *rebuilder) save(ctx context.Context, st rebuildState) error {
 func (b *rebuilder) commits(ctx context.Context, c *load.Committed) (map[string]*commit, error) {
 	out := map[string]*commit{}
 	for key := range c.Markers {
-		source, file := path.Split(strings.TrimPrefix(key, load.CommitsDir+"/"))
-		source = strings.TrimSuffix(source, "/")
-		name := strings.TrimSuffix(file, ".json")
-		if _, ok := b.replays[source]; !ok {
+		cm, ok := load.CommitOfMarker(key)
+		if _, rebuilt := b.replays[cm.Source]; !ok || !rebuilt || cm.Compacted() {
 			continue
 		}
-		cm, ok := load.CommitOf(path.Join(load.RawDir, source, "x", name+".jsonl.zst"))
-		if !ok || cm.Compacted() {
-			continue
-		}
-		seq, _ := strconv.Atoi(name[strings.LastIndex(name, "-")+1:])
-		out[name] = &commit{Commit: cm, seq: seq}
+		seq, _ := strconv.Atoi(cm.Name[strings.LastIndex(cm.Name, "-")+1:])
+		out[cm.Name] = &commit{Commit: cm, seq: seq}
 	}
 	for _, o := range c.Objects {
 		cm, ok := load.CommitOf(o.Key)
@@ -370,7 +394,7 @@ func (b *rebuilder) commits(ctx context.Context, c *load.Committed) (map[string]
 func (b *rebuilder) plan(c *load.Committed, commits map[string]*commit) ([]*commit, []string) {
 	picked := map[string]bool{}
 	for name, x := range commits {
-		if b.since.IsZero() || !runStart(x.RunID).Before(b.since) {
+		if b.since.IsZero() || !runStart(x.RunID).Before(b.since.Truncate(time.Millisecond)) {
 			if slices.ContainsFunc(x.listed, b.rebuilt) {
 				picked[name] = true
 			}
@@ -450,7 +474,7 @@ func tableID(key string) string {
 	return ""
 }
 
-// runStart is when a run started, by its id.
+// runStart is when a run started, by its id (to the millisecond).
 func runStart(runID string) time.Time {
 	t, _ := time.Parse("20060102T150405.000Z", strings.SplitN(runID, "-", 2)[0])
 	return t

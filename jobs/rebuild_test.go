@@ -15,6 +15,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
 )
 
@@ -53,10 +54,19 @@ func testRebuild(t *testing.T, source string) {
 		t.Errorf("rebuild --to report = %+v", rep)
 	}
 	assertSameViews(t, want, dumpViewsExcept(t, filepath.Join(to, "athlake.duckdb")))
-	// The rebuilt lake is a lake: it can be rebuilt in turn.
+	// The rebuilt lake is a lake: it can be rebuilt in turn, and its
+	// sync goes on where the old lake's would: nothing new.
 	if _, err := os.Stat(filepath.Join(to, "_raw", source)); err != nil {
 		t.Errorf("the rebuilt lake has no raw responses: %v", err)
 	}
+	old, moved := l.cfg, *l.cfg
+	moved.Output, moved.DuckDB = to, filepath.Join(to, "athlake.duckdb")
+	l.cfg = &moved
+	if sum := l.sync(); sum.Files != 0 {
+		t.Errorf("the first sync of the rebuilt lake wrote %d files (rows %v)", sum.Files, sum.Rows)
+	}
+	l.cfg = old
+	assertSameViews(t, want, dumpViewsExcept(t, moved.DuckDB))
 
 	// An older version's files: one column of one table never decoded.
 	table, col := strippable(t, source)
@@ -162,10 +172,13 @@ func TestRebuildOnS3(t *testing.T) {
 	ctx := context.Background()
 	h, srv, _ := newS3Harness(t, 7)
 	env := s3Env(h.env(), srv)
+	var last *Summary
 	for range 2 {
-		if _, err := h.runEnv(env, RunOptions{}); err != nil {
+		sum, err := h.runEnv(env, RunOptions{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		last = sum
 		h.sim.advance()
 	}
 	db := filepath.Join(h.dir, "mirror.duckdb")
@@ -187,4 +200,17 @@ func TestRebuildOnS3(t *testing.T) {
 		t.Fatalf("rebuild from S3 --to a folder: %v", err)
 	}
 	assertSameViews(t, want, dumpViewsExcept(t, filepath.Join(to, "athlake.duckdb")))
+
+	// --since: the commits of the last sync alone.
+	to = filepath.Join(h.dir, "since")
+	if _, err := Rebuild(ctx, env, h.cfg, RebuildOptions{To: to, Since: last.StartedAt}); err != nil {
+		t.Fatalf("rebuild --since: %v", err)
+	}
+	_, runs, err := views.Query(ctx, filepath.Join(to, "athlake.duckdb"), "SELECT DISTINCT _run_id FROM plyomat_sets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0][0] != last.RunID {
+		t.Errorf("sets rebuilt --since the last sync come from runs %v, want %s alone", runs, last.RunID)
+	}
 }

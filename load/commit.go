@@ -94,6 +94,19 @@ func CommitOf(key string) (c Commit, ok bool) {
 	return c, true
 }
 
+// CommitOfMarker returns the commit a marker key (_commits/<source>/<name>.json)
+// stands for.
+func CommitOfMarker(key string) (c Commit, ok bool) {
+	rest, ok := strings.CutPrefix(key, CommitsDir+"/")
+	source, file, found := strings.Cut(rest, "/")
+	name, isJSON := strings.CutSuffix(file, ".json")
+	m := nameRE.FindStringSubmatch(name)
+	if !ok || !found || !isJSON || m == nil {
+		return c, false
+	}
+	return Commit{Source: source, Name: name, RunID: m[1], Stream: m[2]}, true
+}
+
 // Dirs are the top folders of a lake: athlake's own and one per source.
 // Everything a lake reads, cleans or mirrors is under them, so a lake can
 // share a bucket (or a folder) with anything else. The state and the
