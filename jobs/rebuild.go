@@ -269,17 +269,31 @@ func (b *rebuilder) run(ctx context.Context) error {
 		return err
 	}
 	todo, undo := b.plan(c, commits)
-	for _, cm := range todo {
-		if cm.Name <= st.Last {
-			continue
-		}
-		if err := b.rewrite(ctx, cm); err != nil {
-			return fmt.Errorf("rebuilding %s: %w", cm.Name, err)
-		}
-		st.Last = cm.Name
-		if err := b.save(ctx, st); err != nil {
-			return err
-		}
+	todo = slices.DeleteFunc(todo, func(cm *commit) bool { return cm.Name <= st.Last })
+	// A commit is decoded while the one before it is written (its
+	// columns encoded in parallel): two commits in memory at most.
+	err = pipeline.Ordered(ctx, pipeline.OrderedOptions{Parallel: 1, Ahead: 1}, todo,
+		func(ctx context.Context, cm *commit, send func(*decoded) error) error {
+			d, err := b.decode(ctx, cm)
+			if err == nil {
+				if err = send(d); err != nil {
+					d.sink.Close()
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("rebuilding %s: %w", cm.Name, err)
+			}
+			return nil
+		},
+		func(cm *commit, d *decoded) error {
+			if err := b.commit(ctx, cm, d); err != nil {
+				return fmt.Errorf("rebuilding %s: %w", cm.Name, err)
+			}
+			st.Last = cm.Name
+			return b.save(ctx, st)
+		}, func(*commit) error { return nil })
+	if err != nil {
+		return err
 	}
 	// The compactions undone, newest first: each step leaves the views
 	// reading one row per key, from the rewritten files or from what a
@@ -480,19 +494,20 @@ func runStart(runID string) time.Time {
 	return t
 }
 
-// rewrite decodes a commit's raw responses again and commits the result
-// under the commit's name: its files of rebuilt tables replace the old
-// ones (in place), the others stay as they are.
-func (b *rebuilder) rewrite(ctx context.Context, cm *commit) error {
-	sink := load.NewSink(b.to, b.reg, b.mem, cm.Source, cm.Stream, cm.RunID)
-	defer sink.Close()
+// decoded is a commit's responses decoded again, waiting in its sink.
+type decoded struct {
+	sink      *load.Sink
+	responses int
+	anomalies []string
+}
+
+// decode decodes a commit's raw responses again into a sink that will
+// commit under the commit's name: its files of rebuilt tables replace the
+// old ones (in place), the others stay as they are.
+func (b *rebuilder) decode(ctx context.Context, cm *commit) (*decoded, error) {
+	d := &decoded{sink: load.NewSink(b.to, b.reg, b.mem, cm.Source, cm.Stream, cm.RunID)}
 	var keep []store.Object
 	if cm.raw != nil {
-		if !b.inPlace {
-			if _, err := copyObject(ctx, b.from, b.to, *cm.raw); err != nil {
-				return fmt.Errorf("copying %s: %w", cm.raw.Key, err)
-			}
-		}
 		keep = append(keep, *cm.raw)
 	}
 	if b.inPlace {
@@ -502,7 +517,7 @@ func (b *rebuilder) rewrite(ctx context.Context, cm *commit) error {
 			}
 		}
 	}
-	sink.Redo(cm.seq, keep)
+	d.sink.Redo(cm.seq, keep)
 	if cm.raw != nil {
 		replay := b.replays[cm.Source]
 		err := load.ReadRaw(ctx, b.from, cm.raw.Key, func(raw pipeline.Raw) error {
@@ -510,13 +525,14 @@ func (b *rebuilder) rewrite(ctx context.Context, cm *commit) error {
 			if err != nil {
 				return err
 			}
-			b.rep.Responses++
-			b.rep.Anomalies = append(b.rep.Anomalies, batch.Anomalies...)
+			d.responses++
+			d.anomalies = append(d.anomalies, batch.Anomalies...)
 			b.keepRebuilt(cm.Source, batch)
-			return sink.Add(ctx, batch)
+			return d.sink.Add(ctx, batch)
 		})
 		if err != nil {
-			return err
+			d.sink.Close()
+			return nil, err
 		}
 	}
 	// A snapshot's commit holds a file of the table even when the
@@ -529,10 +545,25 @@ func (b *rebuilder) rewrite(ctx context.Context, cm *commit) error {
 			}
 		}
 	}
-	if err := sink.Add(ctx, &pipeline.Batch{Snapshots: snaps}); err != nil {
-		return err
+	if err := d.sink.Add(ctx, &pipeline.Batch{Snapshots: snaps}); err != nil {
+		d.sink.Close()
+		return nil, err
 	}
-	st, err := sink.Commit(ctx)
+	return d, nil
+}
+
+// commit writes a decoded commit (to another lake, its raw file first),
+// then deletes, in place, the files of the old commit the new one did not
+// write again (a record now rejected no more, a partition of another
+// layout).
+func (b *rebuilder) commit(ctx context.Context, cm *commit, d *decoded) error {
+	defer d.sink.Close()
+	if cm.raw != nil && !b.inPlace {
+		if _, err := copyObject(ctx, b.from, b.to, *cm.raw); err != nil {
+			return fmt.Errorf("copying %s: %w", cm.raw.Key, err)
+		}
+	}
+	st, err := d.sink.Commit(ctx)
 	if err != nil {
 		return err
 	}
@@ -540,11 +571,11 @@ func (b *rebuilder) rewrite(ctx context.Context, cm *commit) error {
 		b.rep.Rows[cm.Source+"_"+t] += n
 	}
 	b.rep.Commits++
+	b.rep.Responses += d.responses
+	b.rep.Anomalies = append(b.rep.Anomalies, d.anomalies...)
 	b.rep.Rejects += st.Rejects
 	b.rep.Files += st.Files
 	b.rep.Bytes += st.Bytes
-	// Files of the old commit the new one did not write again (a record
-	// now rejected no more, a partition of another layout) go.
 	if b.inPlace {
 		for _, f := range cm.files {
 			if b.rebuilt(f.Key) && !slices.Contains(st.Keys, f.Key) {
