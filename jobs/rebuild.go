@@ -36,6 +36,9 @@ type RebuildOptions struct {
 	// To is another lake to rebuild into (a folder or an s3:// URL of
 	// the config's S3 settings); "" rebuilds the lake in place.
 	To string
+	// NoViews leaves the views database alone (a pipeline that builds it
+	// elsewhere, a benchmark).
+	NoViews bool
 	// LockTTL overrides the lock's lease (tests).
 	LockTTL time.Duration
 }
@@ -161,8 +164,10 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	if b.inPlace && rep.Commits > 0 {
 		anew = "files rewritten by a rebuild"
 	}
-	if rep.Views, err = buildViews(ctx, toCfg, to, reg, nil, anew); err != nil {
-		return rep, fmt.Errorf("building views: %w", err)
+	if !o.NoViews {
+		if rep.Views, err = buildViews(ctx, toCfg, to, reg, nil, anew); err != nil {
+			return rep, fmt.Errorf("building views: %w", err)
+		}
 	}
 	rep.Seconds = env.now().Sub(start).Seconds()
 	fmt.Fprintf(env.Stdout, "rebuilt %d commits of %s from %d raw responses into %s in %.1fs: %d files, %d rejects",
@@ -409,7 +414,7 @@ func (b *rebuilder) plan(c *load.Committed, commits map[string]*commit) ([]*comm
 	picked := map[string]bool{}
 	for name, x := range commits {
 		if b.since.IsZero() || !runStart(x.RunID).Before(b.since.Truncate(time.Millisecond)) {
-			if slices.ContainsFunc(x.listed, b.rebuilt) {
+			if x.raw != nil && b.whole || slices.ContainsFunc(x.listed, b.rebuilt) {
 				picked[name] = true
 			}
 		}

@@ -41,7 +41,7 @@ Usage:
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake mirror    [--config FILE] --to DIR
   athlake compact   [--config FILE] [--source NAME]... [--table VIEW]... [--dry-run]
-  athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR]
+  athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR] [--no-views]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large] [--latency D]
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
@@ -234,10 +234,11 @@ func runRebuild(ctx context.Context, c *command) error {
 	c.fs.Var(&tables, "table", "only this table and its family, by its view name, e.g. teampro_samples (repeatable)")
 	since := c.fs.String("since", "", "only the responses of runs started at or after this time (RFC 3339, or YYYY-MM-DD)")
 	to := c.fs.String("to", "", "rebuild into this other lake (a folder or s3:// URL) instead of in place")
+	noViews := c.fs.Bool("no-views", false, "leave the views database alone")
 	if err := c.parse(); err != nil {
 		return err
 	}
-	o := jobs.RebuildOptions{Sources: sources, Tables: tables, To: *to}
+	o := jobs.RebuildOptions{Sources: sources, Tables: tables, To: *to, NoViews: *noViews}
 	var err error
 	if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
 		return err

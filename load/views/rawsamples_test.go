@@ -3,8 +3,10 @@ package views_test
 // The raw-samples benchmark (issue 12, item 2): on the same raw Team Pro
 // player-session responses (10 Hz columnar samples with nulls and ragged
 // rows, as the sandbox serves them with samples=all), athlake's path from
-// raw JSON to committed Parquet against DuckDB's own best path, each in a
-// child process of the test binary so that its peak RSS is its own:
+// raw JSON to committed Parquet (`athlake rebuild` of the responses as a
+// sync keeps them under _raw/) against DuckDB's own best path (the
+// responses as files), each in a child process of the test binary so that
+// its peak RSS is its own:
 //
 //	go test ./load/views -run '^$' -bench RawSamples -benchtime 1x
 //
@@ -19,6 +21,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,13 +39,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/oauth2"
 
+	"github.com/athlake/athlake/jobs"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 	"github.com/athlake/athlake/schemas"
-	"github.com/athlake/athlake/transform"
 )
 
 // rawInput is a directory of raw player-session responses.
@@ -155,7 +159,7 @@ func rawChild(side string) error {
 	var res rawResult
 	switch side {
 	case "athlake":
-		res, err = rawAthlake(in, out)
+		res, err = rawAthlake(out)
 	case "duckdb":
 		res, err = rawDuckDB(in, out)
 	default:
@@ -170,81 +174,68 @@ func rawChild(side string) error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-// rawRunID is the run id of athlake's commits.
+// rawRunID is the run id of the sync whose raw responses are rebuilt.
 const rawRunID = "20261206T120000.000Z-12ab34"
 
-// rawAthlake is athlake's path, one thread as a sync runs it: each
-// response's data is decoded as the Team Pro stream decodes a player
-// session (player_sessions for its partition, then the samples decoder),
-// and the samples records go to a load.Sink on a local store, committed
-// whenever it holds the runner's default 64 MiB and at the end. Only the
-// samples are committed: a rebuild would not write the raw responses
-// again, and the player_sessions rows are what DuckDB's side does not make.
-func rawAthlake(in rawInput, out string) (rawResult, error) {
-	var res rawResult
+// rawCommitSessions is how many responses one raw commit holds: about what
+// a sync's 64 MiB commit holds of these sessions (their samples as Arrow
+// records beside their raw bodies).
+const rawCommitSessions = 8
+
+// writeRawLake writes the responses into a lake at dir as a Team Pro sync
+// commits them (their raw file and marker, a commit per
+// rawCommitSessions), with the timezone_offset the player's list gave
+// beside each, so that athlake rebuild can decode them.
+func writeRawLake(tb testing.TB, in rawInput, dir string) {
+	tb.Helper()
 	ctx := context.Background()
-	st, err := store.NewLocal(out)
+	st, err := store.NewLocal(dir)
 	if err != nil {
-		return res, err
+		tb.Fatal(err)
 	}
-	reg := schemas.All()
-	mem := memory.DefaultAllocator
-	psTable, _ := reg.Lookup("teampro", "player_sessions")
-	smTable, _ := reg.Lookup("teampro", "samples")
-	sink := load.NewSink(st, reg, mem, "teampro", "training", rawRunID)
+	sink := load.NewSink(st, schemas.All(), memory.DefaultAllocator, "teampro", "training", rawRunID)
 	defer sink.Close()
-	commit := func() error {
-		cs, err := sink.Commit(ctx)
-		res.Rows += cs.Rows["samples"]
-		res.Rejects += cs.Rejects
-		return err
-	}
-	start := time.Now()
-	psDec := transform.NewJSON(mem, reg, psTable)
-	samples := transform.NewSamples(mem, smTable)
-	for _, s := range in.Sessions {
+	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for i, s := range in.Sessions {
 		body, err := os.ReadFile(filepath.Join(in.Dir, s.File))
 		if err != nil {
-			return res, err
+			tb.Fatal(err)
 		}
-		lin := transform.Lineage{ExtractedAt: start, RunID: rawRunID, Endpoint: "GET /v1/training_sessions/" + s.ID}
-		data := transform.Members(body, "data")[0]
-		rec := data
+		raw := pipeline.Raw{Endpoint: "GET /teampro/v1/training_sessions/" + s.ID + "?samples=all", FetchedAt: at, Body: body}
 		if s.TimezoneOffset != nil {
-			rec = append([]byte(`{"timezone_offset":`+strconv.FormatInt(*s.TimezoneOffset, 10)+`,`), data[1:]...)
+			raw.With = map[string]string{"timezone_offset": strconv.FormatInt(*s.TimezoneOffset, 10)}
 		}
-		part, ok := psDec.Add(rec, lin, nil)
-		if !ok {
-			return res, fmt.Errorf("session %s rejected", s.ID)
+		if err := sink.Add(ctx, &pipeline.Batch{Raw: []pipeline.Raw{raw}}); err != nil {
+			tb.Fatal(err)
 		}
-		recs, _ := psDec.Flush()
-		for _, r := range recs {
-			r.Record.Release()
-		}
-		m := transform.Members(data, "start_time", "samples")
-		var startText string
-		if err := json.Unmarshal(m[0], &startText); err != nil {
-			return res, err
-		}
-		t0, err := transform.ParseTime(startText, true)
-		if err != nil {
-			return res, err
-		}
-		samples.Add(m[1], s.ID, t0, s.TimezoneOffset, part, lin)
-		srecs, rejects := samples.Flush()
-		if err := sink.Add(ctx, &pipeline.Batch{Records: srecs, Rejects: rejects}); err != nil {
-			return res, err
-		}
-		if sink.Buffered() >= 64<<20 {
-			if err := commit(); err != nil {
-				return res, err
+		if (i+1)%rawCommitSessions == 0 || i == len(in.Sessions)-1 {
+			if _, err := sink.Commit(ctx); err != nil {
+				tb.Fatal(err)
 			}
 		}
 	}
-	if err := commit(); err != nil {
+}
+
+// rawAthlake is athlake's path: `athlake rebuild` of Team Pro in place on
+// the lake at out (written by writeRawLake), without the views, as the
+// command runs it: each commit's raw file read and decoded by the Team Pro
+// decoders (player sessions, samples, RR intervals), the next commit
+// decoded while one is written, its Parquet columns encoded in parallel.
+func rawAthlake(out string) (rawResult, error) {
+	var res rawResult
+	cfg := jobs.SandboxConfig("http://127.0.0.1:1", out)
+	cfg.Output = out
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	env := &jobs.Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
+	start := time.Now()
+	rep, err := jobs.Rebuild(context.Background(), env, cfg, jobs.RebuildOptions{Sources: []string{"teampro"}, NoViews: true})
+	if err != nil {
 		return res, err
 	}
 	res.Elapsed = time.Since(start)
+	res.Rows, res.Rejects = rep.Rows["teampro_samples"], rep.Rejects
 	return res, nil
 }
 
@@ -380,6 +371,7 @@ func runRawChild(tb testing.TB, side string, in rawInput, out string) rawResult 
 // the same count, and no row of one missing from the other.
 func rawCompare(tb testing.TB, in rawInput, out string) (athlake, duck rawResult) {
 	tb.Helper()
+	writeRawLake(tb, in, filepath.Join(out, "athlake"))
 	athlake = runRawChild(tb, "athlake", in, filepath.Join(out, "athlake"))
 	duck = runRawChild(tb, "duckdb", in, filepath.Join(out, "duckdb"))
 	if athlake.Rows != duck.Rows || athlake.Rejects != 0 {
@@ -434,9 +426,11 @@ func BenchmarkRawSamples(b *testing.B) {
 	in := writeRawSessions(b, b.TempDir(), sandbox.ScaleMedium, n)
 	var rows int64
 	var a, d rawResult
+	var out string
 	b.ResetTimer()
 	for b.Loop() {
-		a, d = rawCompare(b, in, b.TempDir())
+		out = b.TempDir()
+		a, d = rawCompare(b, in, out)
 		rows = a.Rows
 	}
 	mb := float64(in.Bytes) / 1e6
@@ -462,14 +456,12 @@ func BenchmarkRawSamples(b *testing.B) {
 	b.ReportMetric(ratio(float64(a.PeakRSS), float64(d.PeakRSS)), "x-peak-rss")
 	b.ReportMetric(ratio(float64(a.OutBytes), float64(d.OutBytes)), "x-file")
 	b.ReportMetric(0, "ns/op")
-	rawColumnSizes(b, filepath.Join(b.TempDir(), "cols"), in)
+	rawColumnSizes(b, out)
 }
 
-// rawColumnSizes logs each column's compressed bytes and encodings in
-// both sides' files (run again, untimed, for the files).
-func rawColumnSizes(b *testing.B, out string, in rawInput) {
-	runRawChild(b, "athlake", in, filepath.Join(out, "athlake"))
-	runRawChild(b, "duckdb", in, filepath.Join(out, "duckdb"))
+// rawColumnSizes prints each column's compressed bytes and encodings in
+// the files both sides wrote under out.
+func rawColumnSizes(b *testing.B, out string) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		b.Fatal(err)
