@@ -56,10 +56,12 @@ type RebuildReport struct {
 	Bytes     int64            `json:"bytes_written"`
 	// Uncompacted counts the compactions undone in place: the files they
 	// replaced are rewritten, and the next sync compacts them again.
-	Uncompacted int         `json:"compactions_undone"`
-	Resumed     bool        `json:"resumed"`
-	Seconds     float64     `json:"seconds"`
-	Views       *ViewsBuild `json:"views,omitempty"`
+	Uncompacted int `json:"compactions_undone"`
+	// Compacted is the compaction at the end, as a sync\'s.
+	Compacted *CompactReport `json:"compacted,omitempty"`
+	Resumed   bool           `json:"resumed"`
+	Seconds   float64        `json:"seconds"`
+	Views     *ViewsBuild    `json:"views,omitempty"`
 }
 
 // rebuildState is the progress of a rebuild, kept in the lake it writes:
@@ -84,7 +86,7 @@ var rebuildKey = path.Join(load.StateDir, "rebuild.json")
 //
 // In place, a commit whose files a compaction replaced is rewritten with
 // every commit that compaction covered, and the compaction is then undone,
-// so the views read the rewritten files; the next sync compacts again.
+// so the views read the rewritten files; then it compacts as a sync does.
 // Killed at any moment, a rebuild leaves the views consistent, and the same
 // command resumes it.
 func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*RebuildReport, error) {
@@ -97,6 +99,12 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	if err != nil {
 		return nil, err
 	}
+	if len(o.Sources) == 0 && len(o.Tables) > 0 {
+		// The sources of the tables named.
+		names = slices.DeleteFunc(names, func(n string) bool {
+			return !slices.ContainsFunc(slices.Collect(maps.Keys(family)), func(id string) bool { return strings.HasPrefix(id, n+"/") })
+		})
+	}
 	from, err := openStore(ctx, env, cfg)
 	if err != nil {
 		return nil, err
@@ -105,6 +113,8 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	if o.To != "" {
 		c := *cfg
 		c.Output, c.DuckDB = o.To, ""
+		// A folder gets its views database; an S3 lake gets none (run
+		// athlake views with a config whose output it is).
 		if !c.IsS3() {
 			c.Output = filepath.Clean(o.To)
 			c.DuckDB = filepath.Join(c.Output, "athlake.duckdb")
@@ -149,7 +159,17 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 		Log: log, State: &load.StateStore{Store: to}, Lock: &load.Lock{Store: to, TTL: o.LockTTL},
 		Holder:  pipeline.Holder{RunID: runID, Command: "rebuild", Host: host, PID: os.Getpid(), StartedAt: start},
 		Recover: recoverOutput(to, reg, log),
-		After:   b.run,
+		// Then compacted as a sync's end compacts (in place, the
+		// compactions the rebuild undid are made again).
+		After: func(ctx context.Context) (err error) {
+			if err := b.run(ctx); err != nil {
+				return err
+			}
+			k := &compactor{st: to, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
+				o: CompactOptions{Auto: true}, work: cfg.compactWork()}
+			b.rep.Compacted, err = k.run(ctx, names)
+			return err
+		},
 	}
 	log.Info("rebuild starting", "sources", names, "from", from.URL(), "to", to.URL())
 	_, err = runner.Run(ctx, nil)
@@ -164,7 +184,7 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	if b.inPlace && rep.Commits > 0 {
 		anew = "files rewritten by a rebuild"
 	}
-	if !o.NoViews {
+	if !o.NoViews && !toCfg.IsS3() {
 		if rep.Views, err = buildViews(ctx, toCfg, to, reg, nil, anew); err != nil {
 			return rep, fmt.Errorf("building views: %w", err)
 		}
@@ -183,7 +203,10 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 		fmt.Fprintf(env.Stdout, "  anomaly: %s\n", a)
 	}
 	if rep.Uncompacted > 0 {
-		fmt.Fprintf(env.Stdout, "  %d compactions undone; the next sync compacts again\n", rep.Uncompacted)
+		fmt.Fprintf(env.Stdout, "  %d compactions undone\n", rep.Uncompacted)
+	}
+	if c := rep.Compacted; c != nil && len(c.Tables) > 0 {
+		fmt.Fprintf(env.Stdout, "  %d table families compacted\n", len(c.Tables))
 	}
 	return rep, nil
 }
