@@ -100,10 +100,13 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 		return nil, err
 	}
 	if len(o.Sources) == 0 && len(o.Tables) > 0 {
-		// The sources of the tables named.
-		names = slices.DeleteFunc(names, func(n string) bool {
-			return !slices.ContainsFunc(slices.Collect(maps.Keys(family)), func(id string) bool { return strings.HasPrefix(id, n+"/") })
-		})
+		names = nil // the sources of the tables named
+		for id := range family {
+			if s, _, _ := strings.Cut(id, "/"); !slices.Contains(names, s) {
+				names = append(names, s)
+			}
+		}
+		slices.Sort(names)
 	}
 	from, err := openStore(ctx, env, cfg)
 	if err != nil {
@@ -111,25 +114,12 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	}
 	to, toCfg := from, cfg
 	if o.To != "" {
-		c := *cfg
-		c.Output, c.DuckDB = o.To, ""
-		// A folder gets its views database; an S3 lake gets none (run
-		// athlake views with a config whose output it is).
-		if !c.IsS3() {
-			c.Output = filepath.Clean(o.To)
-			c.DuckDB = filepath.Join(c.Output, "athlake.duckdb")
-		}
-		if to, err = openStore(ctx, env, &c); err != nil {
-			var ce *ConfigError
-			if errors.As(err, &ce) {
-				return nil, &UsageError{Msg: "--to: " + ce.Msg}
-			}
+		if to, toCfg, err = rebuildTarget(ctx, env, cfg, o.To); err != nil {
 			return nil, err
 		}
 		if to.URL() == from.URL() {
 			return nil, &UsageError{Msg: "--to: that is the lake itself; leave --to out to rebuild in place"}
 		}
-		toCfg = &c
 	}
 	if err := prepareWrite(ctx, to); err != nil {
 		return nil, err
@@ -209,6 +199,24 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 		fmt.Fprintf(env.Stdout, "  %d table families compacted\n", len(c.Tables))
 	}
 	return rep, nil
+}
+
+// rebuildTarget opens the lake of --to, with the config of the first
+// one but its output. A folder gets its views database inside; an S3
+// lake gets none (athlake views with a config whose output it is builds
+// one).
+func rebuildTarget(ctx context.Context, env *Env, cfg *Config, to string) (store.Store, *Config, error) {
+	c := *cfg
+	c.Output, c.DuckDB = to, ""
+	if !c.IsS3() {
+		c.Output = filepath.Clean(to)
+		c.DuckDB = filepath.Join(c.Output, "athlake.duckdb")
+	}
+	st, err := openStore(ctx, env, &c)
+	if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+		return nil, nil, &UsageError{Msg: "--to: " + ce.Msg}
+	}
+	return st, &c, err
 }
 
 // rebuildTables resolves --table to the table IDs rebuilt: whole families
