@@ -38,7 +38,8 @@ type Memory struct {
 	CommitBytes int64
 	// DuckDB is DuckDB's memory_limit for the views build and compactions,
 	// which run after the streams: half of GoLimit (DuckDB's memory is not
-	// Go's, and Go's heap is freed to the system before they start).
+	// Go's, and Go's heap is freed to the system before they start), but
+	// never under minDuckDB.
 	DuckDB int64
 }
 
@@ -48,9 +49,15 @@ func MemoryFor(limit int64) Memory {
 	m := Memory{Limit: limit, GoLimit: limit - memoryReserve}
 	m.Parallel = int(min(max(m.GoLimit/(48<<20), 1), 4))
 	m.CommitBytes = m.GoLimit / 4 / int64(m.Parallel)
-	m.DuckDB = m.GoLimit / 2
+	m.DuckDB = max(m.GoLimit/2, minDuckDB)
 	return m
 }
+
+// minDuckDB is the least memory_limit DuckDB gets: compacting a day of
+// Team Pro samples (sandbox medium) fails with 104 MiB ("could not allocate
+// block", the window that picks each key's current version does not
+// spill enough) and works with 256 MB, the limit before memory_limit.
+const minDuckDB = 256 << 20
 
 // Memory is the run's memory settings: from memory_limit, else GOMEMLIMIT
 // (read by LoadConfig), else DefaultMemoryLimit.
