@@ -27,12 +27,19 @@ type Config struct {
 	// Views is what the DuckDB database holds: "tables" (default), the
 	// lake's current state as DuckDB tables, or "files", views reading
 	// the Parquet files.
-	Views   string   `yaml:"views"`
-	S3      S3Config `yaml:"s3"`
-	Sources Sources  `yaml:"sources"`
+	Views string `yaml:"views"`
+	// MemoryLimit is the peak resident memory a run aims to stay within
+	// (e.g. 512MiB, a pod's limit); Go's soft limit, the commit size, the
+	// streams at once and DuckDB's memory_limit derive from it (Memory).
+	// Default: GOMEMLIMIT if set, else DefaultMemoryLimit.
+	MemoryLimit string   `yaml:"memory_limit"`
+	S3          S3Config `yaml:"s3"`
+	Sources     Sources  `yaml:"sources"`
 	// Dir is the folder of the config file; relative paths are resolved
 	// against it.
 	Dir string `yaml:"-"`
+
+	memory int64 // the budget in bytes; 0: DefaultMemoryLimit
 }
 
 // S3Config configures an s3:// output.
@@ -158,7 +165,19 @@ func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	cfg.Dir = filepath.Dir(abs)
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// Without memory_limit, the budget is Go's own limit, as a pod sets
+	// it (GOMEMLIMIT, which the runtime has checked).
+	if g := getenv("GOMEMLIMIT"); cfg.memory == 0 && g != "" && g != "off" {
+		n, err := ParseBytes(g)
+		if err != nil {
+			return nil, &ConfigError{Key: "GOMEMLIMIT", Msg: err.Error()}
+		}
+		cfg.memory = n
+	}
+	return cfg, nil
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -268,6 +287,9 @@ func (c *Config) Validate() error {
 	case string(views.Tables), string(views.Files):
 	default:
 		return &ConfigError{Key: "views", Msg: fmt.Sprintf("%q: want tables or files", c.Views)}
+	}
+	if err := c.validateMemory(); err != nil {
+		return err
 	}
 	for _, name := range c.sourceNames() {
 		if err := c.Sources[name].Validate(); err != nil {

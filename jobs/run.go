@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -84,7 +86,8 @@ type RunOptions struct {
 	// client-side rate limits on a fake clock); zero values are the
 	// configured limits and the real clock.
 	connector.Run
-	// LockTTL and CommitBytes override defaults (tests).
+	// LockTTL and CommitBytes override defaults (tests; CommitBytes is
+	// otherwise the config's Memory).
 	LockTTL     time.Duration
 	CommitBytes int64
 	// CompactGrace overrides how long files a compaction replaced stay
@@ -146,8 +149,9 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	}
 	host, _ := os.Hostname()
 	prog := newProgress(env)
+	mem := cfg.Memory()
 	k := &compactor{st: st, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.compactWork()}
+		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.compactWork(), duckdb: mem.DuckDB}
 	var compacted *CompactReport
 	runner := &pipeline.Runner{
 		Log:    log,
@@ -157,15 +161,20 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		NewSink: func(source, stream string) pipeline.Sink {
 			return load.NewSink(st, reg, env.mem(), source, stream, runID)
 		},
-		CommitBytes: o.CommitBytes,
+		CommitBytes: cmp.Or(o.CommitBytes, mem.CommitBytes),
+		Parallel:    mem.Parallel,
 		Progress:    prog.committed,
 		Recover:     recoverOutput(st, reg, log),
 		After: func(ctx context.Context) (err error) {
+			// The streams' heap is garbage now: give it back to the
+			// system before DuckDB takes its share of the budget.
+			debug.FreeOSMemory()
 			compacted, err = k.run(ctx, names)
 			return err
 		},
 	}
-	log.Info("run starting", "command", o.Command, "sources", names, "output", st.URL())
+	log.Info("run starting", "command", o.Command, "sources", names, "output", st.URL(),
+		"memory_limit", mem.Limit, "commit_bytes", mem.CommitBytes, "parallel", mem.Parallel)
 	results, runErr := runner.Run(ctx, sources)
 	prog.done()
 	var locked *pipeline.LockedError
@@ -197,6 +206,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	}
 	runErr = classify(runErr, names)
 	var viewsErr error
+	debug.FreeOSMemory()
 	sum.Views, viewsErr = buildViews(context.WithoutCancel(ctx), cfg, st, reg, k.unchanged, "")
 	if b := sum.Views; viewsErr == nil && (b.Full || b.Copied) && b.Mode == views.Tables {
 		log.Info("views database not updated in place", "rebuilt", b.Full, "reason", b.Reason, "files", b.Files, "seconds", b.Seconds)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/klauspost/compress/zstd"
 
@@ -46,6 +47,7 @@ type Sink struct {
 	runID  string
 
 	recs      map[tablePart][]arrow.RecordBatch
+	merged    map[tablePart]int // recs[k][merged[k]:] are small records not merged yet
 	raw       []pipeline.Raw
 	rejects   []pipeline.Reject
 	snapshots []string // completed snapshot tables
@@ -80,7 +82,8 @@ type markerFile struct {
 
 // NewSink returns the sink of one stream.
 func NewSink(st store.Store, reg *schemas.Registry, mem memory.Allocator, source, stream, runID string) *Sink {
-	return &Sink{store: st, reg: reg, mem: mem, source: source, stream: stream, runID: runID, recs: map[tablePart][]arrow.RecordBatch{}}
+	return &Sink{store: st, reg: reg, mem: mem, source: source, stream: stream, runID: runID,
+		recs: map[tablePart][]arrow.RecordBatch{}, merged: map[tablePart]int{}}
 }
 
 // Add buffers a batch; the sink owns its records from now on, and
@@ -100,6 +103,12 @@ func (s *Sink) Add(_ context.Context, b *pipeline.Batch) error {
 		k := tablePart{r.Table, r.Partition}
 		s.recs[k] = append(s.recs[k], r.Record)
 		s.bytes += recordSize(r.Record)
+		if err := s.merge(k); err != nil {
+			for _, r := range b.Records[i+1:] {
+				r.Record.Release()
+			}
+			return err
+		}
 	}
 	for _, r := range b.Raw {
 		s.raw = append(s.raw, r)
@@ -127,6 +136,71 @@ func (s *Sink) Redo(seq int, keep []store.Object) {
 	for _, o := range keep {
 		s.keep = append(s.keep, markerFile{Key: o.Key, Bytes: o.Size})
 	}
+}
+
+// Small records (a page of an API's list) are merged into one once mergeCount
+// of them are buffered in a row: each record costs far more than its
+// values (its schema, its arrays, buffers rounded up), and a stream of
+// 20-row pages held 600 MB of Go heap to buffer 64 MB by recordSize.
+const (
+	mergeCount = 64
+	mergeRows  = 16 << 10 // a record this long is not small
+)
+
+// merge merges the trailing small records of k once there are mergeCount
+// of them. Their rows keep their order.
+func (s *Sink) merge(k tablePart) error {
+	recs, from := s.recs[k], s.merged[k]
+	if last := recs[len(recs)-1]; last.NumRows() >= mergeRows {
+		s.merged[k] = len(recs)
+		return nil
+	}
+	if len(recs)-from < mergeCount {
+		return nil
+	}
+	m, err := concatRecords(s.mem, recs[from:])
+	if err != nil {
+		return fmt.Errorf("sink: merging records of %s/%s: %w", s.source, k.table, err)
+	}
+	for _, r := range recs[from:] {
+		s.bytes -= recordSize(r)
+		r.Release()
+	}
+	clear(recs[from:])
+	s.recs[k] = append(recs[:from], m)
+	s.bytes += recordSize(m)
+	s.merged[k] = len(s.recs[k])
+	return nil
+}
+
+// concatRecords returns one record with the rows of recs (all of one
+// schema), in order.
+func concatRecords(mem memory.Allocator, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	schema := recs[0].Schema()
+	cols := make([]arrow.Array, schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	var rows int64
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
+	parts := make([]arrow.Array, len(recs))
+	for i := range cols {
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		c, err := array.Concatenate(parts, mem)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = c
+	}
+	return array.NewRecordBatch(schema, cols, rows), nil
 }
 
 // Buffered is the size of what is waiting to be committed.
@@ -241,7 +315,11 @@ func (s *Sink) writeRaw(ctx context.Context, key string) (int64, error) {
 		return 0, err
 	}
 	cw := &countingWriter{w: w}
-	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedDefault),
+		// One encoder with small buffers: a commit's raw responses are a
+		// few MB, and the default (an encoder per core, 16 MB of history
+		// each) is what every stream would hold while it commits.
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		w.Abort()
 		return 0, err
@@ -268,6 +346,7 @@ func (s *Sink) reset() {
 		}
 	}
 	clear(s.recs)
+	clear(s.merged)
 	s.raw, s.rejects, s.snapshots, s.bytes = nil, nil, nil, 0
 }
 

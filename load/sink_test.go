@@ -1,12 +1,17 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
@@ -32,5 +37,62 @@ func TestSinkAddReleasesRecordsOnError(t *testing.T) {
 	defer sink.Close()
 	if err := sink.Add(context.Background(), &pipeline.Batch{Records: []pipeline.Records{record(), undeclared, record()}}); err == nil {
 		t.Fatal("Add took a record of an undeclared table")
+	}
+}
+
+// Small records are merged as they are buffered (a page of 20 rows costs far
+// more than its values as a record of its own); the file holds every row,
+// in the order added, and no Arrow memory is left behind.
+func TestSinkMergesSmallRecords(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	reg := schemas.All()
+	tab, _ := reg.Lookup("plyomat", "athletes")
+	st := newStore(t)
+	sink := NewSink(st, reg, mem, "plyomat", "athletes", "run")
+	defer sink.Close()
+	const n = 3*mergeCount + 5
+	var want []string
+	for i := range n {
+		dec := transform.NewJSON(mem, reg, tab)
+		for j := range 1 + i%3 {
+			id := fmt.Sprintf("a%03d-%d", i, j)
+			want = append(want, id)
+			dec.Add(json.RawMessage(fmt.Sprintf(`{"id":%q,"first_name":"Ann"}`, id)), transform.Lineage{ExtractedAt: time.Now()}, nil)
+		}
+		recs, _ := dec.Flush()
+		if err := sink.Add(ctx, &pipeline.Batch{Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(sink.recs[tablePart{table: "athletes"}]); got != n-3*mergeCount+3 {
+		t.Errorf("%d records buffered, want %d (3 merged, %d not yet)", got, n-3*mergeCount+3, n-3*mergeCount)
+	}
+	if _, err := sink.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := st.List(ctx, "plyomat/athletes/")
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("files %v, %v; want one", objs, err)
+	}
+	b, _, err := st.Get(ctx, objs[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := pqarrow.ReadTable(ctx, bytes.NewReader(b), nil, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	var got []string
+	for _, c := range tbl.Column(tbl.Schema().FieldIndices("id")[0]).Data().Chunks() {
+		s := c.(*array.String)
+		for i := range s.Len() {
+			got = append(got, s.Value(i))
+		}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("ids in the file (-want +got):\n%s", d)
 	}
 }

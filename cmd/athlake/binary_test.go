@@ -19,7 +19,8 @@ import (
 
 // TestMain doubles as the athlake binary: with ATHLAKE_TEST_AS_BINARY set,
 // the test binary runs main itself (its signal handling and os.Exit
-// included) on the arguments after "--".
+// included) on the arguments after "--". With ATHLAKE_TEST_AS_SANDBOX set
+// to a scale, it is BenchmarkPeakRSS's sandbox.
 func TestMain(m *testing.M) {
 	if os.Getenv("ATHLAKE_TEST_AS_BINARY") != "" {
 		for i, a := range os.Args {
@@ -28,8 +29,18 @@ func TestMain(m *testing.M) {
 				break
 			}
 		}
+		if p := os.Getenv("ATHLAKE_TEST_HEAP_PROFILE"); p != "" {
+			go profilePeakHeap(p)
+		}
 		main()
 		return // main exits
+	}
+	if scale := os.Getenv("ATHLAKE_TEST_AS_SANDBOX"); scale != "" {
+		if err := serveSandbox(scale); err != nil {
+			fmt.Fprintln(os.Stderr, "sandbox:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

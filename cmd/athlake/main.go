@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -124,13 +125,19 @@ func (c *command) parse() error {
 	return nil
 }
 
-// loadConfig loads the config that --config (flagValue) names or implies.
+// loadConfig loads the config that --config (flagValue) names or implies,
+// and sets Go's soft memory limit from its memory budget.
 func (c *command) loadConfig(flagValue string) (*jobs.Config, error) {
 	p, err := jobs.FindConfig(flagValue, c.getenv)
 	if err != nil {
 		return nil, err
 	}
-	return jobs.LoadConfig(p, c.getenv)
+	cfg, err := jobs.LoadConfig(p, c.getenv)
+	if err != nil {
+		return nil, err
+	}
+	debug.SetMemoryLimit(cfg.Memory().GoLimit)
+	return cfg, nil
 }
 
 // parseWithConfig parses the flags and loads the config.
@@ -288,7 +295,7 @@ func runSchemas(ctx context.Context, c *command) error {
 	// schemas do not know; without one, just the dictionary.
 	db := ""
 	if p, err := jobs.FindConfig(*cfgFlag, c.getenv); err == nil {
-		cfg, err := jobs.LoadConfig(p, c.getenv)
+		cfg, err := c.loadConfig(p)
 		if err != nil {
 			return err
 		}

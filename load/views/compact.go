@@ -34,6 +34,9 @@ type CompactInput struct {
 	// is called for the child files without a Path of the partitions
 	// rewritten, only (an S3 lake fetches no more than it rewrites).
 	Stage func(ctx context.Context, key string) (string, error)
+	// MemoryLimit is DuckDB's memory_limit in bytes (0:
+	// DefaultMemoryLimit); beyond it DuckDB spills to disk.
+	MemoryLimit int64
 }
 
 // CompactOutput is a file CompactFamily wrote.
@@ -70,7 +73,7 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 	}
 	// A compaction runs inside a sync: it spills to disk rather than grow
 	// with the table.
-	if err := exec("SET memory_limit = '256MB'; SET preserve_insertion_order = false; SET temp_directory = " + literal(filepath.ToSlash(filepath.Join(in.OutDir, "spill")))); err != nil {
+	if err := exec(memorySetting(in.MemoryLimit) + "; SET preserve_insertion_order = false; SET temp_directory = " + literal(filepath.ToSlash(filepath.Join(in.OutDir, "spill")))); err != nil {
 		return nil, nil, err
 	}
 	if err := exec("CREATE TEMP TABLE files (path VARCHAR, part VARCHAR, delta BOOLEAN)"); err != nil {

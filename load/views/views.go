@@ -54,6 +54,24 @@ type Options struct {
 	// Anew, if set, says why the database is built from every file
 	// instead of being updated (files rewritten in place by a rebuild).
 	Anew string
+	// MemoryLimit is DuckDB's memory_limit for a build in tables mode,
+	// in bytes (0: DefaultMemoryLimit); beyond it DuckDB spills to disk.
+	MemoryLimit int64
+}
+
+// DefaultMemoryLimit is DuckDB's memory_limit when none is given.
+const DefaultMemoryLimit = 256 << 20
+
+// memorySetting is the SET statement of a memory limit in bytes (0:
+// DefaultMemoryLimit).
+func memorySetting(n int64) string {
+	if n <= 0 {
+		n = DefaultMemoryLimit
+	}
+	// DuckDB's allocator keeps what a task freed for the next one, up to
+	// allocator_flush_threshold (128 MB by default) on top of the limit:
+	// flushing at a tenth of the limit keeps the resident set near it.
+	return fmt.Sprintf("SET memory_limit = '%dKiB'; SET allocator_flush_threshold = '%dKiB'", n>>10, n/10>>10)
 }
 
 // Mode is what the views database holds.

@@ -1,0 +1,108 @@
+package jobs
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// DefaultMemoryLimit is the memory budget of a run when neither
+// memory_limit nor GOMEMLIMIT sets one.
+const DefaultMemoryLimit = 256 << 20
+
+// minMemoryLimit is the smallest budget accepted: below it the program
+// itself (its code, DuckDB's, the runtime) leaves nothing to work with.
+const minMemoryLimit = 96 << 20
+
+// memoryReserve is what a budget keeps for what no setting bounds: the
+// program's code and data pages (athlake with DuckDB linked in), thread
+// stacks, C allocations outside DuckDB's buffer manager.
+const memoryReserve = 48 << 20
+
+// Memory is what a run may use, all derived from one budget: the peak
+// resident memory it aims to stay within (memory_limit, a pod's limit).
+type Memory struct {
+	// Limit is the budget, in bytes.
+	Limit int64
+	// GoLimit is Go's soft memory limit (debug.SetMemoryLimit): the
+	// budget less the reserve. The collector works harder near it instead
+	// of letting the heap grow to twice what is live.
+	GoLimit int64
+	// Parallel is how many streams run at once.
+	Parallel int
+	// CommitBytes is how much a stream buffers before it commits. A
+	// stream's buffer is held twice while its Parquet files are written,
+	// and the collector needs room beside what is live: the streams
+	// running at once together buffer a quarter of GoLimit.
+	CommitBytes int64
+	// DuckDB is DuckDB's memory_limit for the views build and compactions,
+	// which run after the streams: half of GoLimit (DuckDB's memory is not
+	// Go's, and Go's heap is freed to the system before they start), but
+	// never under minDuckDB.
+	DuckDB int64
+}
+
+// MemoryFor derives a run's settings from a budget in bytes.
+func MemoryFor(limit int64) Memory {
+	limit = max(limit, minMemoryLimit)
+	m := Memory{Limit: limit, GoLimit: limit - memoryReserve}
+	m.Parallel = int(min(max(m.GoLimit/(48<<20), 1), 4))
+	m.CommitBytes = m.GoLimit / 4 / int64(m.Parallel)
+	m.DuckDB = max(m.GoLimit/2, minDuckDB)
+	return m
+}
+
+// minDuckDB is the least memory_limit DuckDB gets: compacting a day of
+// Team Pro samples (sandbox medium) fails with 104 MiB ("could not allocate
+// block", the window that picks each key's current version does not
+// spill enough) and works with 256 MB, the limit before memory_limit.
+const minDuckDB = 256 << 20
+
+// Memory is the run's memory settings: from memory_limit, else GOMEMLIMIT
+// (read by LoadConfig), else DefaultMemoryLimit.
+func (c *Config) Memory() Memory {
+	if c.memory > 0 {
+		return MemoryFor(c.memory)
+	}
+	return MemoryFor(DefaultMemoryLimit)
+}
+
+// ParseBytes reads a size: a number of bytes, optionally with a unit, in
+// the spellings of GOMEMLIMIT (KiB, MiB, GiB, TiB), Kubernetes (Ki, Mi, Gi,
+// Ti; K, M, G, T) and DuckDB (KB, MB, GB, TB, powers of 1000). Units are not
+// case-sensitive; a space may come before them.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	}
+	mult, ok := map[string]float64{
+		"": 1, "b": 1,
+		"kib": 1 << 10, "ki": 1 << 10, "mib": 1 << 20, "mi": 1 << 20, "gib": 1 << 30, "gi": 1 << 30, "tib": 1 << 40, "ti": 1 << 40,
+		"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+	}[unit]
+	v, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || num == "" || v < 0 || v*mult >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q: want a size such as 512MiB, 1Gi or 2GB", s)
+	}
+	return int64(v * mult), nil
+}
+
+// validateMemory reads memory_limit.
+func (c *Config) validateMemory() error {
+	if c.MemoryLimit == "" {
+		return nil
+	}
+	n, err := ParseBytes(c.MemoryLimit)
+	if err != nil {
+		return &ConfigError{Key: "memory_limit", Msg: err.Error()}
+	}
+	if n < minMemoryLimit {
+		return &ConfigError{Key: "memory_limit", Msg: fmt.Sprintf("%q: at least %dMiB", c.MemoryLimit, minMemoryLimit>>20)}
+	}
+	c.memory = n
+	return nil
+}

@@ -1,0 +1,90 @@
+package jobs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{
+		"268435456": 256 << 20, "256MiB": 256 << 20, "256 MiB": 256 << 20, "256Mi": 256 << 20, "1GiB": 1 << 30,
+		"1gi": 1 << 30, "1.5GiB": 3 << 29, "512MB": 512e6, "2G": 2e9, "100KiB": 100 << 10, "4096B": 4096,
+	} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1MiB", "12 parsecs", "1e3", "0x10", "99999999999TiB"} {
+		if got, err := ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+// memory_limit sets the budget; without it GOMEMLIMIT does, else the
+// default; a malformed or too small one is an error naming the key.
+func TestMemoryLimitConfig(t *testing.T) {
+	dir := t.TempDir()
+	load := func(line string, env map[string]string) (*Config, error) {
+		p := filepath.Join(dir, "athlake.yaml")
+		if err := os.WriteFile(p, []byte("output: lake\n"+line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(p, func(k string) string { return env[k] })
+	}
+	for _, c := range []struct {
+		line string
+		env  map[string]string
+		want int64
+	}{
+		{"", nil, DefaultMemoryLimit},
+		{"memory_limit: 512MiB\n", nil, 512 << 20},
+		{"memory_limit: 1Gi\n", map[string]string{"GOMEMLIMIT": "300MiB"}, 1 << 30},
+		{"", map[string]string{"GOMEMLIMIT": "300MiB"}, 300 << 20},
+		{"", map[string]string{"GOMEMLIMIT": "off"}, DefaultMemoryLimit},
+		{"", map[string]string{"GOMEMLIMIT": "1MiB"}, minMemoryLimit}, // the runtime's own limit, raised to the least that works
+	} {
+		cfg, err := load(c.line, c.env)
+		if err != nil {
+			t.Errorf("%q %v: %v", c.line, c.env, err)
+			continue
+		}
+		if got := cfg.Memory().Limit; got != c.want {
+			t.Errorf("%q %v: budget %d, want %d", c.line, c.env, got, c.want)
+		}
+	}
+	for _, line := range []string{"memory_limit: lots\n", "memory_limit: 10MiB\n", "memory_limit: -1GiB\n"} {
+		_, err := load(line, nil)
+		if ce, ok := err.(*ConfigError); !ok || ce.Key != "memory_limit" {
+			t.Errorf("%q: error %v, want a ConfigError naming memory_limit", line, err)
+		}
+		if ExitCode(err) != ExitUsage {
+			t.Errorf("%q: exit code %d, want %d", line, ExitCode(err), ExitUsage)
+		}
+	}
+}
+
+// The settings derived from a budget: Go's limit below it, what streams
+// buffer a quarter of Go's limit, DuckDB half of it (at least 256MiB); fewer
+// streams at once on a small budget.
+func TestMemoryFor(t *testing.T) {
+	for _, c := range []struct {
+		limit int64
+		want  Memory
+	}{
+		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, DuckDB: 256 << 20}},
+		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, DuckDB: 488 << 20}},
+		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, DuckDB: 256 << 20}},
+		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, DuckDB: 256 << 20}},
+	} {
+		if d := cmp.Diff(c.want, MemoryFor(c.limit)); d != "" {
+			t.Errorf("MemoryFor(%d) (-want +got):\n%s", c.limit, d)
+		}
+	}
+	if m := MemoryFor(256 << 20); int64(m.Parallel)*m.CommitBytes > m.GoLimit/4 || m.GoLimit >= m.Limit {
+		t.Errorf("%+v: the parts exceed the budget", m)
+	}
+}
