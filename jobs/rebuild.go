@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -155,8 +156,9 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 			if err := b.run(ctx); err != nil {
 				return err
 			}
+			debug.FreeOSMemory() // before DuckDB takes its share
 			k := &compactor{st: to, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-				o: CompactOptions{Auto: true}, work: cfg.compactWork()}
+				o: CompactOptions{Auto: true}, work: cfg.compactWork(), duckdb: cfg.Memory().DuckDB}
 			b.rep.Compacted, err = k.run(ctx, names)
 			return err
 		},

@@ -32,7 +32,7 @@ import (
 
 // rssCommands are the commands BenchmarkPeakRSS runs, in this order, on
 // one fresh lake per source and scale; another command is one more entry.
-var rssCommands = [][]string{{"backfill"}, {"sync"}}
+var rssCommands = [][]string{{"backfill"}, {"sync"}, {"rebuild"}}
 
 // rssSources and rssScales are what BenchmarkPeakRSS covers; pick with
 // -bench, e.g. -bench 'PeakRSS/teampro/medium'.
