@@ -47,6 +47,8 @@ type RebuildOptions struct {
 // RebuildReport is what a rebuild did.
 type RebuildReport struct {
 	RunID     string           `json:"run_id"`
+	Command   string           `json:"command"` // "rebuild", as in the syncs' summaries
+	Status    string           `json:"status"`
 	Lake      string           `json:"lake"`
 	Commits   int              `json:"commits_rebuilt"`
 	Responses int              `json:"responses_decoded"`
@@ -56,12 +58,12 @@ type RebuildReport struct {
 	Files     int              `json:"files"`
 	Bytes     int64            `json:"bytes_written"`
 	// Uncompacted counts the compactions undone in place: the files they
-	// replaced are rewritten, and the next sync compacts them again.
+	// replaced are rewritten, and compacted again at the end.
 	Uncompacted int `json:"compactions_undone"`
-	// Compacted is the compaction at the end, as a sync\'s.
+	// Compacted is the compaction at the end, as a sync's.
 	Compacted *CompactReport `json:"compacted,omitempty"`
 	Resumed   bool           `json:"resumed"`
-	Seconds   float64        `json:"seconds"`
+	Seconds   float64        `json:"duration_seconds"`
 	Views     *ViewsBuild    `json:"views,omitempty"`
 }
 
@@ -143,7 +145,7 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	b := &rebuilder{
 		from: from, to: to, reg: reg, mem: env.mem(), replays: replays, family: family, since: o.Since,
 		inPlace: o.To == "", whole: len(o.Tables) == 0 && o.Since.IsZero(), params: fmt.Sprintf("since=%s tables=%s", o.Since.UTC().Format(time.RFC3339), strings.Join(slices.Sorted(maps.Keys(family)), ",")),
-		rep: &RebuildReport{RunID: runID, Lake: to.URL(), Rows: map[string]int64{}, Anomalies: []string{}},
+		rep: &RebuildReport{RunID: runID, Command: "rebuild", Status: "ok", Lake: to.URL(), Rows: map[string]int64{}, Anomalies: []string{}},
 	}
 	host, _ := os.Hostname()
 	runner := &pipeline.Runner{
@@ -182,6 +184,12 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 		}
 	}
 	rep.Seconds = env.now().Sub(start).Seconds()
+	// Beside the syncs' summaries.
+	if b, err := json.MarshalIndent(rep, "", "  "); err == nil {
+		if err := to.Put(ctx, path.Join(load.RunsDir, runID+".json"), append(b, '\n')); err != nil {
+			return rep, fmt.Errorf("writing the rebuild's summary: %w", err)
+		}
+	}
 	fmt.Fprintf(env.Stdout, "rebuilt %d commits of %s from %d raw responses into %s in %.1fs: %d files, %d rejects",
 		rep.Commits, strings.Join(names, ", "), rep.Responses, to.URL(), rep.Seconds, rep.Files, rep.Rejects)
 	if rep.Resumed {

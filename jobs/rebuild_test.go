@@ -53,6 +53,10 @@ func testRebuild(t *testing.T, source string) {
 	if rep.Commits == 0 || rep.Responses == 0 || len(rep.Rows) == 0 {
 		t.Errorf("rebuild --to report = %+v", rep)
 	}
+	// Its summary sits beside the syncs' in the new lake.
+	if _, err := os.Stat(filepath.Join(to, "_runs", rep.RunID+".json")); err != nil {
+		t.Errorf("no run summary: %v", err)
+	}
 	assertSameViews(t, want, dumpViewsExcept(t, filepath.Join(to, "athlake.duckdb")))
 	// The rebuilt lake is a lake: it can be rebuilt in turn, and its
 	// sync goes on where the old lake's would: nothing new.
