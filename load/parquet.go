@@ -2,18 +2,13 @@
 // raw responses and rejects beside them, stream state and the run lock.
 package load
 
-import (
-	"fmt"
-	"io"
+import "github.com/athlake/athlake/load/internal/pqwriter"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/athlake/athlake/load/internal/pqwriter"
-)
-
-// RowGroupRows is the target row group length. pqarrow starts a row group
-// on every Write, so records are appended with WriteBuffered and cut here.
+// RowGroupRows is the row group length: the sink writes a table
+// partition's file a whole row group at a time (pqwriter.Writer: zstd, the
+// encodings of pqwriter's properties, timestamps as TIMESTAMP(MICROS) with
+// isAdjustedToUTC set exactly for zoned columns, each row group's columns
+// encoded in parallel).
 const RowGroupRows = pqwriter.RowGroupRows
 
 // The writer is arrow-go's pqarrow rather than parquet-go, chosen by
@@ -32,14 +27,3 @@ const RowGroupRows = pqwriter.RowGroupRows
 // of a sync (decoding pages dominates), so pqarrow's exact types and
 // simplicity win. The adapter stays tested in writerbench should the writer
 // ever dominate a profile.
-
-// writeParquet writes records (all of one schema) to w as one Parquet file
-// with pqwriter.Write: zstd, real row groups, the encodings of
-// pqwriter's properties, timestamps as TIMESTAMP(MICROS) with isAdjustedToUTC set
-// exactly for zoned columns, each row group's columns encoded in parallel.
-func writeParquet(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) error {
-	if err := pqwriter.Write(w, mem, schema, recs); err != nil {
-		return fmt.Errorf("parquet write: %w", err)
-	}
-	return nil
-}

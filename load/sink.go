@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/athlake/athlake/load/internal/pqwriter"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
@@ -48,6 +49,10 @@ type Sink struct {
 
 	recs      map[tablePart][]arrow.RecordBatch
 	merged    map[tablePart]int // recs[k][merged[k]:] are small records not merged yet
+	rows      map[tablePart]int64
+	files     map[tablePart]*tableFile // begun: a row group or more written
+	streamed  int64                    // the size of the records written to files begun
+	failed    error                    // a write under way failed: nothing more commits
 	raw       []pipeline.Raw
 	rejects   []pipeline.Reject
 	snapshots []string // completed snapshot tables
@@ -83,12 +88,26 @@ type markerFile struct {
 // NewSink returns the sink of one stream.
 func NewSink(st store.Store, reg *schemas.Registry, mem memory.Allocator, source, stream, runID string) *Sink {
 	return &Sink{store: st, reg: reg, mem: mem, source: source, stream: stream, runID: runID,
-		recs: map[tablePart][]arrow.RecordBatch{}, merged: map[tablePart]int{}}
+		recs: map[tablePart][]arrow.RecordBatch{}, merged: map[tablePart]int{}, rows: map[tablePart]int64{},
+		files: map[tablePart]*tableFile{}}
 }
 
-// Add buffers a batch; the sink owns its records from now on, and
-// releases those it does not keep when it fails.
-func (s *Sink) Add(_ context.Context, b *pipeline.Batch) error {
+// tableFile is a table partition's file in the commit under way. It is
+// begun once a whole row group of the partition is buffered: a big table
+// (10 Hz samples) is written a row group at a time, so a commit holds at
+// most a row group of each partition in memory, whatever its size.
+type tableFile struct {
+	key  string
+	w    store.Writer
+	cw   *countingWriter
+	pw   *pqwriter.Writer
+	rows int64 // written so far
+}
+
+// Add buffers a batch, writing the whole row groups a table partition
+// holds; the sink owns its records from now on, and releases those it does
+// not keep when it fails.
+func (s *Sink) Add(ctx context.Context, b *pipeline.Batch) error {
 	for i, r := range b.Records {
 		if _, ok := s.reg.Lookup(s.source, r.Table); !ok {
 			for _, r := range b.Records[i:] {
@@ -102,8 +121,15 @@ func (s *Sink) Add(_ context.Context, b *pipeline.Batch) error {
 		}
 		k := tablePart{r.Table, r.Partition}
 		s.recs[k] = append(s.recs[k], r.Record)
+		s.rows[k] += r.Record.NumRows()
 		s.bytes += recordSize(r.Record)
-		if err := s.merge(k); err != nil {
+		err := s.merge(k)
+		if err == nil && s.rows[k] >= RowGroupRows {
+			if err = s.writeRowGroups(ctx, k); err != nil {
+				s.failed = err
+			}
+		}
+		if err != nil {
 			for _, r := range b.Records[i+1:] {
 				r.Record.Release()
 			}
@@ -203,14 +229,93 @@ func concatRecords(mem memory.Allocator, recs []arrow.RecordBatch) (arrow.Record
 	return array.NewRecordBatch(schema, cols, rows), nil
 }
 
-// Buffered is the size of what is waiting to be committed.
-func (s *Sink) Buffered() int64 { return s.bytes }
+// writeRowGroups writes the whole row groups buffered for k to its file,
+// begun now if need be, and keeps the rows after the last whole one.
+func (s *Sink) writeRowGroups(ctx context.Context, k tablePart) error {
+	f, err := s.file(ctx, k)
+	if err != nil {
+		return err
+	}
+	n := s.rows[k] / RowGroupRows * RowGroupRows
+	var head, tail []arrow.RecordBatch
+	var seen int64
+	for _, r := range s.recs[k] {
+		s.bytes -= recordSize(r)
+		switch rows := r.NumRows(); {
+		case seen >= n:
+			tail = append(tail, r)
+		case seen+rows <= n:
+			head = append(head, r)
+		default:
+			cut := n - seen
+			head, tail = append(head, r.NewSlice(0, cut)), append(tail, r.NewSlice(cut, rows))
+			r.Release()
+		}
+		seen += r.NumRows()
+	}
+	err = f.pw.Write(head)
+	for _, r := range head {
+		s.streamed += recordSize(r)
+		r.Release()
+	}
+	for _, r := range tail {
+		s.bytes += recordSize(r)
+	}
+	s.recs[k], s.merged[k] = tail, len(tail)
+	s.rows[k] -= n
+	f.rows += n
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.key, err)
+	}
+	return nil
+}
+
+// file is k's file in the commit under way, begun if it is not yet.
+func (s *Sink) file(ctx context.Context, k tablePart) (*tableFile, error) {
+	if f := s.files[k]; f != nil {
+		return f, nil
+	}
+	t, _ := s.reg.Lookup(s.source, k.table)
+	f := &tableFile{key: path.Join(s.source, k.table, t.Partition.Dir(k.part), commitName(s.runID, s.stream, s.nextSeq())+parquetExt)}
+	var err error
+	if f.w, err = s.store.Create(ctx, f.key); err != nil {
+		return nil, err
+	}
+	f.cw = &countingWriter{w: f.w}
+	if f.pw, err = pqwriter.NewWriter(f.cw, s.mem, t.ArrowSchema()); err != nil {
+		f.w.Abort()
+		return nil, fmt.Errorf("%s: parquet writer: %w", f.key, err)
+	}
+	s.files[k] = f
+	return f, nil
+}
+
+// nextSeq is the sequence number of the commit under way.
+func (s *Sink) nextSeq() int {
+	if s.redo > 0 {
+		return s.redo
+	}
+	return s.seq + 1
+}
+
+// Buffered is the size of what is waiting to be committed, written to
+// files begun or not.
+func (s *Sink) Buffered() int64 { return s.bytes + s.streamed }
 
 // Commit writes everything buffered: raw responses first, then one Parquet
-// file per table and partition, then rejects. A failure leaves the buffer
-// intact so the caller may retry with the same file names.
-func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
-	st := pipeline.CommitStats{Rows: map[string]int64{}}
+// file per table and partition, then rejects, then the marker. Once a
+// write failed (here or in Add), Commit fails: the files of the commit
+// under way are incomplete, and no marker may admit them.
+func (s *Sink) Commit(ctx context.Context) (st pipeline.CommitStats, err error) {
+	st = pipeline.CommitStats{Rows: map[string]int64{}}
+	if s.failed != nil {
+		return st, s.failed
+	}
+	defer func() {
+		if err != nil {
+			s.failed = err
+		}
+	}()
 	// A completed snapshot without rows is an empty file: the newest
 	// snapshot of the table, it empties the view.
 	for _, table := range s.snapshots {
@@ -221,12 +326,8 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 	if len(s.recs) == 0 && len(s.raw) == 0 && len(s.rejects) == 0 && len(s.keep) == 0 {
 		return st, nil
 	}
-	// The sequence moves on only after a successful commit: a retried
-	// commit overwrites the same names instead of duplicating.
-	seq := s.seq + 1
-	if s.redo > 0 {
-		seq = s.redo
-	}
+	// The sequence moves on only after a successful commit.
+	seq := s.nextSeq()
 	name := commitName(s.runID, s.stream, seq)
 	m := marker{RunID: s.runID, Source: s.source, Stream: s.stream, Seq: seq, Rows: st.Rows, Files: slices.Clone(s.keep)}
 	added := func(key string, n int64) {
@@ -249,16 +350,16 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 		}
 		return strings.Compare(a.part, b.part)
 	}) {
-		t, _ := s.reg.Lookup(s.source, k.table)
-		key := path.Join(s.source, k.table, t.Partition.Dir(k.part), name+parquetExt)
-		n, err := s.writeTable(ctx, key, t, s.recs[k])
+		f, err := s.file(ctx, k)
 		if err != nil {
-			return st, fmt.Errorf("%s: %w", key, err)
+			return st, err
 		}
-		for _, r := range s.recs[k] {
-			st.Rows[k.table] += r.NumRows()
+		if err := s.finish(f, s.recs[k]); err != nil {
+			return st, fmt.Errorf("%s: %w", f.key, err)
 		}
-		added(key, n)
+		delete(s.files, k)
+		st.Rows[k.table] += f.rows + s.rows[k]
+		added(f.key, f.cw.n)
 	}
 	byTable := map[string][]pipeline.Reject{}
 	for _, r := range s.rejects {
@@ -296,17 +397,15 @@ func (s *Sink) Commit(ctx context.Context) (pipeline.CommitStats, error) {
 	return st, nil
 }
 
-func (s *Sink) writeTable(ctx context.Context, key string, t *schemas.Table, recs []arrow.RecordBatch) (int64, error) {
-	w, err := s.store.Create(ctx, key)
-	if err != nil {
-		return 0, err
+// finish writes the last rows of a file and makes it appear.
+func (s *Sink) finish(f *tableFile, recs []arrow.RecordBatch) error {
+	if err := f.pw.Write(recs); err != nil {
+		return err
 	}
-	cw := &countingWriter{w: w}
-	if err := writeParquet(cw, s.mem, t.ArrowSchema(), recs); err != nil {
-		w.Abort()
-		return 0, err
+	if err := f.pw.Close(); err != nil {
+		return err
 	}
-	return cw.n, w.Commit()
+	return f.w.Commit()
 }
 
 func (s *Sink) writeRaw(ctx context.Context, key string) (int64, error) {
@@ -347,7 +446,12 @@ func (s *Sink) reset() {
 	}
 	clear(s.recs)
 	clear(s.merged)
-	s.raw, s.rejects, s.snapshots, s.bytes = nil, nil, nil, 0
+	clear(s.rows)
+	for _, f := range s.files {
+		f.w.Abort()
+	}
+	clear(s.files)
+	s.raw, s.rejects, s.snapshots, s.bytes, s.streamed = nil, nil, nil, 0, 0
 }
 
 // Close drops whatever was not committed.

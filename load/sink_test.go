@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -98,3 +101,106 @@ func TestSinkMergesSmallRecords(t *testing.T) {
 		t.Errorf("ids in the file (-want +got):\n%s", d)
 	}
 }
+
+// A big table partition is written a row group at a time as it is added:
+// the sink holds less than a row group of it, the file holds every row in
+// order in whole row groups, and no Arrow memory is left behind. A write
+// that fails on the way fails the commit: no marker admits the file.
+func TestSinkStreamsRowGroups(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	reg := schemas.All()
+	tab, _ := reg.Lookup("plyomat", "athletes")
+	batch := func(from, n int) *pipeline.Batch {
+		dec := transform.NewJSON(mem, reg, tab)
+		for i := from; i < from+n; i++ {
+			dec.Add(json.RawMessage(fmt.Sprintf(`{"id":"a%07d"}`, i)), transform.Lineage{ExtractedAt: time.Now()}, nil)
+		}
+		recs, _ := dec.Flush()
+		return &pipeline.Batch{Records: recs}
+	}
+	const step, total = 30000, 2*RowGroupRows + 1000
+	st := newStore(t)
+	sink := NewSink(st, reg, mem, "plyomat", "athletes", "20261206T120000.000Z-abcdef")
+	defer sink.Close()
+	for i := 0; i < total; i += step {
+		if err := sink.Add(ctx, batch(i, min(step, total-i))); err != nil {
+			t.Fatal(err)
+		}
+		if held := sink.rows[tablePart{table: "athletes"}]; held >= RowGroupRows {
+			t.Fatalf("%d rows held after adding %d", held, i+step)
+		}
+	}
+	if len(sink.files) != 1 {
+		t.Fatalf("files begun before the commit: %d, want 1", len(sink.files))
+	}
+	cs, err := sink.Commit(ctx)
+	if err != nil || cs.Rows["athletes"] != total {
+		t.Fatalf("commit: %+v, %v", cs, err)
+	}
+	b, _, err := st.Get(ctx, cs.Keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []int64
+	for g := range rd.MetaData().NumRowGroups() {
+		groups = append(groups, rd.MetaData().RowGroup(g).NumRows())
+	}
+	rd.Close()
+	if d := cmp.Diff([]int64{RowGroupRows, RowGroupRows, 1000}, groups); d != "" {
+		t.Errorf("row groups (-want +got):\n%s", d)
+	}
+	tbl, err := pqarrow.ReadTable(ctx, bytes.NewReader(b), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	i := 0
+	for _, c := range tbl.Column(tbl.Schema().FieldIndices("id")[0]).Data().Chunks() {
+		s := c.(*array.String)
+		for j := range s.Len() {
+			if want := fmt.Sprintf("a%07d", i); s.Value(j) != want {
+				t.Fatalf("row %d: %s, want %s", i, s.Value(j), want)
+			}
+			i++
+		}
+	}
+
+	// A store that fails once the first row group is under way.
+	failing := &failingStore{Store: newStore(t)}
+	sink = NewSink(failing, reg, mem, "plyomat", "athletes", "20261206T120000.000Z-abcdef")
+	defer sink.Close()
+	var addErr error
+	for i := 0; i < total && addErr == nil; i += step {
+		addErr = sink.Add(ctx, batch(i, min(step, total-i)))
+	}
+	if addErr == nil {
+		t.Fatal("Add did not fail with the store")
+	}
+	if _, err := sink.Commit(ctx); err == nil {
+		t.Fatal("a commit after a failed write succeeded")
+	}
+	if objs, _ := failing.List(ctx, CommitsDir+"/"); len(objs) != 0 {
+		t.Errorf("markers written: %v", objs)
+	}
+}
+
+// failingStore fails every write to an object begun with Create.
+type failingStore struct{ store.Store }
+
+func (f *failingStore) Create(ctx context.Context, key string) (store.Writer, error) {
+	w, err := f.Store.Create(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return failingWriter{w}, nil
+}
+
+type failingWriter struct{ store.Writer }
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("injected: disk full") }

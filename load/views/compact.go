@@ -156,8 +156,11 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 			for _, cc := range slices.Sorted(maps.Keys(ct.Parent.Keys)) {
 				on = append(on, "c."+ident(cc)+" = p."+ident(ct.Parent.Keys[cc]))
 			}
-			q := fmt.Sprintf("SELECT %s FROM %s AS c SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON %s QUALIFY row_number() OVER (PARTITION BY %s ORDER BY c.%s DESC) = 1 ORDER BY %s",
-				cols, scan, literal(part), strings.Join(on, " AND "), identList(ct.Key, "c."), ident(schemas.ColRunID), identList(ct.Key, ""))
+			// The children of the current version, chosen by that
+			// version alone, as the views choose them: a response's
+			// children have distinct keys, so no window over every row.
+			q := fmt.Sprintf("SELECT %s FROM %s AS c SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON %s ORDER BY %s",
+				cols, scan, literal(part), strings.Join(on, " AND "), identList(ct.Key, ""))
 			if err := out(ct, part, q); err != nil {
 				return nil, nil, err
 			}

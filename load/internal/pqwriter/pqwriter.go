@@ -79,19 +79,42 @@ func New(w io.Writer, mem memory.Allocator, schema *arrow.Schema) (*pqarrow.File
 // Write writes recs (all of schema) to w as one Parquet file, the file
 // New's WriteBuffered and Close would write (the same row groups, pages and
 // footer), but with the columns of each row group encoded and compressed in
-// parallel, on up to GOMAXPROCS goroutines. Schemas with nested columns go
-// through New.
+// parallel, on up to GOMAXPROCS goroutines.
 func Write(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) error {
+	pw, err := NewWriter(w, mem, schema)
+	if err != nil {
+		return err
+	}
+	if err := pw.Write(recs); err != nil {
+		pw.Close()
+		return err
+	}
+	return pw.Close()
+}
+
+// Writer writes one Parquet file a few row groups at a time: the file
+// Write writes when each Write but the last gets whole row groups
+// (RowGroupRows rows each). Schemas with nested columns go through New.
+type Writer struct {
+	fw       *file.Writer
+	serial   *pqarrow.FileWriter // nested schemas
+	schema   *arrow.Schema
+	arrProps pqarrow.ArrowWriterProperties
+}
+
+// NewWriter starts a Parquet file of schema on w.
+func NewWriter(w io.Writer, mem memory.Allocator, schema *arrow.Schema) (*Writer, error) {
 	for _, f := range schema.Fields() {
 		if _, nested := f.Type.(arrow.NestedType); nested {
-			return writeSerial(w, mem, schema, recs)
+			fw, err := New(w, mem, schema)
+			return &Writer{serial: fw, schema: schema}, err
 		}
 	}
 	props := properties(mem, schema)
 	arrProps := arrowProperties(mem)
 	pqSchema, err := pqarrow.ToParquet(schema, props, arrProps)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The footer's key-value metadata as pqarrow.NewFileWriter makes it:
 	// the schema's own, then the serialized Arrow schema (a flat schema
@@ -103,29 +126,36 @@ func Write(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow
 	meta.Append("ARROW:schema", base64.StdEncoding.EncodeToString(flight.SerializeSchema(schema, mem)))
 	fw, err := file.NewParquetWriterWithError(w, pqSchema.Root(), file.WithWriterProps(props), file.WithWriteMetadata(meta))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, g := range rowGroups(recs, RowGroupRows) {
-		if err := writeRowGroup(fw, schema, arrProps, g); err != nil {
-			fw.Close()
-			return err
-		}
-	}
-	return fw.Close()
+	return &Writer{fw: fw, schema: schema, arrProps: arrProps}, nil
 }
 
-func writeSerial(w io.Writer, mem memory.Allocator, schema *arrow.Schema, recs []arrow.RecordBatch) error {
-	fw, err := New(w, mem, schema)
-	if err != nil {
-		return err
+// Write writes recs as row groups of RowGroupRows rows, the last one
+// shorter if recs end short of one.
+func (w *Writer) Write(recs []arrow.RecordBatch) error {
+	if w.serial != nil {
+		for _, rec := range recs {
+			if err := w.serial.WriteBuffered(rec); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	for _, rec := range recs {
-		if err := fw.WriteBuffered(rec); err != nil {
-			fw.Close()
+	for _, g := range rowGroups(recs, RowGroupRows) {
+		if err := writeRowGroup(w.fw, w.schema, w.arrProps, g); err != nil {
 			return err
 		}
 	}
-	return fw.Close()
+	return nil
+}
+
+// Close writes the footer.
+func (w *Writer) Close() error {
+	if w.serial != nil {
+		return w.serial.Close()
+	}
+	return w.fw.Close()
 }
 
 // piece is a range of rows of one record.

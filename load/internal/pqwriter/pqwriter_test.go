@@ -68,8 +68,17 @@ func TestWriteAsPQArrow(t *testing.T) {
 			r.Release()
 		}
 	}()
-	var want, got bytes.Buffer
-	if err := writeSerial(&want, mem, schema, recs); err != nil {
+	var want, got, streamed bytes.Buffer
+	fw, err := New(&want, mem, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := fw.WriteBuffered(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := Write(&got, mem, schema, recs); err != nil {
@@ -77,6 +86,30 @@ func TestWriteAsPQArrow(t *testing.T) {
 	}
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Fatalf("Write wrote %d bytes, pqarrow %d, not the same", got.Len(), want.Len())
+	}
+	// A row group at a time, as a sink streams a big table: the same file.
+	sw, err := NewWriter(&streamed, mem, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rowGroups(recs, RowGroupRows) {
+		var part []arrow.RecordBatch
+		for _, p := range g {
+			part = append(part, p.rec.NewSlice(p.off, p.off+p.rows))
+		}
+		err := sw.Write(part)
+		for _, r := range part {
+			r.Release()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(streamed.Bytes(), want.Bytes()) {
+		t.Fatalf("a Writer fed a row group at a time wrote %d bytes, pqarrow %d, not the same", streamed.Len(), want.Len())
 	}
 	rd, err := file.NewParquetReader(bytes.NewReader(got.Bytes()))
 	if err != nil {

@@ -18,7 +18,7 @@
 // writer with:
 //
 //   - pqarrow-buffered-pages: arrow-go pqarrow, WriteBuffered per 500-row
-//     record (what load.writeParquet does);
+//     record (what load.Sink does);
 //   - pqarrow-concat-pages: pqarrow, the 500-row records concatenated into
 //     ~128Ki-row records first, then WriteBuffered;
 //   - pqarrow-write-1batch: pqarrow, Write of one 500,000-row record;

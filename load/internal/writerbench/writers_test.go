@@ -23,7 +23,7 @@ const rowGroupRows = pqwriter.RowGroupRows
 
 // writePQArrow writes recs with load's writer (pqwriter.New: zstd, row
 // groups of rowGroupRows, dictionary off for float columns, the Arrow schema
-// stored in the footer) as load.writeParquet does. buffered selects
+// stored in the footer) as load.Sink does. buffered selects
 // WriteBuffered (many small records accumulate into one row group) over
 // Write (each record starts at least one row group; a big record is cut at
 // rowGroupRows).
