@@ -204,7 +204,13 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 	// After a sync, its streams' buffers are garbage: hand their memory
 	// back before DuckDB takes its own, so that the two do not add up.
 	debug.FreeOSMemory()
-	parts, outs, err := views.CompactFamily(ctx, in)
+	var parts []string
+	var outs []views.CompactOutput
+	err = withDuckDBMemory(k.log, "compacting "+t.ViewName(), in.MemoryLimit, func(limit int64) (err error) {
+		in.MemoryLimit = limit
+		parts, outs, err = views.CompactFamily(ctx, in)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +365,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 		return rep, err
 	}
 	if !o.DryRun {
-		if _, err := buildViews(ctx, cfg, st, reg, nil, ""); err != nil && !errors.Is(err, views.ErrNoHTTPFS) {
+		if _, err := buildViews(ctx, cfg, st, reg, viewsRun{log: log}); err != nil && !errors.Is(err, views.ErrNoHTTPFS) {
 			return rep, fmt.Errorf("building views: %w", err)
 		}
 	}

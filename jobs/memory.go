@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -39,7 +40,8 @@ type Memory struct {
 	// DuckDB is DuckDB's memory_limit for the views build and compactions,
 	// which run after the streams: half of GoLimit (DuckDB's memory is not
 	// Go's, and Go's heap is freed to the system before they start), but
-	// never under minDuckDB.
+	// never under minDuckDB. A phase that runs out of it runs again with
+	// more (withDuckDBMemory).
 	DuckDB int64
 }
 
@@ -53,11 +55,29 @@ func MemoryFor(limit int64) Memory {
 	return m
 }
 
-// minDuckDB is the least memory_limit DuckDB gets: compacting a day of
-// Team Pro samples (sandbox medium) fails with 104 MiB ("could not allocate
-// block", the window that picks each key's current version does not
-// spill enough) and works with 256 MB, the limit before memory_limit.
-const minDuckDB = 256 << 20
+// minDuckDB is the least memory_limit DuckDB gets, for the smallest
+// budgets.
+const minDuckDB = 64 << 20
+
+// duckDBRetryLimit is the memory_limit a DuckDB phase (a compaction, the
+// views build) gets again when it ran out of the budget's share: at least
+// four times that share, and 512MiB. A sync that exceeds its budget for a
+// moment beats one that fails.
+func duckDBRetryLimit(limit int64) int64 { return max(4*limit, 512<<20) }
+
+// withDuckDBMemory runs a DuckDB phase with limit as DuckDB's
+// memory_limit, and once more with duckDBRetryLimit if DuckDB ran out of
+// it (with the budget's share, sandbox medium compacts a day of Team Pro
+// samples and builds its views).
+func withDuckDBMemory(log *slog.Logger, what string, limit int64, run func(limit int64) error) error {
+	err := run(limit)
+	if err == nil || !strings.Contains(err.Error(), "Out of Memory Error") {
+		return err
+	}
+	more := duckDBRetryLimit(max(limit, 1))
+	log.Warn("DuckDB ran out of its share of memory_limit; running again with more", "what", what, "duckdb_memory_limit", limit, "again_with", more, "err", err.Error())
+	return run(more)
+}
 
 // Memory is the run's memory settings: from memory_limit, else GOMEMLIMIT
 // (read by LoadConfig), else DefaultMemoryLimit.

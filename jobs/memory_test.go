@@ -1,8 +1,11 @@
 package jobs
 
 import (
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -75,10 +78,10 @@ func TestMemoryFor(t *testing.T) {
 		limit int64
 		want  Memory
 	}{
-		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, DuckDB: 256 << 20}},
+		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, DuckDB: 104 << 20}},
 		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, DuckDB: 488 << 20}},
-		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, DuckDB: 256 << 20}},
-		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, DuckDB: 256 << 20}},
+		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, DuckDB: 64 << 20}},
+		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, DuckDB: 64 << 20}},
 	} {
 		if d := cmp.Diff(c.want, MemoryFor(c.limit)); d != "" {
 			t.Errorf("MemoryFor(%d) (-want +got):\n%s", c.limit, d)
@@ -86,5 +89,27 @@ func TestMemoryFor(t *testing.T) {
 	}
 	if m := MemoryFor(256 << 20); int64(m.Parallel)*m.CommitBytes > m.GoLimit/4 || m.GoLimit >= m.Limit {
 		t.Errorf("%+v: the parts exceed the budget", m)
+	}
+}
+
+// A DuckDB phase that runs out of its share of the budget runs once more
+// with duckDBRetryLimit; any other error is returned as it is.
+func TestWithDuckDBMemory(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	var limits []int64
+	err := withDuckDBMemory(log, "test", 104<<20, func(limit int64) error {
+		limits = append(limits, limit)
+		if limit < 512<<20 {
+			return errors.New("compacting: Out of Memory Error: could not allocate block of size 256.0 KiB (104.0 MiB/104.0 MiB used)")
+		}
+		return nil
+	})
+	if err != nil || !slices.Equal(limits, []int64{104 << 20, 512 << 20}) {
+		t.Errorf("limits tried %v, err %v; want 104MiB then 512MiB, nil", limits, err)
+	}
+	limits = nil
+	other := errors.New("IO Error: no such file")
+	if err := withDuckDBMemory(log, "test", 104<<20, func(limit int64) error { limits = append(limits, limit); return other }); err != other || len(limits) != 1 {
+		t.Errorf("another error: tried %v, got %v", limits, err)
 	}
 }

@@ -179,7 +179,7 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 		anew = "files rewritten by a rebuild"
 	}
 	if !o.NoViews && !toCfg.IsS3() {
-		if rep.Views, err = buildViews(ctx, toCfg, to, reg, nil, anew); err != nil {
+		if rep.Views, err = buildViews(ctx, toCfg, to, reg, viewsRun{anew: anew, log: log}); err != nil {
 			return rep, fmt.Errorf("building views: %w", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,7 +117,7 @@ func (l *lake) viewsAnew() {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if _, err := buildViews(context.Background(), l.cfg, st, tables(), nil, "test"); err != nil {
+	if _, err := buildViews(context.Background(), l.cfg, st, tables(), viewsRun{anew: "test", log: slog.New(slog.DiscardHandler)}); err != nil {
 		l.t.Fatal(err)
 	}
 }

@@ -207,7 +207,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	runErr = classify(runErr, names)
 	var viewsErr error
 	debug.FreeOSMemory()
-	sum.Views, viewsErr = buildViews(context.WithoutCancel(ctx), cfg, st, reg, k.unchanged, "")
+	sum.Views, viewsErr = buildViews(context.WithoutCancel(ctx), cfg, st, reg, viewsRun{listed: k.unchanged, log: log})
 	if b := sum.Views; viewsErr == nil && (b.Full || b.Copied) && b.Mode == views.Tables {
 		log.Info("views database not updated in place", "rebuilt", b.Full, "reason", b.Reason, "files", b.Files, "seconds", b.Seconds)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func Views(ctx context.Context, env *Env, cfg *Config, o ViewsOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := buildViews(ctx, cfg, st, tables(), nil, "")
+	b, err := buildViews(ctx, cfg, st, tables(), viewsRun{log: env.Log})
 	if err != nil {
 		return err
 	}
@@ -65,10 +66,17 @@ type ViewsBuild struct {
 	s3      *views.S3 // how DuckDB reaches an s3:// lake's files (Files mode)
 }
 
+// viewsRun says how a views build runs.
+type viewsRun struct {
+	listed *load.Committed // the lake as listed already (nil: listed now)
+	anew   string          // why the database is built from every file instead of updated ("": it is updated)
+	log    *slog.Logger
+}
+
 // buildViews brings the views database up to date with the committed
-// files of the lake, as listed by c (nil: listed now); anew, if set, says
-// why it is built from every file instead.
-func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed, anew string) (*ViewsBuild, error) {
+// files of the lake.
+func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, r viewsRun) (*ViewsBuild, error) {
+	c := r.listed
 	start := time.Now()
 	var err error
 	if c == nil {
@@ -78,7 +86,7 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 	}
 	files := viewFiles(c, reg)
 	o := views.Options{
-		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg), Mode: views.Mode(cfg.Views), Anew: anew,
+		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg), Mode: views.Mode(cfg.Views), Anew: r.anew,
 		MemoryLimit: cfg.Memory().DuckDB,
 		Files: func(t *schemas.Table) ([]string, []string) {
 			if f := files[t.ID()]; f != nil {
@@ -100,10 +108,14 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 			o.Stage = func(ctx context.Context, key, dir string) (string, error) { return stage(ctx, st, key, dir) }
 		}
 	}
-	rep, err := views.Build(ctx, o)
-	if rep != nil {
-		b.Report = *rep
-	}
+	err = withDuckDBMemory(r.log, "views", o.MemoryLimit, func(limit int64) error {
+		o.MemoryLimit = limit
+		rep, err := views.Build(ctx, o)
+		if rep != nil {
+			b.Report = *rep
+		}
+		return err
+	})
 	b.Seconds = time.Since(start).Seconds()
 	return b, err
 }
