@@ -74,7 +74,7 @@ type compactor struct {
 	// committed (beside the views database, not a /tmp that may be
 	// memory); a killed compaction's are removed by the next.
 	work string
-	// duckdb is DuckDB's memory_limit (Memory.DuckDB).
+	// duckdb is DuckDB's memory_limit (Memory.Compaction).
 	duckdb int64
 	// unchanged is the lake as the last run listed it, when that run
 	// changed nothing (nil otherwise): the views build of the same sync
@@ -341,7 +341,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 	start := env.now().UTC()
 	runID := newRunID(start)
 	log := env.Log.With("run_id", runID)
-	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}, work: cfg.compactWork(), duckdb: cfg.Memory().DuckDB}
+	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}, work: cfg.compactWork(), duckdb: cfg.Memory().Compaction}
 	var rep *CompactReport
 	if o.DryRun {
 		rep, err = k.run(ctx, names)

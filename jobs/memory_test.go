@@ -78,10 +78,10 @@ func TestMemoryFor(t *testing.T) {
 		limit int64
 		want  Memory
 	}{
-		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, DuckDB: 104 << 20}},
-		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, DuckDB: 488 << 20}},
-		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, DuckDB: 64 << 20}},
-		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, DuckDB: 64 << 20}},
+		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, Compaction: 104 << 20, Views: 256 << 20}},
+		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, Compaction: 488 << 20, Views: 488 << 20}},
+		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, Compaction: 64 << 20, Views: 256 << 20}},
+		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, Compaction: 64 << 20, Views: 256 << 20}},
 	} {
 		if d := cmp.Diff(c.want, MemoryFor(c.limit)); d != "" {
 			t.Errorf("MemoryFor(%d) (-want +got):\n%s", c.limit, d)

@@ -160,7 +160,7 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 			}
 			debug.FreeOSMemory() // before DuckDB takes its share
 			k := &compactor{st: to, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-				o: CompactOptions{Auto: true}, work: cfg.compactWork(), duckdb: cfg.Memory().DuckDB}
+				o: CompactOptions{Auto: true}, work: cfg.compactWork(), duckdb: cfg.Memory().Compaction}
 			b.rep.Compacted, err = k.run(ctx, names)
 			return err
 		},

@@ -151,7 +151,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	prog := newProgress(env)
 	mem := cfg.Memory()
 	k := &compactor{st: st, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.compactWork(), duckdb: mem.DuckDB}
+		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.compactWork(), duckdb: mem.Compaction}
 	var compacted *CompactReport
 	runner := &pipeline.Runner{
 		Log:    log,
