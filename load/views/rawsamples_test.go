@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -228,6 +229,8 @@ func rawAthlake(out string) (rawResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
+	// As the command sets it from the config's budget.
+	debug.SetMemoryLimit(cfg.Memory().GoLimit)
 	env := &jobs.Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
 	start := time.Now()
 	rep, err := jobs.Rebuild(context.Background(), env, cfg, jobs.RebuildOptions{Sources: []string{"teampro"}, NoViews: true})
