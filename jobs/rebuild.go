@@ -462,57 +462,71 @@ func (b *rebuilder) plan(c *load.Committed, commits map[string]*commit) ([]*comm
 	}
 	var undo []string
 	if b.inPlace {
-		// A compaction that replaced a rewritten file is undone, and every
-		// commit it covered (through earlier compactions too) rewritten.
-		dropped := map[string]bool{}
-		for again := true; again; {
-			again = false
-			for _, cp := range c.Compactions {
-				if dropped[cp.Marker] || !slices.ContainsFunc(cp.Replaces, func(k string) bool {
-					cm, ok := load.CommitOf(k)
-					return ok && b.rebuilt(k) && (picked[cm.Name] || dropped[cm.Marker()])
-				}) {
-					continue
-				}
-				dropped[cp.Marker], again = true, true
-				for _, k := range cp.Replaces {
-					if cm, ok := load.CommitOf(k); ok && commits[cm.Name] != nil {
-						picked[cm.Name] = true
-					}
-				}
-			}
-		}
-		for i := len(c.Compactions) - 1; i >= 0; i-- {
-			if m := c.Compactions[i].Marker; dropped[m] {
-				undo = append(undo, m)
-			}
-		}
-		// The newest snapshot of a table is the one whose marker the store
-		// wrote last: once a commit holding a snapshot is rewritten, every
-		// later one of that table is rewritten after it.
-		for id := range b.family {
-			t := b.tableOf(id)
-			if t.Mode != schemas.Snapshot {
-				continue
-			}
-			first := ""
-			for name, x := range commits {
-				if picked[name] && slices.ContainsFunc(x.listed, func(k string) bool { return tableID(k) == id }) && (first == "" || name < first) {
-					first = name
-				}
-			}
-			for name, x := range commits {
-				if first != "" && name > first && slices.ContainsFunc(x.listed, func(k string) bool { return tableID(k) == id }) {
-					picked[name] = true
-				}
-			}
-		}
+		undo = b.undone(c, commits, picked)
+		b.keepSnapshotOrder(commits, picked)
 	}
 	var out []*commit
 	for _, name := range slices.Sorted(maps.Keys(picked)) {
 		out = append(out, commits[name])
 	}
 	return out, undo
+}
+
+// undone returns the compactions a rebuild in place undoes, newest first:
+// those that replaced a file rewritten. Every commit they covered (through
+// earlier compactions too) is picked to be rewritten.
+func (b *rebuilder) undone(c *load.Committed, commits map[string]*commit, picked map[string]bool) []string {
+	dropped := map[string]bool{}
+	for again := true; again; {
+		again = false
+		for _, cp := range c.Compactions {
+			if dropped[cp.Marker] || !slices.ContainsFunc(cp.Replaces, func(k string) bool {
+				cm, ok := load.CommitOf(k)
+				return ok && b.rebuilt(k) && (picked[cm.Name] || dropped[cm.Marker()])
+			}) {
+				continue
+			}
+			dropped[cp.Marker], again = true, true
+			for _, k := range cp.Replaces {
+				if cm, ok := load.CommitOf(k); ok && commits[cm.Name] != nil {
+					picked[cm.Name] = true
+				}
+			}
+		}
+	}
+	var undo []string
+	for i := len(c.Compactions) - 1; i >= 0; i-- {
+		if m := c.Compactions[i].Marker; dropped[m] {
+			undo = append(undo, m)
+		}
+	}
+	return undo
+}
+
+// keepSnapshotOrder picks, for each snapshot table rebuilt, every commit
+// of it after the first one picked: the newest snapshot is the one whose
+// marker the store wrote last, so the rewritten ones keep their order
+// only if all after them are rewritten after them.
+func (b *rebuilder) keepSnapshotOrder(commits map[string]*commit, picked map[string]bool) {
+	for id := range b.family {
+		if b.tableOf(id).Mode != schemas.Snapshot {
+			continue
+		}
+		holds := func(x *commit) bool {
+			return slices.ContainsFunc(x.listed, func(k string) bool { return tableID(k) == id })
+		}
+		first := ""
+		for name, x := range commits {
+			if picked[name] && holds(x) && (first == "" || name < first) {
+				first = name
+			}
+		}
+		for name, x := range commits {
+			if first != "" && name > first && holds(x) {
+				picked[name] = true
+			}
+		}
+	}
 }
 
 func (b *rebuilder) tableOf(id string) *schemas.Table {
