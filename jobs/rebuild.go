@@ -90,8 +90,10 @@ var rebuildKey = path.Join(load.StateDir, "rebuild.json")
 // In place, a commit whose files a compaction replaced is rewritten with
 // every commit that compaction covered, and the compaction is then undone,
 // so the views read the rewritten files; then it compacts as a sync does.
-// Killed at any moment, a rebuild leaves the views consistent, and the same
-// command resumes it.
+// Killed at any moment, the same command resumes it. In place, a commit
+// killed midway may show its rewritten files beside old ones until then
+// (the same rows and lineage; a file of another partition layout beside
+// the one it replaces).
 func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*RebuildReport, error) {
 	names, err := selectSources(cfg, o.Sources)
 	if err != nil {
@@ -306,6 +308,16 @@ func (b *rebuilder) run(ctx context.Context) error {
 		st = rebuildState{Params: b.params}
 	}
 	b.rep.Resumed = st.Last != ""
+	// A whole lake rebuilt elsewhere gets its sources' states as they are
+	// now, before its commits are listed: a sync of the old lake meanwhile
+	// moves them past commits this rebuild does not see.
+	var states []stateFile
+	var err error
+	if !b.inPlace && b.whole {
+		if states, err = b.states(ctx); err != nil {
+			return err
+		}
+	}
 	c, err := load.ListCommitted(ctx, b.from, b.reg)
 	if err != nil {
 		return err
@@ -314,7 +326,10 @@ func (b *rebuilder) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	todo, undo := b.plan(c, commits)
+	todo, undo, err := b.plan(c, commits)
+	if err != nil {
+		return err
+	}
 	todo = slices.DeleteFunc(todo, func(cm *commit) bool { return cm.Name <= st.Last })
 	// A commit is decoded while the one before it is written (its
 	// columns encoded in parallel): two commits in memory at most.
@@ -350,10 +365,8 @@ func (b *rebuilder) run(ctx context.Context) error {
 		}
 		b.rep.Uncompacted++
 	}
-	if !b.inPlace && b.whole {
-		if err := b.copyStates(ctx); err != nil {
-			return err
-		}
+	if err := b.putStates(ctx, states); err != nil {
+		return err
 	}
 	st.Done = true
 	if err := b.save(ctx, st); err != nil {
@@ -363,25 +376,60 @@ func (b *rebuilder) run(ctx context.Context) error {
 	return nil
 }
 
-// copyStates gives a whole lake rebuilt elsewhere the states of its
-// sources (streams, quotas), unless it has its own by now: a sync of the
-// new lake goes on where the old one's would have.
-func (b *rebuilder) copyStates(ctx context.Context) error {
+// stateFile is a state object of a source.
+type stateFile struct {
+	key  string
+	data []byte
+}
+
+// states reads the states of the sources rebuilt (streams, quotas), each
+// source's stream states last.
+func (b *rebuilder) states(ctx context.Context) ([]stateFile, error) {
 	objs, err := b.from.List(ctx, load.StateDir+"/")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out, streams []stateFile
+	for _, o := range objs {
+		base := path.Base(o.Key)
+		for source := range b.replays {
+			if !strings.HasPrefix(base, source+".") && !strings.HasPrefix(base, source+"-") {
+				continue
+			}
+			data, _, err := b.from.Get(ctx, o.Key)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", o.Key, err)
+			}
+			if base == source+".json" {
+				streams = append(streams, stateFile{o.Key, data})
+			} else {
+				out = append(out, stateFile{o.Key, data})
+			}
+		}
+	}
+	return append(out, streams...), nil
+}
+
+// putStates gives a whole lake rebuilt elsewhere the states read when it
+// started, unless it has states of its own by now: its first sync goes on
+// where the old lake's would have. A source's stream states go last, and
+// they say whether it has any: a copy cut short is made again.
+func (b *rebuilder) putStates(ctx context.Context, states []stateFile) error {
+	own := map[string]bool{}
 	for source := range b.replays {
-		if _, _, err := b.to.Get(ctx, path.Join(load.StateDir, source+".json")); !errors.Is(err, store.ErrNotFound) {
+		key := path.Join(load.StateDir, source+".json")
+		if _, _, err := b.to.Get(ctx, key); !errors.Is(err, store.ErrNotFound) {
+			own[key] = true
+		}
+	}
+	for _, f := range states {
+		source, _, _ := strings.Cut(strings.TrimPrefix(f.key, load.StateDir+"/"), ".")
+		source, _, _ = strings.Cut(source, "-")
+		if own[path.Join(load.StateDir, source+".json")] {
 			continue
 		}
-		for _, o := range objs {
-			base := path.Base(o.Key)
-			if strings.HasPrefix(base, source+".") || strings.HasPrefix(base, source+"-") {
-				if _, err := copyObject(ctx, b.from, b.to, o); err != nil {
-					return fmt.Errorf("copying %s: %w", o.Key, err)
-				}
-			}
+		if err := b.to.Put(ctx, f.key, f.data); err != nil {
+			return fmt.Errorf("writing %s: %w", f.key, err)
 		}
 	}
 	return nil
@@ -451,30 +499,49 @@ func (b *rebuilder) commits(ctx context.Context, c *load.Committed) (map[string]
 
 // plan picks the commits to rewrite, in name order, and (in place) the
 // compaction markers to delete afterwards, newest first.
-func (b *rebuilder) plan(c *load.Committed, commits map[string]*commit) ([]*commit, []string) {
+func (b *rebuilder) plan(c *load.Committed, commits map[string]*commit) ([]*commit, []string, error) {
 	picked := map[string]bool{}
 	for name, x := range commits {
 		if b.since.IsZero() || !runStart(x.RunID).Before(b.since.Truncate(time.Millisecond)) {
-			if x.raw != nil && b.whole || slices.ContainsFunc(x.listed, b.rebuilt) {
+			if x.raw != nil && b.whole || slices.ContainsFunc(x.listed, b.rebuilt) && b.decodable(x) {
 				picked[name] = true
 			}
 		}
 	}
 	var undo []string
 	if b.inPlace {
-		undo = b.undone(c, commits, picked)
-		b.keepSnapshotOrder(commits, picked)
+		// The two rules pick more commits for each other: until neither
+		// does.
+		for n := -1; n != len(picked); {
+			n = len(picked)
+			undo = b.undone(c, commits, picked)
+			b.keepSnapshotOrder(commits, picked)
+		}
+		for name := range picked {
+			if x := commits[name]; !b.decodable(x) {
+				return nil, nil, fmt.Errorf("commit %s holds files of the tables rebuilt but no raw responses to decode them from, and a compaction covers it with commits rebuilt: rebuild --to another lake instead", name)
+			}
+		}
 	}
 	var out []*commit
 	for _, name := range slices.Sorted(maps.Keys(picked)) {
 		out = append(out, commits[name])
 	}
-	return out, undo
+	return out, undo, nil
+}
+
+// decodable says whether a commit can be written again: from its raw
+// responses, or, without any, when all it holds of the tables rebuilt are
+// snapshots (a snapshot found empty).
+func (b *rebuilder) decodable(x *commit) bool {
+	return x.raw != nil || !slices.ContainsFunc(x.listed, func(k string) bool {
+		return b.rebuilt(k) && b.tableOf(tableID(k)).Mode != schemas.Snapshot
+	})
 }
 
 // undone returns the compactions a rebuild in place undoes, newest first:
-// those that replaced a file rewritten. Every commit they covered (through
-// earlier compactions too) is picked to be rewritten.
+// those that replaced a file rewritten, and those whose files an undone one
+// replaced. Every commit they covered is picked to be rewritten.
 func (b *rebuilder) undone(c *load.Committed, commits map[string]*commit, picked map[string]bool) []string {
 	dropped := map[string]bool{}
 	for again := true; again; {

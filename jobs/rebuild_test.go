@@ -15,6 +15,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
@@ -217,5 +218,40 @@ func TestRebuildOnS3(t *testing.T) {
 	}
 	if len(runs) != 1 || runs[0][0] != last.RunID {
 		t.Errorf("sets rebuilt --since the last sync come from runs %v, want %s alone", runs, last.RunID)
+	}
+}
+
+// A commit holding rows but no raw responses is never written again: a
+// rebuild elsewhere leaves it out, and one in place that would have to
+// rewrite it (a compaction covers it with a commit rebuilt) stops, saying
+// which, before it writes anything.
+func TestRebuildNeedsRawResponses(t *testing.T) {
+	reg := tables()
+	family, err := rebuildTables(reg, []string{"plyomat"}, []string{"plyomat_sets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const withRaw, without = "20261201T000000.000Z-aaaaaa-sets-0001", "20261202T000000.000Z-bbbbbb-sets-0001"
+	commits := map[string]*commit{}
+	for _, name := range []string{withRaw, without} {
+		cm, _ := load.CommitOfMarker("_commits/plyomat/" + name + ".json")
+		x := &commit{Commit: cm, seq: 1, listed: []string{"plyomat/sets/month=2026-12/" + name + ".parquet"}}
+		if name == withRaw {
+			x.raw = &store.Object{Key: "_raw/plyomat/sets/" + name + ".jsonl.zst"}
+		}
+		commits[name] = x
+	}
+	c := &load.Committed{Compactions: []load.Compaction{{
+		Marker:   "_commits/plyomat/20261203T000000.000Z-cccccc-compact-0001.json",
+		Replaces: []string{commits[withRaw].listed[0], commits[without].listed[0]},
+	}}}
+	b := &rebuilder{reg: reg, family: family, whole: false}
+	todo, _, err := b.plan(c, commits)
+	if err != nil || len(todo) != 1 || todo[0].Name != withRaw {
+		t.Errorf("elsewhere: plan %v, %v; want %s alone", todo, err, withRaw)
+	}
+	b.inPlace = true
+	if _, _, err := b.plan(c, commits); err == nil || !strings.Contains(err.Error(), without) {
+		t.Errorf("in place: %v; want an error naming %s", err, without)
 	}
 }

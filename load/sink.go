@@ -108,6 +108,12 @@ type tableFile struct {
 // holds; the sink owns its records from now on, and releases those it does
 // not keep when it fails.
 func (s *Sink) Add(ctx context.Context, b *pipeline.Batch) error {
+	if s.failed != nil {
+		for _, r := range b.Records {
+			r.Record.Release()
+		}
+		return s.failed
+	}
 	for i, r := range b.Records {
 		if _, ok := s.reg.Lookup(s.source, r.Table); !ok {
 			for _, r := range b.Records[i:] {
@@ -261,7 +267,9 @@ func (s *Sink) writeRowGroups(ctx context.Context, k tablePart) error {
 	for _, r := range tail {
 		s.bytes += recordSize(r)
 	}
-	s.recs[k], s.merged[k] = tail, len(tail)
+	// The tail is merged again with what comes (a slice of a record
+	// holds all its buffers).
+	s.recs[k], s.merged[k] = tail, 0
 	s.rows[k] -= n
 	f.rows += n
 	if err != nil {

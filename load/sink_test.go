@@ -83,21 +83,7 @@ func TestSinkMergesSmallRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Read back outside the checked allocator: arrow-go's delta decoder
-	// leaks 64 bytes a column chunk (the reader's, not the sink's).
-	tbl, err := pqarrow.ReadTable(ctx, bytes.NewReader(b), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tbl.Release()
-	var got []string
-	for _, c := range tbl.Column(tbl.Schema().FieldIndices("id")[0]).Data().Chunks() {
-		s := c.(*array.String)
-		for i := range s.Len() {
-			got = append(got, s.Value(i))
-		}
-	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, fileIDs(t, b)); d != "" {
 		t.Errorf("ids in the file (-want +got):\n%s", d)
 	}
 }
@@ -155,20 +141,14 @@ func TestSinkStreamsRowGroups(t *testing.T) {
 	if d := cmp.Diff([]int64{RowGroupRows, RowGroupRows, 1000}, groups); d != "" {
 		t.Errorf("row groups (-want +got):\n%s", d)
 	}
-	tbl, err := pqarrow.ReadTable(ctx, bytes.NewReader(b), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tbl.Release()
-	i := 0
-	for _, c := range tbl.Column(tbl.Schema().FieldIndices("id")[0]).Data().Chunks() {
-		s := c.(*array.String)
-		for j := range s.Len() {
-			if want := fmt.Sprintf("a%07d", i); s.Value(j) != want {
-				t.Fatalf("row %d: %s, want %s", i, s.Value(j), want)
-			}
-			i++
+	ids := fileIDs(t, b)
+	for i, id := range ids {
+		if want := fmt.Sprintf("a%07d", i); id != want {
+			t.Fatalf("row %d: %s, want %s", i, id, want)
 		}
+	}
+	if len(ids) != total {
+		t.Fatalf("%d rows in the file, want %d", len(ids), total)
 	}
 
 	// A store that fails once the first row group is under way.
@@ -204,3 +184,23 @@ func (f *failingStore) Create(ctx context.Context, key string) (store.Writer, er
 type failingWriter struct{ store.Writer }
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("injected: disk full") }
+
+// fileIDs reads the id column of a Parquet file, in order. It reads
+// outside any checked allocator: arrow-go's delta decoder leaks 64 bytes a
+// column chunk (the reader's, not the sink's).
+func fileIDs(t *testing.T, data []byte) []string {
+	t.Helper()
+	tbl, err := pqarrow.ReadTable(context.Background(), bytes.NewReader(data), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	var ids []string
+	for _, c := range tbl.Column(tbl.Schema().FieldIndices("id")[0]).Data().Chunks() {
+		s := c.(*array.String)
+		for i := range s.Len() {
+			ids = append(ids, s.Value(i))
+		}
+	}
+	return ids
+}
