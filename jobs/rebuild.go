@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -332,21 +333,30 @@ func (b *rebuilder) run(ctx context.Context) error {
 	}
 	todo = slices.DeleteFunc(todo, func(cm *commit) bool { return cm.Name <= st.Last })
 	// A commit is decoded while the one before it is written (its
-	// columns encoded in parallel): two commits in memory at most.
+	// columns encoded in parallel): two commits in memory at most. One
+	// decoded but never written (the write before it failed) is closed.
+	var mu sync.Mutex
+	unwritten := map[*decoded]bool{}
+	defer func() {
+		for d := range unwritten {
+			d.sink.Close()
+		}
+	}()
 	err = pipeline.Ordered(ctx, pipeline.OrderedOptions{Parallel: 1, Ahead: 1}, todo,
 		func(ctx context.Context, cm *commit, send func(*decoded) error) error {
 			d, err := b.decode(ctx, cm)
-			if err == nil {
-				if err = send(d); err != nil {
-					d.sink.Close()
-				}
-			}
 			if err != nil {
 				return fmt.Errorf("rebuilding %s: %w", cm.Name, err)
 			}
-			return nil
+			mu.Lock()
+			unwritten[d] = true
+			mu.Unlock()
+			return send(d)
 		},
 		func(cm *commit, d *decoded) error {
+			mu.Lock()
+			delete(unwritten, d)
+			mu.Unlock()
 			if err := b.commit(ctx, cm, d); err != nil {
 				return fmt.Errorf("rebuilding %s: %w", cm.Name, err)
 			}
