@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/athlake/athlake/load/views"
 )
 
 // DefaultMemoryLimit is the memory budget of a run when neither
@@ -81,7 +83,7 @@ func duckDBRetryLimit(limit int64) int64 { return max(4*limit, 512<<20) }
 // samples and builds its views).
 func withDuckDBMemory(log *slog.Logger, what string, limit int64, run func(limit int64) error) error {
 	err := run(limit)
-	if err == nil || !strings.Contains(err.Error(), "Out of Memory Error") {
+	if !views.OutOfMemory(err) {
 		return err
 	}
 	more := duckDBRetryLimit(max(limit, 1))

@@ -2,12 +2,14 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -100,7 +102,7 @@ func TestWithDuckDBMemory(t *testing.T) {
 	err := withDuckDBMemory(log, "test", 104<<20, func(limit int64) error {
 		limits = append(limits, limit)
 		if limit < 512<<20 {
-			return errors.New("compacting: Out of Memory Error: could not allocate block of size 256.0 KiB (104.0 MiB/104.0 MiB used)")
+			return fmt.Errorf("compacting: %w", &duckdb.Error{Type: duckdb.ErrorTypeOutOfMemory, Msg: "Out of Memory Error: could not allocate block of size 256.0 KiB (104.0 MiB/104.0 MiB used)"})
 		}
 		return nil
 	})
@@ -108,7 +110,8 @@ func TestWithDuckDBMemory(t *testing.T) {
 		t.Errorf("limits tried %v, err %v; want 104MiB then 512MiB, nil", limits, err)
 	}
 	limits = nil
-	other := errors.New("IO Error: no such file")
+	// Only DuckDB's own out-of-memory error, not one that says so.
+	other := errors.New("IO Error: no such file (not an Out of Memory Error)")
 	if err := withDuckDBMemory(log, "test", 104<<20, func(limit int64) error { limits = append(limits, limit); return other }); err != other || len(limits) != 1 {
 		t.Errorf("another error: tried %v, got %v", limits, err)
 	}

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+	duckdb "github.com/duckdb/duckdb-go/v2" // also registers the "duckdb" driver
 
 	"github.com/athlake/athlake/schemas"
 )
@@ -272,4 +272,11 @@ func Query(ctx context.Context, dbPath, query string, args ...any) ([]string, []
 		out = append(out, row)
 	}
 	return cols, out, rows.Err()
+}
+
+// OutOfMemory says whether err is DuckDB running out of its memory_limit
+// (what a build or a compaction given more may get through).
+func OutOfMemory(err error) bool {
+	var de *duckdb.Error
+	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfMemory
 }
