@@ -551,7 +551,8 @@ func (b *rebuilder) decodable(x *commit) bool {
 
 // undone returns the compactions a rebuild in place undoes, newest first:
 // those that replaced a file rewritten, and those whose files an undone one
-// replaced. Every commit they covered is picked to be rewritten.
+// replaced. Every commit of their tables is picked to be rewritten, even
+// one before --since.
 func (b *rebuilder) undone(c *load.Committed, commits map[string]*commit, picked map[string]bool) []string {
 	dropped := map[string]bool{}
 	for again := true; again; {
@@ -564,9 +565,16 @@ func (b *rebuilder) undone(c *load.Committed, commits map[string]*commit, picked
 				continue
 			}
 			dropped[cp.Marker], again = true, true
+			// What it holds may come from commits it does not name (an
+			// earlier compaction's file, deleted with its marker): every
+			// commit of its tables is written again.
+			tables := map[string]bool{}
 			for _, k := range cp.Replaces {
-				if cm, ok := load.CommitOf(k); ok && commits[cm.Name] != nil {
-					picked[cm.Name] = true
+				tables[tableID(k)] = true
+			}
+			for name, x := range commits {
+				if slices.ContainsFunc(x.listed, func(k string) bool { return tables[tableID(k)] }) {
+					picked[name] = true
 				}
 			}
 		}

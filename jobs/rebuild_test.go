@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
@@ -253,5 +254,45 @@ func TestRebuildNeedsRawResponses(t *testing.T) {
 	b.inPlace = true
 	if _, _, err := b.plan(c, commits); err == nil || !strings.Contains(err.Error(), without) {
 		t.Errorf("in place: %v; want an error naming %s", err, without)
+	}
+}
+
+// Undoing a compaction in place writes again every commit of its tables,
+// before --since too: what it holds may come from an earlier compaction's
+// file, deleted with its marker, that names none of them.
+func TestRebuildUndoesCompactionsWhole(t *testing.T) {
+	reg := tables()
+	family, err := rebuildTables(reg, []string{"plyomat"}, []string{"plyomat_sets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const old, recent = "20261201T000000.000Z-aaaaaa-sets-0001", "20261205T000000.000Z-bbbbbb-sets-0001"
+	commits := map[string]*commit{}
+	for _, name := range []string{old, recent} {
+		cm, _ := load.CommitOfMarker("_commits/plyomat/" + name + ".json")
+		commits[name] = &commit{Commit: cm, seq: 1, raw: &store.Object{Key: "_raw/plyomat/sets/" + name + ".jsonl.zst"},
+			listed: []string{"plyomat/sets/month=2026-12/" + name + ".parquet"}}
+	}
+	latest := "_commits/plyomat/20261206T000000.000Z-dddddd-compact-0001.json"
+	c := &load.Committed{Compactions: []load.Compaction{{
+		Marker: latest,
+		// The first compaction's file (its marker gone) and the recent commit.
+		Replaces: []string{"plyomat/sets/month=2026-12/20261203T000000.000Z-cccccc-compact-0001.parquet", commits[recent].listed[0]},
+	}}}
+	b := &rebuilder{reg: reg, family: family, since: time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC), inPlace: true}
+	todo, undo, err := b.plan(c, commits)
+	if !slices.Equal(undo, []string{latest}) {
+		t.Errorf("undo %v, want %s", undo, latest)
+	}
+	var names []string
+	for _, x := range todo {
+		names = append(names, x.Name)
+	}
+	if err != nil || !slices.Equal(names, []string{old, recent}) || !slices.Equal(undo, []string{latest}) {
+		t.Errorf("plan: %v, undo %v, %v; want both commits and the compaction undone", names, undo, err)
+	}
+	b.inPlace = false
+	if todo, _, _ := b.plan(c, commits); len(todo) != 1 || todo[0].Name != recent {
+		t.Errorf("elsewhere --since: %d commits, want the recent one alone", len(todo))
 	}
 }
