@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -133,7 +134,12 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	start := env.now().UTC()
 	runID := newRunID(start)
 	log := env.Log.With("run_id", runID)
-	replays := map[string]connector.Replay{}
+	// A commit's responses are decoded on as many goroutines as the
+	// budget runs streams (and there are cores), each with decoders of
+	// its own.
+	mem := cfg.Memory()
+	workers := min(mem.Parallel, runtime.GOMAXPROCS(0))
+	replays := map[string][]connector.Replay{}
 	for _, n := range names {
 		r, ok := cfg.Sources[n].(connector.Replayer)
 		if !ok {
@@ -141,12 +147,16 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 		}
 		cenv := sourceEnv(env, cfg, n, log)
 		cenv.Lake, cenv.Registry, cenv.RunID = from, reg, runID
-		if replays[n], err = r.Replay(cenv); err != nil {
-			return nil, sourceError(n, err)
+		for range workers {
+			rp, err := r.Replay(cenv)
+			if err != nil {
+				return nil, sourceError(n, err)
+			}
+			replays[n] = append(replays[n], rp)
 		}
 	}
 	b := &rebuilder{
-		from: from, to: to, reg: reg, mem: env.mem(), replays: replays, family: family, since: o.Since,
+		from: from, to: to, reg: reg, mem: env.mem(), replays: replays, buffer: mem.CommitBytes, family: family, since: o.Since,
 		inPlace: o.To == "", whole: len(o.Tables) == 0 && o.Since.IsZero(), params: fmt.Sprintf("since=%s tables=%s", o.Since.UTC().Format(time.RFC3339), strings.Join(slices.Sorted(maps.Keys(family)), ",")),
 		rep: &RebuildReport{RunID: runID, Command: "rebuild", Status: "ok", Lake: to.URL(), Rows: map[string]int64{}, Anomalies: []string{}},
 	}
@@ -272,8 +282,9 @@ type rebuilder struct {
 	from, to store.Store
 	reg      *schemas.Registry
 	mem      memory.Allocator
-	replays  map[string]connector.Replay
-	family   map[string]bool // table IDs rebuilt
+	replays  map[string][]connector.Replay // a source's, one a decoding goroutine
+	buffer   int64                         // what a commit's sink holds before it writes row groups
+	family   map[string]bool               // table IDs rebuilt
 	since    time.Time
 	inPlace  bool
 	whole    bool // every table of the sources, every run
@@ -663,18 +674,26 @@ func (b *rebuilder) decode(ctx context.Context, cm *commit) (*decoded, error) {
 		}
 	}
 	d.sink.Redo(cm.seq, keep)
+	d.sink.Buffer(b.buffer)
 	if cm.raw != nil {
-		replay := b.replays[cm.Source]
-		err := load.ReadRaw(ctx, b.from, cm.raw.Key, func(raw pipeline.Raw) error {
-			batch, err := replay.Decode(cm.Stream, cm.RunID, raw)
-			if err != nil {
-				return err
-			}
-			d.responses++
-			d.anomalies = append(d.anomalies, batch.Anomalies...)
-			b.keepRebuilt(cm.Source, batch)
-			return d.sink.Add(ctx, batch)
-		})
+		// The responses are decoded in parallel and added in order.
+		replays := b.replays[cm.Source]
+		err := pipeline.OrderedMap(ctx, len(replays),
+			func(ctx context.Context, emit func(pipeline.Raw) error) error {
+				return load.ReadRaw(ctx, b.from, cm.raw.Key, emit)
+			},
+			func(_ context.Context, w int, raw pipeline.Raw) (*pipeline.Batch, error) {
+				batch, err := replays[w].Decode(cm.Stream, cm.RunID, raw)
+				if err == nil {
+					b.keepRebuilt(cm.Source, batch)
+				}
+				return batch, err
+			},
+			func(batch *pipeline.Batch) error {
+				d.responses++
+				d.anomalies = append(d.anomalies, batch.Anomalies...)
+				return d.sink.Add(ctx, batch)
+			}, pipeline.ReleaseBatch)
 		if err != nil {
 			d.sink.Close()
 			return nil, err

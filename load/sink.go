@@ -56,9 +56,11 @@ type Sink struct {
 	raw       []pipeline.Raw
 	rejects   []pipeline.Reject
 	snapshots []string // completed snapshot tables
-	bytes     int64
+	bytes     int64    // the size of the records buffered
+	rawBytes  int64    // the size of the raw responses buffered
 	seq       int
 	redo      int          // the seq of the commit the next one rewrites (Redo)
+	limit     int64        // what the records buffered may reach before the largest partition is written (Buffer)
 	keep      []markerFile // files of that commit left as they are
 }
 
@@ -131,9 +133,15 @@ func (s *Sink) Add(ctx context.Context, b *pipeline.Batch) error {
 		s.bytes += recordSize(r.Record)
 		err := s.merge(k)
 		if err == nil && s.rows[k] >= RowGroupRows {
-			if err = s.writeRowGroups(ctx, k); err != nil {
-				s.failed = err
+			err = s.writeRowGroups(ctx, k, false)
+		}
+		for before := s.bytes; err == nil && s.limit > 0 && s.bytes > s.limit; before = s.bytes {
+			if err = s.writeRowGroups(ctx, s.largest(), true); s.bytes >= before {
+				break // nothing left to write
 			}
+		}
+		if err != nil {
+			s.failed = err
 		}
 		if err != nil {
 			for _, r := range b.Records[i+1:] {
@@ -144,7 +152,7 @@ func (s *Sink) Add(ctx context.Context, b *pipeline.Batch) error {
 	}
 	for _, r := range b.Raw {
 		s.raw = append(s.raw, r)
-		s.bytes += int64(len(r.Body))
+		s.rawBytes += int64(len(r.Body))
 	}
 	s.rejects = append(s.rejects, b.Rejects...)
 	for _, table := range b.Snapshots {
@@ -168,6 +176,28 @@ func (s *Sink) Redo(seq int, keep []store.Object) {
 	for _, o := range keep {
 		s.keep = append(s.keep, markerFile{Key: o.Key, Bytes: o.Size})
 	}
+}
+
+// Buffer bounds the records the sink holds in memory to about n bytes (0,
+// the default: a commit holds up to a row group of each partition): past
+// n, the partition that holds the most is written, as a row group however
+// short. A rebuild's commits are as long as the ones they rewrite.
+func (s *Sink) Buffer(n int64) { s.limit = n }
+
+// largest is the partition whose buffered records are the largest.
+func (s *Sink) largest() tablePart {
+	var big tablePart
+	var most int64
+	for k, recs := range s.recs {
+		var n int64
+		for _, r := range recs {
+			n += recordSize(r)
+		}
+		if n > most || n == most && n > 0 && (k.table < big.table || k.table == big.table && k.part < big.part) {
+			big, most = k, n
+		}
+	}
+	return big
 }
 
 // Small records (a page of an API's list) are merged into one once mergeCount
@@ -236,13 +266,17 @@ func concatRecords(mem memory.Allocator, recs []arrow.RecordBatch) (arrow.Record
 }
 
 // writeRowGroups writes the whole row groups buffered for k to its file,
-// begun now if need be, and keeps the rows after the last whole one.
-func (s *Sink) writeRowGroups(ctx context.Context, k tablePart) error {
+// begun now if need be, and keeps the rows after the last whole one; with
+// all, the rows after it too, as a shorter row group.
+func (s *Sink) writeRowGroups(ctx context.Context, k tablePart, all bool) error {
 	f, err := s.file(ctx, k)
 	if err != nil {
 		return err
 	}
 	n := s.rows[k] / RowGroupRows * RowGroupRows
+	if all {
+		n = s.rows[k]
+	}
 	var head, tail []arrow.RecordBatch
 	var seen int64
 	for _, r := range s.recs[k] {
@@ -308,7 +342,7 @@ func (s *Sink) nextSeq() int {
 
 // Buffered is the size of what is waiting to be committed, written to
 // files begun or not.
-func (s *Sink) Buffered() int64 { return s.bytes + s.streamed }
+func (s *Sink) Buffered() int64 { return s.bytes + s.rawBytes + s.streamed }
 
 // Commit writes everything buffered: raw responses first, then one Parquet
 // file per table and partition, then rejects, then the marker. Once a
@@ -459,7 +493,7 @@ func (s *Sink) reset() {
 		f.w.Abort()
 	}
 	clear(s.files)
-	s.raw, s.rejects, s.snapshots, s.bytes, s.streamed = nil, nil, nil, 0, 0
+	s.raw, s.rejects, s.snapshots, s.bytes, s.rawBytes, s.streamed = nil, nil, nil, 0, 0, 0
 }
 
 // Close drops whatever was not committed.

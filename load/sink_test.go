@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +204,71 @@ func fileIDs(t *testing.T, data []byte) []string {
 		}
 	}
 	return ids
+}
+
+// TestSinkBuffer: with Buffer(n), a sink never holds much more than n
+// bytes of records: past it, the partition that holds the most is
+// written, in a short row group, and the commit still holds every row of
+// every partition, in order.
+func TestSinkBuffer(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	reg := schemas.All()
+	tab, _ := reg.Lookup("plyomat", "sessions")
+	// month 0 gets three rows for every one of month 1.
+	batch := func(from, n int) *pipeline.Batch {
+		dec := transform.NewJSON(mem, reg, tab)
+		for i := from; i < from+n; i++ {
+			month := 1 + i%4/3
+			dec.Add(json.RawMessage(fmt.Sprintf(`{"id":"s%07d","started_at":"2026-%02d-01T10:00:00Z"}`, i, month)), transform.Lineage{ExtractedAt: time.Now()}, nil)
+		}
+		recs, _ := dec.Flush()
+		return &pipeline.Batch{Records: recs}
+	}
+	const step, total, limit = 2000, 40000, 256 << 10
+	st := newStore(t)
+	sink := NewSink(st, reg, mem, "plyomat", "sessions", "20261206T120000.000Z-abcdef")
+	defer sink.Close()
+	sink.Buffer(limit)
+	for i := 0; i < total; i += step {
+		if err := sink.Add(ctx, batch(i, step)); err != nil {
+			t.Fatal(err)
+		}
+		if sink.bytes > limit {
+			t.Fatalf("%d bytes of records held after adding %d rows, over the limit %d", sink.bytes, i+step, limit)
+		}
+	}
+	if len(sink.files) != 2 {
+		t.Fatalf("files begun before the commit: %d, want both months'", len(sink.files))
+	}
+	cs, err := sink.Commit(ctx)
+	if err != nil || cs.Rows["sessions"] != total || len(cs.Keys) != 2 {
+		t.Fatalf("commit: %+v, %v", cs, err)
+	}
+	for _, key := range cs.Keys {
+		b, _, err := st.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd, err := file.NewParquetReader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups := rd.MetaData().NumRowGroups()
+		rd.Close()
+		if groups < 2 {
+			t.Errorf("%s: %d row groups, want the short ones the buffer wrote", key, groups)
+		}
+		// Every row of the month, in the order added.
+		var want []string
+		for i := range total {
+			if m := 1 + i%4/3; strings.Contains(key, fmt.Sprintf("month=2026-%02d", m)) {
+				want = append(want, fmt.Sprintf("s%07d", i))
+			}
+		}
+		if d := cmp.Diff(want, fileIDs(t, b)); d != "" {
+			t.Errorf("%s: ids (-want +got):\n%s", key, d)
+		}
+	}
 }

@@ -107,3 +107,98 @@ consume:
 	}
 	return nil
 }
+
+// OrderedMap applies work to each item feed emits, on up to parallel goroutines
+// at once, and hands the results to deliver on the calling goroutine, in
+// the order feed emitted the items. A worker is named by its number, below
+// parallel, so that each can keep state of its own (a decoder). At most
+// about 2×parallel items are emitted and not yet delivered, whatever their
+// size: feed waits for deliver.
+//
+// The first error, from feed, work or deliver, cancels the rest and is
+// returned; the results that were worked out but will not be delivered go
+// to drop (so that their memory is released).
+func OrderedMap[T, R any](ctx context.Context, parallel int,
+	feed func(ctx context.Context, emit func(T) error) error,
+	work func(ctx context.Context, worker int, item T) (R, error),
+	deliver func(R) error, drop func(R)) error {
+	parallel = max(parallel, 1)
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	type job struct {
+		item T
+		r    R
+		err  error
+		done chan struct{} // closed once r and err are set
+	}
+	order := make(chan *job, parallel) // in feed's order: what deliver waits for
+	todo := make(chan *job)            // what the workers take
+	g.Go(func() error {
+		defer close(order)
+		defer close(todo)
+		return feed(gctx, func(it T) error {
+			j := &job{item: it, done: make(chan struct{})}
+			for _, ch := range []chan *job{order, todo} {
+				select {
+				case ch <- j:
+				case <-gctx.Done():
+					return context.Cause(gctx)
+				}
+			}
+			return nil
+		})
+	})
+	for w := range parallel {
+		g.Go(func() error {
+			for j := range todo {
+				j.r, j.err = work(gctx, w, j.item)
+				close(j.done)
+				if j.err != nil {
+					return j.err
+				}
+			}
+			return nil
+		})
+	}
+	var deliverErr error
+	var left []*job // taken from order, not delivered
+	stopped := false
+	for j := range order {
+		if !stopped {
+			select {
+			case <-j.done:
+			case <-gctx.Done():
+				stopped = true
+			}
+		}
+		if stopped || j.err != nil { // g.Wait returns a worker's error
+			stopped = true
+			left = append(left, j)
+			continue
+		}
+		if deliverErr = deliver(j.r); deliverErr != nil {
+			stopped = true
+			cancel()
+		}
+	}
+	cancel()
+	workErr := g.Wait()
+	for _, j := range left {
+		select {
+		case <-j.done:
+			if j.err == nil {
+				drop(j.r)
+			}
+		default: // never taken by a worker
+		}
+	}
+	switch {
+	case deliverErr != nil:
+		return deliverErr
+	case workErr != nil:
+		return workErr
+	}
+	return context.Cause(parent)
+}

@@ -143,3 +143,141 @@ func TestOrderedCancelled(t *testing.T) {
 		t.Fatalf("no items: %v", err)
 	}
 }
+
+// streamItems is an OrderedMap's feed of 0..n-1, failing with err after fail
+// items when fail >= 0.
+func streamItems(n, fail int, err error) func(ctx context.Context, emit func(int) error) error {
+	return func(ctx context.Context, emit func(int) error) error {
+		for i := range n {
+			if i == fail {
+				return err
+			}
+			if err := emit(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func TestOrderedMapDeliversInOrderOnBoundedWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const parallel = 3
+		var inFlight, most atomic.Int32
+		var busy [parallel]atomic.Bool
+		var got []int
+		var emitted, delivered atomic.Int32
+		feed := func(ctx context.Context, emit func(int) error) error {
+			return streamItems(30, -1, nil)(ctx, func(i int) error {
+				if ahead := emitted.Add(1) - delivered.Load(); ahead > 2*parallel+2 {
+					t.Errorf("%d items emitted and not delivered", ahead)
+				}
+				return emit(i)
+			})
+		}
+		err := OrderedMap(context.Background(), parallel, feed,
+			func(ctx context.Context, w, i int) (int, error) {
+				if busy[w].Swap(true) {
+					t.Errorf("worker %d runs two items at once", w)
+				}
+				defer busy[w].Store(false)
+				n := inFlight.Add(1)
+				defer inFlight.Add(-1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(time.Duration(30-i) * time.Millisecond) // later items finish first
+				return i * i, nil
+			},
+			func(r int) error {
+				delivered.Add(1)
+				got = append(got, r)
+				return nil
+			}, func(int) { t.Error("dropped a result with no error") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int
+		for i := range 30 {
+			want = append(want, i*i)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("delivered %v\nwant %v", got, want)
+		}
+		if m := most.Load(); m != parallel {
+			t.Errorf("at most %d items worked at once, want %d", m, parallel)
+		}
+	})
+}
+
+func TestOrderedMapStopsAtTheFirstError(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name               string
+		feedFail, workFail int
+		deliverFail        int
+		wantErr            error
+	}{
+		{"feed", 5, -1, -1, boom},
+		{"work", -1, 5, -1, boom},
+		{"deliver", -1, -1, 5, boom},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var delivered, dropped, worked atomic.Int32
+				err := OrderedMap(context.Background(), 2, streamItems(20, tc.feedFail, boom),
+					func(ctx context.Context, _, i int) (int, error) {
+						time.Sleep(time.Duration(20-i) * time.Millisecond)
+						if i == tc.workFail {
+							return 0, boom
+						}
+						worked.Add(1)
+						return i, nil
+					},
+					func(i int) error {
+						delivered.Add(1)
+						if i == tc.deliverFail {
+							return boom
+						}
+						if tc.workFail >= 0 && i >= tc.workFail {
+							t.Errorf("item %d delivered after item %d failed", i, tc.workFail)
+						}
+						return nil
+					}, func(int) { dropped.Add(1) })
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				// Every result worked out is delivered or dropped, once.
+				if d, w := delivered.Load()+dropped.Load(), worked.Load(); d != w {
+					t.Errorf("%d delivered + %d dropped, %d worked out", delivered.Load(), dropped.Load(), w)
+				}
+				if n := delivered.Load(); n > 6 {
+					t.Errorf("%d delivered, want at most the 5 before the failure (6 for deliver's own)", n)
+				}
+			})
+		})
+	}
+}
+
+func TestOrderedMapCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var delivered int
+		err := OrderedMap(ctx, 2, streamItems(100, -1, nil),
+			func(ctx context.Context, _, i int) (int, error) {
+				time.Sleep(time.Millisecond)
+				return i, nil
+			},
+			func(i int) error {
+				if delivered++; delivered == 10 {
+					cancel()
+				}
+				return nil
+			}, func(int) {})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if delivered >= 100 {
+			t.Fatalf("delivered all %d items after the cancel", delivered)
+		}
+	})
+}

@@ -285,12 +285,17 @@ func (r *Runner) runStream(ctx context.Context, source string, st Stream, ss *so
 
 func releaseBatches(bs []*Batch) {
 	for _, b := range bs {
-		if b == nil {
-			continue
-		}
-		for _, r := range b.Records {
-			r.Record.Release()
-		}
+		ReleaseBatch(b)
+	}
+}
+
+// ReleaseBatch releases the records of a batch no one will add.
+func ReleaseBatch(b *Batch) {
+	if b == nil {
+		return
+	}
+	for _, r := range b.Records {
+		r.Record.Release()
 	}
 }
 
