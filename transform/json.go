@@ -36,12 +36,13 @@ type JSON struct {
 	// input, to its column; childIndex to its child table.
 	fieldIndex map[string]int
 	childIndex map[string]int
-	skip       map[string]bool // fields a dedicated decoder handles
-	elemCol    int             // column decoded from a scalar list element, or -1
-	posCol     int             // column filled with the element's index, or -1
-	zone       *time.Location  // the source's zone, for _utc columns without an offset column
-	raw        [][]byte        // per column: the raw value of the current record
-	childRaw   [][]byte        // per child: the raw list of the current record
+	skip       map[string]bool   // fields a dedicated decoder handles
+	skipped    map[string][]byte // their values in the record split last
+	elemCol    int               // column decoded from a scalar list element, or -1
+	posCol     int               // column filled with the element's index, or -1
+	zone       *time.Location    // the source's zone, for _utc columns without an offset column
+	raw        [][]byte          // per column: the raw value of the current record
+	childRaw   [][]byte          // per child: the raw list of the current record
 	children   []*child
 	parts      parts
 	rejects    []pipeline.Reject
@@ -63,7 +64,7 @@ type child struct {
 // NewJSON returns a decoder for table t; child tables declared in reg with t
 // as their parent are decoded from the parent's records.
 func NewJSON(mem memory.Allocator, reg *schemas.Registry, t *schemas.Table) *JSON {
-	d := &JSON{table: t, cols: t.AllColumns(), fieldIndex: map[string]int{}, childIndex: map[string]int{}, skip: map[string]bool{}, parts: newParts(mem, t)}
+	d := &JSON{table: t, cols: t.AllColumns(), fieldIndex: map[string]int{}, childIndex: map[string]int{}, skip: map[string]bool{}, skipped: map[string][]byte{}, parts: newParts(mem, t)}
 	d.scratch = make([]value, len(d.cols))
 	d.raw = make([][]byte, len(d.cols))
 	d.elemCol, d.posCol = -1, -1
@@ -143,6 +144,7 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 func (d *JSON) split(rec json.RawMessage) ([]member, error) {
 	clear(d.raw)
 	clear(d.childRaw)
+	clear(d.skipped)
 	if d.elemCol >= 0 && (len(rec) == 0 || rec[0] != '{') {
 		d.raw[d.elemCol] = rec // a list of scalars
 		return nil, nil
@@ -157,11 +159,25 @@ func (d *JSON) split(rec json.RawMessage) ([]member, error) {
 			d.childRaw[i] = val
 			return
 		}
-		if !d.skip[string(key)] {
-			extra = append(extra, member{key, val})
+		if d.skip[string(key)] {
+			d.skipped[string(key)] = val
+			return
 		}
+		extra = append(extra, member{key, val})
 	})
 	return extra, err
+}
+
+// Member is the raw value of field name in the record added last (nil if
+// it had none): a column's field, or a child list a dedicated decoder
+// handles (a player session's samples), found by the one scan that split
+// the record.
+func (d *JSON) Member(name string) []byte {
+	q := quote(name)
+	if i, ok := d.fieldIndex[q]; ok {
+		return d.raw[i]
+	}
+	return d.skipped[q]
 }
 
 // parse fills vals with the record's values, but for the UTC columns (see

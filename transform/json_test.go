@@ -180,3 +180,32 @@ func TestJSONChildKeyRepeatedInAResponse(t *testing.T) {
 		"reps set_id=s1,rep_index=0: the response repeats this key: the first record with it is kept",
 	}, reasons(rejects))
 }
+
+// TestJSONMember: after Add, Member gives the raw value of a column's
+// field and of a child list a dedicated decoder handles (Team Pro's
+// samples), the last one where a record repeats a field, and nil for a
+// field the record lacks; each record's own.
+func TestJSONMember(t *testing.T) {
+	reg, ps := table(t, "teampro", "player_sessions")
+	dec := NewJSON(checkedMem(t), reg, ps)
+	lin := Lineage{ExtractedAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), RunID: "run1"}
+	for _, tc := range []struct {
+		rec                  string
+		start, samples, none string
+	}{
+		{`{"id":"p1","start_time":"2026-05-03T09:00:00","samples":{"fields":["offset"],"values":[["PT0S"]]},"rr_intervals":[800]}`,
+			`"2026-05-03T09:00:00"`, `{"fields":["offset"],"values":[["PT0S"]]}`, ""},
+		{`{"id":"p2","samples":null,"start_time":"2026-05-04T09:00:00","samples":[1]}`, `"2026-05-04T09:00:00"`, `[1]`, ""},
+		{`{"id":"p3"}`, "", "", ""},
+	} {
+		if _, ok := dec.Add(json.RawMessage(tc.rec), lin, nil); !ok {
+			t.Fatalf("%s rejected", tc.rec)
+		}
+		for name, want := range map[string]string{"start_time": tc.start, "samples": tc.samples, "no_such_field": tc.none} {
+			if got := string(dec.Member(name)); got != want {
+				t.Errorf("%s: Member(%q) = %q, want %q", tc.rec, name, got, want)
+			}
+		}
+	}
+	flush(t, dec)
+}

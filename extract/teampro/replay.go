@@ -80,18 +80,21 @@ func (d *decoders) decodePlayerSession(data json.RawMessage, id string, lin tran
 	if p := with["player_id"]; p != "" {
 		derived = map[string]string{"player_id": p}
 	}
-	part, ok := d.decs["player_sessions"].Add(rec, lin, derived)
+	ps := d.decs["player_sessions"]
+	part, ok := ps.Add(rec, lin, derived)
 	if !ok {
 		return nil
 	}
-	m := transform.Members(data, "start_time", "samples")
+	// The samples and start time as the session's decoder found them: the
+	// megabytes of samples are skipped once.
+	samples := ps.Member("samples")
 	var startText string
-	json.Unmarshal(m[0], &startText)
+	json.Unmarshal(ps.Member("start_time"), &startText)
 	start, err := transform.ParseTime(startText, true)
-	if m[1] == nil || string(m[1]) == "null" || err != nil {
+	if samples == nil || string(samples) == "null" || err != nil {
 		return nil
 	}
-	return d.samples.Add(m[1], id, start, offset, part, lin)
+	return d.samples.Add(samples, id, start, offset, part, lin)
 }
 
 // Replay decodes the source's raw responses again (`athlake rebuild`).
