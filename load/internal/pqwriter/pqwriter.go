@@ -225,6 +225,13 @@ func writeRowGroup(fw *file.Writer, schema *arrow.Schema, arrProps pqarrow.Arrow
 func writeColumn(cw file.ColumnChunkWriter, f arrow.Field, i int, arrProps pqarrow.ArrowWriterProperties, pieces []piece) error {
 	ctx := pqarrow.NewArrowWriteContext(context.Background(), &arrProps)
 	var def []int16
+	if dict := dictionaryColumn(cw, i, pieces); dict != nil {
+		defer dict.Release()
+		if cw.LevelInfo().DefLevel > 0 {
+			def = defLevels(def, dict)
+		}
+		return pqarrow.WriteArrowToColumn(ctx, cw, dict, def, nil, f.Nullable)
+	}
 	for _, p := range pieces {
 		col := p.rec.Column(i)
 		arr := col
@@ -273,4 +280,64 @@ func defLevels(buf []int16, arr arrow.Array) []int16 {
 		}
 	}
 	return buf
+}
+
+// Bounds of dictionaryColumn: past them, a column is written as it is.
+const (
+	dictMaxValues = 1 << 12
+	dictMaxBytes  = DictionaryPageLimit / 2
+)
+
+// dictionaryColumn returns string column i of pieces as one dictionary
+// array, when its column chunk is dictionary encoded and holds few
+// distinct values (nil otherwise). pqarrow writes such an array as its
+// dictionary and indices, the bytes it writes for the strings themselves,
+// without hashing each value (a session's id or a run's on every sample
+// row was a tenth of the encoding's CPU); runs of one value cost a
+// comparison each here.
+func dictionaryColumn(cw file.ColumnChunkWriter, i int, pieces []piece) arrow.Array {
+	enc, ok := cw.CurrentEncoder().(interface{ NumEntries() int })
+	if !ok || enc.NumEntries() != 0 || pieces[0].rec.Column(i).DataType().ID() != arrow.STRING {
+		return nil
+	}
+	var rows int64
+	for _, p := range pieces {
+		rows += p.rows
+	}
+	mem := memory.DefaultAllocator
+	indices := array.NewInt32Builder(mem)
+	defer indices.Release()
+	values := array.NewStringBuilder(mem)
+	defer values.Release()
+	indices.Reserve(int(rows))
+	seen := map[string]int32{}
+	var last string
+	lastIdx, size := int32(-1), 0
+	for _, p := range pieces {
+		col := p.rec.Column(i).(*array.String)
+		for r := int(p.off); r < int(p.off+p.rows); r++ {
+			if col.IsNull(r) {
+				indices.UnsafeAppendBoolToBitmap(false)
+				continue
+			}
+			v := col.Value(r)
+			if lastIdx < 0 || v != last {
+				k, ok := seen[v]
+				if !ok {
+					if size += len(v); len(seen) == dictMaxValues || size > dictMaxBytes {
+						return nil
+					}
+					k = int32(len(seen))
+					seen[v] = k
+					values.Append(v)
+				}
+				last, lastIdx = v, k
+			}
+			indices.UnsafeAppend(lastIdx)
+		}
+	}
+	idx, dict := indices.NewArray(), values.NewArray()
+	defer idx.Release()
+	defer dict.Release()
+	return array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, idx, dict)
 }
