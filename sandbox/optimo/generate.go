@@ -496,7 +496,7 @@ func (g *gen) assessment(p profile, assessed, after, limit time.Time, edits bool
 	if g.Chance(0.7) {
 		a.Extra = Extra{"location": g.Pick(locations)}
 	}
-	// Entered at the instant assessed or later: after the nanosecond before.
+	// Entered no earlier than assessed (entered takes a bound to be after).
 	notBefore := maxTime(assessed.Add(-time.Nanosecond), after)
 	created, updated, ok := g.entered(assessed.Add(g.Dur(10*time.Minute, 48*time.Hour)), notBefore, limit, edits, 20*24*time.Hour)
 	if !ok {
@@ -507,9 +507,9 @@ func (g *gen) assessment(p profile, assessed, after, limit time.Time, edits bool
 }
 
 // entered is when a record is entered at the vendor and last changed, as
-// wall readings: created at the instant at (no later than limit, moved out
-// of a repeated reading's second occurrence), which must be after the
-// instant after and no later than limit (ok is false when it is not); with
+// wall readings. It is created at the instant at, or at limit if that is
+// earlier, moved out of a repeated reading's second occurrence; ok is false
+// unless that is after the instant after and no later than limit. With
 // edits, some are changed later, up to maxLater after.
 func (g *gen) entered(at, after, limit time.Time, edits bool, maxLater time.Duration) (created, updated time.Time, ok bool) {
 	c := g.allowed(minTime(at, limit))
