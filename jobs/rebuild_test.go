@@ -227,26 +227,13 @@ func TestRebuildOnS3(t *testing.T) {
 // rewrite it (a compaction covers it with a commit rebuilt) stops, saying
 // which, before it writes anything.
 func TestRebuildNeedsRawResponses(t *testing.T) {
-	reg := tables()
-	family, err := rebuildTables(reg, []string{"plyomat"}, []string{"plyomat_sets"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const withRaw, without = "20261201T000000.000Z-aaaaaa-sets-0001", "20261202T000000.000Z-bbbbbb-sets-0001"
-	commits := map[string]*commit{}
-	for _, name := range []string{withRaw, without} {
-		cm, _ := load.CommitOfMarker("_commits/plyomat/" + name + ".json")
-		x := &commit{Commit: cm, seq: 1, listed: []string{"plyomat/sets/month=2026-12/" + name + ".parquet"}}
-		if name == withRaw {
-			x.raw = &store.Object{Key: "_raw/plyomat/sets/" + name + ".jsonl.zst"}
-		}
-		commits[name] = x
-	}
+	commits := map[string]*commit{withRaw: setsCommit(withRaw, true), without: setsCommit(without, false)}
 	c := &load.Committed{Compactions: []load.Compaction{{
 		Marker:   "_commits/plyomat/20261203T000000.000Z-cccccc-compact-0001.json",
 		Replaces: []string{commits[withRaw].listed[0], commits[without].listed[0]},
 	}}}
-	b := &rebuilder{reg: reg, family: family, whole: false}
+	b := setsRebuilder(t)
 	todo, _, err := b.plan(c, commits)
 	if err != nil || len(todo) != 1 || todo[0].Name != withRaw {
 		t.Errorf("elsewhere: plan %v, %v; want %s alone", todo, err, withRaw)
@@ -261,25 +248,16 @@ func TestRebuildNeedsRawResponses(t *testing.T) {
 // before --since too: what it holds may come from an earlier compaction's
 // file, deleted with its marker, that names none of them.
 func TestRebuildUndoesCompactionsWhole(t *testing.T) {
-	reg := tables()
-	family, err := rebuildTables(reg, []string{"plyomat"}, []string{"plyomat_sets"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const old, recent = "20261201T000000.000Z-aaaaaa-sets-0001", "20261205T000000.000Z-bbbbbb-sets-0001"
-	commits := map[string]*commit{}
-	for _, name := range []string{old, recent} {
-		cm, _ := load.CommitOfMarker("_commits/plyomat/" + name + ".json")
-		commits[name] = &commit{Commit: cm, seq: 1, raw: &store.Object{Key: "_raw/plyomat/sets/" + name + ".jsonl.zst"},
-			listed: []string{"plyomat/sets/month=2026-12/" + name + ".parquet"}}
-	}
+	commits := map[string]*commit{old: setsCommit(old, true), recent: setsCommit(recent, true)}
 	latest := "_commits/plyomat/20261206T000000.000Z-dddddd-compact-0001.json"
 	c := &load.Committed{Compactions: []load.Compaction{{
 		Marker: latest,
 		// The first compaction's file (its marker gone) and the recent commit.
 		Replaces: []string{"plyomat/sets/month=2026-12/20261203T000000.000Z-cccccc-compact-0001.parquet", commits[recent].listed[0]},
 	}}}
-	b := &rebuilder{reg: reg, family: family, since: time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC), inPlace: true}
+	b := setsRebuilder(t)
+	b.since, b.inPlace = time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC), true
 	todo, undo, err := b.plan(c, commits)
 	if !slices.Equal(undo, []string{latest}) {
 		t.Errorf("undo %v, want %s", undo, latest)
@@ -295,4 +273,26 @@ func TestRebuildUndoesCompactionsWhole(t *testing.T) {
 	if todo, _, _ := b.plan(c, commits); len(todo) != 1 || todo[0].Name != recent {
 		t.Errorf("elsewhere --since: %d commits, want the recent one alone", len(todo))
 	}
+}
+
+// setsRebuilder plans a rebuild of plyomat_sets and its family.
+func setsRebuilder(t *testing.T) *rebuilder {
+	t.Helper()
+	reg := tables()
+	family, err := rebuildTables(reg, []string{"plyomat"}, []string{"plyomat_sets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rebuilder{reg: reg, family: family}
+}
+
+// setsCommit is the listed commit of plyomat's sets whose marker is name,
+// with one file in December 2026 and, when raw, its raw responses.
+func setsCommit(name string, raw bool) *commit {
+	cm, _ := load.CommitOfMarker("_commits/plyomat/" + name + ".json")
+	x := &commit{Commit: cm, seq: 1, listed: []string{"plyomat/sets/month=2026-12/" + name + ".parquet"}}
+	if raw {
+		x.raw = &store.Object{Key: "_raw/plyomat/sets/" + name + ".jsonl.zst"}
+	}
+	return x
 }

@@ -28,13 +28,7 @@ func TestSinkAddReleasesRecordsOnError(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	reg := schemas.All()
-	tab, _ := reg.Lookup("plyomat", "athletes")
-	record := func() pipeline.Records {
-		dec := transform.NewJSON(mem, reg, tab)
-		dec.Add(json.RawMessage(`{"id":"a1","first_name":"Ann"}`), transform.Lineage{ExtractedAt: time.Now()}, nil)
-		recs, _ := dec.Flush()
-		return recs[0]
-	}
+	record := func() pipeline.Records { return athletes(mem, reg, `{"id":"a1","first_name":"Ann"}`)[0] }
 	undeclared := record()
 	undeclared.Table = "no_such_table"
 	sink := NewSink(newStore(t), reg, mem, "plyomat", "athletes", "run")
@@ -52,21 +46,19 @@ func TestSinkMergesSmallRecords(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
 	reg := schemas.All()
-	tab, _ := reg.Lookup("plyomat", "athletes")
 	st := newStore(t)
 	sink := NewSink(st, reg, mem, "plyomat", "athletes", "run")
 	defer sink.Close()
 	const n = 3*mergeCount + 5
 	var want []string
 	for i := range n {
-		dec := transform.NewJSON(mem, reg, tab)
+		var docs []string
 		for j := range 1 + i%3 {
 			id := fmt.Sprintf("a%03d-%d", i, j)
 			want = append(want, id)
-			dec.Add(json.RawMessage(fmt.Sprintf(`{"id":%q,"first_name":"Ann"}`, id)), transform.Lineage{ExtractedAt: time.Now()}, nil)
+			docs = append(docs, fmt.Sprintf(`{"id":%q,"first_name":"Ann"}`, id))
 		}
-		recs, _ := dec.Flush()
-		if err := sink.Add(ctx, &pipeline.Batch{Records: recs}); err != nil {
+		if err := sink.Add(ctx, &pipeline.Batch{Records: athletes(mem, reg, docs...)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,14 +90,12 @@ func TestSinkStreamsRowGroups(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	ctx := context.Background()
 	reg := schemas.All()
-	tab, _ := reg.Lookup("plyomat", "athletes")
 	batch := func(from, n int) *pipeline.Batch {
-		dec := transform.NewJSON(mem, reg, tab)
+		docs := make([]string, 0, n)
 		for i := from; i < from+n; i++ {
-			dec.Add(json.RawMessage(fmt.Sprintf(`{"id":"a%07d"}`, i)), transform.Lineage{ExtractedAt: time.Now()}, nil)
+			docs = append(docs, fmt.Sprintf(`{"id":"a%07d"}`, i))
 		}
-		recs, _ := dec.Flush()
-		return &pipeline.Batch{Records: recs}
+		return &pipeline.Batch{Records: athletes(mem, reg, docs...)}
 	}
 	const step, total = 30000, 2*RowGroupRows + 1000
 	st := newStore(t)
@@ -169,6 +159,17 @@ func TestSinkStreamsRowGroups(t *testing.T) {
 	if objs, _ := failing.List(ctx, CommitsDir+"/"); len(objs) != 0 {
 		t.Errorf("markers written: %v", objs)
 	}
+}
+
+// athletes decodes docs, rows of plyomat_athletes, into records.
+func athletes(mem memory.Allocator, reg *schemas.Registry, docs ...string) []pipeline.Records {
+	tab, _ := reg.Lookup("plyomat", "athletes")
+	dec := transform.NewJSON(mem, reg, tab)
+	for _, doc := range docs {
+		dec.Add(json.RawMessage(doc), transform.Lineage{ExtractedAt: time.Now()}, nil)
+	}
+	recs, _ := dec.Flush()
+	return recs
 }
 
 // failingStore fails every write to an object begun with Create.

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -117,36 +115,6 @@ func TestAuthFlowPastedCode(t *testing.T) {
 	io.WriteString(pw, "  "+sb.AuthorizeCode("")+"  \n")
 	if err := <-done; err != nil {
 		t.Fatalf("pasted code refused: %v", err)
-	}
-}
-
-func TestTokenFileIsPrivateAndAtomic(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	tf := teampro.TokenFile{Path: filepath.Join(dir, "sub", "token.json")}
-	want := &oauth2.Token{AccessToken: "a", RefreshToken: "r", TokenType: "bearer", Expiry: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	if err := tf.Put(context.Background(), want, ""); err != nil {
-		t.Fatal(err)
-	}
-	info, err := os.Stat(tf.Path)
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v, %v", info.Mode(), err)
-	}
-	got, _, err := tf.Get(context.Background())
-	if err != nil || got.AccessToken != "a" || got.RefreshToken != "r" || !got.Expiry.Equal(want.Expiry) {
-		t.Fatalf("Get = %+v, %v", got, err)
-	}
-	// A token file written by another tool in x/oauth2's format works.
-	os.WriteFile(tf.Path, []byte(`{"access_token":"x","token_type":"Bearer","refresh_token":"y","expiry":"2030-01-01T00:00:00Z"}`), 0o600)
-	if got, _, err := tf.Get(context.Background()); err != nil || got.RefreshToken != "y" {
-		t.Fatalf("foreign token file: %+v, %v", got, err)
-	}
-	left, _ := filepath.Glob(filepath.Join(dir, "sub", ".tmp-*"))
-	if len(left) > 0 {
-		t.Errorf("temporary files left: %v", left)
-	}
-	if _, _, err := (teampro.TokenFile{Path: filepath.Join(dir, "none.json")}).Get(context.Background()); err == nil || !strings.Contains(err.Error(), "athlake auth teampro") {
-		t.Errorf("missing token file: %v", err)
 	}
 }
 

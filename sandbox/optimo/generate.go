@@ -233,6 +233,13 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // hash01 is a stable number in [0, 1) for an id and a purpose: the traits
 // of an athlete that must not depend on the order of generation.
 func hash01(id int64, purpose string) float64 {
@@ -438,15 +445,11 @@ func (g *gen) workout(p profile, started, after, limit time.Time, edits bool) (W
 	default:
 		lag = g.Dur(24*time.Hour, 14*24*time.Hour)
 	}
-	created := g.allowed(minTime(end.Add(lag), limit))
-	if !created.After(end) || !created.After(after) || created.After(limit) {
+	created, updated, ok := g.entered(end.Add(lag), maxTime(end, after), limit, edits, 10*24*time.Hour)
+	if !ok {
 		return w, false
 	}
-	updated := created
-	if edits {
-		updated = g.later(created, limit, 0.15, 10*24*time.Hour)
-	}
-	w.StartedAt, w.CreatedAt, w.UpdatedAt = g.wall(started), g.wall(created), g.wall(updated)
+	w.StartedAt, w.CreatedAt, w.UpdatedAt = g.wall(started), created, updated
 	return w, true
 }
 
@@ -493,16 +496,31 @@ func (g *gen) assessment(p profile, assessed, after, limit time.Time, edits bool
 	if g.Chance(0.7) {
 		a.Extra = Extra{"location": g.Pick(locations)}
 	}
-	created := g.allowed(minTime(assessed.Add(g.Dur(10*time.Minute, 48*time.Hour)), limit))
-	if created.Before(assessed) || !created.After(after) || created.After(limit) {
+	// Entered no earlier than assessed (entered takes a bound to be after).
+	notBefore := maxTime(assessed.Add(-time.Nanosecond), after)
+	created, updated, ok := g.entered(assessed.Add(g.Dur(10*time.Minute, 48*time.Hour)), notBefore, limit, edits, 20*24*time.Hour)
+	if !ok {
 		return a, false
 	}
-	updated := created
-	if edits {
-		updated = g.later(created, limit, 0.15, 20*24*time.Hour)
-	}
-	a.AssessedAt, a.CreatedAt, a.UpdatedAt = g.wall(assessed), g.wall(created), g.wall(updated)
+	a.AssessedAt, a.CreatedAt, a.UpdatedAt = g.wall(assessed), created, updated
 	return a, true
+}
+
+// entered is when a record is entered at the vendor and last changed, as
+// wall readings. It is created at the instant at, or at limit if that is
+// earlier, moved out of a repeated reading's second occurrence; ok is false
+// unless that is after the instant after and no later than limit. With
+// edits, some are changed later, up to maxLater after.
+func (g *gen) entered(at, after, limit time.Time, edits bool, maxLater time.Duration) (created, updated time.Time, ok bool) {
+	c := g.allowed(minTime(at, limit))
+	if !c.After(after) || c.After(limit) {
+		return time.Time{}, time.Time{}, false
+	}
+	u := c
+	if edits {
+		u = g.later(c, limit, 0.15, maxLater)
+	}
+	return g.wall(c), g.wall(u), true
 }
 
 // daytime is an instant between 06:00 and 21:00 (wall clock, roughly: the
@@ -511,6 +529,13 @@ func (g *gen) daytime(t time.Time) (time.Time, bool) {
 	w := t.In(g.loc)
 	mid := time.Date(w.Year(), w.Month(), w.Day(), 0, 0, 0, 0, g.loc)
 	return g.instant(mid.Add(6*time.Hour), mid.Add(21*time.Hour))
+}
+
+// daytimeIn is a daytime instant on the local day of an instant drawn in
+// [from, to], itself in [from, to]; ok is false when there is none.
+func (g *gen) daytimeIn(from, to time.Time) (time.Time, bool) {
+	at, ok := g.daytime(g.must(from, to))
+	return at, ok && !at.Before(from) && !at.After(to)
 }
 
 // office is a daytime instant on the local day of t (t itself when there
@@ -584,22 +609,18 @@ func generate(g *gen, p params, start time.Time, days int) Dataset {
 		share := lastStart.Sub(from).Hours() / lastStart.Sub(histStart).Hours()
 		nw := int(math.Round(p.workoutsPerAthlete * share * g.uniform(0.5, 1.5)))
 		for range nw {
-			at, ok := g.daytime(g.must(from, lastStart))
-			if !ok || at.Before(from) || at.After(lastStart) {
-				continue
-			}
-			if w, ok := g.workout(pr, at, time.Time{}, limit, true); ok {
-				d.Workouts = append(d.Workouts, w)
+			if at, ok := g.daytimeIn(from, lastStart); ok {
+				if w, ok := g.workout(pr, at, time.Time{}, limit, true); ok {
+					d.Workouts = append(d.Workouts, w)
+				}
 			}
 		}
 		na := int(math.Round(p.assessmentsPerAthlete * share * g.uniform(0.5, 1.5)))
 		for range na {
-			at, ok := g.daytime(g.must(from, lastStart))
-			if !ok || at.Before(from) || at.After(lastStart) {
-				continue
-			}
-			if a, ok := g.assessment(pr, at, time.Time{}, limit, true); ok {
-				d.Assessments = append(d.Assessments, a)
+			if at, ok := g.daytimeIn(from, lastStart); ok {
+				if a, ok := g.assessment(pr, at, time.Time{}, limit, true); ok {
+					d.Assessments = append(d.Assessments, a)
+				}
 			}
 		}
 	}
