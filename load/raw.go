@@ -46,8 +46,13 @@ func ReadRaw(ctx context.Context, st store.Store, key string, fn func(pipeline.R
 	}
 	defer zr.Close()
 	br := bufio.NewReaderSize(zr, 1<<20)
+	// Lines are read into one buffer, and each body copied out of it at
+	// its size: what a decoder holds is its body, not a line's buffer
+	// grown by doubling.
+	var buf []byte
 	for n := 1; ; n++ {
-		line, err := readLine(br)
+		line, err := readLine(br, buf[:0])
+		buf = line
 		if errors.Is(err, io.EOF) && len(line) == 0 {
 			return nil
 		}
@@ -58,15 +63,16 @@ func ReadRaw(ctx context.Context, st store.Store, key string, fn func(pipeline.R
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", key, n, err)
 		}
+		raw.Body = bytes.Clone(raw.Body)
 		if err := fn(raw); err != nil {
 			return err
 		}
 	}
 }
 
-// readLine reads one line, however long, up to maxRawLine.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
+// readLine reads one line, however long, up to maxRawLine, appending it
+// to line.
+func readLine(br *bufio.Reader, line []byte) ([]byte, error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		line = append(line, chunk...)
@@ -89,9 +95,11 @@ func parseRawLine(line []byte) (pipeline.Raw, error) {
 	if ok {
 		if err := json.Unmarshal(append(head, '}'), &l); err == nil {
 			if err := json.Unmarshal(append([]byte{'{'}, bytes.TrimPrefix(tail, []byte(","))...), &l); err == nil {
-				if b, ok := unescape(body); ok {
-					return pipeline.Raw{Endpoint: l.Endpoint, FetchedAt: l.FetchedAt, Body: b, Skip: l.Skip, With: l.With}, nil
+				b, ok := unescape(body)
+				if !ok {
+					return pipeline.Raw{}, errors.New("the body has an escape JSON does not have")
 				}
+				return pipeline.Raw{Endpoint: l.Endpoint, FetchedAt: l.FetchedAt, Body: b, Skip: l.Skip, With: l.With}, nil
 			}
 		}
 		l = rawLine{}
@@ -130,10 +138,11 @@ func splitRawLine(line []byte) (head, body, tail []byte, ok bool) {
 	return nil, nil, nil, false
 }
 
-// unescape undoes a JSON string's escapes; ok is false for an escape JSON
-// does not have.
+// unescape undoes a JSON string's escapes in place (what an escape stands
+// for is never longer than the escape) and returns the text; ok is false
+// for an escape JSON does not have, and s is then garbage.
 func unescape(s []byte) ([]byte, bool) {
-	out := make([]byte, 0, len(s))
+	out := s[:0]
 	for len(s) > 0 {
 		i := bytes.IndexByte(s, '\\')
 		if i < 0 {

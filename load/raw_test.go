@@ -22,6 +22,7 @@ func TestParseRawLine(t *testing.T) {
 		"<response status=\"ok\">\n\t<a b='1'>x &amp; y</a>\r\n</response>",
 		`{"name":"Jürgen \"JJ\" Müller","emoji":"😀","path":"a\\b/c","ctl":"` + "\x01\x1f" + `"}`,
 		`"\u2028\u2029 <script>&`,
+		`lone \ud800 surrogate and \u00e9`, // escapes in the body's own text, escaped again in the line
 	}
 	for _, body := range bodies {
 		for _, r := range []pipeline.Raw{
@@ -52,6 +53,16 @@ func TestParseRawLine(t *testing.T) {
 	got, err := parseRawLine([]byte(`{"body":"{\"a\":1}","fetched_at":"2026-12-06T10:00:00Z","endpoint":"GET /x"}` + "\n"))
 	if err != nil || string(got.Body) != `{"a":1}` || got.Endpoint != "GET /x" {
 		t.Errorf("reordered line: %+v, %v", got, err)
+	}
+	// Escapes only a hand-written line has, unescaped in place as
+	// encoding/json reads them (a lone surrogate is U+FFFD).
+	line := `{"endpoint":"GET /x","fetched_at":"2026-12-06T10:00:00Z","body":"a\ud800b\u00e9\ud83d\ude00\/"}`
+	var want rawLine
+	if err := json.Unmarshal([]byte(line), &want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := parseRawLine([]byte(line)); err != nil || string(got.Body) != want.Body {
+		t.Errorf("%s: body %q (%v), want %q", line, got.Body, err, want.Body)
 	}
 	if _, err := parseRawLine([]byte(`{"endpoint":"GET /x","body":"\q"}`)); err == nil {
 		t.Error("a line with a bad escape was read")

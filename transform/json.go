@@ -36,13 +36,14 @@ type JSON struct {
 	// input, to its column; childIndex to its child table.
 	fieldIndex map[string]int
 	childIndex map[string]int
-	skip       map[string]bool   // fields a dedicated decoder handles
-	skipped    map[string][]byte // their values in the record split last
-	elemCol    int               // column decoded from a scalar list element, or -1
-	posCol     int               // column filled with the element's index, or -1
-	zone       *time.Location    // the source's zone, for _utc columns without an offset column
-	raw        [][]byte          // per column: the raw value of the current record
-	childRaw   [][]byte          // per child: the raw list of the current record
+	skip       map[string]bool            // fields a dedicated decoder handles
+	skipped    map[string][]byte          // their values in the record split last
+	defaults   map[string]json.RawMessage // while AddDefaults adds a record
+	elemCol    int                        // column decoded from a scalar list element, or -1
+	posCol     int                        // column filled with the element's index, or -1
+	zone       *time.Location             // the source's zone, for _utc columns without an offset column
+	raw        [][]byte                   // per column: the raw value of the current record
+	childRaw   [][]byte                   // per child: the raw list of the current record
 	children   []*child
 	parts      parts
 	rejects    []pipeline.Reject
@@ -110,6 +111,16 @@ func (d *JSON) Add(rec json.RawMessage, lin Lineage, derived map[string]string) 
 	return d.add(rec, lin, derived, nil, "", false, 0)
 }
 
+// AddDefaults is Add with defaults: the raw JSON values of fields the
+// record does not have (a player session's timezone_offset, from the list
+// that named it, which its details lack). A field the record has, null
+// included, keeps its own value.
+func (d *JSON) AddDefaults(rec json.RawMessage, lin Lineage, derived map[string]string, defaults map[string]json.RawMessage) (string, bool) {
+	d.defaults = defaults
+	defer func() { d.defaults = nil }()
+	return d.add(rec, lin, derived, nil, "", false, 0)
+}
+
 // add decodes one record; a child record gets its parent's key values in
 // keys, its parent's partition and its position in the parent's list.
 func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, keys map[string]value, inherited string, hasInherited bool, pos int) (string, bool) {
@@ -117,6 +128,11 @@ func (d *JSON) add(rec json.RawMessage, lin Lineage, derived map[string]string, 
 	if err != nil {
 		d.reject(rec, lin, "", "record is not a JSON object")
 		return "", false
+	}
+	for name, v := range d.defaults {
+		if i, ok := d.fieldIndex[quote(name)]; ok && d.raw[i] == nil {
+			d.raw[i] = v
+		}
 	}
 	vals := d.scratch
 	problems := d.parse(vals, extra, lin, derived, keys, pos)

@@ -209,3 +209,31 @@ func TestJSONMember(t *testing.T) {
 	}
 	flush(t, dec)
 }
+
+// TestJSONAddDefaults: a default fills a field the record lacks; a field
+// the record has, null included, keeps its own value.
+func TestJSONAddDefaults(t *testing.T) {
+	reg, ps := table(t, "teampro", "player_sessions")
+	dec := NewJSON(checkedMem(t), reg, ps)
+	lin := Lineage{ExtractedAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), RunID: "run1"}
+	defaults := map[string]json.RawMessage{"timezone_offset": json.RawMessage("120")}
+	for _, rec := range []string{
+		`{"id":"p1","start_time":"2026-05-03T09:00:00"}`,
+		`{"id":"p2","start_time":"2026-05-03T09:00:00","timezone_offset":-60}`,
+		`{"id":"p3","start_time":"2026-05-03T09:00:00","timezone_offset":null}`,
+	} {
+		if _, ok := dec.AddDefaults(json.RawMessage(rec), lin, nil, defaults); !ok {
+			t.Fatalf("%s rejected", rec)
+		}
+	}
+	dec.Add(json.RawMessage(`{"id":"p4","start_time":"2026-05-03T09:00:00"}`), lin, nil) // no defaults after
+	recs, _ := flush(t, dec)
+	got := map[any]any{}
+	for _, r := range rows(t, recs, "player_sessions") {
+		got[r["id"]] = r["timezone_offset"]
+	}
+	want := map[any]any{"p1": int64(120), "p2": int64(-60), "p3": nil, "p4": nil}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("timezone_offset by id: %v, want %v", got, want)
+	}
+}

@@ -69,19 +69,19 @@ func sessionWith(player string, ls listed) map[string]string {
 // decodePlayerSession decodes the details of player session id, with samples,
 // and returns the samples' anomalies.
 func (d *decoders) decodePlayerSession(data json.RawMessage, id string, lin transform.Lineage, with map[string]string) []string {
-	rec := data
 	var offset *int64
+	var defaults map[string]json.RawMessage
 	if v, err := strconv.ParseInt(with["timezone_offset"], 10, 64); err == nil {
+		// A value the details carry themselves wins.
 		offset = &v
-		// Put first, so a value the details carry themselves wins.
-		rec = append([]byte(`{"timezone_offset":`+strconv.FormatInt(v, 10)+`,`), data[1:]...)
+		defaults = map[string]json.RawMessage{"timezone_offset": json.RawMessage(strconv.FormatInt(v, 10))}
 	}
 	var derived map[string]string
 	if p := with["player_id"]; p != "" {
 		derived = map[string]string{"player_id": p}
 	}
 	ps := d.decs["player_sessions"]
-	part, ok := ps.Add(rec, lin, derived)
+	part, ok := ps.AddDefaults(data, lin, derived, defaults)
 	if !ok {
 		return nil
 	}
