@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -285,5 +286,17 @@ func TestSyncAppliesTheSpool(t *testing.T) {
 	}
 	if got := l.query("SELECT count(*) FROM plyomat_webhook_events"); got[0][0] != rows[0][0] {
 		t.Errorf("%s event rows after the redelivery, want %s", got[0][0], rows[0][0])
+	}
+
+	// A rebuild from the raw responses (deliveries and targeted pulls
+	// included) gives the same views.
+	events := "SELECT event_id, event_type, delivery_id, source_version, signed_at, received_at, verified_at, CAST(payload AS VARCHAR), record_id, action FROM plyomat_webhook_events ORDER BY event_id"
+	before := l.query(events)
+	if _, err := Rebuild(context.Background(), l.env(), l.cfg, RebuildOptions{}); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	l.assertExact(expected(p.Truth()))
+	if after := l.query(events); !slices.EqualFunc(before, after, slices.Equal) {
+		t.Errorf("plyomat_webhook_events after a rebuild:\n%s", rowsDiff(before, after))
 	}
 }
