@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -114,12 +115,21 @@ func demoWebhooks(ctx context.Context, env *Env, cfg *Config, p *sbp.Server) err
 		return err
 	}
 	spool := webhook.NewSpool(st, plyomat.SourceName)
-	applied := make(chan error, 16)
+	var (
+		inflight atomic.Int64
+		failed   atomic.Value
+	)
 	rctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() {
 		served <- ServeWebhooks(rctx, env, cfg, WebhooksOptions{Listener: ln, ApplyDelay: -1,
-			Applied: func(_ *Summary, err error) { applied <- err }})
+			Applying: func() { inflight.Add(1) },
+			Applied: func(_ *Summary, err error) {
+				if err != nil {
+					failed.Store(err)
+				}
+				inflight.Add(-1)
+			}})
 	}()
 	defer func() {
 		cancel()
@@ -140,20 +150,23 @@ func demoWebhooks(ctx context.Context, env *Env, cfg *Config, p *sbp.Server) err
 			ackMax = max(ackMax, a.Latency)
 		}
 	}
-	deadline := time.After(time.Minute)
+	// Applied when the spool is empty and no run is under way (the spool
+	// read first: a run starting later finds nothing to apply).
+	deadline := time.Now().Add(time.Minute)
 	for {
-		select {
-		case err := <-applied:
-			if err != nil {
-				return err
-			}
-		case <-deadline:
+		if err, _ := failed.Load().(error); err != nil {
+			return err
+		}
+		if n, err := spool.Pending(ctx); err == nil && n == 0 && inflight.Load() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
 			return errors.New("the deliveries were not applied within a minute")
+		}
+		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-		if n, err := spool.Pending(ctx); err == nil && n == 0 {
-			break
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	took := time.Since(sent)

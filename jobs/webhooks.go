@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
@@ -42,8 +43,10 @@ type WebhooksOptions struct {
 	// NoApply leaves the spool to the next sync (tests of the receiver).
 	NoApply bool
 	Server  webhook.ServerOptions
-	// Applied, if set, is told about every apply run (tests, figures).
-	Applied func(sum *Summary, err error)
+	// Applying and Applied, if set, are told when each apply run starts
+	// and how it ended (tests, figures).
+	Applying func()
+	Applied  func(sum *Summary, err error)
 }
 
 // ServeWebhooks receives Plyomat webhook deliveries until ctx is done:
@@ -90,7 +93,11 @@ func ServeWebhooks(ctx context.Context, env *Env, cfg *Config, o WebhooksOptions
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		err := webhook.Serve(gctx, ln, rc, o.Server)
+		so := o.Server
+		if so.ErrorLog == nil {
+			so.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+		}
+		err := webhook.Serve(gctx, ln, rc, so)
 		if err != nil {
 			return fmt.Errorf("webhook receiver: %w", err)
 		}
@@ -126,9 +133,7 @@ func applyLoop(ctx context.Context, env *Env, cfg *Config, spool *webhook.Spool,
 		}
 		return n > 0
 	}
-	if pending() {
-		applySpool(ctx, env, cfg, o)
-	}
+	applySpool(ctx, env, cfg, o, pending)
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,18 +148,26 @@ func applyLoop(ctx context.Context, env *Env, cfg *Config, spool *webhook.Spool,
 				case <-t.C:
 				}
 			}
-			applySpool(ctx, env, cfg, o)
+			applySpool(ctx, env, cfg, o, pending)
 		case <-tick.C:
-			if pending() {
-				applySpool(ctx, env, cfg, o)
-			}
+			applySpool(ctx, env, cfg, o, pending)
 		}
 	}
 }
 
-// applySpool runs the webhooks stream once, as a run of its own: the
-// lock, commits, state and views as a sync's.
-func applySpool(ctx context.Context, env *Env, cfg *Config, o WebhooksOptions) {
+// applySpool runs the webhooks stream once, as a run of its own (the
+// lock, commits, state and views as a sync's), when the spool holds
+// something: a wake-up may come for deliveries the last run applied.
+func applySpool(ctx context.Context, env *Env, cfg *Config, o WebhooksOptions, pending func() bool) {
+	if o.Applying != nil {
+		o.Applying()
+	}
+	if !pending() {
+		if o.Applied != nil {
+			o.Applied(nil, nil)
+		}
+		return
+	}
 	quiet := *env
 	quiet.Stdout, quiet.Progress = io.Discard, false
 	sum, err := Run(ctx, &quiet, cfg, RunOptions{Command: "webhooks", Sources: []string{plyomat.SourceName}, Run: connector.Run{Webhooks: true}})

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,9 +35,10 @@ func (c *hookClock) Add(d time.Duration) {
 // receiver is `athlake webhooks serve` running in the test on a loopback
 // port, over lake l.
 type receiver struct {
-	url     string
-	applied chan *Summary // every apply run's summary (nil when it failed)
-	stop    func()
+	url      string
+	inflight atomic.Int64 // apply runs under way
+	runs     atomic.Int64 // apply runs done
+	stop     func()
 }
 
 func startReceiver(t *testing.T, l *lake, o WebhooksOptions) *receiver {
@@ -45,21 +47,19 @@ func startReceiver(t *testing.T, l *lake, o WebhooksOptions) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv := &receiver{url: "http://" + ln.Addr().String() + webhook.Path, applied: make(chan *Summary, 100)}
+	rv := &receiver{url: "http://" + ln.Addr().String() + webhook.Path}
 	o.Listener = ln
 	o.ApplyDelay = -1
 	if o.ApplyEvery == 0 {
 		o.ApplyEvery = 200 * time.Millisecond
 	}
-	o.Applied = func(sum *Summary, err error) {
+	o.Applying = func() { rv.inflight.Add(1) }
+	o.Applied = func(_ *Summary, err error) {
 		if err != nil {
-			t.Logf("apply: %v", err)
-			sum = nil
+			t.Errorf("apply: %v", err)
 		}
-		select {
-		case rv.applied <- sum:
-		default:
-		}
+		rv.runs.Add(1)
+		rv.inflight.Add(-1)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -91,19 +91,19 @@ func spooled(t *testing.T, l *lake) int {
 	return n
 }
 
-// waitApplied waits until an apply run has left the spool empty.
+// waitApplied waits until the spool is empty and no apply run is under
+// way (a run starts only when the spool holds something): the views are
+// then up to date and the database free to read.
 func (rv *receiver) waitApplied(t *testing.T, l *lake) {
 	t.Helper()
-	deadline := time.After(60 * time.Second)
-	for {
-		select {
-		case <-rv.applied:
-			if spooled(t, l) == 0 {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("the spool still holds %d deliveries after 60 s", spooled(t, l))
+	deadline := time.Now().Add(60 * time.Second)
+	// The spool is read first: a run that starts after it was found empty
+	// finds nothing to apply.
+	for spooled(t, l) != 0 || rv.inflight.Load() != 0 || rv.runs.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spool still holds %d deliveries after 60 s (%d runs under way)", spooled(t, l), rv.inflight.Load())
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -26,6 +27,9 @@ type ServerOptions struct {
 	// once shutdown starts (default 20s); new connections are refused at
 	// once.
 	ShutdownGrace time.Duration
+	// ErrorLog, if set, receives the HTTP server's own errors (a client
+	// that hung up, a malformed request line); default: the log package.
+	ErrorLog *log.Logger
 }
 
 func (o *ServerOptions) defaults() {
@@ -62,7 +66,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServerOptions
 		WriteTimeout:      o.WriteTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          nil,
+		ErrorLog:          o.ErrorLog,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(newLimitListener(ln, o.MaxConns)) }()

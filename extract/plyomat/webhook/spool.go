@@ -43,7 +43,8 @@ type Record struct {
 	SignedAt   time.Time `json:"signed_at"`
 	ReceivedAt time.Time `json:"received_at"`
 	VerifiedAt time.Time `json:"verified_at"`
-	// Body is the delivery's body, verbatim (it is JSON).
+	// Body is the delivery's body, as JSON (compacted: insignificant
+	// whitespace is not kept).
 	Body json.RawMessage `json:"body"`
 }
 
