@@ -10,12 +10,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/extract/plyomat"
+	"github.com/athlake/athlake/extract/plyomat/webhook"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
+	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
 
 // DemoOptions configure the demo.
@@ -56,6 +60,9 @@ func Demo(ctx context.Context, env *Env, o DemoOptions) error {
 	env.Log.Info("sandbox started", "url", base)
 
 	cfg := SandboxConfig(base, out)
+	if ply, ok := cfg.Sources[plyomat.SourceName].(*plyomat.Config); ok {
+		ply.WebhookSecret = sandbox.PlyomatWebhookSecret
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -83,8 +90,105 @@ func Demo(ctx context.Context, env *Env, o DemoOptions) error {
 		}
 		tw.Flush()
 	}
+	if err := demoWebhooks(ctx, env, cfg, sb.Plyomat); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
 	fmt.Fprintf(env.Stdout, "\nOpen it from Python: duckdb.connect(%q, read_only=True).sql(\"SHOW TABLES\")\n", cfg.DuckDB)
 	return nil
+}
+
+// demoWebhooks shows push: the receiver of `athlake webhooks serve` on a
+// loopback port, the Plyomat simulator subscribed to it; jumps happen,
+// set.completed deliveries arrive, and the sets are in the views by the
+// time the applier is done (no coalescing window, to keep the demo fast).
+func demoWebhooks(ctx context.Context, env *Env, cfg *Config, p *sbp.Server) error {
+	sec, ok := cfg.Sources[plyomat.SourceName].(*plyomat.Config)
+	if !ok {
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	spool := webhook.NewSpool(st, plyomat.SourceName)
+	var (
+		inflight atomic.Int64
+		failed   atomic.Value
+	)
+	rctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		served <- ServeWebhooks(rctx, env, cfg, WebhooksOptions{Listener: ln, ApplyDelay: -1,
+			Applying: func() { inflight.Add(1) },
+			Applied: func(_ *Summary, err error) {
+				if err != nil {
+					failed.Store(err)
+				}
+				inflight.Add(-1)
+			}})
+	}()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	p.SetWebhookOptions(sbp.WebhookOptions{Coalesce: -1})
+	p.Subscribe("http://"+ln.Addr().String()+webhook.Path, []string{"set.completed"}, sec.WebhookSecret.Reveal())
+	rep := p.Advance(2 * time.Hour)
+	if len(rep.NewSets) == 0 {
+		return nil
+	}
+	sent := time.Now()
+	var ackMax time.Duration
+	acked := 0
+	for _, a := range p.DeliverDue(ctx) {
+		if a.OK() {
+			acked++
+			ackMax = max(ackMax, a.Latency)
+		}
+	}
+	// Applied when the spool is empty and no run is under way (the spool
+	// read first: a run starting later finds nothing to apply).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if err, _ := failed.Load().(error); err != nil {
+			return err
+		}
+		if n, err := spool.Pending(ctx); err == nil && n == 0 && inflight.Load() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the deliveries were not applied within a minute")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	took := time.Since(sent)
+	fmt.Fprintf(env.Stdout, "\nWebhooks: %d set.completed deliveries signed, acknowledged (slowest ack %s) and applied by GET /sets/{id}; in the views %s after they were sent.\n",
+		acked, ackMax.Round(time.Millisecond), took.Round(time.Millisecond))
+	q := `SELECT e.event_type, s.id AS set_id, s.mode, count(r.rep_index) AS reps, round(max(r.jump_height_cm), 1) AS best_jump_cm, e.received_at
+FROM plyomat_webhook_events e
+JOIN plyomat_sets s ON s.id = e.record_id
+JOIN plyomat_reps r ON r.set_id = s.id
+WHERE s.id = ` + "'" + strings.ReplaceAll(rep.NewSets[0], "'", "''") + "'" + `
+GROUP BY ALL`
+	cols, rows, err := views.Query(ctx, cfg.DuckDB, q)
+	if err != nil {
+		return fmt.Errorf("webhook query: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "\n%s\n\n", q)
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }
 
 // SandboxConfig is a configuration of every source against a sandbox at

@@ -151,7 +151,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := out.String()
-	for _, want := range []string{filepath.Join(dir, "athlake.duckdb"), "best_jump_cm", "plyomat_reps"} {
+	for _, want := range []string{filepath.Join(dir, "athlake.duckdb"), "best_jump_cm", "plyomat_reps", "set.completed deliveries signed, acknowledged", "\nset.completed  "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}

@@ -47,11 +47,13 @@ const (
 // Credentials the simulated vendors accept. They are the sandbox's own, not
 // secrets of anyone's.
 const (
-	PlyomatKey          = "pk_sandbox_3c1f9a7e5b2d4c6a"
-	TeamProClientID     = "athlake-sandbox"
-	TeamProClientSecret = "tp_sandbox_secret_9f2e71c4"
-	OptimoAdminToken    = "op_admin_5d0c3b8e1f"
-	OptimoCoachToken    = "op_coach_72a9e4d610"
+	PlyomatKey = "pk_sandbox_3c1f9a7e5b2d4c6a"
+	// PlyomatWebhookSecret signs the demo's webhook deliveries.
+	PlyomatWebhookSecret = "whsec_sandbox_8e4b1d7a2c5f"
+	TeamProClientID      = "athlake-sandbox"
+	TeamProClientSecret  = "tp_sandbox_secret_9f2e71c4"
+	OptimoAdminToken     = "op_admin_5d0c3b8e1f"
+	OptimoCoachToken     = "op_coach_72a9e4d610"
 	// OptimoTimezone is the simulated account's wall-clock zone.
 	OptimoTimezone = "Europe/Copenhagen"
 )

@@ -91,5 +91,22 @@ func Plyomat() []*Table {
 				created, updated,
 			},
 		},
+		{
+			Source: src, Name: "webhook_events", Endpoint: "POST /webhooks/plyomat (deliveries to athlake webhooks serve)",
+			Key: []string{"event_id"}, Partition: month("received_at"),
+			Doc: "Webhook events received and applied: one row per event, however often it was delivered.",
+			Columns: []Column{
+				str("event_id", "Event id (the same across redeliveries)."),
+				str("event_type", "set.completed, session.started, athlete.archived, ... as sent."),
+				str("delivery_id", "The delivery that was stored (the first to arrive)."),
+				integer("source_version", "Payload format version, as sent."),
+				ts("signed_at", "The delivery's signed timestamp (t= of X-Plyomat-Signature, UTC)."),
+				ts("received_at", "When the receiver started reading the delivery (UTC)."),
+				ts("verified_at", "When its signature was verified (UTC)."),
+				{Name: "payload", Type: JSON, Doc: "The changed record as the delivery carried it."},
+				derived("record_id", "The id of the changed record (payload.id)."),
+				derived("action", "What applying it did: pulled (the record fetched by id), gone (the record no longer exists at Plyomat: 404), or recorded (the next sync refreshes its table)."),
+			},
+		},
 	}
 }

@@ -5,7 +5,7 @@ import "testing"
 func TestAll(t *testing.T) {
 	r := All()
 	want := map[string]bool{}
-	for _, n := range []string{"athletes", "groups", "group_members", "devices", "sessions", "sets", "reps", "assessments", "org_members"} {
+	for _, n := range []string{"athletes", "groups", "group_members", "devices", "sessions", "sets", "reps", "assessments", "org_members", "webhook_events"} {
 		want["plyomat/"+n] = true
 	}
 	for _, tb := range r.Tables() {

@@ -44,6 +44,7 @@ Usage:
   athlake compact   [--config FILE] [--source NAME]... [--table VIEW]... [--dry-run]
   athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR] [--no-views]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large] [--latency D]
+  athlake webhooks serve [--config FILE] [--addr 127.0.0.1:8080]
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := map[string]func(context.Context, *command) error{
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
 		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
+		"webhooks": runWebhooks,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
@@ -320,6 +322,22 @@ func runSandbox(ctx context.Context, c *command) error {
 		return &jobs.UsageError{Msg: "--latency: must not be negative"}
 	}
 	return jobs.Sandbox(ctx, c.env, jobs.SandboxOptions{Addr: *addr, Seed: *seed, Scale: sc, Latency: *latency})
+}
+
+// runWebhooks runs `athlake webhooks serve`: the receiver of Plyomat
+// webhook deliveries, until SIGTERM or SIGINT.
+func runWebhooks(ctx context.Context, c *command) error {
+	if len(c.args) == 0 || c.args[0] != "serve" {
+		return &jobs.UsageError{Msg: "usage: athlake webhooks serve [--config FILE] [--addr HOST:PORT]"}
+	}
+	c.args = c.args[1:]
+	cfgFlag := c.configFlag()
+	addr := c.fs.String("addr", jobs.DefaultWebhookAddr, "listen address, HOST:PORT (0.0.0.0:8080 in a pod)")
+	cfg, err := c.parseWithConfig(cfgFlag)
+	if err != nil {
+		return err
+	}
+	return jobs.ServeWebhooks(ctx, c.env, cfg, jobs.WebhooksOptions{Addr: *addr})
 }
 
 var errHelp = errors.New("help requested")

@@ -70,6 +70,11 @@ func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{[]string{"auth", "strava", "--config", write("a.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "auth strava: no such source to authorize (those that need it: teampro)"},
 		{[]string{"auth", "teampro", "--config", write("a2.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "sources.teampro: not configured"},
 		{[]string{"mirror", "--config", write("m.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "--to: required"},
+		{[]string{"webhooks"}, "usage: athlake webhooks serve"},
+		{[]string{"webhooks", "serve", "--config", write("wh.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "sources.plyomat.webhook_secret: required"},
+		{[]string{"webhooks", "serve", "--config", write("wh2.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    webhook_secret: ${NOT_SET_WEBHOOK}\n")}, "sources.plyomat.webhook_secret: environment variable NOT_SET_WEBHOOK is not set"},
+		{[]string{"webhooks", "serve", "--config", write("wh3.yaml", "sources:\n  optimo:\n    base_url: http://x/xml-in\n    token: t\n")}, "sources.plyomat: not configured"},
+		{[]string{"webhooks", "serve", "--addr", "nonsense", "--config", write("wh4.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    webhook_secret: whsec_x\n")}, "--addr nonsense"},
 		{[]string{"views", "--config", write("v.yaml", "output: s3://b/lake\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n"), "--lake", "s3://b/other"}, "--lake: want a local folder"},
 	}
 	for _, c := range cases {

@@ -122,6 +122,10 @@ type Env struct {
 // Run is what a run covers, and the tuning tests give it.
 type Run struct {
 	Backfill bool
+	// Webhooks runs only the streams that apply webhook deliveries
+	// spooled by `athlake webhooks serve` (a source without any runs
+	// nothing).
+	Webhooks bool
 	Athletes []string
 	Since    time.Time
 	Until    time.Time

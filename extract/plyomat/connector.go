@@ -7,6 +7,7 @@ import (
 
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/internal/stream"
+	"github.com/athlake/athlake/extract/plyomat/webhook"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	"github.com/athlake/athlake/schemas"
@@ -43,7 +44,14 @@ type Config struct {
 	PageSize    int                `yaml:"page_size"`
 	Concurrency int                `yaml:"concurrency"`
 	Timeout     connector.Duration `yaml:"timeout"`
+	// WebhookSecret is the signing secret (whsec_...) of the webhook
+	// subscription whose deliveries `athlake webhooks serve` receives;
+	// with it, syncs apply the spooled deliveries first.
+	WebhookSecret connector.Secret `yaml:"webhook_secret"`
 }
+
+// WebhookSecretKey is the key of the signing secret in the section.
+const WebhookSecretKey = "webhook_secret"
 
 // Validate checks the section.
 func (c *Config) Validate() error {
@@ -75,5 +83,9 @@ func (c *Config) Source(_ context.Context, env *connector.Env) (pipeline.Source,
 	if err != nil {
 		return nil, &connector.KeyError{Msg: err.Error()}
 	}
-	return NewSource(cl, SourceOptions{Options: stream.FromEnv(env, time.Duration(c.Lookback)), Concurrency: c.Concurrency}), nil
+	o := SourceOptions{Options: stream.FromEnv(env, time.Duration(c.Lookback)), Concurrency: c.Concurrency, WebhooksOnly: env.Run.Webhooks}
+	if c.WebhookSecret != "" && env.Lake != nil {
+		o.Spool = webhook.NewSpool(env.Lake, SourceName)
+	}
+	return NewSource(cl, o), nil
 }

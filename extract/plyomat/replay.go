@@ -10,6 +10,7 @@ import (
 
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/internal/stream"
+	"github.com/athlake/athlake/extract/plyomat/webhook"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/transform"
 )
@@ -27,7 +28,10 @@ type replay struct {
 // Decode decodes a list page as the streams do: the table is the list's
 // (a group's athlete list is group_members), the records the stream
 // skipped stay skipped.
-func (r *replay) Decode(_, runID string, raw pipeline.Raw) (*pipeline.Batch, error) {
+func (r *replay) Decode(streamName, runID string, raw pipeline.Raw) (*pipeline.Batch, error) {
+	if streamName == WebhookStream {
+		return r.decodeWebhook(runID, raw)
+	}
 	table, with, err := listTable(raw)
 	if err != nil {
 		return nil, err
@@ -36,11 +40,7 @@ func (r *replay) Decode(_, runID string, raw pipeline.Raw) (*pipeline.Batch, err
 	if err := json.Unmarshal(raw.Body, &env); err != nil {
 		return nil, fmt.Errorf("plyomat %s: decoding the response: %w", raw.Endpoint, err)
 	}
-	dec := r.decs[table]
-	if dec == nil {
-		dec = transform.NewJSON(r.o.Mem, r.o.Registry, stream.Table(r.o.Registry, SourceName, table))
-		r.decs[table] = dec
-	}
+	dec := r.decoder(table)
 	lin := transform.Lineage{ExtractedAt: raw.FetchedAt, RunID: runID, Endpoint: raw.Endpoint}
 	for i, rec := range env.Data {
 		if slices.Contains(raw.Skip, i) {
@@ -81,4 +81,50 @@ func listTable(raw pipeline.Raw) (string, map[string]string, error) {
 		return "org_members", raw.With, nil
 	}
 	return "", nil, fmt.Errorf("plyomat %s: not a list athlake reads", raw.Endpoint)
+}
+
+func (r *replay) decoder(table string) *transform.JSON {
+	dec := r.decs[table]
+	if dec == nil {
+		dec = transform.NewJSON(r.o.Mem, r.o.Registry, stream.Table(r.o.Registry, SourceName, table))
+		r.decs[table] = dec
+	}
+	return dec
+}
+
+// decodeWebhook decodes what the webhooks stream kept: a spooled delivery
+// (its webhook_events row) or a record fetched by id (GET /sets/{id}).
+func (r *replay) decodeWebhook(runID string, raw pipeline.Raw) (*pipeline.Batch, error) {
+	method, target, _ := strings.Cut(raw.Endpoint, " ")
+	var (
+		table string
+		rec   json.RawMessage
+	)
+	if method == "POST" {
+		var wr webhook.Record
+		if err := json.Unmarshal(raw.Body, &wr); err != nil {
+			return nil, fmt.Errorf("plyomat %s: decoding the spooled delivery: %w", raw.Endpoint, err)
+		}
+		table, rec = "webhook_events", eventRow(wr)
+	} else {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, fmt.Errorf("plyomat %s: %w", raw.Endpoint, err)
+		}
+		// Ids are escaped as one segment: the resource is the one before.
+		segs := strings.Split(u.EscapedPath(), "/")
+		if len(segs) < 2 {
+			return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
+		}
+		switch table = segs[len(segs)-2]; table {
+		case "sets", "sessions":
+		default:
+			return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
+		}
+		rec = raw.Body
+	}
+	dec := r.decoder(table)
+	dec.Add(rec, transform.Lineage{ExtractedAt: raw.FetchedAt, RunID: runID, Endpoint: raw.Endpoint}, raw.With)
+	recs, rejects := dec.Flush()
+	return &pipeline.Batch{Records: recs, Rejects: rejects}, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/extract/internal/stream"
+	"github.com/athlake/athlake/extract/plyomat/webhook"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
@@ -26,6 +27,12 @@ type SourceOptions struct {
 	// Concurrency is how many athletes a per-athlete pass reads at once
 	// (default 4; the client bounds the requests in flight).
 	Concurrency int
+	// Spool, if set, holds webhook deliveries: a sync applies them first
+	// (the webhooks stream), a backfill leaves them.
+	Spool *webhook.Spool
+	// WebhooksOnly runs the webhooks stream alone (the receiver's
+	// applier).
+	WebhooksOnly bool
 }
 
 // Source is a Plyomat organisation.
@@ -53,7 +60,14 @@ func (s *Source) Stats() pipeline.RequestStats { return s.c.Stats() }
 // or the backfill.
 func (s *Source) Streams() []pipeline.Stream {
 	c := s.c
-	out := []pipeline.Stream{
+	var hooks []pipeline.Stream
+	if s.o.Spool != nil && !s.o.Backfill {
+		hooks = []pipeline.Stream{&webhooks{src: s, spool: s.o.Spool}}
+	}
+	if s.o.WebhooksOnly {
+		return hooks
+	}
+	out := append(hooks,
 		&snapshot{src: s, name: "athletes", tables: []string{"athletes"}, list: func(ctx context.Context, fn func(*Page) error) ([]string, error) {
 			return c.Athletes(ctx, "", fn)
 		}},
@@ -63,7 +77,7 @@ func (s *Source) Streams() []pipeline.Stream {
 		&snapshot{src: s, name: "org_members", tables: []string{"org_members"}, list: func(ctx context.Context, fn func(*Page) error) ([]string, error) {
 			return c.OrgMembers(ctx, true, fn)
 		}},
-	}
+	)
 	if s.o.Backfill {
 		return append(out, &backfill{src: s})
 	}

@@ -285,6 +285,9 @@ func (l *Local) List(_ context.Context, prefix string) ([]Object, error) {
 			return nil
 		}
 		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted while listing
+		}
 		if err != nil {
 			return err
 		}

@@ -37,10 +37,12 @@ const sessionSpan = time.Hour
 // leaving a gap in rep_index), an athlete's body weight changed, a new
 // athlete, and a device removed and a new one registered. It is
 // deterministic for a seed and a sequence of calls. A d <= 0 changes
-// nothing.
+// nothing. With a webhook subscription, the changes become events to
+// deliver (DeliverDue).
 func (s *Server) Advance(d time.Duration) AdvanceReport {
 	var rep AdvanceReport
 	rep.From, rep.To = s.st.Advance(d, nil, func(from, to time.Time) { s.advance(&rep, from, to) })
+	s.enqueue(rep)
 	return rep
 }
 

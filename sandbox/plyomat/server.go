@@ -47,6 +47,8 @@ type Server struct {
 	frng    *rand.Rand
 
 	stats *stats.Counter[Stats]
+
+	hooks *hooks // webhook subscription and deliveries
 }
 
 // What the server shares with the other simulators, embedded under
@@ -89,6 +91,7 @@ func New(opts Options) *Server {
 			simstate.Hooks[Dataset, *index]{Clone: (*Dataset).Clone, Normalize: (*Dataset).normalize, Index: buildIndex}),
 		frng:  rand.New(rand.NewPCG(seed, 0x706c796f6d617402)),
 		stats: stats.New(func(st *Stats) *map[string]int { return &st.ByPath }),
+		hooks: newHooks(seed),
 	}
 	s.stateAccess, s.counts = s.st.Access(), s.stats.Counts()
 	return s
@@ -132,6 +135,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.ByPath[r.URL.Path]++
 	})
 	now := s.Now()
+	if r.URL.Path == SubscriptionsPath && s.authorized(r) {
+		s.serveSubscriptions(w, r)
+		return
+	}
 	if !s.authorized(r) {
 		resp := errorResponse(http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
 		resp.header = map[string]string{"WWW-Authenticate": `Bearer realm="plyomat"`}
