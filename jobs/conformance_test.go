@@ -26,6 +26,7 @@ import (
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/s3store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
 )
@@ -103,6 +104,8 @@ type lake struct {
 	out  *syncBuffer
 	// transport, if set, carries the vendor requests (tests alter them).
 	transport http.RoundTripper
+	// s3, if set, configures the client of an s3:// output (its keys).
+	s3 func(*s3store.Options)
 }
 
 // newLake starts the simulator of source name (made by simulators[name]).
@@ -151,7 +154,7 @@ func serve(t *testing.T, sb *sandbox.Sandbox, wrap ...func(http.Handler) http.Ha
 
 func (l *lake) env() *Env {
 	return &Env{
-		Stdout: l.out, Stderr: l.logs, Transport: l.transport,
+		Stdout: l.out, Stderr: l.logs, Transport: l.transport, S3: l.s3,
 		Log: slog.New(slog.NewJSONHandler(l.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }

@@ -44,6 +44,7 @@ func newS3Harness(t *testing.T, seed int64) (*lake, *s3test.Server, string) {
 	bucket := srv.NewBucket(t)
 	h := newHarness(t, seed)
 	s3Config(h.cfg, srv, bucket, "lake")
+	h.s3 = func(o *s3store.Options) { o.Credentials = srv.Credentials() }
 	return h, srv, bucket
 }
 

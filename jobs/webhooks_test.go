@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/plyomat/webhook"
-	"github.com/athlake/athlake/load/store"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
 
@@ -80,7 +80,7 @@ func startReceiver(t *testing.T, l *lake, o WebhooksOptions) *receiver {
 // spooled is how many deliveries wait in the lake's spool.
 func spooled(t *testing.T, l *lake) int {
 	t.Helper()
-	st, err := store.NewLocal(l.cfg.Output)
+	st, err := openStore(context.Background(), l.env(), l.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,13 @@ func (rv *receiver) waitApplied(t *testing.T, l *lake) {
 // simulator delivers to a receiver.
 func hooked(t *testing.T, o WebhooksOptions) (*lake, *receiver, *sbp.Server, *hookClock) {
 	t.Helper()
-	l := newHarness(t, 11)
+	return hookLake(t, newHarness(t, 11), o)
+}
+
+// hookLake gives l a webhook secret, syncs it once and has its simulator
+// deliver to a receiver.
+func hookLake(t *testing.T, l *lake, o WebhooksOptions) (*lake, *receiver, *sbp.Server, *hookClock) {
+	t.Helper()
 	l.cfg.Sources.plyomat().WebhookSecret = testWebhookSecret
 	l.sync()
 	rv := startReceiver(t, l, o)
@@ -298,5 +304,40 @@ func TestSyncAppliesTheSpool(t *testing.T) {
 	l.assertExact(expected(p.Truth()))
 	if after := l.query(events); !slices.EqualFunc(before, after, slices.Equal) {
 		t.Errorf("plyomat_webhook_events after a rebuild:\n%s", rowsDiff(before, after))
+	}
+}
+
+// TestWebhooksOnS3: with the lake on a real S3-compatible server, a
+// delivery is acknowledged once spooled in the bucket, a replay and a
+// duplicate are stored once, and the events and targeted pulls are
+// committed there: the views over the mirrored lake equal the truth, the
+// spool is empty and no upload is left unfinished.
+func TestWebhooksOnS3(t *testing.T) {
+	t.Parallel()
+	h, srv, bucket := newS3Harness(t, 11)
+	l, rv, p, clk := hookLake(t, h, WebhooksOptions{})
+	p.SetWebhookFaults(sbp.WebhookFaults{Replay: 1, Duplicate: 1})
+	if rep := p.Advance(3 * time.Hour); len(rep.NewSets) == 0 {
+		t.Fatal("the advance made no set")
+	}
+	as := deliverAll(t, p, clk)
+	rv.waitApplied(t, l)
+	rv.stop()
+	events := map[string]bool{}
+	for _, a := range as {
+		events[a.EventID] = true
+	}
+	mirrorViews(t, l.env(), l.cfg, filepath.Join(l.dir, "mirror"), l.cfg.DuckDB)
+	want := expected(p.Truth())
+	for _, table := range []string{"sets", "reps", "sessions"} {
+		if d := rowsDiff(want[table], sortRows(l.viewRows(viewQueries[table]))); d != "" {
+			t.Errorf("plyomat_%s after the webhooks differs from the truth:\n%s", table, d)
+		}
+	}
+	if got := l.query("SELECT count(*), count(DISTINCT event_id) FROM plyomat_webhook_events"); got[0][0] != got[0][1] || got[0][0] != i(len(events)) {
+		t.Errorf("event rows (all, distinct) = %v, want %d", got[0], len(events))
+	}
+	if up := srv.Uploads(t, bucket); len(up) != 0 {
+		t.Errorf("unfinished uploads: %v", up)
 	}
 }
