@@ -74,8 +74,8 @@ type compactor struct {
 	// committed (beside the views database, not a /tmp that may be
 	// memory); a killed compaction's are removed by the next.
 	work string
-	// duckdb is DuckDB's memory_limit (Memory.Compaction).
-	duckdb int64
+	// mem gives DuckDB's memory_limit (Compaction) and threads.
+	mem Memory
 	// unchanged is the lake as the last run listed it, when that run
 	// changed nothing (nil otherwise): the views build of the same sync
 	// need not list it again.
@@ -186,7 +186,7 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	in := views.CompactInput{Root: t, Children: fam[1:], Files: map[string][]views.PartFile{}, OutDir: tmp, MemoryLimit: k.duckdb,
+	in := views.CompactInput{Root: t, Children: fam[1:], Files: map[string][]views.PartFile{}, OutDir: tmp, MemoryLimit: k.mem.Compaction, Threads: k.mem.DuckDBThreads,
 		Stage: func(ctx context.Context, key string) (string, error) { return k.localPath(ctx, tmp, key) }}
 	for i, ft := range fam {
 		for _, f := range files[ft.ID()] {
@@ -341,7 +341,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 	start := env.now().UTC()
 	runID := newRunID(start)
 	log := env.Log.With("run_id", runID)
-	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}, work: cfg.compactWork(), duckdb: cfg.Memory().Compaction}
+	k := &compactor{st: st, reg: reg, runID: runID, o: o, log: log, now: env.now, seq: map[string]int{}, work: cfg.compactWork(), mem: cfg.Memory()}
 	var rep *CompactReport
 	if o.DryRun {
 		rep, err = k.run(ctx, names)

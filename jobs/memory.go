@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -44,6 +45,13 @@ type Memory struct {
 	// Go's heap is freed to the system before they start), but never under
 	// minDuckDB.
 	Compaction int64
+	// DuckDBThreads is DuckDB's threads in compactions and the views
+	// build: GOMAXPROCS, which follows a container's CPU limit, where
+	// DuckDB's own default is every core of the machine. Each thread holds
+	// buffers of its own beyond memory_limit (a Parquet row group it
+	// writes, the file pages it reads): a pod limited to one CPU on a
+	// 32-core node would otherwise run 32.
+	DuckDBThreads int
 	// Views is DuckDB's memory_limit for the views build, at the end of
 	// every run: as Compaction, but never under minViews. A phase that
 	// runs out of its limit runs again with more (withDuckDBMemory).
@@ -58,6 +66,7 @@ func MemoryFor(limit int64) Memory {
 	m.CommitBytes = m.GoLimit / 4 / int64(m.Parallel)
 	m.Compaction = max(m.GoLimit/2, minDuckDB)
 	m.Views = max(m.Compaction, minViews)
+	m.DuckDBThreads = runtime.GOMAXPROCS(0)
 	return m
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -80,10 +81,10 @@ func TestMemoryFor(t *testing.T) {
 		limit int64
 		want  Memory
 	}{
-		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, Compaction: 104 << 20, Views: 256 << 20}},
-		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, Compaction: 488 << 20, Views: 488 << 20}},
-		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, Compaction: 64 << 20, Views: 256 << 20}},
-		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, Compaction: 64 << 20, Views: 256 << 20}},
+		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, Compaction: 104 << 20, Views: 256 << 20, DuckDBThreads: runtime.GOMAXPROCS(0)}},
+		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, Compaction: 488 << 20, Views: 488 << 20, DuckDBThreads: runtime.GOMAXPROCS(0)}},
+		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, Compaction: 64 << 20, Views: 256 << 20, DuckDBThreads: runtime.GOMAXPROCS(0)}},
+		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, Compaction: 64 << 20, Views: 256 << 20, DuckDBThreads: runtime.GOMAXPROCS(0)}},
 	} {
 		if d := cmp.Diff(c.want, MemoryFor(c.limit)); d != "" {
 			t.Errorf("MemoryFor(%d) (-want +got):\n%s", c.limit, d)
@@ -91,6 +92,12 @@ func TestMemoryFor(t *testing.T) {
 	}
 	if m := MemoryFor(256 << 20); int64(m.Parallel)*m.CommitBytes > m.GoLimit/4 || m.GoLimit >= m.Limit {
 		t.Errorf("%+v: the parts exceed the budget", m)
+	}
+	// DuckDB's threads follow GOMAXPROCS (a container's CPU limit), not
+	// the machine's cores. (No parallel test runs yet: this one is not.)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if m := MemoryFor(256 << 20); m.DuckDBThreads != 1 {
+		t.Errorf("GOMAXPROCS 1: DuckDB threads %d", m.DuckDBThreads)
 	}
 }
 

@@ -173,7 +173,7 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 			}
 			debug.FreeOSMemory() // before DuckDB takes its share
 			k := &compactor{st: to, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-				o: CompactOptions{Auto: true}, work: cfg.compactWork(), duckdb: cfg.Memory().Compaction}
+				o: CompactOptions{Auto: true}, work: cfg.compactWork(), mem: mem}
 			b.rep.Compacted, err = k.run(ctx, names)
 			return err
 		},

@@ -151,7 +151,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	prog := newProgress(env)
 	mem := cfg.Memory()
 	k := &compactor{st: st, reg: reg, runID: runID, log: log, now: env.now, seq: map[string]int{},
-		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.compactWork(), duckdb: mem.Compaction}
+		o: CompactOptions{Auto: true, Grace: o.CompactGrace}, work: cfg.compactWork(), mem: mem}
 	var compacted *CompactReport
 	runner := &pipeline.Runner{
 		Log:    log,
@@ -174,7 +174,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		},
 	}
 	log.Info("run starting", "command", o.Command, "sources", names, "output", st.URL(),
-		"memory_limit", mem.Limit, "commit_bytes", mem.CommitBytes, "parallel", mem.Parallel)
+		"memory_limit", mem.Limit, "commit_bytes", mem.CommitBytes, "parallel", mem.Parallel, "duckdb_threads", mem.DuckDBThreads)
 	results, runErr := runner.Run(ctx, sources)
 	prog.done()
 	var locked *pipeline.LockedError

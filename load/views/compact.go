@@ -37,6 +37,8 @@ type CompactInput struct {
 	// MemoryLimit is DuckDB's memory_limit in bytes (0:
 	// DefaultMemoryLimit); beyond it DuckDB spills to disk.
 	MemoryLimit int64
+	// Threads is DuckDB's threads (0: a thread per core).
+	Threads int
 }
 
 // CompactOutput is a file CompactFamily wrote.
@@ -73,7 +75,7 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 	}
 	// A compaction runs inside a sync: it spills to disk rather than grow
 	// with the table.
-	if err := exec(memorySetting(in.MemoryLimit) + "; SET preserve_insertion_order = false; SET temp_directory = " + literal(filepath.ToSlash(filepath.Join(in.OutDir, "spill")))); err != nil {
+	if err := exec(memorySetting(in.MemoryLimit, in.Threads) + "; SET preserve_insertion_order = false; SET temp_directory = " + literal(filepath.ToSlash(filepath.Join(in.OutDir, "spill")))); err != nil {
 		return nil, nil, err
 	}
 	if err := exec("CREATE TEMP TABLE files (path VARCHAR, part VARCHAR, delta BOOLEAN)"); err != nil {

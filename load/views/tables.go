@@ -220,7 +220,7 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 	defer os.RemoveAll(work)
 	// A build runs at the end of every sync: it spills to disk rather
 	// than grow with the lake.
-	if _, err := conn.ExecContext(ctx, memorySetting(o.MemoryLimit)+"; SET preserve_insertion_order = false; SET temp_directory = "+literal(filepath.ToSlash(filepath.Join(work, "spill")))); err != nil {
+	if _, err := conn.ExecContext(ctx, memorySetting(o.MemoryLimit, o.Threads)+"; SET preserve_insertion_order = false; SET temp_directory = "+literal(filepath.ToSlash(filepath.Join(work, "spill")))); err != nil {
 		return "", err
 	}
 	fingerprint := schemaFingerprint(o.Tables)

@@ -57,21 +57,29 @@ type Options struct {
 	// MemoryLimit is DuckDB's memory_limit for a build in tables mode,
 	// in bytes (0: DefaultMemoryLimit); beyond it DuckDB spills to disk.
 	MemoryLimit int64
+	// Threads is DuckDB's threads for a build in tables mode (0: a
+	// thread per core).
+	Threads int
 }
 
 // DefaultMemoryLimit is DuckDB's memory_limit when none is given.
 const DefaultMemoryLimit = 256 << 20
 
-// memorySetting is the SET statement of a memory limit in bytes (0:
-// DefaultMemoryLimit).
-func memorySetting(n int64) string {
+// memorySetting is the SET statements of a memory limit in bytes (0:
+// DefaultMemoryLimit) and of a number of threads (0: DuckDB's default, a
+// thread per core).
+func memorySetting(n int64, threads int) string {
 	if n <= 0 {
 		n = DefaultMemoryLimit
 	}
 	// DuckDB's allocator keeps what a task freed for the next one, up to
 	// allocator_flush_threshold (128 MB by default) on top of the limit:
 	// flushing at a tenth of the limit keeps the resident set near it.
-	return fmt.Sprintf("SET memory_limit = '%dKiB'; SET allocator_flush_threshold = '%dKiB'", n>>10, n/10>>10)
+	set := fmt.Sprintf("SET memory_limit = '%dKiB'; SET allocator_flush_threshold = '%dKiB'", n>>10, n/10>>10)
+	if threads > 0 {
+		set += fmt.Sprintf("; SET threads = %d", threads)
+	}
+	return set
 }
 
 // Mode is what the views database holds.
