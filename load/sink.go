@@ -142,8 +142,6 @@ func (s *Sink) Add(ctx context.Context, b *pipeline.Batch) error {
 		}
 		if err != nil {
 			s.failed = err
-		}
-		if err != nil {
 			for _, r := range b.Records[i+1:] {
 				r.Record.Release()
 			}
