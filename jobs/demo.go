@@ -78,17 +78,9 @@ func Demo(ctx context.Context, env *Env, o DemoOptions) error {
 		if q == "" {
 			continue
 		}
-		cols, rows, err := views.Query(ctx, cfg.DuckDB, q)
-		if err != nil {
+		if err := printQuery(ctx, env.Stdout, cfg.DuckDB, q); err != nil {
 			return fmt.Errorf("sample query: %w", err)
 		}
-		fmt.Fprintf(env.Stdout, "\n%s\n\n", q)
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(cols, "\t"))
-		for _, r := range rows {
-			fmt.Fprintln(tw, strings.Join(r, "\t"))
-		}
-		tw.Flush()
 	}
 	if err := demoWebhooks(ctx, env, cfg, sb.Plyomat); err != nil {
 		return fmt.Errorf("webhooks: %w", err)
@@ -178,12 +170,21 @@ JOIN plyomat_sets s ON s.id = e.record_id
 JOIN plyomat_reps r ON r.set_id = s.id
 WHERE s.id = ` + "'" + strings.ReplaceAll(rep.NewSets[0], "'", "''") + "'" + `
 GROUP BY ALL`
-	cols, rows, err := views.Query(ctx, cfg.DuckDB, q)
-	if err != nil {
+	if err := printQuery(ctx, env.Stdout, cfg.DuckDB, q); err != nil {
 		return fmt.Errorf("webhook query: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "\n%s\n\n", q)
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	return nil
+}
+
+// printQuery prints a query of the views database and its result as a
+// table.
+func printQuery(ctx context.Context, w io.Writer, db, q string) error {
+	cols, rows, err := views.Query(ctx, db, q)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s\n\n", q)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))

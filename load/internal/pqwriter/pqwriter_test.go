@@ -17,8 +17,16 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
+// checkedMem is an allocator checked, once the test's cleanups have run,
+// to hold nothing.
+func checkedMem(t *testing.T) *memory.CheckedAllocator {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	return mem
+}
+
 // testRecords are records of a samples-like schema with nulls, in sizes
-// that cut across row groups.
+// that cut across row groups, released when the test ends.
 func testRecords(t *testing.T, mem memory.Allocator) (*arrow.Schema, []arrow.RecordBatch) {
 	t.Helper()
 	schema := arrow.NewSchema([]arrow.Field{
@@ -63,6 +71,11 @@ func testRecords(t *testing.T, mem memory.Allocator) (*arrow.Schema, []arrow.Rec
 		recs = append(recs, b.NewRecordBatch())
 		b.Release()
 	}
+	t.Cleanup(func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	})
 	return schema, recs
 }
 
@@ -72,14 +85,8 @@ func testRecords(t *testing.T, mem memory.Allocator) (*arrow.Schema, []arrow.Rec
 // fewer pages), and that a Writer fed a row group at a time writes Write's
 // file byte for byte.
 func TestWriteAsPQArrow(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema, recs := testRecords(t, mem)
-	defer func() {
-		for _, r := range recs {
-			r.Release()
-		}
-	}()
 	var want, got, streamed bytes.Buffer
 	fw, err := New(&want, mem, schema)
 	if err != nil {
@@ -204,14 +211,8 @@ func sameFile(t *testing.T, got, want []byte) {
 // TestDictionaryColumn: a string column of few values goes to pqarrow as a
 // dictionary array of the same strings; one of many values, as it is.
 func TestDictionaryColumn(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer mem.AssertSize(t, 0)
+	mem := checkedMem(t)
 	schema, recs := testRecords(t, mem)
-	defer func() {
-		for _, r := range recs {
-			r.Release()
-		}
-	}()
 	pieces := rowGroups(recs, RowGroupRows)[0]
 	props := properties(mem, schema)
 	arrProps := arrowProperties(mem)
