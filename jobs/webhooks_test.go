@@ -49,7 +49,9 @@ func startReceiver(t *testing.T, l *lake, o WebhooksOptions) *receiver {
 	}
 	rv := &receiver{url: "http://" + ln.Addr().String() + webhook.Path}
 	o.Listener = ln
-	o.ApplyDelay = -1
+	if o.ApplyDelay == 0 {
+		o.ApplyDelay = -1 // at once, unless the test says
+	}
 	if o.ApplyEvery == 0 {
 		o.ApplyEvery = 200 * time.Millisecond
 	}
@@ -156,11 +158,12 @@ func refused(as []sbp.DeliveryAttempt) int {
 }
 
 // The sandbox's deliveries reach the views through targeted pulls, within
-// the latency target; forged, stale and future ones are refused; replays
-// and duplicates are stored once; the next sync agrees with the truth.
+// the latency target at the receiver's default settings; forged, stale and
+// future ones are refused; replays and duplicates are stored once; the
+// next sync agrees with the truth.
 func TestWebhooksReachTheViews(t *testing.T) {
 	t.Parallel()
-	l, rv, p, clk := hooked(t, WebhooksOptions{})
+	l, rv, p, clk := hooked(t, WebhooksOptions{ApplyDelay: DefaultApplyDelay, ApplyEvery: DefaultApplyEvery})
 	rep := p.Advance(3 * time.Hour)
 	if len(rep.NewSets) == 0 {
 		t.Fatal("the advance made no set")
@@ -170,7 +173,7 @@ func TestWebhooksReachTheViews(t *testing.T) {
 	as := deliverAll(t, p, clk)
 	rv.waitApplied(t, l)
 	latency := time.Since(sent)
-	t.Logf("%d deliveries acknowledged and in the views %s after they were sent", len(as), latency.Round(time.Millisecond))
+	t.Logf("%d deliveries acknowledged and in the views %s after they were sent (apply delay %s)", len(as), latency.Round(time.Millisecond), DefaultApplyDelay)
 	if latency > 60*time.Second {
 		t.Errorf("latency %s over the 60 s target", latency)
 	}
