@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/plyomat/webhook"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
@@ -343,4 +344,36 @@ func TestWebhooksOnS3(t *testing.T) {
 	if up := srv.Uploads(t, bucket); len(up) != 0 {
 		t.Errorf("unfinished uploads: %v", up)
 	}
+}
+
+// A base_url that reaches no Plyomat API answers 404 to every targeted
+// pull: the run fails naming the key, the events stay spooled (none is
+// recorded as gone), and once the URL is right they are applied.
+func TestWebhooksWrongBaseURL(t *testing.T) {
+	t.Parallel()
+	l, _, p, clk := hooked(t, WebhooksOptions{NoApply: true})
+	p.Advance(2 * time.Hour)
+	deliverAll(t, p, clk)
+	n := spooled(t, l)
+	if n == 0 {
+		t.Fatal("nothing spooled")
+	}
+	right := l.cfg.Sources.plyomat().BaseURL
+	l.cfg.Sources.plyomat().BaseURL = right + "/nowhere"
+	_, err := l.run(RunOptions{Command: "webhooks", Sources: []string{"plyomat"}, Run: connector.Run{Webhooks: true}})
+	if err == nil || !strings.Contains(err.Error(), "sources.plyomat.base_url") {
+		t.Fatalf("apply with a wrong base_url: %v, want an error naming sources.plyomat.base_url", err)
+	}
+	if got := spooled(t, l); got != n {
+		t.Fatalf("%d spooled after the failed run, want the %d delivered", got, n)
+	}
+	l.cfg.Sources.plyomat().BaseURL = right
+	l.sync()
+	if got := spooled(t, l); got != 0 {
+		t.Fatalf("%d still spooled after the sync", got)
+	}
+	if got := l.query("SELECT count(*) FILTER (action = 'gone'), count(*) FROM plyomat_webhook_events"); got[0][0] != "0" || got[0][1] == "0" {
+		t.Errorf("event rows (gone, all) = %v, want none gone", got[0])
+	}
+	l.assertExact(expected(p.Truth()))
 }

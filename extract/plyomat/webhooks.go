@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/athlake/athlake/extract/internal/httpx"
@@ -160,6 +161,13 @@ func (st *webhooks) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		if err != nil {
 			return err
 		}
+		// Every record gone is unlikely; a base_url that reaches no
+		// Plyomat API answers 404 to everything. The events stay spooled.
+		if len(gone) == len(targets) {
+			if err := s.c.reachable(ctx); err != nil {
+				return fmt.Errorf("plyomat: every record the webhooks named answered 404 (%d), and so does a list: is sources.plyomat.base_url right? %w", len(targets), err)
+			}
+		}
 	}
 
 	dec := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("webhook_events"))
@@ -222,6 +230,13 @@ func eventRow(r webhook.Record) json.RawMessage {
 		}
 	}
 	return stream.JSON(row)
+}
+
+// reachable checks that the API answers a list (one group).
+func (c *Client) reachable(ctx context.Context) error {
+	var page json.RawMessage
+	_, err := c.h.GetJSON(ctx, "/groups", url.Values{"limit": {"1"}}, &page)
+	return err
 }
 
 // detail fetches one record by id, keeping the response for the raw
