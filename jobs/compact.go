@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
@@ -243,16 +244,28 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 
 // dropOldSnapshots replaces, with no file, the files of a snapshot table
 // (and its children) that snapshots older than newest (the files its view
-// reads) wrote: no view reads them.
+// reads: the newest snapshot's and the records pulled since) wrote, and
+// the records pulled before it: no view reads them.
 func (k *compactor) dropOldSnapshots(ctx context.Context, t *schemas.Table, newest *tableFiles, files map[string][]lakeFile) (*CompactedTable, error) {
-	if newest == nil || len(newest.delta) == 0 {
+	if newest == nil {
 		return nil, nil
 	}
-	cm, _ := load.CommitOf(newest.delta[0])
+	read := map[string]bool{}
+	run := "" // the newest snapshot's
+	for _, key := range newest.delta {
+		read[key] = true
+		if cm, _ := load.CommitOf(key); cm.Stream != connector.OverlayStream {
+			run = cm.RunID
+		}
+	}
+	if run == "" {
+		return nil, nil
+	}
 	var old []string
 	for _, ft := range k.family(t) {
 		for _, f := range files[ft.ID()] {
-			if fc, _ := load.CommitOf(f.key); fc.RunID != cm.RunID {
+			fc, _ := load.CommitOf(f.key)
+			if root := ft.ID() == t.ID(); root && !read[f.key] || !root && fc.RunID != run && fc.Stream != connector.OverlayStream {
 				old = append(old, f.key)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
@@ -162,17 +163,25 @@ func stage(ctx context.Context, st store.Store, key, dir string) (string, error)
 // files (liveFiles), split into the files compactions wrote (base) and the
 // others (delta); for a snapshot table, those of the newest complete
 // snapshot — the run whose commit marker the store wrote last (the store's
-// clock, not the writers', which may disagree across hosts).
+// clock, not the writers', which may disagree across hosts) — and the
+// records pulled one by one after it (connector.OverlayStream).
 func viewFiles(c *load.Committed, reg *schemas.Registry) map[string]*tableFiles {
 	out := map[string]*tableFiles{}
 	for id, files := range liveFiles(c, reg) {
 		source, name, _ := strings.Cut(id, "/")
 		t, _ := reg.Lookup(source, name)
-		newest := ""
+		// A snapshot table reads its newest snapshot, and the records
+		// pulled one by one since (connector.OverlayStream), which its
+		// views deduplicate by key.
+		newest, overlay := "", false
+		var at time.Time
 		if t.Mode == schemas.Snapshot && t.Parent == nil {
-			var at time.Time
+			overlay = true
 			for _, f := range files {
 				cm, _ := load.CommitOf(f.key)
+				if cm.Stream == connector.OverlayStream {
+					continue
+				}
 				if a := c.Markers[cm.Marker()]; newest == "" || a.After(at) || a.Equal(at) && cm.RunID > newest {
 					at, newest = a, cm.RunID
 				}
@@ -181,6 +190,10 @@ func viewFiles(c *load.Committed, reg *schemas.Registry) map[string]*tableFiles 
 		tf := &tableFiles{}
 		for _, f := range files {
 			switch cm, _ := load.CommitOf(f.key); {
+			case overlay && cm.Stream == connector.OverlayStream:
+				if newest == "" || c.Markers[cm.Marker()].After(at) {
+					tf.delta = append(tf.delta, f.key)
+				}
 			case newest != "" && cm.RunID != newest:
 			case f.base:
 				tf.base = append(tf.base, f.key)

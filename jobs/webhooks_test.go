@@ -179,9 +179,10 @@ func TestWebhooksReachTheViews(t *testing.T) {
 		t.Errorf("latency %s over the 60 s target", latency)
 	}
 
-	// Sets, reps and sessions: exactly the truth, before any sync.
+	// Sets, reps, sessions and athletes (pulled records laid over the
+	// snapshot): exactly the truth, before any sync.
 	want := expected(p.Truth())
-	for _, table := range []string{"sets", "reps", "sessions"} {
+	for _, table := range []string{"sets", "reps", "sessions", "athletes"} {
 		if d := rowsDiff(want[table], sortRows(l.viewRows(viewQueries[table]))); d != "" {
 			t.Errorf("plyomat_%s after the webhooks differs from the truth:\n%s", table, d)
 		}
@@ -189,7 +190,7 @@ func TestWebhooksReachTheViews(t *testing.T) {
 	// Targeted pulls: one GET per set or session, no list.
 	after := p.Stats().ByPath
 	for path, n := range after {
-		if n > before[path] && !strings.HasPrefix(path, "/sets/") && !strings.HasPrefix(path, "/sessions/") {
+		if n > before[path] && !strings.HasPrefix(path, "/sets/") && !strings.HasPrefix(path, "/sessions/") && !strings.HasPrefix(path, "/athletes/") {
 			t.Errorf("applying the webhooks requested %s", path)
 		}
 	}
@@ -202,7 +203,7 @@ func TestWebhooksReachTheViews(t *testing.T) {
 		t.Fatalf("%d event rows, want %d", len(rows), len(events))
 	}
 	for _, r := range rows {
-		wantAction := map[bool]string{true: "pulled", false: "recorded"}[strings.HasPrefix(r[1], "set.") || strings.HasPrefix(r[1], "session.")]
+		wantAction := map[bool]string{true: "pulled", false: "recorded"}[strings.HasPrefix(r[1], "set.") || strings.HasPrefix(r[1], "session.") || strings.HasPrefix(r[1], "athlete.")]
 		if events[r[0]] != r[1] || r[2] != wantAction || r[4] != "true" || r[5] != "true" {
 			t.Errorf("event row %v (want type %s, action %s)", r, events[r[0]], wantAction)
 		}
@@ -240,7 +241,7 @@ func TestWebhooksReachTheViews(t *testing.T) {
 		t.Errorf("event rows (all, distinct) = %v, want %d", got[0], len(events)+len(good))
 	}
 	want = expected(p.Truth())
-	for _, table := range []string{"sets", "reps", "sessions"} {
+	for _, table := range []string{"sets", "reps", "sessions", "athletes"} {
 		if d := rowsDiff(want[table], sortRows(l.viewRows(viewQueries[table]))); d != "" {
 			t.Errorf("plyomat_%s differs from the truth:\n%s", table, d)
 		}
@@ -375,5 +376,53 @@ func TestWebhooksWrongBaseURL(t *testing.T) {
 	if got := l.query("SELECT count(*) FILTER (action = 'gone'), count(*) FROM plyomat_webhook_events"); got[0][0] != "0" || got[0][1] == "0" {
 		t.Errorf("event rows (gone, all) = %v, want none gone", got[0])
 	}
+	l.assertExact(expected(p.Truth()))
+}
+
+// Pulled athletes are laid over the athletes snapshot until a newer
+// snapshot: a compaction drops the older snapshots and the records pulled
+// before the newest, keeps those pulled after it, and the views stay
+// exact throughout.
+func TestWebhooksOverlayCompacted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, _, p, clk := hooked(t, WebhooksOptions{NoApply: true})
+	apply := func() {
+		t.Helper()
+		if _, err := l.run(RunOptions{Command: "webhooks", Sources: []string{"plyomat"}, Run: connector.Run{Webhooks: true}}); err != nil {
+			t.Fatalf("applying the spool: %v", err)
+		}
+	}
+	athletes := func(when string) {
+		t.Helper()
+		if d := rowsDiff(expected(p.Truth())["athletes"], sortRows(l.viewRows(viewQueries["athletes"]))); d != "" {
+			t.Fatalf("plyomat_athletes %s differs from the truth:\n%s", when, d)
+		}
+	}
+	p.Advance(2 * time.Hour) // a new athlete, another's weight
+	deliverAll(t, p, clk)
+	apply()
+	athletes("after the pulls")
+	l.sync() // a newer snapshot
+	p.Advance(2 * time.Hour)
+	deliverAll(t, p, clk)
+	apply() // pulled after the newest snapshot
+	athletes("after the second pulls")
+	rep, err := Compact(ctx, l.env(), l.cfg, CompactOptions{Grace: -1, Tables: []string{"plyomat_athletes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first snapshot and the first pulls go; the rest is read.
+	var dropped int
+	for _, ct := range rep.Tables {
+		if ct.Table == "plyomat_athletes" {
+			dropped = ct.Replaced
+		}
+	}
+	if dropped < 2 {
+		t.Errorf("compaction replaced %d athletes files, want the first snapshot's and the first pulls'", dropped)
+	}
+	athletes("after the compaction") // Compact builds the views again
+	l.sync()
 	l.assertExact(expected(p.Truth()))
 }

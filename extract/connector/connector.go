@@ -119,6 +119,12 @@ type Env struct {
 	Run       Run
 }
 
+// OverlayStream is the name of a stream that writes single records
+// fetched by id (a webhook's targeted pulls). Its rows of a snapshot table
+// are laid over that table's newest snapshot, newest version of a key
+// first, until a newer snapshot replaces them.
+const OverlayStream = "webhooks"
+
 // Run is what a run covers, and the tuning tests give it.
 type Run struct {
 	Backfill bool

@@ -117,7 +117,7 @@ func (r *replay) decodeWebhook(runID string, raw pipeline.Raw) (*pipeline.Batch,
 			return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
 		}
 		switch table = segs[len(segs)-2]; table {
-		case "sets", "sessions":
+		case "sets", "sessions", "athletes":
 		default:
 			return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/internal/httpx"
 	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/extract/plyomat/webhook"
@@ -17,7 +18,8 @@ import (
 )
 
 // WebhookStream is the name of the stream that applies the webhook spool.
-const WebhookStream = "webhooks"
+// Its rows of the athletes snapshot are laid over the newest snapshot.
+const WebhookStream = connector.OverlayStream
 
 // Webhook application limits.
 const (
@@ -54,6 +56,8 @@ func pullTarget(eventType string) (resource string, ok bool) {
 		return "sets", true
 	case "session.started", "session.ended":
 		return "sessions", true
+	case "athlete.created", "athlete.updated", "athlete.archived":
+		return "athletes", true
 	}
 	return "", false
 }
