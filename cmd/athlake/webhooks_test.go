@@ -164,6 +164,7 @@ func TestWebhooksLoadKillRestart(t *testing.T) {
 			}
 		}()
 	}
+	var firstPeak int64 // the killed receiver's peak RSS, in KiB
 	killed := make(chan struct{})
 	go func() {
 		defer close(killed)
@@ -178,6 +179,7 @@ func TestWebhooksLoadKillRestart(t *testing.T) {
 		}
 		rp.cmd.Process.Signal(syscall.SIGKILL)
 		rp.cmd.Wait()
+		firstPeak = maxRSS(rp.cmd.ProcessState)
 		rp = startReceiverProc(t, config, addr)
 	}()
 	for _, ev := range events {
@@ -219,6 +221,9 @@ func TestWebhooksLoadKillRestart(t *testing.T) {
 	if err := rp.cmd.Wait(); err != nil {
 		t.Fatalf("the receiver's graceful stop: %v\n%s", err, rp.out)
 	}
+	// Each receiver's peak, its applier's runs (commits, views updates)
+	// included.
+	t.Logf("receiver peak RSS: %d MiB before the kill, %d MiB after the restart", firstPeak>>10, maxRSS(rp.cmd.ProcessState)>>10)
 	if out := rp.out.String(); strings.Contains(out, loadSecret) || strings.Contains(out, "panic") {
 		t.Errorf("a secret or a panic in the receiver's output:\n%s", out)
 	}
@@ -277,4 +282,12 @@ func firstDiff(want, got [][]string) string {
 		}
 	}
 	return fmt.Sprintf("%d rows, want %d", len(got), len(want))
+}
+
+// maxRSS is an exited process's peak resident set, in KiB.
+func maxRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss
+	}
+	return 0
 }
