@@ -426,3 +426,56 @@ func TestWebhooksOverlayCompacted(t *testing.T) {
 	l.sync()
 	l.assertExact(expected(p.Truth()))
 }
+
+// An assessment event is applied from its payload (the vendor has no
+// detail endpoint to pull one from): the record the payload carries is
+// laid over the assessments snapshot until the next sync's, a rebuild
+// gives the same, and no request is made for it.
+func TestWebhooksAssessmentFromPayload(t *testing.T) {
+	t.Parallel()
+	l, rv, p, _ := hooked(t, WebhooksOptions{NoApply: true})
+	a := p.Truth().Assessments[0]
+	a.Score += 1.5
+	a.UpdatedAt = a.UpdatedAt.Add(time.Hour)
+	payload, err := a.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"event_type":"assessment.updated","event_id":"evt-assessment-1","source_version":1,"delivery_id":"dl-1","payload":` + string(payload) + `}`)
+	req, _ := http.NewRequest(http.MethodPost, rv.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(webhook.SignatureHeader, webhook.Header([]byte(testWebhookSecret), time.Now().Unix(), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("delivery: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	before := p.Stats().ByPath
+	if _, err := l.run(RunOptions{Command: "webhooks", Sources: []string{"plyomat"}, Run: connector.Run{Webhooks: true}}); err != nil {
+		t.Fatalf("applying the spool: %v", err)
+	}
+	for path, n := range p.Stats().ByPath {
+		if n > before[path] {
+			t.Errorf("applying an assessment event requested %s", path)
+		}
+	}
+	score := func() [][]string {
+		return l.query("SELECT score, (SELECT count(*) FROM plyomat_assessments) FROM plyomat_assessments WHERE id = '" + a.ID + "'")
+	}
+	applied := score()
+	if want := [][]string{{f(a.Score), i(len(p.Truth().Assessments))}}; !slices.EqualFunc(applied, want, slices.Equal) {
+		t.Errorf("the assessment and the count of assessments after the event: %v, want %v", applied, want)
+	}
+	if got := l.query("SELECT action, record_id FROM plyomat_webhook_events WHERE event_id = 'evt-assessment-1'"); len(got) != 1 || got[0][0] != "applied" || got[0][1] != a.ID {
+		t.Errorf("event row %v, want applied %s", got, a.ID)
+	}
+	if _, err := Rebuild(context.Background(), l.env(), l.cfg, RebuildOptions{}); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	if got := score(); !slices.EqualFunc(got, applied, slices.Equal) {
+		t.Errorf("after a rebuild: %v, want %v", got, applied)
+	}
+	// The next snapshot is the vendor's word again.
+	l.sync()
+	l.assertExact(expected(p.Truth()))
+}

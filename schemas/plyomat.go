@@ -105,7 +105,7 @@ func Plyomat() []*Table {
 				ts("verified_at", "When its signature was verified (UTC)."),
 				{Name: "payload", Type: JSON, Doc: "The changed record as the delivery carried it."},
 				derived("record_id", "The id of the changed record (payload.id)."),
-				derived("action", "What applying it did: pulled (the record fetched by id), gone (the record no longer exists at Plyomat: 404), or recorded (the next sync refreshes its table)."),
+				derived("action", "What applying it did: pulled (the record fetched by id), applied (an assessment written from the payload), gone (the record no longer exists at Plyomat: 404), or recorded (the next sync refreshes its table)."),
 			},
 		},
 	}

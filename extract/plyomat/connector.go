@@ -84,8 +84,13 @@ func (c *Config) Source(_ context.Context, env *connector.Env) (pipeline.Source,
 		return nil, &connector.KeyError{Msg: err.Error()}
 	}
 	o := SourceOptions{Options: stream.FromEnv(env, time.Duration(c.Lookback)), Concurrency: c.Concurrency, WebhooksOnly: env.Run.Webhooks}
-	if c.WebhookSecret != "" && env.Lake != nil {
-		o.Spool = webhook.NewSpool(env.Lake, SourceName)
+	if env.Lake != nil {
+		// Read by the snapshots whether or not webhooks are configured
+		// now: an overlay written before still counts.
+		o.Overlays = webhook.NewOverlays(env.Lake, SourceName)
+		if c.WebhookSecret != "" {
+			o.Spool = webhook.NewSpool(env.Lake, SourceName)
+		}
 	}
 	return NewSource(cl, o), nil
 }

@@ -93,38 +93,38 @@ func (r *replay) decoder(table string) *transform.JSON {
 }
 
 // decodeWebhook decodes what the webhooks stream kept: a spooled delivery
-// (its webhook_events row) or a record fetched by id (GET /sets/{id}).
+// (its webhook_events row, and the assessment its payload carries) or a
+// record fetched by id (GET /sets/{id}).
 func (r *replay) decodeWebhook(runID string, raw pipeline.Raw) (*pipeline.Batch, error) {
 	method, target, _ := strings.Cut(raw.Endpoint, " ")
-	var (
-		table string
-		rec   json.RawMessage
-	)
+	lin := transform.Lineage{ExtractedAt: raw.FetchedAt, RunID: runID, Endpoint: raw.Endpoint}
 	if method == "POST" {
 		var wr webhook.Record
 		if err := json.Unmarshal(raw.Body, &wr); err != nil {
 			return nil, fmt.Errorf("plyomat %s: decoding the spooled delivery: %w", raw.Endpoint, err)
 		}
-		table, rec = "webhook_events", eventRow(wr)
-	} else {
-		u, err := url.Parse(target)
-		if err != nil {
-			return nil, fmt.Errorf("plyomat %s: %w", raw.Endpoint, err)
-		}
-		// Ids are escaped as one segment: the resource is the one before.
-		segs := strings.Split(u.EscapedPath(), "/")
-		if len(segs) < 2 {
-			return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
-		}
-		switch table = segs[len(segs)-2]; table {
-		case "sets", "sessions", "athletes":
-		default:
-			return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
-		}
-		rec = raw.Body
+		decs := map[string]*transform.JSON{}
+		addEvent(func(table string) *transform.JSON {
+			decs[table] = r.decoder(table)
+			return decs[table]
+		}, wr, lin, raw.With)
+		return flushAll(decs), nil
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("plyomat %s: %w", raw.Endpoint, err)
+	}
+	// Ids are escaped as one segment: the resource is the one before.
+	segs := strings.Split(u.EscapedPath(), "/")
+	if len(segs) < 2 {
+		return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
+	}
+	table := segs[len(segs)-2]
+	if !slices.Contains([]string{"sets", "sessions", "athletes"}, table) {
+		return nil, fmt.Errorf("plyomat %s: not a detail endpoint athlake reads", raw.Endpoint)
 	}
 	dec := r.decoder(table)
-	dec.Add(rec, transform.Lineage{ExtractedAt: raw.FetchedAt, RunID: runID, Endpoint: raw.Endpoint}, raw.With)
+	dec.Add(raw.Body, lin, raw.With)
 	recs, rejects := dec.Flush()
 	return &pipeline.Batch{Records: recs, Rejects: rejects}, nil
 }

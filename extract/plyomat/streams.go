@@ -30,6 +30,9 @@ type SourceOptions struct {
 	// Spool, if set, holds webhook deliveries: a sync applies them first
 	// (the webhooks stream), a backfill leaves them.
 	Spool *webhook.Spool
+	// Overlays, if set, counts the records laid over each snapshot (the
+	// webhooks stream adds, the snapshot streams read).
+	Overlays *webhook.Overlays
 	// WebhooksOnly runs the webhooks stream alone (the receiver's
 	// applier).
 	WebhooksOnly bool
@@ -111,6 +114,10 @@ type snapshotState struct {
 	// Fingerprint hashes the records of the snapshot last committed: a
 	// refresh that reads the same records writes nothing.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Overlays is the count of records laid over the tables (webhooks)
+	// when the snapshot was last committed: once it moves, the next
+	// refresh writes the snapshot even if its records are the same.
+	Overlays int64 `json:"overlays,omitempty"`
 }
 
 // snapshot fully refreshes a dimension table. It reads the whole list
@@ -158,8 +165,17 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 	if err := stream.ReadState(raw, &prev); err != nil {
 		return err
 	}
+	if s.o.Overlays != nil {
+		counts, err := s.o.Overlays.Counts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			next.Overlays += counts[t]
+		}
+	}
 	b := &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(next)}
-	if next.Fingerprint != prev.Fingerprint {
+	if next.Fingerprint != prev.Fingerprint || next.Overlays != prev.Overlays {
 		if err := stream.ForgetFingerprint(ctx, emit, &prev.Fingerprint, func() []byte { return stream.JSON(prev) }); err != nil {
 			return err
 		}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
@@ -14,6 +16,7 @@ import (
 	"github.com/athlake/athlake/extract/internal/stream"
 	"github.com/athlake/athlake/extract/plyomat/webhook"
 	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/schemas"
 	"github.com/athlake/athlake/transform"
 )
 
@@ -40,16 +43,17 @@ const (
 	ActionPulled   = "pulled"   // the record was fetched by id
 	ActionGone     = "gone"     // the detail endpoint answered 404
 	ActionRecorded = "recorded" // no targeted pull; the next sync refreshes the table
+	ActionApplied  = "applied"  // the payload, the record itself, written to its table
 )
 
 // target is a record an event asks to fetch by id.
 type target struct{ resource, id string }
 
 // pullTarget is what an event type fetches: set.completed a set,
-// session.* a session. Athlete, assessment and group events change tables
-// fully refreshed by every sync (a snapshot: one record fetched alone
-// cannot replace it), so they are recorded and the next sync refreshes
-// them; the vendor has no detail endpoint for assessments anyway.
+// session.* a session, athlete.* an athlete (laid over the athletes
+// snapshot until the next one). Assessment events are applied from their
+// payload (payloadTable); group events are recorded, and the next sync
+// refreshes the groups.
 func pullTarget(eventType string) (resource string, ok bool) {
 	switch eventType {
 	case "set.completed":
@@ -60,6 +64,40 @@ func pullTarget(eventType string) (resource string, ok bool) {
 		return "athletes", true
 	}
 	return "", false
+}
+
+// payloadTable is the table an event's payload is written to as it is:
+// the vendor documents the payload as the record that changed, and has no
+// detail endpoint to pull an assessment from. Like a pulled athlete, it is
+// laid over the snapshot until the next one.
+func payloadTable(eventType string) (string, bool) {
+	switch eventType {
+	case "assessment.created", "assessment.updated", "assessment.archived":
+		return "assessments", true
+	}
+	return "", false
+}
+
+// addEvent decodes a spooled event as the stream applies it: its
+// webhook_events row and, for an event applied from its payload, the
+// record.
+func addEvent(decoder func(table string) *transform.JSON, r webhook.Record, lin transform.Lineage, derived map[string]string) {
+	decoder("webhook_events").Add(eventRow(r), lin, derived)
+	if table, ok := payloadTable(r.EventType); ok {
+		if d, err := r.Delivery(); err == nil && len(d.Payload) > 0 && d.Payload[0] == '{' {
+			decoder(table).Add(d.Payload, lin, nil)
+		}
+	}
+}
+
+// flushAll flushes decoders into one batch, by table name.
+func flushAll(decs map[string]*transform.JSON) *pipeline.Batch {
+	b := &pipeline.Batch{}
+	for _, table := range slices.Sorted(maps.Keys(decs)) {
+		recs, rejects := decs[table].Flush()
+		b.Records, b.Rejects = append(b.Records, recs...), append(b.Rejects, rejects...)
+	}
+	return b
 }
 
 // webhookState is the state of the webhooks stream.
@@ -131,6 +169,23 @@ func (st *webhooks) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		fresh = append(fresh, ev)
 	}
 
+	// The snapshots these events lay records over are counted before
+	// the records are committed.
+	var overlaid []string
+	for _, e := range fresh {
+		table, ok := payloadTable(e.EventType)
+		if e.pull != nil {
+			table, ok = e.pull.resource, true
+		}
+		if ok && s.table(table).Mode == schemas.Snapshot && !slices.Contains(overlaid, table) {
+			overlaid = append(overlaid, table)
+		}
+	}
+	if len(overlaid) > 0 && s.o.Overlays != nil {
+		if err := s.o.Overlays.Add(ctx, overlaid...); err != nil {
+			return err
+		}
+	}
 	gone := map[target]bool{}
 	if len(targets) > 0 {
 		decs := map[string]*transform.JSON{}
@@ -174,11 +229,20 @@ func (st *webhooks) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 		}
 	}
 
-	dec := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("webhook_events"))
+	decs := map[string]*transform.JSON{}
+	decoder := func(table string) *transform.JSON {
+		if decs[table] == nil {
+			decs[table] = transform.NewJSON(s.o.Mem, s.o.Registry, s.table(table))
+		}
+		return decs[table]
+	}
 	next := webhookState{Applied: map[string]time.Time{}}
 	var raws []pipeline.Raw
 	for _, e := range fresh {
 		action := ActionRecorded
+		if _, ok := payloadTable(e.EventType); ok {
+			action = ActionApplied
+		}
 		if e.pull != nil {
 			action = ActionPulled
 			if gone[*e.pull] {
@@ -190,13 +254,13 @@ func (st *webhooks) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 			derived["record_id"] = e.recordID
 		}
 		lin := transform.Lineage{ExtractedAt: e.ReceivedAt, RunID: s.o.RunID, Endpoint: webhookEndpoint}
-		dec.Add(eventRow(e.Record), lin, derived)
+		addEvent(decoder, e.Record, lin, derived)
 		raws = append(raws, pipeline.Raw{Endpoint: webhookEndpoint, FetchedAt: e.ReceivedAt, Body: stream.JSON(e.Record), With: derived})
 		next.Applied[e.EventID] = e.ReceivedAt
 		done = append(done, e.Key)
 	}
 	if len(fresh) > 0 {
-		b := stream.Batch(dec, pipeline.Raw{}, false)
+		b := flushAll(decs)
 		b.Raw = raws
 		if err := emit(ctx, b); err != nil {
 			return err

@@ -163,3 +163,54 @@ func (s *Spool) Remove(ctx context.Context, keys ...string) error {
 	}
 	return nil
 }
+
+// Overlays counts, per table, the times records fetched one by one (or
+// taken from a payload) were laid over the table's snapshot. A snapshot
+// stream that finds a count moved since it last wrote writes its snapshot
+// again even when the vendor's records are those it last wrote, so that
+// polling, not a pulled record, has the last word.
+type Overlays struct {
+	st  store.Store
+	key string
+}
+
+// NewOverlays returns the overlay counts of source in st.
+func NewOverlays(st store.Store, source string) *Overlays {
+	return &Overlays{st: st, key: path.Join(Dir, source, "overlays.json")}
+}
+
+// Counts reads the counts (none yet: an empty map).
+func (o *Overlays) Counts(ctx context.Context) (map[string]int64, error) {
+	counts := map[string]int64{}
+	b, _, err := o.st.Get(ctx, o.key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return counts, nil
+	case err != nil:
+		return nil, fmt.Errorf("webhook overlays: reading %s: %w", o.key, err)
+	}
+	if err := json.Unmarshal(b, &counts); err != nil {
+		return nil, fmt.Errorf("webhook overlays: %s: %w", o.key, err)
+	}
+	return counts, nil
+}
+
+// Add counts an overlay of each table; it is written before the overlay
+// is committed (under the lake's lock), so a snapshot never misses one.
+func (o *Overlays) Add(ctx context.Context, tables ...string) error {
+	counts, err := o.Counts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		counts[t]++
+	}
+	b, err := json.Marshal(counts)
+	if err != nil {
+		return err
+	}
+	if err := o.st.Put(ctx, o.key, b); err != nil {
+		return fmt.Errorf("webhook overlays: writing %s: %w", o.key, err)
+	}
+	return nil
+}
