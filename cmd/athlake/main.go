@@ -48,6 +48,7 @@ Usage:
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
+  athlake version
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
 --config defaults to ./athlake.yaml, then $ATHLAKE_CONFIG.
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := map[string]func(context.Context, *command) error{
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
 		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
-		"webhooks": runWebhooks,
+		"webhooks": runWebhooks, "version": runVersion,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
