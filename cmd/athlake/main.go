@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -37,17 +38,18 @@ const usage = `athlake exports sports-training data from vendor APIs into a Parq
 
 Usage:
   athlake demo      [--out DIR]
-  athlake sync      [--config FILE] [--source NAME]...
-  athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T]
+  athlake sync      [--config FILE] [--source NAME]... [--metrics-file FILE]
+  athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T] [--metrics-file FILE]
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake mirror    [--config FILE] --to DIR
   athlake compact   [--config FILE] [--source NAME]... [--table VIEW]... [--dry-run]
-  athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR] [--no-views]
+  athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR] [--no-views] [--metrics-file FILE]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large] [--latency D]
   athlake webhooks serve [--config FILE] [--addr 127.0.0.1:8080]
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
+  athlake version
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
 --config defaults to ./athlake.yaml, then $ATHLAKE_CONFIG.
@@ -67,7 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := map[string]func(context.Context, *command) error{
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
 		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
-		"webhooks": runWebhooks,
+		"webhooks": runWebhooks, "version": runVersion,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
@@ -176,28 +178,40 @@ func runSync(ctx context.Context, c *command) error {
 		since = c.fs.String("since", "", "only records from this time, inclusive (RFC 3339, or YYYY-MM-DD for the start of that day in UTC)")
 		until = c.fs.String("until", "", "only records up to this time, inclusive (RFC 3339, or YYYY-MM-DD for the end of that day in UTC)")
 	}
+	metricsFile := c.metricsFlag()
 	if err := c.parse(); err != nil {
 		return err
 	}
+	return c.withMetrics(*metricsFile, func() (*jobs.RunMetrics, error) {
+		sum, err := c.sync(ctx, backfill, *cfgFlag, sources, athletes, since, until)
+		if sum == nil {
+			return nil, err
+		}
+		m := sum.Metrics()
+		return &m, err
+	})
+}
+
+// sync runs sync or backfill once the flags are parsed.
+func (c *command) sync(ctx context.Context, backfill bool, cfgFlag string, sources, athletes []string, since, until *string) (*jobs.Summary, error) {
 	o := jobs.RunOptions{Command: c.name, Sources: sources, Run: connector.Run{Backfill: backfill, Athletes: athletes}}
 	if backfill {
 		var err error
 		if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
-			return err
+			return nil, err
 		}
 		if o.Until, err = parseTimeFlag("--until", *until, true); err != nil {
-			return err
+			return nil, err
 		}
 		if !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since) {
-			return &jobs.UsageError{Msg: "--until is before --since"}
+			return nil, &jobs.UsageError{Msg: "--until is before --since"}
 		}
 	}
-	cfg, err := c.loadConfig(*cfgFlag)
+	cfg, err := c.loadConfig(cfgFlag)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = jobs.Run(ctx, c.env, cfg, o)
-	return err
+	return jobs.Run(ctx, c.env, cfg, o)
 }
 
 func runViews(ctx context.Context, c *command) error {
@@ -244,19 +258,53 @@ func runRebuild(ctx context.Context, c *command) error {
 	since := c.fs.String("since", "", "only the responses of runs started at or after this time (RFC 3339, or YYYY-MM-DD)")
 	to := c.fs.String("to", "", "rebuild into this other lake (a folder or s3:// URL) instead of in place")
 	noViews := c.fs.Bool("no-views", false, "leave the views database alone")
+	metricsFile := c.metricsFlag()
 	if err := c.parse(); err != nil {
 		return err
 	}
-	o := jobs.RebuildOptions{Sources: sources, Tables: tables, To: *to, NoViews: *noViews}
-	var err error
-	if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
+	return c.withMetrics(*metricsFile, func() (*jobs.RunMetrics, error) {
+		start := time.Now()
+		o := jobs.RebuildOptions{Sources: sources, Tables: tables, To: *to, NoViews: *noViews}
+		var err error
+		if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
+			return nil, err
+		}
+		cfg, err := c.loadConfig(*cfgFlag)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := jobs.Rebuild(ctx, c.env, cfg, o)
+		if rep == nil {
+			return nil, err
+		}
+		// A failed rebuild's report has no duration.
+		m := rep.Metrics(jobs.RunStatus(err), time.Now(), cmp.Or(rep.Seconds, time.Since(start).Seconds()))
+		return &m, err
+	})
+}
+
+// metricsFlag defines --metrics-file.
+func (c *command) metricsFlag() *string {
+	return c.fs.String("metrics-file", "", "after the run, write its summary to this file in Prometheus text format (e.g. for node_exporter's textfile collector)")
+}
+
+// withMetrics runs a sync, backfill or rebuild and, with a metrics file,
+// writes its metrics there whatever its outcome: a run that did not start
+// (bad config, lake locked) has its status, duration and end time only.
+// The status follows the exit code: ok (0), stopped (75), failed (1, 2).
+func (c *command) withMetrics(file string, run func() (*jobs.RunMetrics, error)) error {
+	start := time.Now()
+	m, err := run()
+	if file == "" {
 		return err
 	}
-	cfg, err := c.loadConfig(*cfgFlag)
-	if err != nil {
-		return err
+	if m == nil {
+		m = &jobs.RunMetrics{Command: c.name, Finished: time.Now(), Duration: time.Since(start).Seconds()}
 	}
-	_, err = jobs.Rebuild(ctx, c.env, cfg, o)
+	m.Status = jobs.RunStatus(err)
+	if werr := jobs.WriteMetricsFile(file, *m); werr != nil {
+		return errors.Join(err, werr)
+	}
 	return err
 }
 
