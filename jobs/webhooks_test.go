@@ -148,6 +148,23 @@ func deliverAll(t *testing.T, p *sbp.Server, clk *hookClock) []sbp.DeliveryAttem
 	return as
 }
 
+// post delivers body to the receiver at url, signed now, as the vendor
+// would, and fails the test unless it is acknowledged.
+func post(t *testing.T, url string, body []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(webhook.SignatureHeader, webhook.Header([]byte(testWebhookSecret), time.Now().Unix(), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("delivery: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("delivery answered %d", resp.StatusCode)
+	}
+}
+
 func refused(as []sbp.DeliveryAttempt) int {
 	n := 0
 	for _, a := range as {
@@ -280,14 +297,7 @@ func TestSyncAppliesTheSpool(t *testing.T) {
 	rows := l.query("SELECT count(*) FROM plyomat_webhook_events")
 	a := as[0]
 	body := []byte(`{"event_type":"` + a.EventType + `","event_id":"` + a.EventID + `","delivery_id":"again","payload":{"id":"` + a.RecordID + `"}}`)
-	req, _ := http.NewRequest(http.MethodPost, rv.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(webhook.SignatureHeader, webhook.Header([]byte(testWebhookSecret), time.Now().Unix(), body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("redelivery: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	post(t, rv.url, body)
 	if n := spooled(t, l); n != 1 {
 		t.Fatalf("%d spooled after the redelivery, want 1", n)
 	}
@@ -442,14 +452,7 @@ func TestWebhooksAssessmentFromPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := []byte(`{"event_type":"assessment.updated","event_id":"evt-assessment-1","source_version":1,"delivery_id":"dl-1","payload":` + string(payload) + `}`)
-	req, _ := http.NewRequest(http.MethodPost, rv.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(webhook.SignatureHeader, webhook.Header([]byte(testWebhookSecret), time.Now().Unix(), body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("delivery: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	post(t, rv.url, body)
 	before := p.Stats().ByPath
 	if _, err := l.run(RunOptions{Command: "webhooks", Sources: []string{"plyomat"}, Run: connector.Run{Webhooks: true}}); err != nil {
 		t.Fatalf("applying the spool: %v", err)
