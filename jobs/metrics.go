@@ -3,6 +3,7 @@ package jobs
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 )
 
@@ -159,30 +161,15 @@ func escapeLabel(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }
 
-// writeFileAtomic replaces path with data: written to a temporary file
-// in the same folder, synced, then renamed over it.
+// writeFileAtomic replaces path with data as the local lake writes its
+// files: a hidden temporary file in the same folder, synced, renamed over
+// it, and the folder synced.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	dir, err := store.NewLocal(filepath.Dir(path))
+	if err == nil {
+		err = dir.Put(context.Background(), filepath.Base(path), data)
+	}
 	if err != nil {
-		return fmt.Errorf("metrics file: %w", err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename, a no-op
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("metrics file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("metrics file: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("metrics file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("metrics file: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("metrics file: %w", err)
 	}
 	return nil
