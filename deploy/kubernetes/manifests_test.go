@@ -259,12 +259,18 @@ func loadConfig(t *testing.T, path string, limit resource.Quantity) (*jobs.Confi
 	return cfg, vars
 }
 
-func TestCronJob(t *testing.T) {
-	m := load(t, "cronjob.yaml")
+// cronJobFile loads a file of one ConfigMap and one CronJob.
+func cronJobFile(t *testing.T, name string) (*batchv1.CronJob, *corev1.ConfigMap) {
+	t.Helper()
+	m := load(t, name)
 	if len(m.configMaps) != 1 || len(m.cronJobs) != 1 || len(m.serviceAccounts) != 0 {
-		t.Fatalf("cronjob.yaml: want one ConfigMap and one CronJob")
+		t.Fatalf("%s: want one ConfigMap and one CronJob", name)
 	}
-	cj, cm := m.cronJobs[0], m.configMaps[0]
+	return m.cronJobs[0], m.configMaps[0]
+}
+
+func TestCronJob(t *testing.T) {
+	cj, cm := cronJobFile(t, "cronjob.yaml")
 	job := cj.Spec.JobTemplate.Spec
 	c := checkJob(t, cj, batchv1.PodFailurePolicyActionFailJob)
 	if job.BackoffLimit == nil || *job.BackoffLimit < 1 || job.CompletionMode != nil {
@@ -314,11 +320,7 @@ func TestCronJob(t *testing.T) {
 }
 
 func TestIndexedJob(t *testing.T) {
-	m := load(t, "organisations.yaml")
-	if len(m.configMaps) != 1 || len(m.cronJobs) != 1 || len(m.serviceAccounts) != 0 {
-		t.Fatalf("organisations.yaml: want one ConfigMap and one CronJob")
-	}
-	cj, cm := m.cronJobs[0], m.configMaps[0]
+	cj, cm := cronJobFile(t, "organisations.yaml")
 	job := cj.Spec.JobTemplate.Spec
 	c := checkJob(t, cj, batchv1.PodFailurePolicyActionFailIndex)
 	if job.CompletionMode == nil || *job.CompletionMode != batchv1.IndexedCompletion {
