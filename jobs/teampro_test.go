@@ -360,3 +360,22 @@ func TestTeamProEmptiedTeamsEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamProFetchesOnlyWhatChanged: after the vendor moved on a day, a
+// sync fetches the details of the new sessions only, not again those it
+// fetched before that the lookback lists again (a pass once forgot them
+// as soon as a newer session moved its lookback window).
+func TestTeamProFetchesOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := openLake(t, "teampro", dir, teamproPlanSim(t, dir, sandbox.ScaleSmall, 1000, 100000))
+	l.sync()
+	tp := l.sb.TeamPro
+	rep := tp.Advance(24 * time.Hour)
+	before := tp.Stats().ByRoute[sbt.RoutePlayerSession]
+	l.sync()
+	want := len(rep.NewPlayerSessions) + len(rep.NewIndividualSessions) + len(rep.ModifiedPlayerSessions)
+	if got := tp.Stats().ByRoute[sbt.RoutePlayerSession] - before; got != want {
+		t.Errorf("the sync after an advance fetched %d player sessions' details, want the %d new or modified", got, want)
+	}
+}

@@ -49,6 +49,7 @@ Usage:
   athlake auth teampro [--config FILE] [--no-browser]
   athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
+  athlake plan      [--config FILE] [--source NAME]... [--format text|json]
   athlake version
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := map[string]func(context.Context, *command) error{
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
 		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
-		"webhooks": runWebhooks, "version": runVersion,
+		"webhooks": runWebhooks, "version": runVersion, "plan": runPlan,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
@@ -333,6 +334,26 @@ func runStatus(ctx context.Context, c *command) error {
 		return err
 	}
 	return jobs.Status(ctx, c.env, cfg)
+}
+
+// runPlan runs `athlake plan`: what the next sync would do.
+func runPlan(ctx context.Context, c *command) error {
+	cfgFlag := c.configFlag()
+	var sources multiFlag
+	c.fs.Var(&sources, "source", "only this source (repeatable)")
+	format := c.fs.String("format", "text", "text or json")
+	if err := c.parse(); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return &jobs.UsageError{Msg: fmt.Sprintf("--format %s: want text or json", *format)}
+	}
+	cfg, err := c.loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	_, err = jobs.PlanRun(ctx, c.env, cfg, jobs.PlanOptions{Sources: sources, Format: *format})
+	return err
 }
 
 func runSchemas(ctx context.Context, c *command) error {

@@ -205,3 +205,14 @@ func (b *Budget) AwaitUnfinished(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Left is what is left of the day's budget, and the time until the next
+// day's.
+func (b *Budget) Left() (int, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.roll()
+	now := b.now().In(b.loc)
+	y, m, d := now.Date()
+	return max(b.limit-b.q.Used, 0), time.Date(y, m, d+1, 0, 0, 0, 0, b.loc).Sub(now)
+}

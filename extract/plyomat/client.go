@@ -157,3 +157,20 @@ func (c *Client) Get(ctx context.Context, resource, id string) (json.RawMessage,
 	_, err := c.h.GetJSON(ctx, "/"+resource+"/"+httpx.Segment(id), nil, &rec)
 	return rec, err
 }
+
+// Count asks a list (path with q) for its first limit rows only, and
+// returns its total and those rows: what a plan learns of a list for one
+// request.
+func (c *Client) Count(ctx context.Context, path string, q url.Values, limit int) (int, []json.RawMessage, error) {
+	qq := url.Values{}
+	for k, v := range q {
+		qq[k] = v
+	}
+	qq.Set("limit", strconv.Itoa(limit))
+	qq.Set("offset", "0")
+	var env envelope
+	if _, err := c.h.GetJSON(ctx, path, qq, &env); err != nil {
+		return 0, nil, err
+	}
+	return env.Total, env.Data, nil
+}

@@ -133,14 +133,18 @@ type snapshot struct {
 
 func (st *snapshot) Name() string { return st.name }
 
-func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
-	var pages []*Page
-	var at time.Time
-	anomalies, err := st.list(ctx, func(p *Page) error {
+// read lists the whole snapshot.
+func (st *snapshot) read(ctx context.Context) (pages []*Page, at time.Time, anomalies []string, err error) {
+	anomalies, err = st.list(ctx, func(p *Page) error {
 		at = p.ServerTime
 		pages = append(pages, p)
 		return nil
 	})
+	return pages, at, anomalies, err
+}
+
+func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
+	pages, at, anomalies, err := st.read(ctx)
 	if err != nil {
 		return err
 	}
@@ -161,21 +165,12 @@ func (st *snapshot) Run(ctx context.Context, raw []byte, emit pipeline.Emit) err
 // the one last committed, only the state moves; otherwise write emits the
 // records and the last batch completes the snapshot of tables.
 func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emit, tables []string, next snapshotState, anomalies []string, write func() error) error {
-	var prev snapshotState
-	if err := stream.ReadState(raw, &prev); err != nil {
+	prev, due, err := s.snapshotDue(ctx, raw, tables, &next)
+	if err != nil {
 		return err
 	}
-	if s.o.Overlays != nil {
-		counts, err := s.o.Overlays.Counts(ctx)
-		if err != nil {
-			return err
-		}
-		for _, t := range tables {
-			next.Overlays += counts[t]
-		}
-	}
 	b := &pipeline.Batch{Anomalies: anomalies, State: stream.JSON(next)}
-	if next.Fingerprint != prev.Fingerprint || next.Overlays != prev.Overlays {
+	if due {
 		if err := stream.ForgetFingerprint(ctx, emit, &prev.Fingerprint, func() []byte { return stream.JSON(prev) }); err != nil {
 			return err
 		}
@@ -187,6 +182,25 @@ func (s *Source) emitSnapshot(ctx context.Context, raw []byte, emit pipeline.Emi
 	return emit(ctx, b)
 }
 
+// snapshotDue reads the state raw of the snapshot of tables last
+// committed, adds the overlays counted now to next, and reports whether
+// next differs: whether the snapshot is written again.
+func (s *Source) snapshotDue(ctx context.Context, raw []byte, tables []string, next *snapshotState) (prev snapshotState, due bool, err error) {
+	if err := stream.ReadState(raw, &prev); err != nil {
+		return prev, false, err
+	}
+	if s.o.Overlays != nil {
+		counts, err := s.o.Overlays.Counts(ctx)
+		if err != nil {
+			return prev, false, err
+		}
+		for _, t := range tables {
+			next.Overlays += counts[t]
+		}
+	}
+	return prev, next.Fingerprint != prev.Fingerprint || next.Overlays != prev.Overlays, nil
+}
+
 // fingerprint hashes a list's pages, each under the label "".
 func fingerprint(pages []*Page) *stream.Fingerprint {
 	fp := stream.NewFingerprint()
@@ -196,13 +210,32 @@ func fingerprint(pages []*Page) *stream.Fingerprint {
 	return fp
 }
 
+// groupsTables are the tables of the groups snapshot.
+var groupsTables = []string{"groups", "group_members"}
+
 // groupsStream refreshes groups and, through GET /athletes?group_id= per
 // group, their members, as one snapshot.
 type groupsStream struct{ src *Source }
 
 func (st *groupsStream) Name() string { return "groups" }
 
-func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
+// groupsRead is the groups snapshot as listed: the groups' pages and
+// each group's member pages, fingerprinted together.
+type groupsRead struct {
+	groupPages []*Page
+	members    []members
+	fp         *stream.Fingerprint
+	at         time.Time
+	anomalies  []string
+}
+
+// members are the member pages of one group.
+type members struct {
+	group string
+	pages []*Page
+}
+
+func (st *groupsStream) read(ctx context.Context) (*groupsRead, error) {
 	s := st.src
 	var ids []string
 	var groupPages []*Page
@@ -219,13 +252,9 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fp := fingerprint(groupPages)
-	type members struct {
-		group string
-		pages []*Page
-	}
 	var all []members
 	var vanished httpx.Vanished
 	for _, id := range ids {
@@ -240,7 +269,7 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 		})
 		gone, err := vanished.Check(err)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		anomalies = append(anomalies, more...)
 		if gone != "" {
@@ -248,16 +277,25 @@ func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit)
 		}
 		all = append(all, m)
 	}
-	return s.emitSnapshot(ctx, raw, emit, []string{"groups", "group_members"}, snapshotState{RefreshedAt: at, Fingerprint: fp.Sum()}, anomalies,
+	return &groupsRead{groupPages: groupPages, members: all, fp: fp, at: at, anomalies: anomalies}, nil
+}
+
+func (st *groupsStream) Run(ctx context.Context, raw []byte, emit pipeline.Emit) error {
+	s := st.src
+	g, err := st.read(ctx)
+	if err != nil {
+		return err
+	}
+	return s.emitSnapshot(ctx, raw, emit, groupsTables, snapshotState{RefreshedAt: g.at, Fingerprint: g.fp.Sum()}, g.anomalies,
 		func() error {
 			groups := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("groups"))
-			for _, p := range groupPages {
+			for _, p := range g.groupPages {
 				if err := emit(ctx, s.decode(groups, p, nil, nil)); err != nil {
 					return err
 				}
 			}
 			dec := transform.NewJSON(s.o.Mem, s.o.Registry, s.table("group_members"))
-			for _, m := range all {
+			for _, m := range g.members {
 				for _, p := range m.pages {
 					if err := emit(ctx, s.decode(dec, p, map[string]string{"group_id": m.group}, nil)); err != nil {
 						return err

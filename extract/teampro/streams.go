@@ -269,9 +269,14 @@ func (r *run) skipped(ctx context.Context, err error) (bool, error) {
 	return true, r.emit(ctx, &pipeline.Batch{Anomalies: []string{anomaly}, State: r.checkpoint()})
 }
 
-// prune drops sessions that started before the lookback window of latest.
+// prune drops sessions that started before the lookback window of latest,
+// but, while a pass runs, none its window still lists: a session the pass
+// lists again is skipped only while it is remembered.
 func (r *run) prune(latest time.Time) {
 	cut := latest.Add(-r.s.o.Lookback)
+	if p := r.state.Pass; p != nil && p.Since.Before(cut) {
+		cut = p.Since
+	}
 	for _, m := range []map[string]seen{r.state.Seen, r.state.TeamSeen} {
 		for id, e := range m {
 			if e.Start.Before(cut) {

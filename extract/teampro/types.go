@@ -54,8 +54,10 @@ type listed struct {
 	StartTime      string `json:"start_time"`
 	RecordStart    string `json:"record_start_time"`
 	TimezoneOffset *int64 `json:"timezone_offset"`
-	Players        []ref  `json:"players"`
-	Participants   []ref  `json:"participants"`
+	// Duration is duration_ms: a number, or an ISO-8601 duration.
+	Duration     json.RawMessage `json:"duration_ms"`
+	Players      []ref           `json:"players"`
+	Participants []ref           `json:"participants"`
 }
 
 // ref is a player or participant within a record.

@@ -56,7 +56,7 @@ func (s *Server) Advance(d time.Duration) AdvanceReport {
 // write lock.
 func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 	d := to.Sub(from)
-	g := newGen(s.st.Rand, func(id string) bool { return s.st.Index.ids[id] })
+	g := newGen(s.st.Rand, func(id string) bool { return s.st.Index.ids[id] }, s.opts.MaxDuration)
 	data := &s.st.Data
 	p := paramsFor(s.opts.Scale)
 

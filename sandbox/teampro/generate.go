@@ -93,14 +93,24 @@ type gen struct {
 	rgen.Gen
 	taken func(string) bool // ids in use before this generator
 	made  map[string]bool
+	// maxDur, if set, caps every session's duration (Options.MaxDuration).
+	maxDur time.Duration
 }
 
 // changeLag bounds how long after its stamp a generated record was last
 // changed.
 const changeLag = 4 * 24 * time.Hour
 
-func newGen(r *rand.Rand, taken func(string) bool) *gen {
-	return &gen{Gen: rgen.Gen{R: r, Step: time.Second}, taken: taken, made: map[string]bool{}}
+func newGen(r *rand.Rand, taken func(string) bool, maxDur time.Duration) *gen {
+	return &gen{Gen: rgen.Gen{R: r, Step: time.Second}, taken: taken, made: map[string]bool{}, maxDur: maxDur}
+}
+
+// capped is d within Options.MaxDuration.
+func (g *gen) capped(d time.Duration) time.Duration {
+	if g.maxDur > 0 {
+		return min(d, g.maxDur)
+	}
+	return d
 }
 
 func (g *gen) strp(list []string, p float64) *string {
@@ -418,6 +428,7 @@ type pending struct {
 // roster). Everything it stamps lies before utcStart + dur + 2 h, and
 // before limit.
 func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit time.Time, participants []int, edited bool) (TeamSession, []PlayerSession, []*sampleSource) {
+	d = g.capped(d)
 	off := cetOffset(utcStart)
 	wallStart := wallOf(utcStart, off)
 	typ := sessionType(g.R.IntN(100))
@@ -495,6 +506,7 @@ func (g *gen) teamSession(tc teamCtx, utcStart time.Time, d time.Duration, limit
 
 // individual makes a player's own run starting at utcStart.
 func (g *gen) individual(tc teamCtx, player Player, utcStart time.Time, d time.Duration, limit time.Time, edited bool) (PlayerSession, *sampleSource) {
+	d = g.capped(d)
 	off := cetOffset(utcStart)
 	wallStart := wallOf(utcStart, off)
 	rows := int(d / (100 * time.Millisecond))

@@ -28,7 +28,7 @@ func (s *Server) AddHostileTeams() []string {
 	defer s.st.Reindex()
 	ids := HostileIDs()
 	n := len(ids)
-	g := newGen(s.st.Rand, func(id string) bool { return s.st.Index.ids[id] })
+	g := newGen(s.st.Rand, func(id string) bool { return s.st.Index.ids[id] }, s.opts.MaxDuration)
 	data := &s.st.Data
 	now := s.st.Clock
 	var work []pending

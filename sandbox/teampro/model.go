@@ -111,6 +111,10 @@ type Options struct {
 	// (0: 1); Burst its size (0: 100; negative: no rate limit at all).
 	Rate  float64
 	Burst int
+	// MaxDuration, if set, caps every session's duration, and so its
+	// samples and RR intervals (tests that need the sessions of a scale,
+	// not their hours of 10 Hz data).
+	MaxDuration time.Duration
 	// Clock is the real clock: token and code expiry, the rate bucket and
 	// the Date header (nil: time.Now).
 	Clock func() time.Time

@@ -114,7 +114,7 @@ func New(o Options) *Server {
 	}
 	s.st = simstate.New(start, rand.New(rand.NewPCG(seed, 0x7465616d70726f01)),
 		func(r *rand.Rand) (d Dataset) {
-			d, s.srcs, s.homes = generate(newGen(r, nil), paramsFor(o.Scale), start)
+			d, s.srcs, s.homes = generate(newGen(r, nil, o.MaxDuration), paramsFor(o.Scale), start)
 			return d
 		},
 		simstate.Hooks[Dataset, *index]{

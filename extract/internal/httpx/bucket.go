@@ -93,3 +93,15 @@ func (b *Bucket) Restore(s BucketState) {
 	b.tokens, b.last = min(b.burst, s.Tokens), s.At
 	b.refill()
 }
+
+// Floor is the least time n more requests take from now: those past the
+// tokens in the bucket wait for their refill.
+func (b *Bucket) Floor(n int) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill()
+	if b.rate <= 0 {
+		return 0
+	}
+	return time.Duration(max(float64(n)-b.tokens, 0) / b.rate * float64(time.Second))
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
+	"github.com/athlake/athlake/transform"
 )
 
 // Table is the declared table name of source. A table not declared is a
@@ -107,4 +108,31 @@ func ForgetFingerprint(ctx context.Context, emit pipeline.Emit, fp *string, stat
 func RecordHash(r []byte) string {
 	sum := sha256.Sum256(r)
 	return hex.EncodeToString(sum[:8])
+}
+
+// Rows is what a plan learns from a sample of a list: the rows each table
+// gets (child tables included, rejects not) when dec decodes records as
+// the stream would. The records decoded are released.
+func Rows(dec *transform.JSON, records []json.RawMessage) map[string]int64 {
+	for _, r := range records {
+		dec.Add(r, transform.Lineage{}, nil)
+	}
+	recs, _ := dec.Flush()
+	out := map[string]int64{}
+	for _, r := range recs {
+		out[r.Table] += r.Record.NumRows()
+		r.Record.Release()
+	}
+	return out
+}
+
+// Scale adds to e the rows of sample (Rows of n records) as many times as
+// the rows the sync writes: of want records.
+func Scale(e interface{ AddRows(string, int64) }, sample map[string]int64, n, want int) {
+	if n == 0 {
+		return
+	}
+	for t, r := range sample {
+		e.AddRows(t, r*int64(want)/int64(n))
+	}
 }
