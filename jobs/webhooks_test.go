@@ -14,7 +14,7 @@ import (
 
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/plyomat/webhook"
-	"github.com/athlake/athlake/extract/plyomat/webhook/webhooktest"
+	"github.com/athlake/athlake/internal/webhooktest"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
 

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/plyomat/webhook"
-	"github.com/athlake/athlake/extract/plyomat/webhook/webhooktest"
+	"github.com/athlake/athlake/internal/webhooktest"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
