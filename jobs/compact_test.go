@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load/store/s3store/s3test"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
@@ -184,7 +185,7 @@ func TestCompactionKeepsTheViews(t *testing.T) {
 // ("MARKERS"; 0: never); it reports whether it died.
 func killedCompaction(t *testing.T, cfgPath, what string, n int, env ...string) bool {
 	t.Helper()
-	var out syncBuffer
+	var out testlog.Buffer
 	cmd := childCmd(cfgPath, &out, append(env, "ATHLAKE_CHILD_COMPACT=1", fmt.Sprintf("ATHLAKE_CHILD_DIE_AFTER_%s=%d", what, n))...)
 	err := cmd.Run()
 	if err == nil {

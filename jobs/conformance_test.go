@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/store/s3store"
@@ -100,8 +101,8 @@ type lake struct {
 	sb   *sandbox.Sandbox
 	dir  string
 	cfg  *Config
-	logs *syncBuffer
-	out  *syncBuffer
+	logs *testlog.Buffer
+	out  *testlog.Buffer
 	// transport, if set, carries the vendor requests (tests alter them).
 	transport http.RoundTripper
 	// s3, if set, configures the client of an s3:// output (its keys).
@@ -123,7 +124,7 @@ func newLake(t *testing.T, name string, seed int64, o simOptions) *lake {
 // if it needs it, through its real flow.
 func openLake(t *testing.T, name, dir string, sim *simulator) *lake {
 	t.Helper()
-	l := &lake{t: t, name: name, sim: sim, sb: sim.sb, dir: dir, logs: &syncBuffer{}, out: &syncBuffer{}}
+	l := &lake{t: t, name: name, sim: sim, sb: sim.sb, dir: dir, logs: &testlog.Buffer{}, out: &testlog.Buffer{}}
 	l.cfg = &Config{
 		Output:  filepath.Join(dir, "lake"),
 		DuckDB:  filepath.Join(dir, "athlake.duckdb"),

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/sandbox"
@@ -278,7 +279,7 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 
 // childCmd is a sync in a child process (see TestMain), with env added to
 // its environment.
-func childCmd(cfgPath string, out *syncBuffer, env ...string) *exec.Cmd {
+func childCmd(cfgPath string, out *testlog.Buffer, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ATHLAKE_CHILD_CONFIG="+cfgPath, "SANDBOX_KEY="+sandbox.PlyomatKey,
 		"SANDBOX_TP_SECRET="+sandbox.TeamProClientSecret, "SANDBOX_OP_TOKEN="+sandbox.OptimoAdminToken, "ATHLAKE_CHILD_COMMIT_BYTES=1")
@@ -292,7 +293,7 @@ func childCmd(cfgPath string, out *syncBuffer, env ...string) *exec.Cmd {
 // signal was sent, and the child's output with its exit status.
 func runChild(t *testing.T, cfgPath string, killAfter time.Duration, sig os.Signal, env ...string) (bool, string) {
 	t.Helper()
-	var buf syncBuffer
+	var buf testlog.Buffer
 	cmd := childCmd(cfgPath, &buf, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

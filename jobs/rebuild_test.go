@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
@@ -92,7 +93,7 @@ func testRebuild(t *testing.T, source string) {
 		"ATHLAKE_CHILD_DIE_AFTER_MARKERS=2",                                  // a commit rewritten, its progress saved, the next rewritten
 		"ATHLAKE_CHILD_DIE_AFTER_MARKERS=1",                                  // the resumed rebuild's first commit rewritten
 	} {
-		var out syncBuffer
+		var out testlog.Buffer
 		if err := childCmd(cfgPath, &out, "ATHLAKE_CHILD_REBUILD=1", die).Run(); err == nil {
 			t.Fatalf("rebuild meant to die (%s) finished:\n%s", die, out.String())
 		}

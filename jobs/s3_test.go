@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store/s3store"
 	"github.com/athlake/athlake/load/store/s3store/s3test"
@@ -120,7 +121,7 @@ func TestSyncToS3MatchesLocal(t *testing.T) {
 	api := httptest.NewServer(sb)
 	t.Cleanup(api.Close)
 	dir := t.TempDir()
-	logs, out := &syncBuffer{}, &syncBuffer{}
+	logs, out := &testlog.Buffer{}, &testlog.Buffer{}
 	env := s3Env(&Env{Stdout: out, Stderr: logs, Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, srv)
 
 	newLocal := func(name string) *Config {
@@ -393,7 +394,7 @@ func TestS3ConcurrentSyncs(t *testing.T) {
 	h.cfg.Sources.plyomat().BaseURL = api.URL + sandbox.PlyomatPrefix
 	cfgPath := writeChildConfig(t, h.dir, "athlake.yaml", h.cfg)
 
-	var outs [2]syncBuffer
+	var outs [2]testlog.Buffer
 	exited := make(chan int, 2)
 	for i := range outs {
 		c := childCmd(cfgPath, &outs[i], srv.Env()...)

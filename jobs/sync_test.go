@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/connector"
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
@@ -144,7 +145,7 @@ func TestBackfillOneAthlete(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	env := &Env{Stdout: out, Stderr: out, Log: slog.New(slog.DiscardHandler)}
 	dir := t.TempDir()
 	if err := Demo(context.Background(), env, DemoOptions{Out: dir}); err != nil {

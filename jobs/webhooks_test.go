@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/extract/plyomat/webhook"
+	"github.com/athlake/athlake/internal/webhooktest"
 	sbp "github.com/athlake/athlake/sandbox/plyomat"
 )
 
@@ -152,10 +152,7 @@ func deliverAll(t *testing.T, p *sbp.Server, clk *hookClock) []sbp.DeliveryAttem
 // would, and fails the test unless it is acknowledged.
 func post(t *testing.T, url string, body []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(webhook.SignatureHeader, webhook.Header([]byte(testWebhookSecret), time.Now().Unix(), body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(webhooktest.Request(url, []byte(testWebhookSecret), body))
 	if err != nil {
 		t.Fatalf("delivery: %v", err)
 	}

@@ -110,6 +110,20 @@ func (c *command) configFlag() *string {
 	return c.fs.String("config", "", "config file (default ./athlake.yaml, then $ATHLAKE_CONFIG)")
 }
 
+// sourceFlag defines --source, repeatable.
+func (c *command) sourceFlag() *multiFlag {
+	var m multiFlag
+	c.fs.Var(&m, "source", "only this source (repeatable)")
+	return &m
+}
+
+// tableFlag defines --table, repeatable, with its usage text.
+func (c *command) tableFlag(usage string) *multiFlag {
+	var m multiFlag
+	c.fs.Var(&m, "table", usage)
+	return &m
+}
+
 // parse reads the flags, which take no arguments after them, and sets up
 // logging.
 func (c *command) parse() error {
@@ -171,8 +185,8 @@ func runDemo(ctx context.Context, c *command) error {
 func runSync(ctx context.Context, c *command) error {
 	backfill := c.name == "backfill"
 	cfgFlag := c.configFlag()
-	var sources, athletes multiFlag
-	c.fs.Var(&sources, "source", "only this source (repeatable)")
+	sources := c.sourceFlag()
+	var athletes multiFlag
 	var since, until *string
 	if backfill {
 		c.fs.Var(&athletes, "athlete", "only this athlete (Plyomat, Optimo) or player (Team Pro) id (repeatable)")
@@ -184,7 +198,7 @@ func runSync(ctx context.Context, c *command) error {
 		return err
 	}
 	return c.withMetrics(*metricsFile, func() (*jobs.RunMetrics, error) {
-		sum, err := c.sync(ctx, backfill, *cfgFlag, sources, athletes, since, until)
+		sum, err := c.sync(ctx, backfill, *cfgFlag, *sources, athletes, since, until)
 		if sum == nil {
 			return nil, err
 		}
@@ -239,23 +253,21 @@ func runMirror(ctx context.Context, c *command) error {
 
 func runCompact(ctx context.Context, c *command) error {
 	cfgFlag := c.configFlag()
-	var sources, tables multiFlag
-	c.fs.Var(&sources, "source", "only this source (repeatable)")
-	c.fs.Var(&tables, "table", "only this table, by its view name, e.g. plyomat_sets (repeatable)")
+	sources := c.sourceFlag()
+	tables := c.tableFlag("only this table, by its view name, e.g. plyomat_sets (repeatable)")
 	dry := c.fs.Bool("dry-run", false, "say what would be compacted, write nothing")
 	cfg, err := c.parseWithConfig(cfgFlag)
 	if err != nil {
 		return err
 	}
-	_, err = jobs.Compact(ctx, c.env, cfg, jobs.CompactOptions{Sources: sources, Tables: tables, DryRun: *dry})
+	_, err = jobs.Compact(ctx, c.env, cfg, jobs.CompactOptions{Sources: *sources, Tables: *tables, DryRun: *dry})
 	return err
 }
 
 func runRebuild(ctx context.Context, c *command) error {
 	cfgFlag := c.configFlag()
-	var sources, tables multiFlag
-	c.fs.Var(&sources, "source", "only this source (repeatable)")
-	c.fs.Var(&tables, "table", "only this table and its family, by its view name, e.g. teampro_samples (repeatable)")
+	sources := c.sourceFlag()
+	tables := c.tableFlag("only this table and its family, by its view name, e.g. teampro_samples (repeatable)")
 	since := c.fs.String("since", "", "only the responses of runs started at or after this time (RFC 3339, or YYYY-MM-DD)")
 	to := c.fs.String("to", "", "rebuild into this other lake (a folder or s3:// URL) instead of in place")
 	noViews := c.fs.Bool("no-views", false, "leave the views database alone")
@@ -265,7 +277,7 @@ func runRebuild(ctx context.Context, c *command) error {
 	}
 	return c.withMetrics(*metricsFile, func() (*jobs.RunMetrics, error) {
 		start := time.Now()
-		o := jobs.RebuildOptions{Sources: sources, Tables: tables, To: *to, NoViews: *noViews}
+		o := jobs.RebuildOptions{Sources: *sources, Tables: *tables, To: *to, NoViews: *noViews}
 		var err error
 		if o.Since, err = parseTimeFlag("--since", *since, false); err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store/storetest"
 	"github.com/athlake/athlake/pipeline"
+	"github.com/athlake/athlake/sandbox"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -24,6 +25,20 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 	err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr, func(k string) string { return env[k] })
 	code := exitCode(err, &stderr)
 	return code, stdout.String(), stderr.String()
+}
+
+// plyomatConfig writes the config dir/name, whose lake is dir/lake and
+// whose only source is the sandbox's Plyomat at base (the key from
+// $SANDBOX_KEY) with more lines in its section; it returns the paths of
+// the config and the lake.
+func plyomatConfig(t *testing.T, dir, name, base, more string) (config, lake string) {
+	t.Helper()
+	config, lake = filepath.Join(dir, name), filepath.Join(dir, "lake")
+	body := fmt.Sprintf("output: %s\nsources:\n  plyomat:\n    base_url: %s%s\n    api_key: ${SANDBOX_KEY}\n%s", lake, base, sandbox.PlyomatPrefix, more)
+	if err := os.WriteFile(config, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config, lake
 }
 
 func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -140,12 +139,7 @@ func TestMetricsFile(t *testing.T) {
 	}))
 	t.Cleanup(refusing.Close)
 	dir := t.TempDir()
-	lake := filepath.Join(dir, "lake")
-	cfg := filepath.Join(dir, "athlake.yaml")
-	body := fmt.Sprintf("output: %s\nsources:\n  plyomat:\n    base_url: %s%s\n    api_key: ${SANDBOX_KEY}\n", lake, srv.URL, sandbox.PlyomatPrefix)
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg, lake := plyomatConfig(t, dir, "athlake.yaml", srv.URL, "")
 	env := map[string]string{"SANDBOX_KEY": sandbox.PlyomatKey}
 	metrics := filepath.Join(dir, "textfile", "athlake_sync.prom")
 	if err := os.Mkdir(filepath.Dir(metrics), 0o755); err != nil {
@@ -169,10 +163,7 @@ func TestMetricsFile(t *testing.T) {
 
 	// A failed sync of the same lake into the same file: the vendor
 	// refuses every request.
-	failCfg := filepath.Join(dir, "fail.yaml")
-	if err := os.WriteFile(failCfg, []byte(strings.Replace(body, srv.URL, refusing.URL, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	failCfg, _ := plyomatConfig(t, dir, "fail.yaml", refusing.URL, "")
 	code, _, stderr = runCLI(t, env, "sync", "--config", failCfg, "--metrics-file", metrics)
 	if code != 1 {
 		t.Fatalf("sync with a refusing vendor: exit %d, want 1\n%s", code, stderr)

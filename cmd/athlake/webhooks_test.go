@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/plyomat/webhook"
+	"github.com/athlake/athlake/internal/webhooktest"
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
@@ -102,13 +103,7 @@ func TestWebhooksLoadKillRestart(t *testing.T) {
 	sb := sandbox.New(sandbox.Options{Seed: 5})
 	srv := httptest.NewServer(sb)
 	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "athlake.yaml")
-	lake := filepath.Join(dir, "lake")
-	body := fmt.Sprintf("output: %s\nsources:\n  plyomat:\n    base_url: %s%s\n    api_key: ${SANDBOX_KEY}\n    webhook_secret: ${PLYOMAT_WEBHOOK_SECRET}\n", lake, srv.URL, sandbox.PlyomatPrefix)
-	if err := os.WriteFile(config, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, lake := plyomatConfig(t, t.TempDir(), "athlake.yaml", srv.URL, "    webhook_secret: ${PLYOMAT_WEBHOOK_SECRET}\n")
 	if code, out := hookedBinary(t, "sync", "--config", config); code != 0 {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
@@ -143,9 +138,7 @@ func TestWebhooksLoadKillRestart(t *testing.T) {
 			defer wg.Done()
 			for ev := range work {
 				for {
-					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(ev.body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set(webhook.SignatureHeader, webhook.Header([]byte(loadSecret), time.Now().Unix(), ev.body))
+					req := webhooktest.Request(url, []byte(loadSecret), ev.body)
 					t0 := time.Now()
 					resp, err := client.Do(req)
 					if err == nil {

@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/athlake/athlake/extract/teampro"
+	"github.com/athlake/athlake/internal/testlog"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
 )
 
@@ -73,7 +73,7 @@ func TestAuthFlowPastedURLChecksState(t *testing.T) {
 	t.Parallel()
 	_, cfg := oauthServer(t)
 	pr, pw := io.Pipe()
-	var prompt syncWriter
+	var prompt testlog.Buffer
 	flow := &teampro.AuthFlow{Config: cfg, Prompt: &prompt, Input: pr}
 	done := make(chan error, 1)
 	go func() {
@@ -116,21 +116,4 @@ func TestAuthFlowPastedCode(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("pasted code refused: %v", err)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

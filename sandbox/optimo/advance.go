@@ -152,21 +152,18 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 		want := float64(len(active)) * s.params.workoutsPerAthlete / float64(s.days) * days
 		n := max(int(math.Round(want)), 3)
 		nLate := max(n/5, 1)
-		var made []Workout
-		for tries := 0; len(made) < n && tries < 20*n; tries++ {
+		made := makeUpTo(n, 20*n, func(made, tries int) (Workout, bool) {
 			p := active[g.R.IntN(len(active))]
 			lo, hi := from.Add(time.Second), to.Add(-2*time.Hour)
-			if len(made) < nLate && tries < 10*nLate {
+			if made < nLate && tries < 10*nLate {
 				lo, hi = from.Add(-3*24*time.Hour), from
 			}
 			started, ok := g.instant(lo, hi)
 			if !ok {
-				continue
+				return Workout{}, false
 			}
-			if w, ok := g.workout(p, started, from, to, false); ok {
-				made = append(made, w)
-			}
-		}
+			return g.workout(p, started, from, to, false)
+		})
 		data.Workouts, rep.NewWorkouts = appendNew(data.Workouts, made, maxWorkout,
 			func(w *Workout) (*int64, time.Time) { return &w.WorkoutID, w.CreatedAt })
 	}
@@ -175,23 +172,30 @@ func (s *Server) advance(rep *AdvanceReport, from, to time.Time) {
 	if len(active) > 0 && to.Sub(from) > time.Hour {
 		want := float64(len(active)) * s.params.assessmentsPerAthlete / float64(s.days) * days
 		n := max(int(math.Round(want)), 1)
-		var made []Assessment
-		for range n * 3 {
-			if len(made) == n {
-				break
-			}
+		made := makeUpTo(n, 3*n, func(int, int) (Assessment, bool) {
 			p := active[g.R.IntN(len(active))]
 			assessed, ok := g.instant(from.Add(time.Second), to.Add(-10*time.Minute))
 			if !ok {
-				continue
+				return Assessment{}, false
 			}
-			if a, ok := g.assessment(p, assessed, from, to, false); ok {
-				made = append(made, a)
-			}
-		}
+			return g.assessment(p, assessed, from, to, false)
+		})
 		data.Assessments, rep.NewAssessments = appendNew(data.Assessments, made, maxAssessment,
 			func(a *Assessment) (*int64, time.Time) { return &a.AssessmentID, a.CreatedAt })
 	}
+}
+
+// makeUpTo calls try until it has made n records or tried maxTries times,
+// and returns the records made; try is told how many are made so far and
+// how many tries came before.
+func makeUpTo[T any](n, maxTries int, try func(made, tries int) (T, bool)) []T {
+	var made []T
+	for tries := 0; len(made) < n && tries < maxTries; tries++ {
+		if v, ok := try(len(made), tries); ok {
+			made = append(made, v)
+		}
+	}
+	return made
 }
 
 // appendNew appends the new records made to recs in the order of their

@@ -77,16 +77,12 @@ func samePath(fault, path string) bool {
 // listFault injects a fault into a list response. It reports whether it
 // wrote the response.
 func (s *Server) listFault(w http.ResponseWriter, r *http.Request, path string, resp response) bool {
-	s.faultMu.Lock()
-	bf := s.faults.DrawBody(s.frng, func(p string) bool { return samePath(p, path) }, len(resp.body))
-	hangFor := s.faults.HangFor
-	s.faultMu.Unlock()
-	if bf.Kind == fault.None {
-		return false
-	}
-	s.stats.Count(func(st *Stats) { bf.Tally(&st.Malformed, &st.Resets, &st.Hangs) })
-	bf.Serve(w, r, s.Now(), resp.body, hangFor)
-	return true
+	return s.faults.ServeBody(&s.faultMu, s.frng, func(p string) bool { return samePath(p, path) }, s.countBodyFault,
+		w, r, s.Now, resp.body)
+}
+
+func (s *Server) countBodyFault(f fault.Body) {
+	s.stats.Count(func(st *Stats) { f.Tally(&st.Malformed, &st.Resets, &st.Hangs) })
 }
 
 // serverErrors are the messages of the injected server errors.

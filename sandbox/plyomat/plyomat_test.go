@@ -85,14 +85,10 @@ func (f *fixture) list(path string) envelope {
 // all pages through a list endpoint and decodes every record into T.
 func all[T any](f *fixture, path string, pageSize int) []T {
 	f.t.Helper()
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
 	var out []T
 	total := -1
 	for offset := 0; ; {
-		env := f.list(fmt.Sprintf("%s%slimit=%d&offset=%d", path, sep, pageSize, offset))
+		env := f.list(simtest.AddQuery(path, fmt.Sprintf("limit=%d&offset=%d", pageSize, offset)))
 		if total >= 0 && env.Total != total {
 			f.t.Fatalf("%s: total changed from %d to %d while paging", path, total, env.Total)
 		}

@@ -75,16 +75,12 @@ func under(prefix, path string) bool { return prefix != "" && strings.HasPrefix(
 // whether it wrote the response.
 func (s *Server) responseFault(w http.ResponseWriter, r *http.Request, resp response) bool {
 	path := r.URL.Path
-	s.faultMu.Lock()
-	bf := s.faults.DrawBody(s.frng, func(p string) bool { return under(p, path) }, len(resp.body))
-	hangFor := s.faults.HangFor
-	s.faultMu.Unlock()
-	if bf.Kind == fault.None {
-		return false
-	}
-	s.stats.Count(func(st *Stats) { bf.Tally(&st.Malformed, &st.Resets, &st.Hangs) })
-	bf.Serve(w, r, s.clock(), resp.body, hangFor)
-	return true
+	return s.faults.ServeBody(&s.faultMu, s.frng, func(p string) bool { return under(p, path) }, s.countBodyFault,
+		w, r, s.clock, resp.body)
+}
+
+func (s *Server) countBodyFault(f fault.Body) {
+	s.stats.Count(func(st *Stats) { f.Tally(&st.Malformed, &st.Resets, &st.Hangs) })
 }
 
 // OnList sets a function called with every list response's route

@@ -134,19 +134,7 @@ func (s *Server) Truth() *Dataset {
 	s.st.RLock()
 	defer s.st.RUnlock()
 	out := s.st.Data.clone(true)
-	parallel(len(out.PlayerSessions), func(i int) {
-		ps := &out.PlayerSessions[i]
-		in := &s.st.Data.PlayerSessions[i]
-		if in.Samples == nil || in.RR == nil {
-			samples, rr := s.generated(in)
-			if in.Samples == nil {
-				ps.Samples = samples
-			}
-			if in.RR == nil {
-				ps.RR = rr
-			}
-		}
-	})
+	parallel(len(out.PlayerSessions), func(i int) { s.fillGenerated(&out.PlayerSessions[i]) })
 	return out
 }
 
@@ -187,6 +175,21 @@ func (s *Server) generated(ps *PlayerSession) ([]Sample, []*int) {
 	return ser.toSamples(), rrList(ser.rr)
 }
 
+// fillGenerated sets ps's nil Samples and RR to the generated ones (they
+// stay nil without a source).
+func (s *Server) fillGenerated(ps *PlayerSession) {
+	if ps.Samples != nil && ps.RR != nil {
+		return
+	}
+	samples, rr := s.generated(ps)
+	if ps.Samples == nil {
+		ps.Samples = samples
+	}
+	if ps.RR == nil {
+		ps.RR = rr
+	}
+}
+
 // Mutate runs fn on the data under the write lock, to set up any situation
 // (exact stamps, edited notes, removed sessions, odd Fields...). Samples
 // and RR of generated sessions are nil inside fn (they are produced on
@@ -210,17 +213,9 @@ func (s *Server) MutateSession(id string, fn func(ps *PlayerSession)) bool {
 	}
 	defer s.st.Reindex()
 	ps := &s.st.Data.PlayerSessions[i]
-	if ps.Samples == nil || ps.RR == nil {
-		samples, rr := s.generated(ps)
-		if ps.Samples == nil {
-			ps.Samples = samples
-			if ps.Samples == nil {
-				ps.Samples = []Sample{}
-			}
-		}
-		if ps.RR == nil {
-			ps.RR = rr
-		}
+	s.fillGenerated(ps)
+	if ps.Samples == nil {
+		ps.Samples = []Sample{}
 	}
 	fn(ps)
 	return true

@@ -158,14 +158,10 @@ type page struct {
 // all pages through a list endpoint and decodes every item into T.
 func all[T any](f *fixture, path string, perPage int) []T {
 	f.t.Helper()
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
 	var out []T
 	for n := 0; ; n++ {
 		var p page
-		f.ok(fmt.Sprintf("%s%spage=%d&per_page=%d", path, sep, n, perPage), &p)
+		f.ok(simtest.AddQuery(path, fmt.Sprintf("page=%d&per_page=%d", n, perPage)), &p)
 		if p.Page.PageNumber != n || p.Page.PerPage != perPage || p.Page.TotalPages != (p.Page.TotalElements+perPage-1)/perPage {
 			f.t.Fatalf("%s page %d: envelope %+v", path, n, p.Page)
 		}

@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/athlake/athlake/extract/plyomat/webhook"
+	"github.com/athlake/athlake/internal/webhooktest"
 	"github.com/athlake/athlake/load/store"
 )
 
@@ -64,9 +64,7 @@ func BenchmarkReceiver(b *testing.B) {
 			defer wg.Done()
 			for n := range work {
 				body := []byte(fmt.Sprintf(`{"event_type":"set.completed","event_id":"bench-%d-%d","source_version":1,"delivery_id":"d-%d","payload":`+payload+`}`, b.N, n, n, n))
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set(webhook.SignatureHeader, webhook.Header([]byte(secret), time.Now().Unix(), body))
+				req := webhooktest.Request(url, []byte(secret), body)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {

@@ -13,11 +13,11 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/athlake/athlake/extract/plyomat/webhook"
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load/store"
 )
 
@@ -29,29 +29,11 @@ func delivery(eventID, deliveryID string) []byte {
 	return []byte(fmt.Sprintf(`{"event_type":"set.completed","event_id":%q,"source_version":1,"delivery_id":%q,"payload":{"id":"set-1","reps":[{"rep_index":0}]}}`, eventID, deliveryID))
 }
 
-// lockedBuffer is a log sink safe for concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type fixture struct {
 	st    store.Store
 	spool *webhook.Spool
 	rc    *webhook.Receiver
-	logs  *lockedBuffer
+	logs  *testlog.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -60,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	sp := webhook.NewSpool(st, "plyomat")
 	rc := webhook.NewReceiver(webhook.ReceiverOptions{
 		Spool: sp, Secret: []byte(secret), Now: func() time.Time { return now },

@@ -8,6 +8,7 @@ package fault
 import (
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/athlake/athlake/sandbox/internal/httpw"
@@ -152,6 +153,25 @@ func MalformedFor(always string, once *string, matches func(string) bool) bool {
 func (h *HTTP) DrawBody(rng *rand.Rand, matches func(path string) bool, n int) Body {
 	malformed := MalformedFor(h.MalformedAlways, &h.MalformedOnce, matches)
 	return DrawBody(rng, malformed, h.ResetRate, h.HangRate, n)
+}
+
+// ServeBody draws the fault of a successful response with h's knobs (see
+// the method DrawBody) while holding mu, the lock that guards h and rng.
+// When one is drawn, count is called with it and it answers r (see
+// Body.Serve) with body, dated now(). It reports whether it wrote the
+// response.
+func (h *HTTP) ServeBody(mu *sync.Mutex, rng *rand.Rand, matches func(path string) bool, count func(Body),
+	w http.ResponseWriter, r *http.Request, now func() time.Time, body []byte) bool {
+	mu.Lock()
+	f := h.DrawBody(rng, matches, len(body))
+	hangFor := h.HangFor
+	mu.Unlock()
+	if f.Kind == None {
+		return false
+	}
+	count(f)
+	f.Serve(w, r, now(), body, hangFor)
+	return true
 }
 
 // Tally adds one to the count of f's kind: malformed, resets or hangs.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -106,5 +107,34 @@ func TestTally(t *testing.T) {
 	}
 	if m != 1 || r != 2 || h != 3 {
 		t.Errorf("tallies %d %d %d, want 1 2 3", m, r, h)
+	}
+}
+
+// TestServeBody: no fault drawn leaves the response to the simulator and
+// counts nothing; a drawn one is counted once and written.
+func TestServeBody(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		rng    = rand.New(rand.NewPCG(5, 6))
+		counts []Kind
+		h      HTTP
+	)
+	count := func(f Body) { counts = append(counts, f.Kind) }
+	now := func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }
+	body := []byte(`{"data":[]}`)
+	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	is := func(p string) bool { return p == "/x" }
+
+	w := httptest.NewRecorder()
+	if h.ServeBody(&mu, rng, is, count, w, r, now, body) || len(counts) != 0 || w.Body.Len() != 0 {
+		t.Fatalf("no knobs: wrote %q, counted %v", w.Body, counts)
+	}
+	h.MalformedOnce = "/x"
+	w = httptest.NewRecorder()
+	if !h.ServeBody(&mu, rng, is, count, w, r, now, body) || len(counts) != 1 || counts[0] != Malformed || w.Code != http.StatusOK {
+		t.Fatalf("malformed once: %d %q, counted %v", w.Code, w.Body, counts)
+	}
+	if h.MalformedOnce != "" {
+		t.Errorf("MalformedOnce left at %q", h.MalformedOnce)
 	}
 }

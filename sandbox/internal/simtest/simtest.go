@@ -45,6 +45,15 @@ func Request(t testing.TB, method, url string, body io.Reader) *http.Request {
 	return req
 }
 
+// AddQuery returns path (which may have a query) with query added to its
+// query.
+func AddQuery(path, query string) string {
+	if strings.Contains(path, "?") {
+		return path + "&" + query
+	}
+	return path + "?" + query
+}
+
 // Reply is a response read whole.
 type Reply struct {
 	Status int
