@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -233,8 +232,11 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}
-	b, _ := json.MarshalIndent(sum, "", "  ")
-	if err := st.Put(context.WithoutCancel(ctx), path.Join(load.RunsDir, runID+".json"), append(b, '\n')); err != nil {
+	b, err := summaryJSON(sum)
+	if err == nil {
+		err = st.Put(context.WithoutCancel(ctx), path.Join(load.RunsDir, runID+".json"), b)
+	}
+	if err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("writing the run summary: %w", err))
 	}
 	printSummary(env.Stdout, sum)
