@@ -102,7 +102,7 @@ func newCommand(name string, args []string, stdin io.Reader, stdout, stderr io.W
 		logFormat: fs.String("log-format", "", "log format: text or json (default: text on a terminal, else json)"),
 		logLevel:  fs.String("log-level", "info", "log level: debug, info, warn or error"),
 		stdin:     stdin, stdout: stdout, getenv: getenv,
-		env: &jobs.Env{Stdout: stdout, Stderr: stderr},
+		env: &jobs.Env{Stdout: stdout, Stderr: stderr, Version: binaryVersion()},
 	}
 }
 
