@@ -97,6 +97,10 @@ var rebuildKey = path.Join(load.StateDir, "rebuild.json")
 // killed midway may show its rewritten files beside old ones until then
 // (the same rows and lineage; a file of another partition layout beside
 // the one it replaces).
+//
+// The report is returned once the rebuild has started (its status and
+// error say how a failed one ended); a lake locked by another run returns
+// none, as Run does.
 func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*RebuildReport, error) {
 	names, err := selectSources(cfg, o.Sources)
 	if err != nil {
@@ -181,6 +185,10 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	}
 	log.Info("rebuild starting", "sources", names, "from", from.URL(), "to", to.URL())
 	_, err = runner.Run(ctx, nil)
+	var locked *pipeline.LockedError
+	if errors.As(err, &locked) {
+		return nil, err // it never started, as a sync of a locked lake
+	}
 	rep := b.rep
 	// A rebuild that ends early says why in its report.
 	failed := func(err error) (*RebuildReport, error) {

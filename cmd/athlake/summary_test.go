@@ -141,6 +141,12 @@ func TestSummaryFile(t *testing.T) {
 		t.Fatalf("sync of a locked lake: exit %d, want 75\n%s", code, stderr)
 	}
 	checkNotStarted(t, summary, "sync", "stopped", "elsewhere", start)
+	start = time.Now()
+	code, _, stderr = runCLI(t, env, "rebuild", "--config", cfg, "--summary-file", summary)
+	if code != 75 {
+		t.Fatalf("rebuild of a locked lake: exit %d, want 75\n%s", code, stderr)
+	}
+	checkNotStarted(t, summary, "rebuild", "stopped", "elsewhere", start)
 }
 
 // checkNotStarted checks the summary file of a run that never started:
