@@ -86,7 +86,10 @@ func WriteMetricsFile(path string, m RunMetrics) error {
 	}
 	var b bytes.Buffer
 	writeMetrics(&b, m, last)
-	return writeFileAtomic(path, b.Bytes())
+	if err := writeFileAtomic(path, b.Bytes()); err != nil {
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	return nil
 }
 
 func writeMetrics(b *bytes.Buffer, m RunMetrics, lastSuccess string) {
@@ -166,11 +169,8 @@ func escapeLabel(s string) string {
 // it, and the folder synced.
 func writeFileAtomic(path string, data []byte) error {
 	dir, err := store.NewLocal(filepath.Dir(path))
-	if err == nil {
-		err = dir.Put(context.Background(), filepath.Base(path), data)
-	}
 	if err != nil {
-		return fmt.Errorf("metrics file: %w", err)
+		return err
 	}
-	return nil
+	return dir.Put(context.Background(), filepath.Base(path), data)
 }

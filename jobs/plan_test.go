@@ -12,6 +12,7 @@ import (
 	"github.com/athlake/athlake/extract/optimo"
 	"github.com/athlake/athlake/extract/plyomat"
 	"github.com/athlake/athlake/extract/teampro"
+	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
@@ -146,7 +147,7 @@ func closeTo(t *testing.T, what string, got, want float64) bool {
 // what it printed.
 func (l *lake) plan() *SourcePlan {
 	l.t.Helper()
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	env := l.env()
 	env.Stdout = out
 	if _, err := PlanRun(context.Background(), env, l.cfg, PlanOptions{Format: "json", Run: l.sim.run.Run}); err != nil {

@@ -51,6 +51,7 @@ type RebuildReport struct {
 	RunID     string           `json:"run_id"`
 	Command   string           `json:"command"` // "rebuild", as in the syncs' summaries
 	Status    string           `json:"status"`
+	Error     string           `json:"error,omitempty"`
 	Lake      string           `json:"lake"`
 	Commits   int              `json:"commits_rebuilt"`
 	Responses int              `json:"responses_decoded"`
@@ -96,6 +97,10 @@ var rebuildKey = path.Join(load.StateDir, "rebuild.json")
 // killed midway may show its rewritten files beside old ones until then
 // (the same rows and lineage; a file of another partition layout beside
 // the one it replaces).
+//
+// The report is returned once the rebuild has started (its status and
+// error say how a failed one ended); a lake locked by another run returns
+// none, as Run does.
 func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*RebuildReport, error) {
 	names, err := selectSources(cfg, o.Sources)
 	if err != nil {
@@ -180,12 +185,21 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	}
 	log.Info("rebuild starting", "sources", names, "from", from.URL(), "to", to.URL())
 	_, err = runner.Run(ctx, nil)
+	var locked *pipeline.LockedError
+	if errors.As(err, &locked) {
+		return nil, err // it never started, as a sync of a locked lake
+	}
 	rep := b.rep
+	// A rebuild that ends early says why in its report.
+	failed := func(err error) (*RebuildReport, error) {
+		rep.Status, rep.Error = RunStatus(err), err.Error()
+		return rep, err
+	}
 	if err == nil && !b.finished {
 		err = cmp.Or(ctx.Err(), errors.New("the rebuild did not run"))
 	}
 	if err != nil {
-		return rep, err
+		return failed(err)
 	}
 	anew := ""
 	if b.inPlace && rep.Commits > 0 {
@@ -193,15 +207,17 @@ func Rebuild(ctx context.Context, env *Env, cfg *Config, o RebuildOptions) (*Reb
 	}
 	if !o.NoViews && !toCfg.IsS3() {
 		if rep.Views, err = buildViews(ctx, toCfg, to, reg, viewsRun{anew: anew, log: log}); err != nil {
-			return rep, fmt.Errorf("building views: %w", err)
+			return failed(fmt.Errorf("building views: %w", err))
 		}
 	}
 	rep.Seconds = env.now().Sub(start).Seconds()
 	// Beside the syncs' summaries.
-	if b, err := json.MarshalIndent(rep, "", "  "); err == nil {
-		if err := to.Put(ctx, path.Join(load.RunsDir, runID+".json"), append(b, '\n')); err != nil {
-			return rep, fmt.Errorf("writing the rebuild's summary: %w", err)
-		}
+	rec, err := summaryJSON(rep)
+	if err == nil {
+		err = to.Put(ctx, path.Join(load.RunsDir, runID+".json"), rec)
+	}
+	if err != nil {
+		return failed(fmt.Errorf("writing the rebuild's summary: %w", err))
 	}
 	fmt.Fprintf(env.Stdout, "rebuilt %d commits of %s from %d raw responses into %s in %.1fs: %d files, %d rejects",
 		rep.Commits, strings.Join(names, ", "), rep.Responses, to.URL(), rep.Seconds, rep.Files, rep.Rejects)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +33,8 @@ import (
 	"github.com/athlake/athlake/schemas"
 )
 
-// Version is athlake's version, sent in User-Agent headers.
+// Version is athlake's version when the binary does not carry a stamped
+// one (Env.Version).
 const Version = "0.1.0"
 
 // Env is what a job needs from its surroundings.
@@ -42,6 +42,9 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Log    *slog.Logger
+	// Version is the version the binary reports (athlake version), sent
+	// in User-Agent headers; default Version.
+	Version string
 	// Progress shows a live status line on Stderr (a terminal).
 	Progress bool
 	// Transport, if set, carries every vendor request (tests inject faults).
@@ -233,8 +236,11 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}
-	b, _ := json.MarshalIndent(sum, "", "  ")
-	if err := st.Put(context.WithoutCancel(ctx), path.Join(load.RunsDir, runID+".json"), append(b, '\n')); err != nil {
+	b, err := summaryJSON(sum)
+	if err == nil {
+		err = st.Put(context.WithoutCancel(ctx), path.Join(load.RunsDir, runID+".json"), b)
+	}
+	if err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("writing the run summary: %w", err))
 	}
 	printSummary(env.Stdout, sum)
@@ -301,11 +307,14 @@ func sourceEnv(env *Env, cfg *Config, name string, log *slog.Logger) *connector.
 			}
 			return st, nil
 		},
-		Mem: env.mem(), Log: log.With("source", name), Transport: env.Transport, UserAgent: userAgent(),
+		Mem: env.mem(), Log: log.With("source", name), Transport: env.Transport, UserAgent: env.userAgent(),
 	}
 }
 
-func userAgent() string { return "athlake/" + Version + " (+https://github.com/athlake/athlake)" }
+// userAgent is the User-Agent of every vendor request.
+func (e *Env) userAgent() string {
+	return "athlake/" + cmp.Or(e.Version, Version) + " (+https://github.com/athlake/athlake)"
+}
 
 // newRunID returns a run id that sorts by start time: 20261122T183353.123Z-1a2b3c.
 func newRunID(t time.Time) string {

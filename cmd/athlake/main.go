@@ -38,12 +38,12 @@ const usage = `athlake exports sports-training data from vendor APIs into a Parq
 
 Usage:
   athlake demo      [--out DIR]
-  athlake sync      [--config FILE] [--source NAME]... [--metrics-file FILE]
-  athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T] [--metrics-file FILE]
+  athlake sync      [--config FILE] [--source NAME]... [--metrics-file FILE] [--summary-file FILE]
+  athlake backfill  [--config FILE] [--source NAME]... [--athlete ID]... [--since T] [--until T] [--metrics-file FILE] [--summary-file FILE]
   athlake views     [--config FILE] [--db FILE] [--lake DIR]
   athlake mirror    [--config FILE] --to DIR
   athlake compact   [--config FILE] [--source NAME]... [--table VIEW]... [--dry-run]
-  athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR] [--no-views] [--metrics-file FILE]
+  athlake rebuild   [--config FILE] [--source NAME]... [--table VIEW]... [--since T] [--to DIR] [--no-views] [--metrics-file FILE] [--summary-file FILE]
   athlake sandbox   [--addr 127.0.0.1:8765] [--seed N] [--scale small|medium|large] [--latency D]
   athlake webhooks serve [--config FILE] [--addr 127.0.0.1:8080]
   athlake auth teampro [--config FILE] [--no-browser]
@@ -54,6 +54,8 @@ Usage:
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
 --config defaults to ./athlake.yaml, then $ATHLAKE_CONFIG.
+--metrics-file writes the run's summary in Prometheus text format, --summary-file
+as JSON (as under _runs/), whatever the outcome.
 Exit codes: 0 done, 1 failed (retrying may help), 2 bad usage or configuration,
 75 stopped early with state saved (run again later).
 `
@@ -101,7 +103,7 @@ func newCommand(name string, args []string, stdin io.Reader, stdout, stderr io.W
 		logFormat: fs.String("log-format", "", "log format: text or json (default: text on a terminal, else json)"),
 		logLevel:  fs.String("log-level", "info", "log level: debug, info, warn or error"),
 		stdin:     stdin, stdout: stdout, getenv: getenv,
-		env: &jobs.Env{Stdout: stdout, Stderr: stderr},
+		env: &jobs.Env{Stdout: stdout, Stderr: stderr, Version: binaryVersion()},
 	}
 }
 
@@ -193,17 +195,16 @@ func runSync(ctx context.Context, c *command) error {
 		since = c.fs.String("since", "", "only records from this time, inclusive (RFC 3339, or YYYY-MM-DD for the start of that day in UTC)")
 		until = c.fs.String("until", "", "only records up to this time, inclusive (RFC 3339, or YYYY-MM-DD for the end of that day in UTC)")
 	}
-	metricsFile := c.metricsFlag()
+	files := c.reportFlags()
 	if err := c.parse(); err != nil {
 		return err
 	}
-	return c.withMetrics(*metricsFile, func() (*jobs.RunMetrics, error) {
+	return c.withReports(files, func() (*runReport, error) {
 		sum, err := c.sync(ctx, backfill, *cfgFlag, *sources, athletes, since, until)
 		if sum == nil {
 			return nil, err
 		}
-		m := sum.Metrics()
-		return &m, err
+		return &runReport{metrics: sum.Metrics(), summary: sum}, err
 	})
 }
 
@@ -271,11 +272,11 @@ func runRebuild(ctx context.Context, c *command) error {
 	since := c.fs.String("since", "", "only the responses of runs started at or after this time (RFC 3339, or YYYY-MM-DD)")
 	to := c.fs.String("to", "", "rebuild into this other lake (a folder or s3:// URL) instead of in place")
 	noViews := c.fs.Bool("no-views", false, "leave the views database alone")
-	metricsFile := c.metricsFlag()
+	files := c.reportFlags()
 	if err := c.parse(); err != nil {
 		return err
 	}
-	return c.withMetrics(*metricsFile, func() (*jobs.RunMetrics, error) {
+	return c.withReports(files, func() (*runReport, error) {
 		start := time.Now()
 		o := jobs.RebuildOptions{Sources: *sources, Tables: *tables, To: *to, NoViews: *noViews}
 		var err error
@@ -292,30 +293,53 @@ func runRebuild(ctx context.Context, c *command) error {
 		}
 		// A failed rebuild's report has no duration.
 		m := rep.Metrics(jobs.RunStatus(err), time.Now(), cmp.Or(rep.Seconds, time.Since(start).Seconds()))
-		return &m, err
+		return &runReport{metrics: m, summary: rep}, err
 	})
 }
 
-// metricsFlag defines --metrics-file.
-func (c *command) metricsFlag() *string {
-	return c.fs.String("metrics-file", "", "after the run, write its summary to this file in Prometheus text format (e.g. for node_exporter's textfile collector)")
+// reportFlags are --metrics-file and --summary-file, the files a sync,
+// backfill or rebuild reports its run in.
+type reportFlags struct{ metrics, summary *string }
+
+// reportFlags defines --metrics-file and --summary-file.
+func (c *command) reportFlags() reportFlags {
+	return reportFlags{
+		metrics: c.fs.String("metrics-file", "", "after the run, write its summary to this file in Prometheus text format (e.g. for node_exporter's textfile collector)"),
+		summary: c.fs.String("summary-file", "", "after the run, write its summary to this file as JSON, as under _runs/ (e.g. /airflow/xcom/return.json for an Airflow XCom)"),
+	}
 }
 
-// withMetrics runs a sync, backfill or rebuild and, with a metrics file,
-// writes its metrics there whatever its outcome: a run that did not start
-// (bad config, lake locked) has its status, duration and end time only.
-// The status follows the exit code: ok (0), stopped (75), failed (1, 2).
-func (c *command) withMetrics(file string, run func() (*jobs.RunMetrics, error)) error {
+// runReport is what a sync, backfill or rebuild that started reports:
+// its metrics, and its summary as written under _runs/.
+type runReport struct {
+	metrics jobs.RunMetrics
+	summary any // *jobs.Summary or *jobs.RebuildReport
+}
+
+// withReports runs a sync, backfill or rebuild and writes its metrics
+// and its summary to the files the flags name, whatever its outcome: a
+// run that did not start (bad config, lake locked) has its status,
+// duration and end time only, and its error. The metrics' status follows
+// the exit code: ok (0), stopped (75), failed (1, 2).
+func (c *command) withReports(files reportFlags, run func() (*runReport, error)) error {
 	start := time.Now()
-	m, err := run()
-	if file == "" {
+	r, err := run()
+	if *files.metrics == "" && *files.summary == "" {
 		return err
 	}
-	if m == nil {
-		m = &jobs.RunMetrics{Command: c.name, Finished: time.Now(), Duration: time.Since(start).Seconds()}
+	if r == nil {
+		ns := jobs.NewNotStarted(c.name, start, time.Now(), err)
+		r = &runReport{metrics: ns.Metrics(), summary: ns}
 	}
-	m.Status = jobs.RunStatus(err)
-	if werr := jobs.WriteMetricsFile(file, *m); werr != nil {
+	r.metrics.Status = jobs.RunStatus(err)
+	var werrs []error
+	if *files.metrics != "" {
+		werrs = append(werrs, jobs.WriteMetricsFile(*files.metrics, r.metrics))
+	}
+	if *files.summary != "" {
+		werrs = append(werrs, jobs.WriteSummaryFile(*files.summary, r.summary))
+	}
+	if werr := errors.Join(werrs...); werr != nil {
 		return errors.Join(err, werr)
 	}
 	return err
@@ -351,8 +375,7 @@ func runStatus(ctx context.Context, c *command) error {
 // runPlan runs `athlake plan`: what the next sync would do.
 func runPlan(ctx context.Context, c *command) error {
 	cfgFlag := c.configFlag()
-	var sources multiFlag
-	c.fs.Var(&sources, "source", "only this source (repeatable)")
+	sources := c.sourceFlag()
 	format := c.fs.String("format", "text", "text or json")
 	if err := c.parse(); err != nil {
 		return err
@@ -364,7 +387,7 @@ func runPlan(ctx context.Context, c *command) error {
 	if err != nil {
 		return err
 	}
-	_, err = jobs.PlanRun(ctx, c.env, cfg, jobs.PlanOptions{Sources: sources, Format: *format})
+	_, err = jobs.PlanRun(ctx, c.env, cfg, jobs.PlanOptions{Sources: *sources, Format: *format})
 	return err
 }
 

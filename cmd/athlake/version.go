@@ -37,6 +37,14 @@ func buildVersion(info *debug.BuildInfo) (string, string) {
 	return v, cmp.Or(c, "unknown")
 }
 
+// binaryVersion is the version athlake reports, and sends in User-Agent
+// headers.
+func binaryVersion() string {
+	info, _ := debug.ReadBuildInfo()
+	v, _ := buildVersion(info)
+	return v
+}
+
 func runVersion(_ context.Context, c *command) error {
 	if err := c.parse(); err != nil {
 		return err

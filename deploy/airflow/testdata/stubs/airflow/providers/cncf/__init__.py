@@ -1,0 +1,1 @@
+"""Stub package (deploy/airflow test)."""

@@ -1,0 +1,1 @@
+"""Stub of kubernetes.client: only its models."""
