@@ -35,11 +35,14 @@ type Config struct {
 	MemoryLimit string   `yaml:"memory_limit"`
 	S3          S3Config `yaml:"s3"`
 	Sources     Sources  `yaml:"sources"`
+	// People links the athletes of several vendors who are one person.
+	People PeopleConfig `yaml:"people"`
 	// Dir is the folder of the config file; relative paths are resolved
 	// against it.
 	Dir string `yaml:"-"`
 
-	memory int64 // the budget in bytes; 0: DefaultMemoryLimit
+	memory int64        // the budget in bytes; 0: DefaultMemoryLimit
+	links  []views.Link // people.mapping, read by Validate
 }
 
 // S3Config configures an s3:// output.
@@ -296,7 +299,7 @@ func (c *Config) Validate() error {
 			return sourceError(name, err)
 		}
 	}
-	return nil
+	return c.loadLinks()
 }
 
 // sourceError names the key of a source's section in a *KeyError.

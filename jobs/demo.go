@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -82,11 +83,58 @@ func Demo(ctx context.Context, env *Env, o DemoOptions) error {
 			return fmt.Errorf("sample query: %w", err)
 		}
 	}
+	if err := demoPeople(ctx, env, cfg); err != nil {
+		return fmt.Errorf("people: %w", err)
+	}
 	if err := demoWebhooks(ctx, env, cfg, sb.Plyomat); err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}
 	fmt.Fprintf(env.Stdout, "\nOpen it from Python: duckdb.connect(%q, read_only=True).sql(\"SHOW TABLES\")\n", cfg.DuckDB)
 	return nil
+}
+
+// demoAccept is the confidence from which the demo accepts suggested links:
+// a name unique on both sides and above.
+const demoAccept = 0.8
+
+// demoPeople shows one person across vendors: `athlake people suggest`,
+// the suggestions the demo accepts on the user's behalf written to
+// people.csv (in real use, the user reviews them), and the views with the
+// links.
+func demoPeople(ctx context.Context, env *Env, cfg *Config) error {
+	fmt.Fprintf(env.Stdout, "\nathlake people suggest (one person on several vendors):\n\n")
+	got, err := SuggestPeople(ctx, env, cfg, SuggestOptions{})
+	if err != nil {
+		return err
+	}
+	mapping := filepath.Join(filepath.Dir(cfg.DuckDB), "people.csv")
+	var b strings.Builder
+	b.WriteString("# person_id,source,athlete_id: the links of athlake_people (accepted by the demo from athlake people suggest)\nperson_id,source,athlete_id,reason\n")
+	for _, s := range got {
+		if s.Confidence >= demoAccept {
+			fmt.Fprintf(&b, "%s,%s,%s,%s\n", s.PersonID, s.Source, s.AthleteID, s.Reason)
+		}
+	}
+	if err := os.WriteFile(mapping, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	cfg.People.Mapping = mapping
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := buildViews(ctx, cfg, st, tables(), viewsRun{log: env.Log}); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "\nThe demo accepted the suggestions of confidence %.1f and above into %s (people.mapping); with them:\n", demoAccept, mapping)
+	return printQuery(ctx, env.Stdout, cfg.DuckDB, `SELECT person_id, first_name, last_name, vendor_ids, ids
+FROM athlake_people
+WHERE linked
+ORDER BY person_id
+LIMIT 5`)
 }
 
 // demoWebhooks shows push: the receiver of `athlake webhooks serve` on a

@@ -84,6 +84,7 @@ type Sandbox struct {
 	TeamPro *teampro.Server
 	Optimo  *optimo.Server
 	latency time.Duration
+	people  []Person
 }
 
 // New builds the simulators.
@@ -106,6 +107,7 @@ func New(o Options) *Sandbox {
 		Optimo:  optimo.New(op),
 		latency: o.Latency,
 	}
+	s.linkPeople(o.Seed)
 	return s
 }
 

@@ -50,6 +50,7 @@ Usage:
   athlake schemas   [--format md|json] [--config FILE]
   athlake status    [--config FILE]
   athlake plan      [--config FILE] [--source NAME]... [--format text|json]
+  athlake people suggest [--config FILE] [--format text|csv] [--min-confidence X]
   athlake version
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := map[string]func(context.Context, *command) error{
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
 		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
-		"webhooks": runWebhooks, "version": runVersion, "plan": runPlan,
+		"webhooks": runWebhooks, "version": runVersion, "plan": runPlan, "people": runPeople,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
@@ -370,6 +371,30 @@ func runStatus(ctx context.Context, c *command) error {
 		return err
 	}
 	return jobs.Status(ctx, c.env, cfg)
+}
+
+// runPeople runs `athlake people suggest`: links to review between the
+// vendors' athletes.
+func runPeople(ctx context.Context, c *command) error {
+	if len(c.args) == 0 || c.args[0] != "suggest" {
+		return &jobs.UsageError{Msg: "usage: athlake people suggest [--config FILE] [--format text|csv] [--min-confidence X]"}
+	}
+	c.args = c.args[1:]
+	cfgFlag := c.configFlag()
+	format := c.fs.String("format", "text", "text, or csv in the columns of people.mapping")
+	minConf := c.fs.Float64("min-confidence", 0, "leave out suggestions below this confidence (0 to 1)")
+	if err := c.parse(); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "csv" {
+		return &jobs.UsageError{Msg: fmt.Sprintf("--format %s: want text or csv", *format)}
+	}
+	cfg, err := c.loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	_, err = jobs.SuggestPeople(ctx, c.env, cfg, jobs.SuggestOptions{Format: *format, MinConfidence: *minConf})
+	return err
 }
 
 // runPlan runs `athlake plan`: what the next sync would do.

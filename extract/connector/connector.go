@@ -48,6 +48,12 @@ type Connector struct {
 	// DemoQuery, if set, is a query over the source's views that
 	// `athlake demo` prints.
 	DemoQuery string
+	// Athletes, if set, is a query over the source's views listing the
+	// people it knows, one row per id, with the columns athlete_id,
+	// first_name, last_name, birth_date (a DATE or NULL), external_id and
+	// external_source (VARCHARs or NULL): how the people of several
+	// vendors are matched and linked (athlake_people).
+	Athletes string
 }
 
 // Config is a source's section of athlake.yaml.

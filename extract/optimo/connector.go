@@ -32,6 +32,9 @@ var Connector = connector.Connector{
 	Sandbox: func(base, _ string) connector.Config {
 		return &Config{BaseURL: base + sandbox.OptimoPath, Token: sandbox.OptimoAdminToken, Timezone: sandbox.OptimoTimezone}
 	},
+	Athletes: `SELECT athlete_id::VARCHAR AS athlete_id, first_name, last_name, birth_date,
+       NULL::VARCHAR AS external_id, NULL::VARCHAR AS external_source
+FROM optimo_athletes`,
 }
 
 // Config is the section sources.optimo.

@@ -34,6 +34,8 @@ WHERE r.is_kept
 GROUP BY ALL
 ORDER BY best_jump_cm DESC
 LIMIT 5`,
+	Athletes: `SELECT id AS athlete_id, first_name, last_name, NULL::DATE AS birth_date, external_id, external_source
+FROM plyomat_athletes`,
 }
 
 // Config is the section sources.plyomat.

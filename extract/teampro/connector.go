@@ -47,6 +47,11 @@ JOIN teampro_players p ON p.player_id = ps.player_id
 GROUP BY ALL
 ORDER BY top_kmh DESC
 LIMIT 5`,
+	// A player is on a row of each team's roster.
+	Athletes: `SELECT player_id AS athlete_id, any_value(first_name) AS first_name, any_value(last_name) AS last_name,
+       NULL::DATE AS birth_date, NULL::VARCHAR AS external_id, NULL::VARCHAR AS external_source
+FROM teampro_players
+GROUP BY player_id`,
 }
 
 // authError: every refusal of the vendor is fixed by authorizing again,

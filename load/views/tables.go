@@ -251,6 +251,13 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 	if err := p.apply(ctx, db, o, lake, work, rep); err != nil {
 		return "", err
 	}
+	err = createPeople(ctx, o.People, func(ctx context.Context, stmt string) error {
+		_, err := conn.ExecContext(ctx, stmt)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
 	if err := conn.Close(); err != nil {
 		return "", err
 	}

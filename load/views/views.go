@@ -40,6 +40,8 @@ type Options struct {
 	Files func(t *schemas.Table) (base, delta []string)
 	// Mode is what the database holds (default Tables).
 	Mode Mode
+	// People, if set, says who is who across vendors (the people views).
+	People *People
 
 	// For Tables mode:
 	//
@@ -140,6 +142,15 @@ func buildFiles(ctx context.Context, o Options, lake string) error {
 			os.Remove(tmp)
 			return fmt.Errorf("view %s: %w", t.ViewName(), err)
 		}
+	}
+	err = createPeople(ctx, o.People, func(ctx context.Context, stmt string) error {
+		_, err := db.ExecContext(ctx, stmt)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		os.Remove(tmp)
+		return err
 	}
 	if err := db.Close(); err != nil {
 		os.Remove(tmp)
