@@ -37,6 +37,8 @@ type Config struct {
 	Sources     Sources  `yaml:"sources"`
 	// People links the athletes of several vendors who are one person.
 	People PeopleConfig `yaml:"people"`
+	// Export configures research exports.
+	Export ExportConfig `yaml:"export"`
 	// Dir is the folder of the config file; relative paths are resolved
 	// against it.
 	Dir string `yaml:"-"`

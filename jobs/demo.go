@@ -129,7 +129,15 @@ func demoPeople(ctx context.Context, env *Env, cfg *Config) error {
 	if _, err := buildViews(ctx, cfg, st, tables(), viewsRun{log: env.Log}); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "\nThe demo accepted the suggestions of confidence %.1f and above into %s (people.mapping); with them:\n", demoAccept, mapping)
+	// A config of the lake alone, for what needs no vendor (views,
+	// people suggest, export) after the demo's sandbox is gone.
+	conf := filepath.Join(filepath.Dir(cfg.DuckDB), "athlake.yaml")
+	body := fmt.Sprintf("# The demo's lake, for athlake views, people suggest and export (its sandbox is gone).\noutput: %s\nduckdb: %s\npeople:\n  mapping: %s\n",
+		filepath.Base(cfg.Output), filepath.Base(cfg.DuckDB), filepath.Base(mapping))
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "\nThe demo accepted the suggestions of confidence %.1f and above into %s (people.mapping in %s); with them:\n", demoAccept, mapping, conf)
 	return printQuery(ctx, env.Stdout, cfg.DuckDB, `SELECT person_id, first_name, last_name, vendor_ids, ids
 FROM athlake_people
 WHERE linked

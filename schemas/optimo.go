@@ -30,7 +30,7 @@ func Optimo() []*Table {
 	}
 	created := wall("created_at", "Created")
 	updated := wall("updated_at", "Last changed")
-	return []*Table{
+	return markPrivacy([]*Table{
 		{
 			Source: src, Name: "athletes", Endpoint: "athlete.list", Key: []string{"athlete_id"},
 			Doc: "Athletes of the account (incremental through updated_from).",
@@ -68,5 +68,9 @@ func Optimo() []*Table {
 				derived("assessment_id", "The assessment."), position(), str("metric", ""), num("value", ""), str("unit", ""),
 			},
 		},
-	}
+	}, map[string]Privacy{
+		"athletes.athlete_id": Person, "athletes.first_name": Identifying, "athletes.last_name": Identifying, "athletes.email": Identifying,
+		"athletes.birth_date": BirthDate, "coaches.first_name": Identifying, "coaches.last_name": Identifying, "coaches.email": Identifying,
+		"workouts.athlete_id": Person, "workouts.notes": Identifying, "assessments.athlete_id": Person, "assessments.notes": Identifying,
+	})
 }

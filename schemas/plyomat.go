@@ -7,7 +7,7 @@ func Plyomat() []*Table {
 	const src = "plyomat"
 	created := ts("created_at", "When the record was created at Plyomat (UTC).")
 	updated := ts("updated_at", "When the record was last changed at Plyomat (UTC).")
-	return []*Table{
+	return markPrivacy([]*Table{
 		{
 			Source: src, Name: "athletes", Endpoint: "GET /athletes", Mode: Snapshot, Key: []string{"id"},
 			Doc: "The roster: one row per athlete.",
@@ -108,5 +108,10 @@ func Plyomat() []*Table {
 				derived("action", "What applying it did: pulled (the record fetched by id), applied (an assessment written from the payload), gone (the record no longer exists at Plyomat: 404), or recorded (the next sync refreshes its table)."),
 			},
 		},
-	}
+	}, map[string]Privacy{
+		"athletes.id": Person, "athletes.first_name": Identifying, "athletes.last_name": Identifying, "athletes.external_id": Identifying,
+		"group_members.athlete_id": Person, "sessions.athlete_id": Person, "sessions.notes": Identifying, "sets.athlete_id": Person,
+		"assessments.athlete_id": Person, "org_members.email": Identifying, "org_members.first_name": Identifying, "org_members.last_name": Identifying,
+		"webhook_events.payload": Identifying, "webhook_events.record_id": Identifying,
+	})
 }

@@ -96,6 +96,8 @@ type Column struct {
 	// without OffsetOf through the source's configured time zone; it is
 	// null when the wall time (or the offset) is.
 	UTCOf, OffsetOf string
+	// Privacy is what a research export does with the column.
+	Privacy Privacy
 }
 
 // Special values of Column.Field.

@@ -29,7 +29,7 @@ func TeamPro() []*Table {
 		}
 	}
 
-	return []*Table{
+	return markPrivacy([]*Table{
 		{
 			Source: src, Name: "teams", Endpoint: "GET /v1/teams/{team_id}", Mode: Snapshot, Key: []string{"id"},
 			Doc:     "Teams the authorising coach can read.",
@@ -148,5 +148,11 @@ func TeamPro() []*Table {
 		zones("acceleration_zones", "acceleration_zones_ms2", "Accelerations counted per zone.",
 			num("limit", "Lower boundary of the zone, m/s²."), num("counter", "Accelerations in the zone."),
 		),
-	}
+	}, map[string]Privacy{
+		"players.player_id": Person, "players.first_name": Identifying, "players.last_name": Identifying,
+		"team_sessions.note": Identifying, "session_participants.player_id": Person, "session_markers.note": Identifying,
+		"player_sessions.player_id": Person, "player_sessions.note": Identifying,
+		"player_sessions.latitude": Identifying, "player_sessions.longitude": Identifying,
+		"samples.lat": Identifying, "samples.lon": Identifying,
+	})
 }

@@ -51,6 +51,7 @@ Usage:
   athlake status    [--config FILE]
   athlake plan      [--config FILE] [--source NAME]... [--format text|json]
   athlake people suggest [--config FILE] [--format text|csv] [--min-confidence X]
+  athlake export    --to DIR [--config FILE] [--tables VIEW,...] [--since D] [--until D] [--people ID,...] [--format parquet|csv]
   athlake version
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := map[string]func(context.Context, *command) error{
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
 		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
-		"webhooks": runWebhooks, "version": runVersion, "plan": runPlan, "people": runPeople,
+		"webhooks": runWebhooks, "version": runVersion, "plan": runPlan, "people": runPeople, "export": runExport,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
@@ -395,6 +396,60 @@ func runPeople(ctx context.Context, c *command) error {
 	}
 	_, err = jobs.SuggestPeople(ctx, c.env, cfg, jobs.SuggestOptions{Format: *format, MinConfidence: *minConf})
 	return err
+}
+
+// runExport runs `athlake export`: a de-identified research dataset.
+func runExport(ctx context.Context, c *command) error {
+	cfgFlag := c.configFlag()
+	to := c.fs.String("to", "", "folder of the dataset")
+	tables := c.fs.String("tables", "", "comma-separated views to export (default: every table of the configured sources and athlake_people)")
+	since := c.fs.String("since", "", "only rows of this day or later (YYYY-MM-DD), by the table's time column")
+	until := c.fs.String("until", "", "only rows of this day or earlier (YYYY-MM-DD)")
+	people := c.fs.String("people", "", "comma-separated person ids (athlake_people) to export (default: everyone)")
+	format := c.fs.String("format", "parquet", "parquet or csv")
+	if err := c.parse(); err != nil {
+		return err
+	}
+	o := jobs.ExportOptions{To: *to, Tables: splitList(*tables), People: splitList(*people), Format: *format, StudyKey: c.getenv(jobs.StudyKeyEnv)}
+	if o.Format != "parquet" && o.Format != "csv" {
+		return &jobs.UsageError{Msg: fmt.Sprintf("--format %s: want parquet or csv", o.Format)}
+	}
+	var err error
+	if o.Since, err = parseDateFlag("--since", *since); err != nil {
+		return err
+	}
+	if o.Until, err = parseDateFlag("--until", *until); err != nil {
+		return err
+	}
+	cfg, err := c.loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	_, err = jobs.Export(ctx, c.env, cfg, o)
+	return err
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseDateFlag parses a YYYY-MM-DD flag ("" is no date).
+func parseDateFlag(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	d, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return time.Time{}, &jobs.UsageError{Msg: fmt.Sprintf("%s %s: want a date like 2026-05-01", name, v)}
+	}
+	return d, nil
 }
 
 // runPlan runs `athlake plan`: what the next sync would do.

@@ -1,0 +1,326 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/sandbox"
+	sbt "github.com/athlake/athlake/sandbox/teampro"
+	"github.com/athlake/athlake/schemas"
+)
+
+var pseudonymRE = regexp.MustCompile(`^P[0-9a-f]{16}$`)
+
+// TestExportDeidentified exports the three sandbox vendors' lake, its
+// people linked, and checks that no name, e-mail address or athlete id of
+// the sandbox survives in any file, that a person has one pseudonym across
+// vendors, that the same key gives the same bytes and another key other
+// pseudonyms, and that the manifest tells the files' rows and SHA-256.
+func TestExportDeidentified(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	// Sessions of a minute: the samples are scanned four times over.
+	sb := sandbox.New(sandbox.Options{Seed: 3, TeamPro: sbt.Options{MaxDuration: time.Minute}})
+	cfg := SandboxConfig(serve(t, sb), dir)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := authorizeSandbox(ctx, env, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := SuggestPeople(ctx, env, cfg, SuggestOptions{MinConfidence: 0.8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m strings.Builder
+	m.WriteString("person_id,source,athlete_id\n")
+	for _, s := range got {
+		fmt.Fprintf(&m, "%s,%s,%s\n", s.PersonID, s.Source, s.AthleteID)
+	}
+	cfg.People.Mapping = filepath.Join(dir, "people.csv")
+	if err := os.WriteFile(cfg.People.Mapping, []byte(m.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Views(ctx, env, cfg, ViewsOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	export := func(name, key, format string, people ...string) (string, *Manifest) {
+		t.Helper()
+		to := filepath.Join(dir, name)
+		man, err := Export(ctx, env, cfg, ExportOptions{To: to, Format: format, StudyKey: key, People: people})
+		if err != nil {
+			t.Fatalf("export %s: %v", name, err)
+		}
+		return to, man
+	}
+	const key1, key2 = "study-one-key-0123456789", "study-two-key-0123456789"
+	csv1, man := export("csv1", key1, "csv")
+	pq, _ := export("parquet", key1, "parquet")
+	csv2, _ := export("csv2", key1, "csv")
+	other, _ := export("other", key2, "csv")
+
+	// What names a person in the sandbox.
+	var ids, names []string
+	truthP, truthO, truthT := sb.Plyomat.Truth(), sb.Optimo.Truth(), sb.TeamPro.TruthWithoutSamples()
+	for _, a := range truthP.Athletes {
+		ids = append(ids, a.ID)
+		names = append(names, a.FirstName+" "+a.LastName)
+		if a.ExternalID != nil {
+			ids = append(ids, *a.ExternalID)
+		}
+	}
+	for _, o := range truthP.OrgMembers {
+		names = append(names, o.FirstName+" "+o.LastName, o.Email)
+	}
+	for _, a := range truthO.Athletes {
+		ids = append(ids, sb.Optimo.WireID("athlete", a.AthleteID))
+		names = append(names, a.FirstName+" "+a.LastName, a.Email)
+	}
+	for _, c := range truthO.Coaches {
+		names = append(names, c.FirstName+" "+c.LastName, c.Email)
+	}
+	for _, tm := range truthT.Teams {
+		for _, p := range tm.Players {
+			ids = append(ids, p.PlayerID)
+			names = append(names, p.FirstName+" "+p.LastName)
+		}
+	}
+	// Optimo's ids are numbers (1001, ...), which values like a heart
+	// rate equal by chance: they are checked in the person columns, which
+	// must all hold pseudonyms (see below).
+	isID := map[string]bool{}
+	for _, id := range ids {
+		if strings.Trim(id, "0123456789") != "" {
+			isID[id] = true
+		}
+	}
+	scan := func(file string, rows [][]string) {
+		t.Helper()
+		for _, r := range rows {
+			for _, f := range r {
+				if _, err := strconv.ParseFloat(f, 64); err == nil || f == "" {
+					continue // a number, or nothing
+				}
+				if isID[f] {
+					t.Errorf("%s: an athlete id survives: %q", file, f)
+				}
+				lower := strings.ToLower(f)
+				for _, n := range names {
+					if n != "" && strings.Contains(lower, strings.ToLower(n)) {
+						t.Errorf("%s: a name survives: %q in %q", file, n, f)
+					}
+				}
+			}
+		}
+	}
+	personColumn := map[string]bool{views.PeopleView + ".person_id": true}
+	for _, tb := range tables().Tables() {
+		for _, c := range tb.Columns {
+			if c.Privacy == schemas.Person {
+				personColumn[tb.ViewName()+"."+c.Name] = true
+			}
+		}
+	}
+	files := 0
+	for _, e := range man.Files {
+		if !strings.HasSuffix(e.File, ".csv") {
+			continue
+		}
+		files++
+		rows := readCSV(t, filepath.Join(csv1, e.File))
+		if int64(len(rows)-1) != e.Rows {
+			t.Errorf("%s: %d rows, the manifest says %d", e.File, len(rows)-1, e.Rows)
+		}
+		scan(e.File, rows)
+		for i, col := range rows[0] {
+			if !personColumn[strings.TrimSuffix(e.File, ".csv")+"."+col] {
+				continue
+			}
+			for _, r := range rows[1:] {
+				if !pseudonymRE.MatchString(r[i]) {
+					t.Errorf("%s: %s is %q, not a pseudonym", e.File, col, r[i])
+				}
+			}
+		}
+		pqFile := filepath.Join(pq, strings.TrimSuffix(e.File, ".csv")+".parquet")
+		_, prows, err := views.Query(ctx, cfg.DuckDB, "SELECT * FROM read_parquet("+literal(pqFile)+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(prows) != len(rows)-1 {
+			t.Errorf("%s: %d rows in Parquet, %d in CSV", e.File, len(prows), len(rows)-1)
+		}
+		scan(filepath.Base(pqFile), prows)
+		same, err := os.ReadFile(filepath.Join(csv2, e.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, _ := os.ReadFile(filepath.Join(csv1, e.File)); !bytes.Equal(first, same) {
+			t.Errorf("%s: not the same bytes when exported again with the same key", e.File)
+		}
+	}
+	if files < 15 {
+		t.Errorf("%d tables exported", files)
+	}
+	for _, f := range []string{"manifest.json", "dictionary.md"} {
+		a, _ := os.ReadFile(filepath.Join(csv1, f))
+		b, _ := os.ReadFile(filepath.Join(csv2, f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: empty, or not the same when exported again", f)
+		}
+	}
+	var again Manifest
+	b, _ := os.ReadFile(filepath.Join(csv1, "manifest.json"))
+	if err := json.Unmarshal(b, &again); err != nil || again.Snapshot == "" || len(again.Files) != len(man.Files) {
+		t.Errorf("manifest.json: %v, snapshot %q, %d files", err, again.Snapshot, len(again.Files))
+	}
+	for _, e := range again.Files {
+		if got, err := fileEntry(filepath.Join(csv1, e.File)); err != nil || got.SHA256 != e.SHA256 {
+			t.Errorf("%s: SHA-256 %s, the manifest says %s (%v)", e.File, got.SHA256, e.SHA256, err)
+		}
+	}
+
+	// One pseudonym per person across vendors; another key, others.
+	people := readCSV(t, filepath.Join(csv1, "athlake_people.csv"))
+	pseudo := map[string]bool{}
+	for _, r := range people[1:] {
+		pseudo[r[0]] = true
+	}
+	for _, f := range []string{"plyomat_athletes.csv", "optimo_athletes.csv"} {
+		rows := readCSV(t, filepath.Join(csv1, f))
+		for _, r := range rows[1:] {
+			if id := r[slicesIndex(rows[0], map[bool]string{true: "id", false: "athlete_id"}[f == "plyomat_athletes.csv"])]; !pseudo[id] {
+				t.Errorf("%s: %q is not a person of athlake_people", f, id)
+			}
+		}
+	}
+	for _, r := range readCSV(t, filepath.Join(other, "athlake_people.csv"))[1:] {
+		if pseudo[r[0]] {
+			t.Errorf("pseudonym %s under both study keys", r[0])
+		}
+	}
+	linked := 0
+	for _, r := range people[1:] {
+		if r[2] == "3" {
+			linked++
+		}
+	}
+	if linked == 0 {
+		t.Errorf("no person with three vendor ids in the export")
+	}
+}
+
+// TestExportFilters: --people keeps one person's rows (children through
+// their parents), --since and --until the rows of those days.
+func TestExportFilters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	sb := sandbox.New(sandbox.Options{Seed: 3, TeamPro: sbt.Options{MaxDuration: time.Minute}})
+	cfg := SandboxConfig(serve(t, sb), dir)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := authorizeSandbox(ctx, env, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	p := sb.People()[0]
+	person := "teampro:" + p.TeamPro // unlinked: each vendor id is a person of its own
+	to := filepath.Join(dir, "one")
+	if _, err := Export(ctx, env, cfg, ExportOptions{To: to, Format: "csv", StudyKey: "a-study-key-0123456789", People: []string{person}}); err != nil {
+		t.Fatal(err)
+	}
+	people := readCSV(t, filepath.Join(to, "athlake_people.csv"))
+	if len(people) != 2 {
+		t.Fatalf("athlake_people: %d rows, want the one person", len(people)-1)
+	}
+	sessions := readCSV(t, filepath.Join(to, "teampro_player_sessions.csv"))
+	col := slicesIndex(sessions[0], "player_id")
+	ids := map[string]bool{}
+	for _, r := range sessions[1:] {
+		if r[col] != people[1][0] {
+			t.Errorf("teampro_player_sessions: a row of %s, want only %s's", r[col], people[1][0])
+		}
+		ids[r[slicesIndex(sessions[0], "id")]] = true
+	}
+	samples := readCSV(t, filepath.Join(to, "teampro_samples.csv"))
+	if len(sessions) < 2 || len(samples) < 2 {
+		t.Fatalf("%d sessions, %d samples of the person", len(sessions)-1, len(samples)-1)
+	}
+	for _, r := range samples[1:] {
+		if !ids[r[slicesIndex(samples[0], "player_session_id")]] {
+			t.Fatalf("teampro_samples: a sample of session %s, not the person's", r[slicesIndex(samples[0], "player_session_id")])
+		}
+	}
+	if n := len(readCSV(t, filepath.Join(to, "plyomat_sets.csv"))); n != 1 {
+		t.Errorf("plyomat_sets: %d rows of a Team Pro player not linked to Plyomat", n-1)
+	}
+
+	// A week of sets.
+	since, until := sb.Plyomat.Truth().Sets[0].StartedAt.UTC().Truncate(24*time.Hour), time.Time{}
+	until = since.AddDate(0, 0, 6)
+	to = filepath.Join(dir, "week")
+	if _, err := Export(ctx, env, cfg, ExportOptions{To: to, Format: "csv", StudyKey: "a-study-key-0123456789", Since: since, Until: until}); err != nil {
+		t.Fatal(err)
+	}
+	sets := readCSV(t, filepath.Join(to, "plyomat_sets.csv"))
+	want := 0
+	for _, s := range sb.Plyomat.Truth().Sets {
+		if d := s.StartedAt.UTC().Truncate(24 * time.Hour); !d.Before(since) && !d.After(until) {
+			want++
+		}
+	}
+	if len(sets)-1 != want || want == 0 {
+		t.Errorf("plyomat_sets of the week: %d rows, want %d", len(sets)-1, want)
+	}
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return rows
+}
+
+func slicesIndex(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
