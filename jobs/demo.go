@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -109,11 +110,16 @@ func demoPeople(ctx context.Context, env *Env, cfg *Config) error {
 	}
 	mapping := filepath.Join(filepath.Dir(cfg.DuckDB), "people.csv")
 	var b strings.Builder
-	b.WriteString("# person_id,source,athlete_id: the links of athlake_people (accepted by the demo from athlake people suggest)\nperson_id,source,athlete_id,reason\n")
+	b.WriteString("# the links of athlake_people, accepted by the demo from athlake people suggest\n")
+	w := csv.NewWriter(&b)
+	w.Write([]string{"person_id", "source", "athlete_id", "reason"})
 	for _, s := range got {
 		if s.Confidence >= demoAccept {
-			fmt.Fprintf(&b, "%s,%s,%s,%s\n", s.PersonID, s.Source, s.AthleteID, s.Reason)
+			w.Write([]string{s.PersonID, s.Source, s.AthleteID, s.Reason})
 		}
+	}
+	if w.Flush(); w.Error() != nil {
+		return w.Error()
 	}
 	if err := os.WriteFile(mapping, []byte(b.String()), 0o644); err != nil {
 		return err

@@ -11,10 +11,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -78,45 +76,30 @@ const deidentification = "person ids and every vendor id of a person replaced by
 
 // Export writes a de-identified research dataset from the views database
 // (the lake as of its last build): the chosen tables, a data dictionary
-// and a manifest with the SHA-256 of every file.
+// and a manifest with the SHA-256 of every file. The dataset is written
+// into a folder beside o.To and renamed into place when complete; o.To
+// must not exist or be empty.
 func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manifest, error) {
-	key := o.StudyKey
-	if key == "" {
-		key = cfg.Export.StudyKey.Reveal()
-	}
+	key := cmp.Or(o.StudyKey, cfg.Export.StudyKey.Reveal())
 	if len(key) < 16 {
 		return nil, &ConfigError{Key: "export.study_key", Msg: "set a study key of 16 characters or more (or $" + StudyKeyEnv + "): it keys the pseudonyms"}
 	}
-	if o.To == "" {
+	o.Format = cmp.Or(o.Format, "parquet")
+	switch {
+	case o.Format != "parquet" && o.Format != "csv":
+		return nil, &UsageError{Msg: fmt.Sprintf("--format %s: want parquet or csv", o.Format)}
+	case o.To == "":
 		return nil, &UsageError{Msg: "--to: name the folder of the dataset"}
 	}
-	o.Format = cmp.Or(o.Format, "parquet")
+	if entries, err := os.ReadDir(o.To); err == nil && len(entries) > 0 {
+		return nil, &UsageError{Msg: fmt.Sprintf("--to %s: not empty; a dataset goes into a new folder", o.To)}
+	}
 	db := cfg.DuckDBPath()
 	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 		return nil, &UsageError{Msg: fmt.Sprintf("%s does not exist yet: run athlake sync (or athlake views) first", db)}
 	}
-	tabs, people, err := exportTables(ctx, db, o.Tables)
-	if err != nil {
-		return nil, err
-	}
-	pseudo, selected, err := pseudonyms(ctx, db, key, tabs, o.People)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(o.To, 0o755); err != nil {
-		return nil, err
-	}
-	plan := views.ExportPlan{}
-	for _, t := range tabs {
-		plan.Files = append(plan.Files, views.ExportFile{Path: filepath.Join(o.To, t.ViewName()+"."+o.Format), Format: o.Format,
-			Query: exportQuery(t, tables(), o, selected)})
-	}
-	if people {
-		plan.Files = append(plan.Files, views.ExportFile{Path: filepath.Join(o.To, views.PeopleView+"."+o.Format), Format: o.Format,
-			Query: peopleQuery(selected)})
-	}
-	plan.Pseudonyms = pseudo
-	rows, err := views.Export(ctx, db, plan)
+	reg := tables()
+	tabs, people, err := exportTables(ctx, db, reg, o.Tables)
 	if err != nil {
 		return nil, err
 	}
@@ -124,26 +107,49 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{Athlake: cmp.Or(env.Version, Version), Format: o.Format, People: len(o.People), Deidentification: deidentification}
-	if m.Snapshot, err = lakeSnapshot(ctx, st); err != nil {
+	snapshot, err := lakeSnapshot(ctx, st)
+	if err != nil {
 		return nil, err
 	}
+	partial := filepath.Clean(o.To) + ".partial"
+	if err := os.RemoveAll(partial); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(partial, 0o755); err != nil {
+		return nil, err
+	}
+	files, err := views.Export(ctx, db, views.ExportSpec{
+		Tables: tabs, Lookup: reg.Lookup, People: people, Dir: partial, Format: o.Format,
+		Since: o.Since, Until: o.Until, Selected: o.People,
+		Pseudonym: func(person string) string {
+			h := hmac.New(sha256.New, []byte(key))
+			h.Write([]byte(person))
+			return "P" + hex.EncodeToString(h.Sum(nil))[:16]
+		},
+	})
+	if errors.Is(err, views.ErrNoPerson) {
+		return nil, &UsageError{Msg: "--people: " + err.Error() + " (see athlake_people)"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{Athlake: cmp.Or(env.Version, Version), Snapshot: snapshot, Format: o.Format, People: len(o.People), Deidentification: deidentification}
 	if !o.Since.IsZero() {
 		m.Since = o.Since.Format(time.DateOnly)
 	}
 	if !o.Until.IsZero() {
 		m.Until = o.Until.Format(time.DateOnly)
 	}
-	dict := filepath.Join(o.To, "dictionary.md")
+	dict := filepath.Join(partial, "dictionary.md")
 	if err := writeFileAtomic(dict, []byte(dictionary(tabs, people))); err != nil {
 		return nil, err
 	}
-	for i, f := range plan.Files {
+	for _, f := range files {
 		e, err := fileEntry(f.Path)
 		if err != nil {
 			return nil, err
 		}
-		e.Table, e.Rows = strings.TrimSuffix(filepath.Base(f.Path), "."+o.Format), rows[i]
+		e.Table, e.Rows = f.Table, f.Rows
 		m.Files = append(m.Files, e)
 	}
 	e, err := fileEntry(dict)
@@ -152,7 +158,11 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 	}
 	m.Files = append(m.Files, e)
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeFileAtomic(filepath.Join(o.To, "manifest.json"), append(b, '\n')); err != nil {
+	if err := writeFileAtomic(filepath.Join(partial, "manifest.json"), append(b, '\n')); err != nil {
+		return nil, err
+	}
+	os.Remove(o.To) // empty, if it exists
+	if err := os.Rename(partial, o.To); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(env.Stdout, "%d files written to %s (de-identified; manifest.json lists them with their SHA-256)\n", len(m.Files), o.To)
@@ -160,21 +170,21 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 }
 
 // exportTables is the tables to export, and whether athlake_people is one:
-// those named, else every table of the database with rows (but the
-// webhook events, a log of deliveries) and athlake_people.
-func exportTables(ctx context.Context, db string, names []string) ([]*schemas.Table, bool, error) {
-	reg := tables()
+// those named, else every table of the database with rows but those that
+// are not study data (staff, the webhook log), and athlake_people.
+func exportTables(ctx context.Context, db string, reg *schemas.Registry, names []string) ([]*schemas.Table, bool, error) {
 	var out []*schemas.Table
 	if len(names) == 0 {
+		var counts []string
 		for _, t := range orderedTables(reg) {
-			if t.Name == "webhook_events" {
-				continue
-			}
-			_, rows, err := views.Query(ctx, db, "SELECT count(*) > 0 FROM "+ident(t.ViewName()))
-			if err != nil {
-				return nil, false, err
-			}
-			if rows[0][0] == "true" {
+			counts = append(counts, fmt.Sprintf("SELECT %d AS i, count(*) > 0 FROM (SELECT 1 FROM %s LIMIT 1)", len(counts), t.ViewName()))
+		}
+		_, rows, err := views.Query(ctx, db, strings.Join(counts, " UNION ALL ")+" ORDER BY i")
+		if err != nil {
+			return nil, false, err
+		}
+		for i, t := range orderedTables(reg) {
+			if rows[i][1] == "true" && !t.NotStudyData {
 				out = append(out, t)
 			}
 		}
@@ -187,7 +197,7 @@ func exportTables(ctx context.Context, db string, names []string) ([]*schemas.Ta
 			continue
 		}
 		found := false
-		for _, t := range reg.Tables() {
+		for _, t := range orderedTables(reg) {
 			if t.ViewName() == n {
 				out, found = append(out, t), true
 			}
@@ -197,145 +207,6 @@ func exportTables(ctx context.Context, db string, names []string) ([]*schemas.Ta
 		}
 	}
 	return out, people, nil
-}
-
-// pseudonyms keys every vendor id of the person columns of tabs, and every
-// person id, by its person: a row (source, id, pseudonym); person ids are
-// under the source "person". selected holds the pseudonyms of the people
-// asked for (nil: everyone).
-func pseudonyms(ctx context.Context, db, key string, tabs []*schemas.Table, people []string) ([][3]string, map[string]bool, error) {
-	_, rows, err := views.Query(ctx, db, "SELECT source, athlete_id, person_id FROM "+views.PersonIDsView)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s (built by an older athlake? run athlake views): %w", views.PersonIDsView, err)
-	}
-	personOf := map[[2]string]string{}
-	for _, r := range rows {
-		personOf[[2]string{r[0], r[1]}] = r[2]
-	}
-	for _, t := range tabs {
-		for _, c := range t.Columns {
-			if c.Privacy != schemas.Person {
-				continue
-			}
-			_, ids, err := views.Query(ctx, db, fmt.Sprintf("SELECT DISTINCT %q::VARCHAR FROM %s WHERE %q IS NOT NULL", c.Name, t.ViewName(), c.Name))
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, id := range ids {
-				k := [2]string{t.Source, id[0]}
-				if _, ok := personOf[k]; !ok {
-					personOf[k] = t.Source + ":" + id[0]
-				}
-			}
-		}
-	}
-	pseudo := func(person string) string {
-		h := hmac.New(sha256.New, []byte(key))
-		h.Write([]byte(person))
-		return "P" + hex.EncodeToString(h.Sum(nil))[:16]
-	}
-	var out [][3]string
-	persons := map[string]bool{}
-	for _, k := range slices.SortedFunc(maps.Keys(personOf), func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) }) {
-		p := personOf[k]
-		out = append(out, [3]string{k[0], k[1], pseudo(p)})
-		persons[p] = true
-	}
-	for p := range persons {
-		out = append(out, [3]string{"person", p, pseudo(p)})
-	}
-	if len(people) == 0 {
-		return out, nil, nil
-	}
-	selected := map[string]bool{}
-	for _, p := range people {
-		if !persons[p] {
-			return nil, nil, &UsageError{Msg: fmt.Sprintf("--people: no person %q (see athlake_people)", p)}
-		}
-		selected[pseudo(p)] = true
-	}
-	return out, selected, nil
-}
-
-// exportQuery is the query of a table's file: its columns de-identified,
-// its rows those of the days and people asked for, in the order of their
-// values.
-func exportQuery(t *schemas.Table, reg *schemas.Registry, o ExportOptions, selected map[string]bool) string {
-	var cols, joins []string
-	for _, c := range t.Columns {
-		col := "v." + ident(c.Name)
-		switch c.Privacy {
-		case schemas.Identifying:
-		case schemas.BirthDate:
-			cols = append(cols, "year("+col+") AS "+ident(strings.TrimSuffix(c.Name, "_date")+"_year"))
-		case schemas.Person:
-			p := fmt.Sprintf("p%d", len(joins))
-			joins = append(joins, fmt.Sprintf("LEFT JOIN temp.pseudonyms %s ON %s.source = %s AND %s.athlete_id = %s::VARCHAR", p, p, literal(t.Source), p, col))
-			cols = append(cols, p+".pseudonym AS "+ident(c.Name))
-		default:
-			cols = append(cols, col)
-		}
-	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM lake.main." + ident(t.ViewName()) + " v " + strings.Join(joins, " ")
-	if w := rowFilter(t, reg, "v", o, selected); w != "" {
-		q += " WHERE " + w
-	}
-	return q + " ORDER BY ALL"
-}
-
-// rowFilter is the condition on alias's rows of t that keeps the days and
-// people asked for: through its own time and person columns, else through
-// its parent's.
-func rowFilter(t *schemas.Table, reg *schemas.Registry, alias string, o ExportOptions, selected map[string]bool) string {
-	var conds []string
-	if c := t.Partition.Column; c != "" {
-		if !o.Since.IsZero() {
-			conds = append(conds, fmt.Sprintf("%s.%s::DATE >= DATE %s", alias, ident(c), literal(o.Since.Format(time.DateOnly))))
-		}
-		if !o.Until.IsZero() {
-			conds = append(conds, fmt.Sprintf("%s.%s::DATE <= DATE %s", alias, ident(c), literal(o.Until.Format(time.DateOnly))))
-		}
-	}
-	person := ""
-	for _, c := range t.Columns {
-		if c.Privacy == schemas.Person {
-			person = c.Name
-		}
-	}
-	if selected != nil && person != "" {
-		in := make([]string, 0, len(selected))
-		for _, p := range slices.Sorted(maps.Keys(selected)) {
-			in = append(in, literal(p))
-		}
-		conds = append(conds, fmt.Sprintf("EXISTS (SELECT 1 FROM temp.pseudonyms s WHERE s.source = %s AND s.athlete_id = %s.%s::VARCHAR AND s.pseudonym IN (%s))",
-			literal(t.Source), alias, ident(person), strings.Join(in, ", ")))
-	}
-	if p := t.Parent; p != nil && (t.Partition.Column == "" || person == "" && selected != nil) {
-		parent, _ := reg.Lookup(t.Source, p.Table)
-		if w := rowFilter(parent, reg, "q", o, selected); w != "" {
-			var child, keys []string
-			for _, k := range slices.Sorted(maps.Keys(p.Keys)) {
-				child, keys = append(child, alias+"."+ident(k)), append(keys, "q."+ident(p.Keys[k]))
-			}
-			conds = append(conds, fmt.Sprintf("(%s) IN (SELECT (%s) FROM lake.main.%s q WHERE %s)",
-				strings.Join(child, ", "), strings.Join(keys, ", "), ident(parent.ViewName()), w))
-		}
-	}
-	return strings.Join(conds, " AND ")
-}
-
-// peopleQuery is athlake_people de-identified.
-func peopleQuery(selected map[string]bool) string {
-	q := `SELECT s.pseudonym AS person_id, year(pp.birth_date) AS birth_year, pp.vendor_ids
-FROM lake.main.` + views.PeopleView + ` pp JOIN temp.pseudonyms s ON s.source = 'person' AND s.athlete_id = pp.person_id`
-	if selected != nil {
-		var in []string
-		for _, p := range slices.Sorted(maps.Keys(selected)) {
-			in = append(in, literal(p))
-		}
-		q += " WHERE s.pseudonym IN (" + strings.Join(in, ", ") + ")"
-	}
-	return q + " ORDER BY ALL"
 }
 
 // dictionary is the data dictionary of the dataset, in Markdown.
@@ -350,7 +221,7 @@ func dictionary(tabs []*schemas.Table, people bool) string {
 			case schemas.Identifying:
 				left = append(left, c.Name)
 			case schemas.BirthDate:
-				fmt.Fprintf(&b, "| %s_year | integer | Year of %s. |\n", strings.TrimSuffix(c.Name, "_date"), c.Name)
+				fmt.Fprintf(&b, "| %s | integer | Year of %s. |\n", views.BirthYear(c.Name), c.Name)
 			case schemas.Person:
 				fmt.Fprintf(&b, "| %s | string | The person's pseudonym (the same in every table and vendor). |\n", c.Name)
 			default:
@@ -396,6 +267,3 @@ func fileEntry(path string) (ManifestEntry, error) {
 	n, err := io.Copy(h, f)
 	return ManifestEntry{File: filepath.Base(path), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, err
 }
-
-func ident(s string) string   { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

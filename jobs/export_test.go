@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/sandbox"
@@ -50,13 +50,15 @@ func TestExportDeidentified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m strings.Builder
-	m.WriteString("person_id,source,athlete_id\n")
+	var m bytes.Buffer
+	w := csv.NewWriter(&m)
+	w.Write([]string{"person_id", "source", "athlete_id", "reason"})
 	for _, s := range got {
-		fmt.Fprintf(&m, "%s,%s,%s\n", s.PersonID, s.Source, s.AthleteID)
+		w.Write([]string{s.PersonID, s.Source, s.AthleteID, s.Reason})
 	}
+	w.Flush()
 	cfg.People.Mapping = filepath.Join(dir, "people.csv")
-	if err := os.WriteFile(cfg.People.Mapping, []byte(m.String()), 0o644); err != nil {
+	if err := os.WriteFile(cfg.People.Mapping, m.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -77,6 +79,7 @@ func TestExportDeidentified(t *testing.T) {
 	const key1, key2 = "study-one-key-0123456789", "study-two-key-0123456789"
 	csv1, man := export("csv1", key1, "csv")
 	pq, _ := export("parquet", key1, "parquet")
+	pq2, _ := export("parquet2", key1, "parquet")
 	csv2, _ := export("csv2", key1, "csv")
 	other, _ := export("other", key2, "csv")
 
@@ -109,6 +112,15 @@ func TestExportDeidentified(t *testing.T) {
 	// Optimo's ids are numbers (1001, ...), which values like a heart
 	// rate equal by chance: they are checked in the person columns, which
 	// must all hold pseudonyms (see below).
+	// A first or last name alone, as a word of any text.
+	isName := map[string]bool{}
+	for _, n := range names {
+		if !strings.Contains(n, "@") {
+			for _, w := range strings.Fields(strings.ToLower(n)) {
+				isName[w] = true
+			}
+		}
+	}
 	isID := map[string]bool{}
 	for _, id := range ids {
 		if strings.Trim(id, "0123456789") != "" {
@@ -124,6 +136,11 @@ func TestExportDeidentified(t *testing.T) {
 				}
 				if isID[f] {
 					t.Errorf("%s: an athlete id survives: %q", file, f)
+				}
+				for _, w := range strings.FieldsFunc(strings.ToLower(f), func(r rune) bool { return !unicode.IsLetter(r) }) {
+					if isName[w] {
+						t.Errorf("%s: a name survives: %q in %q", file, w, f)
+					}
 				}
 				lower := strings.ToLower(f)
 				for _, n := range names {
@@ -153,6 +170,9 @@ func TestExportDeidentified(t *testing.T) {
 			t.Errorf("%s: %d rows, the manifest says %d", e.File, len(rows)-1, e.Rows)
 		}
 		scan(e.File, rows)
+		if want := exportedColumns(e.Table); strings.Join(rows[0], ",") != strings.Join(want, ",") {
+			t.Errorf("%s: columns %v, want %v", e.File, rows[0], want)
+		}
 		for i, col := range rows[0] {
 			if !personColumn[strings.TrimSuffix(e.File, ".csv")+"."+col] {
 				continue
@@ -164,7 +184,7 @@ func TestExportDeidentified(t *testing.T) {
 			}
 		}
 		pqFile := filepath.Join(pq, strings.TrimSuffix(e.File, ".csv")+".parquet")
-		_, prows, err := views.Query(ctx, cfg.DuckDB, "SELECT * FROM read_parquet("+literal(pqFile)+")")
+		_, prows, err := views.Query(ctx, cfg.DuckDB, "SELECT * FROM read_parquet("+sqlString(pqFile)+")")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,6 +192,11 @@ func TestExportDeidentified(t *testing.T) {
 			t.Errorf("%s: %d rows in Parquet, %d in CSV", e.File, len(prows), len(rows)-1)
 		}
 		scan(filepath.Base(pqFile), prows)
+		a, _ := os.ReadFile(pqFile)
+		b, _ := os.ReadFile(filepath.Join(pq2, filepath.Base(pqFile)))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: not the same bytes when exported again with the same key", filepath.Base(pqFile))
+		}
 		same, err := os.ReadFile(filepath.Join(csv2, e.File))
 		if err != nil {
 			t.Fatal(err)
@@ -277,6 +302,24 @@ func TestExportFilters(t *testing.T) {
 			t.Fatalf("teampro_samples: a sample of session %s, not the person's", r[slicesIndex(samples[0], "player_session_id")])
 		}
 	}
+	// Tables that reach the person through the sessions.
+	for _, f := range []string{"teampro_session_summaries.csv", "teampro_hr_zones.csv", "teampro_speed_zones.csv"} {
+		rows := readCSV(t, filepath.Join(to, f))
+		if len(rows) < 2 {
+			t.Errorf("%s: no row of the person", f)
+		}
+		for _, r := range rows[1:] {
+			if id := r[slicesIndex(rows[0], "player_session_id")]; !ids[id] {
+				t.Errorf("%s: a row of session %s, not the person's", f, id)
+			}
+		}
+	}
+	parts := readCSV(t, filepath.Join(to, "teampro_session_participants.csv"))
+	for _, r := range parts[1:] {
+		if r[slicesIndex(parts[0], "player_id")] != people[1][0] {
+			t.Errorf("teampro_session_participants: a row of %s", r[slicesIndex(parts[0], "player_id")])
+		}
+	}
 	if n := len(readCSV(t, filepath.Join(to, "plyomat_sets.csv"))); n != 1 {
 		t.Errorf("plyomat_sets: %d rows of a Team Pro player not linked to Plyomat", n-1)
 	}
@@ -298,6 +341,30 @@ func TestExportFilters(t *testing.T) {
 	if len(sets)-1 != want || want == 0 {
 		t.Errorf("plyomat_sets of the week: %d rows, want %d", len(sets)-1, want)
 	}
+}
+
+// exportedColumns is what an export writes of a table: the columns not
+// identifying, birth dates as years.
+func exportedColumns(view string) []string {
+	if view == views.PeopleView {
+		return []string{"person_id", "birth_year", "vendor_ids"}
+	}
+	var out []string
+	for _, t := range tables().Tables() {
+		if t.ViewName() != view {
+			continue
+		}
+		for _, c := range t.Columns {
+			switch c.Privacy {
+			case schemas.Identifying:
+			case schemas.BirthDate:
+				out = append(out, views.BirthYear(c.Name))
+			default:
+				out = append(out, c.Name)
+			}
+		}
+	}
+	return out
 }
 
 func readCSV(t *testing.T, path string) [][]string {

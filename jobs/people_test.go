@@ -189,7 +189,8 @@ func TestSuggestRules(t *testing.T) {
 		{source: "plyomat", id: "p1", first: "Anna", last: "Berg", person: "anna"},
 		{source: "optimo", id: "o1", first: "ANNA", last: "Berg ", birth: "2001-02-03", person: "anna"},
 		{source: "teampro", id: "t1", first: "Anna", last: "Berg", person: "teampro:t1"},
-		// Same name, other birth dates: two people.
+		// Same name, other birth dates: two people, whom a third id of
+		// that name does not join.
 		{source: "optimo", id: "o2", first: "Bo", last: "Lund", birth: "1999-01-01", person: "optimo:o2"},
 		{source: "plyomat", id: "p2", first: "Bo", last: "Lund", birth: "", extID: "", person: "plyomat:p2"},
 		{source: "optimo", id: "o3", first: "Bo", last: "Lund", birth: "2000-01-01", person: "optimo:o3"},
@@ -206,9 +207,9 @@ func TestSuggestRules(t *testing.T) {
 	}
 	want := map[string]string{
 		"teampro:t1": "anna name, unique on both sides (no birth date to compare) 0.80",
+		// Not o3 as well: one person has one Optimo id and one birth date.
 		"plyomat:p2": "bo-lund name, shared by others (no birth date to compare) 0.50",
 		"optimo:o2":  "bo-lund name, shared by others (no birth date to compare) 0.50",
-		"optimo:o3":  "bo-lund name, shared by others (no birth date to compare) 0.50",
 		"plyomat:p3": "søren-ølsted external_id 0.99",
 		"optimo:o4":  "søren-ølsted external_id 0.99",
 		"plyomat:p5": "zoe-dupre name, unique on both sides (no birth date to compare) 0.80",

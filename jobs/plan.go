@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/pipeline"
 )
 
 // PlanOptions configure `athlake plan`.
@@ -51,8 +53,8 @@ const planHistory = 20
 
 // PlanRun estimates, for each configured source that can say, what the
 // next sync would do, from the streams' states and a few cheap requests,
-// and prints it. It takes no lock and writes nothing but what a vendor's
-// quota counts (Optimo's day).
+// and prints it. It refuses while a run holds the lake (exit 75), and
+// writes nothing but what a vendor's quota counts (Optimo's day).
 func PlanRun(ctx context.Context, env *Env, cfg *Config, o PlanOptions) (*Plan, error) {
 	names, err := selectSources(cfg, o.Sources)
 	if err != nil {
@@ -60,6 +62,14 @@ func PlanRun(ctx context.Context, env *Env, cfg *Config, o PlanOptions) (*Plan, 
 	}
 	st, err := openStore(ctx, env, cfg)
 	if err != nil {
+		return nil, err
+	}
+	// Not beside a run: the plan's Optimo requests would race its count
+	// of the day's quota, and its states move under the plan.
+	if h, err := (&load.Lock{Store: st}).Held(ctx); err != nil || h != nil {
+		if h != nil {
+			return nil, &pipeline.LockedError{Holder: *h}
+		}
 		return nil, err
 	}
 	states := &load.StateStore{Store: st}
@@ -80,6 +90,11 @@ func PlanRun(ctx context.Context, env *Env, cfg *Config, o PlanOptions) (*Plan, 
 		cenv := sourceEnv(env, cfg, n, env.Log)
 		cenv.Lake, cenv.Registry, cenv.Run = st, tables(), o.Run
 		e, err := est.Estimate(ctx, cenv, streams)
+		if errors.Is(err, pipeline.ErrStopEarly) {
+			// A spent quota is an answer: the sync waits for it too.
+			plan.Sources[n] = &SourcePlan{Days: 2, Tables: map[string]int64{}, Notes: []string{err.Error()}}
+			continue
+		}
 		if err != nil {
 			return nil, classify(sourceError(n, err), []string{n})
 		}

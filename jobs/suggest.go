@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -81,10 +82,26 @@ ORDER BY a.source, a.athlete_id`)
 
 // suggest pairs the rows and groups the pairs into people.
 func suggest(all []athleteRow, minConf float64) []Suggestion {
+	// Groups of rows, each a person to be: a union-find whose roots keep
+	// the group's sources, birth date and linked person, so that no pair
+	// joins two people into one (two ids of one vendor, two birth dates,
+	// two linked people).
+	type group struct {
+		sources      map[string]bool
+		birth, owner string
+	}
 	parent := make([]int, len(all))
+	groups := make([]group, len(all))
 	best := make([]string, len(all)) // each row's strongest reason
-	for i := range parent {
+	linked := func(a athleteRow) string {
+		if a.person != a.source+":"+a.id {
+			return a.person
+		}
+		return ""
+	}
+	for i, a := range all {
 		parent[i] = i
+		groups[i] = group{sources: map[string]bool{a.source: true}, birth: a.birth, owner: linked(a)}
 	}
 	var find func(int) int
 	find = func(i int) int {
@@ -93,9 +110,40 @@ func suggest(all []athleteRow, minConf float64) []Suggestion {
 		}
 		return parent[i]
 	}
+	union := func(i, j int) bool {
+		ri, rj := find(i), find(j)
+		if ri == rj {
+			return true
+		}
+		gi, gj := &groups[ri], &groups[rj]
+		for src := range gj.sources {
+			if gi.sources[src] {
+				return false
+			}
+		}
+		if gi.birth != "" && gj.birth != "" && gi.birth != gj.birth || gi.owner != "" && gj.owner != "" && gi.owner != gj.owner {
+			return false
+		}
+		for src := range gj.sources {
+			gi.sources[src] = true
+		}
+		gi.birth, gi.owner = cmp.Or(gi.birth, gj.birth), cmp.Or(gi.owner, gj.owner)
+		parent[rj] = ri
+		return true
+	}
+	// The ids linked to one person already are one group.
+	owner := map[string]int{}
+	for i, a := range all {
+		if p := linked(a); p != "" {
+			if j, ok := owner[p]; ok {
+				union(j, i)
+			} else {
+				owner[p] = i
+			}
+		}
+	}
 	pair := func(i, j int, reason string) {
-		a, b := all[i], all[j]
-		if a.source == b.source || a.person == b.person || confidence[reason] < minConf {
+		if all[i].source == all[j].source || confidence[reason] < minConf || find(i) == find(j) || !union(i, j) {
 			return
 		}
 		for _, k := range []int{i, j} {
@@ -103,7 +151,6 @@ func suggest(all []athleteRow, minConf float64) []Suggestion {
 				best[k] = reason
 			}
 		}
-		parent[find(i)] = find(j)
 	}
 	byID := map[[2]string]int{}
 	byName := map[string][]int{}
@@ -113,44 +160,63 @@ func suggest(all []athleteRow, minConf float64) []Suggestion {
 			byName[k] = append(byName[k], i)
 		}
 	}
+	// Strongest first: the first pairs made are the ones kept.
 	for i, a := range all {
 		if j, ok := byID[[2]string{a.extSource, a.extID}]; ok && a.extID != "" {
 			pair(i, j, byExternalID)
 		}
 	}
-	for _, rows := range byName {
-		perSource := map[string]int{}
-		for _, i := range rows {
-			perSource[all[i].source]++
-		}
-		for x, i := range rows {
-			for _, j := range rows[x+1:] {
-				switch bi, bj := all[i].birth, all[j].birth; {
-				case bi != "" && bj != "" && bi == bj:
-					pair(i, j, byNameAndBirth)
-				case bi != "" && bj != "":
-					// Two people of one name.
-				case perSource[all[i].source] == 1 && perSource[all[j].source] == 1:
-					pair(i, j, byUniqueName)
-				default:
-					pair(i, j, byNameOnly)
+	for _, reason := range []string{byNameAndBirth, byUniqueName, byNameOnly} {
+		for _, k := range slices.Sorted(maps.Keys(byName)) {
+			rows := byName[k]
+			perSource := map[string]int{}
+			for _, i := range rows {
+				perSource[all[i].source]++
+			}
+			for x, i := range rows {
+				for _, j := range rows[x+1:] {
+					bi, bj := all[i].birth, all[j].birth
+					var r string
+					switch {
+					case bi != "" && bj != "" && bi == bj:
+						r = byNameAndBirth
+					case bi != "" && bj != "":
+						continue // two people of one name
+					case perSource[all[i].source] == 1 && perSource[all[j].source] == 1:
+						r = byUniqueName
+					default:
+						r = byNameOnly
+					}
+					if r == reason {
+						pair(i, j, r)
+					}
 				}
 			}
 		}
 	}
-	groups := map[int][]int{}
+	members := map[int][]int{}
+	var roots []int
 	for i := range all {
-		if best[i] != "" {
-			groups[find(i)] = append(groups[find(i)], i)
+		if best[i] == "" {
+			continue
 		}
+		r := find(i)
+		if members[r] == nil {
+			roots = append(roots, r)
+		}
+		members[r] = append(members[r], i)
 	}
 	taken := map[string]bool{}
 	for _, a := range all {
 		taken[a.person] = true
 	}
 	var out []Suggestion
-	for _, g := range groups {
-		id := personID(all, g, taken)
+	for _, r := range roots {
+		g := members[r]
+		id := groups[r].owner
+		if id == "" {
+			id = personID(all, g, taken)
+		}
 		for _, i := range g {
 			a := all[i]
 			if a.person == id {
@@ -166,14 +232,9 @@ func suggest(all []athleteRow, minConf float64) []Suggestion {
 	return out
 }
 
-// personID is the person id a group of rows gets: the linked person one of
-// them has, else a new one from the name of the first.
+// personID is a new person id for a group of rows, from the name of the
+// first.
 func personID(all []athleteRow, g []int, taken map[string]bool) string {
-	for _, i := range g {
-		if a := all[i]; a.person != a.source+":"+a.id {
-			return a.person
-		}
-	}
 	a := all[g[0]]
 	base := strings.ReplaceAll(strings.TrimSpace(nameKey(a.first, a.last)), " ", "-")
 	id := base
@@ -184,14 +245,12 @@ func personID(all []athleteRow, g []int, taken map[string]bool) string {
 	return id
 }
 
-// plain drops accents and case.
-var plain = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-
 // nameKey is a name as the matching compares it: without case, accents or
 // extra spacing.
 func nameKey(first, last string) string {
 	k := strings.ToLower(strings.Join(strings.Fields(first), " ") + " " + strings.Join(strings.Fields(last), " "))
-	if s, _, err := transform.String(plain, k); err == nil {
+	// A chain keeps state: one per call.
+	if s, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), k); err == nil {
 		return s
 	}
 	return k

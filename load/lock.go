@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"syscall"
 	"time"
@@ -77,6 +78,25 @@ func (l *Lock) Acquire(ctx context.Context, h pipeline.Holder) (pipeline.Lease, 
 		}
 	}
 	return nil, errors.New("taking the lock: lost the race five times")
+}
+
+// Held returns the holder of the lock if a live run holds it, else nil:
+// for what reads the output without the lock and must not run beside a
+// run (athlake plan spends Optimo's quota count a run keeps too).
+func (l *Lock) Held(ctx context.Context) (*pipeline.Holder, error) {
+	cur, _, err := l.Store.Get(ctx, LockKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the lock: %w", err)
+	}
+	var h pipeline.Holder
+	host, _ := os.Hostname()
+	if json.Unmarshal(cur, &h) != nil || l.stale(h, host) {
+		return nil, nil
+	}
+	return &h, nil
 }
 
 // stale reports whether a lock can be taken over: its lease expired, or its

@@ -40,7 +40,7 @@ func Optimo() []*Table {
 				boolean("active", "Whether the athlete is active"), created, updated),
 		},
 		{
-			Source: src, Name: "coaches", Endpoint: "coach.list", Mode: Snapshot, Key: []string{"coach_id"},
+			Source: src, Name: "coaches", Endpoint: "coach.list", Mode: Snapshot, Key: []string{"coach_id"}, NotStudyData: true,
 			Doc: "Coaches (needs the admin token; skipped with a warning for a coach token).",
 			Columns: cols(id("coach_id", "Coach id."), str("first_name", ""), str("last_name", ""), str("email", ""),
 				boolean("is_admin", "Whether the coach is an admin"), created, updated),
@@ -70,7 +70,7 @@ func Optimo() []*Table {
 		},
 	}, map[string]Privacy{
 		"athletes.athlete_id": Person, "athletes.first_name": Identifying, "athletes.last_name": Identifying, "athletes.email": Identifying,
-		"athletes.birth_date": BirthDate, "coaches.first_name": Identifying, "coaches.last_name": Identifying, "coaches.email": Identifying,
+		"athletes.birth_date": BirthDate, "coaches.first_name": Identifying, "coaches.last_name": Identifying, "coaches.email": Identifying, "coaches.coach_id": Identifying,
 		"workouts.athlete_id": Person, "workouts.notes": Identifying, "assessments.athlete_id": Person, "assessments.notes": Identifying,
 	})
 }

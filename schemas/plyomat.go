@@ -84,7 +84,8 @@ func Plyomat() []*Table {
 		},
 		{
 			Source: src, Name: "org_members", Endpoint: "GET /org/members?include_archived=true", Mode: Snapshot, Key: []string{"id"},
-			Doc: "Coaches and staff on the account, archived ones included.",
+			NotStudyData: true,
+			Doc:          "Coaches and staff on the account, archived ones included.",
 			Columns: []Column{
 				str("id", "Member id."), str("email", ""), str("first_name", ""), str("last_name", ""), str("role", "As sent."),
 				flag("archived", "Whether the member is archived."), ts("archived_at", "When archived (UTC)."),
@@ -93,7 +94,7 @@ func Plyomat() []*Table {
 		},
 		{
 			Source: src, Name: "webhook_events", Endpoint: "POST /webhooks/plyomat (deliveries to athlake webhooks serve)",
-			Key: []string{"event_id"}, Partition: month("received_at"),
+			Key: []string{"event_id"}, Partition: month("received_at"), NotStudyData: true,
 			Doc: "Webhook events received and applied: one row per event, however often it was delivered.",
 			Columns: []Column{
 				str("event_id", "Event id (the same across redeliveries)."),
@@ -113,5 +114,6 @@ func Plyomat() []*Table {
 		"group_members.athlete_id": Person, "sessions.athlete_id": Person, "sessions.notes": Identifying, "sets.athlete_id": Person,
 		"assessments.athlete_id": Person, "org_members.email": Identifying, "org_members.first_name": Identifying, "org_members.last_name": Identifying,
 		"webhook_events.payload": Identifying, "webhook_events.record_id": Identifying,
+		"sessions.name": Identifying, "groups.description": Identifying, "org_members.id": Identifying,
 	})
 }

@@ -175,6 +175,13 @@ type Table struct {
 	Mode      Mode
 	Partition Partitioning
 	Parent    *Parent
+	// PersonVia, for a table that is not a child, names the table whose
+	// rows' person its rows are of (summaries of player sessions): how a
+	// research export limited to some people reaches them.
+	PersonVia *Parent
+	// NotStudyData: staff or operational records, left out of a research
+	// export unless asked for by name.
+	NotStudyData bool
 }
 
 // ID is "<source>/<table>", the table's folder in the lake.
@@ -240,6 +247,11 @@ func NewRegistry(tables ...[]*Table) (*Registry, error) {
 		if t.Parent != nil {
 			if _, ok := r.byID[t.Source+"/"+t.Parent.Table]; !ok {
 				return nil, fmt.Errorf("schemas: %s: parent table %s not declared", t.ID(), t.Parent.Table)
+			}
+		}
+		if t.PersonVia != nil {
+			if _, ok := r.byID[t.Source+"/"+t.PersonVia.Table]; !ok {
+				return nil, fmt.Errorf("schemas: %s: person via table %s not declared", t.ID(), t.PersonVia.Table)
 			}
 		}
 	}

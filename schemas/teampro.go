@@ -122,7 +122,8 @@ func TeamPro() []*Table {
 		{
 			Source: src, Name: "session_summaries", Endpoint: "GET /v1/training_sessions/{id}/session_summary",
 			Key: []string{"player_session_id"}, Partition: day("trimmed_start_time"),
-			Doc: "Trimmed totals of a player's team session (none for INDIVIDUAL sessions).",
+			PersonVia: &Parent{Table: "player_sessions", Keys: map[string]string{"player_session_id": "id"}},
+			Doc:       "Trimmed totals of a player's team session (none for INDIVIDUAL sessions).",
 			Columns: []Column{
 				str("player_session_id", ""), created, modified, wall("trimmed_start_time", "Trimmed start"),
 				num("duration_ms", ""), num("distance_meters", ""), num("kilo_calories", ""),
@@ -154,5 +155,8 @@ func TeamPro() []*Table {
 		"player_sessions.player_id": Person, "player_sessions.note": Identifying,
 		"player_sessions.latitude": Identifying, "player_sessions.longitude": Identifying,
 		"samples.lat": Identifying, "samples.lon": Identifying,
+		"team_sessions.latitude": Identifying, "team_sessions.longitude": Identifying, "team_sessions.arena": Identifying,
+		"team_sessions.name": Identifying, "session_markers.name": Identifying, "player_sessions.name": Identifying,
+		"players.player_number": Identifying, "session_participants.player_number": Identifying,
 	})
 }

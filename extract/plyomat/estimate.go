@@ -31,8 +31,8 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 	e := &connector.Estimate{Notes: []string{"Plyomat documents no rate limit: seconds are the requests at the latency of the plan's own, " +
 		"4 in flight"}}
 	ps := s.c.pageSize
-	pages := func(ps []*Page) (n int64) {
-		for _, p := range ps {
+	rowsOf := func(pp []*Page) (n int64) {
+		for _, p := range pp {
 			n += int64(len(p.Records))
 		}
 		return n
@@ -61,7 +61,7 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 				}
 			}
 			e.Requests += len(pp)
-			tables, next.Fingerprint, rows = st.tables, fingerprint(pp).Sum(), []int64{pages(pp)}
+			tables, next.Fingerprint, rows = st.tables, fingerprint(pp).Sum(), []int64{rowsOf(pp)}
 		case *groupsStream:
 			g, err := st.read(ctx)
 			if err != nil {
@@ -71,9 +71,9 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 			e.Requests += len(g.groupPages)
 			for _, m := range g.members {
 				e.Requests += len(m.pages)
-				members += pages(m.pages)
+				members += rowsOf(m.pages)
 			}
-			tables, next.Fingerprint, rows = groupsTables, g.fp.Sum(), []int64{pages(g.groupPages), members}
+			tables, next.Fingerprint, rows = groupsTables, g.fp.Sum(), []int64{rowsOf(g.groupPages), members}
 		default:
 			continue
 		}
@@ -88,6 +88,8 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 		}
 	}
 	e.Asked = e.Requests
+	// The latency of a request, from these, sent one after another.
+	latency := connector.Latency(time.Since(began), e.Asked)
 
 	// The incremental lists: their totals since the watermark, less the
 	// records the last pass committed that the sync finds unchanged.
@@ -129,7 +131,7 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 	if s.o.Spool != nil {
 		e.Notes = append(e.Notes, "webhook deliveries waiting in the spool are not counted")
 	}
-	e.Seconds = connector.UnlimitedSeconds(e.Requests, connector.Latency(time.Since(began), e.Asked), s.o.Concurrency)
+	e.Seconds = connector.UnlimitedSeconds(e.Requests, latency, s.o.Concurrency)
 	return e, nil
 }
 

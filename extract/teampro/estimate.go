@@ -152,9 +152,12 @@ func (s *Source) sampleTeamSessions(ctx context.Context, r *run, e *connector.Es
 	return resummarize, nil
 }
 
+// rrSamples is how many sessions' RR intervals the estimate fetches.
+const rrSamples = 3
+
 // samplePlayerSessions adds the rows of the player sessions due: the
-// samples of their durations, and the RR intervals (per second) and
-// summary rows of the first one of each kind that has them.
+// samples of their durations, the RR intervals per second of up to
+// rrSamples of them, and the summary rows of the first TEAM session.
 func (s *Source) samplePlayerSessions(ctx context.Context, r *run, e *connector.Estimate, due []listed, summaries int) error {
 	var ms int64
 	for _, ls := range due {
@@ -163,19 +166,30 @@ func (s *Source) samplePlayerSessions(ctx context.Context, r *run, e *connector.
 		e.AddRows("samples", d/100)
 	}
 	e.AddRows("player_sessions", int64(len(due)))
+	// RR intervals per millisecond, from up to rrSamples sessions (some
+	// have none: no chest strap).
+	var rr, sampled int64
+	n := 0
 	for _, ls := range due {
-		if durationMs(ls) <= 0 {
+		d := durationMs(ls)
+		if n == rrSamples {
+			break
+		}
+		if d <= 0 {
 			continue
 		}
 		it, err := s.c.PlayerSession(ctx, ls.ID, "rr")
 		if err != nil {
 			return err
 		}
+		n++
 		sample := &connector.Estimate{}
 		r.decodePlayerSession(it.Data, ls.ID, transform.Lineage{}, nil)
 		addRows(sample, r.flush(nil, nil))
-		e.AddRows("rr_intervals", int64(float64(sample.Rows["rr_intervals"])*float64(ms)/float64(durationMs(ls))))
-		break
+		rr, sampled = rr+sample.Rows["rr_intervals"], sampled+d
+	}
+	if sampled > 0 {
+		e.AddRows("rr_intervals", int64(float64(rr)*float64(ms)/float64(sampled)))
 	}
 	for _, ls := range due {
 		if ls.Type == "INDIVIDUAL" {
