@@ -13,6 +13,8 @@ import (
 	"github.com/athlake/athlake/extract/plyomat"
 	"github.com/athlake/athlake/extract/teampro"
 	"github.com/athlake/athlake/internal/testlog"
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/sandbox"
 	sbt "github.com/athlake/athlake/sandbox/teampro"
@@ -164,4 +166,30 @@ func (l *lake) plan() *SourcePlan {
 		l.t.Fatalf("plan's JSON has no sources.%s:\n%s", l.name, out)
 	}
 	return sp
+}
+
+// TestPlanBesideARun: while a run holds the lake, the plan refuses (its
+// Optimo requests would race the run's count of the day's quota).
+func TestPlanBesideARun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := openLake(t, "optimo", dir, planSims["optimo"](t, dir, sandbox.ScaleSmall))
+	st, err := store.NewLocal(l.cfg.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := (&load.Lock{Store: st}).Acquire(context.Background(), pipeline.Holder{RunID: "r", Command: "sync", Host: "elsewhere", PID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(context.Background())
+	before := l.sb.Optimo.Stats().Total
+	_, err = PlanRun(context.Background(), l.env(), l.cfg, PlanOptions{Format: "json"})
+	var locked *pipeline.LockedError
+	if !errors.As(err, &locked) || ExitCode(err) != ExitStopped {
+		t.Fatalf("plan beside a run: %v (exit %d), want the lock named, exit %d", err, ExitCode(err), ExitStopped)
+	}
+	if n := l.sb.Optimo.Stats().Total - before; n != 0 {
+		t.Errorf("the plan beside a run sent %d requests", n)
+	}
 }
