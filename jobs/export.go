@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -44,6 +45,9 @@ type ExportOptions struct {
 	// everyone.
 	People []string
 	Format string // parquet (default) or csv
+	// ShiftDates moves every date and time of a person's rows by the
+	// person's keyed offset, up to maxShiftDays either way.
+	ShiftDates bool
 	// StudyKey is $ATHLAKE_STUDY_KEY, which wins over the config's.
 	StudyKey string
 }
@@ -58,6 +62,7 @@ type Manifest struct {
 	Until            string          `json:"until,omitempty"`
 	People           int             `json:"people_selected,omitempty"`
 	Deidentification string          `json:"deidentification"`
+	DatesShifted     string          `json:"dates_shifted,omitempty"`
 	Files            []ManifestEntry `json:"files"`
 }
 
@@ -69,6 +74,13 @@ type ManifestEntry struct {
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
 }
+
+// maxShiftDays bounds the offset of a person's dates.
+const maxShiftDays = 182
+
+const datesShifted = "every date and time of a person's rows (a child row's: its parent's person) moved by whole days, " +
+	"from HMAC-SHA256(study key, \"shift\\0\" + person id), up to 182 days either way; the rows of no person " +
+	"(team sessions, devices, ...) keep theirs; --since and --until select by the dates before the shift"
 
 const deidentification = "person ids and every vendor id of a person replaced by P + the first 16 hex digits of " +
 	"HMAC-SHA256(study key, person id); names, e-mail addresses, free-text notes, external ids and GPS positions " +
@@ -118,15 +130,22 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 	if err := os.MkdirAll(partial, 0o755); err != nil {
 		return nil, err
 	}
-	files, err := views.Export(ctx, db, views.ExportSpec{
+	mac := func(s string) []byte {
+		h := hmac.New(sha256.New, []byte(key))
+		h.Write([]byte(s))
+		return h.Sum(nil)
+	}
+	spec := views.ExportSpec{
 		Tables: tabs, Lookup: reg.Lookup, People: people, Dir: partial, Format: o.Format,
 		Since: o.Since, Until: o.Until, Selected: o.People,
-		Pseudonym: func(person string) string {
-			h := hmac.New(sha256.New, []byte(key))
-			h.Write([]byte(person))
-			return "P" + hex.EncodeToString(h.Sum(nil))[:16]
-		},
-	})
+		Pseudonym: func(person string) string { return "P" + hex.EncodeToString(mac(person))[:16] },
+	}
+	if o.ShiftDates {
+		spec.Shift = func(person string) int {
+			return int(binary.BigEndian.Uint64(mac("shift\x00"+person))%(2*maxShiftDays+1)) - maxShiftDays
+		}
+	}
+	files, err := views.Export(ctx, db, spec)
 	if errors.Is(err, views.ErrNoPerson) {
 		return nil, &UsageError{Msg: "--people: " + err.Error() + " (see athlake_people)"}
 	}
@@ -134,6 +153,9 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 		return nil, err
 	}
 	m := &Manifest{Athlake: cmp.Or(env.Version, Version), Snapshot: snapshot, Format: o.Format, People: len(o.People), Deidentification: deidentification}
+	if o.ShiftDates {
+		m.DatesShifted = datesShifted
+	}
 	if !o.Since.IsZero() {
 		m.Since = o.Since.Format(time.DateOnly)
 	}

@@ -367,6 +367,89 @@ func exportedColumns(view string) []string {
 	return out
 }
 
+// TestExportShiftDates: with --shift-dates, a person's rows move by one
+// offset of whole days, within 182 days, in every table (children with
+// their parents), the same for the same key.
+func TestExportShiftDates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	sb := sandbox.New(sandbox.Options{Seed: 5})
+	cfg := SandboxConfig(serve(t, sb), dir)
+	delete(cfg.Sources, "teampro")
+	delete(cfg.Sources, "optimo")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	const key = "shift-study-key-0123456789"
+	export := func(name string, shift bool) string {
+		to := filepath.Join(dir, name)
+		if _, err := Export(ctx, env, cfg, ExportOptions{To: to, Format: "csv", StudyKey: key, ShiftDates: shift,
+			Tables: []string{"plyomat_sets", "plyomat_reps"}}); err != nil {
+			t.Fatal(err)
+		}
+		return to
+	}
+	plain, shifted, again := export("plain", false), export("shifted", true), export("again", true)
+	byID := func(to, file, key, col string) map[string][]string {
+		rows := readCSV(t, filepath.Join(to, file))
+		out := map[string][]string{}
+		k, c := slicesIndex(rows[0], key), slicesIndex(rows[0], col)
+		for _, r := range rows[1:] {
+			out[r[k]] = append(out[r[k]], r[c])
+		}
+		return out
+	}
+	day := func(s string) time.Time {
+		v, err := time.Parse("2006-01-02 15:04:05.999999-07", s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return v
+	}
+	setAt, setAtShifted := byID(plain, "plyomat_sets.csv", "id", "started_at"), byID(shifted, "plyomat_sets.csv", "id", "started_at")
+	athlete := byID(plain, "plyomat_sets.csv", "id", "athlete_id")
+	offset := map[string]time.Duration{} // by athlete pseudonym
+	setOffset := map[string]time.Duration{}
+	moved := 0
+	for id, at := range setAt {
+		d := day(setAtShifted[id][0]).Sub(day(at[0]))
+		if d%(24*time.Hour) != 0 || d > 182*24*time.Hour || d < -182*24*time.Hour {
+			t.Fatalf("set %s moved by %v", id, d)
+		}
+		a := athlete[id][0]
+		if prev, ok := offset[a]; ok && prev != d {
+			t.Fatalf("athlete %s: sets moved by %v and %v", a, prev, d)
+		}
+		offset[a], setOffset[id] = d, d
+		if d != 0 {
+			moved++
+		}
+	}
+	if moved == 0 || len(offset) < 2 {
+		t.Fatalf("%d sets moved, %d athletes", moved, len(offset))
+	}
+	repAt, repAtShifted := byID(plain, "plyomat_reps.csv", "set_id", "captured_at"), byID(shifted, "plyomat_reps.csv", "set_id", "captured_at")
+	for set, ats := range repAt {
+		for i := range ats {
+			if d := day(repAtShifted[set][i]).Sub(day(ats[i])); d != setOffset[set] {
+				t.Fatalf("a rep of set %s moved by %v, its set by %v", set, d, setOffset[set])
+			}
+		}
+	}
+	for _, f := range []string{"plyomat_sets.csv", "plyomat_reps.csv", "manifest.json"} {
+		a, _ := os.ReadFile(filepath.Join(shifted, f))
+		b, _ := os.ReadFile(filepath.Join(again, f))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: not the same shifted again with the same key", f)
+		}
+	}
+}
+
 func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
 	f, err := os.Open(path)

@@ -51,7 +51,7 @@ Usage:
   athlake status    [--config FILE]
   athlake plan      [--config FILE] [--source NAME]... [--format text|json]
   athlake people suggest [--config FILE] [--format text|csv] [--min-confidence X]
-  athlake export    --to DIR [--config FILE] [--tables VIEW,...] [--since D] [--until D] [--people ID,...] [--format parquet|csv]
+  athlake export    --to DIR [--config FILE] [--tables VIEW,...] [--since D] [--until D] [--people ID,...] [--format parquet|csv] [--shift-dates]
   athlake version
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
@@ -407,10 +407,12 @@ func runExport(ctx context.Context, c *command) error {
 	until := c.fs.String("until", "", "only rows of this day or earlier (YYYY-MM-DD)")
 	people := c.fs.String("people", "", "comma-separated person ids (athlake_people) to export (default: everyone)")
 	format := c.fs.String("format", "parquet", "parquet or csv")
+	shift := c.fs.Bool("shift-dates", false, "move each person's dates and times by a keyed offset of up to 182 days")
 	if err := c.parse(); err != nil {
 		return err
 	}
-	o := jobs.ExportOptions{To: *to, Tables: splitList(*tables), People: splitList(*people), Format: *format, StudyKey: c.getenv(jobs.StudyKeyEnv)}
+	o := jobs.ExportOptions{To: *to, Tables: splitList(*tables), People: splitList(*people), Format: *format,
+		ShiftDates: *shift, StudyKey: c.getenv(jobs.StudyKeyEnv)}
 	if o.Format != "parquet" && o.Format != "csv" {
 		return &jobs.UsageError{Msg: fmt.Sprintf("--format %s: want parquet or csv", o.Format)}
 	}

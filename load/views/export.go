@@ -34,6 +34,10 @@ type ExportSpec struct {
 	Selected []string
 	// Pseudonym is a person id's pseudonym.
 	Pseudonym func(person string) string
+	// Shift, if set, is the days a person's dates and times move by: every
+	// time column of the rows of a person (a child row's: its parent's
+	// person) moves by the same days, so intervals within a person stay.
+	Shift func(person string) int
 }
 
 // ExportedFile is a file of a dataset.
@@ -58,7 +62,7 @@ func Export(ctx context.Context, db string, spec ExportSpec) ([]ExportedFile, er
 	defer conn.Close()
 	conn.SetMaxOpenConns(1)
 	setup := "SET threads = 1; SET TimeZone = 'UTC'; SET preserve_insertion_order = true; ATTACH " + literal(db) + " AS lake (READ_ONLY); USE lake;" +
-		" CREATE TEMPORARY TABLE pseudonyms (source VARCHAR, athlete_id VARCHAR, pseudonym VARCHAR)"
+		" CREATE TEMPORARY TABLE pseudonyms (source VARCHAR, athlete_id VARCHAR, pseudonym VARCHAR, shift_days INTEGER)"
 	if _, err := conn.ExecContext(ctx, setup); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", db, err)
 	}
@@ -126,15 +130,22 @@ func pseudonymize(ctx context.Context, conn *sql.DB, spec ExportSpec) ([]string,
 	}
 	var rows []string
 	persons := map[string]string{}
+	row := func(source, id, person string) string {
+		shift := 0
+		if spec.Shift != nil {
+			shift = spec.Shift(person)
+		}
+		return fmt.Sprintf("(%s, %s, %s, %d)", literal(source), literal(id), literal(persons[person]), shift)
+	}
 	for _, k := range slices.SortedFunc(maps.Keys(personOf), func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) }) {
 		p := personOf[k]
 		if persons[p] == "" {
 			persons[p] = spec.Pseudonym(p)
 		}
-		rows = append(rows, "("+literal(k[0])+", "+literal(k[1])+", "+literal(persons[p])+")")
+		rows = append(rows, row(k[0], k[1], p))
 	}
 	for _, p := range slices.Sorted(maps.Keys(persons)) {
-		rows = append(rows, "('person', "+literal(p)+", "+literal(persons[p])+")")
+		rows = append(rows, row("person", p, p))
 	}
 	for start := 0; start < len(rows); start += 1000 {
 		if _, err := conn.ExecContext(ctx, "INSERT INTO temp.pseudonyms VALUES "+strings.Join(rows[start:min(start+1000, len(rows))], ", ")); err != nil {
@@ -189,8 +200,18 @@ func scan(ctx context.Context, conn *sql.DB, q string, fn func([]string)) error 
 // values. A vendor id without a pseudonym is an error, not a NULL.
 func exportQuery(t *schemas.Table, spec ExportSpec, selected []string) string {
 	var cols, joins []string
+	shift := ""
+	if spec.Shift != nil {
+		var js []string
+		js, shift = shiftJoins(t, spec, "v", 0)
+		joins = append(joins, js...)
+	}
 	for _, c := range t.Columns {
 		col := "v." + ident(c.Name)
+		if shift != "" && c.Privacy == schemas.Public && (c.Type == schemas.Timestamp || c.Type == schemas.WallTime || c.Type == schemas.Date) {
+			cols = append(cols, fmt.Sprintf("CAST(%s + to_days(coalesce(%s, 0)) AS %s) AS %s", col, shift, sqlType(c.Type), ident(c.Name)))
+			continue
+		}
 		switch c.Privacy {
 		case schemas.Identifying:
 		case schemas.BirthDate:
@@ -208,6 +229,49 @@ func exportQuery(t *schemas.Table, spec ExportSpec, selected []string) string {
 		q += " WHERE " + w
 	}
 	return q + " ORDER BY ALL"
+}
+
+// shiftJoins joins to alias's rows of t the pseudonyms row of their person:
+// through its person column, else through the table it belongs to. It
+// returns the joins and the expression of the days to shift by ("" when
+// the rows have no person: team-level records keep their dates).
+func shiftJoins(t *schemas.Table, spec ExportSpec, alias string, depth int) ([]string, string) {
+	for _, c := range t.Columns {
+		if c.Privacy == schemas.Person {
+			s := fmt.Sprintf("s%d", depth)
+			return []string{fmt.Sprintf("LEFT JOIN temp.pseudonyms %s ON %s.source = %s AND %s.athlete_id = %s.%s::VARCHAR",
+				s, s, literal(t.Source), s, alias, ident(c.Name))}, s + ".shift_days"
+		}
+	}
+	link := t.Parent
+	if link == nil {
+		link = t.PersonVia
+	}
+	if link == nil {
+		return nil, ""
+	}
+	owner, _ := spec.Lookup(t.Source, link.Table)
+	o := fmt.Sprintf("o%d", depth)
+	var on []string
+	for _, k := range slices.Sorted(maps.Keys(link.Keys)) {
+		on = append(on, fmt.Sprintf("%s.%s = %s.%s", o, ident(link.Keys[k]), alias, ident(k)))
+	}
+	joins, shift := shiftJoins(owner, spec, o, depth+1)
+	if shift == "" {
+		return nil, ""
+	}
+	return append([]string{fmt.Sprintf("LEFT JOIN %s %s ON %s", ident(owner.ViewName()), o, strings.Join(on, " AND "))}, joins...), shift
+}
+
+// sqlType is the DuckDB type of a time column.
+func sqlType(t schemas.Type) string {
+	switch t {
+	case schemas.Date:
+		return "DATE"
+	case schemas.WallTime:
+		return "TIMESTAMP"
+	}
+	return "TIMESTAMPTZ"
 }
 
 // BirthYear names the column a birth date column becomes.
