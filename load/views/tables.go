@@ -251,6 +251,9 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 	if err := p.apply(ctx, db, o, lake, work, rep); err != nil {
 		return "", err
 	}
+	if err := createAnalysis(ctx, conn, o.Tables); err != nil {
+		return "", err
+	}
 	if err := conn.Close(); err != nil {
 		return "", err
 	}

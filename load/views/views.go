@@ -141,6 +141,11 @@ func buildFiles(ctx context.Context, o Options, lake string) error {
 			return fmt.Errorf("view %s: %w", t.ViewName(), err)
 		}
 	}
+	if err := createAnalysis(ctx, db, o.Tables); err != nil {
+		db.Close()
+		os.Remove(tmp)
+		return err
+	}
 	if err := db.Close(); err != nil {
 		os.Remove(tmp)
 		return err
