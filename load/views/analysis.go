@@ -54,9 +54,14 @@ type AnalysisView struct {
 	From      []string
 	Reference string
 	Columns   []AnalysisColumn
-	// Query is the SELECT the view is created as.
+	// Query is the SELECT the view is created as, with placeholders for
+	// the constants above (see SQL).
 	Query string
 }
+
+// SQL is the SELECT the view is created as, with the formulas' constants
+// filled in.
+func (v AnalysisView) SQL() string { return placeholders.Replace(v.Query) }
 
 // placeholders fills the formulas' constants into the SQL.
 var placeholders = strings.NewReplacer(
@@ -140,11 +145,11 @@ func sessionLoad() AnalysisView {
 		cols = append(cols, AnalysisColumn{fmt.Sprintf("vendor_zone%d_ms", i), "BIGINT", "ms", fmt.Sprintf("The vendor's time in heart-rate zone index %d (teampro_hr_zones.in_zone_ms).", i)})
 	}
 	cols = append(cols,
-		AnalysisColumn{"zones_max_diff_ms", "BIGINT", "ms", "max over zones of |zone<i>_ms − vendor_zone<i>_ms|; null without the vendor's zones."},
-		AnalysisColumn{"zones_differ", "BOOLEAN", "", fmt.Sprintf("Whether some zone's |zone<i>_ms − vendor_zone<i>_ms| exceeds max(%d ms, %d %% of vendor_zone<i>_ms); null without the vendor's zones or hr_max_bpm.", ZoneToleranceMs, ZoneTolerancePct)},
+		AnalysisColumn{"zones_max_diff_ms", "BIGINT", "ms", "max over zones of abs(zone<i>_ms − vendor_zone<i>_ms); null without the vendor's zones."},
+		AnalysisColumn{"zones_differ", "BOOLEAN", "", fmt.Sprintf("Whether some zone's abs(zone<i>_ms − vendor_zone<i>_ms) exceeds max(%d ms, %d %% of vendor_zone<i>_ms); null without the vendor's zones or hr_max_bpm.", ZoneToleranceMs, ZoneTolerancePct)},
 		AnalysisColumn{"distance_m", "DOUBLE", "m", "max(distance) − min(distance) over the samples (the distance channel is cumulative)."},
 		AnalysisColumn{"vendor_distance_m", "DOUBLE", "m", "The session's distance_meters, as sent."},
-		AnalysisColumn{"high_speed_distance_m", "DOUBLE", "m", fmt.Sprintf("Σ of the distance gained at each sample (its distance − the previous sample's with a distance) whose speed ≥ %g m/s (19.8 km/h; speed samples are m/s); null without distance samples.", HighSpeedMS)},
+		AnalysisColumn{"high_speed_distance_m", "DOUBLE", "m", fmt.Sprintf("Σ speed × %d ms over the samples whose speed ≥ %g m/s (19.8 km/h; speed samples are m/s): the distance run at high speed, each sample standing for its 100 ms (a missing sample adds nothing); null without speed samples.", SampleMs, HighSpeedMS)},
 		AnalysisColumn{"edwards_trimp", "DOUBLE", "AU", "Edwards TRIMP = Σ_{i=1..5} i × minutes in zone i (zone<i>_ms / 60000); null without heart-rate samples or hr_max_bpm."},
 	)
 	return AnalysisView{
@@ -175,10 +180,6 @@ func sessionLoad() AnalysisView {
   SELECT id, hr_max, round(hr_max * 0.5) AS z1, round(hr_max * 0.6) AS z2, round(hr_max * 0.7) AS z3,
     round(hr_max * 0.8) AS z4, round(hr_max * 0.9) AS z5
   FROM lim
-), smp AS (
-  SELECT player_session_id, hr, speed, distance,
-    distance - lag(distance IGNORE NULLS) OVER (PARTITION BY player_session_id ORDER BY offset_ms) AS gained
-  FROM teampro_samples
 ), agg AS (
   SELECT m.player_session_id, count(*) AS samples, count(m.hr) AS hr_samples,
     count(*) FILTER (WHERE m.hr >= z.z1 AND m.hr < z.z2) AS n1,
@@ -187,8 +188,8 @@ func sessionLoad() AnalysisView {
     count(*) FILTER (WHERE m.hr >= z.z4 AND m.hr < z.z5) AS n4,
     count(*) FILTER (WHERE m.hr >= z.z5) AS n5,
     max(m.distance) - min(m.distance) AS distance_m,
-    CASE WHEN count(m.distance) > 0 THEN coalesce(sum(m.gained) FILTER (WHERE m.speed >= {high_speed}), 0) END AS high_speed_distance_m
-  FROM smp AS m LEFT JOIN zl AS z ON z.id = m.player_session_id
+    CASE WHEN count(m.speed) > 0 THEN coalesce(sum(m.speed) FILTER (WHERE m.speed >= {high_speed}), 0) * {sample_ms} / 1000.0 END AS high_speed_distance_m
+  FROM teampro_samples AS m LEFT JOIN zl AS z ON z.id = m.player_session_id
   GROUP BY m.player_session_id
 ), zones AS (
   SELECT l.*, coalesce(a.samples, 0) AS samples, coalesce(a.hr_samples, 0) AS hr_samples,
@@ -308,7 +309,7 @@ func createAnalysis(ctx context.Context, db execer, built []*schemas.Table) erro
 		if missing {
 			continue
 		}
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+ident(v.Name)+" AS "+placeholders.Replace(v.Query)); err != nil {
+		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+ident(v.Name)+" AS "+v.SQL()); err != nil {
 			return fmt.Errorf("view %s: %w", v.Name, err)
 		}
 		have[v.Name] = true

@@ -183,7 +183,7 @@ func TestAnalysisSessionLoad(t *testing.T) {
 		`INSERT INTO teampro_samples (player_session_id, offset_ms, hr, speed, distance) VALUES
 		 ('ps1', 0, 95, 1.0, 0),
 		 ('ps1', 100, 100, 6.0, 0.6),
-		 ('ps1', 200, NULL, 6.0, 1.2),
+		 ('ps1', 200, NULL, 7.0, 1.2),
 		 ('ps1', 300, 139, 5.5, 1.75),
 		 ('ps1', 500, 140, 2.0, NULL),
 		 ('ps1', 600, 180, 3.0, 2.05),
@@ -204,10 +204,9 @@ func TestAnalysisSessionLoad(t *testing.T) {
 	//   210 (above HRmax): z5 → 100, 100, 100, 0, 200 ms, as the vendor's.
 	//   TRIMP = (1·100 + 2·100 + 3·100 + 4·0 + 5·200) ms / 60000 = 1600 / 60000 = 0.02666…
 	//   distance = 2.35 − 0 = 2.35 m (the vendor's 2.5 beside it)
-	//   high speed (≥ 5.5 m/s): gained 0.6 (at 100 ms, 6 m/s), 0.6 (200 ms,
-	//   6 m/s), 0.55 (300 ms, 5.5 m/s) = 1.75; 600 ms gains 0.30 from the
-	//   sample at 300 ms (500 ms has no distance) at 3 m/s, 700 ms 0.30
-	//   without a speed: not high speed.
+	//   high speed (≥ 5.5 m/s): (6.0 + 7.0 + 5.5) m/s × 0.1 s = 1.85 m (at
+	//   100, 200 and 300 ms; 1.0, 2.0, 3.0 m/s and the null speed at 700 ms
+	//   are not high speed; the missing sample at 400 ms adds nothing).
 	// ps2: no zones of its own: the player's HRmax from ps1 (200); 3 × 190
 	//   bpm in z5 = 300 ms; TRIMP = 5 · 300 / 60000 = 0.025. No distance.
 	// ps3: no heart rate: zones 0, TRIMP null; the vendor's 60000 ms in
@@ -217,7 +216,7 @@ func TestAnalysisSessionLoad(t *testing.T) {
 		zone1_ms, zone2_ms, zone3_ms, zone4_ms, zone5_ms, vendor_zone2_ms, zones_max_diff_ms, zones_differ,
 		distance_m, vendor_distance_m, high_speed_distance_m, edwards_trimp
 		FROM athlake_teampro_session_load ORDER BY 1`, [][]any{
-		{"ps1", "teampro:pl1", "2026-03-29", int64(7), int64(6), int64(200), "session", int64(100), int64(100), int64(100), int64(0), int64(200), int64(100), int64(0), false, 2.35, 2.5, 1.75, 1600.0 / 60000},
+		{"ps1", "teampro:pl1", "2026-03-29", int64(7), int64(6), int64(200), "session", int64(100), int64(100), int64(100), int64(0), int64(200), int64(100), int64(0), false, 2.35, 2.5, 1.85, 1600.0 / 60000},
 		{"ps2", "teampro:pl1", "2026-03-29", int64(3), int64(3), int64(200), "player", int64(0), int64(0), int64(0), int64(0), int64(300), nil, nil, nil, nil, nil, nil, 0.025},
 		{"ps3", "teampro:pl2", "2026-03-28", int64(1), int64(0), int64(180), "session", int64(0), int64(0), int64(0), int64(0), int64(0), int64(60000), int64(60000), true, nil, nil, nil, nil},
 		{"ps4", "teampro:pl2", "2026-03-30", int64(1), int64(1), int64(180), "session", int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(5000), false, nil, nil, nil, 0.0},
@@ -244,7 +243,7 @@ func TestAnalysisDailyLoad(t *testing.T) {
 		`INSERT INTO athlake_teampro_session_load SELECT 'x', DATE '2026-03-01' + CAST(i AS INTEGER), 21 FROM range(21) t(i)`,
 		`INSERT INTO athlake_teampro_session_load VALUES ('x', '2026-03-28', 70), ('x', '2026-03-30', 7), ('x', '2026-03-30', NULL), ('y', '2026-03-10', 5)`)
 	v := dailyLoad()
-	exec(t, conn, "CREATE VIEW "+v.Name+" AS "+placeholders.Replace(v.Query))
+	exec(t, conn, "CREATE VIEW "+v.Name+" AS "+v.SQL())
 
 	// The calendar: 30 days for x (each date once, 2026-03-29 included),
 	// rest days as rows of load 0; one for y.
