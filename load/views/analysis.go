@@ -290,17 +290,23 @@ func createAnalysis(ctx context.Context, db execer, built []*schemas.Table) erro
 	for _, t := range built {
 		have[t.ViewName()] = true
 	}
-	stmt, ok := personIDsFallback(have)
-	if ok {
+	// A person map made by another step (a view or a table) is kept.
+	exists := func() (bool, error) {
+		var ok bool
+		err := db.QueryRowContext(ctx, "SELECT count(*) > 0 FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", PersonIDsView).Scan(&ok)
+		return ok, err
+	}
+	ok, err := exists()
+	if err != nil {
+		return err
+	}
+	if stmt, can := personIDsFallback(have); !ok && can {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("view %s: %w", PersonIDsView, err)
 		}
+		ok = true
 	}
-	var exists bool
-	if err := db.QueryRowContext(ctx, "SELECT count(*) > 0 FROM duckdb_views() WHERE view_name = ? AND schema_name = 'main'", PersonIDsView).Scan(&exists); err != nil {
-		return err
-	}
-	have[PersonIDsView] = exists
+	have[PersonIDsView] = ok
 	for _, v := range Analysis() {
 		missing := false
 		for _, f := range v.From {
@@ -323,9 +329,9 @@ type execer interface {
 }
 
 // personIDsFallback is the statement that creates athlake_person_ids when
-// the database has none: every vendor athlete of the tables built is its
-// own person (person_id = source:athlete_id). A person map that links
-// athletes across sources replaces it.
+// the database has none (createAnalysis checks): every vendor athlete of
+// the tables built is its own person (person_id = source:athlete_id). A
+// person map that links athletes across sources replaces it.
 func personIDsFallback(have map[string]bool) (string, bool) {
 	var parts []string
 	for _, s := range []struct{ source, view, id string }{
@@ -342,5 +348,5 @@ func personIDsFallback(have map[string]bool) (string, bool) {
 	if len(parts) == 0 {
 		return "", false
 	}
-	return "CREATE VIEW IF NOT EXISTS " + ident(PersonIDsView) + " AS " + strings.Join(parts, " UNION ALL "), true
+	return "CREATE VIEW " + ident(PersonIDsView) + " AS " + strings.Join(parts, " UNION ALL "), true
 }

@@ -139,13 +139,16 @@ func TestAnalysisDailyJumps(t *testing.T) {
 func TestAnalysisPersonIDs(t *testing.T) {
 	conn := analysisDB(t)
 	exec(t, conn,
-		`CREATE VIEW athlake_person_ids AS SELECT 'plyomat' AS source, 'a1' AS athlete_id, 'person-7' AS person_id`,
+		`CREATE TABLE athlake_person_ids AS SELECT 'plyomat' AS source, 'a1' AS athlete_id, 'person-7' AS person_id`,
 		`INSERT INTO plyomat_athletes (id) VALUES ('a1'), ('a2')`,
 		`INSERT INTO plyomat_sets (id, athlete_id, mode, started_at) VALUES ('s1', 'a1', 'cmj', '2026-05-04 09:00:00+00'), ('s2', 'a2', 'cmj', '2026-05-04 09:00:00+00')`,
 		`INSERT INTO plyomat_reps (set_id, rep_index, flight_time_ms, is_kept) VALUES ('s1', 0, 500, true), ('s2', 0, 500, true)`)
 	buildAnalysis(t, conn)
 	// a2 is not in the map: its own person.
 	checkRows(t, conn, `SELECT person_id, jumps FROM athlake_daily_jumps ORDER BY ALL`, [][]any{{"person-7", int64(1)}, {"plyomat:a2", int64(1)}})
+	// A second build keeps the map too.
+	buildAnalysis(t, conn)
+	checkRows(t, conn, `SELECT person_id FROM athlake_person_ids`, [][]any{{"person-7"}})
 
 	conn = analysisDB(t)
 	exec(t, conn,
@@ -153,6 +156,7 @@ func TestAnalysisPersonIDs(t *testing.T) {
 		`INSERT INTO optimo_athletes (athlete_id) VALUES ('17')`,
 		`INSERT INTO teampro_players (team_id, player_id) VALUES ('t1', 'p1'), ('t2', 'p1')`)
 	buildAnalysis(t, conn)
+	buildAnalysis(t, conn) // the fallback made by the first build stays
 	// p1 plays in two teams: one row.
 	checkRows(t, conn, `SELECT source, athlete_id, person_id FROM athlake_person_ids ORDER BY ALL`, [][]any{
 		{"optimo", "17", "optimo:17"}, {"plyomat", "a1", "plyomat:a1"}, {"teampro", "p1", "teampro:p1"},
@@ -236,19 +240,26 @@ func TestAnalysisSessionLoad(t *testing.T) {
 // the session view: person x trains 21 days at 21 AU (2026-03-01..21),
 // rests six days, loads 70 on day 28, rests on day 29 (2026-03-29, the
 // 23-hour DST day), and on day 30 has a session of 7 and one without TRIMP;
-// person y has one day.
+// person y has one day; person z trains around the 25-hour DST day.
 func TestAnalysisDailyLoad(t *testing.T) {
 	conn := analysisDB(t)
 	exec(t, conn, `CREATE TABLE athlake_teampro_session_load (person_id VARCHAR, day DATE, edwards_trimp DOUBLE)`,
 		`INSERT INTO athlake_teampro_session_load SELECT 'x', DATE '2026-03-01' + CAST(i AS INTEGER), 21 FROM range(21) t(i)`,
-		`INSERT INTO athlake_teampro_session_load VALUES ('x', '2026-03-28', 70), ('x', '2026-03-30', 7), ('x', '2026-03-30', NULL), ('y', '2026-03-10', 5)`)
+		`INSERT INTO athlake_teampro_session_load VALUES ('x', '2026-03-28', 70), ('x', '2026-03-30', 7), ('x', '2026-03-30', NULL), ('y', '2026-03-10', 5)`,
+		// z trains either side of 2026-10-25, a 25-hour day in Copenhagen.
+		`INSERT INTO athlake_teampro_session_load VALUES ('z', '2026-10-24', 1), ('z', '2026-10-26', 2)`)
 	v := dailyLoad()
 	exec(t, conn, "CREATE VIEW "+v.Name+" AS "+v.SQL())
 
 	// The calendar: 30 days for x (each date once, 2026-03-29 included),
 	// rest days as rows of load 0; one for y.
 	checkRows(t, conn, `SELECT person_id, count(*), count(DISTINCT day), sum(load), count(*) FILTER (WHERE load = 0 AND sessions = 0) FROM athlake_daily_load GROUP BY 1 ORDER BY 1`,
-		[][]any{{"x", int64(30), int64(30), 21.0*21 + 70 + 7, int64(7)}, {"y", int64(1), int64(1), 5.0, int64(0)}})
+		[][]any{{"x", int64(30), int64(30), 21.0*21 + 70 + 7, int64(7)}, {"y", int64(1), int64(1), 5.0, int64(0)}, {"z", int64(3), int64(3), 3.0, int64(1)}})
+	// z: the 25-hour day is one rest day. EWMA7: 1, then 0.75·1 = 0.75,
+	// then 0.25·2 + 0.75·0.75 = 1.0625.
+	checkRows(t, conn, `SELECT CAST(day AS VARCHAR), day_index, load, ewma_7 FROM athlake_daily_load WHERE person_id = 'z' ORDER BY day`, [][]any{
+		{"2026-10-24", int64(1), 1.0, 1.0}, {"2026-10-25", int64(2), 0.0, 0.75}, {"2026-10-26", int64(3), 2.0, 1.0625},
+	})
 
 	// Rolling (uncoupled): acute = mean(t−6..t), chronic = mean(t−27..t−7).
 	//   day 6:  acute null (6 days only)

@@ -99,6 +99,8 @@ const (
 // never sees a build half done: in Tables mode the changes are one
 // transaction (or a new database renamed into place); in Files mode the
 // database is always written to a temporary file and renamed into place.
+// Either way, the build ends by creating the analysis views (Analysis) over
+// the tables or views it made.
 func Build(ctx context.Context, o Options) (*Report, error) {
 	lake := o.Lake
 	if !strings.HasPrefix(lake, "s3://") {
