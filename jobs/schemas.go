@@ -12,7 +12,9 @@ import (
 	"github.com/athlake/athlake/schemas"
 )
 
-// Schemas prints the data dictionary of every table, as Markdown or JSON.
+// Schemas prints the data dictionary of every table, then of the analysis
+// views (views.Analysis) with their units, formulas and references, as
+// Markdown or JSON.
 // With a views database (db not ""), it also reports the fields vendors sent
 // that the schemas do not know, which the views keep in _extra.
 func Schemas(ctx context.Context, w io.Writer, format, db string) error {
@@ -38,12 +40,23 @@ func Schemas(ctx context.Context, w io.Writer, format, db string) error {
 			}
 			fmt.Fprintln(w)
 		}
+		for _, v := range views.Analysis() {
+			fmt.Fprintf(w, "## %s\n\n%s\n\n", v.Name, v.Doc)
+			fmt.Fprintf(w, "- computed from: %s (an analysis view: computed when queried)\n- one row per: %s\n- reference: %s\n",
+				"`"+strings.Join(v.From, "`, `")+"`", strings.Join(v.Grain, ", "), v.Reference)
+			fmt.Fprintf(w, "\n| column | type | unit | doc and formula |\n|---|---|---|---|\n")
+			for _, c := range v.Columns {
+				fmt.Fprintf(w, "| %s | %s | %s | %s |\n", c.Name, c.Type, c.Unit, c.Doc)
+			}
+			fmt.Fprintln(w)
+		}
 		return nil
 	case "json":
 		type col struct {
 			Name string `json:"name"`
 			Type string `json:"type"`
 			Doc  string `json:"doc,omitempty"`
+			Unit string `json:"unit,omitempty"`
 		}
 		type table struct {
 			View      string   `json:"view"`
@@ -54,6 +67,7 @@ func Schemas(ctx context.Context, w io.Writer, format, db string) error {
 			Partition string   `json:"partition,omitempty"`
 			Columns   []col    `json:"columns"`
 			Unknown   []string `json:"unknown_fields,omitempty"`
+			Reference string   `json:"reference,omitempty"`
 		}
 		var out []table
 		for _, t := range reg.Tables() {
@@ -62,7 +76,14 @@ func Schemas(ctx context.Context, w io.Writer, format, db string) error {
 				tt.Partition = t.Partition.Key
 			}
 			for _, c := range t.AllColumns() {
-				tt.Columns = append(tt.Columns, col{c.Name, c.Type.DuckDB(), c.Doc})
+				tt.Columns = append(tt.Columns, col{Name: c.Name, Type: c.Type.DuckDB(), Doc: c.Doc})
+			}
+			out = append(out, tt)
+		}
+		for _, v := range views.Analysis() {
+			tt := table{View: v.Name, Doc: v.Doc, Endpoint: "computed from " + strings.Join(v.From, ", "), Key: v.Grain, Refresh: analysisRefresh, Reference: v.Reference}
+			for _, c := range v.Columns {
+				tt.Columns = append(tt.Columns, col{c.Name, c.Type, c.Doc, c.Unit})
 			}
 			out = append(out, tt)
 		}
@@ -72,6 +93,10 @@ func Schemas(ctx context.Context, w io.Writer, format, db string) error {
 	}
 	return &UsageError{Msg: fmt.Sprintf("--format %s: want md or json", format)}
 }
+
+// analysisRefresh is the refresh of an analysis view in the JSON
+// dictionary.
+const analysisRefresh = "analysis view (computed when queried from the views it reads)"
 
 func modeName(m schemas.Mode) string {
 	if m == schemas.Snapshot {

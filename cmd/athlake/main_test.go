@@ -121,13 +121,14 @@ func TestSchemasCommand(t *testing.T) {
 	for _, tb := range tables {
 		views[tb.View] = len(tb.Columns)
 	}
-	for _, v := range []string{"plyomat_athletes", "plyomat_sets", "plyomat_reps", "plyomat_org_members"} {
+	for _, v := range []string{"plyomat_athletes", "plyomat_sets", "plyomat_reps", "plyomat_org_members", "athlake_daily_jumps", "athlake_teampro_session_load", "athlake_daily_load"} {
 		if views[v] < 4 {
 			t.Errorf("schemas lacks %s (or its columns): %v", v, views)
 		}
 	}
 	code, md, _ := runCLI(t, nil, "schemas")
-	if code != 0 || !strings.Contains(md, "## plyomat_reps") || !strings.Contains(md, "| jump_height_cm | DOUBLE |") {
+	if code != 0 || !strings.Contains(md, "## plyomat_reps") || !strings.Contains(md, "| jump_height_cm | DOUBLE |") ||
+		!strings.Contains(md, "## athlake_daily_load") || !strings.Contains(md, "| edwards_trimp | DOUBLE | AU |") {
 		t.Errorf("markdown schemas: exit %d\n%s", code, md)
 	}
 }

@@ -255,6 +255,9 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 		_, err := conn.ExecContext(ctx, stmt)
 		return err
 	})
+	if err == nil {
+		err = createAnalysis(ctx, conn, o.Tables)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -101,6 +101,8 @@ const (
 // never sees a build half done: in Tables mode the changes are one
 // transaction (or a new database renamed into place); in Files mode the
 // database is always written to a temporary file and renamed into place.
+// Either way, the build ends by creating the analysis views (Analysis) over
+// the tables or views it made.
 func Build(ctx context.Context, o Options) (*Report, error) {
 	lake := o.Lake
 	if !strings.HasPrefix(lake, "s3://") {
@@ -147,6 +149,9 @@ func buildFiles(ctx context.Context, o Options, lake string) error {
 		_, err := db.ExecContext(ctx, stmt)
 		return err
 	})
+	if err == nil {
+		err = createAnalysis(ctx, db, o.Tables)
+	}
 	if err != nil {
 		db.Close()
 		os.Remove(tmp)
