@@ -344,10 +344,19 @@ var ErrNoConditionalWrites = errors.New("the S3 server does not honour condition
 // the lock and state rely on: a second If-None-Match: * PUT and a PUT with
 // a wrong If-Match must both be refused. It cleans up after itself.
 func (s *Store) ProbeConditional(ctx context.Context, dir string) error {
-	var b [8]byte
-	rand.Read(b[:])
-	key := dir + "/.probe-" + hex.EncodeToString(b[:])
-	v, err := s.put(ctx, key, []byte("1"), aws.String("*"), nil)
+	var key, v string
+	var err error
+	// A new random key cannot exist: a conflict on its first PUT is the
+	// server's (versitygw answers 409 to conditional writes that overlap
+	// another's), so it is tried again under another key.
+	for attempt := 0; attempt < 3; attempt++ {
+		var b [8]byte
+		rand.Read(b[:])
+		key = dir + "/.probe-" + hex.EncodeToString(b[:])
+		if v, err = s.put(ctx, key, []byte("1"), aws.String("*"), nil); !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
