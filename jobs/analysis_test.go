@@ -93,7 +93,12 @@ func checkDailyJumps(t *testing.T, query func(string) [][]string) {
 	if len(want) == 0 {
 		t.Fatal("the sandbox has no kept reps")
 	}
-	got := query(`SELECT person_id, strftime(day, '%Y-%m-%d'), jumps, best_jump_height_cm FROM athlake_daily_jumps`)
+	// Each row is its athlete's person (linked people included).
+	if r := query(`SELECT count(*) FROM athlake_daily_jumps d JOIN athlake_person_ids p ON p.source = 'plyomat' AND p.athlete_id = d.athlete_id
+		WHERE p.person_id <> d.person_id`); r[0][0] != "0" {
+		t.Errorf("athlake_daily_jumps: %s rows of another person than their athlete's", r[0][0])
+	}
+	got := query(`SELECT 'plyomat:' || athlete_id, strftime(day, '%Y-%m-%d'), jumps, best_jump_height_cm FROM athlake_daily_jumps`)
 	if len(got) != len(want) {
 		t.Errorf("athlake_daily_jumps has %d person-days, the kept reps %d", len(got), len(want))
 	}

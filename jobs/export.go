@@ -111,7 +111,7 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 		return nil, &UsageError{Msg: fmt.Sprintf("%s does not exist yet: run athlake sync (or athlake views) first", db)}
 	}
 	reg := tables()
-	tabs, people, err := exportTables(ctx, db, reg, o.Tables)
+	tabs, analysis, people, err := exportTables(ctx, db, reg, o.Tables)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 		return h.Sum(nil)
 	}
 	spec := views.ExportSpec{
-		Tables: tabs, Lookup: reg.Lookup, People: people, Dir: partial, Format: o.Format,
+		Tables: tabs, Analysis: analysis, Lookup: reg.Lookup, People: people, Dir: partial, Format: o.Format,
 		Since: o.Since, Until: o.Until, Selected: o.People,
 		Pseudonym: func(person string) string { return "P" + hex.EncodeToString(mac(person))[:16] },
 	}
@@ -163,7 +163,7 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 		m.Until = o.Until.Format(time.DateOnly)
 	}
 	dict := filepath.Join(partial, "dictionary.md")
-	if err := writeFileAtomic(dict, []byte(dictionary(tabs, people))); err != nil {
+	if err := writeFileAtomic(dict, []byte(dictionary(tabs, analysis, people))); err != nil {
 		return nil, err
 	}
 	for _, f := range files {
@@ -191,11 +191,21 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 	return m, nil
 }
 
-// exportTables is the tables to export, and whether athlake_people is one:
-// those named, else every table of the database with rows but those that
-// are not study data (staff, the webhook log), and athlake_people.
-func exportTables(ctx context.Context, db string, reg *schemas.Registry, names []string) ([]*schemas.Table, bool, error) {
+// exportTables is what to export: the tables, the analysis views and
+// whether athlake_people is one. Those named, else every table of the
+// database with rows but those that are not study data (staff, the
+// webhook log), every analysis view it has, and athlake_people.
+func exportTables(ctx context.Context, db string, reg *schemas.Registry, names []string) ([]*schemas.Table, []views.AnalysisView, bool, error) {
+	_, have, err := views.Query(ctx, db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	exists := map[string]bool{}
+	for _, r := range have {
+		exists[r[0]] = true
+	}
 	var out []*schemas.Table
+	var analysis []views.AnalysisView
 	if len(names) == 0 {
 		var counts []string
 		for _, t := range orderedTables(reg) {
@@ -203,14 +213,19 @@ func exportTables(ctx context.Context, db string, reg *schemas.Registry, names [
 		}
 		_, rows, err := views.Query(ctx, db, strings.Join(counts, " UNION ALL ")+" ORDER BY i")
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		for i, t := range orderedTables(reg) {
 			if rows[i][1] == "true" && !t.NotStudyData {
 				out = append(out, t)
 			}
 		}
-		return out, true, nil
+		for _, v := range views.Analysis() {
+			if exists[v.Name] {
+				analysis = append(analysis, v)
+			}
+		}
+		return out, analysis, true, nil
 	}
 	people := false
 	for _, n := range names {
@@ -224,15 +239,20 @@ func exportTables(ctx context.Context, db string, reg *schemas.Registry, names [
 				out, found = append(out, t), true
 			}
 		}
+		for _, v := range views.Analysis() {
+			if v.Name == n && exists[n] {
+				analysis, found = append(analysis, v), true
+			}
+		}
 		if !found {
-			return nil, false, &UsageError{Msg: fmt.Sprintf("--tables: no table %q (see athlake schemas)", n)}
+			return nil, nil, false, &UsageError{Msg: fmt.Sprintf("--tables: no table or analysis view %q (see athlake schemas)", n)}
 		}
 	}
-	return out, people, nil
+	return out, analysis, people, nil
 }
 
 // dictionary is the data dictionary of the dataset, in Markdown.
-func dictionary(tabs []*schemas.Table, people bool) string {
+func dictionary(tabs []*schemas.Table, analysis []views.AnalysisView, people bool) string {
 	var b strings.Builder
 	b.WriteString("# Data dictionary\n\nDe-identified: " + deidentification + ".\n")
 	for _, t := range tabs {
@@ -252,6 +272,16 @@ func dictionary(tabs []*schemas.Table, people bool) string {
 		}
 		if len(left) > 0 {
 			fmt.Fprintf(&b, "\nLeft out: %s.\n", strings.Join(left, ", "))
+		}
+	}
+	for _, v := range analysis {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\nReference: %s\n\n| column | type | unit | meaning |\n|---|---|---|---|\n", v.Name, v.Doc, v.Reference)
+		for _, c := range v.Columns {
+			doc := c.Doc
+			if _, ok := v.Persons[c.Name]; ok {
+				doc = "The person's pseudonym (the same in every table and vendor)."
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Name, c.Type, c.Unit, doc)
 		}
 	}
 	if people {

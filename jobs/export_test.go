@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,6 +153,14 @@ func TestExportDeidentified(t *testing.T) {
 		}
 	}
 	personColumn := map[string]bool{views.PeopleView + ".person_id": true}
+	for _, v := range views.Analysis() {
+		for c := range v.Persons {
+			personColumn[v.Name+"."+c] = true
+		}
+		if !slices.ContainsFunc(man.Files, func(e ManifestEntry) bool { return e.Table == v.Name }) {
+			t.Errorf("the export has no %s", v.Name)
+		}
+	}
 	for _, tb := range tables().Tables() {
 		for _, c := range tb.Columns {
 			if c.Privacy == schemas.Person {
@@ -348,6 +357,15 @@ func TestExportFilters(t *testing.T) {
 func exportedColumns(view string) []string {
 	if view == views.PeopleView {
 		return []string{"person_id", "birth_year", "vendor_ids"}
+	}
+	for _, v := range views.Analysis() {
+		if v.Name == view {
+			var out []string
+			for _, c := range v.Columns {
+				out = append(out, c.Name)
+			}
+			return out
+		}
 	}
 	var out []string
 	for _, t := range tables().Tables() {

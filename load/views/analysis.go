@@ -51,6 +51,10 @@ type AnalysisView struct {
 	From      []string
 	Reference string
 	Columns   []AnalysisColumn
+	// Persons names the columns that identify a person, with where their
+	// ids come from: "person" (athlake person ids) or a source (its
+	// athlete ids); a research export replaces them by pseudonyms.
+	Persons map[string]string
 	// Query is the SELECT the view is created as, with placeholders for
 	// the constants above (see SQL).
 	Query string
@@ -81,6 +85,7 @@ func dailyJumps() AnalysisView {
 			"The day is the UTC date of the rep's captured_at (else its set's started_at): Plyomat sends UTC instants and no athlete time zone. " +
 			"A row per person and day with at least one kept rep.",
 		Grain:     []string{"person_id", "athlete_id", "day"},
+		Persons:   map[string]string{"person_id": "person", "athlete_id": "plyomat"},
 		From:      []string{"plyomat_reps", "plyomat_sets", PersonIDsView},
 		Reference: "Jump height from flight time: Bosco, Luhtanen & Komi (1983), Eur J Appl Physiol 50:273–282. RSI: Young (1995), Flanagan & Comyns (2008).",
 		Columns: []AnalysisColumn{
@@ -154,6 +159,7 @@ func sessionLoad() AnalysisView {
 		Doc: "Load of each Team Pro player session from its 10 Hz samples: time in the five heart-rate zones of 50–60–70–80–90–100 % of the player's maximum heart rate (beside the vendor's, flagged when they differ), " +
 			"distance, high-speed distance and Edwards' TRIMP.",
 		Grain:     []string{"player_session_id"},
+		Persons:   map[string]string{"person_id": "person", "player_id": "teampro"},
 		From:      []string{"teampro_player_sessions", "teampro_samples", "teampro_hr_zones", PersonIDsView},
 		Reference: "Edwards S. (1993), The Heart Rate Monitor Book, Polar Electro: TRIMP = Σ minutes in zone × zone weight (1–5) over 50–100 % HRmax.",
 		Columns:   cols,
@@ -230,6 +236,7 @@ func dailyLoad() AnalysisView {
 			"Days are local calendar days (the sessions' wall clock), so DST days of 23 or 25 hours are one day each. " +
 			"Both ratios are null until the person's 28th calendar day, when the chronic window is full.",
 		Grain:     []string{"person_id", "day"},
+		Persons:   map[string]string{"person_id": "person"},
 		From:      []string{"athlake_teampro_session_load"},
 		Reference: "Rolling ACWR, uncoupled: Gabbett (2016), Br J Sports Med 50:273–280; Hulin et al. (2016); Lolli et al. (2019). EWMA ACWR: Williams, West, Cross & Stokes (2017), Br J Sports Med 51:209–210.",
 		Columns: []AnalysisColumn{
@@ -314,4 +321,3 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
-

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -22,10 +23,11 @@ type ExportSpec struct {
 	// parents and the tables their person comes through.
 	Tables []*schemas.Table
 	Lookup func(source, name string) (*schemas.Table, bool)
-	// People also writes athlake_people.
-	People bool
-	Dir    string // the folder the files are written into
-	Format string // parquet or csv
+	// People also writes athlake_people, Analysis these analysis views.
+	People   bool
+	Analysis []AnalysisView
+	Dir      string // the folder the files are written into
+	Format   string // parquet or csv
 	// Since and Until keep the rows of these UTC days (inclusive) by the
 	// table's time column (a child's: its parent's); zero: no bound.
 	Since, Until time.Time
@@ -94,6 +96,11 @@ func Export(ctx context.Context, db string, spec ExportSpec) ([]ExportedFile, er
 			return nil, err
 		}
 	}
+	for _, v := range spec.Analysis {
+		if err := write(v.Name, analysisExportQuery(v, spec, selected)); err != nil {
+			return nil, err
+		}
+	}
 	if spec.People {
 		if err := write(PeopleView, peopleExportQuery(selected)); err != nil {
 			return nil, err
@@ -121,6 +128,24 @@ func pseudonymize(ctx context.Context, conn *sql.DB, spec ExportSpec) ([]string,
 			err := scan(ctx, conn, fmt.Sprintf("SELECT DISTINCT %s::VARCHAR FROM %s WHERE %s IS NOT NULL", ident(c.Name), ident(t.ViewName()), ident(c.Name)), func(r []string) {
 				if k := [2]string{t.Source, r[0]}; personOf[k] == "" {
 					personOf[k] = t.Source + ":" + r[0]
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, v := range spec.Analysis {
+		for _, col := range slices.Sorted(maps.Keys(v.Persons)) {
+			src := v.Persons[col]
+			err := scan(ctx, conn, fmt.Sprintf("SELECT DISTINCT %s::VARCHAR FROM %s WHERE %s IS NOT NULL", ident(col), ident(v.Name), ident(col)), func(r []string) {
+				if src == "person" {
+					// A person id: its own, as a vendor id's default is.
+					if s, id, ok := strings.Cut(r[0], ":"); ok && personOf[[2]string{s, id}] == "" {
+						personOf[[2]string{s, id}] = r[0]
+					}
+				} else if k := [2]string{src, r[0]}; personOf[k] == "" {
+					personOf[k] = src + ":" + r[0]
 				}
 			})
 			if err != nil {
@@ -323,6 +348,56 @@ func rowFilter(t *schemas.Table, spec ExportSpec, alias string, selected []strin
 		}
 	}
 	return strings.Join(conds, " AND ")
+}
+
+// analysisExportQuery is the query of an analysis view's file: its person
+// columns as pseudonyms, its days shifted with the person's (if asked),
+// its rows those of the days (by day) and people asked for.
+func analysisExportQuery(v AnalysisView, spec ExportSpec, selected []string) string {
+	var cols, joins, conds []string
+	shift := ""
+	for _, c := range v.Columns {
+		col := "v." + ident(c.Name)
+		src, person := v.Persons[c.Name]
+		switch {
+		case person:
+			p := fmt.Sprintf("p%d", len(joins))
+			joins = append(joins, fmt.Sprintf("LEFT JOIN temp.pseudonyms %s ON %s.source = %s AND %s.athlete_id = %s::VARCHAR", p, p, literal(src), p, col))
+			cols = append(cols, fmt.Sprintf("CASE WHEN %s IS NULL OR %s.pseudonym IS NOT NULL THEN %s.pseudonym ELSE error('no pseudonym for a person id') END AS %s", col, p, p, ident(c.Name)))
+			if src == "person" {
+				shift = p + ".shift_days"
+				if selected != nil {
+					in := make([]string, len(selected))
+					for i, s := range selected {
+						in[i] = literal(s)
+					}
+					conds = append(conds, p+".pseudonym IN ("+strings.Join(in, ", ")+")")
+				}
+			}
+		case spec.Shift != nil && (c.Type == "DATE" || strings.HasPrefix(c.Type, "TIMESTAMP")):
+			cols = append(cols, "") // after the loop: the person's shift is known then
+		default:
+			cols = append(cols, col)
+		}
+		if c.Name == "day" {
+			if !spec.Since.IsZero() {
+				conds = append(conds, fmt.Sprintf("%s >= DATE %s", col, literal(spec.Since.Format(time.DateOnly))))
+			}
+			if !spec.Until.IsZero() {
+				conds = append(conds, fmt.Sprintf("%s <= DATE %s", col, literal(spec.Until.Format(time.DateOnly))))
+			}
+		}
+	}
+	for i, c := range v.Columns {
+		if cols[i] == "" {
+			cols[i] = fmt.Sprintf("CAST(v.%s + to_days(coalesce(%s, 0)) AS %s) AS %s", ident(c.Name), cmp.Or(shift, "0"), c.Type, ident(c.Name))
+		}
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + ident(v.Name) + " v " + strings.Join(joins, " ")
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	return q + " ORDER BY ALL"
 }
 
 // peopleExportQuery is athlake_people de-identified.
