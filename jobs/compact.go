@@ -205,6 +205,7 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 	// After a sync, its streams' buffers are garbage: hand their memory
 	// back before DuckDB takes its own, so that the two do not add up.
 	debug.FreeOSMemory()
+	k.log.Debug("compacting", "table", t.ViewName(), "files", delta)
 	var parts []string
 	var outs []views.CompactOutput
 	err = withDuckDBMemory(k.log, "compacting "+t.ViewName(), in.MemoryLimit, func(limit int64) (err error) {

@@ -171,6 +171,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		After: func(ctx context.Context) (err error) {
 			// The streams' heap is garbage now: give it back to the
 			// system before DuckDB takes its share of the budget.
+			log.Debug("streams finished")
 			debug.FreeOSMemory()
 			compacted, err = k.run(ctx, names)
 			return err

@@ -109,6 +109,7 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 			o.Stage = func(ctx context.Context, key, dir string) (string, error) { return stage(ctx, st, key, dir) }
 		}
 	}
+	r.log.Debug("building views", "mode", o.Mode, "anew", o.Anew)
 	err = withDuckDBMemory(r.log, "views", o.MemoryLimit, func(limit int64) error {
 		o.MemoryLimit = limit
 		rep, err := views.Build(ctx, o)

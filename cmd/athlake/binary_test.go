@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		if p := os.Getenv("ATHLAKE_TEST_HEAP_PROFILE"); p != "" {
 			go profilePeakHeap(p)
 		}
+		if p := os.Getenv("ATHLAKE_TEST_RSS_SAMPLE"); p != "" {
+			go sampleRSS(p)
+		}
 		main()
 		return // main exits
 	}

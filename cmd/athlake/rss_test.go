@@ -122,9 +122,13 @@ func peakRSS(b *testing.B, source, scale string) []rssResult {
 	}
 	var out []rssResult
 	for _, c := range rssCommands {
-		args := append(append([]string{}, c...), "--config", cfg, "--log-level", "warn", "--log-format", "json")
+		level, trace := "warn", os.Getenv("ATHLAKE_TEST_RSS_TRACE")
+		if trace != "" {
+			level, trace = "debug", filepath.Join(trace, source+"-"+scale+"-"+strings.Join(c, "-"))
+		}
+		args := append(append([]string{}, c...), "--config", cfg, "--log-level", level, "--log-format", "json")
 		start := time.Now()
-		kib, stdout := rssChild(b, args...)
+		kib, stdout := rssChild(b, trace, args...)
 		out = append(out, rssResult{
 			command: strings.Join(c, " "), source: source, scale: scale,
 			peakMiB: float64(kib) / 1024, rows: summaryRows(stdout), seconds: time.Since(start).Seconds(),
@@ -164,15 +168,20 @@ func summaryRows(stdout string) int64 {
 }
 
 // rssChild runs athlake and returns its peak resident set in KiB and its
-// standard output. Go starts a child with vfork, and Linux counts the
+// standard output. With trace set, the child samples its resident set
+// into trace+".rss" and its log (at debug level) goes to trace+".log". Go starts a child with vfork, and Linux counts the
 // parent's peak into the child's ru_maxrss at exec: the sandbox runs in a
 // process of its own so that this one stays small.
-func rssChild(b *testing.B, args ...string) (int64, string) {
+func rssChild(b *testing.B, trace string, args ...string) (int64, string) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$", "-test.bench=^$", "--"}, args...)...)
 	cmd.Env = append(os.Environ(), "ATHLAKE_TEST_AS_BINARY=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if trace != "" {
+		cmd.Env = append(cmd.Env, "ATHLAKE_TEST_RSS_SAMPLE="+trace+".rss")
+		defer func() { os.WriteFile(trace+".log", stderr.Bytes(), 0o644) }()
+	}
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("athlake %s: %v\n%s\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
@@ -235,6 +244,28 @@ func serveSandbox(scale string) error {
 		return err
 	}
 	return nil
+}
+
+// sampleRSS appends the process's resident set (VmRSS, KiB) to path
+// every 20 ms, a line "unix-milliseconds KiB" each
+// (ATHLAKE_TEST_RSS_SAMPLE: which phase of a command makes its peak, with
+// ATHLAKE_TEST_RSS_TRACE=DIR on BenchmarkPeakRSS).
+func sampleRSS(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	for range time.Tick(20 * time.Millisecond) {
+		status, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				fmt.Fprintf(f, "%d %s\n", time.Now().UnixMilli(), strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			}
+		}
+	}
 }
 
 // profilePeakHeap writes a heap profile to path whenever the live heap
