@@ -77,7 +77,15 @@ func memorySetting(n int64, threads int) string {
 	// DuckDB's allocator keeps what a task freed for the next one, up to
 	// allocator_flush_threshold (128 MB by default) on top of the limit:
 	// flushing at a tenth of the limit keeps the resident set near it.
-	set := fmt.Sprintf("SET memory_limit = '%dKiB'; SET allocator_flush_threshold = '%dKiB'", n>>10, n/10>>10)
+	// What a statement frees at its end (a sort's runs, a hash table, a
+	// Parquet row group written) is a bulk deallocation, kept up to
+	// allocator_bulk_deallocation_flush_threshold (512 MB by default)
+	// unless flushed, and jemalloc returns freed pages to the system only
+	// from a background thread: flushing after 1 MiB, with that thread,
+	// lowered a compaction's peak from ~300 to ~215 MiB at no cost in
+	// time (Plyomat large, memory_limit 104MiB).
+	set := fmt.Sprintf("SET memory_limit = '%dKiB'; SET allocator_flush_threshold = '%dKiB'; "+
+		"SET allocator_bulk_deallocation_flush_threshold = '1MiB'; SET allocator_background_threads = true", n>>10, n/10>>10)
 	if threads > 0 {
 		set += fmt.Sprintf("; SET threads = %d", threads)
 	}
