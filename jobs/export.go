@@ -110,12 +110,18 @@ func Export(ctx context.Context, env *Env, cfg *Config, o ExportOptions) (*Manif
 	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 		return nil, &UsageError{Msg: fmt.Sprintf("%s does not exist yet: run athlake sync (or athlake views) first", db)}
 	}
-	reg := tables()
-	tabs, analysis, people, err := exportTables(ctx, db, reg, o.Tables)
+	st, err := openStore(ctx, env, cfg)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, env, cfg)
+	// Not beside a run: every run ends by bringing the views up to date,
+	// so without one they hold the lake's newest commit, which the
+	// manifest names.
+	if err := notBesideARun(ctx, st); err != nil {
+		return nil, err
+	}
+	reg := tables()
+	tabs, analysis, people, err := exportTables(ctx, db, reg, o.Tables)
 	if err != nil {
 		return nil, err
 	}
@@ -292,9 +298,8 @@ func dictionary(tabs []*schemas.Table, analysis []views.AnalysisView, people boo
 	return b.String()
 }
 
-// lakeSnapshot names the lake's state: its newest commit (the views the
-// dataset comes from were built from it, or from a later one when a sync
-// ran meanwhile: export right after a sync, or with none running).
+// lakeSnapshot names the lake's state: its newest commit (that of the
+// views, which every run brings up to date before it releases the lake).
 func lakeSnapshot(ctx context.Context, st store.Store) (string, error) {
 	objs, err := st.List(ctx, load.CommitsDir+"/")
 	if err != nil {

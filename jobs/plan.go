@@ -66,10 +66,7 @@ func PlanRun(ctx context.Context, env *Env, cfg *Config, o PlanOptions) (*Plan, 
 	}
 	// Not beside a run: the plan's Optimo requests would race its count
 	// of the day's quota, and its states move under the plan.
-	if h, err := (&load.Lock{Store: st}).Held(ctx); err != nil || h != nil {
-		if h != nil {
-			return nil, &pipeline.LockedError{Holder: *h}
-		}
+	if err := notBesideARun(ctx, st); err != nil {
 		return nil, err
 	}
 	states := &load.StateStore{Store: st}

@@ -11,6 +11,7 @@ import (
 	"github.com/athlake/athlake/load/store"
 	"github.com/athlake/athlake/load/store/s3store"
 	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/pipeline"
 	"github.com/athlake/athlake/schemas"
 )
 
@@ -111,4 +112,15 @@ func viewsS3(ctx context.Context, cfg *Config, st store.Store) (*views.S3, error
 		Region: s3.Region(), Endpoint: cfg.S3.Endpoint, PathStyle: cfg.S3.ForcePathStyle,
 		KeyID: creds.AccessKeyID, Secret: creds.SecretAccessKey, SessionToken: creds.SessionToken,
 	}, nil
+}
+
+// notBesideARun is a *pipeline.LockedError naming the holder when a live
+// run holds the lake: for what reads it without the lock but must not run
+// beside a run.
+func notBesideARun(ctx context.Context, st store.Store) error {
+	h, err := (&load.Lock{Store: st}).Held(ctx)
+	if h != nil {
+		return &pipeline.LockedError{Holder: *h}
+	}
+	return err
 }
