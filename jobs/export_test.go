@@ -35,18 +35,7 @@ func TestExportDeidentified(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	// Sessions of a minute: the samples are scanned four times over.
-	sb := sandbox.New(sandbox.Options{Seed: 3, TeamPro: sbt.Options{MaxDuration: time.Minute}})
-	cfg := SandboxConfig(serve(t, sb), dir)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := authorizeSandbox(ctx, env, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
-		t.Fatal(err)
-	}
+	sb, cfg, env := syncedClub(t, dir, sandbox.Options{Seed: 3, TeamPro: sbt.Options{MaxDuration: time.Minute}})
 	got, err := SuggestPeople(ctx, env, cfg, SuggestOptions{MinConfidence: 0.8})
 	if err != nil {
 		t.Fatal(err)
@@ -271,18 +260,7 @@ func TestExportFilters(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	sb := sandbox.New(sandbox.Options{Seed: 3, TeamPro: sbt.Options{MaxDuration: time.Minute}})
-	cfg := SandboxConfig(serve(t, sb), dir)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := authorizeSandbox(ctx, env, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
-		t.Fatal(err)
-	}
+	sb, cfg, env := syncedClub(t, dir, sandbox.Options{Seed: 3, TeamPro: sbt.Options{MaxDuration: time.Minute}})
 	p := sb.People()[0]
 	person := "teampro:" + p.TeamPro // unlinked: each vendor id is a person of its own
 	to := filepath.Join(dir, "one")

@@ -28,19 +28,9 @@ func TestPeopleSuggestAndLink(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	sb := sandbox.New(sandbox.Options{Seed: 3})
-	cfg := SandboxConfig(serve(t, sb), dir)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	sb, cfg, env := syncedClub(t, dir, sandbox.Options{Seed: 3})
 	out := &testlog.Buffer{}
-	env := &Env{Stdout: out, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := authorizeSandbox(ctx, env, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
-		t.Fatal(err)
-	}
+	env.Stdout = out
 	truth := sb.People()
 	if len(truth) < 3 {
 		t.Fatalf("the sandbox's club has %d people on several vendors", len(truth))
@@ -143,6 +133,26 @@ func TestPeopleSuggestAndLink(t *testing.T) {
 	if len(again) != 0 {
 		t.Errorf("after the links, %d strong suggestions again: %v", len(again), again)
 	}
+}
+
+// syncedClub syncs every vendor of a sandbox made with o into a lake in
+// dir, and returns the sandbox, the config and a quiet environment.
+func syncedClub(t *testing.T, dir string, o sandbox.Options) (*sandbox.Sandbox, *Config, *Env) {
+	t.Helper()
+	ctx := context.Background()
+	sb := sandbox.New(o)
+	cfg := SandboxConfig(serve(t, sb), dir)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := authorizeSandbox(ctx, env, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, env, cfg, RunOptions{Command: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	return sb, cfg, env
 }
 
 func queryDB(t *testing.T, db, q string) [][]string {

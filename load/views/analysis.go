@@ -317,6 +317,19 @@ func createAnalysis(ctx context.Context, db execer, built []*schemas.Table) erro
 	return nil
 }
 
+// createDerived (re)creates what a build derives from the lake's tables:
+// the people views, then the analysis views over them.
+func createDerived(ctx context.Context, db execer, o Options) error {
+	err := createPeople(ctx, o.People, func(ctx context.Context, stmt string) error {
+		_, err := db.ExecContext(ctx, stmt)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return createAnalysis(ctx, db, o.Tables)
+}
+
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

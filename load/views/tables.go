@@ -251,14 +251,7 @@ func applyTables(ctx context.Context, o Options, lake, path string, fresh bool, 
 	if err := p.apply(ctx, db, o, lake, work, rep); err != nil {
 		return "", err
 	}
-	err = createPeople(ctx, o.People, func(ctx context.Context, stmt string) error {
-		_, err := conn.ExecContext(ctx, stmt)
-		return err
-	})
-	if err == nil {
-		err = createAnalysis(ctx, conn, o.Tables)
-	}
-	if err != nil {
+	if err := createDerived(ctx, conn, o); err != nil {
 		return "", err
 	}
 	if err := conn.Close(); err != nil {

@@ -153,14 +153,7 @@ func buildFiles(ctx context.Context, o Options, lake string) error {
 			return fmt.Errorf("view %s: %w", t.ViewName(), err)
 		}
 	}
-	err = createPeople(ctx, o.People, func(ctx context.Context, stmt string) error {
-		_, err := db.ExecContext(ctx, stmt)
-		return err
-	})
-	if err == nil {
-		err = createAnalysis(ctx, db, o.Tables)
-	}
-	if err != nil {
+	if err := createDerived(ctx, db, o); err != nil {
 		db.Close()
 		os.Remove(tmp)
 		return err
