@@ -74,6 +74,7 @@ func PlanRun(ctx context.Context, env *Env, cfg *Config, o PlanOptions) (*Plan, 
 	if err != nil {
 		return nil, err
 	}
+	reg := tables()
 	plan := &Plan{Sources: map[string]*SourcePlan{}}
 	for _, n := range names {
 		est, ok := cfg.Sources[n].(connector.Estimator)
@@ -85,7 +86,7 @@ func PlanRun(ctx context.Context, env *Env, cfg *Config, o PlanOptions) (*Plan, 
 			return nil, err
 		}
 		cenv := sourceEnv(env, cfg, n, env.Log)
-		cenv.Lake, cenv.Registry, cenv.Run = st, tables(), o.Run
+		cenv.Lake, cenv.Registry, cenv.Run = st, reg, o.Run
 		e, err := est.Estimate(ctx, cenv, streams)
 		if errors.Is(err, pipeline.ErrStopEarly) {
 			// A spent quota is an answer: the sync waits for it too.

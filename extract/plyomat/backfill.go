@@ -152,18 +152,13 @@ func (s *Source) perAthlete(ctx context.Context, bf *backfillState, params strin
 // athleteIDs lists every athlete's id, noting the server's clock at the
 // start of the pass.
 func (s *Source) athleteIDs(ctx context.Context, bf *backfillState) ([]string, error) {
-	var ids []string
+	var out []string
 	_, err := s.c.Athletes(ctx, "", func(p *Page) error {
 		if bf.StartedAt.IsZero() {
 			bf.StartedAt = p.ServerTime
 		}
-		for _, r := range p.Records {
-			var a ref
-			if err := json.Unmarshal(r, &a); err == nil && a.ID != "" {
-				ids = append(ids, a.ID)
-			}
-		}
+		out = append(out, ids(p.Records)...)
 		return nil
 	})
-	return ids, err
+	return out, err
 }

@@ -31,61 +31,9 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 	e := &connector.Estimate{Notes: []string{"Plyomat documents no rate limit: seconds are the requests at the latency of the plan's own, " +
 		"4 in flight"}}
 	ps := s.c.pageSize
-	rowsOf := func(pp []*Page) (n int64) {
-		for _, p := range pp {
-			n += int64(len(p.Records))
-		}
-		return n
-	}
-	var athleteIDs []string
-	var serverNow time.Time // the server's clock at the athletes' list
-	for _, st := range s.Streams() {
-		var tables []string
-		next := snapshotState{}
-		var rows []int64
-		switch st := st.(type) {
-		case *snapshot:
-			pp, at, _, err := st.read(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if st.name == "athletes" {
-				serverNow = at
-				for _, p := range pp {
-					for _, r := range p.Records {
-						var a ref
-						if json.Unmarshal(r, &a) == nil && a.ID != "" {
-							athleteIDs = append(athleteIDs, a.ID)
-						}
-					}
-				}
-			}
-			e.Requests += len(pp)
-			tables, next.Fingerprint, rows = st.tables, fingerprint(pp).Sum(), []int64{rowsOf(pp)}
-		case *groupsStream:
-			g, err := st.read(ctx)
-			if err != nil {
-				return nil, err
-			}
-			members := int64(0)
-			e.Requests += len(g.groupPages)
-			for _, m := range g.members {
-				e.Requests += len(m.pages)
-				members += rowsOf(m.pages)
-			}
-			tables, next.Fingerprint, rows = groupsTables, g.fp.Sum(), []int64{rowsOf(g.groupPages), members}
-		default:
-			continue
-		}
-		_, due, err := s.snapshotDue(ctx, states[st.Name()], tables, &next)
-		if err != nil {
-			return nil, err
-		}
-		for i, t := range tables {
-			if due {
-				e.AddRows(t, rows[i])
-			}
-		}
+	athletes, serverNow, err := s.estimateSnapshots(ctx, e, states)
+	if err != nil {
+		return nil, err
 	}
 	e.Asked = e.Requests
 	// The latency of a request, from these, sent one after another.
@@ -100,7 +48,7 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 			return nil, err
 		}
 		if state.Watermark.IsZero() && name == "sets" {
-			if err := s.estimateSetsByAthlete(ctx, e, state.Backfill, athleteIDs, &reps); err != nil {
+			if err := s.estimateSetsByAthlete(ctx, e, state.Backfill, athletes, &reps); err != nil {
 				return nil, err
 			}
 			// The pass from its start that follows it reads what was
@@ -133,6 +81,63 @@ func (s *Source) estimate(ctx context.Context, states map[string][]byte) (*conne
 	}
 	e.Seconds = connector.UnlimitedSeconds(e.Requests, latency, s.o.Concurrency)
 	return e, nil
+}
+
+// estimateSnapshots reads the dimension lists as the sync's snapshot
+// streams do, and adds their requests, and the rows of those whose
+// fingerprint moved, to e. It returns the athletes listed and the
+// server's clock then.
+func (s *Source) estimateSnapshots(ctx context.Context, e *connector.Estimate, states map[string][]byte) (athletes []string, serverNow time.Time, err error) {
+	rowsOf := func(pp []*Page) (n int64) {
+		for _, p := range pp {
+			n += int64(len(p.Records))
+		}
+		return n
+	}
+	for _, st := range s.Streams() {
+		var tables []string
+		next := snapshotState{}
+		var rows []int64
+		switch st := st.(type) {
+		case *snapshot:
+			pp, at, _, err := st.read(ctx)
+			if err != nil {
+				return nil, at, err
+			}
+			if st.name == "athletes" {
+				serverNow = at
+				for _, p := range pp {
+					athletes = append(athletes, ids(p.Records)...)
+				}
+			}
+			e.Requests += len(pp)
+			tables, next.Fingerprint, rows = st.tables, fingerprint(pp).Sum(), []int64{rowsOf(pp)}
+		case *groupsStream:
+			g, err := st.read(ctx)
+			if err != nil {
+				return nil, serverNow, err
+			}
+			members := int64(0)
+			e.Requests += len(g.groupPages)
+			for _, m := range g.members {
+				e.Requests += len(m.pages)
+				members += rowsOf(m.pages)
+			}
+			tables, next.Fingerprint, rows = groupsTables, g.fp.Sum(), []int64{rowsOf(g.groupPages), members}
+		default:
+			continue
+		}
+		_, due, err := s.snapshotDue(ctx, states[st.Name()], tables, &next)
+		if err != nil {
+			return nil, serverNow, err
+		}
+		for i, t := range tables {
+			if due {
+				e.AddRows(t, rows[i])
+			}
+		}
+	}
+	return athletes, serverNow, nil
 }
 
 // estimateSetsByAthlete counts the requests and sets of the first pass of

@@ -237,17 +237,12 @@ type members struct {
 
 func (st *groupsStream) read(ctx context.Context) (*groupsRead, error) {
 	s := st.src
-	var ids []string
+	var groups []string
 	var groupPages []*Page
 	var at time.Time
 	anomalies, err := s.c.Groups(ctx, func(p *Page) error {
 		at = p.ServerTime
-		for _, r := range p.Records {
-			var g ref
-			if json.Unmarshal(r, &g) == nil && g.ID != "" {
-				ids = append(ids, g.ID)
-			}
-		}
+		groups = append(groups, ids(p.Records)...)
 		groupPages = append(groupPages, p)
 		return nil
 	})
@@ -257,7 +252,7 @@ func (st *groupsStream) read(ctx context.Context) (*groupsRead, error) {
 	fp := fingerprint(groupPages)
 	var all []members
 	var vanished httpx.Vanished
-	for _, id := range ids {
+	for _, id := range groups {
 		m := members{group: id}
 		more, err := s.c.Athletes(ctx, id, func(p *Page) error {
 			for i, r := range p.Records {

@@ -50,6 +50,19 @@ type ref struct {
 	ID string `json:"id"`
 }
 
+// ids are the ids of the records that have one (the decoder rejects the
+// others with the reason).
+func ids(records []json.RawMessage) []string {
+	var out []string
+	for _, r := range records {
+		var a ref
+		if json.Unmarshal(r, &a) == nil && a.ID != "" {
+			out = append(out, a.ID)
+		}
+	}
+	return out
+}
+
 // APIError is an error response of the API
 // (`{"error": {"code": "...", "message": "..."}}`).
 type APIError = httpx.APIError

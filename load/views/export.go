@@ -135,15 +135,13 @@ func pseudonymize(ctx context.Context, conn *sql.DB, spec ExportSpec) ([]string,
 			}
 		}
 	}
+	people := map[string]bool{} // person ids the analysis views name
 	for _, v := range spec.Analysis {
 		for _, col := range slices.Sorted(maps.Keys(v.Persons)) {
 			src := v.Persons[col]
 			err := scan(ctx, conn, fmt.Sprintf("SELECT DISTINCT %s::VARCHAR FROM %s WHERE %s IS NOT NULL", ident(col), ident(v.Name), ident(col)), func(r []string) {
 				if src == "person" {
-					// A person id: its own, as a vendor id's default is.
-					if s, id, ok := strings.Cut(r[0], ":"); ok && personOf[[2]string{s, id}] == "" {
-						personOf[[2]string{s, id}] = r[0]
-					}
+					people[r[0]] = true
 				} else if k := [2]string{src, r[0]}; personOf[k] == "" {
 					personOf[k] = src + ":" + r[0]
 				}
@@ -168,6 +166,11 @@ func pseudonymize(ctx context.Context, conn *sql.DB, spec ExportSpec) ([]string,
 			persons[p] = spec.Pseudonym(p)
 		}
 		rows = append(rows, row(k[0], k[1], p))
+	}
+	for p := range people {
+		if persons[p] == "" {
+			persons[p] = spec.Pseudonym(p)
+		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(persons)) {
 		rows = append(rows, row("person", p, p))
