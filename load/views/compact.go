@@ -94,9 +94,21 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 		return nil, nil, nil
 	}
 	keys := identList(root.Key, "")
-	// Every version of the root's keys, with the partition of its file;
-	// then the current ones.
-	if err := exec("CREATE TEMP TABLE r AS SELECT t.*, files.part AS __part FROM " + scanFiles(rootFiles, true) +
+	// The lineage of every version of the root's keys (key, version, file
+	// and that file's partition), then of the current ones. The rows
+	// themselves are read again partition by partition: DuckDB holds a
+	// partition's, not the table's (a family's peak memory was these
+	// temporary tables, the root twice over).
+	lineage := slices.Clone(root.Key)
+	for _, ct := range in.Children {
+		for _, pc := range ct.Parent.Keys {
+			if !slices.Contains(lineage, pc) {
+				lineage = append(lineage, pc)
+			}
+		}
+	}
+	lineage = append(lineage, schemas.ColExtractedAt, schemas.ColRunID)
+	if err := exec("CREATE TEMP TABLE r AS SELECT " + identList(lineage, "t.") + ", t.filename, files.part AS __part FROM " + scanFiles(rootFiles, true) +
 		" AS t JOIN files ON t.filename = files.path"); err != nil {
 		return nil, nil, fmt.Errorf("%s: reading: %w", root.ID(), err)
 	}
@@ -125,13 +137,26 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 		}
 		return nil
 	}
-	rootCols, err := columnsOf(ctx, conn, "SELECT * FROM cur", root)
-	if err != nil {
-		return nil, nil, err
-	}
+	version := joinOn(append(slices.Clone(root.Key), schemas.ColExtractedAt, schemas.ColRunID), "t", "p")
 	for _, part := range parts {
-		if err := out(root, part, fmt.Sprintf("SELECT %s FROM cur WHERE __part = %s ORDER BY %s", rootCols, literal(part), keys)); err != nil {
-			return nil, nil, err
+		// The current versions in the partition's files.
+		var files []PartFile
+		for _, f := range rootFiles {
+			if f.Part == part {
+				files = append(files, f)
+			}
+		}
+		if len(files) > 0 {
+			scan := scanFiles(files, true)
+			cols, err := columnsOf(ctx, conn, "SELECT * FROM "+scan, root)
+			if err != nil {
+				return nil, nil, err
+			}
+			q := fmt.Sprintf("SELECT %s FROM %s AS t SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON t.filename = p.filename AND %s ORDER BY %s",
+				cols, scan, literal(part), version, keys)
+			if err := out(root, part, q); err != nil {
+				return nil, nil, err
+			}
 		}
 		for _, ct := range in.Children {
 			var files []PartFile
