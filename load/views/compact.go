@@ -108,9 +108,13 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 		}
 	}
 	lineage = append(lineage, schemas.ColExtractedAt, schemas.ColRunID)
-	if err := exec("CREATE TEMP TABLE r AS SELECT " + identList(lineage, "t.") + ", t.filename, files.part AS __part FROM " + scanFiles(rootFiles, true) +
-		" AS t JOIN files ON t.filename = files.path"); err != nil {
-		return nil, nil, fmt.Errorf("%s: reading: %w", root.ID(), err)
+	into := "CREATE TEMP TABLE r AS "
+	for chunk := range slices.Chunk(rootFiles, readChunk) {
+		if err := exec(into + "SELECT " + identList(lineage, "t.") + ", t.filename, files.part AS __part FROM " + scanFiles(chunk, true) +
+			" AS t JOIN files ON t.filename = files.path"); err != nil {
+			return nil, nil, fmt.Errorf("%s: reading: %w", root.ID(), err)
+		}
+		into = "INSERT INTO r "
 	}
 	if err := exec(fmt.Sprintf("CREATE TEMP TABLE cur AS SELECT * FROM r QUALIFY row_number() OVER (PARTITION BY %s ORDER BY %s DESC, %s DESC) = 1",
 		keys, ident(schemas.ColExtractedAt), ident(schemas.ColRunID))); err != nil {
@@ -147,14 +151,16 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 			}
 		}
 		if len(files) > 0 {
-			scan := scanFiles(files, true)
-			cols, err := columnsOf(ctx, conn, "SELECT * FROM "+scan, root)
+			rows, drop, err := readFiles(ctx, conn, "part_rows", root, files, true)
 			if err != nil {
+				return nil, nil, fmt.Errorf("%s %s: %w", root.ID(), part, err)
+			}
+			q := fmt.Sprintf("SELECT %s FROM (%s) AS t SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON t.filename = p.filename AND %s ORDER BY %s",
+				declared(root, "t."), rows, literal(part), version, keys)
+			if err := out(root, part, q); err != nil {
 				return nil, nil, err
 			}
-			q := fmt.Sprintf("SELECT %s FROM %s AS t SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON t.filename = p.filename AND %s ORDER BY %s",
-				cols, scan, literal(part), version, keys)
-			if err := out(root, part, q); err != nil {
+			if err := drop(); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -174,10 +180,9 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 			if len(files) == 0 {
 				continue
 			}
-			scan := scanFiles(files, false)
-			cols, err := columnsOf(ctx, conn, "SELECT * FROM "+scan, ct)
+			rows, drop, err := readFiles(ctx, conn, "part_rows", ct, files, false)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("%s %s: %w", ct.ID(), part, err)
 			}
 			on := []string{"c." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt), "c." + ident(schemas.ColRunID) + " = p." + ident(schemas.ColRunID)}
 			for _, cc := range slices.Sorted(maps.Keys(ct.Parent.Keys)) {
@@ -186,9 +191,12 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 			// The children of the current version, chosen by that
 			// version alone, as the views choose them: a response's
 			// children have distinct keys, so no window over every row.
-			q := fmt.Sprintf("SELECT %s FROM %s AS c SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON %s ORDER BY %s",
-				cols, scan, literal(part), strings.Join(on, " AND "), identList(ct.Key, ""))
+			q := fmt.Sprintf("SELECT c.* FROM (%s) AS c SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON %s ORDER BY %s",
+				rows, literal(part), strings.Join(on, " AND "), identList(ct.Key, ""))
 			if err := out(ct, part, q); err != nil {
+				return nil, nil, err
+			}
+			if err := drop(); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -204,6 +212,16 @@ func scanFiles(files []PartFile, filename bool) string {
 		paths[i] = literal(filepath.ToSlash(f.Path))
 	}
 	return fmt.Sprintf("read_parquet([%s], union_by_name = true, hive_partitioning = false, filename = %s)", strings.Join(paths, ", "), strconv.FormatBool(filename))
+}
+
+// declared lists t's columns in declared order, each with prefix.
+func declared(t *schemas.Table, prefix string) string {
+	cols := t.AllColumns()
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return identList(names, prefix)
 }
 
 // columnsOf lists t's columns in declared order for a SELECT from query's

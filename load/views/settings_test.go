@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// memorySetting gives DuckDB the memory limit and, when asked, the threads.
+// memorySetting gives DuckDB the memory limit and, when asked, the
+// threads, and turns its external file cache off.
 func TestMemorySetting(t *testing.T) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
@@ -35,11 +36,12 @@ func TestMemorySetting(t *testing.T) {
 		}
 		var limit string
 		var threads int64
-		if err := conn.QueryRowContext(t.Context(), "SELECT current_setting('memory_limit'), current_setting('threads')").Scan(&limit, &threads); err != nil {
+		var cache bool
+		if err := conn.QueryRowContext(t.Context(), "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('enable_external_file_cache')").Scan(&limit, &threads, &cache); err != nil {
 			t.Fatal(err)
 		}
-		if limit != c.want || threads != c.wantT {
-			t.Errorf("memorySetting(%d, %d): memory_limit %s, threads %d; want %s, %d", c.limit, c.threads, limit, threads, c.want, c.wantT)
+		if limit != c.want || threads != c.wantT || cache {
+			t.Errorf("memorySetting(%d, %d): memory_limit %s, threads %d, external file cache %t; want %s, %d, false", c.limit, c.threads, limit, threads, cache, c.want, c.wantT)
 		}
 	}
 }

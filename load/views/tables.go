@@ -509,9 +509,9 @@ func countOf(applied map[string]string, view string) int {
 	return n
 }
 
-// scan reads lake files (staged locally first for an s3:// lake); files
-// never hold their partition's column.
-func (a *applier) scan(t *schemas.Table, keys []string) (string, error) {
+// scan reads lake files (staged locally first for an s3:// lake; see
+// readFiles for drop); files never hold their partition's column.
+func (a *applier) scan(t *schemas.Table, keys []string) (rows string, drop func() error, err error) {
 	files := make([]PartFile, len(keys))
 	for i, k := range keys {
 		files[i].Key = k
@@ -521,17 +521,12 @@ func (a *applier) scan(t *schemas.Table, keys []string) (string, error) {
 		}
 		p, err := a.o.Stage(a.ctx, k, filepath.Join(a.work, "in"))
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", k, err)
+			return "", nil, fmt.Errorf("%s: %w", k, err)
 		}
 		files[i].Path = p
 	}
 	a.files += len(files)
-	scan := scanFiles(files, false)
-	cols, err := columnsOf(a.ctx, a.tx, "SELECT * FROM "+scan, t)
-	if err != nil {
-		return "", err
-	}
-	return "SELECT " + cols + " FROM " + scan, nil
+	return readFiles(a.ctx, a.tx, "in_"+t.ViewName(), t, files, false)
 }
 
 // latest keeps the newest version of each key among rows.
@@ -551,7 +546,7 @@ func changedName(t *schemas.Table) string { return ident("chg_" + t.ViewName()) 
 // upsert applies an incremental root table's new files: the newest
 // version of each of their keys replaces the table's row when newer.
 func (a *applier) upsert(t *schemas.Table, keys []string) error {
-	rows, err := a.scan(t, keys)
+	rows, drop, err := a.scan(t, keys)
 	if err != nil {
 		return err
 	}
@@ -567,7 +562,7 @@ func (a *applier) upsert(t *schemas.Table, keys []string) error {
 		return err
 	}
 	a.changed[t.ViewName()] = false
-	return nil
+	return drop()
 }
 
 // replaceSnapshot replaces a snapshot table with its newest snapshot.
@@ -578,12 +573,15 @@ func (a *applier) replaceSnapshot(t *schemas.Table, keys []string) error {
 			return err
 		}
 	} else {
-		rows, err := a.scan(t, keys)
+		rows, drop, err := a.scan(t, keys)
 		if err != nil {
 			return err
 		}
 		if err := a.exec(fmt.Sprintf("CREATE TEMP TABLE %[1]s AS %[2]s %[3]s; DELETE FROM %[4]s; INSERT INTO %[4]s BY NAME SELECT * FROM %[1]s",
 			chg, rows, latest(t), table(t))); err != nil {
+			return err
+		}
+		if err := drop(); err != nil {
 			return err
 		}
 	}
@@ -627,11 +625,18 @@ func (a *applier) children(t *schemas.Table, files, fresh []string) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	rows, err := a.scan(t, fresh)
-	if err != nil {
-		return err
+	// A chunk of files at a time: the rows need no staging (each child
+	// row is in one file).
+	for chunk := range slices.Chunk(fresh, readChunk) {
+		rows, _, err := a.scan(t, chunk)
+		if err != nil {
+			return err
+		}
+		if err := a.exec(fmt.Sprintf("INSERT INTO %s BY NAME SELECT c.* FROM (%s) AS c SEMI JOIN %s AS p ON %s", table(t), rows, changedName(parent), strings.Join(on, " AND "))); err != nil {
+			return err
+		}
 	}
-	return a.exec(fmt.Sprintf("INSERT INTO %s BY NAME SELECT c.* FROM (%s) AS c SEMI JOIN %s AS p ON %s", table(t), rows, changedName(parent), strings.Join(on, " AND ")))
+	return nil
 }
 
 // hasRows says whether a temporary table has rows (false on error: the
