@@ -187,7 +187,7 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	in := views.CompactInput{Root: t, Children: fam[1:], Files: map[string][]views.PartFile{}, OutDir: tmp, MemoryLimit: k.mem.Compaction, Threads: k.mem.DuckDBThreads,
+	in := views.CompactInput{Root: t, Children: fam[1:], Files: map[string][]views.PartFile{}, OutDir: tmp, Threads: k.mem.DuckDBThreads,
 		Stage: func(ctx context.Context, key string) (string, error) { return k.localPath(ctx, tmp, key) }}
 	for i, ft := range fam {
 		for _, f := range files[ft.ID()] {
@@ -205,7 +205,8 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 	// After a sync, its streams' buffers are garbage: hand their memory
 	// back before DuckDB takes its own, so that the two do not add up.
 	debug.FreeOSMemory()
-	k.log.Debug("compacting", "table", t.ViewName(), "files", delta)
+	in.MemoryLimit = k.mem.DuckDBLimit()
+	k.log.Debug("compacting", "table", t.ViewName(), "files", delta, "duckdb_memory_limit", in.MemoryLimit)
 	var parts []string
 	var outs []views.CompactOutput
 	err = withDuckDBMemory(k.log, "compacting "+t.ViewName(), in.MemoryLimit, func(limit int64) (err error) {

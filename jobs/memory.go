@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 
@@ -40,11 +42,6 @@ type Memory struct {
 	// and the collector needs room beside what is live: the streams
 	// running at once together buffer a quarter of GoLimit.
 	CommitBytes int64
-	// Compaction is DuckDB's memory_limit for compactions, which run
-	// after the streams: half of GoLimit (DuckDB's memory is not Go's, and
-	// Go's heap is freed to the system before they start), but never under
-	// minDuckDB.
-	Compaction int64
 	// DuckDBThreads is DuckDB's threads in compactions and the views
 	// build: GOMAXPROCS, which follows a container's CPU limit, where
 	// DuckDB's own default is every core of the machine. Each thread holds
@@ -52,10 +49,6 @@ type Memory struct {
 	// writes, the file pages it reads): a pod limited to one CPU on a
 	// 32-core node would otherwise run 32.
 	DuckDBThreads int
-	// Views is DuckDB's memory_limit for the views build, at the end of
-	// every run: as Compaction, but never under minViews. A phase that
-	// runs out of its limit runs again with more (withDuckDBMemory).
-	Views int64
 }
 
 // MemoryFor derives a run's settings from a budget in bytes.
@@ -64,8 +57,6 @@ func MemoryFor(limit int64) Memory {
 	m := Memory{Limit: limit, GoLimit: limit - memoryReserve}
 	m.Parallel = int(min(max(m.GoLimit/(48<<20), 1), 4))
 	m.CommitBytes = m.GoLimit / 4 / int64(m.Parallel)
-	m.Compaction = max(m.GoLimit/2, minDuckDB)
-	m.Views = max(m.Compaction, minViews)
 	m.DuckDBThreads = runtime.GOMAXPROCS(0)
 	return m
 }
@@ -74,11 +65,37 @@ func MemoryFor(limit int64) Memory {
 // budgets.
 const minDuckDB = 64 << 20
 
-// minViews is the least memory_limit of the views build: with less, its
-// buffer pool holds too little of the database, and the update at the end
-// of a daily sync slows (a 60-day season: median 0.83 s at 256MiB, 1.17 s
-// at 104MiB).
-const minViews = 256 << 20
+// duckDBOutside is what DuckDB holds beyond its memory_limit in a
+// compaction or a views build: its threads' buffers, the readers and
+// writers of the Parquet files. Measured on a Team Pro medium compaction:
+// 36–43 MiB at memory_limit 64–104 MiB.
+const duckDBOutside = 40 << 20
+
+// DuckDBLimit is DuckDB's memory_limit for a phase (a compaction, the
+// views build) that starts now: what the budget has left beside the
+// process's resident memory, less duckDBOutside; never under minDuckDB.
+// By then the streams' heap has been handed back: what is resident is
+// mostly code (athlake with DuckDB linked in: 80–110 MiB here, more than
+// memoryReserve assumes; less where the kernel maps fewer of its pages).
+func (m Memory) DuckDBLimit() int64 {
+	return max(m.Limit-resident()-duckDBOutside, minDuckDB)
+}
+
+// resident is the process's resident memory in bytes (from
+// /proc/self/statm), or where that cannot be read, memoryReserve and what
+// the Go runtime holds from the system.
+func resident() int64 {
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			if pages, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				return pages * int64(os.Getpagesize())
+			}
+		}
+	}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return memoryReserve + int64(s[0].Value.Uint64()-s[1].Value.Uint64())
+}
 
 // duckDBRetryLimit is the memory_limit a DuckDB phase (a compaction, the
 // views build) gets again when it ran out of the budget's share: at least

@@ -88,7 +88,7 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 	files := viewFiles(c, reg)
 	o := views.Options{
 		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg), Mode: views.Mode(cfg.Views), Anew: r.anew,
-		MemoryLimit: cfg.Memory().Views, Threads: cfg.Memory().DuckDBThreads, People: cfg.people(),
+		MemoryLimit: cfg.Memory().DuckDBLimit(), Threads: cfg.Memory().DuckDBThreads, People: cfg.people(),
 		Files: func(t *schemas.Table) ([]string, []string) {
 			if f := files[t.ID()]; f != nil {
 				return f.base, f.delta
@@ -109,7 +109,7 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 			o.Stage = func(ctx context.Context, key, dir string) (string, error) { return stage(ctx, st, key, dir) }
 		}
 	}
-	r.log.Debug("building views", "mode", o.Mode, "anew", o.Anew)
+	r.log.Debug("building views", "mode", o.Mode, "anew", o.Anew, "duckdb_memory_limit", o.MemoryLimit)
 	err = withDuckDBMemory(r.log, "views", o.MemoryLimit, func(limit int64) error {
 		o.MemoryLimit = limit
 		rep, err := views.Build(ctx, o)
