@@ -65,21 +65,30 @@ func MemoryFor(limit int64) Memory {
 // budgets.
 const minDuckDB = 64 << 20
 
-// duckDBOutside is what DuckDB holds beyond its memory_limit in a
-// compaction or a views build: its threads' buffers, the readers and
-// writers of the Parquet files, its code paged in on first use. Measured:
-// 36–45 MiB (a Team Pro medium compaction at memory_limit 64–104 MiB,
-// Plyomat large's compactions and views builds at 103–143 MiB).
-const duckDBOutside = 48 << 20
+// What DuckDB holds beyond its memory_limit: its threads' buffers, the
+// readers and writers of the Parquet files, its code paged in on first
+// use. A compaction (sorting a partition, writing its files) holds more
+// than a views build: measured, a Team Pro medium compaction 70–76 MiB at
+// memory_limit 100–135 MiB; Plyomat large's compactions 44–45 MiB, its
+// views builds 40–45 MiB at 103–143 MiB.
+const (
+	compactionOutside = 76 << 20
+	viewsOutside      = 48 << 20
+)
 
-// DuckDBLimit is DuckDB's memory_limit for a phase (a compaction, the
-// views build) that starts now: what the budget has left beside the
-// process's resident memory, less duckDBOutside; never under minDuckDB.
-// By then the streams' heap has been handed back: what is resident is
-// mostly code (athlake with DuckDB linked in: 80–110 MiB here, more than
-// memoryReserve assumes; less where the kernel maps fewer of its pages).
-func (m Memory) DuckDBLimit() int64 {
-	return max(m.Limit-resident()-duckDBOutside, minDuckDB)
+// CompactionLimit and ViewsLimit are DuckDB's memory_limit for a phase
+// that starts now: what the budget has left beside the process's resident
+// memory, less what DuckDB holds beyond the limit in that phase; never
+// under minDuckDB. By then the streams' heap has been handed back: what is
+// resident is mostly code (athlake with DuckDB linked in: 70–110 MiB here,
+// more than memoryReserve assumes; less where the kernel maps fewer of its
+// pages).
+func (m Memory) CompactionLimit() int64 { return m.duckDBLimit(compactionOutside) }
+
+func (m Memory) ViewsLimit() int64 { return m.duckDBLimit(viewsOutside) }
+
+func (m Memory) duckDBLimit(outside int64) int64 {
+	return max(m.Limit-resident()-outside, minDuckDB)
 }
 
 // resident is the process's resident memory in bytes (from

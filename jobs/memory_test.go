@@ -101,20 +101,26 @@ func TestMemoryFor(t *testing.T) {
 }
 
 // DuckDB's memory_limit is what the budget leaves beside the resident
-// memory, less what DuckDB holds beyond it; never under minDuckDB.
+// memory, less what DuckDB holds beyond it in the phase; never under
+// minDuckDB.
 func TestDuckDBLimit(t *testing.T) {
 	r := resident()
 	if r < 8<<20 || r > 4<<30 {
 		t.Fatalf("resident %d bytes: not this process's", r)
 	}
 	m := MemoryFor(1 << 30)
-	got := m.DuckDBLimit()
-	// The resident set moves a little between the two readings.
-	if want := m.Limit - r - duckDBOutside; got < want-(16<<20) || got > want+(16<<20) {
-		t.Errorf("DuckDBLimit() = %d MiB, want about %d MiB (resident %d MiB)", got>>20, want>>20, r>>20)
+	for _, c := range []struct {
+		what    string
+		got     int64
+		outside int64
+	}{{"compaction", m.CompactionLimit(), compactionOutside}, {"views", m.ViewsLimit(), viewsOutside}} {
+		// The resident set moves a little between the two readings.
+		if want := m.Limit - r - c.outside; c.got < want-(16<<20) || c.got > want+(16<<20) {
+			t.Errorf("%s: limit %d MiB, want about %d MiB (resident %d MiB)", c.what, c.got>>20, want>>20, r>>20)
+		}
 	}
-	if got := MemoryFor(minMemoryLimit).DuckDBLimit(); got != minDuckDB {
-		t.Errorf("smallest budget: DuckDBLimit() = %d MiB, want minDuckDB", got>>20)
+	if got := MemoryFor(minMemoryLimit).CompactionLimit(); got != minDuckDB {
+		t.Errorf("smallest budget: compaction limit %d MiB, want minDuckDB", got>>20)
 	}
 }
 
