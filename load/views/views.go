@@ -194,11 +194,20 @@ func replaceDB(tmp, db string) error {
 // a key a response repeats), so they are never deduplicated row by row,
 // and a query for one session's samples reads only that session's rows.
 func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
+	return createSQL(t, root, base, delta, false)
+}
+
+// createSQL is CreateSQL; with provenance, every row also carries the file
+// it is read from (filename) and its position there (file_row_number).
+func createSQL(t *schemas.Table, root string, base, delta []string, provenance bool) string {
 	view := ident(t.ViewName())
 	if len(base)+len(delta) == 0 {
 		cols := make([]string, 0, len(t.AllColumns()))
 		for _, c := range t.AllColumns() {
 			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.DuckDB(), ident(c.Name)))
+		}
+		if provenance {
+			cols = append(cols, "CAST(NULL AS VARCHAR) AS filename", "CAST(NULL AS BIGINT) AS file_row_number")
 		}
 		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", view, strings.Join(cols, ", "))
 	}
@@ -207,7 +216,11 @@ func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 		for i, f := range files {
 			paths[i] = literal(strings.TrimSuffix(root, "/") + "/" + f)
 		}
-		return fmt.Sprintf("read_parquet([%s], hive_partitioning = true, union_by_name = true)", strings.Join(paths, ", "))
+		opts := ""
+		if provenance {
+			opts = ", filename = true, file_row_number = true"
+		}
+		return fmt.Sprintf("read_parquet([%s], hive_partitioning = true, union_by_name = true%s)", strings.Join(paths, ", "), opts)
 	}
 	sel := "*"
 	if t.Partition.Granularity != schemas.None {
