@@ -1,0 +1,211 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/schemas"
+)
+
+// TestIcebergMatchesViews publishes a lake of all three vendors to an
+// Iceberg SQL catalog (SQLite in the lake) with every sync, and reads each
+// table back with iceberg-go's own scan: row for row what its DuckDB view
+// shows — after the first sync, after a day of edits (newer versions in
+// delta files, hidden by position deletes), and after a compaction.
+func TestIcebergMatchesViews(t *testing.T) {
+	t.Parallel()
+	s := newSeason(t, 16)
+	s.cfg.Iceberg = &IcebergConfig{}
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Iceberg == nil || sum.Iceberg.Changed == 0 {
+		t.Fatalf("sync published nothing: %+v", sum.Iceberg)
+	}
+	t.Logf("first sync: %d tables published in %.2fs", sum.Iceberg.Changed, sum.Iceberg.Seconds)
+	s.assertIceberg("first sync")
+
+	// Publishing again changes nothing.
+	p, err := IcebergRegister(ctx, s.env, s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Changed != 0 {
+		t.Errorf("a second publish of the same lake changed %d tables", p.Changed)
+	}
+
+	// A day of edits: newer versions in delta files, before compaction.
+	s.sb.Plyomat.Advance(24 * time.Hour)
+	s.sb.TeamPro.Advance(24 * time.Hour)
+	s.sb.Optimo.Advance(24 * time.Hour)
+	sum, err = Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deletes := 0
+	for _, r := range sum.Iceberg.Tables {
+		deletes += r.DeleteFiles
+	}
+	t.Logf("second sync: %d tables published, %d delete files, in %.2fs", sum.Iceberg.Changed, deletes, sum.Iceberg.Seconds)
+	if deletes == 0 {
+		t.Error("a day of edits hid no row: the test does not exercise the deletes")
+	}
+	s.assertIceberg("after a day of edits")
+
+	// A compaction replaces the files: a replace snapshot.
+	if _, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = IcebergRegister(ctx, s.env, s.cfg); err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, r := range p.Tables {
+		removed += r.Removed
+	}
+	if removed == 0 {
+		t.Error("the compaction removed no file from the Iceberg tables")
+	}
+	s.assertIceberg("after compaction")
+}
+
+// assertIceberg compares every table's Iceberg scan with its view.
+func (s *season) assertIceberg(when string) {
+	s.t.Helper()
+	ctx := context.Background()
+	root, err := filepath.Abs(s.cfg.path(s.cfg.Output))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cat, err := openCatalog(ctx, s.cfg, root)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer cat.Close()
+	nonEmpty := 0
+	for _, t := range tables().Tables() {
+		want := viewRows(s.t, s.cfg.DuckDBPath(), t)
+		tbl, err := cat.Load(ctx, t.ViewName())
+		if err != nil {
+			s.t.Fatalf("%s: %s: %v", when, t.ViewName(), err)
+		}
+		var got [][]string
+		if tbl.CurrentSnapshot() != nil {
+			at, err := tbl.Scan().ToArrowTable(ctx)
+			if err != nil {
+				s.t.Fatalf("%s: scanning %s: %v", when, t.ViewName(), err)
+			}
+			got = arrowRows(s.t, at, t)
+			at.Release()
+		}
+		if len(want) > 0 {
+			nonEmpty++
+		}
+		if d := rowsDiff(sortRows(want), sortRows(got)); d != "" {
+			s.t.Errorf("%s: %s: the Iceberg scan differs from the view (-view +iceberg, %d vs %d rows):\n%s", when, t.ViewName(), len(want), len(got), d)
+		}
+	}
+	if nonEmpty < 15 {
+		s.t.Errorf("%s: only %d tables with rows", when, nonEmpty)
+	}
+}
+
+// viewRows reads a table's view, its columns in declaration order, as
+// views.Query formats them (JSON normalized).
+func viewRows(t *testing.T, db string, tb *schemas.Table) [][]string {
+	t.Helper()
+	var sel []string
+	for _, c := range tb.AllColumns() {
+		if c.Type == schemas.JSON {
+			sel = append(sel, fmt.Sprintf("CAST(%q AS VARCHAR)", c.Name))
+		} else {
+			sel = append(sel, fmt.Sprintf("%q", c.Name))
+		}
+	}
+	_, rows, err := views.Query(context.Background(), db, fmt.Sprintf("SELECT %s FROM %q", strings.Join(sel, ", "), tb.ViewName()))
+	if err != nil {
+		t.Fatalf("%s: %v", tb.ViewName(), err)
+	}
+	for _, r := range rows {
+		for i, c := range tb.AllColumns() {
+			if c.Type == schemas.JSON {
+				r[i] = normJSON(r[i])
+			}
+		}
+	}
+	return rows
+}
+
+// arrowRows formats an Arrow table's rows as viewRows does.
+func arrowRows(t *testing.T, at arrow.Table, tb *schemas.Table) [][]string {
+	t.Helper()
+	cols := tb.AllColumns()
+	idx := make([]int, len(cols))
+	for i, c := range cols {
+		f := at.Schema().FieldIndices(c.Name)
+		if len(f) != 1 {
+			t.Fatalf("%s: column %s not in the scan (%s)", tb.ViewName(), c.Name, at.Schema())
+		}
+		idx[i] = f[0]
+	}
+	var out [][]string
+	tr := array.NewTableReader(at, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		for r := 0; r < int(rec.NumRows()); r++ {
+			row := make([]string, len(cols))
+			for i, c := range cols {
+				row[i] = cell(rec.Column(idx[i]), r)
+				if c.Type == schemas.JSON {
+					row[i] = normJSON(row[i])
+				}
+			}
+			out = append(out, row)
+		}
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func cell(a arrow.Array, i int) string {
+	if a.IsNull(i) {
+		return "NULL"
+	}
+	switch a := a.(type) {
+	case *array.String:
+		return a.Value(i)
+	case *array.LargeString:
+		return a.Value(i)
+	case *array.Int64:
+		return strconv.FormatInt(a.Value(i), 10)
+	case *array.Int32:
+		return strconv.FormatInt(int64(a.Value(i)), 10)
+	case *array.Float64:
+		return strconv.FormatFloat(a.Value(i), 'f', -1, 64)
+	case *array.Boolean:
+		return strconv.FormatBool(a.Value(i))
+	case *array.Date32:
+		return a.Value(i).ToTime().UTC().Format(time.RFC3339Nano)
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("unexpected %s: %v", a.DataType(), a.ValueStr(i))
+}
