@@ -2,7 +2,11 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -81,6 +85,87 @@ func TestIcebergMatchesViews(t *testing.T) {
 		t.Error("the compaction removed no file from the Iceberg tables")
 	}
 	s.assertIceberg("after compaction")
+	if p, err = IcebergRegister(ctx, s.env, s.cfg); err != nil || p.Changed != 0 {
+		t.Errorf("publishing the compacted lake again: %d tables changed, %v", p.Changed, err)
+	}
+
+	// A day more, synced with the compactions that are due: replaces
+	// and new deletes in one publish.
+	sum = s.day()
+	snaps := 0
+	for _, r := range sum.Iceberg.Tables {
+		snaps += r.Snapshots
+	}
+	t.Logf("a day more: %d tables published in %d snapshots, in %.2fs; _iceberg holds %d files, %d bytes",
+		sum.Iceberg.Changed, snaps, sum.Iceberg.Seconds, countFiles(t, filepath.Join(s.cfg.Output, IcebergDir)), dirBytes(t, filepath.Join(s.cfg.Output, IcebergDir)))
+	s.assertIceberg("after a day more")
+}
+
+// TestIcebergConfig: a wrong iceberg section is a configuration error
+// naming its key (exit 2); the defaults put the catalog in the lake.
+func TestIcebergConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, c := range []struct{ yaml, key string }{
+		{"iceberg:\n  catalog: hive\n", "iceberg.catalog"},
+		{"iceberg:\n  catalog: rest\n", "iceberg.catalog"},
+		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
+		{"iceberg:\n  uri: postgres://h/db\n", "iceberg.uri"},
+		{"output: s3://bucket/lake\niceberg: {}\n", "iceberg"},
+	} {
+		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
+		if err == nil {
+			err = cfg.Validate()
+		}
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != c.key || ExitCode(err) != ExitUsage {
+			t.Errorf("%q: error %v, want a ConfigError naming %s", c.yaml, err, c.key)
+		}
+	}
+	cfg, err := ParseConfig([]byte("output: lake\niceberg: {}\n"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dir = dir
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if ic := cfg.Iceberg; ic.Catalog != "sql" || ic.Namespace != "athlake" || ic.sqlitePath(cfg) != filepath.Join(dir, "lake", IcebergDir, "catalog.db") {
+		t.Errorf("defaults: %+v, SQLite file %s", ic, ic.sqlitePath(cfg))
+	}
+	// A SQLite file that cannot be opened (a folder) names iceberg.uri.
+	cfg.Iceberg.URI = dir
+	cfg.Sources = Sources{}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
+	_, err = IcebergRegister(context.Background(), env, cfg)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Key != "iceberg.uri" || ExitCode(err) != ExitUsage {
+		t.Errorf("unopenable catalog: error %v, want a ConfigError naming iceberg.uri", err)
+	}
+}
+
+func countFiles(t *testing.T, dir string) (n int) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	return n
+}
+
+func dirBytes(t *testing.T, dir string) (n int64) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return err
+	})
+	return n
 }
 
 // assertIceberg compares every table's Iceberg scan with its view.

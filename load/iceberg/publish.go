@@ -247,11 +247,9 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 		snaps++
 	}
 	if snaps == 0 {
-		// Same files, same deletes, another digest (the files were
-		// listed in another order): record the state anyway.
-		if err := txn.SetProperties(ice.Properties{SummaryState: state}); err != nil {
-			return res, err
-		}
+		// The snapshot holds the state already, under another digest
+		// (one written by another version): nothing to commit.
+		return res, c.expire(ctx, tbl, &res)
 	}
 	tbl, err = txn.Commit(ctx)
 	if err != nil {
