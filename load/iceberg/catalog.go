@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
@@ -24,6 +25,7 @@ type Catalog struct {
 	db        *sql.DB
 	namespace string
 	warehouse string
+	retention time.Duration // Retention; tests shorten it
 }
 
 // SQLiteOptions open the SQL catalog on a SQLite file.
@@ -58,7 +60,7 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*Catalog, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening the SQL catalog %s: %w", o.Path, err)
 	}
-	c := &Catalog{cat: cat, db: db, namespace: o.Namespace, warehouse: filepath.ToSlash(wh)}
+	c := &Catalog{cat: cat, db: db, namespace: o.Namespace, warehouse: filepath.ToSlash(wh), retention: Retention}
 	if err := c.ensureNamespace(ctx); err != nil {
 		c.Close()
 		return nil, err

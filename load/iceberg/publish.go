@@ -271,7 +271,7 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 	cur := tbl.CurrentSnapshot()
 	old := 0
 	for _, s := range tbl.Metadata().Snapshots() {
-		if cur != nil && s.SnapshotID != cur.SnapshotID && time.Since(time.UnixMilli(s.TimestampMs)) > Retention {
+		if cur != nil && s.SnapshotID != cur.SnapshotID && time.Since(time.UnixMilli(s.TimestampMs)) > c.retention {
 			old++
 		}
 	}
@@ -285,7 +285,7 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 	if err := txn.SetProperties(ice.Properties{gcEnabled: "true"}); err != nil {
 		return err
 	}
-	if err := txn.ExpireSnapshots(table.WithOlderThan(Retention), table.WithRetainLast(1), table.WithPostCommit(false)); err != nil {
+	if err := txn.ExpireSnapshots(table.WithOlderThan(c.retention), table.WithRetainLast(1), table.WithPostCommit(false)); err != nil {
 		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
 	}
 	if err := txn.SetProperties(ice.Properties{gcEnabled: "false"}); err != nil {
