@@ -91,6 +91,9 @@ type IcebergPublish struct {
 	Tables  []icepub.Result `json:"tables"`
 	Changed int             `json:"changed"`
 	Seconds float64         `json:"seconds"`
+	// HiddenSeconds is the part of Seconds DuckDB took to find the rows
+	// the views do not show.
+	HiddenSeconds float64 `json:"hidden_seconds"`
 }
 
 // IcebergRegister publishes an existing lake to the configured catalog
@@ -138,6 +141,7 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 	if err != nil {
 		return nil, err
 	}
+	hiddenSeconds := time.Since(start).Seconds()
 	root, err := filepath.Abs(st.URL())
 	if err != nil {
 		return nil, err
@@ -147,7 +151,7 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 		return nil, err
 	}
 	defer cat.Close()
-	out := &IcebergPublish{}
+	out := &IcebergPublish{HiddenSeconds: hiddenSeconds}
 	for _, t := range reg.Tables() {
 		base, delta := fileList(t)
 		r, err := cat.Publish(ctx, filepath.ToSlash(root), icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()]})
