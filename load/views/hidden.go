@@ -65,12 +65,20 @@ func Hidden(ctx context.Context, in HiddenInput) (map[string]map[string][]int64,
 		if len(files) == 0 {
 			continue
 		}
-		paths := make([]string, len(files))
-		for i, f := range files {
-			paths[i] = literal(root + "/" + f)
+		var q string
+		if t.Parent != nil {
+			// A child's view keeps its rows of the parent's current
+			// versions: the others are the same rows anti-joined (one
+			// scan, no set difference over every row of samples).
+			q = fmt.Sprintf("SELECT filename, file_row_number FROM (%s) ORDER BY 1, 2", viewSelect(t, root, base, delta, true, "ANTI"))
+		} else {
+			paths := make([]string, len(files))
+			for i, f := range files {
+				paths[i] = literal(root + "/" + f)
+			}
+			q = fmt.Sprintf("SELECT filename, file_row_number FROM read_parquet([%s], filename = true, file_row_number = true) "+
+				"EXCEPT ALL SELECT filename, file_row_number FROM %s ORDER BY 1, 2", strings.Join(paths, ", "), ident(t.ViewName()))
 		}
-		q := fmt.Sprintf("SELECT filename, file_row_number FROM read_parquet([%s], filename = true, file_row_number = true) "+
-			"EXCEPT ALL SELECT filename, file_row_number FROM %s ORDER BY 1, 2", strings.Join(paths, ", "), ident(t.ViewName()))
 		rows, err := conn.QueryContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("hidden rows of %s: %w", t.ViewName(), err)
