@@ -153,7 +153,7 @@ func TestIcebergConfig(t *testing.T) {
 	}
 }
 
-func countFiles(t *testing.T, dir string) (n int) {
+func countFiles(t testing.TB, dir string) (n int) {
 	t.Helper()
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -164,7 +164,7 @@ func countFiles(t *testing.T, dir string) (n int) {
 	return n
 }
 
-func dirBytes(t *testing.T, dir string) (n int64) {
+func dirBytes(t testing.TB, dir string) (n int64) {
 	t.Helper()
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {

@@ -325,6 +325,9 @@ func (c *Catalog) ensureTable(ctx context.Context, t *schemas.Table) (*table.Tab
 				// them. Iceberg's own switch for tables whose files others
 				// own; expire lifts it for its own commit only.
 				gcEnabled: "false",
+				// Every commit writes a metadata file: keep the last 100
+				// (iceberg-go's default count), not all of them.
+				table.MetadataDeleteAfterCommitEnabledKey: "true",
 			}))
 		if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
 			return nil, fmt.Errorf("creating %s: %w", t.ViewName(), err)
