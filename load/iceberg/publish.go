@@ -303,44 +303,41 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 func (c *Catalog) ensureTable(ctx context.Context, t *schemas.Table) (*table.Table, error) {
 	tbl, err := c.Load(ctx, t.ViewName())
 	if errors.Is(err, catalog.ErrNoSuchTable) {
-		sc := Schema(t)
-		spec, err := Spec(t, sc)
-		if err != nil {
-			return nil, err
+		tbl, err = c.create(ctx, t)
+		if errors.Is(err, catalog.ErrTableAlreadyExists) {
+			tbl, err = c.Load(ctx, t.ViewName()) // created beside us
 		}
-		mapping, err := json.Marshal(sc.NameMapping())
-		if err != nil {
-			return nil, err
-		}
-		tbl, err = c.cat.CreateTable(ctx, c.Ident(t.ViewName()), sc,
-			catalog.WithPartitionSpec(&spec),
-			catalog.WithLocation(c.location(t.ViewName())),
-			catalog.WithProperties(ice.Properties{
-				"format-version": "2",
-				// The lake's files carry no Iceberg field ids: readers
-				// map their columns by name.
-				table.DefaultNameMappingKey: string(mapping),
-				// The data files are the lake's: an engine's maintenance
-				// (expire_snapshots, remove_orphan_files) must not delete
-				// them. Iceberg's own switch for tables whose files others
-				// own; expire lifts it for its own commit only.
-				gcEnabled: "false",
-				// Every commit writes a metadata file: keep the last 100
-				// (iceberg-go's default count), not all of them.
-				table.MetadataDeleteAfterCommitEnabledKey: "true",
-			}))
-		if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
-			return nil, fmt.Errorf("creating %s: %w", t.ViewName(), err)
-		}
-		if err == nil {
-			return tbl, nil
-		}
-		tbl, err = c.Load(ctx, t.ViewName())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", t.ViewName(), err)
 	}
-	return c.evolve(ctx, tbl, t)
+	if tbl, err = c.evolve(ctx, tbl, t); err != nil {
+		return nil, err
+	}
+	return ensureMapping(ctx, tbl)
+}
+
+// create creates the table of t, without snapshot.
+func (c *Catalog) create(ctx context.Context, t *schemas.Table) (*table.Table, error) {
+	sc := Schema(t)
+	spec, err := Spec(t, sc)
+	if err != nil {
+		return nil, err
+	}
+	return c.cat.CreateTable(ctx, c.Ident(t.ViewName()), sc,
+		catalog.WithPartitionSpec(&spec),
+		catalog.WithLocation(c.location(t.ViewName())),
+		catalog.WithProperties(ice.Properties{
+			"format-version": "2",
+			// The data files are the lake's: an engine's maintenance
+			// (expire_snapshots, remove_orphan_files) must not delete
+			// them. Iceberg's own switch for tables whose files others
+			// own; expire lifts it for its own commit only.
+			gcEnabled: "false",
+			// Every commit writes a metadata file: keep the last 100
+			// (iceberg-go's default count), not all of them.
+			table.MetadataDeleteAfterCommitEnabledKey: "true",
+		}))
 }
 
 // evolve adds the columns t declares that the table lacks.
@@ -362,16 +359,21 @@ func (c *Catalog) evolve(ctx context.Context, tbl *table.Table, t *schemas.Table
 	if err := u.Commit(); err != nil {
 		return nil, fmt.Errorf("%s: adding columns: %w", t.ViewName(), err)
 	}
-	// The name mapping maps the new columns too (their ids are the ones
-	// the update gave).
-	sc, err := txn.StagedTable()
+	return txn.Commit(ctx)
+}
+
+// ensureMapping makes the table's name mapping map its current schema:
+// the ids the catalog gave at creation (it assigns them afresh) and those
+// of columns added since.
+func ensureMapping(ctx context.Context, tbl *table.Table) (*table.Table, error) {
+	mapping, err := json.Marshal(tbl.Schema().NameMapping())
 	if err != nil {
 		return nil, err
 	}
-	mapping, err := json.Marshal(sc.Schema().NameMapping())
-	if err != nil {
-		return nil, err
+	if tbl.Properties()[table.DefaultNameMappingKey] == string(mapping) {
+		return tbl, nil
 	}
+	txn := tbl.NewTransaction()
 	if err := txn.SetProperties(ice.Properties{table.DefaultNameMappingKey: string(mapping)}); err != nil {
 		return nil, err
 	}

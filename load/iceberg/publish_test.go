@@ -3,6 +3,7 @@ package iceberg
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -170,6 +171,24 @@ func TestPublishReconciles(t *testing.T) {
 	}
 	if tbl.Properties()[gcEnabled] != "false" {
 		t.Errorf("gc.enabled = %q after expiry, want false", tbl.Properties()[gcEnabled])
+	}
+	// A column declared later gets the next id; the others keep theirs,
+	// and the files without it read it as null.
+	evolved := *testTable
+	evolved.Columns = append(slices.Clone(testTable.Columns), schemas.Column{Name: "w", Type: schemas.Float64})
+	if _, err := c.Publish(ctx, root, Want{Table: &evolved, Files: []string{d, f}}); err != nil {
+		t.Fatal(err)
+	}
+	tbl, _ = c.Load(ctx, testTable.ViewName())
+	ids := map[string]int{}
+	for _, fd := range tbl.Schema().Fields() {
+		ids[fd.Name] = fd.ID
+	}
+	if want := map[string]int{"id": 1, "started_at": 2, "v": 3, "_extracted_at": 4, "_run_id": 5, "_extra": 6, "w": 7}; !maps.Equal(ids, want) {
+		t.Errorf("field ids after adding w: %v, want %v", ids, want)
+	}
+	if d := cmp.Diff([]string{"k1=2", "k2=2", "k3=1", "k9=1"}, scan(t, c)); d != "" {
+		t.Errorf("after adding w: scan (-want +got):\n%s", d)
 	}
 	for _, k := range []string{a, b, cc, d, e, f} {
 		if _, err := os.Stat(filepath.Join(root, k)); err != nil {
