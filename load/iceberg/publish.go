@@ -108,7 +108,7 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 	if err != nil {
 		return res, err
 	}
-	cur, err := currentFiles(fs, tbl)
+	cur, err := currentFiles(ctx, fs, tbl)
 	if err != nil {
 		return res, fmt.Errorf("%s: reading the current snapshot: %w", res.Table, err)
 	}
@@ -421,7 +421,7 @@ type deleteFile struct {
 	rows map[string][]int64 // data file path -> positions
 }
 
-func currentFiles(fs iceio.IO, tbl *table.Table) (*snapshotFiles, error) {
+func currentFiles(ctx context.Context, fs iceio.IO, tbl *table.Table) (*snapshotFiles, error) {
 	out := &snapshotFiles{data: map[string]ice.DataFile{}}
 	s := tbl.CurrentSnapshot()
 	if s == nil {
@@ -442,7 +442,7 @@ func currentFiles(fs iceio.IO, tbl *table.Table) (*snapshotFiles, error) {
 			case ice.EntryContentData:
 				out.data[df.FilePath()] = df
 			case ice.EntryContentPosDeletes:
-				rows, err := readDeletes(fs, df.FilePath())
+				rows, err := readDeletes(ctx, fs, df.FilePath())
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", df.FilePath(), err)
 				}
@@ -530,7 +530,7 @@ func (c *Catalog) writeDeletes(ctx context.Context, tbl *table.Table, fs iceio.I
 }
 
 // readDeletes reads a position delete file.
-func readDeletes(fs iceio.IO, p string) (map[string][]int64, error) {
+func readDeletes(ctx context.Context, fs iceio.IO, p string) (map[string][]int64, error) {
 	f, err := fs.Open(p)
 	if err != nil {
 		return nil, err
@@ -545,7 +545,7 @@ func readDeletes(fs iceio.IO, p string) (map[string][]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	tb, err := fr.ReadTable(context.Background())
+	tb, err := fr.ReadTable(ctx)
 	if err != nil {
 		return nil, err
 	}
