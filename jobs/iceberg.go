@@ -151,10 +151,14 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 		return nil, err
 	}
 	defer cat.Close()
+	sizes := map[string]int64{}
+	for _, o := range c.Objects {
+		sizes[o.Key] = o.Size
+	}
 	out := &IcebergPublish{HiddenSeconds: hiddenSeconds}
 	for _, t := range reg.Tables() {
 		base, delta := fileList(t)
-		r, err := cat.Publish(ctx, filepath.ToSlash(root), icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()]})
+		r, err := cat.Publish(ctx, filepath.ToSlash(root), icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()], Sizes: sizes})
 		if err != nil {
 			return out, err
 		}

@@ -81,18 +81,9 @@ func TestIcebergMatchesViews(t *testing.T) {
 	s.assertIceberg("after a day of edits")
 
 	// A compaction replaces the files: a replace snapshot.
+	// `athlake compact` publishes its replace.
 	if _, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1}); err != nil {
 		t.Fatal(err)
-	}
-	if p, err = IcebergRegister(ctx, s.env, s.cfg); err != nil {
-		t.Fatal(err)
-	}
-	removed := 0
-	for _, r := range p.Tables {
-		removed += r.Removed
-	}
-	if removed == 0 {
-		t.Error("the compaction removed no file from the Iceberg tables")
 	}
 	s.assertIceberg("after compaction")
 	if p, err = IcebergRegister(ctx, s.env, s.cfg); err != nil || p.Changed != 0 {

@@ -40,6 +40,10 @@ type Want struct {
 	// Hidden are the rows of those files the view does not show: by key,
 	// their positions, ascending.
 	Hidden map[string][]int64
+	// Sizes are the files' sizes in bytes, by key (optional): a file
+	// rewritten in place under its key (a rebuild) whose size changed is
+	// registered again.
+	Sizes map[string]int64
 }
 
 // Summary properties of the snapshots Publish commits.
@@ -115,19 +119,28 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 
 	// Data files: the view's files, registered where they are.
 	want := map[string]bool{}
-	var added, removed []ice.DataFile
+	var added, removed, readded []ice.DataFile
+	rewritten := map[string]bool{} // files rewritten in place: registered again
 	var commits []string
 	for _, key := range w.Files {
 		p := root + "/" + key
 		want[p] = true
-		if cur.data[p] != nil {
-			continue
+		if df := cur.data[p]; df != nil {
+			if n, ok := w.Sizes[key]; !ok || n == df.FileSizeBytes() {
+				continue
+			}
+			rewritten[p] = true
+			removed = append(removed, df)
 		}
 		df, err := table.FileToDataFile(ctx, fs, p, tbl.Schema(), tbl.Spec(), 0, tbl.Properties())
 		if err != nil {
 			return res, fmt.Errorf("%s: registering %s: %w", res.Table, key, err)
 		}
-		added = append(added, df)
+		if rewritten[p] {
+			readded = append(readded, df)
+		} else {
+			added = append(added, df)
+		}
 		if cm, ok := load.CommitOf(key); ok && !slices.Contains(commits, cm.Name) {
 			commits = append(commits, cm.Name)
 		}
@@ -150,7 +163,7 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 	for p, df := range cur.data {
 		partOf[p] = partitionOf(df)
 	}
-	for _, df := range added {
+	for _, df := range slices.Concat(added, readded) {
 		partOf[df.FilePath()] = partitionOf(df)
 	}
 	type partDeletes struct {
@@ -189,7 +202,7 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 		pd := parts[k]
 		rewrite := false
 		for p, pos := range pd.applied {
-			if !want[p] {
+			if !want[p] || rewritten[p] {
 				rewrite = true // a file that leaves: its deletes go
 				break
 			}
@@ -229,7 +242,7 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 	if len(commits) > 0 {
 		props[SummaryCommits] = strings.Join(commits, ",")
 	}
-	nAdded := len(added)
+	nAdded := len(added) + len(readded)
 	txn := tbl.NewTransaction()
 	snaps := 0
 	if len(removed)+len(delRemove) > 0 {
@@ -239,6 +252,9 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 		snaps++
 		added = nil
 	}
+	// A file rewritten in place leaves in the replace and comes back
+	// here: one snapshot cannot remove and add one path.
+	added = append(added, readded...)
 	if len(added)+len(delAdd) > 0 {
 		rd := txn.NewRowDelta(props).AddRows(added...).AddDeletes(delAdd...)
 		if err := rd.Commit(ctx); err != nil {
@@ -384,7 +400,7 @@ func ensureMapping(ctx context.Context, tbl *table.Table) (*table.Table, error) 
 func stateDigest(w Want) string {
 	h := sha256.New()
 	for _, f := range slices.Sorted(slices.Values(w.Files)) {
-		fmt.Fprintf(h, "f %s\n", f)
+		fmt.Fprintf(h, "f %s %d\n", f, w.Sizes[f])
 		for _, x := range w.Hidden[f] {
 			fmt.Fprintf(h, "%d,", x)
 		}

@@ -172,11 +172,24 @@ func TestPublishReconciles(t *testing.T) {
 	if tbl.Properties()[gcEnabled] != "false" {
 		t.Errorf("gc.enabled = %q after expiry, want false", tbl.Properties()[gcEnabled])
 	}
+	// A file rewritten in place (a rebuild) with another size is
+	// registered again: its new rows, its positions.
+	writeFile(t, root, d, row{"k1", 1, 3}, row{"k3", 1, 3}, row{"k2", 1, 3}, row{"k4", 1, 3})
+	sizes := map[string]int64{}
+	for _, k := range []string{d, f} {
+		fi, err := os.Stat(filepath.Join(root, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[k] = fi.Size()
+	}
+	publish("rewritten in place", Want{Files: []string{d, f}, Hidden: map[string][]int64{d: {1}}, Sizes: sizes}, []string{"k1=3", "k2=3", "k4=3", "k9=1"}, 2)
+
 	// A column declared later gets the next id; the others keep theirs,
 	// and the files without it read it as null.
 	evolved := *testTable
 	evolved.Columns = append(slices.Clone(testTable.Columns), schemas.Column{Name: "w", Type: schemas.Float64})
-	if _, err := c.Publish(ctx, root, Want{Table: &evolved, Files: []string{d, f}}); err != nil {
+	if _, err := c.Publish(ctx, root, Want{Table: &evolved, Files: []string{d, f}, Hidden: map[string][]int64{d: {1}}, Sizes: sizes}); err != nil {
 		t.Fatal(err)
 	}
 	tbl, _ = c.Load(ctx, testTable.ViewName())
@@ -187,7 +200,7 @@ func TestPublishReconciles(t *testing.T) {
 	if want := map[string]int{"id": 1, "started_at": 2, "v": 3, "_extracted_at": 4, "_run_id": 5, "_extra": 6, "w": 7}; !maps.Equal(ids, want) {
 		t.Errorf("field ids after adding w: %v, want %v", ids, want)
 	}
-	if d := cmp.Diff([]string{"k1=2", "k2=2", "k3=1", "k9=1"}, scan(t, c)); d != "" {
+	if d := cmp.Diff([]string{"k1=3", "k2=3", "k4=3", "k9=1"}, scan(t, c)); d != "" {
 		t.Errorf("after adding w: scan (-want +got):\n%s", d)
 	}
 	for _, k := range []string{a, b, cc, d, e, f} {
