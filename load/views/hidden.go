@@ -62,8 +62,8 @@ func Hidden(ctx context.Context, in HiddenInput) (map[string]map[string][]int64,
 	for _, t := range in.Tables {
 		base, delta := in.Files(t)
 		files := append(append([]string{}, base...), delta...)
-		if len(files) == 0 {
-			continue
+		if len(files) == 0 || t.Parent == nil && len(delta) == 0 {
+			continue // a root's compacted files alone: every row shown
 		}
 		var q string
 		if t.Parent != nil {
