@@ -383,6 +383,13 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 		if _, err := buildViews(ctx, cfg, st, reg, viewsRun{log: log}); err != nil && !errors.Is(err, views.ErrNoHTTPFS) {
 			return rep, fmt.Errorf("building views: %w", err)
 		}
+		if cfg.Iceberg != nil {
+			// A compaction is a replace snapshot of the tables it
+			// rewrote.
+			if _, err := publishIceberg(ctx, cfg, st, reg, nil, log); err != nil {
+				return rep, fmt.Errorf("publishing to iceberg: %w", err)
+			}
+		}
 	}
 	for _, t := range rep.Tables {
 		switch {

@@ -39,6 +39,9 @@ type Config struct {
 	People PeopleConfig `yaml:"people"`
 	// Export configures research exports.
 	Export ExportConfig `yaml:"export"`
+	// Iceberg, if set, publishes the lake's tables to an Iceberg catalog
+	// after every sync and backfill.
+	Iceberg *IcebergConfig `yaml:"iceberg"`
 	// Dir is the folder of the config file; relative paths are resolved
 	// against it.
 	Dir string `yaml:"-"`
@@ -295,6 +298,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateMemory(); err != nil {
 		return err
+	}
+	if c.Iceberg != nil {
+		if err := c.Iceberg.validate(c); err != nil {
+			return err
+		}
 	}
 	for _, name := range c.sourceNames() {
 		if err := c.Sources[name].Validate(); err != nil {

@@ -118,6 +118,8 @@ type Summary struct {
 	Compacted *CompactReport `json:"compacted,omitempty"`
 	// Views is the views build at the end of the run.
 	Views *ViewsBuild `json:"views,omitempty"`
+	// Iceberg is the publish to the Iceberg catalog, when configured.
+	Iceberg *IcebergPublish `json:"iceberg,omitempty"`
 }
 
 // requester is a source that reports its HTTP requests.
@@ -223,6 +225,16 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		sum.Anomalies = append(sum.Anomalies, "views not rebuilt: "+viewsErr.Error())
 	case viewsErr != nil:
 		runErr = errors.Join(runErr, fmt.Errorf("building views: %w", viewsErr))
+	}
+	if cfg.Iceberg != nil {
+		// After the views, from the same listing: the Iceberg tables
+		// follow the commits; a run that fails here leaves them behind,
+		// and the next publish catches up.
+		var iceErr error
+		sum.Iceberg, iceErr = publishIceberg(context.WithoutCancel(ctx), cfg, st, reg, k.unchanged, log)
+		if iceErr != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("publishing to iceberg: %w", iceErr))
+		}
 	}
 	sum.FinishedAt = env.now().UTC()
 	sum.Duration = sum.FinishedAt.Sub(start).Seconds()

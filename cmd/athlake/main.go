@@ -52,6 +52,7 @@ Usage:
   athlake plan      [--config FILE] [--source NAME]... [--format text|json]
   athlake people suggest [--config FILE] [--format text|csv] [--min-confidence X]
   athlake export    --to DIR [--config FILE] [--tables VIEW,...] [--since D] [--until D] [--people ID,...] [--format parquet|csv] [--shift-dates]
+  athlake iceberg register [--config FILE]
   athlake version
 
 Common flags: --log-format text|json, --log-level debug|info|warn|error.
@@ -75,6 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"demo": runDemo, "sync": runSync, "backfill": runSync, "views": runViews, "mirror": runMirror,
 		"compact": runCompact, "rebuild": runRebuild, "auth": runAuth, "status": runStatus, "schemas": runSchemas, "sandbox": runSandbox,
 		"webhooks": runWebhooks, "version": runVersion, "plan": runPlan, "people": runPeople, "export": runExport,
+		"iceberg": runIceberg,
 	}
 	runCmd, ok := commands[args[0]]
 	if !ok {
@@ -395,6 +397,21 @@ func runPeople(ctx context.Context, c *command) error {
 		return err
 	}
 	_, err = jobs.SuggestPeople(ctx, c.env, cfg, jobs.SuggestOptions{Format: *format, MinConfidence: *minConf})
+	return err
+}
+
+// runIceberg runs `athlake iceberg register`: publish the lake to the
+// configured Iceberg catalog.
+func runIceberg(ctx context.Context, c *command) error {
+	if len(c.args) == 0 || c.args[0] != "register" {
+		return &jobs.UsageError{Msg: "usage: athlake iceberg register [--config FILE]"}
+	}
+	c.args = c.args[1:]
+	cfg, err := c.parseWithConfig(c.configFlag())
+	if err != nil {
+		return err
+	}
+	_, err = jobs.IcebergRegister(ctx, c.env, cfg)
 	return err
 }
 

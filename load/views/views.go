@@ -199,20 +199,40 @@ func replaceDB(tmp, db string) error {
 // a key a response repeats), so they are never deduplicated row by row,
 // and a query for one session's samples reads only that session's rows.
 func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
+	return createSQL(t, root, base, delta, false)
+}
+
+// createSQL is CreateSQL; with provenance, every row also carries the file
+// it is read from (filename) and its position there (file_row_number).
+func createSQL(t *schemas.Table, root string, base, delta []string, provenance bool) string {
 	view := ident(t.ViewName())
-	if len(base)+len(delta) == 0 {
-		cols := make([]string, 0, len(t.AllColumns()))
-		for _, c := range t.AllColumns() {
-			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.DuckDB(), ident(c.Name)))
-		}
-		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", view, strings.Join(cols, ", "))
+	if len(base)+len(delta) > 0 {
+		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS %s", view, viewSelect(t, root, base, delta, provenance, "SEMI"))
 	}
+	cols := make([]string, 0, len(t.AllColumns()))
+	for _, c := range t.AllColumns() {
+		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type.DuckDB(), ident(c.Name)))
+	}
+	if provenance {
+		cols = append(cols, "CAST(NULL AS VARCHAR) AS filename", "CAST(NULL AS BIGINT) AS file_row_number")
+	}
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s WHERE false", view, strings.Join(cols, ", "))
+}
+
+// viewSelect is the query of a view over files (at least one). A child
+// table's rows are joined to its parent's view by join: SEMI for the view,
+// ANTI for the rows it does not show (the same rows, the same condition).
+func viewSelect(t *schemas.Table, root string, base, delta []string, provenance bool, join string) string {
 	scan := func(files []string) string {
 		paths := make([]string, len(files))
 		for i, f := range files {
 			paths[i] = literal(strings.TrimSuffix(root, "/") + "/" + f)
 		}
-		return fmt.Sprintf("read_parquet([%s], hive_partitioning = true, union_by_name = true)", strings.Join(paths, ", "))
+		opts := ""
+		if provenance {
+			opts = ", filename = true, file_row_number = true"
+		}
+		return fmt.Sprintf("read_parquet([%s], hive_partitioning = true, union_by_name = true%s)", strings.Join(paths, ", "), opts)
 	}
 	sel := "*"
 	if t.Partition.Granularity != schemas.None {
@@ -242,7 +262,7 @@ func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 			joinOn(t.Key, "b", "d"), newer("b", "d"), joinOn(t.Key, "b", "d"), newer("b", "d"))
 	}
 	if t.Parent == nil {
-		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS %s", view, rows)
+		return rows
 	}
 	parent := ident(t.Source + "_" + t.Parent.Table)
 	on := []string{
@@ -252,7 +272,7 @@ func CreateSQL(t *schemas.Table, root string, base, delta []string) string {
 	for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
 		on = append(on, "f."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
 	}
-	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT f.* FROM (%s) AS f SEMI JOIN %s AS p ON %s", view, rows, parent, strings.Join(on, " AND "))
+	return fmt.Sprintf("SELECT f.* FROM (%s) AS f %s JOIN %s AS p ON %s", rows, join, parent, strings.Join(on, " AND "))
 }
 
 func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -1,0 +1,173 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/athlake/athlake/load"
+	icepub "github.com/athlake/athlake/load/iceberg"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/schemas"
+)
+
+// IcebergConfig publishes the lake's tables to an Iceberg catalog, one
+// table per lake table, "<namespace>.<source>_<table>". Off unless the
+// section is there.
+type IcebergConfig struct {
+	// Catalog is the catalog's kind: sql (the only one yet).
+	Catalog string `yaml:"catalog"`
+	// URI is the SQL catalog's database: a SQLite file (a path, or
+	// sqlite:PATH). Default: <output>/_iceberg/catalog.db.
+	URI string `yaml:"uri"`
+	// Namespace holds the tables (default athlake).
+	Namespace string `yaml:"namespace"`
+}
+
+var namespaceRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// IcebergDir is the lake's folder of Iceberg metadata: the catalog's
+// SQLite file by default, and each table's metadata, manifests and
+// position deletes (its data files are the lake's own).
+const IcebergDir = "_iceberg"
+
+// validate fills the defaults and checks the section, naming the key.
+func (ic *IcebergConfig) validate(c *Config) error {
+	switch ic.Catalog {
+	case "":
+		ic.Catalog = "sql"
+	case "sql":
+	case "rest", "glue":
+		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: not supported yet (sql only)", ic.Catalog)}
+	default:
+		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: want sql", ic.Catalog)}
+	}
+	if c.IsS3() {
+		return &ConfigError{Key: "iceberg", Msg: "publishing an s3:// output is not supported yet (local lakes only)"}
+	}
+	if ic.Namespace == "" {
+		ic.Namespace = "athlake"
+	}
+	if !namespaceRE.MatchString(ic.Namespace) {
+		return &ConfigError{Key: "iceberg.namespace", Msg: fmt.Sprintf("%q: want letters, digits and _", ic.Namespace)}
+	}
+	switch u := ic.URI; {
+	case u == "":
+	case strings.Contains(u, "://") && !strings.HasPrefix(u, "sqlite://"):
+		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%q: want a SQLite file (Postgres not supported yet)", u)}
+	}
+	return nil
+}
+
+// sqlitePath is the SQLite file of the catalog.
+func (ic *IcebergConfig) sqlitePath(c *Config) string {
+	u := strings.TrimPrefix(strings.TrimPrefix(ic.URI, "sqlite://"), "sqlite:")
+	if u == "" {
+		return filepath.Join(c.path(c.Output), IcebergDir, "catalog.db")
+	}
+	return c.path(u)
+}
+
+// openCatalog opens the configured catalog of the lake at root (a local
+// folder).
+func openCatalog(ctx context.Context, cfg *Config, root string) (*icepub.Catalog, error) {
+	ic := cfg.Iceberg
+	cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{
+		Path: ic.sqlitePath(cfg), Namespace: ic.Namespace, Warehouse: filepath.Join(root, IcebergDir),
+	})
+	if err != nil {
+		return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
+	}
+	return cat, nil
+}
+
+// IcebergPublish is what publishing the lake to Iceberg did.
+type IcebergPublish struct {
+	Tables  []icepub.Result `json:"tables"`
+	Changed int             `json:"changed"`
+	Seconds float64         `json:"seconds"`
+	// HiddenSeconds is the part of Seconds DuckDB took to find the rows
+	// the views do not show.
+	HiddenSeconds float64 `json:"hidden_seconds"`
+}
+
+// IcebergRegister publishes an existing lake to the configured catalog
+// (`athlake iceberg register`).
+func IcebergRegister(ctx context.Context, env *Env, cfg *Config) (*IcebergPublish, error) {
+	if cfg.Iceberg == nil {
+		return nil, &ConfigError{Key: "iceberg", Msg: "no iceberg section: nothing to publish to"}
+	}
+	st, err := openStore(ctx, env, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := publishIceberg(ctx, cfg, st, tables(), nil, env.Log)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(env.Stdout, "%d of %d tables published to %s (namespace %s) in %.1fs\n",
+		p.Changed, len(p.Tables), cfg.Iceberg.sqlitePath(cfg), cfg.Iceberg.Namespace, p.Seconds)
+	return p, nil
+}
+
+// publishIceberg makes every table's Iceberg table hold the lake's
+// committed state as its view shows it: the view's files, and position
+// deletes for the rows the view does not show. c is the lake as listed
+// (nil: listed now).
+func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed, log *slog.Logger) (*IcebergPublish, error) {
+	start := time.Now()
+	var err error
+	if c == nil {
+		if c, err = load.ListCommitted(ctx, st, reg); err != nil {
+			return nil, err
+		}
+	}
+	files := viewFiles(c, reg)
+	fileList := func(t *schemas.Table) ([]string, []string) {
+		if f := files[t.ID()]; f != nil {
+			return f.base, f.delta
+		}
+		return nil, nil
+	}
+	hidden, err := views.Hidden(ctx, views.HiddenInput{
+		Lake: st.URL(), Tables: orderedTables(reg), Files: fileList,
+		MemoryLimit: cfg.Memory().Views, Threads: cfg.Memory().DuckDBThreads,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hiddenSeconds := time.Since(start).Seconds()
+	root, err := filepath.Abs(st.URL())
+	if err != nil {
+		return nil, err
+	}
+	cat, err := openCatalog(ctx, cfg, root)
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Close()
+	sizes := map[string]int64{}
+	for _, o := range c.Objects {
+		sizes[o.Key] = o.Size
+	}
+	out := &IcebergPublish{HiddenSeconds: hiddenSeconds}
+	for _, t := range reg.Tables() {
+		base, delta := fileList(t)
+		r, err := cat.Publish(ctx, filepath.ToSlash(root), icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()], Sizes: sizes})
+		if err != nil {
+			return out, err
+		}
+		if r.Changed {
+			out.Changed++
+			log.Debug("published to iceberg", "table", r.Table, "snapshot", r.Snapshot, "added", r.Added, "removed", r.Removed, "delete_files", r.DeleteFiles)
+		}
+		out.Tables = append(out.Tables, r)
+	}
+	out.Seconds = time.Since(start).Seconds()
+	return out, nil
+}

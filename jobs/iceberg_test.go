@@ -1,0 +1,360 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/athlake/athlake/load/views"
+	"github.com/athlake/athlake/schemas"
+)
+
+// TestIcebergMatchesViews publishes a lake of all three vendors to an
+// Iceberg SQL catalog (SQLite in the lake) and reads each table back with
+// iceberg-go's own scan: row for row what its DuckDB view shows — after
+// `iceberg register` of a lake synced without Iceberg, after a sync of a
+// day of edits (newer versions in delta files, hidden by position
+// deletes), after a compaction, and after a sync that compacts.
+func TestIcebergMatchesViews(t *testing.T) {
+	t.Parallel()
+	s := newSeason(t, 16)
+	ctx := context.Background()
+	// A lake synced before Iceberg was configured (or by a run that died
+	// between its commits and the publish): register publishes it.
+	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Iceberg != nil {
+		t.Errorf("a sync without an iceberg section published: %+v", sum.Iceberg)
+	}
+	s.cfg.Iceberg = &IcebergConfig{}
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := IcebergRegister(ctx, s.env, s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("register: %d tables published in %.2fs", p.Changed, p.Seconds)
+	s.assertIceberg("register")
+
+	// Publishing again changes nothing.
+	if p, err = IcebergRegister(ctx, s.env, s.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p.Changed != 0 {
+		t.Errorf("a second publish of the same lake changed %d tables", p.Changed)
+	}
+
+	// A day of edits: newer versions in delta files, before compaction.
+	s.sb.Plyomat.Advance(24 * time.Hour)
+	s.sb.TeamPro.Advance(24 * time.Hour)
+	s.sb.Optimo.Advance(24 * time.Hour)
+	sum, err = Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Iceberg == nil || sum.Iceberg.Changed == 0 {
+		t.Fatalf("the sync published nothing: %+v", sum.Iceberg)
+	}
+	deletes := 0
+	for _, r := range sum.Iceberg.Tables {
+		deletes += r.DeleteFiles
+	}
+	t.Logf("second sync: %d tables published, %d delete files, in %.2fs", sum.Iceberg.Changed, deletes, sum.Iceberg.Seconds)
+	if deletes == 0 {
+		t.Error("a day of edits hid no row: the test does not exercise the deletes")
+	}
+	s.assertIceberg("after a day of edits")
+
+	// A compaction replaces the files: a replace snapshot.
+	// `athlake compact` publishes its replace.
+	if _, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1}); err != nil {
+		t.Fatal(err)
+	}
+	s.assertIceberg("after compaction")
+	if p, err = IcebergRegister(ctx, s.env, s.cfg); err != nil || p.Changed != 0 {
+		t.Errorf("publishing the compacted lake again: %d tables changed, %v", p.Changed, err)
+	}
+
+	// A day more, synced with the compactions that are due: replaces
+	// and new deletes in one publish.
+	sum = s.day()
+	snaps := 0
+	for _, r := range sum.Iceberg.Tables {
+		snaps += r.Snapshots
+	}
+	t.Logf("a day more: %d tables published in %d snapshots, in %.2fs; _iceberg holds %d files, %d bytes",
+		sum.Iceberg.Changed, snaps, sum.Iceberg.Seconds, countFiles(t, filepath.Join(s.cfg.Output, IcebergDir)), dirBytes(t, filepath.Join(s.cfg.Output, IcebergDir)))
+	s.assertIceberg("after a day more")
+}
+
+// TestIcebergConfig: a wrong iceberg section is a configuration error
+// naming its key (exit 2); the defaults put the catalog in the lake.
+func TestIcebergConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, c := range []struct{ yaml, key string }{
+		{"iceberg:\n  catalog: hive\n", "iceberg.catalog"},
+		{"iceberg:\n  catalog: rest\n", "iceberg.catalog"},
+		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
+		{"iceberg:\n  uri: postgres://h/db\n", "iceberg.uri"},
+		{"output: s3://bucket/lake\niceberg: {}\n", "iceberg"},
+	} {
+		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
+		if err == nil {
+			err = cfg.Validate()
+		}
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != c.key || ExitCode(err) != ExitUsage {
+			t.Errorf("%q: error %v, want a ConfigError naming %s", c.yaml, err, c.key)
+		}
+	}
+	cfg, err := ParseConfig([]byte("output: lake\niceberg: {}\n"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dir = dir
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if ic := cfg.Iceberg; ic.Catalog != "sql" || ic.Namespace != "athlake" || ic.sqlitePath(cfg) != filepath.Join(dir, "lake", IcebergDir, "catalog.db") {
+		t.Errorf("defaults: %+v, SQLite file %s", ic, ic.sqlitePath(cfg))
+	}
+	// A SQLite file that cannot be opened (a folder) names iceberg.uri.
+	cfg.Iceberg.URI = dir
+	cfg.Sources = Sources{}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.DiscardHandler)}
+	_, err = IcebergRegister(context.Background(), env, cfg)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Key != "iceberg.uri" || ExitCode(err) != ExitUsage {
+		t.Errorf("unopenable catalog: error %v, want a ConfigError naming iceberg.uri", err)
+	}
+}
+
+func countFiles(t testing.TB, dir string) (n int) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	return n
+}
+
+func dirBytes(t testing.TB, dir string) (n int64) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return err
+	})
+	return n
+}
+
+// assertIceberg compares every table's Iceberg scan with its view.
+func (s *season) assertIceberg(when string) {
+	s.t.Helper()
+	ctx := context.Background()
+	root, err := filepath.Abs(s.cfg.path(s.cfg.Output))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cat, err := openCatalog(ctx, s.cfg, root)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer cat.Close()
+	nonEmpty := 0
+	for _, t := range tables().Tables() {
+		want := viewRows(s.t, s.cfg.DuckDBPath(), t)
+		tbl, err := cat.Load(ctx, t.ViewName())
+		if err != nil {
+			s.t.Fatalf("%s: %s: %v", when, t.ViewName(), err)
+		}
+		var got [][]string
+		if tbl.CurrentSnapshot() != nil {
+			at, err := tbl.Scan().ToArrowTable(ctx)
+			if err != nil {
+				s.t.Fatalf("%s: scanning %s: %v", when, t.ViewName(), err)
+			}
+			got = arrowRows(s.t, at, t)
+			at.Release()
+		}
+		if len(want) > 0 {
+			nonEmpty++
+		}
+		if d := rowsDiff(sortRows(want), sortRows(got)); d != "" {
+			s.t.Errorf("%s: %s: the Iceberg scan differs from the view (-view +iceberg, %d vs %d rows):\n%s", when, t.ViewName(), len(want), len(got), d)
+		}
+		if tbl.CurrentSnapshot() == nil {
+			continue
+		}
+		// A reader that is not iceberg-go: DuckDB reading exactly the
+		// data files and position deletes the snapshot plans.
+		tasks, err := tbl.Scan().PlanFiles(ctx)
+		if err != nil {
+			s.t.Fatalf("%s: planning %s: %v", when, t.ViewName(), err)
+		}
+		var data, dels []string
+		for _, task := range tasks {
+			if !slices.Contains(data, task.File.FilePath()) {
+				data = append(data, task.File.FilePath())
+			}
+			for _, df := range task.DeleteFiles {
+				if !slices.Contains(dels, df.FilePath()) {
+					dels = append(dels, df.FilePath())
+				}
+			}
+		}
+		planned := plannedRows(s.t, s.cfg.DuckDBPath(), t, data, dels)
+		if d := rowsDiff(want, sortRows(planned)); d != "" {
+			s.t.Errorf("%s: %s: DuckDB over the planned files differs from the view (-view +planned, %d vs %d rows):\n%s", when, t.ViewName(), len(want), len(planned), d)
+		}
+	}
+	if nonEmpty < 15 {
+		s.t.Errorf("%s: only %d tables with rows", when, nonEmpty)
+	}
+}
+
+// viewRows reads a table's view, its columns in declaration order, as
+// views.Query formats them (JSON normalized).
+func viewRows(t *testing.T, db string, tb *schemas.Table) [][]string {
+	t.Helper()
+	var sel []string
+	for _, c := range tb.AllColumns() {
+		if c.Type == schemas.JSON {
+			sel = append(sel, fmt.Sprintf("CAST(%q AS VARCHAR)", c.Name))
+		} else {
+			sel = append(sel, fmt.Sprintf("%q", c.Name))
+		}
+	}
+	_, rows, err := views.Query(context.Background(), db, fmt.Sprintf("SELECT %s FROM %q", strings.Join(sel, ", "), tb.ViewName()))
+	if err != nil {
+		t.Fatalf("%s: %v", tb.ViewName(), err)
+	}
+	for _, r := range rows {
+		for i, c := range tb.AllColumns() {
+			if c.Type == schemas.JSON {
+				r[i] = normJSON(r[i])
+			}
+		}
+	}
+	return rows
+}
+
+// plannedRows reads data files less the rows their position deletes name,
+// with DuckDB, as viewRows formats them.
+func plannedRows(t *testing.T, db string, tb *schemas.Table, data, dels []string) [][]string {
+	t.Helper()
+	list := func(paths []string) string {
+		q := make([]string, len(paths))
+		for i, p := range paths {
+			q[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	var sel []string
+	for _, c := range tb.AllColumns() {
+		switch c.Type {
+		case schemas.JSON:
+			sel = append(sel, fmt.Sprintf("CAST(d.%q AS VARCHAR)", c.Name))
+		default:
+			sel = append(sel, fmt.Sprintf("d.%q", c.Name))
+		}
+	}
+	q := fmt.Sprintf("SELECT %s FROM read_parquet(%s, hive_partitioning = false, union_by_name = true, filename = true, file_row_number = true) AS d",
+		strings.Join(sel, ", "), list(data))
+	if len(dels) > 0 {
+		q += fmt.Sprintf(" ANTI JOIN read_parquet(%s, hive_partitioning = false) AS x ON x.file_path = d.filename AND x.pos = d.file_row_number", list(dels))
+	}
+	_, rows, err := views.Query(context.Background(), db, q)
+	if err != nil {
+		t.Fatalf("%s: %v", tb.ViewName(), err)
+	}
+	for _, r := range rows {
+		for i, c := range tb.AllColumns() {
+			if c.Type == schemas.JSON {
+				r[i] = normJSON(r[i])
+			}
+		}
+	}
+	return rows
+}
+
+// arrowRows formats an Arrow table's rows as viewRows does.
+func arrowRows(t *testing.T, at arrow.Table, tb *schemas.Table) [][]string {
+	t.Helper()
+	cols := tb.AllColumns()
+	idx := make([]int, len(cols))
+	for i, c := range cols {
+		f := at.Schema().FieldIndices(c.Name)
+		if len(f) != 1 {
+			t.Fatalf("%s: column %s not in the scan (%s)", tb.ViewName(), c.Name, at.Schema())
+		}
+		idx[i] = f[0]
+	}
+	var out [][]string
+	tr := array.NewTableReader(at, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		for r := 0; r < int(rec.NumRows()); r++ {
+			row := make([]string, len(cols))
+			for i, c := range cols {
+				row[i] = cell(rec.Column(idx[i]), r)
+				if c.Type == schemas.JSON {
+					row[i] = normJSON(row[i])
+				}
+			}
+			out = append(out, row)
+		}
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func cell(a arrow.Array, i int) string {
+	if a.IsNull(i) {
+		return "NULL"
+	}
+	switch a := a.(type) {
+	case *array.String:
+		return a.Value(i)
+	case *array.LargeString:
+		return a.Value(i)
+	case *array.Int64:
+		return strconv.FormatInt(a.Value(i), 10)
+	case *array.Int32:
+		return strconv.FormatInt(int64(a.Value(i)), 10)
+	case *array.Float64:
+		return strconv.FormatFloat(a.Value(i), 'f', -1, 64)
+	case *array.Boolean:
+		return strconv.FormatBool(a.Value(i))
+	case *array.Date32:
+		return a.Value(i).ToTime().UTC().Format(time.RFC3339Nano)
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("unexpected %s: %v", a.DataType(), a.ValueStr(i))
+}

@@ -1,0 +1,584 @@
+package iceberg
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	ice "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	iceio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/athlake/athlake/load"
+	"github.com/athlake/athlake/schemas"
+)
+
+// Want is a lake table's committed state, as its view reads it.
+type Want struct {
+	Table *schemas.Table
+	// Files are the keys (relative to the lake's root) of the files the
+	// view reads.
+	Files []string
+	// Hidden are the rows of those files the view does not show: by key,
+	// their positions, ascending.
+	Hidden map[string][]int64
+	// Sizes are the files' sizes in bytes, by key (optional): a file
+	// rewritten in place under its key (a rebuild) whose size changed is
+	// registered again.
+	Sizes map[string]int64
+}
+
+// Summary properties of the snapshots Publish commits.
+const (
+	// SummaryState is a digest of the state the snapshot holds (its files
+	// and hidden rows): a publish whose state has it changes nothing.
+	SummaryState = "athlake.state"
+	// SummaryCommits lists the athlake commits (<run>-<stream>-<seq>, the
+	// names of their markers under _commits/<source>/) whose files the
+	// snapshot adds; the table's files name the commits it holds.
+	SummaryCommits = "athlake.commits"
+)
+
+// Retention is how long a replaced snapshot stays readable (time travel):
+// as long as the lake keeps the files a compaction replaced
+// (load.ReplacedGrace), after which they are deleted and the snapshots
+// that read them could not be read anyway. The current snapshot always
+// stays.
+const Retention = load.ReplacedGrace
+
+const gcEnabled = "gc.enabled"
+
+// Result is what publishing one table did.
+type Result struct {
+	Table    string `json:"table"`
+	Changed  bool   `json:"changed"`
+	Snapshot int64  `json:"snapshot,omitempty"`
+	// Snapshots is how many snapshots the commit added: one, or two when
+	// a compaction's replace and new deletes meet (see Publish).
+	Snapshots   int `json:"snapshots,omitempty"`
+	Added       int `json:"added_files,omitempty"`
+	Removed     int `json:"removed_files,omitempty"`
+	DeleteFiles int `json:"delete_files_added,omitempty"`
+	DeletesGone int `json:"delete_files_removed,omitempty"`
+	Expired     int `json:"expired_snapshots,omitempty"`
+}
+
+// Publish makes the current snapshot of the table's Iceberg table (created
+// if missing) hold exactly w: the data files w.Files (under root, the
+// lake's local folder) and position deletes for w.Hidden. It commits
+// nothing when the snapshot holds that state already.
+//
+// The change is one catalog commit. It is one snapshot, except when data
+// files leave the table (a compaction) while new rows must be hidden:
+// iceberg-go v0.7.0 has no single operation that removes data files and
+// adds position deletes (a rewrite's added deletes take the sequence number
+// of the deletes they replace, so they would not apply to data files the
+// same snapshot adds), so the replace and the deletes are two snapshots
+// of the one commit; readers of the current snapshot never see the first.
+func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, error) {
+	t := w.Table
+	res := Result{Table: t.ViewName()}
+	tbl, err := c.ensureTable(ctx, t)
+	if err != nil {
+		return res, err
+	}
+	root = strings.TrimSuffix(root, "/")
+	state := stateDigest(w)
+	if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil && s.Summary.Properties[SummaryState] == state {
+		return res, c.expire(ctx, tbl, &res)
+	}
+	if s := tbl.CurrentSnapshot(); s == nil && len(w.Files) == 0 {
+		return res, nil
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return res, err
+	}
+	cur, err := currentFiles(ctx, fs, tbl)
+	if err != nil {
+		return res, fmt.Errorf("%s: reading the current snapshot: %w", res.Table, err)
+	}
+
+	// Data files: the view's files, registered where they are.
+	want := map[string]bool{}
+	var added, removed, readded []ice.DataFile
+	rewritten := map[string]bool{} // files rewritten in place: registered again
+	var commits []string
+	for _, key := range w.Files {
+		p := root + "/" + key
+		want[p] = true
+		if df := cur.data[p]; df != nil {
+			if n, ok := w.Sizes[key]; !ok || n == df.FileSizeBytes() {
+				continue
+			}
+			rewritten[p] = true
+			removed = append(removed, df)
+		}
+		df, err := table.FileToDataFile(ctx, fs, p, tbl.Schema(), tbl.Spec(), 0, tbl.Properties())
+		if err != nil {
+			return res, fmt.Errorf("%s: registering %s: %w", res.Table, key, err)
+		}
+		if rewritten[p] {
+			readded = append(readded, df)
+		} else {
+			added = append(added, df)
+		}
+		if cm, ok := load.CommitOf(key); ok && !slices.Contains(commits, cm.Name) {
+			commits = append(commits, cm.Name)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(cur.data)) {
+		if !want[p] {
+			removed = append(removed, cur.data[p])
+		}
+	}
+
+	// Position deletes, partition by partition: a partition's deletes
+	// only grow (a file's hidden rows stay hidden while it stays) and get
+	// a file of the new ones; a partition whose deletes must shrink, or
+	// name files that leave, gets its deletes written anew.
+	hidden := map[string][]int64{}
+	for key, pos := range w.Hidden {
+		hidden[root+"/"+key] = pos
+	}
+	partOf := map[string]partition{}
+	for p, df := range cur.data {
+		partOf[p] = partitionOf(df)
+	}
+	for _, df := range slices.Concat(added, readded) {
+		partOf[df.FilePath()] = partitionOf(df)
+	}
+	type partDeletes struct {
+		part    partition
+		files   []ice.DataFile // live delete files
+		applied map[string]map[int64]bool
+	}
+	parts := map[string]*partDeletes{}
+	get := func(p partition) *partDeletes {
+		if parts[p.key] == nil {
+			parts[p.key] = &partDeletes{part: p, applied: map[string]map[int64]bool{}}
+		}
+		return parts[p.key]
+	}
+	for _, del := range cur.deletes {
+		pd := get(partitionOf(del.file))
+		pd.files = append(pd.files, del.file)
+		for p, pos := range del.rows {
+			if pd.applied[p] == nil {
+				pd.applied[p] = map[int64]bool{}
+			}
+			for _, x := range pos {
+				pd.applied[p][x] = true
+			}
+		}
+	}
+	for p := range hidden {
+		part, ok := partOf[p]
+		if !ok || !want[p] {
+			return res, fmt.Errorf("%s: hidden rows of %s, which is not among the files", res.Table, p)
+		}
+		get(part)
+	}
+	var delAdd, delRemove []ice.DataFile
+	for _, k := range slices.Sorted(maps.Keys(parts)) {
+		pd := parts[k]
+		rewrite := false
+		for p, pos := range pd.applied {
+			if !want[p] || rewritten[p] {
+				rewrite = true // a file that leaves: its deletes go
+				break
+			}
+			h := hidden[p]
+			for x := range pos {
+				if _, found := slices.BinarySearch(h, x); !found {
+					rewrite = true // a row shown again
+					break
+				}
+			}
+		}
+		rows := map[string][]int64{}
+		for p, h := range hidden {
+			if partOf[p].key != k {
+				continue
+			}
+			for _, x := range h {
+				if rewrite || !pd.applied[p][x] {
+					rows[p] = append(rows[p], x)
+				}
+			}
+		}
+		if rewrite {
+			delRemove = append(delRemove, pd.files...)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		df, err := c.writeDeletes(ctx, tbl, fs, pd.part, rows)
+		if err != nil {
+			return res, fmt.Errorf("%s: writing position deletes: %w", res.Table, err)
+		}
+		delAdd = append(delAdd, df)
+	}
+
+	props := ice.Properties{SummaryState: state}
+	if len(commits) > 0 {
+		props[SummaryCommits] = strings.Join(commits, ",")
+	}
+	nAdded := len(added) + len(readded)
+	txn := tbl.NewTransaction()
+	snaps := 0
+	if len(removed)+len(delRemove) > 0 {
+		if err := txn.ReplaceFiles(ctx, removed, added, delRemove, props); err != nil {
+			return res, fmt.Errorf("%s: replacing files: %w", res.Table, err)
+		}
+		snaps++
+		added = nil
+	}
+	// A file rewritten in place leaves in the replace and comes back
+	// here: one snapshot cannot remove and add one path.
+	added = append(added, readded...)
+	if len(added)+len(delAdd) > 0 {
+		rd := txn.NewRowDelta(props).AddRows(added...).AddDeletes(delAdd...)
+		if err := rd.Commit(ctx); err != nil {
+			return res, fmt.Errorf("%s: adding files: %w", res.Table, err)
+		}
+		snaps++
+	}
+	if snaps == 0 {
+		// The snapshot holds the state already, under another digest
+		// (one written by another version): nothing to commit.
+		return res, c.expire(ctx, tbl, &res)
+	}
+	tbl, err = txn.Commit(ctx)
+	if err != nil {
+		return res, fmt.Errorf("%s: committing: %w", res.Table, err)
+	}
+	res.Changed, res.Snapshots = snaps > 0, snaps
+	res.Added, res.Removed = nAdded, len(removed)
+	res.DeleteFiles, res.DeletesGone = len(delAdd), len(delRemove)
+	if s := tbl.CurrentSnapshot(); s != nil {
+		res.Snapshot = s.SnapshotID
+	}
+	return res, c.expire(ctx, tbl, &res)
+}
+
+// expire drops the snapshots older than Retention but the current one,
+// without deleting any file: the data files are the lake's, which deletes
+// them itself (load.DeleteReplaced).
+func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) error {
+	cur := tbl.CurrentSnapshot()
+	old := 0
+	for _, s := range tbl.Metadata().Snapshots() {
+		if cur != nil && s.SnapshotID != cur.SnapshotID && time.Since(time.UnixMilli(s.TimestampMs)) > c.retention {
+			old++
+		}
+	}
+	if old == 0 {
+		return nil
+	}
+	// ExpireSnapshots refuses while gc.enabled is false; it deletes no
+	// file without post-commit cleanup, so the switch is lifted and put
+	// back within the one commit.
+	txn := tbl.NewTransaction()
+	if err := txn.SetProperties(ice.Properties{gcEnabled: "true"}); err != nil {
+		return err
+	}
+	if err := txn.ExpireSnapshots(table.WithOlderThan(c.retention), table.WithRetainLast(1), table.WithPostCommit(false)); err != nil {
+		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
+	}
+	if err := txn.SetProperties(ice.Properties{gcEnabled: "false"}); err != nil {
+		return err
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
+	}
+	res.Expired = old
+	return nil
+}
+
+// ensureTable loads the table, creating it if missing, and adds the
+// columns declared since it was created.
+func (c *Catalog) ensureTable(ctx context.Context, t *schemas.Table) (*table.Table, error) {
+	tbl, err := c.Load(ctx, t.ViewName())
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		tbl, err = c.create(ctx, t)
+		if errors.Is(err, catalog.ErrTableAlreadyExists) {
+			tbl, err = c.Load(ctx, t.ViewName()) // created beside us
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", t.ViewName(), err)
+	}
+	if tbl, err = c.evolve(ctx, tbl, t); err != nil {
+		return nil, err
+	}
+	return ensureMapping(ctx, tbl)
+}
+
+// create creates the table of t, without snapshot.
+func (c *Catalog) create(ctx context.Context, t *schemas.Table) (*table.Table, error) {
+	sc := Schema(t)
+	spec, err := Spec(t, sc)
+	if err != nil {
+		return nil, err
+	}
+	return c.cat.CreateTable(ctx, c.Ident(t.ViewName()), sc,
+		catalog.WithPartitionSpec(&spec),
+		catalog.WithLocation(c.location(t.ViewName())),
+		catalog.WithProperties(ice.Properties{
+			"format-version": "2",
+			// The data files are the lake's: an engine's maintenance
+			// (expire_snapshots, remove_orphan_files) must not delete
+			// them. Iceberg's own switch for tables whose files others
+			// own; expire lifts it for its own commit only.
+			gcEnabled: "false",
+			// Every commit writes a metadata file: keep the last 100
+			// (iceberg-go's default count), not all of them.
+			table.MetadataDeleteAfterCommitEnabledKey: "true",
+		}))
+}
+
+// evolve adds the columns t declares that the table lacks.
+func (c *Catalog) evolve(ctx context.Context, tbl *table.Table, t *schemas.Table) (*table.Table, error) {
+	var missing []schemas.Column
+	for _, col := range t.AllColumns() {
+		if _, ok := tbl.Schema().FindFieldByName(col.Name); !ok {
+			missing = append(missing, col)
+		}
+	}
+	if len(missing) == 0 {
+		return tbl, nil
+	}
+	txn := tbl.NewTransaction()
+	u := txn.UpdateSchema(true, false)
+	for _, col := range missing {
+		u = u.AddColumn([]string{col.Name}, Type(col.Type), col.Doc, false, nil)
+	}
+	if err := u.Commit(); err != nil {
+		return nil, fmt.Errorf("%s: adding columns: %w", t.ViewName(), err)
+	}
+	return txn.Commit(ctx)
+}
+
+// ensureMapping makes the table's name mapping map its current schema:
+// the ids the catalog gave at creation (it assigns them afresh) and those
+// of columns added since.
+func ensureMapping(ctx context.Context, tbl *table.Table) (*table.Table, error) {
+	mapping, err := json.Marshal(tbl.Schema().NameMapping())
+	if err != nil {
+		return nil, err
+	}
+	if tbl.Properties()[table.DefaultNameMappingKey] == string(mapping) {
+		return tbl, nil
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.SetProperties(ice.Properties{table.DefaultNameMappingKey: string(mapping)}); err != nil {
+		return nil, err
+	}
+	return txn.Commit(ctx)
+}
+
+// stateDigest names the state w describes.
+func stateDigest(w Want) string {
+	h := sha256.New()
+	for _, f := range slices.Sorted(slices.Values(w.Files)) {
+		fmt.Fprintf(h, "f %s %d\n", f, w.Sizes[f])
+		for _, x := range w.Hidden[f] {
+			fmt.Fprintf(h, "%d,", x)
+		}
+		h.Write([]byte("\n"))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// partition is a data or delete file's partition: its spec and values.
+type partition struct {
+	key    string
+	specID int32
+	values map[int]any
+}
+
+func partitionOf(df ice.DataFile) partition {
+	vals := df.Partition()
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(int(df.SpecID())))
+	for _, id := range slices.Sorted(maps.Keys(vals)) {
+		fmt.Fprintf(&b, "/%d=%v", id, vals[id])
+	}
+	return partition{key: b.String(), specID: df.SpecID(), values: vals}
+}
+
+// snapshotFiles are the live files of a snapshot.
+type snapshotFiles struct {
+	data    map[string]ice.DataFile
+	deletes []deleteFile
+}
+
+type deleteFile struct {
+	file ice.DataFile
+	rows map[string][]int64 // data file path -> positions
+}
+
+func currentFiles(ctx context.Context, fs iceio.IO, tbl *table.Table) (*snapshotFiles, error) {
+	out := &snapshotFiles{data: map[string]ice.DataFile{}}
+	s := tbl.CurrentSnapshot()
+	if s == nil {
+		return out, nil
+	}
+	mfs, err := s.Manifests(fs)
+	if err != nil {
+		return nil, err
+	}
+	for _, mf := range mfs {
+		entries, err := mf.FetchEntries(fs, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			df := e.DataFile()
+			switch df.ContentType() {
+			case ice.EntryContentData:
+				out.data[df.FilePath()] = df
+			case ice.EntryContentPosDeletes:
+				rows, err := readDeletes(ctx, fs, df.FilePath())
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", df.FilePath(), err)
+				}
+				out.deletes = append(out.deletes, deleteFile{file: df, rows: rows})
+			default:
+				return nil, fmt.Errorf("%s: a delete file of content %s, which athlake does not write", df.FilePath(), df.ContentType())
+			}
+		}
+	}
+	return out, nil
+}
+
+// deleteSchema is the Arrow schema of a position delete file, with the
+// field ids the Iceberg spec reserves for it.
+var deleteSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "file_path", Type: arrow.BinaryTypes.String, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483546"})},
+	{Name: "pos", Type: arrow.PrimitiveTypes.Int64, Metadata: arrow.NewMetadata([]string{"PARQUET:field_id"}, []string{"2147483545"})},
+}, nil)
+
+// writeDeletes writes one position delete file for a partition's rows
+// (sorted by file, then position, as the spec asks) under the table's
+// location, and describes it.
+func (c *Catalog) writeDeletes(ctx context.Context, tbl *table.Table, fs iceio.IO, part partition, rows map[string][]int64) (ice.DataFile, error) {
+	wfs, ok := fs.(iceio.WriteFileIO)
+	if !ok {
+		return nil, errors.New("the table's file system is read-only")
+	}
+	mem := memory.DefaultAllocator
+	b := array.NewRecordBuilder(mem, deleteSchema)
+	defer b.Release()
+	paths, pos := b.Field(0).(*array.StringBuilder), b.Field(1).(*array.Int64Builder)
+	n := 0
+	for _, p := range slices.Sorted(maps.Keys(rows)) {
+		for _, x := range rows[p] {
+			paths.Append(p)
+			pos.Append(x)
+			n++
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	var buf bytes.Buffer
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(true))
+	fw, err := pqarrow.NewFileWriter(deleteSchema, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return nil, err
+	}
+	if err := fw.Write(rec); err != nil {
+		fw.Close()
+		return nil, err
+	}
+	if err := fw.Close(); err != nil {
+		return nil, err
+	}
+	rd, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, err
+	}
+	md := rd.MetaData()
+	rd.Close()
+	loc := strings.TrimSuffix(tbl.Location(), "/") + "/deletes/" + uuid.NewString() + ".parquet"
+	if err := wfs.WriteFile(loc, buf.Bytes()); err != nil {
+		return nil, err
+	}
+	spec := tbl.Metadata().PartitionSpecByID(int(part.specID))
+	if spec == nil {
+		return nil, fmt.Errorf("no partition spec %d", part.specID)
+	}
+	vals := part.values
+	if len(vals) == 0 {
+		vals = nil
+	}
+	return table.DataFileFromMetadata(table.DataFileArgs{
+		Schema:          ice.PositionalDeleteSchema,
+		Spec:            *spec,
+		Format:          ice.ParquetFile,
+		Metadata:        md,
+		FilePath:        loc,
+		FileSize:        int64(buf.Len()),
+		Content:         ice.EntryContentPosDeletes,
+		PartitionValues: vals,
+		FormatVersion:   2,
+		Properties:      tbl.Properties(),
+	})
+}
+
+// readDeletes reads a position delete file.
+func readDeletes(ctx context.Context, fs iceio.IO, p string) (map[string][]int64, error) {
+	f, err := fs.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rd, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	fr, err := pqarrow.NewFileReader(rd, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := fr.ReadTable(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tb.Release()
+	out := map[string][]int64{}
+	tr := array.NewTableReader(tb, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		paths, ok1 := rec.Column(0).(*array.String)
+		pos, ok2 := rec.Column(1).(*array.Int64)
+		if !ok1 || !ok2 {
+			return nil, errors.New("not a position delete file (file_path, pos)")
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			out[paths.Value(i)] = append(out[paths.Value(i)], pos.Value(i))
+		}
+	}
+	return out, tr.Err()
+}
