@@ -135,7 +135,7 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 		return nil, nil
 	}
 	hidden, err := views.Hidden(ctx, views.HiddenInput{
-		Lake: st.URL(), Tables: orderedTables(reg), Files: fileList,
+		Lake: st.URL(), Tables: orderedTables(reg), Files: fileList, Work: cfg.DuckDBPath() + ".hidden",
 		MemoryLimit: cfg.Memory().ViewsLimit(), Threads: cfg.Memory().DuckDBThreads,
 	})
 	if err != nil {
