@@ -54,6 +54,12 @@ func childSync(path string) int {
 			return &cutStore{Store: st, limit: n, only: markerPrefix, kill: true}
 		}
 	}
+	if n, err := strconv.Atoi(os.Getenv("ATHLAKE_CHILD_DIE_IN_PUBLISH")); err == nil {
+		env.Log = slog.New(newKillHandler(env.Log.Handler(), "published to iceberg", n, 0))
+	}
+	if d, err := time.ParseDuration(os.Getenv("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER")); err == nil {
+		env.Log = slog.New(newKillHandler(env.Log.Handler(), "publishing to iceberg", 1, d))
+	}
 	// As cmd/athlake does: SIGTERM cancels the run, which commits what is
 	// complete and saves the state.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
@@ -80,6 +86,52 @@ func childSync(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	return ExitCode(err)
+}
+
+// killHandler kills the process with SIGKILL when the n-th record with
+// message msg is logged (at any level), or after that much longer: a
+// crash at a point of a run that writes outside the store (the Iceberg
+// catalog, its metadata). Loggers derived with With share the count.
+type killHandler struct {
+	slog.Handler
+	k *killer
+}
+
+type killer struct {
+	msg   string
+	n     int
+	after time.Duration
+
+	mu   sync.Mutex
+	seen int
+}
+
+func newKillHandler(h slog.Handler, msg string, n int, after time.Duration) *killHandler {
+	return &killHandler{Handler: h, k: &killer{msg: msg, n: n, after: after}}
+}
+
+func (h *killHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *killHandler) Handle(ctx context.Context, r slog.Record) error {
+	if k := h.k; r.Message == k.msg {
+		k.mu.Lock()
+		if k.seen++; k.seen == k.n {
+			time.AfterFunc(k.after, func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) })
+		}
+		k.mu.Unlock()
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *killHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &killHandler{Handler: h.Handler.WithAttrs(attrs), k: h.k}
+}
+
+func (h *killHandler) WithGroup(name string) slog.Handler {
+	return &killHandler{Handler: h.Handler.WithGroup(name), k: h.k}
 }
 
 // markerPrefix starts the keys of commit markers.
@@ -258,6 +310,9 @@ func writeChildConfig(t *testing.T, dir, name string, cfg *Config) string {
 	yaml := fmt.Sprintf("output: %s\nduckdb: %s\n", cfg.Output, cfg.DuckDB)
 	if cfg.IsS3() {
 		yaml += fmt.Sprintf("s3:\n  region: %s\n  endpoint: %s\n  force_path_style: %t\n", cfg.S3.Region, cfg.S3.Endpoint, cfg.S3.ForcePathStyle)
+	}
+	if ic := cfg.Iceberg; ic != nil {
+		yaml += fmt.Sprintf("iceberg:\n  catalog: %q\n  uri: %q\n  namespace: %q\n", ic.Catalog, ic.URI, ic.Namespace)
 	}
 	yaml += "sources:\n"
 	if c := cfg.Sources.plyomat(); c != nil {

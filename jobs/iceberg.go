@@ -121,6 +121,7 @@ func IcebergRegister(ctx context.Context, env *Env, cfg *Config) (*IcebergPublis
 // (nil: listed now).
 func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed, log *slog.Logger) (*IcebergPublish, error) {
 	start := time.Now()
+	log.Debug("publishing to iceberg", "tables", len(reg.Tables()))
 	var err error
 	if c == nil {
 		if c, err = load.ListCommitted(ctx, st, reg); err != nil {

@@ -2,21 +2,27 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/athlake/athlake/internal/testlog"
+	"github.com/athlake/athlake/load"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
 )
@@ -100,6 +106,129 @@ func TestIcebergMatchesViews(t *testing.T) {
 	t.Logf("a day more: %d tables published in %d snapshots, in %.2fs; _iceberg holds %d files, %d bytes",
 		sum.Iceberg.Changed, snaps, sum.Iceberg.Seconds, countFiles(t, filepath.Join(s.cfg.Output, IcebergDir)), dirBytes(t, filepath.Join(s.cfg.Output, IcebergDir)))
 	s.assertIceberg("after a day more")
+}
+
+// TestIcebergKilledSyncs kills syncs of all three vendors that publish
+// to Iceberg with SIGKILL at chosen points — in their commits, after them
+// (before the publish), after some tables' catalog commits, and at random
+// moments inside the publish — then lets one finish: every table's
+// Iceberg scan equals its view, row for row, after the first kills (each
+// table's first snapshots) and after a few days of them (position
+// deletes, compactions' replaces).
+func TestIcebergKilledSyncs(t *testing.T) {
+	t.Parallel()
+	s := newSeason(t, 17)
+	s.cfg.Iceberg = &IcebergConfig{}
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := writeChildConfig(t, t.TempDir(), "athlake.yaml", s.cfg)
+	rng := rand.New(rand.NewPCG(17, 17))
+	advance := func() {
+		s.sb.Plyomat.Advance(24 * time.Hour)
+		s.sb.TeamPro.Advance(24 * time.Hour)
+		s.sb.Optimo.Advance(24 * time.Hour)
+	}
+	// die runs a sync meant to die at a point, and says whether it did.
+	die := func(point string) bool {
+		t.Helper()
+		var out testlog.Buffer
+		cmd := childCmd(cfgPath, &out, point)
+		err := cmd.Run()
+		if err == nil {
+			t.Logf("the sync meant to die (%s) finished", point)
+			return false
+		}
+		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
+			t.Fatalf("sync failed: %v\n%s", err, out.String())
+		}
+		return true
+	}
+	finish := func(when string) {
+		t.Helper()
+		runChild(t, cfgPath, 0, nil)
+		s.assertIceberg(when)
+	}
+
+	// The first sync dies after 4 tables' first snapshots: the others
+	// have none.
+	if !die("ATHLAKE_CHILD_DIE_IN_PUBLISH=4") {
+		t.Fatal("the first sync did not die in its publish")
+	}
+	if n := s.publishedTables(); n != 4 {
+		t.Errorf("after a publish killed at its 4th table: %d tables with a snapshot", n)
+	}
+	// The next dies after its commits, as the publish begins.
+	die("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER=0s")
+	finish("after killed first publishes")
+
+	// Random moments of the catalog commits: after the hidden rows are
+	// found, in the first half of what the finished run's publish took
+	// after that (a day publishes less than the catch-up it did).
+	p := s.lastPublish()
+	inCommits := func() string {
+		d := p.HiddenSeconds + rng.Float64()*(p.Seconds-p.HiddenSeconds)/2
+		return fmt.Sprintf("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER=%dms", int(d*1000))
+	}
+	killed := 0
+	for _, point := range []string{
+		"ATHLAKE_CHILD_DIE_AFTER_MARKERS=2", // in its commits: no publish
+		"ATHLAKE_CHILD_DIE_IN_PUBLISH=3",    // after 3 tables' catalog commits
+		inCommits(),
+		inCommits(),
+	} {
+		advance()
+		if die(point) {
+			killed++
+		}
+	}
+	if killed < 3 {
+		t.Errorf("only %d of 4 syncs died: the test did not test crashes", killed)
+	}
+	finish("after killed days")
+	s.lastPublish()
+}
+
+// lastPublish is the publish of the lake's newest run summary.
+func (s *season) lastPublish() *IcebergPublish {
+	s.t.Helper()
+	runs, err := filepath.Glob(filepath.Join(s.cfg.path(s.cfg.Output), load.RunsDir, "*.json"))
+	if err != nil || len(runs) == 0 {
+		s.t.Fatalf("no run summary: %v", err)
+	}
+	slices.Sort(runs)
+	b, err := os.ReadFile(runs[len(runs)-1])
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var sum Summary
+	if err := json.Unmarshal(b, &sum); err != nil || sum.Iceberg == nil {
+		s.t.Fatalf("%s: no publish (%v)", runs[len(runs)-1], err)
+	}
+	s.t.Logf("the last run published in %.2fs, %.2fs of it finding the hidden rows", sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
+	return sum.Iceberg
+}
+
+// publishedTables counts the Iceberg tables with a current snapshot.
+func (s *season) publishedTables() int {
+	s.t.Helper()
+	ctx := context.Background()
+	root, err := filepath.Abs(s.cfg.path(s.cfg.Output))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cat, err := openCatalog(ctx, s.cfg, root)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer cat.Close()
+	n := 0
+	for _, t := range tables().Tables() {
+		if tbl, err := cat.Load(ctx, t.ViewName()); err == nil && tbl.CurrentSnapshot() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // TestIcebergConfig: a wrong iceberg section is a configuration error
