@@ -12,6 +12,7 @@ import (
 	"github.com/athlake/athlake/load"
 	icepub "github.com/athlake/athlake/load/iceberg"
 	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/s3store"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
 )
@@ -22,8 +23,10 @@ import (
 type IcebergConfig struct {
 	// Catalog is the catalog's kind: sql (the only one yet).
 	Catalog string `yaml:"catalog"`
-	// URI is the SQL catalog's database: a SQLite file (a path, or
-	// sqlite:PATH). Default: <output>/_iceberg/catalog.db.
+	// URI is the SQL catalog's database: a local SQLite file (a path, or
+	// sqlite:PATH). Default: <output>/_iceberg/catalog.db, or for an
+	// s3:// output <duckdb>.iceberg/catalog.db (beside the views
+	// database: SQLite needs a local file).
 	URI string `yaml:"uri"`
 	// Namespace holds the tables (default athlake).
 	Namespace string `yaml:"namespace"`
@@ -47,9 +50,6 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	default:
 		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: want sql", ic.Catalog)}
 	}
-	if c.IsS3() {
-		return &ConfigError{Key: "iceberg", Msg: "publishing an s3:// output is not supported yet (local lakes only)"}
-	}
 	if ic.Namespace == "" {
 		ic.Namespace = "athlake"
 	}
@@ -67,19 +67,43 @@ func (ic *IcebergConfig) validate(c *Config) error {
 // sqlitePath is the SQLite file of the catalog.
 func (ic *IcebergConfig) sqlitePath(c *Config) string {
 	u := strings.TrimPrefix(strings.TrimPrefix(ic.URI, "sqlite://"), "sqlite:")
-	if u == "" {
-		return filepath.Join(c.path(c.Output), IcebergDir, "catalog.db")
+	switch {
+	case u != "":
+		return c.path(u)
+	case c.IsS3():
+		return filepath.Join(c.DuckDBPath()+".iceberg", "catalog.db")
 	}
-	return c.path(u)
+	return filepath.Join(c.path(c.Output), IcebergDir, "catalog.db")
 }
 
-// openCatalog opens the configured catalog of the lake at root (a local
-// folder).
-func openCatalog(ctx context.Context, cfg *Config, root string) (*icepub.Catalog, error) {
+// lakeRoot is where the lake's files are, as the Iceberg tables name
+// them: an absolute local folder (slash-separated) or s3://bucket/prefix.
+func lakeRoot(st store.Store) (string, error) {
+	if u := st.URL(); strings.HasPrefix(u, "s3://") {
+		return strings.TrimSuffix(u, "/"), nil
+	}
+	abs, err := filepath.Abs(st.URL())
+	return filepath.ToSlash(abs), err
+}
+
+// openCatalog opens the configured catalog of the lake in st; the
+// tables' metadata goes under the lake's _iceberg folder (for an s3://
+// lake, on S3, reached as the store reaches it).
+func openCatalog(ctx context.Context, cfg *Config, st store.Store) (*icepub.Catalog, error) {
 	ic := cfg.Iceberg
-	cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{
-		Path: ic.sqlitePath(cfg), Namespace: ic.Namespace, Warehouse: filepath.Join(root, IcebergDir),
-	})
+	root, err := lakeRoot(st)
+	if err != nil {
+		return nil, err
+	}
+	o := icepub.SQLiteOptions{Path: ic.sqlitePath(cfg), Namespace: ic.Namespace, Warehouse: root + "/" + IcebergDir}
+	if strings.HasPrefix(root, "s3://") {
+		s3, ok := st.(*s3store.Store)
+		if !ok {
+			return nil, fmt.Errorf("publishing %s to iceberg: the store does not say how to reach S3", root)
+		}
+		o.S3 = &icepub.S3{Config: s3.AWSConfig(), Endpoint: s3.Endpoint(), PathStyle: s3.PathStyle()}
+	}
+	cat, err := icepub.OpenSQLite(ctx, o)
 	if err != nil {
 		return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
 	}
@@ -135,19 +159,25 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 		}
 		return nil, nil
 	}
-	hidden, err := views.Hidden(ctx, views.HiddenInput{
+	in := views.HiddenInput{
 		Lake: st.URL(), Tables: orderedTables(reg), Files: fileList, Work: cfg.DuckDBPath() + ".hidden",
 		MemoryLimit: cfg.Memory().ViewsLimit(), Threads: cfg.Memory().DuckDBThreads,
-	})
+	}
+	if cfg.IsS3() {
+		// DuckDB reads local files (no httpfs offline): those it reads
+		// are staged, a statement's at a time.
+		in.Stage = func(ctx context.Context, key, dir string) (string, error) { return stage(ctx, st, key, dir) }
+	}
+	hidden, err := views.Hidden(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	hiddenSeconds := time.Since(start).Seconds()
-	root, err := filepath.Abs(st.URL())
+	root, err := lakeRoot(st)
 	if err != nil {
 		return nil, err
 	}
-	cat, err := openCatalog(ctx, cfg, root)
+	cat, err := openCatalog(ctx, cfg, st)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +189,7 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 	out := &IcebergPublish{HiddenSeconds: hiddenSeconds}
 	for _, t := range reg.Tables() {
 		base, delta := fileList(t)
-		r, err := cat.Publish(ctx, filepath.ToSlash(root), icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()], Sizes: sizes})
+		r, err := cat.Publish(ctx, root, icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()], Sizes: sizes})
 		if err != nil {
 			return out, err
 		}

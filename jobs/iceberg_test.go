@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,9 @@ import (
 
 	"github.com/athlake/athlake/internal/testlog"
 	"github.com/athlake/athlake/load"
+	icepub "github.com/athlake/athlake/load/iceberg"
+	"github.com/athlake/athlake/load/store"
+	"github.com/athlake/athlake/load/store/s3store/s3test"
 	"github.com/athlake/athlake/load/views"
 	"github.com/athlake/athlake/schemas"
 )
@@ -209,18 +213,26 @@ func (s *season) lastPublish() *IcebergPublish {
 	return sum.Iceberg
 }
 
+// catalog opens the season's Iceberg catalog and its lake.
+func (s *season) catalog() (*icepub.Catalog, store.Store) {
+	s.t.Helper()
+	ctx := context.Background()
+	st, err := openStore(ctx, s.env, s.cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cat, err := openCatalog(ctx, s.cfg, st)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return cat, st
+}
+
 // publishedTables counts the Iceberg tables with a current snapshot.
 func (s *season) publishedTables() int {
 	s.t.Helper()
 	ctx := context.Background()
-	root, err := filepath.Abs(s.cfg.path(s.cfg.Output))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	cat, err := openCatalog(ctx, s.cfg, root)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	cat, _ := s.catalog()
 	defer cat.Close()
 	n := 0
 	for _, t := range tables().Tables() {
@@ -229,6 +241,95 @@ func (s *season) publishedTables() int {
 		}
 	}
 	return n
+}
+
+// TestIcebergS3 publishes a lake of all three vendors on S3 (versitygw):
+// the tables' metadata and deletes on S3 beside the lake, the catalog a
+// local SQLite file; each table's Iceberg scan (iceberg-go's S3 file IO)
+// and DuckDB over the planned files equal its view, after a first sync,
+// a day of edits and a compaction; no credential lands in the catalog or
+// in any file under _iceberg/.
+func TestIcebergS3(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	s := newSeason(t, 18)
+	s3Config(s.cfg, srv, bucket, "lake")
+	s3Env(s.env, srv)
+	s.cfg.Iceberg = &IcebergConfig{}
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first sync: %d tables published in %.2fs (%.2fs finding the hidden rows)", sum.Iceberg.Changed, sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
+	s.assertIceberg("first sync")
+	sum = s.day()
+	deletes := 0
+	for _, r := range sum.Iceberg.Tables {
+		deletes += r.DeleteFiles
+	}
+	t.Logf("a day later: %d tables published, %d delete files, in %.2fs (%.2fs finding the hidden rows)", sum.Iceberg.Changed, deletes, sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
+	if deletes == 0 {
+		t.Error("a day of edits hid no row: the test does not exercise the deletes")
+	}
+	s.assertIceberg("a day later")
+	if _, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1}); err != nil {
+		t.Fatal(err)
+	}
+	s.assertIceberg("after compaction")
+
+	// Where things are, and no secret in them.
+	cat, st := s.catalog()
+	tbl, err := cat.Load(ctx, "plyomat_sets")
+	cat.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "s3://" + bucket + "/lake/" + IcebergDir + "/athlake/plyomat_sets/metadata/"; !strings.HasPrefix(tbl.MetadataLocation(), want) {
+		t.Errorf("metadata at %s, want under %s", tbl.MetadataLocation(), want)
+	}
+	secrets := []string{srv.SecretKey, srv.AccessKey}
+	local := filepath.Dir(s.cfg.Iceberg.sqlitePath(s.cfg))
+	n := 0
+	filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		for _, sec := range secrets {
+			if bytes.Contains(b, []byte(sec)) {
+				t.Errorf("%s holds a credential", p)
+			}
+		}
+		return nil
+	})
+	objs, err := st.List(ctx, IcebergDir+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		b, _, err := st.Get(ctx, o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sec := range secrets {
+			if bytes.Contains(b, []byte(sec)) {
+				t.Errorf("%s holds a credential", o.Key)
+			}
+		}
+	}
+	if n == 0 || len(objs) < 50 {
+		t.Errorf("%d local catalog files, %d objects under %s/: want the catalog and the tables' metadata", n, len(objs), IcebergDir)
+	}
+	t.Logf("no credential in the %d catalog files nor the %d objects under %s/", n, len(objs), IcebergDir)
 }
 
 // TestIcebergConfig: a wrong iceberg section is a configuration error
@@ -241,7 +342,6 @@ func TestIcebergConfig(t *testing.T) {
 		{"iceberg:\n  catalog: rest\n", "iceberg.catalog"},
 		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
 		{"iceberg:\n  uri: postgres://h/db\n", "iceberg.uri"},
-		{"output: s3://bucket/lake\niceberg: {}\n", "iceberg"},
 	} {
 		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
 		if err == nil {
@@ -262,6 +362,18 @@ func TestIcebergConfig(t *testing.T) {
 	}
 	if ic := cfg.Iceberg; ic.Catalog != "sql" || ic.Namespace != "athlake" || ic.sqlitePath(cfg) != filepath.Join(dir, "lake", IcebergDir, "catalog.db") {
 		t.Errorf("defaults: %+v, SQLite file %s", ic, ic.sqlitePath(cfg))
+	}
+	// An s3:// lake's catalog is a local file, beside the views database.
+	s3cfg, err := ParseConfig([]byte("output: s3://bucket/lake\nduckdb: db/athlake.duckdb\niceberg: {}\n"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3cfg.Dir = dir
+	if err := s3cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s3cfg.Iceberg.sqlitePath(s3cfg), filepath.Join(dir, "db", "athlake.duckdb.iceberg", "catalog.db"); got != want {
+		t.Errorf("the catalog of an s3:// lake: %s, want %s", got, want)
 	}
 	// A SQLite file that cannot be opened (a folder) names iceberg.uri.
 	cfg.Iceberg.URI = dir
@@ -301,16 +413,25 @@ func dirBytes(t testing.TB, dir string) (n int64) {
 // assertIceberg compares every table's Iceberg scan with its view.
 func (s *season) assertIceberg(when string) {
 	s.t.Helper()
-	ctx := context.Background()
-	root, err := filepath.Abs(s.cfg.path(s.cfg.Output))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	cat, err := openCatalog(ctx, s.cfg, root)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	cat, st := s.catalog()
 	defer cat.Close()
+	ctx := cat.IOContext(context.Background())
+	root, err := lakeRoot(st)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	// DuckDB reads an s3:// lake's files staged (no httpfs offline).
+	staged := s.t.TempDir()
+	local := func(p string) string {
+		if !strings.HasPrefix(p, "s3://") {
+			return p
+		}
+		l, err := stage(ctx, st, strings.TrimPrefix(p, root+"/"), staged)
+		if err != nil {
+			s.t.Fatalf("staging %s: %v", p, err)
+		}
+		return filepath.ToSlash(l)
+	}
 	nonEmpty := 0
 	for _, t := range tables().Tables() {
 		want := viewRows(s.t, s.cfg.DuckDBPath(), t)
@@ -353,7 +474,7 @@ func (s *season) assertIceberg(when string) {
 				}
 			}
 		}
-		planned := plannedRows(s.t, s.cfg.DuckDBPath(), t, data, dels)
+		planned := plannedRows(s.t, s.cfg.DuckDBPath(), t, data, dels, local)
 		if d := rowsDiff(want, sortRows(planned)); d != "" {
 			s.t.Errorf("%s: %s: DuckDB over the planned files differs from the view (-view +planned, %d vs %d rows):\n%s", when, t.ViewName(), len(want), len(planned), d)
 		}
@@ -390,15 +511,22 @@ func viewRows(t *testing.T, db string, tb *schemas.Table) [][]string {
 }
 
 // plannedRows reads data files less the rows their position deletes name,
-// with DuckDB, as viewRows formats them.
-func plannedRows(t *testing.T, db string, tb *schemas.Table, data, dels []string) [][]string {
+// with DuckDB, as viewRows formats them; local gives the local path of
+// a file the snapshot names.
+func plannedRows(t *testing.T, db string, tb *schemas.Table, data, dels []string, local func(string) string) [][]string {
 	t.Helper()
+	lit := func(p string) string { return "'" + strings.ReplaceAll(p, "'", "''") + "'" }
 	list := func(paths []string) string {
 		q := make([]string, len(paths))
 		for i, p := range paths {
-			q[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
+			q[i] = lit(local(p))
 		}
 		return "[" + strings.Join(q, ", ") + "]"
+	}
+	// The deletes name the data files as the snapshot does.
+	names := make([]string, len(data))
+	for i, p := range data {
+		names[i] = fmt.Sprintf("(%s, %s)", lit(p), lit(local(p)))
 	}
 	var sel []string
 	for _, c := range tb.AllColumns() {
@@ -412,7 +540,8 @@ func plannedRows(t *testing.T, db string, tb *schemas.Table, data, dels []string
 	q := fmt.Sprintf("SELECT %s FROM read_parquet(%s, hive_partitioning = false, union_by_name = true, filename = true, file_row_number = true) AS d",
 		strings.Join(sel, ", "), list(data))
 	if len(dels) > 0 {
-		q += fmt.Sprintf(" ANTI JOIN read_parquet(%s, hive_partitioning = false) AS x ON x.file_path = d.filename AND x.pos = d.file_row_number", list(dels))
+		q += fmt.Sprintf(" ANTI JOIN (SELECT n.local AS filename, x.pos FROM read_parquet(%s, hive_partitioning = false) AS x JOIN (VALUES %s) AS n(path, local) ON x.file_path = n.path) AS x ON x.filename = d.filename AND x.pos = d.file_row_number",
+			list(dels), strings.Join(names, ", "))
 	}
 	_, rows, err := views.Query(context.Background(), db, q)
 	if err != nil {

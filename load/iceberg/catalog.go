@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	iceio "github.com/apache/iceberg-go/io"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // the s3:// file IO
 	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/utils"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	_ "modernc.org/sqlite" // the "sqlite" driver, pure Go
 )
 
@@ -25,18 +30,35 @@ type Catalog struct {
 	db        *sql.DB
 	namespace string
 	warehouse string
+	aws       *aws.Config   // for an s3:// warehouse
 	retention time.Duration // Retention; tests shorten it
 }
 
 // SQLiteOptions open the SQL catalog on a SQLite file.
 type SQLiteOptions struct {
-	// Path is the SQLite file, created if missing.
+	// Path is the SQLite file, created if missing: a local file, also
+	// for an s3:// warehouse.
 	Path string
 	// Namespace holds the tables, "<namespace>.<source>_<table>".
 	Namespace string
-	// Warehouse is the local folder of the tables' metadata, manifests
-	// and delete files (the data files stay where the lake has them).
+	// Warehouse is the folder of the tables' metadata, manifests and
+	// delete files (the data files stay where the lake has them): a local
+	// folder, or an s3:// URL reached as S3 says.
 	Warehouse string
+	// S3 reaches an s3:// warehouse and lake.
+	S3 *S3
+}
+
+// S3 is how the tables' files on S3 are reached: the SDK configuration
+// (region and credentials, from the environment's chain) and an
+// S3-compatible server's endpoint. Nothing of it is written to the
+// catalog or to the tables' metadata: the configuration goes to
+// iceberg-go's S3 file IO through each call's context, the endpoint and
+// path style through the catalog's properties, which stay in memory.
+type S3 struct {
+	Config    aws.Config
+	Endpoint  string // "" for AWS
+	PathStyle bool
 }
 
 // OpenSQLite opens (creating if needed) a SQL catalog kept in a SQLite
@@ -46,21 +68,39 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*Catalog, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
 		return nil, err
 	}
-	wh, err := filepath.Abs(o.Warehouse)
-	if err != nil {
-		return nil, err
+	wh := o.Warehouse
+	props := ice.Properties{}
+	if strings.HasPrefix(wh, "s3://") {
+		if o.S3 == nil {
+			return nil, fmt.Errorf("warehouse %s: no S3 configuration", wh)
+		}
+		if o.S3.Endpoint != "" {
+			props[iceio.S3EndpointURL] = o.S3.Endpoint
+		}
+		props[iceio.S3ForceVirtualAddressing] = strconv.FormatBool(!o.S3.PathStyle)
+	} else {
+		abs, err := filepath.Abs(wh)
+		if err != nil {
+			return nil, err
+		}
+		wh = filepath.ToSlash(abs)
 	}
+	props["warehouse"] = strings.TrimSuffix(wh, "/")
 	// One writer at a time: a busy timeout rather than "database is locked".
 	db, err := sql.Open("sqlite", "file:"+o.Path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 	if err != nil {
 		return nil, err
 	}
-	cat, err := sqlcat.NewCatalog("athlake", db, sqlcat.SQLite, ice.Properties{"warehouse": filepath.ToSlash(wh)})
+	cat, err := sqlcat.NewCatalog("athlake", db, sqlcat.SQLite, props)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening the SQL catalog %s: %w", o.Path, err)
 	}
-	c := &Catalog{cat: cat, db: db, namespace: o.Namespace, warehouse: filepath.ToSlash(wh), retention: Retention}
+	c := &Catalog{cat: cat, db: db, namespace: o.Namespace, warehouse: props["warehouse"], retention: Retention}
+	if o.S3 != nil {
+		cfg := o.S3.Config.Copy()
+		c.aws = &cfg
+	}
 	if err := c.ensureNamespace(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -100,9 +140,19 @@ func (c *Catalog) Ident(viewName string) table.Identifier {
 	return catalog.ToIdentifier(c.namespace, viewName)
 }
 
-// Load returns a published table.
+// Load returns a published table. Read it with a context from
+// IOContext.
 func (c *Catalog) Load(ctx context.Context, viewName string) (*table.Table, error) {
-	return c.cat.LoadTable(ctx, c.Ident(viewName))
+	return c.cat.LoadTable(c.IOContext(ctx), c.Ident(viewName))
+}
+
+// IOContext is ctx carrying what the tables' file IO needs: the S3
+// configuration of an s3:// warehouse.
+func (c *Catalog) IOContext(ctx context.Context) context.Context {
+	if c.aws == nil {
+		return ctx
+	}
+	return utils.WithAwsConfig(ctx, c.aws)
 }
 
 // location is where a table's metadata and delete files go.

@@ -83,7 +83,7 @@ type Result struct {
 
 // Publish makes the current snapshot of the table's Iceberg table (created
 // if missing) hold exactly w: the data files w.Files (under root, the
-// lake's local folder) and position deletes for w.Hidden. It commits
+// lake's folder or s3:// URL) and position deletes for w.Hidden. It commits
 // nothing when the snapshot holds that state already.
 //
 // The change is one catalog commit. It is one snapshot, except when data
@@ -94,6 +94,7 @@ type Result struct {
 // same snapshot adds), so the replace and the deletes are two snapshots
 // of the one commit; readers of the current snapshot never see the first.
 func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, error) {
+	ctx = c.IOContext(ctx)
 	t := w.Table
 	res := Result{Table: t.ViewName()}
 	tbl, err := c.ensureTable(ctx, t)

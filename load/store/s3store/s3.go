@@ -86,6 +86,7 @@ func ParseURL(u string) (bucket, prefix string, err error) {
 // Store is an S3 bucket, or a prefix in one.
 type Store struct {
 	client *s3.Client
+	cfg    aws.Config
 	o      Options
 }
 
@@ -137,8 +138,19 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		}
 		so.UsePathStyle = o.ForcePathStyle
 	})
-	return &Store{client: client, o: o}, nil
+	return &Store{client: client, cfg: cfg, o: o}, nil
 }
+
+// AWSConfig is the SDK configuration the store's client is made from
+// (region, credentials, checksums), for another S3 client of the same
+// lake; Endpoint and PathStyle give the rest.
+func (s *Store) AWSConfig() aws.Config { return s.cfg }
+
+// Endpoint is the S3-compatible server's URL ("" for AWS).
+func (s *Store) Endpoint() string { return s.o.Endpoint }
+
+// PathStyle says whether requests address the bucket in the path.
+func (s *Store) PathStyle() bool { return s.o.ForcePathStyle }
 
 // Client is the SDK client (tests inspect the bucket with it).
 func (s *Store) Client() *s3.Client { return s.client }
