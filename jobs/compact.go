@@ -386,7 +386,7 @@ func Compact(ctx context.Context, env *Env, cfg *Config, o CompactOptions) (*Com
 		if cfg.Iceberg != nil {
 			// A compaction is a replace snapshot of the tables it
 			// rewrote.
-			if _, err := publishIceberg(ctx, cfg, st, reg, nil, log); err != nil {
+			if _, err := publishIceberg(ctx, env, cfg, st, reg, nil, log); err != nil {
 				return rep, fmt.Errorf("publishing to iceberg: %w", err)
 			}
 		}

@@ -86,16 +86,17 @@ func lakeRoot(st store.Store) (string, error) {
 	return filepath.ToSlash(abs), err
 }
 
-// openCatalog opens the configured catalog of the lake in st; the
+// openCatalog opens the configured catalog of the lake in st, which
+// publishes and expires snapshots by now (nil: time.Now); the
 // tables' metadata goes under the lake's _iceberg folder (for an s3://
 // lake, on S3, reached as the store reaches it).
-func openCatalog(ctx context.Context, cfg *Config, st store.Store) (*icepub.Catalog, error) {
+func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() time.Time) (*icepub.Catalog, error) {
 	ic := cfg.Iceberg
 	root, err := lakeRoot(st)
 	if err != nil {
 		return nil, err
 	}
-	o := icepub.SQLiteOptions{Path: ic.sqlitePath(cfg), Namespace: ic.Namespace, Warehouse: root + "/" + IcebergDir}
+	o := icepub.SQLiteOptions{Path: ic.sqlitePath(cfg), Namespace: ic.Namespace, Warehouse: root + "/" + IcebergDir, Now: now}
 	if strings.HasPrefix(root, "s3://") {
 		s3, ok := st.(*s3store.Store)
 		if !ok {
@@ -130,7 +131,7 @@ func IcebergRegister(ctx context.Context, env *Env, cfg *Config) (*IcebergPublis
 	if err != nil {
 		return nil, err
 	}
-	p, err := publishIceberg(ctx, cfg, st, tables(), nil, env.Log)
+	p, err := publishIceberg(ctx, env, cfg, st, tables(), nil, env.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +144,7 @@ func IcebergRegister(ctx context.Context, env *Env, cfg *Config) (*IcebergPublis
 // committed state as its view shows it: the view's files, and position
 // deletes for the rows the view does not show. c is the lake as listed
 // (nil: listed now).
-func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed, log *slog.Logger) (*IcebergPublish, error) {
+func publishIceberg(ctx context.Context, env *Env, cfg *Config, st store.Store, reg *schemas.Registry, c *load.Committed, log *slog.Logger) (*IcebergPublish, error) {
 	start := time.Now()
 	log.Debug("publishing to iceberg", "tables", len(reg.Tables()))
 	var err error
@@ -177,7 +178,7 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 	if err != nil {
 		return nil, err
 	}
-	cat, err := openCatalog(ctx, cfg, st)
+	cat, err := openCatalog(ctx, cfg, st, env.now)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -193,6 +194,64 @@ func TestIcebergKilledSyncs(t *testing.T) {
 	s.lastPublish()
 }
 
+// TestIcebergSnapshotsBounded: a season of daily syncs, the clock a day
+// on at each (compactions as they fall due), keeps each table's snapshot
+// count bounded: the expiry policy (24 hours, by the publishing clock)
+// drops the snapshots of the day before yesterday, so a table holds at
+// most yesterday's and today's (one or two a publish: a compaction's
+// replace and new deletes meeting are two).
+func TestIcebergSnapshotsBounded(t *testing.T) {
+	t.Parallel()
+	s := newSeason(t, 19)
+	s.cfg.Iceberg = &IcebergConfig{}
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	s.env.Now = func() time.Time { return clock }
+	if _, err := Run(context.Background(), s.env, s.cfg, RunOptions{Command: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	const days = 5
+	expired, most, published := 0, 0, 0
+	for day := 1; day <= days; day++ {
+		clock = clock.Add(24 * time.Hour)
+		sum := s.day()
+		for _, r := range sum.Iceberg.Tables {
+			expired += r.Expired
+			published += r.Snapshots
+		}
+		counts := s.snapshotCounts()
+		total := 0
+		for _, n := range counts {
+			total += n
+			most = max(most, n)
+		}
+		t.Logf("day %d: %d tables published; %d snapshots in %d tables, at most %d in one", day, sum.Iceberg.Changed, total, len(counts), slices.Max(slices.Collect(maps.Values(counts))))
+	}
+	t.Logf("%d days: %d snapshots published, %d expired, at most %d kept by a table", days, published, expired, most)
+	if most > 4 || expired == 0 {
+		t.Errorf("after %d days a table holds %d snapshots (%d expired in all), want at most 4", days, most, expired)
+	}
+	s.assertIceberg("after a season")
+}
+
+// snapshotCounts counts each Iceberg table's snapshots, by view name.
+func (s *season) snapshotCounts() map[string]int {
+	s.t.Helper()
+	cat, _ := s.catalog()
+	defer cat.Close()
+	out := map[string]int{}
+	for _, t := range tables().Tables() {
+		tbl, err := cat.Load(context.Background(), t.ViewName())
+		if err != nil {
+			s.t.Fatalf("%s: %v", t.ViewName(), err)
+		}
+		out[t.ViewName()] = len(tbl.Metadata().Snapshots())
+	}
+	return out
+}
+
 // lastPublish is the publish of the lake's newest run summary.
 func (s *season) lastPublish() *IcebergPublish {
 	s.t.Helper()
@@ -221,7 +280,7 @@ func (s *season) catalog() (*icepub.Catalog, store.Store) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cat, err := openCatalog(ctx, s.cfg, st)
+	cat, err := openCatalog(ctx, s.cfg, st, nil)
 	if err != nil {
 		s.t.Fatal(err)
 	}

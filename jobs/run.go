@@ -231,7 +231,7 @@ func Run(ctx context.Context, env *Env, cfg *Config, o RunOptions) (*Summary, er
 		// follow the commits; a run that fails here leaves them behind,
 		// and the next publish catches up.
 		var iceErr error
-		sum.Iceberg, iceErr = publishIceberg(context.WithoutCancel(ctx), cfg, st, reg, k.unchanged, log)
+		sum.Iceberg, iceErr = publishIceberg(context.WithoutCancel(ctx), env, cfg, st, reg, k.unchanged, log)
 		if iceErr != nil {
 			runErr = errors.Join(runErr, fmt.Errorf("publishing to iceberg: %w", iceErr))
 		}

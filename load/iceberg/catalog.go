@@ -32,6 +32,7 @@ type Catalog struct {
 	warehouse string
 	aws       *aws.Config   // for an s3:// warehouse
 	retention time.Duration // Retention; tests shorten it
+	now       func() time.Time
 }
 
 // SQLiteOptions open the SQL catalog on a SQLite file.
@@ -47,6 +48,9 @@ type SQLiteOptions struct {
 	Warehouse string
 	// S3 reaches an s3:// warehouse and lake.
 	S3 *S3
+	// Now is the clock snapshots are published and expired by (nil:
+	// time.Now); tests run a season of days in minutes.
+	Now func() time.Time
 }
 
 // S3 is how the tables' files on S3 are reached: the SDK configuration
@@ -96,7 +100,10 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*Catalog, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening the SQL catalog %s: %w", o.Path, err)
 	}
-	c := &Catalog{cat: cat, db: db, namespace: o.Namespace, warehouse: props["warehouse"], retention: Retention}
+	c := &Catalog{cat: cat, db: db, namespace: o.Namespace, warehouse: props["warehouse"], retention: Retention, now: o.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	if o.S3 != nil {
 		cfg := o.S3.Config.Copy()
 		c.aws = &cfg

@@ -55,6 +55,9 @@ const (
 	// names of their markers under _commits/<source>/) whose files the
 	// snapshot adds; the table's files name the commits it holds.
 	SummaryCommits = "athlake.commits"
+	// SummaryPublishedAt is when the snapshot was published (RFC 3339,
+	// by the catalog's clock): what expiry goes by.
+	SummaryPublishedAt = "athlake.published-at"
 )
 
 // Retention is how long a replaced snapshot stays readable (time travel):
@@ -239,7 +242,7 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 		delAdd = append(delAdd, df)
 	}
 
-	props := ice.Properties{SummaryState: state}
+	props := ice.Properties{SummaryState: state, SummaryPublishedAt: c.now().UTC().Format(time.RFC3339Nano)}
 	if len(commits) > 0 {
 		props[SummaryCommits] = strings.Join(commits, ",")
 	}
@@ -281,38 +284,44 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 	return res, c.expire(ctx, tbl, &res)
 }
 
-// expire drops the snapshots older than Retention but the current one,
-// without deleting any file: the data files are the lake's, which deletes
-// them itself (load.DeleteReplaced).
+// expire drops the snapshots published more than Retention ago (by the
+// catalog's clock) but the current one, without deleting any file: the
+// data files are the lake's, which deletes them itself
+// (load.DeleteReplaced). One catalog commit that removes them, made only
+// if the current snapshot is still the one seen.
 func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) error {
 	cur := tbl.CurrentSnapshot()
-	old := 0
-	for _, s := range tbl.Metadata().Snapshots() {
-		if cur != nil && s.SnapshotID != cur.SnapshotID && time.Since(time.UnixMilli(s.TimestampMs)) > c.retention {
-			old++
-		}
-	}
-	if old == 0 {
+	if cur == nil {
 		return nil
 	}
-	// ExpireSnapshots refuses while gc.enabled is false; it deletes no
-	// file without post-commit cleanup, so the switch is lifted and put
-	// back within the one commit.
-	txn := tbl.NewTransaction()
-	if err := txn.SetProperties(ice.Properties{gcEnabled: "true"}); err != nil {
-		return err
+	now := c.now()
+	var old []int64
+	for _, s := range tbl.Metadata().Snapshots() {
+		if s.SnapshotID != cur.SnapshotID && now.Sub(publishedAt(s)) > c.retention {
+			old = append(old, s.SnapshotID)
+		}
 	}
-	if err := txn.ExpireSnapshots(table.WithOlderThan(c.retention), table.WithRetainLast(1), table.WithPostCommit(false)); err != nil {
+	if len(old) == 0 {
+		return nil
+	}
+	id := cur.SnapshotID
+	reqs := []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID()), table.AssertRefSnapshotID(table.MainBranch, &id)}
+	if _, _, err := c.cat.CommitTable(ctx, tbl.Identifier(), reqs, []table.Update{table.NewRemoveSnapshotsUpdate(old, false)}); err != nil {
 		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
 	}
-	if err := txn.SetProperties(ice.Properties{gcEnabled: "false"}); err != nil {
-		return err
-	}
-	if _, err := txn.Commit(ctx); err != nil {
-		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
-	}
-	res.Expired = old
+	res.Expired = len(old)
 	return nil
+}
+
+// publishedAt is when a snapshot was published: its summary's
+// SummaryPublishedAt, else its commit time.
+func publishedAt(s table.Snapshot) time.Time {
+	if s.Summary != nil {
+		if t, err := time.Parse(time.RFC3339Nano, s.Summary.Properties[SummaryPublishedAt]); err == nil {
+			return t
+		}
+	}
+	return time.UnixMilli(s.TimestampMs)
 }
 
 // ensureTable loads the table, creating it if missing, and adds the
@@ -349,7 +358,8 @@ func (c *Catalog) create(ctx context.Context, t *schemas.Table) (*table.Table, e
 			// The data files are the lake's: an engine's maintenance
 			// (expire_snapshots, remove_orphan_files) must not delete
 			// them. Iceberg's own switch for tables whose files others
-			// own; expire lifts it for its own commit only.
+			// own (expire removes snapshots without it: it deletes no
+			// file).
 			gcEnabled: "false",
 			// Every commit writes a metadata file: keep the last 100
 			// (iceberg-go's default count), not all of them.
