@@ -134,21 +134,7 @@ func TestIcebergKilledSyncs(t *testing.T) {
 		s.sb.TeamPro.Advance(24 * time.Hour)
 		s.sb.Optimo.Advance(24 * time.Hour)
 	}
-	// die runs a sync meant to die at a point, and says whether it did.
-	die := func(point string) bool {
-		t.Helper()
-		var out testlog.Buffer
-		cmd := childCmd(cfgPath, &out, point)
-		err := cmd.Run()
-		if err == nil {
-			t.Logf("the sync meant to die (%s) finished", point)
-			return false
-		}
-		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
-			t.Fatalf("sync failed: %v\n%s", err, out.String())
-		}
-		return true
-	}
+	die := func(point string) bool { return killedSync(t, cfgPath, point) }
 	finish := func(when string) {
 		t.Helper()
 		runChild(t, cfgPath, 0, nil)
@@ -252,21 +238,94 @@ func (s *season) snapshotCounts() map[string]int {
 	return out
 }
 
+// TestIcebergKilledSyncsS3: syncs of all three vendors to S3
+// (versitygw) killed after some tables' catalog commits and at a random
+// moment of them, then one that finishes: every table's Iceberg scan
+// equals its view (the local kills in TestIcebergKilledSyncs; here, what
+// S3 changes: the metadata written to S3, the catalog beside it local).
+func TestIcebergKilledSyncsS3(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	s := newSeason(t, 20)
+	s3Config(s.cfg, srv, bucket, "lake")
+	s3Env(s.env, srv)
+	s.cfg.Iceberg = &IcebergConfig{}
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := writeChildConfig(t, t.TempDir(), "athlake.yaml", s.cfg)
+	env := srv.Env()
+	if !killedSync(t, cfgPath, "ATHLAKE_CHILD_DIE_IN_PUBLISH=4", env...) {
+		t.Fatal("the first sync did not die in its publish")
+	}
+	if n := s.publishedTables(); n != 4 {
+		t.Errorf("after a publish killed at its 4th table: %d tables with a snapshot", n)
+	}
+	runChild(t, cfgPath, 0, nil, env...)
+	s.assertIceberg("after a killed first publish")
+	p := s.lastPublish()
+	rng := rand.New(rand.NewPCG(20, 20))
+	killed := 0
+	for _, point := range []string{
+		fmt.Sprintf("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER=%dms", int(1000*(p.HiddenSeconds+rng.Float64()*(p.Seconds-p.HiddenSeconds)/2))),
+		"ATHLAKE_CHILD_DIE_IN_PUBLISH=2",
+	} {
+		s.sb.Plyomat.Advance(24 * time.Hour)
+		s.sb.TeamPro.Advance(24 * time.Hour)
+		s.sb.Optimo.Advance(24 * time.Hour)
+		if killedSync(t, cfgPath, point, env...) {
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Error("no sync of a day died: the test did not test crashes")
+	}
+	runChild(t, cfgPath, 0, nil, env...)
+	s.assertIceberg("after killed days")
+}
+
+// killedSync runs a sync in a child (environment env added) meant to
+// die with SIGKILL at point (an ATHLAKE_CHILD_DIE_* setting), and says
+// whether it did.
+func killedSync(t *testing.T, cfgPath, point string, env ...string) bool {
+	t.Helper()
+	var out testlog.Buffer
+	cmd := childCmd(cfgPath, &out, append(env, point)...)
+	err := cmd.Run()
+	if err == nil {
+		t.Logf("the sync meant to die (%s) finished", point)
+		return false
+	}
+	if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || st.Signal() != syscall.SIGKILL {
+		t.Fatalf("sync failed: %v\n%s", err, out.String())
+	}
+	return true
+}
+
 // lastPublish is the publish of the lake's newest run summary.
 func (s *season) lastPublish() *IcebergPublish {
 	s.t.Helper()
-	runs, err := filepath.Glob(filepath.Join(s.cfg.path(s.cfg.Output), load.RunsDir, "*.json"))
-	if err != nil || len(runs) == 0 {
+	ctx := context.Background()
+	st, err := openStore(ctx, s.env, s.cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	objs, err := st.List(ctx, load.RunsDir+"/")
+	if err != nil || len(objs) == 0 {
 		s.t.Fatalf("no run summary: %v", err)
 	}
-	slices.Sort(runs)
-	b, err := os.ReadFile(runs[len(runs)-1])
+	var last string
+	for _, o := range objs {
+		last = max(last, o.Key)
+	}
+	b, _, err := st.Get(ctx, last)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	var sum Summary
 	if err := json.Unmarshal(b, &sum); err != nil || sum.Iceberg == nil {
-		s.t.Fatalf("%s: no publish (%v)", runs[len(runs)-1], err)
+		s.t.Fatalf("%s: no publish (%v)", last, err)
 	}
 	s.t.Logf("the last run published in %.2fs, %.2fs of it finding the hidden rows", sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
 	return sum.Iceberg
