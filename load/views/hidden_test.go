@@ -113,14 +113,18 @@ func TestHiddenManyFiles(t *testing.T) {
 	}
 
 	hin := views.HiddenInput{Lake: lake, Tables: family, Files: func(tb *schemas.Table) ([]string, []string) { return base[tb.ID()], delta[tb.ID()] }}
+	start := time.Now()
 	want, err := views.HiddenWhole(ctx, hin)
 	if err != nil {
 		t.Fatal(err)
 	}
+	whole := time.Since(start)
+	start = time.Now()
 	got, err := views.Hidden(ctx, hin)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("straightforward: %v; chunked: %v", whole.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("hidden rows (-straightforward +chunked):\n%s", d)
 	}
