@@ -136,7 +136,7 @@ func publishIceberg(ctx context.Context, cfg *Config, st store.Store, reg *schem
 	}
 	hidden, err := views.Hidden(ctx, views.HiddenInput{
 		Lake: st.URL(), Tables: orderedTables(reg), Files: fileList,
-		MemoryLimit: cfg.Memory().DuckDB, Threads: cfg.Memory().DuckDBThreads,
+		MemoryLimit: cfg.Memory().Views, Threads: cfg.Memory().DuckDBThreads,
 	})
 	if err != nil {
 		return nil, err

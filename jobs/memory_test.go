@@ -75,16 +75,17 @@ func TestMemoryLimitConfig(t *testing.T) {
 
 // The settings derived from a budget: Go's limit below it, what streams
 // buffer a quarter of Go's limit, DuckDB the budget less what is beside
-// it; fewer streams at once on a small budget.
+// it (the views build at least 256MiB); fewer streams at once on a small
+// budget.
 func TestMemoryFor(t *testing.T) {
 	for _, c := range []struct {
 		limit int64
 		want  Memory
 	}{
-		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 104 << 20}},
-		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 872 << 20}},
-		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 64 << 20}},
-		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 64 << 20}},
+		{256 << 20, Memory{Limit: 256 << 20, GoLimit: 208 << 20, Parallel: 4, CommitBytes: 13 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 104 << 20, Views: 256 << 20}},
+		{1 << 30, Memory{Limit: 1 << 30, GoLimit: 976 << 20, Parallel: 4, CommitBytes: 61 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 872 << 20, Views: 872 << 20}},
+		{128 << 20, Memory{Limit: 128 << 20, GoLimit: 80 << 20, Parallel: 1, CommitBytes: 20 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 64 << 20, Views: 256 << 20}},
+		{1, Memory{Limit: minMemoryLimit, GoLimit: 48 << 20, Parallel: 1, CommitBytes: 12 << 20, DuckDBThreads: runtime.GOMAXPROCS(0), DuckDB: 64 << 20, Views: 256 << 20}},
 	} {
 		if d := cmp.Diff(c.want, MemoryFor(c.limit)); d != "" {
 			t.Errorf("MemoryFor(%d) (-want +got):\n%s", c.limit, d)
