@@ -205,7 +205,7 @@ func (k *compactor) compactFamily(ctx context.Context, t *schemas.Table, files m
 	// After a sync, its streams' buffers are garbage: hand their memory
 	// back before DuckDB takes its own, so that the two do not add up.
 	debug.FreeOSMemory()
-	in.MemoryLimit = k.mem.CompactionLimit()
+	in.MemoryLimit = k.mem.DuckDB
 	k.log.Debug("compacting", "table", t.ViewName(), "files", delta, "duckdb_memory_limit", in.MemoryLimit)
 	var parts []string
 	var outs []views.CompactOutput

@@ -162,7 +162,7 @@ func publishIceberg(ctx context.Context, env *Env, cfg *Config, st store.Store, 
 	}
 	in := views.HiddenInput{
 		Lake: st.URL(), Tables: orderedTables(reg), Files: fileList, Work: cfg.DuckDBPath() + ".hidden",
-		MemoryLimit: cfg.Memory().ViewsLimit(), Threads: cfg.Memory().DuckDBThreads,
+		MemoryLimit: cfg.Memory().Views, Threads: cfg.Memory().DuckDBThreads,
 	}
 	if cfg.IsS3() {
 		// DuckDB reads local files (no httpfs offline): those it reads

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 
@@ -49,6 +47,13 @@ type Memory struct {
 	// writes, the file pages it reads): a pod limited to one CPU on a
 	// 32-core node would otherwise run 32.
 	DuckDBThreads int
+	// DuckDB is DuckDB's memory_limit in compactions and the views build,
+	// which run after the streams: the budget less duckDBBeside, never
+	// under minDuckDB. Beyond it DuckDB spills to disk.
+	DuckDB int64
+	// Views is DuckDB's memory_limit for the views build, at the end of
+	// every run: as DuckDB, but never under minViews.
+	Views int64
 }
 
 // MemoryFor derives a run's settings from a budget in bytes.
@@ -58,6 +63,8 @@ func MemoryFor(limit int64) Memory {
 	m.Parallel = int(min(max(m.GoLimit/(48<<20), 1), 4))
 	m.CommitBytes = m.GoLimit / 4 / int64(m.Parallel)
 	m.DuckDBThreads = runtime.GOMAXPROCS(0)
+	m.DuckDB = max(limit-duckDBBeside, minDuckDB)
+	m.Views = max(m.DuckDB, minViews)
 	return m
 }
 
@@ -65,47 +72,22 @@ func MemoryFor(limit int64) Memory {
 // budgets.
 const minDuckDB = 64 << 20
 
-// What DuckDB holds beyond its memory_limit: its threads' buffers, the
-// readers and writers of the Parquet files, its code paged in on first
-// use. A compaction (sorting a partition, writing its files) holds more
-// than a views build: measured, a Team Pro medium compaction 70–76 MiB at
-// memory_limit 100–135 MiB; Plyomat large's compactions 44–45 MiB, its
-// views builds 40–45 MiB at 103–143 MiB.
-const (
-	compactionOutside = 76 << 20
-	viewsOutside      = 48 << 20
-)
+// minViews is the least memory_limit of the views build: with less, the
+// update at the end of a daily sync slows. A 60-day season at 104MiB
+// against 256MiB, the two side by side: the median update 1.15–1.17×
+// slower, a day's sync 1.3×, a database built afresh 1.2–1.5×. It is the
+// peak of a large account's sync (Plyomat large: ~375MiB at a 256MiB
+// budget, ~255MiB with the views build at 104MiB).
+const minViews = 256 << 20
 
-// CompactionLimit and ViewsLimit are DuckDB's memory_limit for a phase
-// that starts now: what the budget has left beside the process's resident
-// memory, less what DuckDB holds beyond the limit in that phase; never
-// under minDuckDB. By then the streams' heap has been handed back: what is
-// resident is mostly code (athlake with DuckDB linked in: 70–110 MiB here,
-// more than memoryReserve assumes; less where the kernel maps fewer of its
-// pages).
-func (m Memory) CompactionLimit() int64 { return m.duckDBLimit(compactionOutside) }
-
-func (m Memory) ViewsLimit() int64 { return m.duckDBLimit(viewsOutside) }
-
-func (m Memory) duckDBLimit(outside int64) int64 {
-	return max(m.Limit-resident()-outside, minDuckDB)
-}
-
-// resident is the process's resident memory in bytes (from
-// /proc/self/statm), or where that cannot be read, memoryReserve and what
-// the Go runtime holds from the system.
-func resident() int64 {
-	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 1 {
-			if pages, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				return pages * int64(os.Getpagesize())
-			}
-		}
-	}
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-	metrics.Read(s)
-	return memoryReserve + int64(s[0].Value.Uint64()-s[1].Value.Uint64())
-}
+// duckDBBeside is what a DuckDB phase (a compaction, the views build)
+// leaves of the budget beside DuckDB's memory_limit: the program's
+// resident code and data once the streams' heap is handed back (athlake
+// with DuckDB linked in: 70–115MiB measured at the start of these phases),
+// and what DuckDB holds beyond its limit (its threads' buffers, the
+// Parquet files' readers and writers: 40–76MiB measured, most in a Team
+// Pro compaction). At 256MiB DuckDB gets 104MiB.
+const duckDBBeside = 152 << 20
 
 // duckDBRetryLimit is the memory_limit a DuckDB phase (a compaction, the
 // views build) gets again when it ran out of the budget's share: at least

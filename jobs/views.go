@@ -88,7 +88,7 @@ func buildViews(ctx context.Context, cfg *Config, st store.Store, reg *schemas.R
 	files := viewFiles(c, reg)
 	o := views.Options{
 		DB: cfg.DuckDBPath(), Lake: st.URL(), Tables: orderedTables(reg), Mode: views.Mode(cfg.Views), Anew: r.anew,
-		MemoryLimit: cfg.Memory().ViewsLimit(), Threads: cfg.Memory().DuckDBThreads, People: cfg.people(),
+		MemoryLimit: cfg.Memory().Views, Threads: cfg.Memory().DuckDBThreads, People: cfg.people(),
 		Files: func(t *schemas.Table) ([]string, []string) {
 			if f := files[t.ID()]; f != nil {
 				return f.base, f.delta

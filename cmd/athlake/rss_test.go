@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,7 +33,12 @@ import (
 
 // rssCommands are the commands BenchmarkPeakRSS runs, in this order, on
 // one fresh lake per source and scale; another command is one more entry.
-var rssCommands = [][]string{{"backfill"}, {"sync"}, {"rebuild"}}
+// -rss.commands runs the first few only (Team Pro large's backfill alone
+// takes half an hour on 2 cores).
+var (
+	rssCommands = [][]string{{"backfill"}, {"sync"}, {"rebuild"}}
+	rssFirst    = flag.Int("rss.commands", len(rssCommands), "BenchmarkPeakRSS: run the first N of backfill, sync, rebuild")
+)
 
 // rssSources and rssScales are what BenchmarkPeakRSS covers; pick with
 // -bench, e.g. -bench 'PeakRSS/teampro/medium'.
@@ -47,6 +53,7 @@ var (
 // peak resident set, with a table and the large/medium ratio at the end:
 //
 //	go test ./cmd/athlake -run '^$' -bench PeakRSS -benchtime 1x -timeout 60m
+//	go test ./cmd/athlake -run '^$' -bench PeakRSS/teampro/large -benchtime 1x -timeout 0 -args -rss.commands=1
 //
 // The children inherit the environment: GOMEMLIMIT=… or GOGC=… in front
 // of the command measures those settings.
@@ -121,7 +128,7 @@ func peakRSS(b *testing.B, source, scale string) []rssResult {
 		}
 	}
 	var out []rssResult
-	for _, c := range rssCommands {
+	for _, c := range rssCommands[:min(max(*rssFirst, 1), len(rssCommands))] {
 		level, trace := "warn", os.Getenv("ATHLAKE_TEST_RSS_TRACE")
 		if trace != "" {
 			level, trace = "debug", filepath.Join(trace, source+"-"+scale+"-"+strings.Join(c, "-"))

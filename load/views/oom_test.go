@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
 	"github.com/athlake/athlake/load/views"
 )
 
@@ -27,8 +29,15 @@ func TestOutOfMemory(t *testing.T) {
 	if !views.OutOfMemory(fmt.Errorf("compacting: %w", err)) {
 		t.Errorf("OutOfMemory(%v) = false", err)
 	}
+	// A commit that finds no room for the blocks it writes (a views
+	// build's, at memory_limit 64MiB) is a transaction error.
+	pin := &duckdb.Error{Type: duckdb.ErrorTypeTransaction, Msg: "TransactionContext Error: Failed to commit: failed to pin block of size 256.0 KiB (63.9 MiB/64.0 MiB used)"}
+	if !views.OutOfMemory(fmt.Errorf("building views: %w", pin)) {
+		t.Errorf("OutOfMemory(%v) = false", pin)
+	}
 	_, err = db.Exec("SELEC 1")
-	if err == nil || views.OutOfMemory(err) || views.OutOfMemory(errors.New("Out of Memory Error: in a message only")) {
+	conflict := &duckdb.Error{Type: duckdb.ErrorTypeTransaction, Msg: "TransactionContext Error: Catalog write-write conflict on create with \"t\""}
+	if err == nil || views.OutOfMemory(err) || views.OutOfMemory(errors.New("Out of Memory Error: in a message only")) || views.OutOfMemory(conflict) {
 		t.Errorf("OutOfMemory true for another error: %v", err)
 	}
 }

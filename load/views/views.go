@@ -325,8 +325,15 @@ func Query(ctx context.Context, dbPath, query string, args ...any) ([]string, []
 }
 
 // OutOfMemory says whether err is DuckDB running out of its memory_limit
-// (what a build or a compaction given more may get through).
+// (what a build or a compaction given more may get through): an out of
+// memory error, or a commit that found no room to pin a block of the
+// rows it writes ("Failed to commit: failed to pin block of size 256.0
+// KiB (63.9 MiB/64.0 MiB used)", a transaction error).
 func OutOfMemory(err error) bool {
 	var de *duckdb.Error
-	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfMemory
+	if !errors.As(err, &de) {
+		return false
+	}
+	return de.Type == duckdb.ErrorTypeOutOfMemory ||
+		de.Type == duckdb.ErrorTypeTransaction && strings.Contains(de.Msg, "failed to pin block")
 }
