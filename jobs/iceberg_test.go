@@ -81,10 +81,7 @@ func TestIcebergMatchesViews(t *testing.T) {
 	if sum.Iceberg == nil || sum.Iceberg.Changed == 0 {
 		t.Fatalf("the sync published nothing: %+v", sum.Iceberg)
 	}
-	deletes := 0
-	for _, r := range sum.Iceberg.Tables {
-		deletes += r.DeleteFiles
-	}
+	deletes := deleteFiles(sum.Iceberg)
 	t.Logf("second sync: %d tables published, %d delete files, in %.2fs", sum.Iceberg.Changed, deletes, sum.Iceberg.Seconds)
 	if deletes == 0 {
 		t.Error("a day of edits hid no row: the test does not exercise the deletes")
@@ -386,10 +383,7 @@ func TestIcebergS3(t *testing.T) {
 	t.Logf("first sync: %d tables published in %.2fs (%.2fs finding the hidden rows)", sum.Iceberg.Changed, sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
 	s.assertIceberg("first sync")
 	sum = s.day()
-	deletes := 0
-	for _, r := range sum.Iceberg.Tables {
-		deletes += r.DeleteFiles
-	}
+	deletes := deleteFiles(sum.Iceberg)
 	t.Logf("a day later: %d tables published, %d delete files, in %.2fs (%.2fs finding the hidden rows)", sum.Iceberg.Changed, deletes, sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
 	if deletes == 0 {
 		t.Error("a day of edits hid no row: the test does not exercise the deletes")
@@ -733,4 +727,13 @@ func cell(a arrow.Array, i int) string {
 		return a.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano)
 	}
 	return fmt.Sprintf("unexpected %s: %v", a.DataType(), a.ValueStr(i))
+}
+
+// deleteFiles counts the position delete files a publish wrote.
+func deleteFiles(p *IcebergPublish) int {
+	n := 0
+	for _, r := range p.Tables {
+		n += r.DeleteFiles
+	}
+	return n
 }
