@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -99,15 +98,7 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 	// themselves are read again partition by partition: DuckDB holds a
 	// partition's, not the table's (a family's peak memory was these
 	// temporary tables, the root twice over).
-	lineage := slices.Clone(root.Key)
-	for _, ct := range in.Children {
-		for _, pc := range ct.Parent.Keys {
-			if !slices.Contains(lineage, pc) {
-				lineage = append(lineage, pc)
-			}
-		}
-	}
-	lineage = append(lineage, schemas.ColExtractedAt, schemas.ColRunID)
+	lineage := lineageColumns(root, in.Children)
 	into := "CREATE TEMP TABLE r AS "
 	for chunk := range slices.Chunk(rootFiles, readChunk) {
 		if err := exec(into + "SELECT " + identList(lineage, "t.") + ", t.filename, files.part AS __part FROM " + scanFiles(chunk, true) +
@@ -184,15 +175,11 @@ func CompactFamily(ctx context.Context, in CompactInput) ([]string, []CompactOut
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s %s: %w", ct.ID(), part, err)
 			}
-			on := []string{"c." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt), "c." + ident(schemas.ColRunID) + " = p." + ident(schemas.ColRunID)}
-			for _, cc := range slices.Sorted(maps.Keys(ct.Parent.Keys)) {
-				on = append(on, "c."+ident(cc)+" = p."+ident(ct.Parent.Keys[cc]))
-			}
 			// The children of the current version, chosen by that
 			// version alone, as the views choose them: a response's
 			// children have distinct keys, so no window over every row.
 			q := fmt.Sprintf("SELECT c.* FROM (%s) AS c SEMI JOIN (SELECT * FROM cur WHERE __part = %s) AS p ON %s ORDER BY %s",
-				rows, literal(part), strings.Join(on, " AND "), identList(ct.Key, ""))
+				rows, literal(part), parentVersion(ct, "c", "p"), identList(ct.Key, ""))
 			if err := out(ct, part, q); err != nil {
 				return nil, nil, err
 			}
@@ -212,6 +199,20 @@ func scanFiles(files []PartFile, filename bool) string {
 		paths[i] = literal(filepath.ToSlash(f.Path))
 	}
 	return fmt.Sprintf("read_parquet([%s], union_by_name = true, hive_partitioning = false, filename = %s)", strings.Join(paths, ", "), strconv.FormatBool(filename))
+}
+
+// lineageColumns say which version of which record a root table's row is:
+// its key, the columns of it its children name, _extracted_at and _run_id.
+func lineageColumns(root *schemas.Table, children []*schemas.Table) []string {
+	cols := slices.Clone(root.Key)
+	for _, ct := range children {
+		for _, pc := range ct.Parent.Keys {
+			if !slices.Contains(cols, pc) {
+				cols = append(cols, pc)
+			}
+		}
+	}
+	return append(cols, schemas.ColExtractedAt, schemas.ColRunID)
 }
 
 // declared lists t's columns in declared order, each with prefix.

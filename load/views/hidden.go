@@ -198,21 +198,6 @@ func (h *hider) collect(t *schemas.Table, q string, paths map[string]string) err
 	return rows.Err()
 }
 
-// lineageCols are the columns that say which version of which record a
-// root table's row is: its key, the parent columns its children name,
-// _extracted_at and _run_id.
-func (h *hider) lineageCols(t *schemas.Table) []string {
-	cols := slices.Clone(t.Key)
-	for _, c := range h.children(t) {
-		for _, pc := range c.Parent.Keys {
-			if !slices.Contains(cols, pc) {
-				cols = append(cols, pc)
-			}
-		}
-	}
-	return append(cols, schemas.ColExtractedAt, schemas.ColRunID)
-}
-
 // rootTable finds a root table's hidden rows, and keeps the lineage of the
 // rows its view shows for its children.
 func (h *hider) rootTable(t *schemas.Table) error {
@@ -227,7 +212,7 @@ func (h *hider) rootTable(t *schemas.Table) error {
 		return nil // a compaction's files alone: every row shown
 	}
 	lin, hid, shown := ident("lin_"+t.ViewName()), ident("hid_"+t.ViewName()), ident("shown_"+t.ViewName())
-	cols := h.lineageCols(t)
+	cols := lineageColumns(t, h.children(t))
 	defs := make([]string, 0, len(cols)+3)
 	for _, c := range cols {
 		col, _ := t.Column(c)
@@ -308,22 +293,13 @@ func (h *hider) childTable(t *schemas.Table) error {
 	if !ok {
 		return fmt.Errorf("parent %s: no lineage read (tables out of order?)", parent.ID())
 	}
-	on := []string{
-		"c." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt),
-		"c." + ident(schemas.ColRunID) + " = p." + ident(schemas.ColRunID),
-	}
-	var cols []string
-	for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
-		on = append(on, "c."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
-		cols = append(cols, cc)
-	}
-	cols = append(cols, schemas.ColExtractedAt, schemas.ColRunID)
+	cols := parentVersionColumns(t)
 	for chunk := range slices.Chunk(files, readChunk) {
 		q, paths, err := h.scan(chunk, identList(cols, ""))
 		if err != nil {
 			return err
 		}
-		if err := h.collect(t, fmt.Sprintf("SELECT c.filename, c.file_row_number FROM (%s) AS c ANTI JOIN %s AS p ON %s", q, shown, strings.Join(on, " AND ")), paths); err != nil {
+		if err := h.collect(t, fmt.Sprintf("SELECT c.filename, c.file_row_number FROM (%s) AS c ANTI JOIN %s AS p ON %s", q, shown, parentVersion(t, "c", "p")), paths); err != nil {
 			return fmt.Errorf("reading %d files: %w", len(chunk), err)
 		}
 		if err := h.done(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -600,14 +599,7 @@ func (a *applier) children(t *schemas.Table, files, fresh []string) error {
 	if !ok {
 		return nil
 	}
-	// A child row belongs to the parent version with its key and lineage.
-	var on []string
-	for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
-		on = append(on, "c."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
-	}
-	on = append(on,
-		"c."+ident(schemas.ColExtractedAt)+" = p."+ident(schemas.ColExtractedAt),
-		"c."+ident(schemas.ColRunID)+" = p."+ident(schemas.ColRunID))
+	on := parentVersion(t, "c", "p")
 	switch old := ident("old_" + parent.ViewName()); {
 	case whole:
 		if err := a.exec("DELETE FROM " + table(t)); err != nil {
@@ -618,7 +610,7 @@ func (a *applier) children(t *schemas.Table, files, fresh []string) error {
 		// Only a parent that had a version before had children, those of
 		// that version (matching its lineage lets DuckDB skip the row
 		// groups of other days: rows are appended in time order).
-		if err := a.exec(fmt.Sprintf("DELETE FROM %s AS c USING %s AS p WHERE %s", table(t), old, strings.Join(on, " AND "))); err != nil {
+		if err := a.exec(fmt.Sprintf("DELETE FROM %s AS c USING %s AS p WHERE %s", table(t), old, on)); err != nil {
 			return err
 		}
 	}
@@ -632,7 +624,7 @@ func (a *applier) children(t *schemas.Table, files, fresh []string) error {
 		if err != nil {
 			return err
 		}
-		if err := a.exec(fmt.Sprintf("INSERT INTO %s BY NAME SELECT c.* FROM (%s) AS c SEMI JOIN %s AS p ON %s", table(t), rows, changedName(parent), strings.Join(on, " AND "))); err != nil {
+		if err := a.exec(fmt.Sprintf("INSERT INTO %s BY NAME SELECT c.* FROM (%s) AS c SEMI JOIN %s AS p ON %s", table(t), rows, changedName(parent), on)); err != nil {
 			return err
 		}
 	}

@@ -265,14 +265,27 @@ func viewSelect(t *schemas.Table, root string, base, delta []string, provenance 
 		return rows
 	}
 	parent := ident(t.Source + "_" + t.Parent.Table)
-	on := []string{
-		"f." + ident(schemas.ColExtractedAt) + " = p." + ident(schemas.ColExtractedAt),
-		"f." + ident(schemas.ColRunID) + " = p." + ident(schemas.ColRunID),
-	}
+	return fmt.Sprintf("SELECT f.* FROM (%s) AS f %s JOIN %s AS p ON %s", rows, join, parent, parentVersion(t, "f", "p"))
+}
+
+// parentVersion joins a child table t's rows (alias c) to the version of
+// their parent (alias p) they belong to: the parent's key and the
+// version's lineage (a response's parent and children share it).
+func parentVersion(t *schemas.Table, c, p string) string {
+	var on []string
 	for _, cc := range slices.Sorted(maps.Keys(t.Parent.Keys)) {
-		on = append(on, "f."+ident(cc)+" = p."+ident(t.Parent.Keys[cc]))
+		on = append(on, c+"."+ident(cc)+" = "+p+"."+ident(t.Parent.Keys[cc]))
 	}
-	return fmt.Sprintf("SELECT f.* FROM (%s) AS f %s JOIN %s AS p ON %s", rows, join, parent, strings.Join(on, " AND "))
+	for _, l := range []string{schemas.ColExtractedAt, schemas.ColRunID} {
+		on = append(on, c+"."+ident(l)+" = "+p+"."+ident(l))
+	}
+	return strings.Join(on, " AND ")
+}
+
+// parentVersionColumns are the columns of a child table t that
+// parentVersion joins on.
+func parentVersionColumns(t *schemas.Table) []string {
+	return append(slices.Sorted(maps.Keys(t.Parent.Keys)), schemas.ColExtractedAt, schemas.ColRunID)
 }
 
 func ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
