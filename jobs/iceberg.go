@@ -21,15 +21,29 @@ import (
 // table per lake table, "<namespace>.<source>_<table>". Off unless the
 // section is there.
 type IcebergConfig struct {
-	// Catalog is the catalog's kind: sql (the only one yet).
+	// Catalog is the catalog's kind: sql, rest or glue.
 	Catalog string `yaml:"catalog"`
-	// URI is the SQL catalog's database: a local SQLite file (a path, or
-	// sqlite:PATH). Default: <output>/_iceberg/catalog.db, or for an
-	// s3:// output <duckdb>.iceberg/catalog.db (beside the views
-	// database: SQLite needs a local file).
+	// URI is, for sql, the catalog's database: a local SQLite file (a
+	// path, or sqlite:PATH; default <output>/_iceberg/catalog.db, or for
+	// an s3:// output <duckdb>.iceberg/catalog.db, beside the views
+	// database: SQLite needs a local file), or postgres://… ; for rest,
+	// the catalog's base URL.
 	URI string `yaml:"uri"`
 	// Namespace holds the tables (default athlake).
 	Namespace string `yaml:"namespace"`
+	// Warehouse (rest) is the warehouse the catalog is asked for.
+	Warehouse string `yaml:"warehouse"`
+	// Credential (rest) is an OAuth2 client's "id:secret", exchanged
+	// for a token at the catalog's token endpoint; Token a bearer token.
+	// Secrets: give them as ${VAR}.
+	Credential string `yaml:"credential"`
+	Token      string `yaml:"token"`
+	// Region, Endpoint and CatalogID (glue) reach AWS Glue: the
+	// region (default the environment's), an endpoint other than AWS's,
+	// and the catalog's account id (default the caller's).
+	Region    string `yaml:"region"`
+	Endpoint  string `yaml:"endpoint"`
+	CatalogID string `yaml:"catalog_id"`
 }
 
 var namespaceRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -48,7 +62,7 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	case "rest", "glue":
 		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: not supported yet (sql only)", ic.Catalog)}
 	default:
-		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: want sql", ic.Catalog)}
+		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: want sql, rest or glue", ic.Catalog)}
 	}
 	if ic.Namespace == "" {
 		ic.Namespace = "athlake"
@@ -96,7 +110,7 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 	if err != nil {
 		return nil, err
 	}
-	o := icepub.SQLiteOptions{Path: ic.sqlitePath(cfg), Namespace: ic.Namespace, Warehouse: root + "/" + IcebergDir, Now: now}
+	o := icepub.Options{Namespace: ic.Namespace, Warehouse: root + "/" + IcebergDir, Now: now}
 	if strings.HasPrefix(root, "s3://") {
 		s3, ok := st.(*s3store.Store)
 		if !ok {
@@ -104,11 +118,22 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 		}
 		o.S3 = &icepub.S3{Config: s3.AWSConfig(), Endpoint: s3.Endpoint(), PathStyle: s3.PathStyle()}
 	}
-	cat, err := icepub.OpenSQLite(ctx, o)
-	if err != nil {
-		return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
+	switch ic.Catalog {
+	default: // sql
+		cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
+		if err != nil {
+			return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
+		}
+		return cat, nil
 	}
-	return cat, nil
+}
+
+// where is the catalog as a message names it, without secrets.
+func (ic *IcebergConfig) where(c *Config) string {
+	switch ic.Catalog {
+	default: // sql
+		return ic.sqlitePath(c)
+	}
 }
 
 // IcebergPublish is what publishing the lake to Iceberg did.
@@ -136,7 +161,7 @@ func IcebergRegister(ctx context.Context, env *Env, cfg *Config) (*IcebergPublis
 		return nil, err
 	}
 	fmt.Fprintf(env.Stdout, "%d of %d tables published to %s (namespace %s) in %.1fs\n",
-		p.Changed, len(p.Tables), cfg.Iceberg.sqlitePath(cfg), cfg.Iceberg.Namespace, p.Seconds)
+		p.Changed, len(p.Tables), cfg.Iceberg.where(cfg), cfg.Iceberg.Namespace, p.Seconds)
 	return p, nil
 }
 

@@ -2,10 +2,9 @@ package iceberg
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,13 +12,11 @@ import (
 
 	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
-	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	iceio "github.com/apache/iceberg-go/io"
 	_ "github.com/apache/iceberg-go/io/gocloud/s3" // the s3:// file IO
 	"github.com/apache/iceberg-go/table"
 	"github.com/apache/iceberg-go/utils"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	_ "modernc.org/sqlite" // the "sqlite" driver, pure Go
 )
 
 // Catalog is where a lake's Iceberg tables are published: an Iceberg
@@ -27,7 +24,7 @@ import (
 // delete files go to.
 type Catalog struct {
 	cat       catalog.Catalog
-	db        *sql.DB
+	closer    io.Closer // what the catalog runs on, if anything
 	namespace string
 	warehouse string
 	aws       *aws.Config   // for an s3:// warehouse
@@ -35,11 +32,8 @@ type Catalog struct {
 	now       func() time.Time
 }
 
-// SQLiteOptions open the SQL catalog on a SQLite file.
-type SQLiteOptions struct {
-	// Path is the SQLite file, created if missing: a local file, also
-	// for an s3:// warehouse.
-	Path string
+// Options are what every kind of catalog takes.
+type Options struct {
 	// Namespace holds the tables, "<namespace>.<source>_<table>".
 	Namespace string
 	// Warehouse is the folder of the tables' metadata, manifests and
@@ -65,13 +59,9 @@ type S3 struct {
 	PathStyle bool
 }
 
-// OpenSQLite opens (creating if needed) a SQL catalog kept in a SQLite
-// file, with the pure-Go driver (modernc.org/sqlite, through bun's sqlite
-// dialect, which iceberg-go's SQL catalog speaks).
-func OpenSQLite(ctx context.Context, o SQLiteOptions) (*Catalog, error) {
-	if err := os.MkdirAll(filepath.Dir(o.Path), 0o755); err != nil {
-		return nil, err
-	}
+// properties are the catalog properties of o: the warehouse (absolute,
+// slash-separated if local) and how its file IO reaches S3.
+func (o Options) properties() (ice.Properties, error) {
 	wh := o.Warehouse
 	props := ice.Properties{}
 	if strings.HasPrefix(wh, "s3://") {
@@ -90,17 +80,13 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*Catalog, error) {
 		wh = filepath.ToSlash(abs)
 	}
 	props["warehouse"] = strings.TrimSuffix(wh, "/")
-	// One writer at a time: a busy timeout rather than "database is locked".
-	db, err := sql.Open("sqlite", "file:"+o.Path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		return nil, err
-	}
-	cat, err := sqlcat.NewCatalog("athlake", db, sqlcat.SQLite, props)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening the SQL catalog %s: %w", o.Path, err)
-	}
-	c := &Catalog{cat: cat, db: db, namespace: o.Namespace, warehouse: props["warehouse"], retention: Retention, now: o.Now}
+	return props, nil
+}
+
+// open wraps an opened catalog of any kind, whose properties came from
+// o.properties; closer (may be nil) is closed after it.
+func open(ctx context.Context, cat catalog.Catalog, closer io.Closer, props ice.Properties, o Options) (*Catalog, error) {
+	c := &Catalog{cat: cat, closer: closer, namespace: o.Namespace, warehouse: props["warehouse"], retention: Retention, now: o.Now}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -121,8 +107,8 @@ func (c *Catalog) Close() error {
 	if cl, ok := c.cat.(catalog.Closer); ok {
 		err = cl.Close()
 	}
-	if c.db != nil {
-		err = errors.Join(err, c.db.Close())
+	if c.closer != nil {
+		err = errors.Join(err, c.closer.Close())
 	}
 	return err
 }

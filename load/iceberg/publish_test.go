@@ -109,7 +109,7 @@ func TestPublishReconciles(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	root := filepath.ToSlash(filepath.Join(dir, "lake"))
-	c, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")})
+	c, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}})
 	if err != nil {
 		t.Fatal(err)
 	}
