@@ -212,12 +212,16 @@ func publishIceberg(ctx context.Context, env *Env, cfg *Config, st store.Store, 
 	for _, o := range c.Objects {
 		sizes[o.Key] = o.Size
 	}
+	frontier := c.Frontier()
 	out := &IcebergPublish{HiddenSeconds: hiddenSeconds}
 	for _, t := range reg.Tables() {
 		base, delta := fileList(t)
-		r, err := cat.Publish(ctx, root, icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()], Sizes: sizes})
+		r, err := cat.Publish(ctx, root, icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()], Sizes: sizes, Frontier: frontier})
 		if err != nil {
 			return out, err
+		}
+		if r.Behind {
+			log.Info("iceberg table left as it is: it holds a newer state of the lake, published beside this run", "table", r.Table)
 		}
 		if r.Changed {
 			out.Changed++

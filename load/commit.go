@@ -144,6 +144,19 @@ type Committed struct {
 	format      *lakeFormat // nil: no record
 }
 
+// Frontier is the run id of the newest commit in the listing ("" for
+// none): run ids sort by their start, so a later listing's frontier is
+// never older.
+func (c *Committed) Frontier() string {
+	var f string
+	for key := range c.Markers {
+		if cm, ok := CommitOfMarker(key); ok && cm.RunID > f {
+			f = cm.RunID
+		}
+	}
+	return f
+}
+
 // Compaction is a committed compaction's marker.
 type Compaction struct {
 	Marker   string

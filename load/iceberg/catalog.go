@@ -30,6 +30,9 @@ type Catalog struct {
 	aws       *aws.Config   // for an s3:// warehouse
 	retention time.Duration // Retention; tests shorten it
 	now       func() time.Time
+	// beforeCommit, if set, runs as Publish is about to commit (tests:
+	// another publisher's commit in between).
+	beforeCommit func()
 }
 
 // Options are what every kind of catalog takes.

@@ -44,6 +44,11 @@ type Want struct {
 	// rewritten in place under its key (a rebuild) whose size changed is
 	// registered again.
 	Sizes map[string]int64
+	// Frontier is the newest commit's run id in the lake listing w was
+	// read from (run ids sort by time): a publish never replaces a
+	// snapshot of a newer listing, so one that ran beside a later run's
+	// (`iceberg register` beside a sync) cannot turn a table back.
+	Frontier string
 }
 
 // Summary properties of the snapshots Publish commits.
@@ -58,7 +63,14 @@ const (
 	// SummaryPublishedAt is when the snapshot was published (RFC 3339,
 	// by the catalog's clock): what expiry goes by.
 	SummaryPublishedAt = "athlake.published-at"
+	// SummaryFrontier is the Want.Frontier of the listing the snapshot
+	// was published from.
+	SummaryFrontier = "athlake.frontier"
 )
+
+// attempts bounds how often Publish starts again after another
+// publisher's commit beat its own.
+const attempts = 5
 
 // Retention is how long a replaced snapshot stays readable (time travel):
 // as long as the lake keeps the files a compaction replaced
@@ -82,6 +94,9 @@ type Result struct {
 	DeleteFiles int `json:"delete_files_added,omitempty"`
 	DeletesGone int `json:"delete_files_removed,omitempty"`
 	Expired     int `json:"expired_snapshots,omitempty"`
+	// Behind tells a table left alone because it holds the state of a
+	// newer listing of the lake than this publish's.
+	Behind bool `json:"behind,omitempty"`
 }
 
 // Publish makes the current snapshot of the table's Iceberg table (created
@@ -96,7 +111,29 @@ type Result struct {
 // of the deletes they replace, so they would not apply to data files the
 // same snapshot adds), so the replace and the deletes are two snapshots
 // of the one commit; readers of the current snapshot never see the first.
-func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, error) {
+//
+// Another publisher's commit between loading the table and committing
+// fails the commit (the catalog checks the snapshot it was based on);
+// Publish then starts again from the table as it is now.
+func (c *Catalog) Publish(ctx context.Context, root string, w Want) (res Result, err error) {
+	for range attempts {
+		res, err = c.publish(ctx, root, w)
+		if !lostCommit(err) {
+			break
+		}
+	}
+	return res, err
+}
+
+// lostCommit tells a commit that another commit beat: the REST and Glue
+// catalogs and a SQL catalog's last check say table.ErrCommitFailed; the
+// SQL catalog's check of the requirements (the snapshot the commit was
+// based on) says only this, untyped, in iceberg-go v0.7.0.
+func lostCommit(err error) bool {
+	return err != nil && (errors.Is(err, table.ErrCommitFailed) || strings.Contains(err.Error(), "requirement failed: "))
+}
+
+func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, error) {
 	ctx = c.IOContext(ctx)
 	t := w.Table
 	res := Result{Table: t.ViewName()}
@@ -108,6 +145,10 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 	state := stateDigest(w)
 	if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil && s.Summary.Properties[SummaryState] == state {
 		return res, c.expire(ctx, tbl, &res)
+	}
+	if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil && s.Summary.Properties[SummaryFrontier] > w.Frontier {
+		res.Behind = true
+		return res, nil
 	}
 	if s := tbl.CurrentSnapshot(); s == nil && len(w.Files) == 0 {
 		return res, nil
@@ -242,7 +283,7 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 		delAdd = append(delAdd, df)
 	}
 
-	props := ice.Properties{SummaryState: state, SummaryPublishedAt: c.now().UTC().Format(time.RFC3339Nano)}
+	props := ice.Properties{SummaryState: state, SummaryPublishedAt: c.now().UTC().Format(time.RFC3339Nano), SummaryFrontier: w.Frontier}
 	if len(commits) > 0 {
 		props[SummaryCommits] = strings.Join(commits, ",")
 	}
@@ -270,6 +311,9 @@ func (c *Catalog) Publish(ctx context.Context, root string, w Want) (Result, err
 		// The snapshot holds the state already, under another digest
 		// (one written by another version): nothing to commit.
 		return res, c.expire(ctx, tbl, &res)
+	}
+	if c.beforeCommit != nil {
+		c.beforeCommit()
 	}
 	tbl, err = txn.Commit(ctx)
 	if err != nil {

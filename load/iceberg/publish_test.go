@@ -209,3 +209,76 @@ func TestPublishReconciles(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishNeverTurnsBack: two publishers of one lake beside each other
+// (`iceberg register` beside a sync's publish). A publish from an older
+// listing leaves a table that holds a newer one alone, and publishers
+// whose commits race all succeed, the newest listing's state last.
+func TestPublishNeverTurnsBack(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	root := filepath.ToSlash(filepath.Join(dir, "lake"))
+	opts := SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}}
+	c, err := OpenSQLite(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	jan := "s/t/month=2026-01/"
+	a := writeFile(t, root, jan+"20261122T183353.123Z-1a2b3c-sets-0001.parquet", row{"k1", 1, 1})
+	b := writeFile(t, root, jan+"20261123T183353.123Z-4d5e6f-sets-0001.parquet", row{"k1", 1, 2})
+	older := Want{Table: testTable, Files: []string{a}, Frontier: "20261122T183353.123Z-1a2b3c"}
+	newer := Want{Table: testTable, Files: []string{a, b}, Hidden: map[string][]int64{a: {0}}, Frontier: "20261123T183353.123Z-4d5e6f"}
+	if _, err := c.Publish(ctx, root, newer); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Publish(ctx, root, older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Behind || r.Changed {
+		t.Errorf("an older listing's publish: %+v, want the table left alone", r)
+	}
+	if d := cmp.Diff([]string{"k1=2"}, scan(t, c)); d != "" {
+		t.Errorf("after an older listing's publish: scan (-want +got):\n%s", d)
+	}
+
+	// A publisher whose commit loses to another's (the older listing's
+	// commit lands between its load and its commit) starts again and
+	// publishes its newer state.
+	p, err := OpenSQLite(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c2 := writeFile(t, root, jan+"20261124T000000.000Z-aaaaaa-sets-0001.parquet", row{"k1", 1, 3})
+	newest := Want{Table: testTable, Files: []string{a, b, c2}, Hidden: map[string][]int64{a: {0}, b: {0}}, Frontier: "20261124T000000.000Z-aaaaaa"}
+	tbl, err := c.Load(ctx, testTable.ViewName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := tbl.CurrentSnapshot().SnapshotID
+	raced := 0
+	p.beforeCommit = func() {
+		if raced++; raced == 1 {
+			// Not "older": it would be left alone. A listing as new as
+			// the table's, with one row shown again.
+			if _, err := c.Publish(ctx, root, Want{Table: testTable, Files: []string{a, b}, Frontier: newer.Frontier}); err != nil {
+				t.Errorf("the racing publish: %v", err)
+			}
+		}
+	}
+	if _, err := p.Publish(ctx, root, newest); err != nil {
+		t.Fatal(err)
+	}
+	if raced != 2 {
+		t.Errorf("the publish committed %d times, want a lost commit and a second attempt", raced)
+	}
+	if d := cmp.Diff([]string{"k1=3"}, scan(t, c)); d != "" {
+		t.Errorf("after a lost commit: scan (-want +got):\n%s", d)
+	}
+	tbl, _ = c.Load(ctx, testTable.ViewName())
+	if n := len(tbl.Metadata().Snapshots()); tbl.CurrentSnapshot().SnapshotID == first || n != 3 {
+		t.Errorf("%d snapshots, want the first, the racing one and the newest", n)
+	}
+}

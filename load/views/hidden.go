@@ -9,7 +9,9 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/athlake/athlake/schemas"
 )
@@ -26,13 +28,34 @@ type HiddenInput struct {
 	// Stage copies a file of an s3:// lake into dir and returns its local
 	// path (nil for a local lake, read in place).
 	Stage func(ctx context.Context, key, dir string) (string, error)
-	// Work is a local folder for DuckDB's spill and the staged files,
-	// emptied and removed at the end ("": a temporary folder).
+	// Work names the local folders for DuckDB's spill and the staged
+	// files: each process works in Work-<pid>, removed at the end, and
+	// removes those of processes gone ("": a temporary folder).
 	Work string
 	// MemoryLimit is DuckDB's memory_limit in bytes (0:
 	// DefaultMemoryLimit); Threads its threads (0: a thread per core).
 	MemoryLimit int64
 	Threads     int
+}
+
+// workDir makes the work folder of this process: a temporary folder for
+// base "", else base-<pid>, after removing those of processes that are
+// gone (killed runs') — not another live publish's beside this one.
+func workDir(base string) (string, error) {
+	if base == "" {
+		return os.MkdirTemp("", "athlake-hidden-")
+	}
+	old, _ := filepath.Glob(base + "-*")
+	for _, dir := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(dir, base+"-"))
+		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
+			if err := os.RemoveAll(dir); err != nil {
+				return "", err
+			}
+		}
+	}
+	work := fmt.Sprintf("%s-%d", base, os.Getpid())
+	return work, os.RemoveAll(work)
 }
 
 // Hidden returns the rows of the views' files that the views do not show:
@@ -68,14 +91,8 @@ func Hidden(ctx context.Context, in HiddenInput) (map[string]map[string][]int64,
 		}
 		root = strings.TrimSuffix(filepath.ToSlash(abs), "/")
 	}
-	work := in.Work
-	if work == "" {
-		tmp, err := os.MkdirTemp("", "athlake-hidden-")
-		if err != nil {
-			return nil, err
-		}
-		work = tmp
-	} else if err := os.RemoveAll(work); err != nil { // a killed run's
+	work, err := workDir(in.Work)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)

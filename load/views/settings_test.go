@@ -2,6 +2,10 @@ package views
 
 import (
 	"database/sql"
+	"fmt"
+	"os"
+	oexec "os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -43,5 +47,36 @@ func TestMemorySetting(t *testing.T) {
 		if limit != c.want || threads != c.wantT || cache {
 			t.Errorf("memorySetting(%d, %d): memory_limit %s, threads %d, external file cache %t; want %s, %d, false", c.limit, c.threads, limit, threads, cache, c.want, c.wantT)
 		}
+	}
+}
+
+// TestHiddenWorkDir: each process works in its own folder, so a publish
+// beside another (`iceberg register` beside a sync) does not empty the
+// other's; the folders of processes gone (killed runs) are removed.
+func TestHiddenWorkDir(t *testing.T) {
+	t.Parallel()
+	base := filepath.Join(t.TempDir(), "athlake.duckdb.hidden")
+	gone := oexec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	live, dead := fmt.Sprintf("%s-%d", base, os.Getppid()), fmt.Sprintf("%s-%d", base, gone.Process.Pid)
+	for _, d := range []string{live, dead} {
+		if err := os.MkdirAll(filepath.Join(d, "in"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work, err := workDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%s-%d", base, os.Getpid()); work != want {
+		t.Errorf("work folder %s, want %s", work, want)
+	}
+	if _, err := os.Stat(filepath.Join(live, "in")); err != nil {
+		t.Errorf("a live process's folder: %v", err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("a gone process's folder: %v, want it removed", err)
 	}
 }
