@@ -105,6 +105,7 @@ func runIcebergPublish(b *testing.B, scale sandbox.Scale, days int, onS3 bool, w
 	if err := Authorize(ctx, env, cfg, "teampro", connector.AuthOptions{Open: FollowRedirects}); err != nil {
 		b.Fatal(err)
 	}
+	start := time.Now()
 	sum, err := Run(ctx, env, cfg, RunOptions{Command: "sync"})
 	if err != nil {
 		b.Fatal(err)
@@ -113,7 +114,7 @@ func runIcebergPublish(b *testing.B, scale sandbox.Scale, days int, onS3 bool, w
 	if onS3 {
 		where = "S3 (versitygw, on loopback)"
 	}
-	fmt.Fprintf(w, "iceberg publish, scale %s, %s: first sync without iceberg %.1fs, %d files\n", scale, where, sum.Duration, sum.Files)
+	fmt.Fprintf(w, "iceberg publish, scale %s, %s: first sync without iceberg %.1fs, %d files\n", scale, where, time.Since(start).Seconds(), sum.Files)
 	fmt.Fprintf(w, "%-8s %7s %7s %7s %6s %6s %5s %7s %6s %9s %9s %9s",
 		"run", "sync s", "views s", "publish", "hidden", "tables", "snaps", "deletes", "meta", "meta B", "held", "expired")
 	if onS3 {
@@ -168,11 +169,12 @@ func runIcebergPublish(b *testing.B, scale sandbox.Scale, days int, onS3 bool, w
 		sb.TeamPro.Advance(24 * time.Hour)
 		sb.Optimo.Advance(24 * time.Hour)
 		count.reset()
+		start := time.Now() // the run's own clock is the simulated one
 		sum, err := Run(ctx, env, cfg, RunOptions{Command: "sync"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		line(fmt.Sprintf("day %d", day), sum.Duration, sum.Views.Seconds, sum.Iceberg)
+		line(fmt.Sprintf("day %d", day), time.Since(start).Seconds(), sum.Views.Seconds, sum.Iceberg)
 	}
 }
 

@@ -112,11 +112,11 @@ func TestIcebergMatchesViews(t *testing.T) {
 
 // TestIcebergKilledSyncs kills syncs of all three vendors that publish
 // to Iceberg with SIGKILL at chosen points — in their commits, after them
-// (before the publish), after some tables' catalog commits, and at random
-// moments inside the publish — then lets one finish: every table's
-// Iceberg scan equals its view, row for row, after the first kills (each
-// table's first snapshots) and after a few days of them (position
-// deletes, compactions' replaces).
+// (before the publish), after some tables' catalog commits, at random
+// moments inside the publish, and at a random moment of the whole run —
+// then lets one finish: every table's Iceberg scan equals its view, row
+// for row, after the first kills (each table's first snapshots) and after
+// a few days of them (position deletes, compactions' replaces).
 func TestIcebergKilledSyncs(t *testing.T) {
 	t.Parallel()
 	s := newSeason(t, 17)
@@ -148,7 +148,10 @@ func TestIcebergKilledSyncs(t *testing.T) {
 	}
 	// The next dies after its commits, as the publish begins.
 	die("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER=0s")
-	finish("after killed first publishes")
+	start := time.Now()
+	runChild(t, cfgPath, 0, nil)
+	took := time.Since(start) // a run's length, for a random moment of one
+	s.assertIceberg("after killed first publishes")
 
 	// Random moments of the catalog commits: after the hidden rows are
 	// found, in the first half of what the finished run's publish took
@@ -164,14 +167,21 @@ func TestIcebergKilledSyncs(t *testing.T) {
 		"ATHLAKE_CHILD_DIE_IN_PUBLISH=3",    // after 3 tables' catalog commits
 		inCommits(),
 		inCommits(),
+		"", // at a random moment of the whole run
 	} {
 		advance()
+		if point == "" {
+			if sent, _ := runChild(t, cfgPath, time.Duration(rng.Int64N(int64(took))), syscall.SIGKILL); sent {
+				killed++
+			}
+			continue
+		}
 		if die(point) {
 			killed++
 		}
 	}
 	if killed < 3 {
-		t.Errorf("only %d of 4 syncs died: the test did not test crashes", killed)
+		t.Errorf("only %d of 5 syncs died: the test did not test crashes", killed)
 	}
 	finish("after killed days")
 	s.lastPublish()
@@ -236,8 +246,9 @@ func (s *season) snapshotCounts() map[string]int {
 }
 
 // TestIcebergKilledSyncsS3: syncs of all three vendors to S3
-// (versitygw) killed after some tables' catalog commits and at a random
-// moment of them, then one that finishes: every table's Iceberg scan
+// (versitygw) killed after some tables' catalog commits, at a random
+// moment of them, in their commits and at a random moment of the whole
+// run, then one that finishes: every table's Iceberg scan
 // equals its view (the local kills in TestIcebergKilledSyncs; here, what
 // S3 changes: the metadata written to S3, the catalog beside it local).
 func TestIcebergKilledSyncsS3(t *testing.T) {
@@ -259,7 +270,9 @@ func TestIcebergKilledSyncsS3(t *testing.T) {
 	if n := s.publishedTables(); n != 4 {
 		t.Errorf("after a publish killed at its 4th table: %d tables with a snapshot", n)
 	}
+	start := time.Now()
 	runChild(t, cfgPath, 0, nil, env...)
+	took := time.Since(start)
 	s.assertIceberg("after a killed first publish")
 	p := s.lastPublish()
 	rng := rand.New(rand.NewPCG(20, 20))
@@ -267,16 +280,24 @@ func TestIcebergKilledSyncsS3(t *testing.T) {
 	for _, point := range []string{
 		fmt.Sprintf("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER=%dms", int(1000*(p.HiddenSeconds+rng.Float64()*(p.Seconds-p.HiddenSeconds)/2))),
 		"ATHLAKE_CHILD_DIE_IN_PUBLISH=2",
+		"ATHLAKE_CHILD_DIE_AFTER_MARKERS=2", // in its commits: no publish
+		"",                                  // at a random moment of the whole run
 	} {
 		s.sb.Plyomat.Advance(24 * time.Hour)
 		s.sb.TeamPro.Advance(24 * time.Hour)
 		s.sb.Optimo.Advance(24 * time.Hour)
+		if point == "" {
+			if sent, _ := runChild(t, cfgPath, time.Duration(rng.Int64N(int64(took))), syscall.SIGKILL, env...); sent {
+				killed++
+			}
+			continue
+		}
 		if killedSync(t, cfgPath, point, env...) {
 			killed++
 		}
 	}
-	if killed == 0 {
-		t.Error("no sync of a day died: the test did not test crashes")
+	if killed < 2 {
+		t.Errorf("only %d of 4 syncs of a day died: the test did not test crashes", killed)
 	}
 	runChild(t, cfgPath, 0, nil, env...)
 	s.assertIceberg("after killed days")
