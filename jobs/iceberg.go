@@ -2,13 +2,16 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
 	icepub "github.com/athlake/athlake/load/iceberg"
 	"github.com/athlake/athlake/load/store"
@@ -36,8 +39,8 @@ type IcebergConfig struct {
 	// Credential (rest) is an OAuth2 client's "id:secret", exchanged
 	// for a token at the catalog's token endpoint; Token a bearer token.
 	// Secrets: give them as ${VAR}.
-	Credential string `yaml:"credential"`
-	Token      string `yaml:"token"`
+	Credential connector.Secret `yaml:"credential"`
+	Token      connector.Secret `yaml:"token"`
 	// Region, Endpoint and CatalogID (glue) reach AWS Glue: the
 	// region (default the environment's), an endpoint other than AWS's,
 	// and the catalog's account id (default the caller's).
@@ -58,9 +61,9 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	switch ic.Catalog {
 	case "":
 		ic.Catalog = "sql"
-	case "sql":
-	case "rest", "glue":
-		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: not supported yet (sql only)", ic.Catalog)}
+	case "sql", "rest":
+	case "glue":
+		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: not supported yet (sql or rest)", ic.Catalog)}
 	default:
 		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: want sql, rest or glue", ic.Catalog)}
 	}
@@ -70,12 +73,44 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	if !namespaceRE.MatchString(ic.Namespace) {
 		return &ConfigError{Key: "iceberg.namespace", Msg: fmt.Sprintf("%q: want letters, digits and _", ic.Namespace)}
 	}
+	if ic.Catalog == "rest" {
+		return ic.validateREST()
+	}
 	switch u := ic.URI; {
 	case u == "":
 	case strings.Contains(u, "://") && !strings.HasPrefix(u, "sqlite://"):
 		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%q: want a SQLite file (Postgres not supported yet)", u)}
 	}
 	return nil
+}
+
+// validateREST checks a rest catalog's settings, naming no secret.
+func (ic *IcebergConfig) validateREST() error {
+	if ic.URI == "" {
+		return &ConfigError{Key: "iceberg.uri", Msg: "required for the rest catalog: its base URL (http:// or https://)"}
+	}
+	u, err := url.Parse(ic.URI)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%s: want the catalog's http:// or https:// base URL", redactURL(ic.URI))}
+	}
+	if ic.Credential != "" && ic.Token != "" {
+		return &ConfigError{Key: "iceberg.token", Msg: "give credential or token, not both"}
+	}
+	if ic.Credential != "" && !strings.Contains(ic.Credential.Reveal(), ":") {
+		return &ConfigError{Key: "iceberg.credential", Msg: "want an OAuth2 client's client_id:client_secret"}
+	}
+	return nil
+}
+
+// redactURL is u without its userinfo (or a placeholder if it does not
+// parse, as it may hold a password).
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	p.User = nil
+	return p.String()
 }
 
 // sqlitePath is the SQLite file of the catalog.
@@ -119,6 +154,26 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 		o.S3 = &icepub.S3{Config: s3.AWSConfig(), Endpoint: s3.Endpoint(), PathStyle: s3.PathStyle()}
 	}
 	switch ic.Catalog {
+	case "rest":
+		cat, err := icepub.OpenREST(ctx, icepub.RESTOptions{
+			Options: o, URI: ic.URI, Warehouse: ic.Warehouse,
+			Credential: ic.Credential.Reveal(), Token: ic.Token.Reveal(),
+		})
+		switch {
+		case errors.Is(err, icepub.ErrCatalogCredentials):
+			key := "iceberg.credential"
+			if ic.Token != "" {
+				key = "iceberg.token"
+			}
+			return nil, &ConfigError{Key: key, Msg: fmt.Sprintf("%s: %v", ic.where(cfg), err)}
+		case errors.Is(err, icepub.ErrCatalogWarehouse):
+			return nil, &ConfigError{Key: "iceberg.warehouse", Msg: fmt.Sprintf("%s: %v", ic.where(cfg), err)}
+		case errors.Is(err, icepub.ErrCatalogUnreachable):
+			return nil, &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%s: %v", ic.where(cfg), err)}
+		case err != nil:
+			return nil, fmt.Errorf("opening the iceberg catalog %s: %w", ic.where(cfg), err)
+		}
+		return cat, nil
 	default: // sql
 		cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
 		if err != nil {
@@ -131,6 +186,11 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 // where is the catalog as a message names it, without secrets.
 func (ic *IcebergConfig) where(c *Config) string {
 	switch ic.Catalog {
+	case "rest":
+		if ic.Warehouse != "" {
+			return redactURL(ic.URI) + " (warehouse " + ic.Warehouse + ")"
+		}
+		return redactURL(ic.URI)
 	default: // sql
 		return ic.sqlitePath(c)
 	}

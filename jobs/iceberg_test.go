@@ -472,7 +472,7 @@ func TestIcebergConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ yaml, key string }{
 		{"iceberg:\n  catalog: hive\n", "iceberg.catalog"},
-		{"iceberg:\n  catalog: rest\n", "iceberg.catalog"},
+		{"iceberg:\n  catalog: glue\n", "iceberg.catalog"},
 		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
 		{"iceberg:\n  uri: postgres://h/db\n", "iceberg.uri"},
 	} {
