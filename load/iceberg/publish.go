@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"maps"
 	"slices"
 	"strconv"
@@ -72,6 +73,10 @@ const (
 // publisher's commit beat its own.
 const attempts = 5
 
+// maxManifests is how many manifests of a kind (data, deletes) a table's
+// snapshot holds before a publish that changes it tidies them up.
+const maxManifests = 16
+
 // Retention is how long a replaced snapshot stays readable (time travel):
 // as long as the lake keeps the files a compaction replaced
 // (load.ReplacedGrace), after which they are deleted and the snapshots
@@ -94,6 +99,9 @@ type Result struct {
 	DeleteFiles int `json:"delete_files_added,omitempty"`
 	DeletesGone int `json:"delete_files_removed,omitempty"`
 	Expired     int `json:"expired_snapshots,omitempty"`
+	// FilesRemoved counts the table's own files (manifest lists,
+	// manifests, position deletes) that only the expired snapshots read.
+	FilesRemoved int `json:"files_removed,omitempty"`
 	// Behind tells a table left alone because it holds the state of a
 	// newer listing of the lake than this publish's.
 	Behind bool `json:"behind,omitempty"`
@@ -196,6 +204,13 @@ func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, err
 		}
 	}
 
+	// Every append adds a manifest, and every new delete file one more,
+	// each read by every publish and every reader's planning: past
+	// maxManifests of a kind, the data manifests are merged and every
+	// partition's deletes written anew in one file.
+	tidyData := cur.manifests[ice.ManifestContentData] > maxManifests
+	tidyDeletes := cur.manifests[ice.ManifestContentDeletes] > maxManifests
+
 	// Position deletes, partition by partition: a partition's deletes
 	// only grow (a file's hidden rows stay hidden while it stays) and get
 	// a file of the new ones; a partition whose deletes must shrink, or
@@ -245,7 +260,7 @@ func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, err
 	var delAdd, delRemove []ice.DataFile
 	for _, k := range slices.Sorted(maps.Keys(parts)) {
 		pd := parts[k]
-		rewrite := false
+		rewrite := tidyDeletes
 		for p, pos := range pd.applied {
 			if !want[p] || rewritten[p] {
 				rewrite = true // a file that leaves: its deletes go
@@ -290,6 +305,17 @@ func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, err
 	nAdded := len(added) + len(readded)
 	txn := tbl.NewTransaction()
 	snaps := 0
+	if tidyData {
+		// First, so that the snapshot this publish leaves current is
+		// its own, with its summary.
+		r, err := txn.RewriteManifests(ctx)
+		if err != nil {
+			return res, fmt.Errorf("%s: merging manifests: %w", res.Table, err)
+		}
+		if !r.IsNoOp() {
+			snaps++
+		}
+	}
 	if len(removed)+len(delRemove) > 0 {
 		if err := txn.ReplaceFiles(ctx, removed, added, delRemove, props); err != nil {
 			return res, fmt.Errorf("%s: replacing files: %w", res.Table, err)
@@ -339,10 +365,18 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 		return nil
 	}
 	now := c.now()
+	refs := map[int64]bool{}
+	for _, r := range tbl.Metadata().Refs() {
+		refs[r.SnapshotID] = true // the current one, and any tag's
+	}
 	var old []int64
+	var gone, kept []table.Snapshot
 	for _, s := range tbl.Metadata().Snapshots() {
-		if s.SnapshotID != cur.SnapshotID && now.Sub(publishedAt(s)) > c.retention {
+		if !refs[s.SnapshotID] && now.Sub(publishedAt(s)) > c.retention {
 			old = append(old, s.SnapshotID)
+			gone = append(gone, s)
+		} else {
+			kept = append(kept, s)
 		}
 	}
 	if len(old) == 0 {
@@ -354,7 +388,83 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
 	}
 	res.Expired = len(old)
+	n, err := c.removeUnread(ctx, tbl, gone, kept)
+	res.FilesRemoved = n
+	if err != nil {
+		return fmt.Errorf("%s: removing the files of expired snapshots: %w", res.Table, err)
+	}
 	return nil
+}
+
+// removeUnread removes, once the snapshots gone are expired, the files of
+// the table's own that only they read: their manifest lists, and the
+// manifests and position delete files no kept snapshot reads. Only files
+// under the table's location go: never a data file, which is the lake's.
+// A removal that fails, or a run killed meanwhile, leaves files no
+// snapshot reads, which harm nothing.
+func (c *Catalog) removeUnread(ctx context.Context, tbl *table.Table, gone, kept []table.Snapshot) (int, error) {
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// The manifests of each snapshot, each manifest's delete files read
+	// once.
+	deletesOf := map[string][]string{}
+	files := func(s table.Snapshot, live bool) (map[string]bool, error) {
+		out := map[string]bool{s.ManifestList: true}
+		mfs, err := s.Manifests(fs)
+		if err != nil {
+			return nil, err
+		}
+		for _, mf := range mfs {
+			out[mf.FilePath()] = true
+			if mf.ManifestContent() != ice.ManifestContentDeletes {
+				continue
+			}
+			key := fmt.Sprint(mf.FilePath(), live)
+			if _, ok := deletesOf[key]; !ok {
+				entries, err := mf.FetchEntries(fs, live)
+				if err != nil {
+					return nil, err
+				}
+				deletesOf[key] = []string{}
+				for _, e := range entries {
+					deletesOf[key] = append(deletesOf[key], e.DataFile().FilePath())
+				}
+			}
+			for _, p := range deletesOf[key] {
+				out[p] = true
+			}
+		}
+		return out, nil
+	}
+	read := map[string]bool{}
+	for _, s := range kept {
+		f, err := files(s, true)
+		if err != nil {
+			return 0, err
+		}
+		maps.Copy(read, f)
+	}
+	mine := strings.TrimSuffix(tbl.Location(), "/") + "/"
+	removed := 0
+	for _, s := range gone {
+		f, err := files(s, false)
+		if err != nil {
+			return removed, err
+		}
+		for _, p := range slices.Sorted(maps.Keys(f)) {
+			if read[p] || !strings.HasPrefix(p, mine) {
+				continue
+			}
+			read[p] = true // removed once
+			if err := fs.Remove(p); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
 }
 
 // publishedAt is when a snapshot was published: its summary's
@@ -485,6 +595,9 @@ func partitionOf(df ice.DataFile) partition {
 type snapshotFiles struct {
 	data    map[string]ice.DataFile
 	deletes []deleteFile
+	// manifests counts the snapshot's manifests, by content (data,
+	// deletes).
+	manifests map[ice.ManifestContent]int
 }
 
 type deleteFile struct {
@@ -493,7 +606,7 @@ type deleteFile struct {
 }
 
 func currentFiles(ctx context.Context, fs iceio.IO, tbl *table.Table) (*snapshotFiles, error) {
-	out := &snapshotFiles{data: map[string]ice.DataFile{}}
+	out := &snapshotFiles{data: map[string]ice.DataFile{}, manifests: map[ice.ManifestContent]int{}}
 	s := tbl.CurrentSnapshot()
 	if s == nil {
 		return out, nil
@@ -503,6 +616,7 @@ func currentFiles(ctx context.Context, fs iceio.IO, tbl *table.Table) (*snapshot
 		return nil, err
 	}
 	for _, mf := range mfs {
+		out.manifests[mf.ManifestContent()]++
 		entries, err := mf.FetchEntries(fs, true)
 		if err != nil {
 			return nil, err

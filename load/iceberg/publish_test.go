@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	ice "github.com/apache/iceberg-go"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/athlake/athlake/schemas"
@@ -169,6 +170,11 @@ func TestPublishReconciles(t *testing.T) {
 	if n := len(tbl.Metadata().Snapshots()); n != 1 || r.Expired == 0 {
 		t.Errorf("after expiry: %d snapshots (%d expired), want 1", n, r.Expired)
 	}
+	// The expired snapshots' own files are gone (the scans below read
+	// what the kept one needs).
+	if r.FilesRemoved == 0 {
+		t.Errorf("expiry removed no manifest list, manifest or delete file: %+v", r)
+	}
 	if tbl.Properties()[gcEnabled] != "false" {
 		t.Errorf("gc.enabled = %q after expiry, want false", tbl.Properties()[gcEnabled])
 	}
@@ -280,5 +286,66 @@ func TestPublishNeverTurnsBack(t *testing.T) {
 	tbl, _ = c.Load(ctx, testTable.ViewName())
 	if n := len(tbl.Metadata().Snapshots()); tbl.CurrentSnapshot().SnapshotID == first || n != 3 {
 		t.Errorf("%d snapshots, want the first, the racing one and the newest", n)
+	}
+}
+
+// TestPublishTidiesManifests: a table published every day gains a data
+// manifest and a delete manifest a day; past maxManifests of a kind, the
+// publish merges the data manifests and writes the deletes anew, so
+// what each publish and each reader's planning reads stays bounded —
+// and the scan stays what the lake holds.
+func TestPublishTidiesManifests(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	root := filepath.ToSlash(filepath.Join(dir, "lake"))
+	c, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	jan := "s/t/month=2026-01/"
+	var files []string
+	hidden := map[string][]int64{}
+	want := []string{}
+	most := map[ice.ManifestContent]int{}
+	for day := range 3 * maxManifests {
+		// A day's file: a new version of k1 (hiding the last one) and a
+		// new key.
+		f := writeFile(t, root, jan+fmt.Sprintf("20261122T%06d.000Z-1a2b3c-sets-0001.parquet", day), row{"k1", 1, int64(day)}, row{fmt.Sprintf("u%02d", day), 1, 1})
+		if len(files) > 0 {
+			hidden[files[len(files)-1]] = []int64{0}
+		}
+		files = append(files, f)
+		want = append(want, fmt.Sprintf("u%02d=1", day))
+		if _, err := c.Publish(ctx, root, Want{Table: testTable, Files: slices.Clone(files), Hidden: maps.Clone(hidden)}); err != nil {
+			t.Fatal(err)
+		}
+		tbl, err := c.Load(ctx, testTable.ViewName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := tbl.CurrentSnapshot().Manifests(fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[ice.ManifestContent]int{}
+		for _, mf := range mfs {
+			n[mf.ManifestContent()]++
+		}
+		for k, v := range n {
+			most[k] = max(most[k], v)
+		}
+		if day%7 == 6 || day == 3*maxManifests-1 {
+			if d := cmp.Diff(append([]string{fmt.Sprintf("k1=%d", day)}, want...), scan(t, c)); d != "" {
+				t.Fatalf("day %d: scan (-want +got):\n%s", day, d)
+			}
+		}
+	}
+	if most[ice.ManifestContentData] > maxManifests+1 || most[ice.ManifestContentDeletes] > maxManifests+1 {
+		t.Errorf("%d days: up to %d data and %d delete manifests in a snapshot, want at most %d", 3*maxManifests, most[ice.ManifestContentData], most[ice.ManifestContentDeletes], maxManifests+1)
 	}
 }
