@@ -402,67 +402,86 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 // under the table's location go: never a data file, which is the lake's.
 // A removal that fails, or a run killed meanwhile, leaves files no
 // snapshot reads, which harm nothing.
+//
+// Manifests are shared between snapshots, so it reads manifest lists, and
+// manifests' entries only where delete files may go: the delete manifests
+// only gone snapshots read, and, if those name any, the kept snapshots'.
 func (c *Catalog) removeUnread(ctx context.Context, tbl *table.Table, gone, kept []table.Snapshot) (int, error) {
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return 0, err
 	}
-	// The manifests of each snapshot, each manifest's delete files read
-	// once.
-	deletesOf := map[string][]string{}
-	files := func(s table.Snapshot, live bool) (map[string]bool, error) {
-		out := map[string]bool{s.ManifestList: true}
-		mfs, err := s.Manifests(fs)
-		if err != nil {
-			return nil, err
-		}
-		for _, mf := range mfs {
-			out[mf.FilePath()] = true
-			if mf.ManifestContent() != ice.ManifestContentDeletes {
-				continue
+	manifests := func(snaps []table.Snapshot) (map[string]ice.ManifestFile, error) {
+		out := map[string]ice.ManifestFile{}
+		for _, s := range snaps {
+			mfs, err := s.Manifests(fs)
+			if err != nil {
+				return nil, err
 			}
-			key := fmt.Sprint(mf.FilePath(), live)
-			if _, ok := deletesOf[key]; !ok {
-				entries, err := mf.FetchEntries(fs, live)
-				if err != nil {
-					return nil, err
-				}
-				deletesOf[key] = []string{}
-				for _, e := range entries {
-					deletesOf[key] = append(deletesOf[key], e.DataFile().FilePath())
-				}
-			}
-			for _, p := range deletesOf[key] {
-				out[p] = true
+			for _, mf := range mfs {
+				out[mf.FilePath()] = mf
 			}
 		}
 		return out, nil
 	}
-	read := map[string]bool{}
-	for _, s := range kept {
-		f, err := files(s, true)
+	deleteFiles := func(mfs map[string]ice.ManifestFile, skip map[string]ice.ManifestFile) (map[string]bool, error) {
+		out := map[string]bool{}
+		for p, mf := range mfs {
+			if _, ok := skip[p]; ok || mf.ManifestContent() != ice.ManifestContentDeletes {
+				continue
+			}
+			entries, err := mf.FetchEntries(fs, false)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range entries {
+				out[e.DataFile().FilePath()] = true
+			}
+		}
+		return out, nil
+	}
+	keptM, err := manifests(kept)
+	if err != nil {
+		return 0, err
+	}
+	goneM, err := manifests(gone)
+	if err != nil {
+		return 0, err
+	}
+	unread := map[string]bool{}
+	for _, s := range gone {
+		unread[s.ManifestList] = true
+	}
+	for p := range goneM {
+		if _, ok := keptM[p]; !ok {
+			unread[p] = true
+		}
+	}
+	dels, err := deleteFiles(goneM, keptM)
+	if err != nil {
+		return 0, err
+	}
+	if len(dels) > 0 {
+		read, err := deleteFiles(keptM, nil)
 		if err != nil {
 			return 0, err
 		}
-		maps.Copy(read, f)
+		for p := range dels {
+			if !read[p] {
+				unread[p] = true
+			}
+		}
 	}
 	mine := strings.TrimSuffix(tbl.Location(), "/") + "/"
 	removed := 0
-	for _, s := range gone {
-		f, err := files(s, false)
-		if err != nil {
+	for _, p := range slices.Sorted(maps.Keys(unread)) {
+		if !strings.HasPrefix(p, mine) {
+			continue
+		}
+		if err := fs.Remove(p); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return removed, err
 		}
-		for _, p := range slices.Sorted(maps.Keys(f)) {
-			if read[p] || !strings.HasPrefix(p, mine) {
-				continue
-			}
-			read[p] = true // removed once
-			if err := fs.Remove(p); err != nil && !errors.Is(err, iofs.ErrNotExist) {
-				return removed, err
-			}
-			removed++
-		}
+		removed++
 	}
 	return removed, nil
 }

@@ -309,6 +309,12 @@ func TestPublishTidiesManifests(t *testing.T) {
 	want := []string{}
 	most := map[ice.ManifestContent]int{}
 	for day := range 3 * maxManifests {
+		if day == maxManifests {
+			// From here every publish expires the snapshots before its
+			// own and removes what only they read: the scans check
+			// that nothing the current one reads went.
+			c.retention = 0
+		}
 		// A day's file: a new version of k1 (hiding the last one) and a
 		// new key.
 		f := writeFile(t, root, jan+fmt.Sprintf("20261122T%06d.000Z-1a2b3c-sets-0001.parquet", day), row{"k1", 1, int64(day)}, row{fmt.Sprintf("u%02d", day), 1, 1})
@@ -339,13 +345,73 @@ func TestPublishTidiesManifests(t *testing.T) {
 		for k, v := range n {
 			most[k] = max(most[k], v)
 		}
-		if day%7 == 6 || day == 3*maxManifests-1 {
+		if day%3 == 2 || day == 3*maxManifests-1 {
 			if d := cmp.Diff(append([]string{fmt.Sprintf("k1=%d", day)}, want...), scan(t, c)); d != "" {
 				t.Fatalf("day %d: scan (-want +got):\n%s", day, d)
 			}
 		}
 	}
+	// With expiry, what is under the table's folder is what the current
+	// snapshot reads, and the metadata files iceberg-go keeps (the last
+	// 100 by default).
+	n := countFiles(t, filepath.Join(dir, "lake", "_iceberg"))
+	t.Logf("%d files under _iceberg after %d days", n, 3*maxManifests)
+	if n > 3*maxManifests+100+10 {
+		t.Errorf("%d files under _iceberg after %d days, want the current snapshot's and the metadata files", n, 3*maxManifests)
+	}
 	if most[ice.ManifestContentData] > maxManifests+1 || most[ice.ManifestContentDeletes] > maxManifests+1 {
 		t.Errorf("%d days: up to %d data and %d delete manifests in a snapshot, want at most %d", 3*maxManifests, most[ice.ManifestContentData], most[ice.ManifestContentDeletes], maxManifests+1)
+	}
+}
+
+func countFiles(t *testing.T, dir string) (n int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestExpiryKeepsReadDeletes: a delete file that a manifest only an
+// expired snapshot reads names, but that the current snapshot still reads
+// through another manifest, stays.
+func TestExpiryKeepsReadDeletes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	root := filepath.ToSlash(filepath.Join(dir, "lake"))
+	c, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	jan, feb := "s/t/month=2026-01/", "s/t/month=2026-02/"
+	name := func(seq int) string { return fmt.Sprintf("20261122T183353.123Z-1a2b3c-sets-%04d.parquet", seq) }
+	a := writeFile(t, root, jan+name(1), row{"k1", 1, 1})
+	b := writeFile(t, root, jan+name(2), row{"k1", 1, 2})
+	f := writeFile(t, root, feb+name(3), row{"k9", 2, 1})
+	g := writeFile(t, root, feb+name(4), row{"k9", 2, 2})
+	files := []string{a, b, f, g}
+	// One commit adds both partitions' delete files: one manifest.
+	if _, err := c.Publish(ctx, root, Want{Table: testTable, Files: files, Hidden: map[string][]int64{a: {0}, f: {0}}}); err != nil {
+		t.Fatal(err)
+	}
+	// January's row shown again: its delete file goes, and the manifest
+	// is rewritten, February's delete file in it still read.
+	r, err := c.Publish(ctx, root, Want{Table: testTable, Files: files, Hidden: map[string][]int64{f: {0}}})
+	if err != nil || r.DeletesGone != 1 {
+		t.Fatalf("showing January's row again: %+v, %v", r, err)
+	}
+	c.retention = 0
+	if r, err = c.Publish(ctx, root, Want{Table: testTable, Files: files, Hidden: map[string][]int64{f: {0}}}); err != nil || r.Expired == 0 || r.FilesRemoved == 0 {
+		t.Fatalf("expiry: %+v, %v", r, err)
+	}
+	if d := cmp.Diff([]string{"k1=1", "k1=2", "k9=2"}, scan(t, c)); d != "" {
+		t.Errorf("after expiry: scan (-want +got):\n%s", d)
 	}
 }
