@@ -58,9 +58,9 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	switch ic.Catalog {
 	case "":
 		ic.Catalog = "sql"
-	case "sql":
-	case "rest", "glue":
-		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: not supported yet (sql only)", ic.Catalog)}
+	case "sql", "glue":
+	case "rest":
+		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: not supported yet (sql or glue)", ic.Catalog)}
 	default:
 		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: want sql, rest or glue", ic.Catalog)}
 	}
@@ -69,6 +69,14 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	}
 	if !namespaceRE.MatchString(ic.Namespace) {
 		return &ConfigError{Key: "iceberg.namespace", Msg: fmt.Sprintf("%q: want letters, digits and _", ic.Namespace)}
+	}
+	if ic.Catalog == "glue" {
+		return ic.validateGlue()
+	}
+	for key, v := range map[string]string{"iceberg.region": ic.Region, "iceberg.endpoint": ic.Endpoint, "iceberg.catalog_id": ic.CatalogID} {
+		if v != "" {
+			return &ConfigError{Key: key, Msg: "for a glue catalog only"}
+		}
 	}
 	switch u := ic.URI; {
 	case u == "":
@@ -104,7 +112,7 @@ func lakeRoot(st store.Store) (string, error) {
 // publishes and expires snapshots by now (nil: time.Now); the
 // tables' metadata goes under the lake's _iceberg folder (for an s3://
 // lake, on S3, reached as the store reaches it).
-func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() time.Time) (*icepub.Catalog, error) {
+func openCatalog(ctx context.Context, env *Env, cfg *Config, st store.Store, now func() time.Time) (*icepub.Catalog, error) {
 	ic := cfg.Iceberg
 	root, err := lakeRoot(st)
 	if err != nil {
@@ -119,6 +127,8 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 		o.S3 = &icepub.S3{Config: s3.AWSConfig(), Endpoint: s3.Endpoint(), PathStyle: s3.PathStyle()}
 	}
 	switch ic.Catalog {
+	case "glue":
+		return openGlue(ctx, env, ic, st, o)
 	default: // sql
 		cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
 		if err != nil {
@@ -131,6 +141,8 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 // where is the catalog as a message names it, without secrets.
 func (ic *IcebergConfig) where(c *Config) string {
 	switch ic.Catalog {
+	case "glue":
+		return ic.glueWhere()
 	default: // sql
 		return ic.sqlitePath(c)
 	}
@@ -203,7 +215,7 @@ func publishIceberg(ctx context.Context, env *Env, cfg *Config, st store.Store, 
 	if err != nil {
 		return nil, err
 	}
-	cat, err := openCatalog(ctx, cfg, st, env.now)
+	cat, err := openCatalog(ctx, env, cfg, st, env.now)
 	if err != nil {
 		return nil, err
 	}
