@@ -230,7 +230,7 @@ func assertNoSecret(t *testing.T, secret, output string, sums []*Summary, dirs [
 	if len(output) == 0 || n < 50 {
 		t.Errorf("%d bytes of output and %d files looked at: the check saw too little", len(output), n)
 	}
-	t.Logf("the secret is in none of %d bytes of output, %d summaries, %d files", len(output), len(sums), n)
+	t.Logf("looked for the secret in %d bytes of output, %d summaries, %d files", len(output), len(sums), n)
 }
 
 // TestIcebergGlueConfig: a wrong glue section, and a Glue that refuses
