@@ -2,6 +2,7 @@ package glue_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"path/filepath"
@@ -308,5 +309,37 @@ func TestIcebergCatalog(t *testing.T) {
 	}
 	if err := cat.DropNamespace(ctx, ns); !errors.Is(err, catalog.ErrNamespaceNotEmpty) {
 		t.Errorf("dropping a namespace with tables: %v", err)
+	}
+}
+
+// TestWire: what the simulator answers on the wire, as Glue does: JSON
+// 1.1 errors with HTTP 400 and a __type, and no answer without a
+// signature.
+func TestWire(t *testing.T) {
+	sim := glue.New(glue.Options{AccessKey: keyID, SecretKey: secret})
+	for _, c := range []struct {
+		name, target, auth string
+		status             int
+		typ                string
+	}{
+		{"unsigned", "AWSGlue.GetDatabases", "", 400, "MissingAuthenticationTokenException"},
+		{"another key id", "AWSGlue.GetDatabases", "AWS4-HMAC-SHA256 Credential=AKIAOTHER/20260101/us-east-1/glue/aws4_request, SignedHeaders=host, Signature=00", 400, "UnrecognizedClientException"},
+		{"no X-Amz-Date", "AWSGlue.GetDatabases", "AWS4-HMAC-SHA256 Credential=" + keyID + "/20260101/us-east-1/glue/aws4_request, SignedHeaders=host, Signature=00", 400, "IncompleteSignatureException"},
+	} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader("{}"))
+		r.Header.Set("X-Amz-Target", c.target)
+		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		if c.auth != "" {
+			r.Header.Set("Authorization", c.auth)
+		}
+		w := httptest.NewRecorder()
+		sim.ServeHTTP(w, r)
+		var body map[string]string
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s: %v: %s", c.name, err, w.Body)
+		}
+		if w.Code != c.status || body["__type"] != c.typ || body["message"] == "" || w.Header().Get("Content-Type") != "application/x-amz-json-1.1" {
+			t.Errorf("%s: %d %v %v, want %d %s", c.name, w.Code, w.Header(), body, c.status, c.typ)
+		}
 	}
 }
