@@ -62,10 +62,10 @@ type database struct {
 }
 
 type glueTable struct {
-	input           map[string]json.RawMessage // TableInput as last sent
-	create, update  time.Time
-	version         int
-	previousVersion int // -1: none archived
+	input          map[string]json.RawMessage // TableInput as last sent
+	create, update time.Time
+	version        int
+	archived       int // versions kept for GetTableVersions (not served)
 }
 
 // New returns an empty catalog.
@@ -104,6 +104,19 @@ func (s *Server) TableParameters(db, name string) (params map[string]string, ver
 	}
 	json.Unmarshal(t.input["Parameters"], &params)
 	return params, strconv.Itoa(t.version), true
+}
+
+// Archived counts the versions of a table UpdateTable archived (those
+// not sent with SkipArchive).
+func (s *Server) Archived(db, name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.dbs[strings.ToLower(db)]; d != nil {
+		if t := d.tables[strings.ToLower(name)]; t != nil {
+			return t.archived
+		}
+	}
+	return 0
 }
 
 // Tables lists a database's table names, sorted.
@@ -347,7 +360,7 @@ func (s *Server) createTable(in request) (any, *apiError) {
 		return nil, errorf("AlreadyExistsException", "Table already exists.")
 	}
 	now := s.o.Now()
-	d.tables[n] = &glueTable{input: in.TableInput, create: now, update: now, previousVersion: -1}
+	d.tables[n] = &glueTable{input: in.TableInput, create: now, update: now}
 	return struct{}{}, nil
 }
 
@@ -431,7 +444,7 @@ func (s *Server) updateTable(in request) (any, *apiError) {
 	t.input = in.TableInput
 	t.update = s.o.Now()
 	if in.SkipArchive == nil || !*in.SkipArchive {
-		t.previousVersion = t.version
+		t.archived++
 	}
 	t.version++
 	return struct{}{}, nil

@@ -301,6 +301,10 @@ func TestIcebergCatalog(t *testing.T) {
 		t.Errorf("%d UpdateTable calls, want the first, the raced one, and a retry or a refusal", n)
 	}
 
+	if n := sim.Archived("athlake", "a"); n != 0 {
+		t.Errorf("%d versions archived: iceberg-go's commits skip Glue's archive", n)
+	}
+
 	if err := cat.DropTable(ctx, ident); err != nil {
 		t.Fatal(err)
 	}
