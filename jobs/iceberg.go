@@ -61,9 +61,7 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	switch ic.Catalog {
 	case "":
 		ic.Catalog = "sql"
-	case "sql", "rest":
-	case "glue":
-		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: not supported yet (sql or rest)", ic.Catalog)}
+	case "sql", "rest", "glue":
 	default:
 		return &ConfigError{Key: "iceberg.catalog", Msg: fmt.Sprintf("%q: want sql, rest or glue", ic.Catalog)}
 	}
@@ -72,6 +70,14 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	}
 	if !namespaceRE.MatchString(ic.Namespace) {
 		return &ConfigError{Key: "iceberg.namespace", Msg: fmt.Sprintf("%q: want letters, digits and _", ic.Namespace)}
+	}
+	if ic.Catalog == "glue" {
+		return ic.validateGlue()
+	}
+	for key, v := range map[string]string{"iceberg.region": ic.Region, "iceberg.endpoint": ic.Endpoint, "iceberg.catalog_id": ic.CatalogID} {
+		if v != "" {
+			return &ConfigError{Key: key, Msg: "for a glue catalog only"}
+		}
 	}
 	if ic.Catalog == "rest" {
 		return ic.validateREST()
@@ -139,7 +145,7 @@ func lakeRoot(st store.Store) (string, error) {
 // publishes and expires snapshots by now (nil: time.Now); the
 // tables' metadata goes under the lake's _iceberg folder (for an s3://
 // lake, on S3, reached as the store reaches it).
-func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() time.Time) (*icepub.Catalog, error) {
+func openCatalog(ctx context.Context, env *Env, cfg *Config, st store.Store, now func() time.Time) (*icepub.Catalog, error) {
 	ic := cfg.Iceberg
 	root, err := lakeRoot(st)
 	if err != nil {
@@ -174,6 +180,8 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 			return nil, fmt.Errorf("opening the iceberg catalog %s: %w", ic.where(cfg), err)
 		}
 		return cat, nil
+	case "glue":
+		return openGlue(ctx, env, ic, st, o)
 	default: // sql
 		cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
 		if err != nil {
@@ -191,6 +199,8 @@ func (ic *IcebergConfig) where(c *Config) string {
 			return redactURL(ic.URI) + " (warehouse " + ic.Warehouse + ")"
 		}
 		return redactURL(ic.URI)
+	case "glue":
+		return ic.glueWhere()
 	default: // sql
 		return ic.sqlitePath(c)
 	}
@@ -263,7 +273,7 @@ func publishIceberg(ctx context.Context, env *Env, cfg *Config, st store.Store, 
 	if err != nil {
 		return nil, err
 	}
-	cat, err := openCatalog(ctx, cfg, st, env.now)
+	cat, err := openCatalog(ctx, env, cfg, st, env.now)
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,7 @@ func runIcebergPublish(b *testing.B, scale sandbox.Scale, days int, onS3 bool, w
 			expired += r.Expired
 		}
 		// The snapshots the tables hold: in all, and the most in one.
-		cat, err := openCatalog(ctx, cfg, st, nil)
+		cat, err := openCatalog(ctx, env, cfg, st, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -357,7 +357,7 @@ func (s *season) catalog() (*icepub.Catalog, store.Store) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cat, err := openCatalog(ctx, s.cfg, st, nil)
+	cat, err := openCatalog(ctx, s.env, s.cfg, st, nil)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/athlake/athlake/extract/connector"
 	"github.com/athlake/athlake/load"
@@ -53,6 +54,10 @@ type Env struct {
 	// S3, if set, adjusts the options of an s3:// output (tests give the
 	// test server's keys without touching the process environment).
 	S3 func(*s3store.Options)
+	// Glue, if set, adjusts the AWS configuration a glue catalog is
+	// reached with (tests give the simulator's keys without touching the
+	// process environment).
+	Glue func(*aws.Config)
 	// WrapStore, if set, wraps the output's store (tests inject faults).
 	WrapStore func(store.Store) store.Store
 	// Mem, if set, allocates the Arrow memory of syncs and backfills, from
