@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -26,8 +28,11 @@ type IcebergConfig struct {
 	// URI is, for sql, the catalog's database: a local SQLite file (a
 	// path, or sqlite:PATH; default <output>/_iceberg/catalog.db, or for
 	// an s3:// output <duckdb>.iceberg/catalog.db, beside the views
-	// database: SQLite needs a local file), or postgres://… ; for rest,
-	// the catalog's base URL.
+	// database: SQLite needs a local file), or a PostgreSQL database,
+	// postgres://user:${PGPASS}@host:port/db (postgresql:// too; what it
+	// leaves out, the password included, comes from PGPASSWORD, ~/.pgpass
+	// and the other PG* variables, as libpq has it); for rest, the
+	// catalog's base URL.
 	URI string `yaml:"uri"`
 	// Namespace holds the tables (default athlake).
 	Namespace string `yaml:"namespace"`
@@ -71,11 +76,21 @@ func (ic *IcebergConfig) validate(c *Config) error {
 		return &ConfigError{Key: "iceberg.namespace", Msg: fmt.Sprintf("%q: want letters, digits and _", ic.Namespace)}
 	}
 	switch u := ic.URI; {
+	case ic.postgres():
+		if _, err := url.Parse(u); err != nil {
+			// url's error quotes the URL, password and all.
+			return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("not a URL: %v", errors.Unwrap(err))}
+		}
 	case u == "":
 	case strings.Contains(u, "://") && !strings.HasPrefix(u, "sqlite://"):
-		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%q: want a SQLite file (Postgres not supported yet)", u)}
+		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%q: want a SQLite file or postgres://user@host:port/db", icepub.RedactURL(u))}
 	}
 	return nil
+}
+
+// postgres says whether the catalog's database is PostgreSQL.
+func (ic *IcebergConfig) postgres() bool {
+	return strings.HasPrefix(ic.URI, "postgres://") || strings.HasPrefix(ic.URI, "postgresql://")
 }
 
 // sqlitePath is the SQLite file of the catalog.
@@ -118,19 +133,24 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 		}
 		o.S3 = &icepub.S3{Config: s3.AWSConfig(), Endpoint: s3.Endpoint(), PathStyle: s3.PathStyle()}
 	}
-	switch ic.Catalog {
+	var cat *icepub.Catalog
+	switch {
+	case ic.postgres(): // sql
+		cat, err = icepub.OpenPostgres(ctx, icepub.PostgresOptions{Options: o, URL: ic.URI})
 	default: // sql
-		cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
-		if err != nil {
-			return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
-		}
-		return cat, nil
+		cat, err = icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
 	}
+	if err != nil {
+		return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
+	}
+	return cat, nil
 }
 
 // where is the catalog as a message names it, without secrets.
 func (ic *IcebergConfig) where(c *Config) string {
-	switch ic.Catalog {
+	switch {
+	case ic.postgres():
+		return icepub.RedactURL(ic.URI)
 	default: // sql
 		return ic.sqlitePath(c)
 	}
