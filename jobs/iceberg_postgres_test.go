@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -177,6 +178,45 @@ func TestIcebergPostgres(t *testing.T) {
 		t.Errorf("%d files, %d run summaries, %d bytes of output: the search for the password searched too little", files, len(summaries), len(out.String()))
 	}
 	t.Logf("no password in %d bytes of output nor in %d files (%d run summaries of the first lake)", len(out.String()), files, len(summaries))
+}
+
+// TestIcebergPostgresKilledSyncs: syncs publishing to a catalog on a
+// real PostgreSQL server killed with SIGKILL after some tables' catalog
+// commits and at a random moment of them (a connection dropped inside a
+// transaction, which the server rolls back), then one that finishes:
+// every table's Iceberg scan equals its view.
+func TestIcebergPostgresKilledSyncs(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.Start(t)
+	s := newSeason(t, 23)
+	s.cfg.Iceberg = pgIceberg(t, srv, srv.NewDatabase(t), "athlake", srv.Password)
+	if err := s.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	uri := s.cfg.Iceberg.URI
+	s.cfg.Iceberg.URI = strings.Replace(uri, srv.Password, "${ATHLAKE_PGPASS}", 1)
+	cfgPath := writeChildConfig(t, t.TempDir(), "athlake.yaml", s.cfg)
+	s.cfg.Iceberg.URI = uri
+	env := "ATHLAKE_PGPASS=" + srv.Password
+	if !killedSync(t, cfgPath, "ATHLAKE_CHILD_DIE_IN_PUBLISH=4", env) {
+		t.Fatal("the first sync did not die in its publish")
+	}
+	if n := s.publishedTables(); n != 4 {
+		t.Errorf("after a publish killed at its 4th table: %d tables with a snapshot", n)
+	}
+	runChild(t, cfgPath, 0, nil, env)
+	s.assertIceberg("after a killed first publish")
+	p := s.lastPublish()
+	rng := rand.New(rand.NewPCG(23, 23))
+	s.sb.Plyomat.Advance(24 * time.Hour)
+	s.sb.TeamPro.Advance(24 * time.Hour)
+	s.sb.Optimo.Advance(24 * time.Hour)
+	point := fmt.Sprintf("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER=%dms", int(1000*(p.HiddenSeconds+rng.Float64()*(p.Seconds-p.HiddenSeconds)/2)))
+	if !killedSync(t, cfgPath, point, env) {
+		t.Log("the sync of a day meant to die in its catalog commits finished")
+	}
+	runChild(t, cfgPath, 0, nil, env)
+	s.assertIceberg("after a killed day")
 }
 
 // catalogRow is a table in the SQL catalog's iceberg_tables.
