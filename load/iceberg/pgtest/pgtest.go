@@ -77,7 +77,7 @@ func BinDir(t testing.TB) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		for _, args := range [][]string{
-			{"update"},
+			{"update", "-o", "DPkg::Lock::Timeout=300"},
 			{"install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300", Package},
 		} {
 			cmd := exec.CommandContext(ctx, "apt-get", args...)
