@@ -3,7 +3,9 @@ package iceberg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,6 +59,41 @@ func TestOpenPostgresErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat.Close()
+}
+
+// TestOpenPostgresPasswordFromEnvironment: a URL without a password
+// logs in with the one PGPASSWORD or a password file (PGPASSFILE, as
+// ~/.pgpass) gives, as libpq does.
+func TestOpenPostgresPasswordFromEnvironment(t *testing.T) {
+	srv := pgtest.Start(t)
+	db := srv.NewDatabase(t)
+	ctx := context.Background()
+	o := Options{Namespace: "athlake", Warehouse: filepath.Join(t.TempDir(), "_iceberg")}
+	noPass := strings.Replace(srv.URL(db), ":"+srv.Password+"@", "@", 1)
+	if _, err := OpenPostgres(ctx, PostgresOptions{Options: o, URL: noPass}); !errors.Is(err, ErrAuth) {
+		t.Fatalf("no password anywhere: %v, want %v", err, ErrAuth)
+	}
+	t.Run("PGPASSWORD", func(t *testing.T) {
+		t.Setenv("PGPASSWORD", srv.Password)
+		cat, err := OpenPostgres(ctx, PostgresOptions{Options: o, URL: noPass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat.Close()
+	})
+	t.Run("PGPASSFILE", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "pgpass")
+		line := fmt.Sprintf("%s:%d:%s:%s:%s\n", srv.Host, srv.Port, db, srv.User, srv.Password)
+		if err := os.WriteFile(f, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PGPASSFILE", f)
+		cat, err := OpenPostgres(ctx, PostgresOptions{Options: o, URL: noPass})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat.Close()
+	})
 }
 
 func TestRedactURL(t *testing.T) {
