@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -29,10 +28,10 @@ type IcebergConfig struct {
 	// path, or sqlite:PATH; default <output>/_iceberg/catalog.db, or for
 	// an s3:// output <duckdb>.iceberg/catalog.db, beside the views
 	// database: SQLite needs a local file), or a PostgreSQL database,
-	// postgres://user:${PGPASS}@host:port/db (postgresql:// too; what it
-	// leaves out, the password included, comes from PGPASSWORD, ~/.pgpass
-	// and the other PG* variables, as libpq has it); for rest, the
-	// catalog's base URL.
+	// postgres://user:${PGPASS}@host:port/db (postgresql:// too; the
+	// password percent-encoded; what it leaves out, the password
+	// included, comes from PGPASSWORD, ~/.pgpass and the other PG*
+	// variables, as libpq has it); for rest, the catalog's base URL.
 	URI string `yaml:"uri"`
 	// Namespace holds the tables (default athlake).
 	Namespace string `yaml:"namespace"`
@@ -78,8 +77,9 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	switch u := ic.URI; {
 	case ic.postgres():
 		if _, err := url.Parse(u); err != nil {
-			// url's error quotes the URL, password and all.
-			return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("not a URL: %v", errors.Unwrap(err))}
+			// Not err: it quotes the URL or the part it could not
+			// read, which may be the password's.
+			return &ConfigError{Key: "iceberg.uri", Msg: "not a URL: percent-encode the password's special characters (@ / ? # % :), or give it in PGPASSWORD"}
 		}
 	case u == "":
 	case strings.Contains(u, "://") && !strings.HasPrefix(u, "sqlite://"):
@@ -135,9 +135,9 @@ func openCatalog(ctx context.Context, cfg *Config, st store.Store, now func() ti
 	}
 	var cat *icepub.Catalog
 	switch {
-	case ic.postgres(): // sql
+	case ic.postgres(): // sql, on PostgreSQL
 		cat, err = icepub.OpenPostgres(ctx, icepub.PostgresOptions{Options: o, URL: ic.URI})
-	default: // sql
+	default: // sql, on SQLite
 		cat, err = icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
 	}
 	if err != nil {
