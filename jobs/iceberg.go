@@ -29,8 +29,11 @@ type IcebergConfig struct {
 	// URI is, for sql, the catalog's database: a local SQLite file (a
 	// path, or sqlite:PATH; default <output>/_iceberg/catalog.db, or for
 	// an s3:// output <duckdb>.iceberg/catalog.db, beside the views
-	// database: SQLite needs a local file), or postgres://… ; for rest,
-	// the catalog's base URL.
+	// database: SQLite needs a local file), or a PostgreSQL database,
+	// postgres://user:${PGPASS}@host:port/db (postgresql:// too; the
+	// password percent-encoded; what it leaves out, the password
+	// included, comes from PGPASSWORD, ~/.pgpass and the other PG*
+	// variables, as libpq has it); for rest, the catalog's base URL.
 	URI string `yaml:"uri"`
 	// Namespace holds the tables (default athlake).
 	Namespace string `yaml:"namespace"`
@@ -83,9 +86,15 @@ func (ic *IcebergConfig) validate(c *Config) error {
 		return ic.validateREST()
 	}
 	switch u := ic.URI; {
+	case ic.postgres():
+		if _, err := url.Parse(u); err != nil {
+			// Not err: it quotes the URL or the part it could not
+			// read, which may be the password's.
+			return &ConfigError{Key: "iceberg.uri", Msg: "not a URL: percent-encode the password's special characters (@ / ? # % :), or give it in PGPASSWORD"}
+		}
 	case u == "":
 	case strings.Contains(u, "://") && !strings.HasPrefix(u, "sqlite://"):
-		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%q: want a SQLite file (Postgres not supported yet)", u)}
+		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%q: want a SQLite file or postgres://user@host:port/db", icepub.RedactURL(u))}
 	}
 	return nil
 }
@@ -97,7 +106,7 @@ func (ic *IcebergConfig) validateREST() error {
 	}
 	u, err := url.Parse(ic.URI)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%s: want the catalog's http:// or https:// base URL", redactURL(ic.URI))}
+		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%s: want the catalog's http:// or https:// base URL", icepub.RedactURL(ic.URI))}
 	}
 	if ic.Credential != "" && ic.Token != "" {
 		return &ConfigError{Key: "iceberg.token", Msg: "give credential or token, not both"}
@@ -108,15 +117,9 @@ func (ic *IcebergConfig) validateREST() error {
 	return nil
 }
 
-// redactURL is u without its userinfo (or a placeholder if it does not
-// parse, as it may hold a password).
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(a URL that does not parse)"
-	}
-	p.User = nil
-	return p.String()
+// postgres says whether the catalog's database is PostgreSQL.
+func (ic *IcebergConfig) postgres() bool {
+	return strings.HasPrefix(ic.URI, "postgres://") || strings.HasPrefix(ic.URI, "postgresql://")
 }
 
 // sqlitePath is the SQLite file of the catalog.
@@ -159,9 +162,10 @@ func openCatalog(ctx context.Context, env *Env, cfg *Config, st store.Store, now
 		}
 		o.S3 = &icepub.S3{Config: s3.AWSConfig(), Endpoint: s3.Endpoint(), PathStyle: s3.PathStyle()}
 	}
-	switch ic.Catalog {
-	case "rest":
-		cat, err := icepub.OpenREST(ctx, icepub.RESTOptions{
+	var cat *icepub.Catalog
+	switch {
+	case ic.Catalog == "rest":
+		cat, err = icepub.OpenREST(ctx, icepub.RESTOptions{
 			Options: o, URI: ic.URI, Warehouse: ic.Warehouse,
 			Credential: ic.Credential.Reveal(), Token: ic.Token.Reveal(),
 		})
@@ -180,27 +184,31 @@ func openCatalog(ctx context.Context, env *Env, cfg *Config, st store.Store, now
 			return nil, fmt.Errorf("opening the iceberg catalog %s: %w", ic.where(cfg), err)
 		}
 		return cat, nil
-	case "glue":
+	case ic.Catalog == "glue":
 		return openGlue(ctx, env, ic, st, o)
-	default: // sql
-		cat, err := icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
-		if err != nil {
-			return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
-		}
-		return cat, nil
+	case ic.postgres(): // sql, on PostgreSQL
+		cat, err = icepub.OpenPostgres(ctx, icepub.PostgresOptions{Options: o, URL: ic.URI})
+	default: // sql, on SQLite
+		cat, err = icepub.OpenSQLite(ctx, icepub.SQLiteOptions{Options: o, Path: ic.sqlitePath(cfg)})
 	}
+	if err != nil {
+		return nil, &ConfigError{Key: "iceberg.uri", Msg: err.Error()}
+	}
+	return cat, nil
 }
 
 // where is the catalog as a message names it, without secrets.
 func (ic *IcebergConfig) where(c *Config) string {
-	switch ic.Catalog {
-	case "rest":
+	switch {
+	case ic.Catalog == "rest":
 		if ic.Warehouse != "" {
-			return redactURL(ic.URI) + " (warehouse " + ic.Warehouse + ")"
+			return icepub.RedactURL(ic.URI) + " (warehouse " + ic.Warehouse + ")"
 		}
-		return redactURL(ic.URI)
-	case "glue":
+		return icepub.RedactURL(ic.URI)
+	case ic.Catalog == "glue":
 		return ic.glueWhere()
+	case ic.postgres():
+		return icepub.RedactURL(ic.URI)
 	default: // sql
 		return ic.sqlitePath(c)
 	}

@@ -474,7 +474,7 @@ func TestIcebergConfig(t *testing.T) {
 		{"iceberg:\n  catalog: hive\n", "iceberg.catalog"},
 		{"iceberg:\n  catalog: glue\n", "iceberg.catalog"},
 		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
-		{"iceberg:\n  uri: postgres://h/db\n", "iceberg.uri"},
+		{"iceberg:\n  uri: mysql://h/db\n", "iceberg.uri"},
 	} {
 		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
 		if err == nil {

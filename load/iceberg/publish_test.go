@@ -18,6 +18,7 @@ import (
 	ice "github.com/apache/iceberg-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/athlake/athlake/load/iceberg/pgtest"
 	"github.com/athlake/athlake/schemas"
 )
 
@@ -107,10 +108,26 @@ func scan(t *testing.T, c *Catalog) []string {
 // files while new rows must be hidden (a replace and deletes), rows shown
 // again (deletes rewritten), and expiry, which deletes no lake file.
 func TestPublishReconciles(t *testing.T) {
+	testPublishReconciles(t, func(ctx context.Context, dir string, o Options) (*Catalog, error) {
+		return OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: o})
+	})
+}
+
+// TestPublishReconcilesPostgres: the same, the catalog on a real
+// PostgreSQL server.
+func TestPublishReconcilesPostgres(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.URL(srv.NewDatabase(t))
+	testPublishReconciles(t, func(ctx context.Context, dir string, o Options) (*Catalog, error) {
+		return OpenPostgres(ctx, PostgresOptions{Options: o, URL: url})
+	})
+}
+
+func testPublishReconciles(t *testing.T, openCat func(ctx context.Context, dir string, o Options) (*Catalog, error)) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	root := filepath.ToSlash(filepath.Join(dir, "lake"))
-	c, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}})
+	c, err := openCat(ctx, dir, Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")})
 	if err != nil {
 		t.Fatal(err)
 	}
