@@ -384,11 +384,25 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 	}
 	id := cur.SnapshotID
 	reqs := []table.Requirement{table.AssertTableUUID(tbl.Metadata().TableUUID()), table.AssertRefSnapshotID(table.MainBranch, &id)}
-	if _, _, err := c.cat.CommitTable(ctx, tbl.Identifier(), reqs, []table.Update{table.NewRemoveSnapshotsUpdate(old, false)}); err != nil {
+	meta, _, err := c.cat.CommitTable(ctx, tbl.Identifier(), reqs, []table.Update{table.NewRemoveSnapshotsUpdate(old, false)})
+	if err != nil {
 		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
 	}
 	res.Expired = len(old)
-	n, err := c.removeUnread(ctx, tbl, gone, kept)
+	// The metadata files the commit dropped from the table's log
+	// (write.metadata.previous-versions-max) go too, as a transaction's
+	// commit removes them.
+	logged := map[string]bool{}
+	for e := range meta.PreviousFiles() {
+		logged[e.MetadataFile] = true
+	}
+	var dropped []string
+	for e := range tbl.Metadata().PreviousFiles() {
+		if !logged[e.MetadataFile] {
+			dropped = append(dropped, e.MetadataFile)
+		}
+	}
+	n, err := c.removeUnread(ctx, tbl, gone, kept, dropped)
 	res.FilesRemoved = n
 	if err != nil {
 		return fmt.Errorf("%s: removing the files of expired snapshots: %w", res.Table, err)
@@ -398,7 +412,8 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 
 // removeUnread removes, once the snapshots gone are expired, the files of
 // the table's own that only they read: their manifest lists, and the
-// manifests and position delete files no kept snapshot reads. Only files
+// manifests and position delete files no kept snapshot reads; and the
+// files more (metadata files no longer logged). Only files
 // under the table's location go: never a data file, which is the lake's.
 // A removal that fails, or a run killed meanwhile, leaves files no
 // snapshot reads, which harm nothing.
@@ -406,7 +421,7 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 // Manifests are shared between snapshots, so it reads manifest lists, and
 // manifests' entries only where delete files may go: the delete manifests
 // only gone snapshots read, and, if those name any, the kept snapshots'.
-func (c *Catalog) removeUnread(ctx context.Context, tbl *table.Table, gone, kept []table.Snapshot) (int, error) {
+func (c *Catalog) removeUnread(ctx context.Context, tbl *table.Table, gone, kept []table.Snapshot, more []string) (int, error) {
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return 0, err
@@ -449,6 +464,9 @@ func (c *Catalog) removeUnread(ctx context.Context, tbl *table.Table, gone, kept
 		return 0, err
 	}
 	unread := map[string]bool{}
+	for _, p := range more {
+		unread[p] = true
+	}
 	for _, s := range gone {
 		unread[s.ManifestList] = true
 	}
@@ -513,7 +531,7 @@ func (c *Catalog) ensureTable(ctx context.Context, t *schemas.Table) (*table.Tab
 	if tbl, err = c.evolve(ctx, tbl, t); err != nil {
 		return nil, err
 	}
-	return ensureMapping(ctx, tbl)
+	return ensureProperties(ctx, tbl)
 }
 
 // create creates the table of t, without snapshot.
@@ -526,18 +544,7 @@ func (c *Catalog) create(ctx context.Context, t *schemas.Table) (*table.Table, e
 	return c.cat.CreateTable(ctx, c.Ident(t.ViewName()), sc,
 		catalog.WithPartitionSpec(&spec),
 		catalog.WithLocation(c.location(t.ViewName())),
-		catalog.WithProperties(ice.Properties{
-			"format-version": "2",
-			// The data files are the lake's: an engine's maintenance
-			// (expire_snapshots, remove_orphan_files) must not delete
-			// them. Iceberg's own switch for tables whose files others
-			// own (expire removes snapshots without it: it deletes no
-			// file).
-			gcEnabled: "false",
-			// Every commit writes a metadata file: keep the last 100
-			// (iceberg-go's default count), not all of them.
-			table.MetadataDeleteAfterCommitEnabledKey: "true",
-		}))
+		catalog.WithProperties(tableProperties(ice.Properties{"format-version": "2"})))
 }
 
 // evolve adds the columns t declares that the table lacks.
@@ -562,22 +569,48 @@ func (c *Catalog) evolve(ctx context.Context, tbl *table.Table, t *schemas.Table
 	return txn.Commit(ctx)
 }
 
-// ensureMapping makes the table's name mapping map its current schema:
-// the ids the catalog gave at creation (it assigns them afresh) and those
-// of columns added since.
-func ensureMapping(ctx context.Context, tbl *table.Table) (*table.Table, error) {
+// ensureProperties gives the table athlake's properties (a table made by
+// an older version gets those added since), and a name mapping of its
+// current schema: the ids the catalog gave at creation (it assigns them
+// afresh) and those of columns added since.
+func ensureProperties(ctx context.Context, tbl *table.Table) (*table.Table, error) {
 	mapping, err := json.Marshal(tbl.Schema().NameMapping())
 	if err != nil {
 		return nil, err
 	}
-	if tbl.Properties()[table.DefaultNameMappingKey] == string(mapping) {
+	set := ice.Properties{}
+	for k, v := range tableProperties(ice.Properties{table.DefaultNameMappingKey: string(mapping)}) {
+		if tbl.Properties()[k] != v {
+			set[k] = v
+		}
+	}
+	if len(set) == 0 {
 		return tbl, nil
 	}
 	txn := tbl.NewTransaction()
-	if err := txn.SetProperties(ice.Properties{table.DefaultNameMappingKey: string(mapping)}); err != nil {
+	if err := txn.SetProperties(set); err != nil {
 		return nil, err
 	}
 	return txn.Commit(ctx)
+}
+
+// tableProperties are the properties athlake keeps on its tables, and
+// more.
+func tableProperties(more ice.Properties) ice.Properties {
+	p := ice.Properties{
+		// The data files are the lake's: an engine's maintenance
+		// (expire_snapshots, remove_orphan_files) must not delete them.
+		// Iceberg's own switch for tables whose files others own
+		// (expire removes snapshots without it: it deletes no file).
+		gcEnabled: "false",
+		// Every commit writes a metadata file, and each holds every
+		// snapshot kept: keep the last 10 (2 or 3 commits a publish),
+		// not iceberg-go's 100 or all of them.
+		table.MetadataDeleteAfterCommitEnabledKey: "true",
+		table.MetadataPreviousVersionsMaxKey:      "10",
+	}
+	maps.Copy(p, more)
+	return p
 }
 
 // stateDigest names the state w describes.

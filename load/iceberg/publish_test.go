@@ -369,12 +369,12 @@ func TestPublishTidiesManifests(t *testing.T) {
 		}
 	}
 	// With expiry, what is under the table's folder is what the current
-	// snapshot reads, and the metadata files iceberg-go keeps (the last
-	// 100 by default).
+	// snapshot reads (manifests and delete files, bounded by the tidying)
+	// and the last metadata files: not a file a day.
 	n := countFiles(t, filepath.Join(dir, "lake", "_iceberg"))
 	t.Logf("%d files under _iceberg after %d days", n, 3*maxManifests)
-	if n > 3*maxManifests+100+10 {
-		t.Errorf("%d files under _iceberg after %d days, want the current snapshot's and the metadata files", n, 3*maxManifests)
+	if n > 4*maxManifests+20 {
+		t.Errorf("%d files under _iceberg after %d days, want the current snapshot's and the last metadata files", n, 3*maxManifests)
 	}
 	if most[ice.ManifestContentData] > maxManifests+1 || most[ice.ManifestContentDeletes] > maxManifests+1 {
 		t.Errorf("%d days: up to %d data and %d delete manifests in a snapshot, want at most %d", 3*maxManifests, most[ice.ManifestContentData], most[ice.ManifestContentDeletes], maxManifests+1)
