@@ -77,10 +77,8 @@ func (ic *IcebergConfig) validate(c *Config) error {
 	if ic.Catalog == "glue" {
 		return ic.validateGlue()
 	}
-	for key, v := range map[string]string{"iceberg.region": ic.Region, "iceberg.endpoint": ic.Endpoint, "iceberg.catalog_id": ic.CatalogID} {
-		if v != "" {
-			return &ConfigError{Key: key, Msg: "for a glue catalog only"}
-		}
+	if key := firstSet("iceberg.region", ic.Region, "iceberg.endpoint", ic.Endpoint, "iceberg.catalog_id", ic.CatalogID); key != "" {
+		return &ConfigError{Key: key, Msg: "for a glue catalog only"}
 	}
 	if ic.Catalog == "rest" {
 		return ic.validateREST()
@@ -93,10 +91,25 @@ func (ic *IcebergConfig) validate(c *Config) error {
 			return &ConfigError{Key: "iceberg.uri", Msg: "not a URL: percent-encode the password's special characters (@ / ? # % :), or give it in PGPASSWORD"}
 		}
 	case u == "":
+	case strings.ContainsAny(u, "= \t"):
+		// A libpq connection string ("host=… password=…"): not a
+		// file name, and not to be shown.
+		return &ConfigError{Key: "iceberg.uri", Msg: "want a SQLite file or a postgres://user@host:port/db URL (not a key=value connection string)"}
 	case strings.Contains(u, "://") && !strings.HasPrefix(u, "sqlite://"):
 		return &ConfigError{Key: "iceberg.uri", Msg: fmt.Sprintf("%q: want a SQLite file or postgres://user@host:port/db", icepub.RedactURL(u))}
 	}
 	return nil
+}
+
+// firstSet is the first key of the key, value pairs kv whose value is
+// set, or "".
+func firstSet(kv ...string) string {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			return kv[i]
+		}
+	}
+	return ""
 }
 
 // validateREST checks a rest catalog's settings, naming no secret.
@@ -297,6 +310,9 @@ func publishIceberg(ctx context.Context, env *Env, cfg *Config, st store.Store, 
 		r, err := cat.Publish(ctx, root, icepub.Want{Table: t, Files: append(append([]string{}, base...), delta...), Hidden: hidden[t.ID()], Sizes: sizes, Frontier: frontier})
 		if err != nil {
 			return out, err
+		}
+		if r.ExpireError != "" {
+			log.Warn("iceberg snapshots not expired: the next publish tries again", "table", r.Table, "error", r.ExpireError)
 		}
 		if r.Behind {
 			log.Info("iceberg table left as it is: it holds a newer state of the lake, published beside this run", "table", r.Table)

@@ -26,10 +26,8 @@ var (
 // validateGlue checks a glue catalog's keys (no request: the region and
 // credentials the environment gives are checked when it is opened).
 func (ic *IcebergConfig) validateGlue() error {
-	for key, v := range map[string]string{"iceberg.uri": ic.URI, "iceberg.warehouse": ic.Warehouse, "iceberg.credential": string(ic.Credential), "iceberg.token": string(ic.Token)} {
-		if v != "" {
-			return &ConfigError{Key: key, Msg: "not used by a glue catalog (its credentials are the AWS SDK's: environment, profile, role)"}
-		}
+	if key := firstSet("iceberg.uri", ic.URI, "iceberg.warehouse", ic.Warehouse, "iceberg.credential", string(ic.Credential), "iceberg.token", string(ic.Token)); key != "" {
+		return &ConfigError{Key: key, Msg: "not used by a glue catalog (its credentials are the AWS SDK's: environment, profile, role)"}
 	}
 	if ic.Region != "" && !regionRE.MatchString(ic.Region) {
 		return &ConfigError{Key: "iceberg.region", Msg: fmt.Sprintf("%q: want an AWS region, like eu-west-1", ic.Region)}

@@ -203,7 +203,7 @@ func TestIcebergRESTConfig(t *testing.T) {
 		{"iceberg:\n  catalog: rest\n  uri: catalog.example.com\n", "iceberg.uri"},
 		{"iceberg:\n  catalog: rest\n  uri: https://h\n  credential: id:s3cr3t\n  token: t0k3n\n", "iceberg.token"},
 		{"iceberg:\n  catalog: rest\n  uri: https://h\n  credential: s3cr3t\n", "iceberg.credential"},
-		{"iceberg:\n  catalog: glue\n", "iceberg.catalog"},
+		{"iceberg:\n  catalog: rest\n  uri: https://h\n  region: eu-west-1\n", "iceberg.region"}, // glue's
 	} {
 		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
 		if err == nil {

@@ -472,9 +472,11 @@ func TestIcebergConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct{ yaml, key string }{
 		{"iceberg:\n  catalog: hive\n", "iceberg.catalog"},
-		{"iceberg:\n  catalog: glue\n", "iceberg.catalog"},
+		{"iceberg:\n  region: eu-west-1\n", "iceberg.region"},       // for glue only
+		{"iceberg:\n  catalog: glue\n  uri: x.db\n", "iceberg.uri"}, // not glue's
 		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
 		{"iceberg:\n  uri: mysql://h/db\n", "iceberg.uri"},
+		{"iceberg:\n  uri: host=pg user=a password=s3cr3t dbname=c\n", "iceberg.uri"},
 	} {
 		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
 		if err == nil {
@@ -483,6 +485,8 @@ func TestIcebergConfig(t *testing.T) {
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Key != c.key || ExitCode(err) != ExitUsage {
 			t.Errorf("%q: error %v, want a ConfigError naming %s", c.yaml, err, c.key)
+		} else if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%q: the error shows the password: %v", c.yaml, err)
 		}
 	}
 	cfg, err := ParseConfig([]byte("output: lake\niceberg: {}\n"), func(string) string { return "" })

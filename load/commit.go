@@ -144,17 +144,28 @@ type Committed struct {
 	format      *lakeFormat // nil: no record
 }
 
-// Frontier is the run id of the newest commit in the listing ("" for
-// none): run ids sort by their start, so a later listing's frontier is
-// never older.
+// Frontier orders listings of the lake: the run id of the newest commit
+// in it and how many commits of that run it holds ("" for none). Run ids
+// sort by their start and a run's commits only grow, so a later listing's
+// frontier is never older, and one taken during a run is older than one
+// taken after more of that run's commits.
 func (c *Committed) Frontier() string {
-	var f string
+	var run string
+	n := 0
 	for key := range c.Markers {
-		if cm, ok := CommitOfMarker(key); ok && cm.RunID > f {
-			f = cm.RunID
+		cm, ok := CommitOfMarker(key)
+		switch {
+		case !ok:
+		case cm.RunID > run:
+			run, n = cm.RunID, 1
+		case cm.RunID == run:
+			n++
 		}
 	}
-	return f
+	if run == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%08d", run, n)
 }
 
 // Compaction is a committed compaction's marker.

@@ -102,6 +102,10 @@ type Result struct {
 	// FilesRemoved counts the table's own files (manifest lists,
 	// manifests, position deletes) that only the expired snapshots read.
 	FilesRemoved int `json:"files_removed,omitempty"`
+	// ExpireError says why expiring snapshots or removing their files
+	// failed, after the publish itself committed: the next publish tries
+	// again.
+	ExpireError string `json:"expire_error,omitempty"`
 	// Behind tells a table left alone because it holds the state of a
 	// newer listing of the lake than this publish's.
 	Behind bool `json:"behind,omitempty"`
@@ -152,7 +156,8 @@ func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, err
 	root = strings.TrimSuffix(root, "/")
 	state := stateDigest(w)
 	if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil && s.Summary.Properties[SummaryState] == state {
-		return res, c.expire(ctx, tbl, &res)
+		c.expire(ctx, tbl, &res)
+		return res, nil
 	}
 	if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil && s.Summary.Properties[SummaryFrontier] > w.Frontier {
 		res.Behind = true
@@ -305,9 +310,10 @@ func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, err
 	nAdded := len(added) + len(readded)
 	txn := tbl.NewTransaction()
 	snaps := 0
-	if tidyData {
+	if tidyData && len(removed)+len(delRemove)+len(added)+len(readded)+len(delAdd) > 0 {
 		// First, so that the snapshot this publish leaves current is
-		// its own, with its summary.
+		// its own, with its summary (a table that holds its state
+		// already is left as it is).
 		r, err := txn.RewriteManifests(ctx)
 		if err != nil {
 			return res, fmt.Errorf("%s: merging manifests: %w", res.Table, err)
@@ -336,13 +342,21 @@ func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, err
 	if snaps == 0 {
 		// The snapshot holds the state already, under another digest
 		// (one written by another version): nothing to commit.
-		return res, c.expire(ctx, tbl, &res)
+		c.expire(ctx, tbl, &res)
+		return res, nil
 	}
 	if c.beforeCommit != nil {
 		c.beforeCommit()
 	}
 	tbl, err = txn.Commit(ctx)
 	if err != nil {
+		if lostCommit(err) {
+			// Nothing of the commit is in the table: the delete files
+			// it wrote are read by none (the next attempt writes its own).
+			for _, df := range delAdd {
+				fs.Remove(df.FilePath())
+			}
+		}
 		return res, fmt.Errorf("%s: committing: %w", res.Table, err)
 	}
 	res.Changed, res.Snapshots = snaps > 0, snaps
@@ -351,15 +365,23 @@ func (c *Catalog) publish(ctx context.Context, root string, w Want) (Result, err
 	if s := tbl.CurrentSnapshot(); s != nil {
 		res.Snapshot = s.SnapshotID
 	}
-	return res, c.expire(ctx, tbl, &res)
+	c.expire(ctx, tbl, &res)
+	return res, nil
 }
 
-// expire drops the snapshots published more than Retention ago (by the
-// catalog's clock) but the current one, without deleting any file: the
-// data files are the lake's, which deletes them itself
-// (load.DeleteReplaced). One catalog commit that removes them, made only
-// if the current snapshot is still the one seen.
-func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) error {
+// expire drops the snapshots replaced more than Retention ago (by the
+// catalog's clock: the publish of the snapshot that followed them), but
+// the current one and those a tag or branch names, and then the files of
+// the table's own that only they read (removeUnread). One catalog commit,
+// made only if the current snapshot is still the one seen. It is upkeep:
+// a failure is reported in res.ExpireError, and the publish stands.
+func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) {
+	if err := c.expireSnapshots(ctx, tbl, res); err != nil {
+		res.ExpireError = err.Error()
+	}
+}
+
+func (c *Catalog) expireSnapshots(ctx context.Context, tbl *table.Table, res *Result) error {
 	cur := tbl.CurrentSnapshot()
 	if cur == nil {
 		return nil
@@ -369,14 +391,25 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 	for _, r := range tbl.Metadata().Refs() {
 		refs[r.SnapshotID] = true // the current one, and any tag's
 	}
-	var old []int64
-	var gone, kept []table.Snapshot
+	// A snapshot was replaced when its first child was published.
+	replaced := map[int64]time.Time{}
 	for _, s := range tbl.Metadata().Snapshots() {
-		if !refs[s.SnapshotID] && now.Sub(publishedAt(s)) > c.retention {
+		if p := s.ParentSnapshotID; p != nil {
+			if at, ok := replaced[*p]; !ok || publishedAt(s).Before(at) {
+				replaced[*p] = publishedAt(s)
+			}
+		}
+	}
+	var old []int64
+	loaded := map[int64]table.Snapshot{}
+	for _, s := range tbl.Metadata().Snapshots() {
+		loaded[s.SnapshotID] = s
+		at, ok := replaced[s.SnapshotID]
+		if !ok {
+			at = publishedAt(s) // replaced by none: left behind
+		}
+		if !refs[s.SnapshotID] && now.Sub(at) > c.retention {
 			old = append(old, s.SnapshotID)
-			gone = append(gone, s)
-		} else {
-			kept = append(kept, s)
 		}
 	}
 	if len(old) == 0 {
@@ -389,6 +422,15 @@ func (c *Catalog) expire(ctx context.Context, tbl *table.Table, res *Result) err
 		return fmt.Errorf("%s: expiring snapshots: %w", res.Table, err)
 	}
 	res.Expired = len(old)
+	// What the commit left: the snapshots another writer's commit added
+	// meanwhile (on a branch) are kept too.
+	kept := meta.Snapshots()
+	var gone []table.Snapshot
+	for _, id := range old {
+		if meta.SnapshotByID(id) == nil {
+			gone = append(gone, loaded[id])
+		}
+	}
 	// The metadata files the commit dropped from the table's log
 	// (write.metadata.previous-versions-max) go too, as a transaction's
 	// commit removes them.
@@ -608,6 +650,11 @@ func tableProperties(more ice.Properties) ice.Properties {
 		// not iceberg-go's 100 or all of them.
 		table.MetadataDeleteAfterCommitEnabledKey: "true",
 		table.MetadataPreviousVersionsMaxKey:      "10",
+		// A commit that loses to another's fails, and Publish starts
+		// again from the table as it is: iceberg-go's own retry would
+		// replay the lost commit onto the other's snapshot, with this
+		// one's state and frontier in its summary.
+		table.CommitNumRetriesKey: "0",
 	}
 	maps.Copy(p, more)
 	return p

@@ -136,6 +136,10 @@ func (p *probe) classify(err error, secrets []string) error {
 	case errors.Is(err, context.Canceled):
 		kind = nil
 	case unanswered:
+	case errors.Is(err, rest.ErrServerError), errors.Is(err, rest.ErrServiceUnavailable):
+		// A catalog that is there but failing: a run's error, not the
+		// configuration's.
+		kind = nil
 	case errors.Is(err, rest.ErrUnauthorized), errors.Is(err, rest.ErrForbidden), errors.Is(err, rest.ErrAuthorizationExpired):
 		kind = ErrCatalogCredentials
 	case errors.Is(err, rest.ErrOAuthError) && (token == http.StatusUnauthorized || token == http.StatusForbidden ||

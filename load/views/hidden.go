@@ -29,8 +29,8 @@ type HiddenInput struct {
 	// path (nil for a local lake, read in place).
 	Stage func(ctx context.Context, key, dir string) (string, error)
 	// Work names the local folders for DuckDB's spill and the staged
-	// files: each process works in Work-<pid>, removed at the end, and
-	// removes those of processes gone ("": a temporary folder).
+	// files: each process works in Work-<host>-<pid>, removed at the
+	// end, and removes those of processes gone ("": a temporary folder).
 	Work string
 	// MemoryLimit is DuckDB's memory_limit in bytes (0:
 	// DefaultMemoryLimit); Threads its threads (0: a thread per core).
@@ -39,22 +39,26 @@ type HiddenInput struct {
 }
 
 // workDir makes the work folder of this process: a temporary folder for
-// base "", else base-<pid>, after removing those of processes that are
-// gone (killed runs') — not another live publish's beside this one.
+// base "", else base-<host>-<pid>, after removing those of this host's
+// processes that are gone (killed runs') — not another live publish's
+// beside this one, nor another host's (pods sharing a volume, each as
+// pid 1).
 func workDir(base string) (string, error) {
 	if base == "" {
 		return os.MkdirTemp("", "athlake-hidden-")
 	}
-	old, _ := filepath.Glob(base + "-*")
+	host, _ := os.Hostname()
+	mine := base + "-" + strings.ReplaceAll(host, "/", "_") + "-"
+	old, _ := filepath.Glob(mine + "*")
 	for _, dir := range old {
-		pid, err := strconv.Atoi(strings.TrimPrefix(dir, base+"-"))
+		pid, err := strconv.Atoi(strings.TrimPrefix(dir, mine))
 		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
 			if err := os.RemoveAll(dir); err != nil {
 				return "", err
 			}
 		}
 	}
-	work := fmt.Sprintf("%s-%d", base, os.Getpid())
+	work := fmt.Sprintf("%s%d", mine, os.Getpid())
 	return work, os.RemoveAll(work)
 }
 

@@ -60,8 +60,10 @@ func TestHiddenWorkDir(t *testing.T) {
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
-	live, dead := fmt.Sprintf("%s-%d", base, os.Getppid()), fmt.Sprintf("%s-%d", base, gone.Process.Pid)
-	for _, d := range []string{live, dead} {
+	host, _ := os.Hostname()
+	live, dead := fmt.Sprintf("%s-%s-%d", base, host, os.Getppid()), fmt.Sprintf("%s-%s-%d", base, host, gone.Process.Pid)
+	other := fmt.Sprintf("%s-another-host-%d", base, gone.Process.Pid)
+	for _, d := range []string{live, dead, other} {
 		if err := os.MkdirAll(filepath.Join(d, "in"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -70,11 +72,13 @@ func TestHiddenWorkDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("%s-%d", base, os.Getpid()); work != want {
+	if want := fmt.Sprintf("%s-%s-%d", base, host, os.Getpid()); work != want {
 		t.Errorf("work folder %s, want %s", work, want)
 	}
-	if _, err := os.Stat(filepath.Join(live, "in")); err != nil {
-		t.Errorf("a live process's folder: %v", err)
+	for _, d := range []string{live, other} {
+		if _, err := os.Stat(filepath.Join(d, "in")); err != nil {
+			t.Errorf("a live process's or another host's folder: %v", err)
+		}
 	}
 	if _, err := os.Stat(dead); !os.IsNotExist(err) {
 		t.Errorf("a gone process's folder: %v, want it removed", err)

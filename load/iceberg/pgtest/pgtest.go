@@ -7,7 +7,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,6 +26,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/athlake/athlake/internal/testlog"
 )
 
 // Package is the Debian package installed when no server is found.
@@ -39,12 +40,16 @@ type Server struct {
 	Port     int
 	User     string
 	Password string
-	Log      *bytes.Buffer // the server's output
+	Log      *testlog.Buffer // the server's output
 
 	dir string // data folder and socket
 }
 
 var installOnce sync.Once
+
+// createCluster is postgresql-common's setting of whether installing a
+// server creates its main cluster.
+const createCluster = "/etc/postgresql-common/createcluster.conf"
 
 // BinDir finds the server's binaries (postgres, initdb):
 // $ATHLAKE_PG_BIN, or the newest /usr/lib/postgresql/*/bin; if there are
@@ -74,11 +79,21 @@ func BinDir(t testing.TB) string {
 			return
 		}
 		t.Logf("installing Debian's %s with apt-get (a minute or two, once)", Package)
+		// The tests run their own servers: the package's main cluster,
+		// which it would create and start on port 5432, is not wanted.
+		if err := os.MkdirAll("/etc/postgresql-common", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(createCluster); os.IsNotExist(err) {
+			if err := os.WriteFile(createCluster, []byte("create_main_cluster = false\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		for _, args := range [][]string{
 			{"update", "-o", "DPkg::Lock::Timeout=300"},
-			{"install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300", Package},
+			{"install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Options::=--force-confold", Package},
 		} {
 			cmd := exec.CommandContext(ctx, "apt-get", args...)
 			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
@@ -130,7 +145,7 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cred := runAs(t, dir)
-	s := &Server{Host: "127.0.0.1", User: "athlake", Password: "pg-" + randHex(12), Log: &bytes.Buffer{}, dir: dir}
+	s := &Server{Host: "127.0.0.1", User: "athlake", Password: "pg-" + randHex(12), Log: &testlog.Buffer{}, dir: dir}
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-E", "UTF8", "--locale=C",
 		"--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256")
