@@ -213,7 +213,13 @@ func TestIcebergPostgresKilledSyncs(t *testing.T) {
 	s.sb.Optimo.Advance(24 * time.Hour)
 	point := fmt.Sprintf("ATHLAKE_CHILD_DIE_IN_PUBLISH_AFTER=%dms", int(1000*(p.HiddenSeconds+rng.Float64()*(p.Seconds-p.HiddenSeconds)/2)))
 	if !killedSync(t, cfgPath, point, env) {
-		t.Log("the sync of a day meant to die in its catalog commits finished")
+		// It finished first: another day, killed after two tables.
+		s.sb.Plyomat.Advance(24 * time.Hour)
+		s.sb.TeamPro.Advance(24 * time.Hour)
+		s.sb.Optimo.Advance(24 * time.Hour)
+		if !killedSync(t, cfgPath, "ATHLAKE_CHILD_DIE_IN_PUBLISH=2", env) {
+			t.Fatal("no sync of a day died in its catalog commits: the test did not test crashes")
+		}
 	}
 	runChild(t, cfgPath, 0, nil, env)
 	s.assertIceberg("after a killed day")

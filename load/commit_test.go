@@ -367,3 +367,29 @@ func TestListingNeverAdmitsAHalfSeenCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestFrontier: a later listing's frontier is never older — a newer run,
+// or more commits of the same run (a listing taken while a run commits
+// is older than the one after its last commit).
+func TestFrontier(t *testing.T) {
+	listing := func(names ...string) *Committed {
+		c := &Committed{Markers: map[string]time.Time{}}
+		for _, n := range names {
+			c.Markers[markerKey("plyomat", n)] = time.Time{}
+		}
+		return c
+	}
+	a1, a2 := "20261122T183353.123Z-1a2b3c-sets-0001", "20261122T183353.123Z-1a2b3c-reps-0002"
+	b1, b2 := "20261123T070000.000Z-4d5e6f-sets-0001", "20261123T070000.000Z-4d5e6f-compact-0002"
+	order := []*Committed{listing(), listing(a1), listing(a1, a2), listing(a1, a2, b1), listing(a1, a2, b1, b2)}
+	for i := 1; i < len(order); i++ {
+		if before, after := order[i-1].Frontier(), order[i].Frontier(); before >= after {
+			t.Errorf("listing %d: frontier %q, not newer than %q", i, after, before)
+		}
+	}
+	// The older run's markers gone (its files replaced and deleted):
+	// the same frontier.
+	if a, b := order[4].Frontier(), listing(b1, b2).Frontier(); a != b {
+		t.Errorf("frontier %q without the older run's markers, want %q", b, a)
+	}
+}

@@ -37,8 +37,10 @@ func OpenGlue(ctx context.Context, o GlueOptions) (*Catalog, error) {
 	cfg := o.Config.Copy()
 	if o.Endpoint != "" {
 		// A service-scoped endpoint: BaseEndpoint would send the
-		// tables' S3 requests to Glue too.
-		cfg.ConfigSources = append(cfg.ConfigSources, glueEndpoint(o.Endpoint))
+		// tables' S3 requests to Glue too. First, as the SDK takes the
+		// first source that gives one: before AWS_ENDPOINT_URL_GLUE
+		// and a profile's services section.
+		cfg.ConfigSources = append([]any{glueEndpoint(o.Endpoint)}, cfg.ConfigSources...)
 	}
 	awsProps := gluecat.AwsProperties{}
 	for k, v := range props {
