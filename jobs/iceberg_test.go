@@ -189,10 +189,10 @@ func TestIcebergKilledSyncs(t *testing.T) {
 
 // TestIcebergSnapshotsBounded: a season of daily syncs, the clock a day
 // on at each (compactions as they fall due), keeps each table's snapshot
-// count bounded: the expiry policy (24 hours, by the publishing clock)
-// drops the snapshots of the day before yesterday, so a table holds at
-// most yesterday's and today's (one or two a publish: a compaction's
-// replace and new deletes meeting are two).
+// count bounded: the expiry policy (24 hours after a snapshot was
+// replaced, by the publishing clock) keeps today's and those replaced in
+// the last day (one or two a publish: a compaction's replace and new
+// deletes meeting are two).
 func TestIcebergSnapshotsBounded(t *testing.T) {
 	t.Parallel()
 	s := newSeason(t, 19)
