@@ -1,16 +1,12 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,7 +96,9 @@ func TestIcebergGlue(t *testing.T) {
 	if calls["UpdateTable"] == 0 || calls["CreateTable"] < len(tables().Tables()) {
 		t.Errorf("Glue calls %v: want a CreateTable a table and UpdateTables", calls)
 	}
-	assertNoSecret(t, glueSecret, out.String(), days, []string{s.cfg.Output, filepath.Dir(s.cfg.DuckDBPath())}, nil)
+	if n := (secretSearch{secrets: []string{glueSecret}, output: out.String(), reports: []any{days}, dirs: []string{s.cfg.Output, filepath.Dir(s.cfg.DuckDBPath())}}).assert(t); n < 50 || len(out.String()) == 0 {
+		t.Errorf("%d files and %d bytes of output looked at: the search saw too little", n, len(out.String()))
+	}
 }
 
 // TestIcebergGlueS3 is TestIcebergGlue on an S3 lake (versitygw), as
@@ -144,21 +142,9 @@ func TestIcebergGlueS3(t *testing.T) {
 	if err != nil || len(objs) < 50 {
 		t.Errorf("%d objects under %s/ (%v): want the tables' metadata", len(objs), IcebergDir, err)
 	}
-	assertNoSecret(t, srv.SecretKey, out.String(), days, []string{filepath.Dir(s.cfg.DuckDBPath())}, func(yield func(string, []byte) bool) {
-		all, err := st.List(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range all {
-			b, _, err := st.Get(ctx, o.Key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !yield(o.Key, b) {
-				return
-			}
-		}
-	})
+	if n := (secretSearch{secrets: []string{srv.SecretKey}, output: out.String(), reports: []any{days}, dirs: []string{filepath.Dir(s.cfg.DuckDBPath())}, store: st}).assert(t); n < 50 || len(out.String()) == 0 {
+		t.Errorf("%d files and objects, %d bytes of output looked at: the search saw too little", n, len(out.String()))
+	}
 }
 
 // assertGlueTables checks every lake table's Glue table: type ICEBERG,
@@ -185,52 +171,6 @@ func (s *season) assertGlueTables(sim *sbglue.Server, warehouse string) {
 			s.t.Errorf("Glue table %s: parameters %v, want type ICEBERG and %s under %s", t.ViewName(), params, tbl.MetadataLocation(), warehouse)
 		}
 	}
-}
-
-// assertNoSecret fails if secret is in the output, the run summaries, a
-// file under dirs, or an object objects yields.
-func assertNoSecret(t *testing.T, secret, output string, sums []*Summary, dirs []string, objects func(func(string, []byte) bool)) {
-	t.Helper()
-	if strings.Contains(output, secret) {
-		t.Error("the log or output holds the AWS secret")
-	}
-	for _, sum := range sums {
-		b, err := json.Marshal(sum)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b, []byte(secret)) {
-			t.Error("a run summary holds the AWS secret")
-		}
-	}
-	n := 0
-	check := func(name string, b []byte) bool {
-		n++
-		if bytes.Contains(b, []byte(secret)) {
-			t.Errorf("%s holds the AWS secret", name)
-		}
-		return true
-	}
-	for _, dir := range dirs {
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			check(p, b)
-			return nil
-		})
-	}
-	if objects != nil {
-		objects(check)
-	}
-	if len(output) == 0 || n < 50 {
-		t.Errorf("%d bytes of output and %d files looked at: the check saw too little", len(output), n)
-	}
-	t.Logf("looked for the secret in %d bytes of output, %d summaries, %d files", len(output), len(sums), n)
 }
 
 // TestIcebergGlueConfig: a wrong glue section, and a Glue that refuses

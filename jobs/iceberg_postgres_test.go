@@ -1,15 +1,12 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -156,23 +153,7 @@ func TestIcebergPostgres(t *testing.T) {
 			t.Errorf("the output holds a password: %s", line)
 		}
 	}
-	files := 0
-	for _, dir := range []string{filepath.Dir(s.cfg.Output), filepath.Dir(s2.cfg.Output)} {
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files++
-			if bytes.Contains(b, []byte(srv.Password)) {
-				t.Errorf("%s holds the password", p)
-			}
-			return nil
-		})
-	}
+	files := (secretSearch{secrets: []string{srv.Password, wrongPass}, dirs: []string{filepath.Dir(s.cfg.Output), filepath.Dir(s2.cfg.Output)}}).assert(t)
 	summaries, _ := filepath.Glob(filepath.Join(s.cfg.Output, "_runs", "*.json"))
 	if files < 100 || len(summaries) < 3 || !strings.Contains(out.String(), "published to iceberg") {
 		t.Errorf("%d files, %d run summaries, %d bytes of output: the search for the password searched too little", files, len(summaries), len(out.String()))

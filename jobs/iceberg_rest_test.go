@@ -1,16 +1,12 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -142,40 +138,11 @@ func TestIcebergREST(t *testing.T) {
 	}
 
 	// No secret anywhere.
-	secrets := []string{icebergrest.ClientSecret, wrongSecret}
-	token := regexp.MustCompile(`ice_[0-9a-f]{48}`)
-	check := func(what string, b []byte) {
-		for _, sec := range secrets {
-			if bytes.Contains(b, []byte(sec)) {
-				t.Errorf("%s holds the secret %s", what, sec)
-			}
-		}
-		if tok := token.Find(b); tok != nil {
-			t.Errorf("%s holds an access token", what)
-		}
+	q := secretSearch{
+		secrets: []string{icebergrest.ClientSecret, wrongSecret}, pattern: regexp.MustCompile(`ice_[0-9a-f]{48}`),
+		output: logs.String() + stdout.String(), reports: sums, dirs: []string{s.cfg.Output, filepath.Dir(s.cfg.DuckDBPath())},
 	}
-	check("the log", []byte(logs.String()))
-	check("stdout", []byte(stdout.String()))
-	b, err := json.Marshal(sums)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check("the summaries", b)
-	files := 0
-	for _, dir := range []string{s.cfg.Output, filepath.Dir(s.cfg.DuckDBPath())} {
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files++
-			check(p, b)
-			return nil
-		})
-	}
+	files := q.assert(t)
 	if logs.String() == "" || files < 100 {
 		t.Errorf("%d bytes of log, %d files: the secret check checks little", len(logs.String()), files)
 	}

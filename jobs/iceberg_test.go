@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,44 +426,83 @@ func TestIcebergS3(t *testing.T) {
 	if want := "s3://" + bucket + "/lake/" + IcebergDir + "/athlake/plyomat_sets/metadata/"; !strings.HasPrefix(tbl.MetadataLocation(), want) {
 		t.Errorf("metadata at %s, want under %s", tbl.MetadataLocation(), want)
 	}
-	secrets := []string{srv.SecretKey, srv.AccessKey}
 	local := filepath.Dir(s.cfg.Iceberg.sqlitePath(s.cfg))
-	n := 0
-	filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-		for _, sec := range secrets {
-			if bytes.Contains(b, []byte(sec)) {
-				t.Errorf("%s holds a credential", p)
-			}
-		}
-		return nil
-	})
 	objs, err := st.List(ctx, IcebergDir+"/")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(objs) < 50 {
+		t.Errorf("%d objects under %s/ (%v): want the tables' metadata", len(objs), IcebergDir, err)
 	}
-	for _, o := range objs {
-		b, _, err := st.Get(ctx, o.Key)
+	n := (secretSearch{secrets: []string{srv.SecretKey, srv.AccessKey}, dirs: []string{local}, store: st, prefix: IcebergDir + "/"}).assert(t)
+	t.Logf("no credential in the catalog's files nor the objects under %s/: %d in all", IcebergDir, n)
+}
+
+// secretSearch looks for secrets where a run may have put them.
+type secretSearch struct {
+	secrets []string
+	pattern *regexp.Regexp // a secret's shape (issued tokens), or nil
+	output  string         // the log and stdout
+	reports []any          // run summaries and reports, as JSON
+	dirs    []string       // local folders: every file under them
+	store   store.Store    // and every object under prefix, if set
+	prefix  string
+}
+
+// assert fails t where a secret is found, and says how many files and
+// objects it read (callers check that it looked at enough).
+func (q secretSearch) assert(t *testing.T) int {
+	t.Helper()
+	check := func(what string, b []byte) {
+		t.Helper()
+		for _, sec := range q.secrets {
+			if bytes.Contains(b, []byte(sec)) {
+				t.Errorf("%s holds a secret (%d bytes of it)", what, len(sec))
+			}
+		}
+		if q.pattern != nil && q.pattern.Match(b) {
+			t.Errorf("%s holds an issued token", what)
+		}
+	}
+	check("the log or output", []byte(q.output))
+	for _, sum := range q.reports {
+		b, err := json.Marshal(sum)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, sec := range secrets {
-			if bytes.Contains(b, []byte(sec)) {
-				t.Errorf("%s holds a credential", o.Key)
+		check("a run summary or report", b)
+	}
+	n := 0
+	for _, dir := range q.dirs {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
 			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			n++
+			check(p, b)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
-	if n == 0 || len(objs) < 50 {
-		t.Errorf("%d local catalog files, %d objects under %s/: want the catalog and the tables' metadata", n, len(objs), IcebergDir)
+	if q.store != nil {
+		ctx := context.Background()
+		objs, err := q.store.List(ctx, q.prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			b, _, err := q.store.Get(ctx, o.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+			check(o.Key, b)
+		}
 	}
-	t.Logf("no credential in the %d catalog files nor the %d objects under %s/", n, len(objs), IcebergDir)
+	return n
 }
 
 // TestIcebergConfig: a wrong iceberg section is a configuration error

@@ -443,6 +443,11 @@ func (s *Server) loadNamespace(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) namespaceExists(w http.ResponseWriter, r *http.Request) {
 	ok, err := s.cat.CheckNamespaceExists(r.Context(), namespace(r))
+	writeExists(w, r, ok, err)
+}
+
+// writeExists answers a HEAD: 204 if it exists, 404 if not.
+func writeExists(w http.ResponseWriter, r *http.Request, ok bool, err error) {
 	switch {
 	case err != nil:
 		writeCatalogError(w, r, err)
@@ -567,14 +572,7 @@ func (s *Server) loadTable(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tableExists(w http.ResponseWriter, r *http.Request) {
 	ok, err := s.cat.CheckTableExists(r.Context(), ident(r))
-	switch {
-	case err != nil:
-		writeCatalogError(w, r, err)
-	case !ok:
-		w.WriteHeader(http.StatusNotFound)
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	writeExists(w, r, ok, err)
 }
 
 func (s *Server) dropTable(w http.ResponseWriter, r *http.Request) {
