@@ -52,7 +52,11 @@ type IcebergConfig struct {
 	CatalogID string `yaml:"catalog_id"`
 }
 
-var namespaceRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var (
+	namespaceRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// dsnRE is the start of a libpq connection string, "host=…".
+	dsnRE = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
+)
 
 // IcebergDir is the lake's folder of Iceberg metadata: the catalog's
 // SQLite file by default, and each table's metadata, manifests and
@@ -91,7 +95,7 @@ func (ic *IcebergConfig) validate(c *Config) error {
 			return &ConfigError{Key: "iceberg.uri", Msg: "not a URL: percent-encode the password's special characters (@ / ? # % :), or give it in PGPASSWORD"}
 		}
 	case u == "":
-	case strings.ContainsAny(u, "= \t"):
+	case dsnRE.MatchString(u):
 		// A libpq connection string ("host=… password=…"): not a
 		// file name, and not to be shown.
 		return &ConfigError{Key: "iceberg.uri", Msg: "want a SQLite file or a postgres://user@host:port/db URL (not a key=value connection string)"}

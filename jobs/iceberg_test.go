@@ -529,6 +529,11 @@ func TestIcebergConfig(t *testing.T) {
 			t.Errorf("%q: the error shows the password: %v", c.yaml, err)
 		}
 	}
+	// A SQLite file whose path has spaces is a file, not a connection
+	// string.
+	if cfg, err := ParseConfig([]byte("output: lake\niceberg:\n  uri: My Drive/catalog.db\n"), func(string) string { return "" }); err != nil || cfg.Validate() != nil {
+		t.Errorf("a SQLite path with a space: %v, %v", err, cfg.Validate())
+	}
 	cfg, err := ParseConfig([]byte("output: lake\niceberg: {}\n"), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
