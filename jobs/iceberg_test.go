@@ -531,8 +531,10 @@ func TestIcebergConfig(t *testing.T) {
 	}
 	// A SQLite file whose path has spaces is a file, not a connection
 	// string.
-	if cfg, err := ParseConfig([]byte("output: lake\niceberg:\n  uri: My Drive/catalog.db\n"), func(string) string { return "" }); err != nil || cfg.Validate() != nil {
-		t.Errorf("a SQLite path with a space: %v, %v", err, cfg.Validate())
+	if cfg, err := ParseConfig([]byte("output: lake\niceberg:\n  uri: My Drive/catalog.db\n"), func(string) string { return "" }); err != nil {
+		t.Error(err)
+	} else if err := cfg.Validate(); err != nil {
+		t.Errorf("a SQLite path with a space: %v", err)
 	}
 	cfg, err := ParseConfig([]byte("output: lake\niceberg: {}\n"), func(string) string { return "" })
 	if err != nil {
