@@ -88,7 +88,7 @@ func TestUsageAndConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{[]string{"webhooks"}, "usage: athlake webhooks serve"},
 		{[]string{"iceberg"}, "usage: athlake iceberg register"},
 		{[]string{"iceberg", "register", "--config", write("ice.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "iceberg: no iceberg section"},
-		{[]string{"iceberg", "register", "--config", write("ice2.yaml", "iceberg:\n  catalog: glue\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "iceberg.catalog: \"glue\": not supported yet"},
+		{[]string{"iceberg", "register", "--config", write("ice2.yaml", "iceberg:\n  catalog: hive\nsources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "iceberg.catalog: \"hive\": want sql, rest or glue"},
 		{[]string{"webhooks", "serve", "--config", write("wh.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n")}, "sources.plyomat.webhook_secret: required"},
 		{[]string{"webhooks", "serve", "--config", write("wh2.yaml", "sources:\n  plyomat:\n    base_url: http://x/v1\n    api_key: k\n    webhook_secret: ${NOT_SET_WEBHOOK}\n")}, "sources.plyomat.webhook_secret: environment variable NOT_SET_WEBHOOK is not set"},
 		{[]string{"webhooks", "serve", "--config", write("wh3.yaml", "sources:\n  optimo:\n    base_url: http://x/xml-in\n    token: t\n")}, "sources.plyomat: not configured"},
