@@ -179,23 +179,14 @@ func (s *season) assertGlueTables(sim *sbglue.Server, warehouse string) {
 // no region anywhere, iceberg.region. It sets the process's AWS
 // environment, so it does not run in parallel.
 func TestIcebergGlueConfig(t *testing.T) {
-	for _, c := range []struct{ yaml, key string }{
+	assertConfigErrors(t, []configCase{
 		{"iceberg:\n  catalog: glue\n  uri: x.db\n", "iceberg.uri"},
 		{"iceberg:\n  catalog: glue\n  region: the moon\n", "iceberg.region"},
 		{"iceberg:\n  catalog: glue\n  endpoint: glue.example.com\n", "iceberg.endpoint"},
 		{"iceberg:\n  catalog: glue\n  endpoint: ftp://glue.example.com\n", "iceberg.endpoint"},
 		{"iceberg:\n  catalog: glue\n  catalog_id: \"1234\"\n", "iceberg.catalog_id"},
 		{"iceberg:\n  catalog: sql\n  region: eu-west-1\n", "iceberg.region"},
-	} {
-		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
-		if err == nil {
-			err = cfg.Validate()
-		}
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Key != c.key || ExitCode(err) != ExitUsage {
-			t.Errorf("%q: error %v, want a ConfigError naming %s", c.yaml, err, c.key)
-		}
-	}
+	})
 
 	// The AWS environment of a machine with none: no keys, no region,
 	// no profile, no instance role.

@@ -505,19 +505,14 @@ func (q secretSearch) assert(t *testing.T) int {
 	return n
 }
 
-// TestIcebergConfig: a wrong iceberg section is a configuration error
-// naming its key (exit 2); the defaults put the catalog in the lake.
-func TestIcebergConfig(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	for _, c := range []struct{ yaml, key string }{
-		{"iceberg:\n  catalog: hive\n", "iceberg.catalog"},
-		{"iceberg:\n  region: eu-west-1\n", "iceberg.region"},       // for glue only
-		{"iceberg:\n  catalog: glue\n  uri: x.db\n", "iceberg.uri"}, // not glue's
-		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
-		{"iceberg:\n  uri: mysql://h/db\n", "iceberg.uri"},
-		{"iceberg:\n  uri: host=pg user=a password=s3cr3t dbname=c\n", "iceberg.uri"},
-	} {
+// configCase is an iceberg section and the key its error names.
+type configCase struct{ yaml, key string }
+
+// assertConfigErrors: each case's section is a ConfigError naming its key
+// (exit 2) that shows none of the secrets the cases use (s3cr3t, t0k3n).
+func assertConfigErrors(t *testing.T, cases []configCase) {
+	t.Helper()
+	for _, c := range cases {
 		cfg, err := ParseConfig([]byte(c.yaml), func(string) string { return "" })
 		if err == nil {
 			err = cfg.Validate()
@@ -525,10 +520,24 @@ func TestIcebergConfig(t *testing.T) {
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Key != c.key || ExitCode(err) != ExitUsage {
 			t.Errorf("%q: error %v, want a ConfigError naming %s", c.yaml, err, c.key)
-		} else if strings.Contains(err.Error(), "s3cr3t") {
-			t.Errorf("%q: the error shows the password: %v", c.yaml, err)
+		} else if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "t0k3n") {
+			t.Errorf("%q: the error shows a secret: %v", c.yaml, err)
 		}
 	}
+}
+
+// TestIcebergConfig: a wrong iceberg section is a configuration error
+// naming its key (exit 2); the defaults put the catalog in the lake.
+func TestIcebergConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	assertConfigErrors(t, []configCase{
+		{"iceberg:\n  catalog: hive\n", "iceberg.catalog"},
+		{"iceberg:\n  region: eu-west-1\n", "iceberg.region"}, // for glue only
+		{"iceberg:\n  namespace: a.b\n", "iceberg.namespace"},
+		{"iceberg:\n  uri: mysql://h/db\n", "iceberg.uri"},
+		{"iceberg:\n  uri: host=pg user=a password=s3cr3t dbname=c\n", "iceberg.uri"},
+	})
 	// A SQLite file whose path has spaces is a file, not a connection
 	// string.
 	if cfg, err := ParseConfig([]byte("output: lake\niceberg:\n  uri: My Drive/catalog.db\n"), func(string) string { return "" }); err != nil {
@@ -684,6 +693,11 @@ func viewRows(t *testing.T, db string, tb *schemas.Table) [][]string {
 	if err != nil {
 		t.Fatalf("%s: %v", tb.ViewName(), err)
 	}
+	return normRows(tb, rows)
+}
+
+// normRows normalises the JSON columns of tb's rows, in place.
+func normRows(tb *schemas.Table, rows [][]string) [][]string {
 	for _, r := range rows {
 		for i, c := range tb.AllColumns() {
 			if c.Type == schemas.JSON {
@@ -731,14 +745,7 @@ func plannedRows(t *testing.T, db string, tb *schemas.Table, data, dels []string
 	if err != nil {
 		t.Fatalf("%s: %v", tb.ViewName(), err)
 	}
-	for _, r := range rows {
-		for i, c := range tb.AllColumns() {
-			if c.Type == schemas.JSON {
-				r[i] = normJSON(r[i])
-			}
-		}
-	}
-	return rows
+	return normRows(tb, rows)
 }
 
 // arrowRows formats an Arrow table's rows as viewRows does.
