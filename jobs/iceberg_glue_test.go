@@ -3,9 +3,9 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/athlake/athlake/internal/testlog"
+	"github.com/athlake/athlake/load/iceberg/pgtest"
 	"github.com/athlake/athlake/load/store/s3store/s3test"
 	sbglue "github.com/athlake/athlake/sandbox/glue"
 )
@@ -66,24 +67,8 @@ func TestIcebergGlue(t *testing.T) {
 	if err := s.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first sync: %d tables published to Glue in %.2fs", sum.Iceberg.Changed, sum.Iceberg.Seconds)
-	s.assertIceberg("first sync")
-	s.assertGlueTables(sim, filepath.ToSlash(filepath.Join(s.cfg.Output, IcebergDir)))
-
-	days := []*Summary{sum, s.day()}
-	if d := deleteFiles(days[1].Iceberg); d == 0 {
-		t.Error("a day of edits hid no row: the test does not exercise the deletes")
-	}
-	s.assertIceberg("a day later")
-	if _, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1}); err != nil {
-		t.Fatal(err)
-	}
-	s.assertIceberg("after compaction")
-	s.assertGlueTables(sim, filepath.ToSlash(filepath.Join(s.cfg.Output, IcebergDir)))
+	wh := filepath.ToSlash(filepath.Join(s.cfg.Output, IcebergDir))
+	reports := s.publishDays(true, func(string) { s.assertGlueTables(sim, wh) })
 	p, err := IcebergRegister(ctx, s.env, s.cfg)
 	if err != nil || p.Changed != 0 {
 		t.Errorf("publishing the compacted lake again: %v changed, %v", p, err)
@@ -96,7 +81,7 @@ func TestIcebergGlue(t *testing.T) {
 	if calls["UpdateTable"] == 0 || calls["CreateTable"] < len(tables().Tables()) {
 		t.Errorf("Glue calls %v: want a CreateTable a table and UpdateTables", calls)
 	}
-	if n := (secretSearch{secrets: []string{glueSecret}, output: out.String(), reports: []any{days}, dirs: []string{s.cfg.Output, filepath.Dir(s.cfg.DuckDBPath())}}).assert(t); n < 50 || len(out.String()) == 0 {
+	if n := (secretSearch{secrets: []string{glueSecret}, output: out.String(), reports: reports, dirs: []string{s.cfg.Output, filepath.Dir(s.cfg.DuckDBPath())}}).assert(t); n < 50 || len(out.String()) == 0 {
 		t.Errorf("%d files and %d bytes of output looked at: the search saw too little", n, len(out.String()))
 	}
 }
@@ -119,30 +104,14 @@ func TestIcebergGlueS3(t *testing.T) {
 	if err := s.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first sync: %d tables published to Glue in %.2fs", sum.Iceberg.Changed, sum.Iceberg.Seconds)
-	s.assertIceberg("first sync")
 	wh := "s3://" + bucket + "/lake/" + IcebergDir
-	s.assertGlueTables(sim, wh)
-	days := []*Summary{sum, s.day()}
-	if d := deleteFiles(days[1].Iceberg); d == 0 {
-		t.Error("a day of edits hid no row: the test does not exercise the deletes")
-	}
-	s.assertIceberg("a day later")
-	if _, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1}); err != nil {
-		t.Fatal(err)
-	}
-	s.assertIceberg("after compaction")
-	s.assertGlueTables(sim, wh)
+	reports := s.publishDays(true, func(string) { s.assertGlueTables(sim, wh) })
 	_, st := s.catalog()
 	objs, err := st.List(ctx, IcebergDir+"/")
 	if err != nil || len(objs) < 50 {
 		t.Errorf("%d objects under %s/ (%v): want the tables' metadata", len(objs), IcebergDir, err)
 	}
-	if n := (secretSearch{secrets: []string{srv.SecretKey}, output: out.String(), reports: []any{days}, dirs: []string{filepath.Dir(s.cfg.DuckDBPath())}, store: st}).assert(t); n < 50 || len(out.String()) == 0 {
+	if n := (secretSearch{secrets: []string{srv.SecretKey}, output: out.String(), reports: reports, dirs: []string{filepath.Dir(s.cfg.DuckDBPath())}, store: st}).assert(t); n < 50 || len(out.String()) == 0 {
 		t.Errorf("%d files and objects, %d bytes of output looked at: the search saw too little", n, len(out.String()))
 	}
 }
@@ -199,14 +168,7 @@ func TestIcebergGlueConfig(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	const sim = "SIMULATOR" // each case's own simulator
-	closed := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.Close()
-		return "http://" + l.Addr().String()
-	}()
+	closed := fmt.Sprintf("http://127.0.0.1:%d", pgtest.FreePort(t))
 	ok := &IcebergConfig{Catalog: "glue", Region: glueRegion, Endpoint: sim}
 	for _, c := range []struct {
 		name          string

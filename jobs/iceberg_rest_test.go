@@ -58,32 +58,7 @@ func TestIcebergREST(t *testing.T) {
 	if err := s.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var sums []any
-	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sums = append(sums, sum)
-	if sum.Iceberg == nil || sum.Iceberg.Changed == 0 {
-		t.Fatalf("the first sync published nothing: %+v", sum.Iceberg)
-	}
-	t.Logf("first sync: %d tables published in %.2fs", sum.Iceberg.Changed, sum.Iceberg.Seconds)
-	s.assertIceberg("first sync")
-
-	sum = s.day()
-	sums = append(sums, sum)
-	deletes := deleteFiles(sum.Iceberg)
-	t.Logf("a day later: %d tables published, %d delete files, in %.2fs", sum.Iceberg.Changed, deletes, sum.Iceberg.Seconds)
-	if deletes == 0 {
-		t.Error("a day of edits hid no row: the test does not exercise the deletes")
-	}
-	s.assertIceberg("a day later")
-	cs, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sums = append(sums, cs)
-	s.assertIceberg("after compaction")
+	sums := s.publishDays(true, nil)
 	p, err := IcebergRegister(ctx, s.env, s.cfg)
 	if err != nil || p.Changed != 0 {
 		t.Errorf("publishing the compacted lake again: %+v, %v", p, err)
@@ -124,7 +99,7 @@ func TestIcebergREST(t *testing.T) {
 	const wrongSecret = "wrong_secret_8d1f60"
 	s.cfg.Iceberg.Credential = connector.Secret(icebergrest.ClientID + ":" + wrongSecret)
 	s.sb.Plyomat.Advance(time.Hour)
-	sum, err = Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
 	sums = append(sums, sum)
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Key != "iceberg.credential" || ExitCode(err) != ExitUsage {
@@ -257,17 +232,7 @@ func TestIcebergRESTS3(t *testing.T) {
 	if err := s.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first sync: %d tables published in %.2fs", sum.Iceberg.Changed, sum.Iceberg.Seconds)
-	s.assertIceberg("first sync")
-	sum = s.day()
-	if deleteFiles(sum.Iceberg) == 0 {
-		t.Error("a day of edits hid no row: the test does not exercise the deletes")
-	}
-	s.assertIceberg("a day later")
+	s.publishDays(false, nil)
 	cat, _ := s.catalog()
 	tbl, err := cat.Load(ctx, "plyomat_sets")
 	cat.Close()

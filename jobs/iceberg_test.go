@@ -398,23 +398,7 @@ func TestIcebergS3(t *testing.T) {
 	if err := s.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first sync: %d tables published in %.2fs (%.2fs finding the hidden rows)", sum.Iceberg.Changed, sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
-	s.assertIceberg("first sync")
-	sum = s.day()
-	deletes := deleteFiles(sum.Iceberg)
-	t.Logf("a day later: %d tables published, %d delete files, in %.2fs (%.2fs finding the hidden rows)", sum.Iceberg.Changed, deletes, sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
-	if deletes == 0 {
-		t.Error("a day of edits hid no row: the test does not exercise the deletes")
-	}
-	s.assertIceberg("a day later")
-	if _, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1}); err != nil {
-		t.Fatal(err)
-	}
-	s.assertIceberg("after compaction")
+	s.publishDays(true, nil)
 
 	// Where things are, and no secret in them.
 	cat, st := s.catalog()
@@ -604,6 +588,48 @@ func dirBytes(t testing.TB, dir string) (n int64) {
 }
 
 // assertIceberg compares every table's Iceberg scan with its view.
+// publishDays syncs (publishing), syncs a day of edits later (position
+// deletes) and, with compact, compacts (a replace): after each, every
+// table's Iceberg scan equals its view, and after(when) runs if set. It
+// returns the runs' summaries and the compaction's report.
+func (s *season) publishDays(compact bool, after func(when string)) []any {
+	s.t.Helper()
+	ctx := context.Background()
+	check := func(when string) {
+		s.t.Helper()
+		s.assertIceberg(when)
+		if after != nil {
+			after(when)
+		}
+	}
+	sum, err := Run(ctx, s.env, s.cfg, RunOptions{Command: "sync"})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if sum.Iceberg == nil || sum.Iceberg.Changed == 0 {
+		s.t.Fatalf("the first sync published nothing: %+v", sum.Iceberg)
+	}
+	s.t.Logf("first sync: %d tables published in %.2fs (%.2fs finding the hidden rows)", sum.Iceberg.Changed, sum.Iceberg.Seconds, sum.Iceberg.HiddenSeconds)
+	check("first sync")
+	day := s.day()
+	deletes := deleteFiles(day.Iceberg)
+	s.t.Logf("a day later: %d tables published, %d delete files, in %.2fs (%.2fs finding the hidden rows)", day.Iceberg.Changed, deletes, day.Iceberg.Seconds, day.Iceberg.HiddenSeconds)
+	if deletes == 0 {
+		s.t.Error("a day of edits hid no row: the test does not exercise the deletes")
+	}
+	check("a day later")
+	reports := []any{sum, day}
+	if compact {
+		cs, err := Compact(ctx, s.env, s.cfg, CompactOptions{Grace: -1})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		reports = append(reports, cs)
+		check("after compaction")
+	}
+	return reports
+}
+
 func (s *season) assertIceberg(when string) {
 	s.t.Helper()
 	cat, st := s.catalog()

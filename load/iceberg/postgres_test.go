@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,14 +20,7 @@ func TestOpenPostgresErrors(t *testing.T) {
 	ctx := context.Background()
 	o := Options{Namespace: "athlake", Warehouse: filepath.Join(t.TempDir(), "_iceberg")}
 	wrongPass := "wrong-" + srv.Password
-	closed := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}()
+	closed := fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
 	for _, c := range []struct {
 		name, url, want string
 		auth            bool

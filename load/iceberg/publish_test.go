@@ -102,6 +102,21 @@ func scan(t *testing.T, c *Catalog) []string {
 	return out
 }
 
+// sqliteCatalog opens a SQL catalog on SQLite in a new folder, the lake
+// (root) beside it and the tables' metadata in its _iceberg; closed at
+// the test's end.
+func sqliteCatalog(t *testing.T) (c *Catalog, root string, o SQLiteOptions) {
+	t.Helper()
+	dir := t.TempDir()
+	o = SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}}
+	c, err := OpenSQLite(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, filepath.ToSlash(filepath.Join(dir, "lake")), o
+}
+
 // TestPublishReconciles drives every path of Publish on hand-made files:
 // a first publish, a republish that changes nothing, new files whose rows
 // hide older ones (deletes that only grow), a compaction that replaces
@@ -239,14 +254,7 @@ func testPublishReconciles(t *testing.T, openCat func(ctx context.Context, dir s
 // whose commits race all succeed, the newest listing's state last.
 func TestPublishNeverTurnsBack(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	root := filepath.ToSlash(filepath.Join(dir, "lake"))
-	opts := SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}}
-	c, err := OpenSQLite(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, root, opts := sqliteCatalog(t)
 	jan := "s/t/month=2026-01/"
 	a := writeFile(t, root, jan+"20261122T183353.123Z-1a2b3c-sets-0001.parquet", row{"k1", 1, 1})
 	b := writeFile(t, root, jan+"20261123T183353.123Z-4d5e6f-sets-0001.parquet", row{"k1", 1, 2})
@@ -313,13 +321,7 @@ func TestPublishNeverTurnsBack(t *testing.T) {
 // and the scan stays what the lake holds.
 func TestPublishTidiesManifests(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	root := filepath.ToSlash(filepath.Join(dir, "lake"))
-	c, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, root, opts := sqliteCatalog(t)
 	jan := "s/t/month=2026-01/"
 	var files []string
 	hidden := map[string][]int64{}
@@ -371,7 +373,7 @@ func TestPublishTidiesManifests(t *testing.T) {
 	// With expiry, what is under the table's folder is what the current
 	// snapshot reads (manifests and delete files, bounded by the tidying)
 	// and the last metadata files: not a file a day.
-	n := countFiles(t, filepath.Join(dir, "lake", "_iceberg"))
+	n := countFiles(t, opts.Warehouse)
 	t.Logf("%d files under _iceberg after %d days", n, 3*maxManifests)
 	if n > 4*maxManifests+20 {
 		t.Errorf("%d files under _iceberg after %d days, want the current snapshot's and the last metadata files", n, 3*maxManifests)
@@ -400,13 +402,7 @@ func countFiles(t *testing.T, dir string) (n int) {
 // through another manifest, stays.
 func TestExpiryKeepsReadDeletes(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	root := filepath.ToSlash(filepath.Join(dir, "lake"))
-	c, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(dir, "catalog.db"), Options: Options{Namespace: "athlake", Warehouse: filepath.Join(dir, "lake", "_iceberg")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, root, _ := sqliteCatalog(t)
 	jan, feb := "s/t/month=2026-01/", "s/t/month=2026-02/"
 	name := func(seq int) string { return fmt.Sprintf("20261122T183353.123Z-1a2b3c-sets-%04d.parquet", seq) }
 	a := writeFile(t, root, jan+name(1), row{"k1", 1, 1})

@@ -155,7 +155,7 @@ func Start(t testing.TB) *Server {
 	}
 	var lastErr error
 	for range 5 {
-		s.Port = freePort(t)
+		s.Port = FreePort(t)
 		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.Port),
 			"-c", "listen_addresses="+s.Host, "-c", "unix_socket_directories="+dir,
 			// A test's server: fast, not durable.
@@ -267,7 +267,10 @@ func (s *Server) URL(db string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", s.User, url.QueryEscape(s.Password), net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), db)
 }
 
-func freePort(t testing.TB) int {
+// FreePort is a loopback port nothing listens on (as the call returns):
+// for a server to start on, or a connection to be refused by.
+func FreePort(t testing.TB) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
