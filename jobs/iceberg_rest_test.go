@@ -218,7 +218,6 @@ func TestIcebergRESTConfig(t *testing.T) {
 // equals its view after a first sync and a day of edits.
 func TestIcebergRESTS3(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	s3srv := s3test.Start(t)
 	bucket := s3srv.NewBucket(t)
 	s := newSeason(t, 20)
@@ -233,13 +232,5 @@ func TestIcebergRESTS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.publishDays(false, nil)
-	cat, _ := s.catalog()
-	tbl, err := cat.Load(ctx, "plyomat_sets")
-	cat.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "s3://" + bucket + "/lake/" + IcebergDir + "/athlake/plyomat_sets/metadata/"; !strings.HasPrefix(tbl.MetadataLocation(), want) {
-		t.Errorf("metadata at %s, want under %s", tbl.MetadataLocation(), want)
-	}
+	s.assertMetadataUnder("s3://" + bucket + "/lake/" + IcebergDir)
 }

@@ -401,15 +401,8 @@ func TestIcebergS3(t *testing.T) {
 	s.publishDays(true, nil)
 
 	// Where things are, and no secret in them.
-	cat, st := s.catalog()
-	tbl, err := cat.Load(ctx, "plyomat_sets")
-	cat.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "s3://" + bucket + "/lake/" + IcebergDir + "/athlake/plyomat_sets/metadata/"; !strings.HasPrefix(tbl.MetadataLocation(), want) {
-		t.Errorf("metadata at %s, want under %s", tbl.MetadataLocation(), want)
-	}
+	s.assertMetadataUnder("s3://" + bucket + "/lake/" + IcebergDir)
+	_, st := s.catalog()
 	local := filepath.Dir(s.cfg.Iceberg.sqlitePath(s.cfg))
 	objs, err := st.List(ctx, IcebergDir+"/")
 	if err != nil || len(objs) < 50 {
@@ -628,6 +621,21 @@ func (s *season) publishDays(compact bool, after func(when string)) []any {
 		check("after compaction")
 	}
 	return reports
+}
+
+// assertMetadataUnder: a table's metadata is under the warehouse wh, in
+// its namespace's folder.
+func (s *season) assertMetadataUnder(wh string) {
+	s.t.Helper()
+	cat, _ := s.catalog()
+	defer cat.Close()
+	tbl, err := cat.Load(context.Background(), "plyomat_sets")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if want := wh + "/athlake/plyomat_sets/metadata/"; !strings.HasPrefix(tbl.MetadataLocation(), want) {
+		s.t.Errorf("metadata at %s, want under %s", tbl.MetadataLocation(), want)
+	}
 }
 
 func (s *season) assertIceberg(when string) {
